@@ -1,0 +1,50 @@
+# The two set-up commands (README): `make run` and `make test`. Both install what is
+# missing first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+FUZZ_SECONDS ?= 20
+
+.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench clean
+
+run: build
+	./$(BUILD)/groundmist-sync serve
+
+test: build npm
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	$(MAKE) asan-test
+	$(MAKE) fuzz-smoke
+
+deps:
+	@bash scripts/install-deps.sh
+
+npm: deps
+	@bash scripts/install-npm.sh
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The engine's unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan-test: deps
+	@[ -f build-asan/build.ninja ] || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON -DGM_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+
+# libFuzzer targets, clang. `make fuzz` runs each for FUZZ_SECONDS (default 20,
+# try FUZZ_SECONDS=600); `fuzz-smoke` is the short run CI does.
+build-fuzz/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_FUZZ=ON
+
+fuzz: deps build-fuzz/build.ninja
+	cmake --build build-fuzz -j $(JOBS)
+	bash scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+bench: build npm
+	bash scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

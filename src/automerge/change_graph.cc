@@ -1,0 +1,1 @@
+#include "automerge/change_graph.h"

@@ -1,0 +1,3 @@
+#pragma once
+// Implemented in a later commit.
+#include "automerge/change.h"

@@ -1,0 +1,146 @@
+#include "automerge/chunk.h"
+
+#include <zlib.h>
+
+#include <cstring>
+
+#include "automerge/leb.h"
+#include "util/sha256.h"
+
+namespace gm::automerge {
+
+Result<ChangeHash> ChangeHash::from_hex(std::string_view hex) {
+  if (hex.size() != 64) return error("a change hash is 64 hex digits, got " + std::to_string(hex.size()));
+  GM_ASSIGN_OR_RETURN(Bytes b, gm::from_hex(hex));
+  return from_bytes(b);
+}
+
+ChangeHash ChangeHash::from_bytes(ByteView b) {
+  ChangeHash h;
+  std::memcpy(h.bytes.data(), b.data(), 32);
+  return h;
+}
+
+ChangeHash chunk_hash(ChunkType type, ByteView body) {
+  Bytes header;
+  header.push_back(static_cast<uint8_t>(type));
+  put_uleb(header, body.size());
+  Sha256 sha;
+  sha.update(header);
+  sha.update(body);
+  ChangeHash h;
+  h.bytes = sha.finish();
+  return h;
+}
+
+Bytes make_chunk(ChunkType type, ByteView body, ChangeHash* hash) {
+  ChangeHash h = chunk_hash(type, body);
+  Bytes out;
+  out.reserve(body.size() + 18);
+  for (uint8_t b : kChunkMagic) out.push_back(b);
+  for (int i = 0; i < 4; ++i) out.push_back(h.bytes[i]);
+  out.push_back(static_cast<uint8_t>(type));
+  put_uleb(out, body.size());
+  append(out, body);
+  if (hash) *hash = h;
+  return out;
+}
+
+Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
+  Reader r(data, base_offset);
+  GM_ASSIGN_OR_RETURN(ByteView magic, r.bytes(4, "chunk magic"));
+  if (std::memcmp(magic.data(), kChunkMagic.data(), 4) != 0) {
+    return error("not an Automerge chunk (bad magic bytes) at byte " + std::to_string(base_offset));
+  }
+  GM_ASSIGN_OR_RETURN(ByteView checksum, r.bytes(4, "chunk checksum"));
+  GM_ASSIGN_OR_RETURN(uint8_t type, r.byte());
+  GM_ASSIGN_OR_RETURN(ByteView body, r.length_prefixed("chunk body"));
+  *consumed = r.pos();
+
+  Chunk c;
+  c.offset = base_offset;
+  if (type > 3) return error("unknown chunk type " + std::to_string(type) + " at byte " + std::to_string(base_offset));
+  c.type = static_cast<ChunkType>(type);
+  if (c.type == ChunkType::kBundle) {
+    return error("bundle chunks (type 3) are not supported, at byte " + std::to_string(base_offset));
+  }
+  if (c.type == ChunkType::kCompressedChange) {
+    auto inflated = inflate_raw(body);
+    if (!inflated) return context("compressed change at byte " + std::to_string(base_offset), inflated.error());
+    c.owned = make_chunk(ChunkType::kChange, *inflated, &c.hash);
+    if (std::memcmp(c.hash.bytes.data(), checksum.data(), 4) != 0) {
+      return error("checksum mismatch in compressed change at byte " + std::to_string(base_offset));
+    }
+    c.type = ChunkType::kChange;
+    c.bytes = c.owned;
+    c.body = ByteView(c.owned).subspan(c.owned.size() - inflated->size());
+    return c;
+  }
+  c.hash = chunk_hash(c.type, body);
+  if (std::memcmp(c.hash.bytes.data(), checksum.data(), 4) != 0) {
+    return error("checksum mismatch in chunk at byte " + std::to_string(base_offset) + " (corrupt data)");
+  }
+  c.bytes = data.first(r.pos());
+  c.body = body;
+  return c;
+}
+
+Result<std::vector<Chunk>> parse_chunks(ByteView data) {
+  std::vector<Chunk> chunks;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t consumed = 0;
+    GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(data.subspan(pos), &consumed, pos));
+    chunks.push_back(std::move(c));
+    pos += consumed;
+  }
+  return chunks;
+}
+
+Bytes deflate_raw(ByteView data) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  Bytes out(deflateBound(&zs, data.size()));
+  zs.next_in = const_cast<Bytef*>(data.data());
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = out.data();
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+Result<Bytes> inflate_raw(ByteView data, size_t max_size) {
+  z_stream zs{};
+  if (inflateInit2(&zs, -15) != Z_OK) return error("zlib inflateInit2 failed");
+  Bytes out;
+  zs.next_in = const_cast<Bytef*>(data.data());
+  zs.avail_in = static_cast<uInt>(data.size());
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (out.size() >= max_size) {
+      inflateEnd(&zs);
+      return error("DEFLATE data inflates beyond the " + std::to_string(max_size) + "-byte limit");
+    }
+    size_t old = out.size();
+    out.resize(std::min(max_size, std::max<size_t>(old * 2, 4096)));
+    zs.next_out = out.data() + old;
+    zs.avail_out = static_cast<uInt>(out.size() - old);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(out.size() - zs.avail_out);
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK) {
+      std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
+      inflateEnd(&zs);
+      if (rc == Z_BUF_ERROR && zs.avail_in == 0) return error("truncated DEFLATE data");
+      return error("invalid DEFLATE data: " + msg);
+    }
+  }
+  bool trailing = zs.avail_in != 0;
+  inflateEnd(&zs);
+  if (trailing) return error("trailing bytes after DEFLATE data");
+  return out;
+}
+
+}  // namespace gm::automerge

@@ -1,0 +1,1 @@
+#include "automerge/op_set.h"

@@ -1,0 +1,112 @@
+// The data model shared by every layer of the engine: hashes, actors, op ids,
+// values and ops (spec/automerge.md §1.1, §1.6, §1.8).
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/bytes.h"
+#include "util/hex.h"
+#include "util/result.h"
+
+namespace gm::automerge {
+
+// SHA-256 of a change chunk; ordered by raw bytes, as heads lists are.
+struct ChangeHash {
+  std::array<uint8_t, 32> bytes{};
+
+  auto operator<=>(const ChangeHash&) const = default;
+  std::string hex() const { return to_hex(bytes); }
+  static Result<ChangeHash> from_hex(std::string_view hex);
+  static ChangeHash from_bytes(ByteView b);  // b.size() must be 32
+};
+
+struct ChangeHashHasher {
+  size_t operator()(const ChangeHash& h) const {
+    size_t v;
+    static_assert(sizeof(v) <= 32);
+    __builtin_memcpy(&v, h.bytes.data(), sizeof(v));
+    return v;
+  }
+};
+
+// Actor ids are arbitrary byte strings, ordered lexicographically as unsigned bytes.
+using ActorId = Bytes;
+
+// An operation id: (counter, actor). `actor` is an index into some actor table (a
+// change's or a document's, depending on context). Counter 0 never names an op; it
+// stands for the root object (as an ObjId) and HEAD (as an ElemId).
+struct OpId {
+  uint64_t counter = 0;
+  uint32_t actor = 0;
+
+  bool operator==(const OpId&) const = default;
+  bool is_root() const { return counter == 0; }
+};
+
+enum class Action : uint64_t {
+  kMakeMap = 0,
+  kSet = 1,
+  kMakeList = 2,
+  kDelete = 3,
+  kMakeText = 4,
+  kIncrement = 5,
+  kMakeTable = 6,
+  kMark = 7,
+};
+
+// Value type codes of the value-metadata column (§1.6).
+enum class ValueType : uint8_t {
+  kNull = 0,
+  kFalse = 1,
+  kTrue = 2,
+  kUint = 3,
+  kInt = 4,
+  kF64 = 5,
+  kString = 6,
+  kBytes = 7,
+  kCounter = 8,
+  kTimestamp = 9,
+  // 10..15: unknown types, preserved as raw bytes.
+};
+
+struct Value {
+  uint8_t type = 0;  // a ValueType, or 10..15 for unknown types
+  uint64_t uint_value = 0;
+  int64_t int_value = 0;  // int, counter, timestamp
+  double f64_value = 0;
+  std::string bytes;  // string (UTF-8), bytes, unknown raw
+
+  ValueType kind() const { return static_cast<ValueType>(type); }
+  bool operator==(const Value& o) const {
+    return type == o.type && uint_value == o.uint_value && int_value == o.int_value &&
+           (f64_value == o.f64_value || (f64_value != f64_value && o.f64_value != o.f64_value)) && bytes == o.bytes;
+  }
+};
+
+// A map key or a sequence element id. For a map op `elem` is unset; for a sequence
+// op `key` is empty and `elem` names the element (counter 0 = HEAD).
+struct Key {
+  std::optional<std::string> map_key;
+  OpId elem;
+  bool is_map() const { return map_key.has_value(); }
+  bool operator==(const Key&) const = default;
+};
+
+struct Op {
+  OpId id;   // in a change, implied by position (startOp + i, author)
+  OpId obj;  // counter 0 = root map
+  Key key;
+  bool insert = false;
+  uint64_t action = 1;  // an Action; unknown codes are kept as they are
+  Value value;
+  std::vector<OpId> pred;  // in a change: preds; in a document: succs
+  bool expand = false;
+  std::optional<std::string> mark_name;
+};
+
+}  // namespace gm::automerge
