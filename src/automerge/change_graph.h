@@ -1,3 +1,4 @@
+// placeholder: the change graph helper replaces this file
 #pragma once
-// Implemented in a later commit.
-#include "automerge/change.h"
+#include "automerge/doc_chunk.h"
+namespace gm::automerge { class ChangeGraph {}; }

@@ -1,3 +1,4 @@
+// placeholder: the sync helper replaces this file
 #pragma once
-// Implemented in a later commit.
-#include "automerge/change.h"
+#include "automerge/change_graph.h"
+namespace gm::automerge { struct SyncState {}; }

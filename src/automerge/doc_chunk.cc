@@ -1,0 +1,1 @@
+#include "automerge/doc_chunk.h"
