@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev
   libcbor-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev time
   nodejs npm
 )
 
