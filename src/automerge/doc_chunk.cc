@@ -1,1 +1,496 @@
 #include "automerge/doc_chunk.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace gm::automerge {
+
+namespace {
+
+// Column specs (§1.9).
+constexpr uint32_t kChangeActor = column_spec(0, ColumnType::kActor);
+constexpr uint32_t kChangeSeq = column_spec(0, ColumnType::kDelta);
+constexpr uint32_t kChangeMaxOp = column_spec(1, ColumnType::kDelta);
+constexpr uint32_t kChangeTime = column_spec(2, ColumnType::kDelta);
+constexpr uint32_t kChangeMessage = column_spec(3, ColumnType::kString);
+constexpr uint32_t kChangeDepsCount = column_spec(4, ColumnType::kGroup);
+constexpr uint32_t kChangeDepsIndex = column_spec(4, ColumnType::kDelta);
+constexpr uint32_t kChangeExtraMeta = column_spec(5, ColumnType::kValueMeta);
+constexpr uint32_t kChangeExtraRaw = column_spec(5, ColumnType::kValue);
+constexpr uint32_t kKnownChangeColumns[] = {kChangeActor,     kChangeSeq,       kChangeMaxOp,
+                                            kChangeTime,      kChangeMessage,   kChangeDepsCount,
+                                            kChangeDepsIndex, kChangeExtraMeta, kChangeExtraRaw};
+
+constexpr uint32_t kOpObjActor = column_spec(0, ColumnType::kActor);
+constexpr uint32_t kOpObjCounter = column_spec(0, ColumnType::kUleb);
+constexpr uint32_t kOpKeyActor = column_spec(1, ColumnType::kActor);
+constexpr uint32_t kOpKeyCounter = column_spec(1, ColumnType::kDelta);
+constexpr uint32_t kOpKeyString = column_spec(1, ColumnType::kString);
+constexpr uint32_t kOpIdActor = column_spec(2, ColumnType::kActor);
+constexpr uint32_t kOpIdCounter = column_spec(2, ColumnType::kDelta);
+constexpr uint32_t kOpInsert = column_spec(3, ColumnType::kBoolean);
+constexpr uint32_t kOpAction = column_spec(4, ColumnType::kUleb);
+constexpr uint32_t kOpValueMeta = column_spec(5, ColumnType::kValueMeta);
+constexpr uint32_t kOpValueRaw = column_spec(5, ColumnType::kValue);
+constexpr uint32_t kOpSuccCount = column_spec(8, ColumnType::kGroup);
+constexpr uint32_t kOpSuccActor = column_spec(8, ColumnType::kActor);
+constexpr uint32_t kOpSuccCounter = column_spec(8, ColumnType::kDelta);
+constexpr uint32_t kOpExpand = column_spec(9, ColumnType::kBoolean);
+constexpr uint32_t kOpMarkName = column_spec(10, ColumnType::kString);
+constexpr uint32_t kKnownOpColumns[] = {kOpObjActor,   kOpObjCounter, kOpKeyActor,    kOpKeyCounter,
+                                        kOpKeyString,  kOpIdActor,    kOpIdCounter,   kOpInsert,
+                                        kOpAction,     kOpValueMeta,  kOpValueRaw,    kOpSuccCount,
+                                        kOpSuccActor,  kOpSuccCounter, kOpExpand,     kOpMarkName};
+
+// Run-length columns can describe billions of rows in a few bytes. Real documents
+// hold a few rows per stored byte (the 260k-change benchmark: 2); anything beyond
+// this bound is refused rather than allowed to exhaust memory.
+constexpr size_t kMaxRowsPerBodyByte = 256;
+constexpr size_t kMinRowLimit = 4096;
+
+template <size_t N>
+bool is_known(const uint32_t (&known)[N], uint32_t spec) {
+  return std::find(std::begin(known), std::end(known), spec) != std::end(known);
+}
+
+// The columns of one table (changes or ops), DEFLATEd ones inflated.
+struct ColumnTable {
+  std::vector<ColumnInfo> columns;
+  std::vector<Bytes> inflated;  // owns the data of inflated columns
+
+  ByteView get(uint32_t spec) const { return find_column(columns, spec); }
+};
+
+template <size_t N>
+Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* table,
+                       std::vector<DecodedDocument::UnknownColumn>& unknown, size_t* inflated_total) {
+  t.inflated.reserve(t.columns.size());
+  for (ColumnInfo& c : t.columns) {
+    if (c.deflated()) {
+      auto data = inflate_raw(c.data, kMaxInflatedSize - *inflated_total);
+      if (!data.ok()) {
+        return context(std::string("document chunk: ") + table + " column with spec " + std::to_string(c.spec),
+                       data.error());
+      }
+      *inflated_total += data->size();
+      t.inflated.push_back(std::move(*data));
+      c.data = t.inflated.back();
+      c.spec &= ~kDeflateBit;
+    }
+    if (!is_known(known, c.spec)) unknown.push_back({c.spec, Bytes(c.data.begin(), c.data.end())});
+  }
+  return Status::Ok();
+}
+
+Error column_error(const char* table, const char* column, size_t row, const std::optional<Error>& e) {
+  return error(std::string("document chunk: ") + table + " column '" + column + "', row " + std::to_string(row) +
+               ": " + (e ? e->message : "malformed"));
+}
+
+Error row_error(const char* table, size_t row, const std::string& what) {
+  return error(std::string("document chunk: ") + table + " row " + std::to_string(row) + ": " + what);
+}
+
+Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
+  constexpr const char* kTable = "change";
+  UlebDecoder actor(t.get(kChangeActor));
+  DeltaDecoder seq(t.get(kChangeSeq));
+  DeltaDecoder max_op(t.get(kChangeMaxOp));
+  DeltaDecoder time(t.get(kChangeTime));
+  StringDecoder message(t.get(kChangeMessage));
+  UlebDecoder deps_count(t.get(kChangeDepsCount));
+  DeltaDecoder deps_index(t.get(kChangeDepsIndex));
+  ValueDecoder extra(t.get(kChangeExtraMeta), t.get(kChangeExtraRaw));
+  size_t total_deps = 0;
+  const size_t nactors = doc.actors.size();
+
+  while (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() && deps_count.done() &&
+           extra.done())) {
+    const size_t row = doc.changes.size();
+    if (row >= max_rows) return row_error(kTable, row, "more rows than the chunk size allows (corrupt run length?)");
+    DecodedDocument::ChangeRow& c = doc.changes.emplace_back();
+    std::optional<uint64_t> u;
+    std::optional<int64_t> s;
+    if (!actor.next(&u)) return column_error(kTable, "actor", row, actor.error());
+    if (!u) return row_error(kTable, row, "missing actor");
+    if (*u >= nactors) {
+      return row_error(kTable, row, "actor index " + std::to_string(*u) + " out of range (" +
+                                        std::to_string(nactors) + " actors)");
+    }
+    c.actor = static_cast<uint32_t>(*u);
+    if (!seq.next(&s)) return column_error(kTable, "seq", row, seq.error());
+    if (!s || *s < 1) return row_error(kTable, row, "missing or non-positive seq");
+    c.seq = static_cast<uint64_t>(*s);
+    if (!max_op.next(&s)) return column_error(kTable, "maxOp", row, max_op.error());
+    if (!s || *s < 0) return row_error(kTable, row, "missing or negative maxOp");
+    c.max_op = static_cast<uint64_t>(*s);
+    if (!time.next(&s)) return column_error(kTable, "time", row, time.error());
+    if (!s) return row_error(kTable, row, "missing time");
+    c.time = *s;
+    std::optional<std::string_view> m;
+    if (!message.next(&m)) return column_error(kTable, "message", row, message.error());
+    if (m) c.message.assign(*m);
+    if (!deps_count.next(&u)) return column_error(kTable, "deps count", row, deps_count.error());
+    uint64_t ndeps = u.value_or(0);
+    if (ndeps > row) {
+      return row_error(kTable, row, std::to_string(ndeps) + " deps but only " + std::to_string(row) + " earlier rows");
+    }
+    total_deps += ndeps;
+    if (total_deps > max_rows) return row_error(kTable, row, "more deps than the chunk size allows");
+    c.deps.reserve(ndeps);
+    for (uint64_t i = 0; i < ndeps; ++i) {
+      if (!deps_index.next(&s)) return column_error(kTable, "deps index", row, deps_index.error());
+      if (!s) return row_error(kTable, row, "missing dep index");
+      if (*s < 0 || static_cast<uint64_t>(*s) >= row) {
+        return row_error(kTable, row, "dep index " + std::to_string(*s) + " does not name an earlier row");
+      }
+      c.deps.push_back(static_cast<uint64_t>(*s));
+    }
+    Value v;
+    if (!extra.next(&v)) return column_error(kTable, "extra bytes", row, extra.error());
+    if (v.kind() == ValueType::kBytes) {
+      c.extra.assign(v.bytes.begin(), v.bytes.end());
+    } else if (v.kind() != ValueType::kNull) {
+      return row_error(kTable, row, "extra bytes have value type " + std::to_string(v.type) + ", expected bytes (7)");
+    }
+  }
+  if (!deps_index.done()) return error("document chunk: deps index column has more entries than the deps counts");
+  return Status::Ok();
+}
+
+// An actor index read from a column: present and within the actor table.
+bool valid_actor(const std::optional<uint64_t>& a, size_t nactors) { return a && *a < nactors; }
+
+Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
+  constexpr const char* kTable = "op";
+  UlebDecoder obj_actor(t.get(kOpObjActor));
+  UlebDecoder obj_counter(t.get(kOpObjCounter));
+  UlebDecoder key_actor(t.get(kOpKeyActor));
+  DeltaDecoder key_counter(t.get(kOpKeyCounter));
+  StringDecoder key_string(t.get(kOpKeyString));
+  UlebDecoder id_actor(t.get(kOpIdActor));
+  DeltaDecoder id_counter(t.get(kOpIdCounter));
+  BooleanDecoder insert(t.get(kOpInsert));
+  UlebDecoder action(t.get(kOpAction));
+  ValueDecoder value(t.get(kOpValueMeta), t.get(kOpValueRaw));
+  UlebDecoder succ_count(t.get(kOpSuccCount));
+  UlebDecoder succ_actor(t.get(kOpSuccActor));
+  DeltaDecoder succ_counter(t.get(kOpSuccCounter));
+  BooleanDecoder expand(t.get(kOpExpand));
+  StringDecoder mark_name(t.get(kOpMarkName));
+  const size_t nactors = doc.actors.size();
+  size_t total_succ = 0;
+
+  auto all_done = [&] {
+    return obj_actor.done() && obj_counter.done() && key_actor.done() && key_counter.done() && key_string.done() &&
+           id_actor.done() && id_counter.done() && insert.done() && action.done() && value.done() &&
+           succ_count.done() && expand.done() && mark_name.done();
+  };
+  while (!all_done()) {
+    const size_t row = doc.ops.size();
+    if (row >= max_rows) return row_error(kTable, row, "more rows than the chunk size allows (corrupt run length?)");
+    Op& op = doc.ops.emplace_back();
+    std::optional<uint64_t> a, u;
+    std::optional<int64_t> s;
+    std::optional<std::string_view> str;
+
+    if (!obj_actor.next(&a)) return column_error(kTable, "obj actor", row, obj_actor.error());
+    if (!obj_counter.next(&u)) return column_error(kTable, "obj counter", row, obj_counter.error());
+    if (a.has_value() != u.has_value() || (u && *u == 0)) {
+      return row_error(kTable, row, "object id needs both an actor and a positive counter, or neither (root)");
+    }
+    if (u) {
+      if (!valid_actor(a, nactors)) return row_error(kTable, row, "object actor index out of range");
+      op.obj = OpId{*u, static_cast<uint32_t>(*a)};
+    }
+
+    if (!key_actor.next(&a)) return column_error(kTable, "key actor", row, key_actor.error());
+    if (!key_counter.next(&s)) return column_error(kTable, "key counter", row, key_counter.error());
+    if (!key_string.next(&str)) return column_error(kTable, "key string", row, key_string.error());
+    if (str) {
+      if (a || s) return row_error(kTable, row, "op has both a map key and an element id");
+      op.key.map_key.emplace(*str);
+    } else {
+      if (!s || *s < 0) return row_error(kTable, row, "op has neither a map key nor a valid element id");
+      if (*s == 0) {
+        if (a) return row_error(kTable, row, "HEAD element id with an actor");
+      } else {
+        if (!valid_actor(a, nactors)) return row_error(kTable, row, "element id actor missing or out of range");
+        op.key.elem = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
+      }
+    }
+
+    if (!id_actor.next(&a)) return column_error(kTable, "id actor", row, id_actor.error());
+    if (!id_counter.next(&s)) return column_error(kTable, "id counter", row, id_counter.error());
+    if (!valid_actor(a, nactors)) return row_error(kTable, row, "op id actor missing or out of range");
+    if (!s || *s <= 0) return row_error(kTable, row, "op id counter missing or not positive");
+    op.id = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
+
+    if (!insert.next(&op.insert)) return column_error(kTable, "insert", row, insert.error());
+    if (op.insert && op.key.is_map()) return row_error(kTable, row, "insert op with a map key");
+    if (!action.next(&u)) return column_error(kTable, "action", row, action.error());
+    if (!u) return row_error(kTable, row, "missing action");
+    op.action = *u;
+    if (!value.next(&op.value)) return column_error(kTable, "value", row, value.error());
+
+    if (!succ_count.next(&u)) return column_error(kTable, "succ count", row, succ_count.error());
+    uint64_t nsucc = u.value_or(0);
+    if (nsucc > max_rows - total_succ) return row_error(kTable, row, "more succ entries than the chunk size allows");
+    total_succ += nsucc;
+    op.pred.reserve(nsucc);
+    for (uint64_t i = 0; i < nsucc; ++i) {
+      if (!succ_actor.next(&a)) return column_error(kTable, "succ actor", row, succ_actor.error());
+      if (!succ_counter.next(&s)) return column_error(kTable, "succ counter", row, succ_counter.error());
+      if (!valid_actor(a, nactors)) return row_error(kTable, row, "succ actor missing or out of range");
+      if (!s || *s <= 0) return row_error(kTable, row, "succ counter missing or not positive");
+      op.pred.push_back(OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)});
+    }
+
+    if (!expand.next(&op.expand)) return column_error(kTable, "expand", row, expand.error());
+    if (!mark_name.next(&str)) return column_error(kTable, "mark name", row, mark_name.error());
+    if (str) op.mark_name.emplace(*str);
+  }
+  if (!succ_actor.done() || !succ_counter.done()) {
+    return error("document chunk: succ actor/counter columns have more entries than the succ counts");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
+  if (a.actors != b.actors || a.heads != b.heads || a.changes != b.changes || a.heads_index != b.heads_index ||
+      a.unknown_change_columns != b.unknown_change_columns || a.unknown_op_columns != b.unknown_op_columns ||
+      a.ops.size() != b.ops.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.ops.size(); ++i) {
+    const Op& x = a.ops[i];
+    const Op& y = b.ops[i];
+    if (!(x.id == y.id && x.obj == y.obj && x.key == y.key && x.insert == y.insert && x.action == y.action &&
+          x.value == y.value && x.pred == y.pred && x.expand == y.expand && x.mark_name == y.mark_name)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<DecodedDocument> decode_document(ByteView body) {
+  DecodedDocument doc;
+  Reader r(body);
+  GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
+  doc.actors.reserve(nactors);
+  for (size_t i = 0; i < nactors; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView actor, r.length_prefixed("actor id"));
+    doc.actors.emplace_back(actor.begin(), actor.end());
+    if (i > 0 && !(doc.actors[i - 1] < doc.actors[i])) return r.fail("document actors not sorted or repeated");
+  }
+  if (nactors > UINT32_MAX) return r.fail("too many actors");
+  GM_ASSIGN_OR_RETURN(size_t nheads, r.count("head count", 32));
+  doc.heads.reserve(nheads);
+  for (size_t i = 0; i < nheads; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView head, r.bytes(32, "head hash"));
+    doc.heads.push_back(ChangeHash::from_bytes(head));
+    if (i > 0 && !(doc.heads[i - 1] < doc.heads[i])) return r.fail("document heads not sorted or repeated");
+  }
+  ColumnTable changes, ops;
+  {
+    auto meta = read_column_metadata(r);
+    if (!meta.ok()) return context("document chunk: change column metadata", meta.error());
+    changes.columns = std::move(*meta);
+  }
+  {
+    auto meta = read_column_metadata(r);
+    if (!meta.ok()) return context("document chunk: op column metadata", meta.error());
+    ops.columns = std::move(*meta);
+  }
+  if (Status s = slice_column_data(changes.columns, r); !s.ok()) {
+    return context("document chunk: change column data", s.error());
+  }
+  if (Status s = slice_column_data(ops.columns, r); !s.ok()) return context("document chunk: op column data", s.error());
+  if (!r.done()) {
+    doc.heads_index.reserve(nheads);
+    for (size_t i = 0; i < nheads; ++i) {
+      GM_ASSIGN_OR_RETURN(uint64_t index, r.uleb("heads index"));
+      doc.heads_index.push_back(index);
+    }
+    if (!r.done()) return r.fail("trailing bytes after the heads index");
+  }
+
+  size_t inflated_total = 0;
+  GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, &inflated_total));
+  GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, &inflated_total));
+
+  const size_t max_rows = kMinRowLimit + kMaxRowsPerBodyByte * body.size();
+  GM_TRY(decode_changes(changes, max_rows, doc));
+  GM_TRY(decode_ops(ops, max_rows, doc));
+  for (size_t i = 0; i < doc.heads_index.size(); ++i) {
+    if (doc.heads_index[i] >= doc.changes.size()) {
+      return error("document chunk: heads index " + std::to_string(doc.heads_index[i]) + " of head " +
+                   std::to_string(i) + " is not a change row (" + std::to_string(doc.changes.size()) + " changes)");
+    }
+  }
+  return doc;
+}
+
+namespace {
+
+// Appends the known columns and the unknown ones, sorted by spec, compressing
+// long ones when asked.
+void finish_columns(std::vector<ColumnOut>& cols, const std::vector<DecodedDocument::UnknownColumn>& unknown,
+                    bool compress) {
+  for (const auto& u : unknown) cols.push_back({u.spec & ~kDeflateBit, u.data});
+  std::stable_sort(cols.begin(), cols.end(), [](const ColumnOut& a, const ColumnOut& b) { return a.spec < b.spec; });
+  if (!compress) return;
+  for (ColumnOut& c : cols) {
+    if (c.data.size() >= kDeflateMinColumnSize) {
+      c.data = deflate_raw(c.data);
+      c.spec |= kDeflateBit;
+    }
+  }
+}
+
+std::vector<ColumnOut> encode_change_columns(const DecodedDocument& doc, bool compress) {
+  UlebEncoder actor;
+  DeltaEncoder seq, max_op, time, deps_index;
+  StringEncoder message;
+  UlebEncoder deps_count;
+  ValueEncoder extra;
+  Value extra_value;
+  extra_value.type = static_cast<uint8_t>(ValueType::kBytes);
+  for (const auto& c : doc.changes) {
+    actor.append_value(c.actor);
+    seq.append(static_cast<int64_t>(c.seq));
+    max_op.append(static_cast<int64_t>(c.max_op));
+    time.append(c.time);
+    if (c.message.empty()) {
+      message.append_null();
+    } else {
+      message.append_value(c.message);
+    }
+    deps_count.append_value(c.deps.size());
+    for (uint64_t d : c.deps) deps_index.append(static_cast<int64_t>(d));
+    extra_value.bytes.assign(c.extra.begin(), c.extra.end());
+    extra.append(extra_value);
+  }
+  std::vector<ColumnOut> cols;
+  cols.reserve(9 + doc.unknown_change_columns.size());
+  cols.push_back({kChangeActor, actor.finish()});
+  cols.push_back({kChangeSeq, seq.finish()});
+  cols.push_back({kChangeMaxOp, max_op.finish()});
+  cols.push_back({kChangeTime, time.finish()});
+  cols.push_back({kChangeMessage, message.finish()});
+  cols.push_back({kChangeDepsCount, deps_count.finish()});
+  cols.push_back({kChangeDepsIndex, deps_index.finish()});
+  ColumnOut meta{kChangeExtraMeta, {}}, raw{kChangeExtraRaw, {}};
+  extra.finish(meta.data, raw.data);
+  cols.push_back(std::move(meta));
+  cols.push_back(std::move(raw));
+  finish_columns(cols, doc.unknown_change_columns, compress);
+  return cols;
+}
+
+std::vector<ColumnOut> encode_op_columns(const DecodedDocument& doc, bool compress) {
+  UlebEncoder obj_actor, obj_counter, key_actor, id_actor, action, succ_count, succ_actor;
+  DeltaEncoder key_counter, id_counter, succ_counter;
+  StringEncoder key_string, mark_name;
+  BooleanEncoder insert, expand;
+  ValueEncoder value;
+  bool any_expand = false;
+  for (const Op& op : doc.ops) any_expand |= op.expand;
+  for (const Op& op : doc.ops) {
+    if (op.obj.is_root()) {
+      obj_actor.append_null();
+      obj_counter.append_null();
+    } else {
+      obj_actor.append_value(op.obj.actor);
+      obj_counter.append_value(op.obj.counter);
+    }
+    if (op.key.is_map()) {
+      key_actor.append_null();
+      key_counter.append(std::nullopt);
+      key_string.append_value(*op.key.map_key);
+    } else {
+      if (op.key.elem.is_root()) {
+        key_actor.append_null();
+      } else {
+        key_actor.append_value(op.key.elem.actor);
+      }
+      key_counter.append(static_cast<int64_t>(op.key.elem.counter));
+      key_string.append_null();
+    }
+    id_actor.append_value(op.id.actor);
+    id_counter.append(static_cast<int64_t>(op.id.counter));
+    insert.append(op.insert);
+    action.append_value(op.action);
+    value.append(op.value);
+    succ_count.append_value(op.pred.size());
+    for (const OpId& s : op.pred) {
+      succ_actor.append_value(s.actor);
+      succ_counter.append(static_cast<int64_t>(s.counter));
+    }
+    if (any_expand) expand.append(op.expand);
+    if (op.mark_name) {
+      mark_name.append_value(*op.mark_name);
+    } else {
+      mark_name.append_null();
+    }
+  }
+  std::vector<ColumnOut> cols;
+  cols.reserve(16 + doc.unknown_op_columns.size());
+  cols.push_back({kOpObjActor, obj_actor.finish()});
+  cols.push_back({kOpObjCounter, obj_counter.finish()});
+  cols.push_back({kOpKeyActor, key_actor.finish()});
+  cols.push_back({kOpKeyCounter, key_counter.finish()});
+  cols.push_back({kOpKeyString, key_string.finish()});
+  cols.push_back({kOpIdActor, id_actor.finish()});
+  cols.push_back({kOpIdCounter, id_counter.finish()});
+  cols.push_back({kOpInsert, insert.finish()});
+  cols.push_back({kOpAction, action.finish()});
+  ColumnOut meta{kOpValueMeta, {}}, raw{kOpValueRaw, {}};
+  value.finish(meta.data, raw.data);
+  cols.push_back(std::move(meta));
+  cols.push_back(std::move(raw));
+  cols.push_back({kOpSuccCount, succ_count.finish()});
+  cols.push_back({kOpSuccActor, succ_actor.finish()});
+  cols.push_back({kOpSuccCounter, succ_counter.finish()});
+  cols.push_back({kOpExpand, expand.finish()});
+  cols.push_back({kOpMarkName, mark_name.finish()});
+  finish_columns(cols, doc.unknown_op_columns, compress);
+  return cols;
+}
+
+}  // namespace
+
+Bytes encode_document_body(const DecodedDocument& doc, bool compress) {
+  std::vector<ColumnOut> change_cols = encode_change_columns(doc, compress);
+  std::vector<ColumnOut> op_cols = encode_op_columns(doc, compress);
+  Bytes out;
+  size_t data_size = 0;
+  for (const auto& c : change_cols) data_size += c.data.size();
+  for (const auto& c : op_cols) data_size += c.data.size();
+  out.reserve(data_size + 64 + 33 * doc.heads.size() + 20 * doc.actors.size());
+  put_uleb(out, doc.actors.size());
+  for (const ActorId& a : doc.actors) {
+    put_uleb(out, a.size());
+    append(out, a);
+  }
+  put_uleb(out, doc.heads.size());
+  for (const ChangeHash& h : doc.heads) append(out, h.bytes);
+  write_columns_metadata(change_cols, out);
+  write_columns_metadata(op_cols, out);
+  write_columns_data(change_cols, out);
+  write_columns_data(op_cols, out);
+  for (uint64_t i : doc.heads_index) put_uleb(out, i);
+  return out;
+}
+
+Bytes encode_document(const DecodedDocument& doc, bool compress) {
+  return make_chunk(ChunkType::kDocument, encode_document_body(doc, compress));
+}
+
+Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument&) {
+  return error("expand_document: not implemented yet");
+}
+
+}  // namespace gm::automerge

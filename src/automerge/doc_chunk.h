@@ -2,41 +2,72 @@
 // the change chunks they summarise, and encoding.
 //
 // Body layout:
-//   actors              uLEB n, each uLEB length + bytes, sorted
+//   actors              uLEB n, each uLEB length + bytes, sorted (= the change authors)
 //   heads               uLEB n, n × 32-byte hashes, sorted
-//   change col. meta    §1.5
+//   change col. meta    §1.5: uLEB count, (spec, length) pairs
 //   op col. meta        §1.5
-//   change col. data
-//   op col. data
-//   heads index         one uLEB per head (may be absent in old files)
+//   change col. data    one row per change, in a topological (application) order
+//   op col. data        one row per stored op, in document order (§1.10)
+//   heads index         one uLEB per head: its row in the change columns (absent in
+//                       files written by old implementations)
+//
+// Change columns (spec hex): actor 01, seq delta 03, maxOp delta 13, time delta 23,
+// message string 35, deps group 40 + dep row index delta 43, extra bytes value 56/57.
+// Op columns: obj actor/counter 01/02, key actor/counter(delta)/string 11/13/15,
+// id actor/counter(delta) 21/23, insert 34, action 42, value 56/57, succ group/actor/
+// counter(delta) 80/81/83, expand 94, mark name a5.
+// Spec bit 3 set = that column's data is raw DEFLATE. Delete ops are not stored; an
+// op's succ list names them (§1.11 rebuilds them).
 #pragma once
 
 #include "automerge/change.h"
 
 namespace gm::automerge {
 
-// A document chunk in decoded form. OpId::actor indexes `actors`.
+// Columns at least this long are DEFLATEd by Automerge.save() (Rust DEFLATE_MIN_SIZE;
+// checked against npm 3.5.0: 255 bytes stay plain, 256 are compressed).
+inline constexpr size_t kDeflateMinColumnSize = 256;
+
+// A document chunk in decoded form. OpId::actor indexes `actors`, which are sorted, so
+// comparing (counter, actor index) is the Lamport order.
 struct DecodedDocument {
   struct ChangeRow {
     uint32_t actor = 0;
     uint64_t seq = 0;
     uint64_t max_op = 0;
     int64_t time = 0;
-    std::string message;        // empty = none
+    std::string message;         // empty = none
     std::vector<uint64_t> deps;  // row indexes of earlier changes, in hash order
     Bytes extra;
+
+    bool operator==(const ChangeRow&) const = default;
+  };
+  // A column this implementation does not know: kept (inflated, deflate bit clear) so
+  // that encoding reproduces it.
+  struct UnknownColumn {
+    uint32_t spec = 0;
+    Bytes data;
+    bool operator==(const UnknownColumn&) const = default;
   };
 
   std::vector<ActorId> actors;
   std::vector<ChangeHash> heads;
   std::vector<ChangeRow> changes;  // topological (application) order
-  // Ops in document order (§1.10). Each op's `pred` field holds its succ list,
-  // sorted in Lamport order. Delete ops are not stored.
+  // Ops in document order (§1.10). Each op's `pred` field holds its SUCC list, as
+  // stored (Automerge sorts it in Lamport order). Delete ops are not stored.
   std::vector<Op> ops;
+  // Row of each head in `changes`, parallel to `heads`; empty when the file had none
+  // (encode_document then writes none).
   std::vector<uint64_t> heads_index;
+  std::vector<UnknownColumn> unknown_change_columns;
+  std::vector<UnknownColumn> unknown_op_columns;
 };
 
-// Decodes a document chunk body (DEFLATEd columns are inflated).
+bool operator==(const DecodedDocument& a, const DecodedDocument& b);
+
+// Decodes a document chunk body (DEFLATEd columns are inflated). Checks actor and
+// dependency indexes (a dep must name an earlier row), required fields, op ids,
+// keys and the heads index; does not check hashes (expand_document does).
 Result<DecodedDocument> decode_document(ByteView body);
 
 // One change chunk rebuilt from a document.
@@ -47,12 +78,14 @@ struct RebuiltChange {
 
 // Rebuilds every change chunk of the document byte for byte (§1.11), in the order
 // of `doc.changes`, and checks that the changes no other change depends on are
-// exactly `doc.heads`.
+// exactly `doc.heads` (and that `heads_index`, when present, points at them).
 Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc);
 
-// Encodes a document chunk (header included). With `compress`, every column of 256
-// bytes or more is raw-DEFLATEd, as Automerge.save() does. `heads_index` is
-// recomputed from `heads` and `changes` when empty.
+// Encodes a document chunk (header included) with the canonical column encoders and
+// the omission rules of §1.9. With `compress`, every column of kDeflateMinColumnSize
+// bytes or more is raw-DEFLATEd, as Automerge.save() does.
 Bytes encode_document(const DecodedDocument& doc, bool compress = true);
+// The body only (what decode_document reads).
+Bytes encode_document_body(const DecodedDocument& doc, bool compress = true);
 
 }  // namespace gm::automerge
