@@ -1,1 +1,392 @@
 #include "automerge/change_graph.h"
+
+#include <algorithm>
+#include <numeric>
+#include <queue>
+
+#include "automerge/leb.h"
+
+namespace gm::automerge {
+
+namespace {
+
+// The body of a chunk we produced or already validated: skip magic, checksum and
+// type, then the uLEB body length.
+Result<ByteView> chunk_body(ByteView chunk) {
+  Reader r(chunk);
+  GM_TRY(r.bytes(9, "chunk header"));
+  GM_ASSIGN_OR_RETURN(ByteView body, r.length_prefixed("chunk body"));
+  return body;
+}
+
+// Just the heads of a document chunk body (§1.9), to decide whether expanding the
+// document can add anything, without decoding its columns.
+Result<std::vector<ChangeHash>> document_heads(ByteView body) {
+  Reader r(body);
+  GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
+  for (size_t i = 0; i < nactors; ++i) GM_TRY(r.length_prefixed("actor id"));
+  GM_ASSIGN_OR_RETURN(size_t nheads, r.count("head count", 32));
+  std::vector<ChangeHash> heads;
+  heads.reserve(nheads);
+  for (size_t i = 0; i < nheads; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView h, r.bytes(32, "head hash"));
+    heads.push_back(ChangeHash::from_bytes(h));
+  }
+  return heads;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// Adding changes
+
+Status ChangeGraph::load(ByteView data, std::vector<Index>* applied) {
+  GM_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, parse_chunks(data));
+  // Rebuilt changes of expanded documents must outlive `incoming`.
+  std::vector<std::vector<RebuiltChange>> expanded;
+  std::vector<Incoming> incoming;
+  incoming.reserve(chunks.size());
+  for (const Chunk& c : chunks) {
+    if (c.type == ChunkType::kDocument) {
+      auto heads = document_heads(c.body);
+      if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
+      if (has_all(*heads)) continue;
+      auto decoded = decode_document(c.body);
+      if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
+      auto rebuilt = expand_document(*decoded);
+      if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
+      expanded.push_back(std::move(*rebuilt));
+      incoming.reserve(incoming.size() + expanded.back().size());
+      for (const RebuiltChange& rc : expanded.back()) {
+        GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
+        auto header = decode_change_header(body);
+        if (!header) return context("change rebuilt from document chunk", header.error());
+        incoming.push_back(Incoming{rc.chunk, rc.hash, std::move(*header)});
+      }
+      continue;
+    }
+    auto header = decode_change_header(c.body);
+    if (!header) return context("change chunk at byte " + std::to_string(c.offset), header.error());
+    incoming.push_back(Incoming{c.bytes, c.hash, std::move(*header)});
+  }
+  reserve(incoming.size(), data.size());
+  return add_incoming(incoming, applied);
+}
+
+void ChangeGraph::reserve(size_t changes, size_t bytes) {
+  size_t n = hashes_.size() + changes;
+  if (nodes_.capacity() < n) {
+    nodes_.reserve(n);
+    hashes_.reserve(n);
+    dep_indexes_.reserve(dep_indexes_.size() + changes + changes / 4);
+  }
+  if (arena_.capacity() < arena_.size() + bytes) arena_.reserve(arena_.size() + bytes);
+  if (table_.size() < n * 2) table_rehash(n);
+}
+
+Status ChangeGraph::add_chunk(ByteView data, std::vector<Index>* applied) {
+  size_t consumed = 0;
+  GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(data, &consumed));
+  if (consumed != data.size()) return error("trailing bytes after change chunk");
+  if (c.type != ChunkType::kChange) return error("expected a change chunk, got a document chunk");
+  GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(c.body));
+  std::vector<Incoming> incoming;
+  incoming.push_back(Incoming{c.bytes, c.hash, std::move(header)});
+  return add_incoming(incoming, applied);
+}
+
+Status ChangeGraph::add_change(ByteView chunk, const ChangeHash& hash, ChangeHeader header,
+                               std::vector<Index>* applied) {
+  std::vector<Incoming> incoming;
+  incoming.push_back(Incoming{chunk, hash, std::move(header)});
+  return add_incoming(incoming, applied);
+}
+
+Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<Index>* applied) {
+  Status first_error;
+  for (Incoming& in : incoming) {
+    if (has(in.hash) || is_queued(in.hash)) continue;  // duplicates are ignored
+    uint32_t missing = 0;
+    for (const ChangeHash& dep : in.header.deps) missing += has(dep) ? 0 : 1;
+    if (missing == 0) {
+      Status s = apply_ready(in.chunk, in.hash, in.header, applied);
+      if (!s && first_error.ok()) first_error = s;
+      continue;
+    }
+    size_t slot = queue_.size();
+    Pending p;
+    p.chunk.assign(in.chunk.begin(), in.chunk.end());
+    p.hash = in.hash;
+    p.header = std::move(in.header);
+    p.missing = missing;
+    p.waiting = true;
+    for (const ChangeHash& dep : p.header.deps) {
+      if (!has(dep)) waiting_on_[dep].push_back(slot);
+    }
+    queue_index_.emplace(p.hash, slot);
+    queue_.push_back(std::move(p));
+  }
+  // Keep the queue's slot vector from growing without bound once it has drained.
+  if (queue_index_.empty()) queue_.clear();
+  return first_error;
+}
+
+Status ChangeGraph::apply_ready(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
+                                std::vector<Index>* applied) {
+  Status first_error = apply_one(chunk, hash, header, applied);
+  if (!first_error) return first_error;
+  // Release queued changes that were waiting for this one, transitively.
+  std::vector<ChangeHash> released{hash};
+  while (!released.empty()) {
+    ChangeHash h = released.back();
+    released.pop_back();
+    auto it = waiting_on_.find(h);
+    if (it == waiting_on_.end()) continue;
+    std::vector<size_t> slots = std::move(it->second);
+    waiting_on_.erase(it);
+    for (size_t slot : slots) {
+      Pending& p = queue_[slot];
+      if (!p.waiting || --p.missing != 0) continue;
+      Pending ready = std::move(p);
+      p.waiting = false;
+      queue_index_.erase(ready.hash);
+      Status s = apply_one(ready.chunk, ready.hash, ready.header, applied);
+      if (s) {
+        released.push_back(ready.hash);
+      } else if (first_error.ok()) {
+        first_error = s;
+      }
+    }
+  }
+  return first_error;
+}
+
+Status ChangeGraph::apply_one(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
+                              std::vector<Index>* applied) {
+  if (chunk.size() > UINT32_MAX || hashes_.size() >= UINT32_MAX - 1) return error("change graph size limit reached");
+  uint32_t actor = intern_actor(header.actor);
+  if (header.seq <= max_seq_[actor]) {
+    return error("change " + hash.hex() + " has seq " + std::to_string(header.seq) + " but its actor " +
+                 to_hex(header.actor) + " already has a change with seq " + std::to_string(max_seq_[actor]) +
+                 " (duplicate sequence number)");
+  }
+  max_seq_[actor] = header.seq;
+
+  Index index = static_cast<Index>(hashes_.size());
+  Node n;
+  n.offset = arena_.size();
+  n.length = static_cast<uint32_t>(chunk.size());
+  n.actor = actor;
+  n.seq = header.seq;
+  n.start_op = header.start_op;
+  n.deps_begin = static_cast<uint32_t>(dep_indexes_.size());
+  n.deps_count = static_cast<uint32_t>(header.deps.size());
+  for (const ChangeHash& dep : header.deps) {
+    dep_indexes_.push_back(*find(dep));
+    auto pos = std::lower_bound(heads_.begin(), heads_.end(), dep);
+    if (pos != heads_.end() && *pos == dep) heads_.erase(pos);
+  }
+  heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), hash), hash);
+  if (arena_.capacity() < arena_.size() + chunk.size()) {
+    arena_.reserve(std::max(arena_.size() + chunk.size(), arena_.capacity() * 2));
+  }
+  append(arena_, chunk);
+  nodes_.push_back(n);
+  hashes_.push_back(hash);
+  table_insert(index);
+  if (applied) applied->push_back(index);
+  return Status::Ok();
+}
+
+uint32_t ChangeGraph::intern_actor(const ActorId& actor) {
+  auto [it, inserted] = actor_index_.try_emplace(std::string(as_string(actor)), static_cast<uint32_t>(actors_.size()));
+  if (inserted) {
+    actors_.push_back(actor);
+    max_seq_.push_back(0);
+  }
+  return it->second;
+}
+
+// ---------------------------------------------------------------------------------
+// Hash table
+
+void ChangeGraph::table_insert(Index i) {
+  if (hashes_.size() * 2 > table_.size()) {
+    table_rehash(hashes_.size());  // re-inserts every applied change, including i
+    return;
+  }
+  size_t mask = table_.size() - 1;
+  size_t pos = ChangeHashHasher{}(hashes_[i]) & mask;
+  while (table_[pos] != 0) pos = (pos + 1) & mask;
+  table_[pos] = i + 1;
+}
+
+// At most half full after inserting `entries`, so probe runs stay short.
+void ChangeGraph::table_rehash(size_t entries) {
+  size_t cap = std::max<size_t>(64, table_.size());
+  while (cap < entries * 2) cap *= 2;
+  table_.assign(cap, 0);
+  size_t mask = cap - 1;
+  for (Index i = 0; i < hashes_.size(); ++i) {
+    size_t pos = ChangeHashHasher{}(hashes_[i]) & mask;
+    while (table_[pos] != 0) pos = (pos + 1) & mask;
+    table_[pos] = i + 1;
+  }
+}
+
+std::optional<ChangeGraph::Index> ChangeGraph::find(const ChangeHash& hash) const {
+  if (table_.empty()) return std::nullopt;
+  size_t mask = table_.size() - 1;
+  for (size_t pos = ChangeHashHasher{}(hash) & mask;; pos = (pos + 1) & mask) {
+    uint32_t slot = table_[pos];
+    if (slot == 0) return std::nullopt;
+    if (hashes_[slot - 1] == hash) return slot - 1;
+  }
+}
+
+bool ChangeGraph::has_all(std::span<const ChangeHash> hashes) const {
+  return std::all_of(hashes.begin(), hashes.end(), [&](const ChangeHash& h) { return has(h); });
+}
+
+std::vector<ChangeGraph::Index> ChangeGraph::known_indexes(std::span<const ChangeHash> hashes) const {
+  std::vector<Index> out;
+  out.reserve(hashes.size());
+  for (const ChangeHash& h : hashes) {
+    if (auto i = find(h)) out.push_back(*i);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Queue
+
+std::vector<ChangeHash> ChangeGraph::queued_hashes() const {
+  std::vector<ChangeHash> out;
+  out.reserve(queue_index_.size());
+  for (const Pending& p : queue_) {
+    if (p.waiting) out.push_back(p.hash);
+  }
+  return out;
+}
+
+std::vector<ChangeHash> ChangeGraph::missing_deps_from(std::span<const ChangeHash> start) const {
+  ChangeHashSet seen;
+  ChangeHashSet missing;
+  std::vector<ChangeHash> stack(start.begin(), start.end());
+  while (!stack.empty()) {
+    ChangeHash h = stack.back();
+    stack.pop_back();
+    if (has(h) || !seen.insert(h).second) continue;
+    auto q = queue_index_.find(h);
+    if (q != queue_index_.end()) {
+      const auto& deps = queue_[q->second].header.deps;
+      stack.insert(stack.end(), deps.begin(), deps.end());
+    } else {
+      missing.insert(h);
+    }
+  }
+  std::vector<ChangeHash> out(missing.begin(), missing.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<ChangeHash> ChangeGraph::missing_deps(std::span<const ChangeHash> heads) const {
+  std::vector<ChangeHash> start = queued_hashes();
+  start.insert(start.end(), heads.begin(), heads.end());
+  return missing_deps_from(start);
+}
+
+// ---------------------------------------------------------------------------------
+// Ancestry
+
+std::vector<ChangeGraph::Index> ChangeGraph::changes_since(std::span<const ChangeHash> heads) const {
+  std::vector<Index> given = known_indexes(heads);
+  std::vector<Index> out;
+  if (given.empty()) {
+    out.resize(size());
+    std::iota(out.begin(), out.end(), Index{0});
+    return out;
+  }
+  // Walk back from our heads and the given heads at once, highest index first. A
+  // change's dependencies have lower indexes, so when a change is popped every change
+  // that depends on it has been seen and its mark is final: kTheirs if it is an
+  // ancestor of the given heads, else it is one of ours only. Stop once nothing in the
+  // frontier is ours only (everything below is then an ancestor of the given heads).
+  enum : uint8_t { kQueued = 1, kOurs = 2, kTheirs = 4 };
+  std::vector<uint8_t> mark(size(), 0);
+  std::priority_queue<Index> frontier;
+  size_t ours_only = 0;
+  auto is_ours_only = [](uint8_t m) { return (m & (kQueued | kOurs | kTheirs)) == (kQueued | kOurs); };
+  auto push = [&](Index i, uint8_t bits) {
+    uint8_t before = mark[i];
+    uint8_t after = before | bits | kQueued;
+    if (!(before & kQueued)) frontier.push(i);
+    ours_only += is_ours_only(after) ? 1 : 0;
+    ours_only -= is_ours_only(before) ? 1 : 0;
+    mark[i] = after;
+  };
+  for (Index g : given) push(g, kTheirs);
+  for (const ChangeHash& h : heads_) push(*find(h), kOurs);
+  while (ours_only > 0 && !frontier.empty()) {
+    Index i = frontier.top();
+    frontier.pop();
+    uint8_t m = mark[i];
+    if (is_ours_only(m)) {
+      --ours_only;
+      out.push_back(i);
+    }
+    for (Index d : deps(i)) push(d, m & (kOurs | kTheirs));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+bool ChangeGraph::is_ancestor(Index ancestor, Index descendant) const {
+  if (ancestor > descendant || descendant >= size()) return false;
+  if (ancestor == descendant) return true;
+  std::vector<bool> seen(descendant + 1, false);
+  std::vector<Index> stack{descendant};
+  while (!stack.empty()) {
+    Index i = stack.back();
+    stack.pop_back();
+    for (Index d : deps(i)) {
+      if (d == ancestor) return true;
+      if (d > ancestor && !seen[d]) {
+        seen[d] = true;
+        stack.push_back(d);
+      }
+    }
+  }
+  return false;
+}
+
+void ChangeGraph::remove_ancestors(ChangeHashSet& hashes, std::span<const ChangeHash> heads) const {
+  if (hashes.empty()) return;
+  // Nothing below the lowest index in `hashes` can matter.
+  Index lowest = UINT32_MAX;
+  for (const ChangeHash& h : hashes) {
+    if (auto i = find(h)) lowest = std::min(lowest, *i);
+  }
+  if (lowest == UINT32_MAX) return;
+  std::vector<bool> seen(size(), false);
+  std::vector<Index> stack;
+  for (Index i : known_indexes(heads)) {
+    if (i >= lowest && !seen[i]) {
+      seen[i] = true;
+      stack.push_back(i);
+    }
+  }
+  while (!stack.empty() && !hashes.empty()) {
+    Index i = stack.back();
+    stack.pop_back();
+    hashes.erase(hashes_[i]);
+    for (Index d : deps(i)) {
+      if (d >= lowest && !seen[d]) {
+        seen[d] = true;
+        stack.push_back(d);
+      }
+    }
+  }
+}
+
+}  // namespace gm::automerge

@@ -1,4 +1,166 @@
-// placeholder: the change graph helper replaces this file
+// The change graph of a document (spec/automerge.md §1.2–§1.4, §1.13): every applied
+// change as the exact type-1 chunk bytes it arrived in (never re-encoded, since the
+// hash covers those bytes), its hash and header fields, in application (topological)
+// order, plus the queue of changes whose dependencies have not arrived yet.
+//
+// Changes are numbered by their position in application order (`ChangeGraph::Index`);
+// a change's dependencies always have smaller indexes than the change. Chunk bytes
+// live in one arena; hashes are found through an open-addressing table of indexes, so
+// a 260k-change history costs a few flat arrays, not a node per change.
+//
+// Loading (§1.13): any concatenation of chunks. Change chunks (type 1, or type 2
+// inflated to type 1) are added; a change whose dependencies are missing is queued and
+// applied as soon as the last of them arrives; a change already applied or queued is
+// ignored. A document chunk is expanded into its changes (doc_chunk.h) unless all of
+// its heads are already known. Every call reports which changes it newly applied, in
+// application order, so the caller (Document) can apply their ops.
 #pragma once
+
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "automerge/change.h"
 #include "automerge/doc_chunk.h"
-namespace gm::automerge { class ChangeGraph {}; }
+
+namespace gm::automerge {
+
+using ChangeHashSet = std::unordered_set<ChangeHash, ChangeHashHasher>;
+
+class ChangeGraph {
+ public:
+  using Index = uint32_t;
+
+  ChangeGraph() = default;
+  ChangeGraph(const ChangeGraph&) = default;
+  ChangeGraph& operator=(const ChangeGraph&) = default;
+  ChangeGraph(ChangeGraph&&) noexcept = default;
+  ChangeGraph& operator=(ChangeGraph&&) noexcept = default;
+
+  // --- Adding changes. Each appends the indexes of the changes it newly applied to
+  // *applied (when non-null), in application order, including changes released from
+  // the queue. On error, *applied still lists what was applied before the error.
+
+  // Any concatenation of document, change and compressed-change chunks. The input is
+  // parsed and every change header decoded before anything is applied, so malformed
+  // input applies nothing.
+  Status load(ByteView data, std::vector<Index>* applied = nullptr);
+
+  // One change chunk (type 1 or 2), checked like load().
+  Status add_chunk(ByteView chunk, std::vector<Index>* applied = nullptr);
+
+  // A change whose hash and header the caller has already computed (a change it just
+  // built, or one rebuilt from a document chunk): `chunk` must be the type-1 chunk,
+  // `hash` its chunk hash and `header` decode_change_header of its body. Not checked.
+  Status add_change(ByteView chunk, const ChangeHash& hash, ChangeHeader header,
+                    std::vector<Index>* applied = nullptr);
+
+  // Makes room for `changes` more changes totalling `bytes` of chunk data.
+  void reserve(size_t changes, size_t bytes);
+
+  // --- Applied changes.
+  size_t size() const { return hashes_.size(); }
+  bool empty() const { return hashes_.empty(); }
+  bool has(const ChangeHash& hash) const { return find(hash).has_value(); }
+  bool has_all(std::span<const ChangeHash> hashes) const;
+  std::optional<Index> find(const ChangeHash& hash) const;
+
+  const ChangeHash& hash(Index i) const { return hashes_[i]; }
+  const std::vector<ChangeHash>& hashes() const { return hashes_; }  // application order
+  // The type-1 chunk. Valid until the next change is added.
+  ByteView chunk(Index i) const { return ByteView(arena_).subspan(nodes_[i].offset, nodes_[i].length); }
+  const ActorId& actor(Index i) const { return actors_[nodes_[i].actor]; }
+  uint64_t seq(Index i) const { return nodes_[i].seq; }
+  uint64_t start_op(Index i) const { return nodes_[i].start_op; }
+  // Indexes of the change's dependencies, in the order of its deps list (hash order).
+  std::span<const Index> deps(Index i) const {
+    return std::span<const Index>(dep_indexes_).subspan(nodes_[i].deps_begin, nodes_[i].deps_count);
+  }
+
+  // Changes no other applied change depends on, sorted by hash.
+  const std::vector<ChangeHash>& heads() const { return heads_; }
+
+  // --- Queue.
+  size_t queued_count() const { return queue_index_.size(); }
+  bool is_queued(const ChangeHash& hash) const { return queue_index_.count(hash) != 0; }
+  // Hashes of the queued changes, in arrival order.
+  std::vector<ChangeHash> queued_hashes() const;
+
+  // Walking back from `start` through applied-or-queued changes, the first hashes on
+  // each path that are neither applied nor queued; sorted. (Automerge main's rule for
+  // the sync `need`, §2.4 step 2.)
+  std::vector<ChangeHash> missing_deps_from(std::span<const ChangeHash> start) const;
+  // missing_deps_from(every queued change ∪ heads): Automerge.getMissingDeps(doc, heads).
+  std::vector<ChangeHash> missing_deps(std::span<const ChangeHash> heads = {}) const;
+
+  // --- Ancestry. Hashes in `heads` that are not applied are ignored.
+
+  // Applied changes that are not ancestors-or-self of `heads`, in application order.
+  // Empty `heads` (or none known) gives every change. Costs time proportional to the
+  // changes found plus the width of the graph between them and `heads`, not to the
+  // size of the history.
+  std::vector<Index> changes_since(std::span<const ChangeHash> heads) const;
+
+  // Whether `ancestor` is `descendant` or one of its (transitive) dependencies.
+  bool is_ancestor(Index ancestor, Index descendant) const;
+
+  // Removes from `hashes` every hash that is an ancestor-or-self of `heads`.
+  void remove_ancestors(ChangeHashSet& hashes, std::span<const ChangeHash> heads) const;
+
+ private:
+  struct Node {
+    uint64_t offset = 0;  // chunk bytes in arena_
+    uint32_t length = 0;
+    uint32_t actor = 0;  // into actors_
+    uint64_t seq = 0;
+    uint64_t start_op = 0;
+    uint32_t deps_begin = 0;  // into dep_indexes_
+    uint32_t deps_count = 0;
+  };
+  // A change waiting for dependencies.
+  struct Pending {
+    Bytes chunk;
+    ChangeHash hash;
+    ChangeHeader header;
+    uint32_t missing = 0;  // dependencies not applied yet
+    bool waiting = false;  // false once released (or never queued)
+  };
+  // A change ready to be checked and applied.
+  struct Incoming {
+    ByteView chunk;
+    ChangeHash hash;
+    ChangeHeader header;
+  };
+
+  Status add_incoming(std::vector<Incoming>& incoming, std::vector<Index>* applied);
+  // Applies a change whose dependencies are all applied; then releases waiters.
+  Status apply_ready(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
+                     std::vector<Index>* applied);
+  Status apply_one(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
+                   std::vector<Index>* applied);
+  uint32_t intern_actor(const ActorId& actor);
+  void table_insert(Index i);
+  void table_rehash(size_t entries);
+  std::vector<Index> known_indexes(std::span<const ChangeHash> hashes) const;
+
+  Bytes arena_;
+  std::vector<Node> nodes_;
+  std::vector<ChangeHash> hashes_;
+  std::vector<Index> dep_indexes_;
+  std::vector<ChangeHash> heads_;
+  // Open addressing, linear probing: 0 = empty, else index + 1. Size a power of two.
+  std::vector<uint32_t> table_;
+
+  std::vector<ActorId> actors_;
+  std::unordered_map<std::string, uint32_t> actor_index_;
+  std::vector<uint64_t> max_seq_;  // per actor
+
+  // Queue: slots of pending changes (emptied once released), by hash, and which
+  // pending slots wait on each missing hash.
+  std::vector<Pending> queue_;
+  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> queue_index_;
+  std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiting_on_;
+};
+
+}  // namespace gm::automerge

@@ -1,0 +1,338 @@
+#include "automerge/change_graph.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <set>
+#include <iostream>
+#include <map>
+#include <numeric>
+
+#include "automerge/leb.h"
+#include "util/hex.h"
+
+namespace gm::automerge {
+namespace {
+
+// A change chunk with no ops: enough for the graph, which reads only the header.
+struct TestChange {
+  Bytes chunk;
+  ChangeHash hash;
+};
+
+TestChange make_change(const std::string& actor, uint64_t seq, std::vector<ChangeHash> deps,
+                       const std::string& message = "") {
+  std::sort(deps.begin(), deps.end());
+  Bytes body;
+  put_uleb(body, deps.size());
+  for (const ChangeHash& d : deps) append(body, d.bytes);
+  put_uleb(body, actor.size());
+  append(body, as_bytes(actor));
+  put_uleb(body, seq);
+  put_uleb(body, seq);  // startOp
+  put_sleb(body, 1700000000);
+  put_uleb(body, message.size());
+  append(body, as_bytes(message));
+  put_uleb(body, 0);  // other actors
+  put_uleb(body, 0);  // op columns
+  TestChange c;
+  c.chunk = make_chunk(ChunkType::kChange, body, &c.hash);
+  return c;
+}
+
+std::vector<ChangeHash> sorted(std::vector<ChangeHash> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::vector<ChangeHash> hashes_of(const ChangeGraph& g, const std::vector<ChangeGraph::Index>& idx) {
+  std::vector<ChangeHash> out;
+  for (auto i : idx) out.push_back(g.hash(i));
+  return out;
+}
+
+std::map<std::string, std::string> read_vectors(const std::string& name) {
+  std::ifstream in(std::string(GM_SHARED_DIR) + "/spec/vectors/automerge/out/" + name);
+  std::map<std::string, std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto sp = line.find(' ');
+    if (sp != std::string::npos) out[line.substr(0, sp)] = line.substr(sp + 1);
+  }
+  return out;
+}
+
+TEST(ChangeGraph, LinearHistoryKeepsBytesHeadsAndHeaders) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a2 = make_change("aa", 2, {a1.hash});
+  auto a3 = make_change("aa", 3, {a2.hash});
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(g.add_chunk(a1.chunk, &applied).ok());
+  ASSERT_TRUE(g.add_chunk(a2.chunk, &applied).ok());
+  ASSERT_TRUE(g.add_chunk(a3.chunk, &applied).ok());
+  EXPECT_EQ(applied, (std::vector<ChangeGraph::Index>{0, 1, 2}));
+  EXPECT_EQ(g.size(), 3u);
+  EXPECT_EQ(g.heads(), std::vector<ChangeHash>{a3.hash});
+  EXPECT_EQ(Bytes(g.chunk(1).begin(), g.chunk(1).end()), a2.chunk);
+  EXPECT_EQ(g.hash(2), a3.hash);
+  EXPECT_EQ(g.seq(2), 3u);
+  EXPECT_EQ(g.start_op(2), 3u);
+  EXPECT_EQ(g.actor(0), Bytes({'a', 'a'}));
+  ASSERT_EQ(g.deps(2).size(), 1u);
+  EXPECT_EQ(g.deps(2)[0], 1u);
+  EXPECT_TRUE(g.has(a2.hash));
+  EXPECT_EQ(*g.find(a2.hash), 1u);
+}
+
+TEST(ChangeGraph, QueuesChangesUntilDepsArrive) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a2 = make_change("aa", 2, {a1.hash});
+  auto b1 = make_change("bb", 1, {a1.hash});
+  auto m = make_change("aa", 3, {a2.hash, b1.hash});
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(g.add_chunk(m.chunk, &applied).ok());
+  ASSERT_TRUE(g.add_chunk(a2.chunk, &applied).ok());
+  EXPECT_TRUE(applied.empty());
+  EXPECT_EQ(g.queued_count(), 2u);
+  EXPECT_TRUE(g.is_queued(m.hash));
+  // getMissingDeps: a1 (needed by a2) and b1 (needed by m).
+  EXPECT_EQ(g.missing_deps(), sorted({a1.hash, b1.hash}));
+  // main's need rule: only what is reachable from the given heads.
+  EXPECT_EQ(g.missing_deps_from(std::vector<ChangeHash>{a2.hash}), std::vector<ChangeHash>{a1.hash});
+  std::vector<ChangeHash> unknown{make_change("cc", 1, {}).hash};
+  EXPECT_EQ(g.missing_deps_from(unknown), unknown);
+
+  ASSERT_TRUE(g.add_chunk(a1.chunk, &applied).ok());
+  EXPECT_EQ(hashes_of(g, applied), (std::vector<ChangeHash>{a1.hash, a2.hash}));
+  EXPECT_EQ(g.queued_count(), 1u);
+  EXPECT_EQ(g.heads(), std::vector<ChangeHash>{a2.hash});
+  ASSERT_TRUE(g.add_chunk(b1.chunk, &applied).ok());
+  EXPECT_EQ(hashes_of(g, applied), (std::vector<ChangeHash>{a1.hash, a2.hash, b1.hash, m.hash}));
+  EXPECT_EQ(g.queued_count(), 0u);
+  EXPECT_EQ(g.heads(), std::vector<ChangeHash>{m.hash});
+  EXPECT_TRUE(g.missing_deps().empty());
+}
+
+TEST(ChangeGraph, IgnoresDuplicatesAppliedOrQueued) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a2 = make_change("aa", 2, {a1.hash});
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(g.add_chunk(a2.chunk, &applied).ok());
+  ASSERT_TRUE(g.add_chunk(a2.chunk, &applied).ok());
+  EXPECT_EQ(g.queued_count(), 1u);
+  Bytes both = a1.chunk;
+  append(both, a1.chunk);
+  ASSERT_TRUE(g.load(both, &applied).ok());
+  ASSERT_TRUE(g.add_chunk(a1.chunk, &applied).ok());
+  EXPECT_EQ(applied.size(), 2u);
+  EXPECT_EQ(g.size(), 2u);
+}
+
+TEST(ChangeGraph, ConcurrentBranchesHaveSortedHeads) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto b1 = make_change("bb", 1, {a1.hash});
+  auto c1 = make_change("cc", 1, {a1.hash});
+  auto d1 = make_change("dd", 1, {a1.hash});
+  Bytes all;
+  for (auto* c : {&a1, &b1, &c1, &d1}) append(all, c->chunk);
+  ASSERT_TRUE(g.load(all).ok());
+  EXPECT_EQ(g.heads(), sorted({b1.hash, c1.hash, d1.hash}));
+  auto m = make_change("aa", 2, {b1.hash, c1.hash});
+  ASSERT_TRUE(g.add_chunk(m.chunk).ok());
+  EXPECT_EQ(g.heads(), sorted({m.hash, d1.hash}));
+}
+
+TEST(ChangeGraph, RejectsDuplicateSequenceNumbers) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a1b = make_change("aa", 1, {}, "other");
+  ASSERT_TRUE(g.add_chunk(a1.chunk).ok());
+  Status s = g.add_chunk(a1b.chunk);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("duplicate sequence number"), std::string::npos);
+  EXPECT_EQ(g.size(), 1u);
+}
+
+TEST(ChangeGraph, MalformedInputAppliesNothing) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  Bytes data = a1.chunk;
+  Bytes bad = make_change("bb", 1, {}).chunk;
+  bad[bad.size() - 1] ^= 1;  // checksum no longer matches
+  append(data, bad);
+  std::vector<ChangeGraph::Index> applied;
+  EXPECT_FALSE(g.load(data, &applied).ok());
+  EXPECT_TRUE(applied.empty());
+  EXPECT_EQ(g.size(), 0u);
+  // Truncated and garbage input.
+  EXPECT_FALSE(g.load(ByteView(a1.chunk).first(a1.chunk.size() - 1)).ok());
+  EXPECT_FALSE(g.load(as_bytes("hello world")).ok());
+  EXPECT_TRUE(g.load({}).ok());
+  EXPECT_FALSE(g.add_chunk({}).ok());
+}
+
+TEST(ChangeGraph, AcceptsCompressedChangesAndStoresThemUncompressed) {
+  auto a1 = make_change("aa", 1, {}, std::string(600, 'x'));
+  // A type-2 chunk: the type-1 checksum, then the DEFLATEd type-1 body.
+  Reader r(a1.chunk);
+  ASSERT_TRUE(r.bytes(9, "hdr").ok());
+  ByteView body = *r.length_prefixed("body");
+  Bytes deflated = deflate_raw(body);
+  Bytes compressed(a1.chunk.begin(), a1.chunk.begin() + 8);
+  compressed.push_back(2);
+  put_uleb(compressed, deflated.size());
+  append(compressed, deflated);
+  ChangeGraph g;
+  ASSERT_TRUE(g.load(compressed).ok());
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g.hash(0), a1.hash);
+  EXPECT_EQ(Bytes(g.chunk(0).begin(), g.chunk(0).end()), a1.chunk);
+}
+
+TEST(ChangeGraph, LoadsRealChangesFromNpm) {
+  auto v = read_vectors("01_basic.txt");
+  ASSERT_FALSE(v.empty());
+  ChangeGraph g;
+  for (const char* name : {"a1", "a2"}) {
+    Bytes chunk = *from_hex(v[std::string(name) + "_change_hex"]);
+    ASSERT_TRUE(g.load(chunk).ok()) << name;
+    EXPECT_EQ(g.hash(g.size() - 1).hex(), v[std::string(name) + "_hash"]);
+  }
+  EXPECT_EQ(g.heads()[0].hex(), v["a2_hash"]);
+  // a3 is the first change of another document by the same actor: seq 1 again.
+  EXPECT_FALSE(g.load(*from_hex(v["a3_change_hex"])).ok());
+}
+
+TEST(ChangeGraph, ChangesSinceAndAncestry) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a2 = make_change("aa", 2, {a1.hash});
+  auto b1 = make_change("bb", 1, {a1.hash});
+  auto b2 = make_change("bb", 2, {b1.hash});
+  auto m = make_change("aa", 3, {a2.hash, b2.hash});
+  Bytes all;
+  for (auto* c : {&a1, &a2, &b1, &b2, &m}) append(all, c->chunk);
+  ASSERT_TRUE(g.load(all).ok());
+  using H = std::vector<ChangeHash>;
+  EXPECT_EQ(hashes_of(g, g.changes_since({})), (H{a1.hash, a2.hash, b1.hash, b2.hash, m.hash}));
+  EXPECT_EQ(hashes_of(g, g.changes_since(H{a2.hash})), (H{b1.hash, b2.hash, m.hash}));
+  EXPECT_EQ(hashes_of(g, g.changes_since(H{b1.hash})), (H{a2.hash, b2.hash, m.hash}));
+  EXPECT_EQ(hashes_of(g, g.changes_since(H{a2.hash, b2.hash})), (H{m.hash}));
+  EXPECT_TRUE(g.changes_since(H{m.hash}).empty());
+  // Unknown hashes are ignored.
+  EXPECT_EQ(g.changes_since(H{make_change("zz", 1, {}).hash}).size(), 5u);
+
+  EXPECT_TRUE(g.is_ancestor(0, 4));
+  EXPECT_TRUE(g.is_ancestor(2, 4));
+  EXPECT_FALSE(g.is_ancestor(1, 3));
+  EXPECT_TRUE(g.is_ancestor(3, 3));
+
+  ChangeHashSet set{a1.hash, a2.hash, b1.hash, b2.hash, m.hash};
+  g.remove_ancestors(set, H{b1.hash});
+  EXPECT_EQ(set, (ChangeHashSet{a2.hash, b2.hash, m.hash}));
+  g.remove_ancestors(set, H{m.hash});
+  EXPECT_TRUE(set.empty());
+}
+
+// changes_since against a brute-force ancestor computation on random DAGs.
+TEST(ChangeGraph, ChangesSinceMatchesBruteForceOnRandomGraphs) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 30; ++round) {
+    ChangeGraph g;
+    std::vector<TestChange> changes;
+    std::vector<uint64_t> seqs(4, 0);
+    std::vector<int> last(4, -1);  // an actor's changes form a chain, as in Automerge
+    int n = 5 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < n; ++i) {
+      int actor = static_cast<int>(rng() % 4);
+      std::set<ChangeHash> deps;
+      int ndeps = i == 0 ? 0 : 1 + static_cast<int>(rng() % 3);
+      for (int k = 0; k < ndeps; ++k) deps.insert(changes[rng() % changes.size()].hash);
+      if (last[actor] >= 0) deps.insert(changes[last[actor]].hash);
+      last[actor] = i;
+      changes.push_back(make_change(std::string(1, static_cast<char>('a' + actor)), ++seqs[actor],
+                                    std::vector<ChangeHash>(deps.begin(), deps.end())));
+    }
+    // Add in a shuffled order: exercises the queue too.
+    std::vector<size_t> order(changes.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i : order) ASSERT_TRUE(g.add_chunk(changes[i].chunk).ok());
+    ASSERT_EQ(g.size(), changes.size());
+    // Ancestor sets by brute force over the application order.
+    size_t sz = g.size();
+    std::vector<std::vector<bool>> anc(sz, std::vector<bool>(sz, false));
+    for (ChangeGraph::Index i = 0; i < sz; ++i) {
+      anc[i][i] = true;
+      for (auto d : g.deps(i)) {
+        ASSERT_LT(d, i);
+        for (size_t k = 0; k < sz; ++k)
+          if (anc[d][k]) anc[i][k] = true;
+      }
+    }
+    for (int q = 0; q < 10; ++q) {
+      std::vector<ChangeHash> heads;
+      std::vector<ChangeGraph::Index> hi;
+      int nh = 1 + static_cast<int>(rng() % 3);
+      for (int k = 0; k < nh; ++k) {
+        hi.push_back(static_cast<ChangeGraph::Index>(rng() % sz));
+        heads.push_back(g.hash(hi.back()));
+      }
+      std::vector<ChangeGraph::Index> expect;
+      for (ChangeGraph::Index i = 0; i < sz; ++i) {
+        bool is_anc = false;
+        for (auto h : hi) is_anc = is_anc || anc[h][i];
+        if (!is_anc) expect.push_back(i);
+      }
+      EXPECT_EQ(g.changes_since(heads), expect);
+      for (auto h : hi)
+        for (ChangeGraph::Index i = 0; i < sz; ++i) EXPECT_EQ(g.is_ancestor(i, h), anc[h][i]);
+    }
+  }
+}
+
+TEST(ChangeGraph, ManyChangesAreCheap) {
+  constexpr int kN = 100000;
+  std::vector<TestChange> changes;
+  changes.reserve(kN);
+  Bytes all;
+  for (int i = 0; i < kN; ++i) {
+    changes.push_back(make_change("aa", i + 1, i ? std::vector<ChangeHash>{changes.back().hash}
+                                                 : std::vector<ChangeHash>{}));
+    append(all, changes.back().chunk);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  ChangeGraph g;
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(g.load(all, &applied).ok());
+  auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(applied.size(), static_cast<size_t>(kN));
+  EXPECT_EQ(g.heads(), std::vector<ChangeHash>{changes.back().hash});
+  // Near the tip, changes_since walks only what it returns.
+  for (int k = 0; k < 1000; ++k) {
+    auto since = g.changes_since(std::vector<ChangeHash>{changes[kN - 3].hash});
+    ASSERT_EQ(since.size(), 2u);
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::cout << "load " << kN << " changes: " << ms(t1 - t0) << " ms; 1000 changes_since: " << ms(t2 - t1)
+            << " ms\n";
+  // Loading in reverse order goes entirely through the queue.
+  Bytes reversed;
+  for (int i = kN - 1; i >= 0; --i) append(reversed, changes[i].chunk);
+  ChangeGraph r;
+  ASSERT_TRUE(r.load(reversed).ok());
+  EXPECT_EQ(r.size(), static_cast<size_t>(kN));
+  EXPECT_EQ(r.queued_count(), 0u);
+  EXPECT_EQ(r.hashes(), g.hashes());
+}
+
+}  // namespace
+}  // namespace gm::automerge
