@@ -1,1 +1,744 @@
 #include "automerge/op_set.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace gm::automerge {
+
+namespace {
+
+constexpr uint8_t kActionMakeMap = 0, kActionSet = 1, kActionMakeList = 2, kActionDel = 3, kActionMakeText = 4,
+                  kActionInc = 5, kActionMakeTable = 6, kActionMark = 7;
+
+bool is_make(uint8_t action) {
+  return action == kActionMakeMap || action == kActionMakeList || action == kActionMakeText ||
+         action == kActionMakeTable;
+}
+
+// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as the
+// reference implementation requires of strings.
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    if (p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string base64(std::string_view in) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(in[k])); };
+  for (; i + 3 <= in.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = byte(i) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// JSON.stringify(new Date(ms)): Date.prototype.toISOString, null outside the
+// ±8.64e15 ms range a JS Date can hold.
+nlohmann::json iso_timestamp(int64_t ms) {
+  constexpr int64_t kMaxDateMs = 8640000000000000;
+  if (ms > kMaxDateMs || ms < -kMaxDateMs) return nullptr;
+  constexpr int64_t kDayMs = 86400000;
+  int64_t days = ms / kDayMs, rem = ms % kDayMs;
+  if (rem < 0) {
+    rem += kDayMs;
+    --days;
+  }
+  // Days since 1970-01-01 to a proleptic Gregorian date, counting in 400-year eras
+  // that start on March 1st (so the leap day is the last day of an era-year).
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t day_of_era = z - era * 146097;
+  int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  int64_t year = year_of_era + era * 400;
+  int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  int64_t mp = (5 * day_of_year + 2) / 153;
+  int64_t day = day_of_year - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  if (month <= 2) ++year;
+  char buf[64];
+  int64_t h = rem / 3600000, mi = rem / 60000 % 60, s = rem / 1000 % 60, milli = rem % 1000;
+  if (year >= 0 && year <= 9999) {
+    snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(year),
+             static_cast<long long>(month), static_cast<long long>(day), static_cast<long long>(h),
+             static_cast<long long>(mi), static_cast<long long>(s), static_cast<long long>(milli));
+  } else {
+    snprintf(buf, sizeof buf, "%c%06lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", year < 0 ? '-' : '+',
+             static_cast<long long>(year < 0 ? -year : year), static_cast<long long>(month),
+             static_cast<long long>(day), static_cast<long long>(h), static_cast<long long>(mi),
+             static_cast<long long>(s), static_cast<long long>(milli));
+  }
+  return std::string(buf);
+}
+
+uint64_t hash_op_id(uint64_t counter, uint32_t actor) {
+  uint64_t x = counter * 0x9e3779b97f4a7c15ull ^ (static_cast<uint64_t>(actor) + 1) * 0xc2b2ae3d27d4eb4full;
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 32;
+  return x;
+}
+
+constexpr size_t kMaxJsonDepth = 2000;  // deeper (or cyclic, in a hostile file) objects render as null
+
+}  // namespace
+
+OpSet::OpSet() {
+  objects_.emplace_back();  // the root map
+  index_.assign(64, kNone);
+}
+
+// ---- op index ------------------------------------------------------------------
+
+uint32_t OpSet::find_op(uint64_t counter, uint32_t actor) const {
+  size_t mask = index_.size() - 1;
+  for (size_t slot = hash_op_id(counter, actor) & mask;; slot = (slot + 1) & mask) {
+    uint32_t op = index_[slot];
+    if (op == kNone) return kNone;
+    if (ops_[op].counter == counter && ops_[op].actor == actor) return op;
+  }
+}
+
+void OpSet::index_op(uint32_t op) {
+  if ((ops_.size() + 1) * 2 > index_.size()) grow_index();
+  size_t mask = index_.size() - 1;
+  size_t slot = hash_op_id(ops_[op].counter, ops_[op].actor) & mask;
+  while (index_[slot] != kNone) slot = (slot + 1) & mask;
+  index_[slot] = op;
+}
+
+void OpSet::grow_index() {
+  size_t size = index_.size();
+  while ((ops_.size() + 1) * 2 > size) size *= 2;
+  std::vector<uint32_t> old = std::move(index_);
+  index_.assign(size, kNone);
+  size_t mask = size - 1;
+  for (uint32_t op : old) {
+    if (op == kNone) continue;
+    size_t slot = hash_op_id(ops_[op].counter, ops_[op].actor) & mask;
+    while (index_[slot] != kNone) slot = (slot + 1) & mask;
+    index_[slot] = op;
+  }
+}
+
+// ---- tables ----------------------------------------------------------------------
+
+uint32_t OpSet::intern_actor(ByteView actor) {
+  std::string key(as_string(actor));
+  auto it = actor_index_.find(key);
+  if (it != actor_index_.end()) return it->second;
+  uint32_t idx = static_cast<uint32_t>(actors_.size());
+  actors_.emplace_back(actor.begin(), actor.end());
+  actor_index_.emplace(std::move(key), idx);
+  rank_.push_back(0);
+  return idx;
+}
+
+void OpSet::rerank_actors() {
+  std::vector<uint32_t> order(actors_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return actors_[a] < actors_[b]; });
+  rank_.resize(actors_.size());
+  for (uint32_t r = 0; r < order.size(); ++r) rank_[order[r]] = r;
+}
+
+uint32_t OpSet::intern_key(std::string_view key) {
+  std::string k(key);
+  auto it = key_index_.find(k);
+  if (it != key_index_.end()) return it->second;
+  uint32_t idx = static_cast<uint32_t>(keys_.size());
+  keys_.push_back(k);
+  key_index_.emplace(std::move(k), idx);
+  return idx;
+}
+
+// ---- values ----------------------------------------------------------------------
+
+void OpSet::store_value(StoredOp& op, const Value& v) {
+  op.value_type = v.type;
+  switch (v.kind()) {
+    case ValueType::kNull:
+    case ValueType::kFalse:
+    case ValueType::kTrue:
+      return;
+    case ValueType::kUint:
+      op.payload = v.uint_value;
+      return;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      op.payload = static_cast<uint64_t>(v.int_value);
+      return;
+    case ValueType::kF64:
+      std::memcpy(&op.payload, &v.f64_value, sizeof(double));
+      return;
+    default:  // string, bytes, unknown: raw bytes
+      op.value_len = static_cast<uint32_t>(v.bytes.size());
+      if (v.bytes.size() <= sizeof(op.payload)) {
+        std::memcpy(&op.payload, v.bytes.data(), v.bytes.size());
+      } else {
+        op.payload = arena_.size();
+        arena_.append(v.bytes);
+      }
+  }
+}
+
+std::string_view OpSet::value_bytes(const StoredOp& op) const {
+  if (op.value_len <= sizeof(op.payload)) return {reinterpret_cast<const char*>(&op.payload), op.value_len};
+  return std::string_view(arena_).substr(op.payload, op.value_len);
+}
+
+Value OpSet::load_value(const StoredOp& op) const {
+  Value v;
+  v.type = op.value_type;
+  switch (v.kind()) {
+    case ValueType::kNull:
+    case ValueType::kFalse:
+    case ValueType::kTrue:
+      break;
+    case ValueType::kUint:
+      v.uint_value = op.payload;
+      break;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      v.int_value = static_cast<int64_t>(op.payload);
+      break;
+    case ValueType::kF64:
+      std::memcpy(&v.f64_value, &op.payload, sizeof(double));
+      break;
+    default:
+      v.bytes = std::string(value_bytes(op));
+  }
+  return v;
+}
+
+// ---- structure -------------------------------------------------------------------
+
+void OpSet::add_succ(uint32_t op, uint64_t counter, uint32_t actor) {
+  uint32_t entry = static_cast<uint32_t>(succs_.size());
+  succs_.push_back({counter, actor, ops_[op].succ});
+  ops_[op].succ = entry;
+}
+
+void OpSet::link_into_chain(uint32_t* head, uint32_t op) {
+  while (*head != kNone && op_less(op, *head)) head = &ops_[*head].chain;
+  ops_[op].chain = *head;
+  *head = op;
+}
+
+uint32_t OpSet::object_of_make_op(uint32_t op) const {
+  auto it = object_by_make_op_.find(op);
+  return it == object_by_make_op_.end() ? kNone : it->second;
+}
+
+Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
+  OpSet s;
+  std::vector<uint32_t> actor_map(doc.actors.size());
+  for (size_t i = 0; i < doc.actors.size(); ++i) actor_map[i] = s.intern_actor(doc.actors[i]);
+  s.rerank_actors();
+  if (doc.ops.size() >= kNone / 2) return error("document has too many ops");
+  s.ops_.reserve(doc.ops.size());
+  s.index_.assign(std::max<size_t>(64, std::bit_ceil(doc.ops.size() * 2 + 2)), kNone);
+
+  // Pass 1: store every op and index it; create the objects of make ops.
+  for (size_t i = 0; i < doc.ops.size(); ++i) {
+    const Op& op = doc.ops[i];
+    auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
+    if (op.id.counter == 0) return where("op counter 0");
+    if (op.id.actor >= doc.actors.size()) return where("actor index out of range");
+    if (op.action > kActionMark || op.action == kActionDel)
+      return where("action " + std::to_string(op.action) + " cannot be stored in a document");
+    StoredOp so;
+    so.counter = op.id.counter;
+    so.actor = actor_map[op.id.actor];
+    so.action = static_cast<uint8_t>(op.action);
+    if (s.find_op(so.counter, so.actor) != kNone) return where("duplicate op id");
+    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
+    if (op.value.bytes.size() >= kNone) return where("value too long");
+    s.store_value(so, op.value);
+    so.flags = (op.insert ? kInsert : 0) | (op.expand ? kExpand : 0);
+    uint32_t idx = static_cast<uint32_t>(s.ops_.size());
+    if (op.mark_name) {
+      if (!valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
+      so.flags |= kHasMarkName;
+      s.mark_names_.emplace(idx, *op.mark_name);
+    }
+    s.ops_.push_back(so);
+    s.index_op(idx);
+    for (const OpId& succ : op.pred) {
+      if (succ.actor >= doc.actors.size()) return where("succ actor index out of range");
+      s.add_succ(idx, succ.counter, actor_map[succ.actor]);
+    }
+    if (is_make(so.action)) {
+      Object obj;
+      obj.make_op = idx;
+      obj.type = so.action == kActionMakeMap    ? ObjType::kMap
+                 : so.action == kActionMakeList ? ObjType::kList
+                 : so.action == kActionMakeText ? ObjType::kText
+                                                : ObjType::kTable;
+      s.object_by_make_op_.emplace(idx, static_cast<uint32_t>(s.objects_.size()));
+      s.objects_.push_back(std::move(obj));
+    }
+  }
+
+  // Pass 2: place each op in its object, elements in the order given.
+  std::vector<uint32_t> tail(s.objects_.size(), kNone);
+  for (size_t i = 0; i < doc.ops.size(); ++i) {
+    const Op& op = doc.ops[i];
+    auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
+    uint32_t idx = static_cast<uint32_t>(i);
+    uint32_t obj = 0;
+    if (!op.obj.is_root()) {
+      if (op.obj.actor >= doc.actors.size()) return where("object actor index out of range");
+      uint32_t make = s.find_op(op.obj.counter, actor_map[op.obj.actor]);
+      obj = make == kNone ? kNone : s.object_of_make_op(make);
+      if (obj == kNone) return where("unknown object");
+    }
+    s.ops_[idx].obj = obj;
+    Object& o = s.objects_[obj];
+    if (!o.is_seq()) {
+      if (!op.key.is_map() || op.insert) return where("map op without a map key");
+      if (!valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
+      uint32_t key = s.intern_key(*op.key.map_key);
+      s.ops_[idx].key = key;
+      auto [it, fresh] = o.keys.try_emplace(key, kNone);
+      s.link_into_chain(&it->second, idx);
+      continue;
+    }
+    if (op.key.is_map()) return where("sequence op with a map key");
+    if (s.ops_[idx].action == kActionMark && !op.insert) return where("mark op that is not an insert");
+    uint32_t elem = kNone;
+    if (!op.key.elem.is_root()) {
+      if (op.key.elem.actor >= doc.actors.size()) return where("element actor index out of range");
+      elem = s.find_op(op.key.elem.counter, actor_map[op.key.elem.actor]);
+      if (elem == kNone || !(s.ops_[elem].flags & kInsert) || s.ops_[elem].obj != obj || elem >= idx)
+        return where("unknown element");
+    }
+    s.ops_[idx].key = elem;
+    if (op.insert) {
+      if (tail[obj] == kNone) {
+        o.first = idx;
+      } else {
+        s.ops_[tail[obj]].next = idx;
+      }
+      tail[obj] = idx;
+    } else {
+      if (elem == kNone) return where("non-insert op on HEAD");
+      s.link_into_chain(&s.ops_[elem].chain, idx);
+    }
+  }
+  return s;
+}
+
+Status OpSet::apply_change(const Change& change) {
+  const size_t n = change.ops.size();
+  if (change.start_op == 0) return error("change has startOp 0");
+  if (n > 0 && change.start_op + n - 1 < change.start_op) return error("change op counters overflow");
+  if (ops_.size() + n >= kNone / 2) return error("op set is full");
+
+  // Map the change's actor table onto ours; actors we have not seen get the
+  // indexes they will have once interned.
+  std::vector<uint32_t> actor_map(1 + change.other_actors.size());
+  std::vector<const ActorId*> new_actors;
+  auto lookup_actor = [&](const ActorId& a) {
+    auto it = actor_index_.find(std::string(as_string(a)));
+    if (it != actor_index_.end()) return it->second;
+    for (size_t k = 0; k < new_actors.size(); ++k)
+      if (*new_actors[k] == a) return static_cast<uint32_t>(actors_.size() + k);
+    new_actors.push_back(&a);
+    return static_cast<uint32_t>(actors_.size() + new_actors.size() - 1);
+  };
+  actor_map[0] = lookup_actor(change.actor);
+  for (size_t k = 0; k < change.other_actors.size(); ++k) actor_map[k + 1] = lookup_actor(change.other_actors[k]);
+  const uint32_t author = actor_map[0];
+
+  // Pass 1: check every reference, resolving ones to earlier ops of this change
+  // without touching the op set. A reference is either an existing op (its index)
+  // or an earlier op j of this change (kPending | j).
+  constexpr uint64_t kPending = 1ull << 32;
+  constexpr uint64_t kMissing = ~0ull;
+  auto resolve = [&](const OpId& id, size_t before) -> uint64_t {
+    if (id.actor >= actor_map.size()) return kMissing;
+    uint32_t actor = actor_map[id.actor];
+    if (actor == author && id.counter >= change.start_op && id.counter - change.start_op < before) {
+      size_t j = id.counter - change.start_op;
+      return change.ops[j].action == kActionDel ? kMissing : kPending | j;
+    }
+    if (actor >= actors_.size()) return kMissing;
+    uint32_t op = find_op(id.counter, actor);
+    return op == kNone ? kMissing : op;
+  };
+  // Object identity and type of a resolved make op (or the root).
+  struct ObjRef {
+    uint64_t id;  // object index, or kPending | j
+    bool seq;
+  };
+  std::vector<uint64_t> pending_obj(n, 0);  // the object of each op of this change
+  for (size_t i = 0; i < n; ++i) {
+    const Op& op = change.ops[i];
+    auto where = [&](const std::string& what) {
+      return error("change op " + std::to_string(i) + " (" + std::to_string(change.start_op + i) + "@" +
+                   to_hex(change.actor) + "): " + what);
+    };
+    if (op.action > kActionMark) return where("unknown action " + std::to_string(op.action));
+    if (author < actors_.size() && find_op(change.start_op + i, author) != kNone) return where("op already applied");
+    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
+    if (op.value.bytes.size() >= kNone) return where("value too long");
+    if (op.mark_name && !valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
+    ObjRef obj{0, false};
+    if (!op.obj.is_root()) {
+      uint64_t make = resolve(op.obj, i);
+      if (make == kMissing) return where("unknown object");
+      uint8_t action;
+      if (make & kPending) {
+        action = static_cast<uint8_t>(change.ops[make & 0xffffffffu].action);
+        obj.id = make;
+      } else {
+        action = ops_[make].action;
+        obj.id = object_of_make_op(static_cast<uint32_t>(make));
+      }
+      if (!is_make(action)) return where("object id names an op that makes no object");
+      obj.seq = action == kActionMakeList || action == kActionMakeText;
+    }
+    pending_obj[i] = obj.id;
+    if (!obj.seq) {
+      if (!op.key.is_map() || op.insert) return where("map op without a map key");
+      if (!valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
+      if (op.action == kActionMark) return where("mark op in a map");
+    } else {
+      if (op.key.is_map()) return where("sequence op with a map key");
+      if (op.action == kActionMark && !op.insert) return where("mark op that is not an insert");
+      if (op.action == kActionDel && op.insert) return where("delete op with insert set");
+      if (op.key.elem.is_root()) {
+        if (!op.insert) return where("non-insert op on HEAD");
+      } else {
+        uint64_t elem = resolve(op.key.elem, i);
+        if (elem == kMissing) return where("unknown element");
+        bool is_insert;
+        uint64_t elem_obj;
+        if (elem & kPending) {
+          is_insert = change.ops[elem & 0xffffffffu].insert;
+          elem_obj = pending_obj[elem & 0xffffffffu];
+        } else {
+          is_insert = (ops_[elem].flags & kInsert) != 0;
+          elem_obj = ops_[elem].obj;
+        }
+        if (!is_insert || elem_obj != obj.id) return where("unknown element");
+      }
+    }
+    for (const OpId& pred : op.pred)
+      if (resolve(pred, i) == kMissing) return where("unknown predecessor");
+  }
+
+  // Pass 2: nothing below can fail.
+  for (const ActorId* a : new_actors) intern_actor(*a);
+  if (!new_actors.empty()) rerank_actors();
+  ops_.reserve(ops_.size() + n);
+  for (size_t i = 0; i < n; ++i) {
+    const Op& op = change.ops[i];
+    const uint64_t counter = change.start_op + i;
+    auto existing = [&](const OpId& id) { return find_op(id.counter, actor_map[id.actor]); };
+    uint32_t obj = 0;
+    if (!op.obj.is_root()) obj = object_of_make_op(existing(op.obj));
+    if (op.action != kActionDel) {
+      StoredOp so;
+      so.counter = counter;
+      so.actor = author;
+      so.action = static_cast<uint8_t>(op.action);
+      so.obj = obj;
+      so.flags = (op.insert ? kInsert : 0) | (op.expand ? kExpand : 0) | (op.mark_name ? kHasMarkName : 0);
+      store_value(so, op.value);
+      uint32_t idx = static_cast<uint32_t>(ops_.size());
+      ops_.push_back(so);
+      index_op(idx);
+      if (op.mark_name) mark_names_.emplace(idx, *op.mark_name);
+      if (is_make(so.action)) {
+        Object o;
+        o.make_op = idx;
+        o.type = so.action == kActionMakeMap    ? ObjType::kMap
+                 : so.action == kActionMakeList ? ObjType::kList
+                 : so.action == kActionMakeText ? ObjType::kText
+                                                : ObjType::kTable;
+        object_by_make_op_.emplace(idx, static_cast<uint32_t>(objects_.size()));
+        objects_.push_back(std::move(o));
+      }
+      Object& o = objects_[obj];
+      if (!o.is_seq()) {
+        uint32_t key = intern_key(*op.key.map_key);
+        ops_[idx].key = key;
+        auto [it, fresh] = o.keys.try_emplace(key, kNone);
+        link_into_chain(&it->second, idx);
+      } else {
+        uint32_t elem = op.key.elem.is_root() ? kNone : existing(op.key.elem);
+        ops_[idx].key = elem;
+        if (op.insert) {
+          // RGA (§1.10): after the reference element, then past every element
+          // with a greater id.
+          uint32_t* link = elem == kNone ? &o.first : &ops_[elem].next;
+          while (*link != kNone && op_less(idx, *link)) link = &ops_[*link].next;
+          ops_[idx].next = *link;
+          *link = idx;
+        } else {
+          link_into_chain(&ops_[elem].chain, idx);
+        }
+      }
+    }
+    for (const OpId& pred : op.pred) add_succ(existing(pred), counter, author);
+  }
+  return Status::Ok();
+}
+
+// ---- JSON view -------------------------------------------------------------------
+
+bool OpSet::visible(const StoredOp& op) const {
+  if (op.action == kActionDel || op.action == kActionInc || op.action >= kActionMark) return false;
+  if (op.succ == kNone) return true;
+  if (op.action != kActionSet || op.value_type != static_cast<uint8_t>(ValueType::kCounter)) return false;
+  for (uint32_t e = op.succ; e != kNone; e = succs_[e].next) {
+    uint32_t s = find_op(succs_[e].counter, succs_[e].actor);
+    if (s == kNone || ops_[s].action != kActionInc) return false;
+  }
+  return true;
+}
+
+uint32_t OpSet::winner(uint32_t newest) const {
+  for (uint32_t op = newest; op != kNone; op = ops_[op].chain)
+    if (visible(ops_[op])) return op;
+  return kNone;
+}
+
+nlohmann::json OpSet::render_value(uint32_t idx) const {
+  const StoredOp& op = ops_[idx];
+  switch (static_cast<ValueType>(op.value_type)) {
+    case ValueType::kNull:
+      return nullptr;
+    case ValueType::kFalse:
+      return false;
+    case ValueType::kTrue:
+      return true;
+    case ValueType::kUint:
+      return op.payload;
+    case ValueType::kInt:
+      return static_cast<int64_t>(op.payload);
+    case ValueType::kF64: {
+      double d;
+      std::memcpy(&d, &op.payload, sizeof d);
+      if (!std::isfinite(d)) return nullptr;
+      if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
+      return d;
+    }
+    case ValueType::kString:
+      return std::string(value_bytes(op));
+    case ValueType::kBytes:
+      return base64(value_bytes(op));
+    case ValueType::kCounter: {
+      uint64_t total = op.payload;  // wrapping sum
+      for (uint32_t e = op.succ; e != kNone; e = succs_[e].next) {
+        uint32_t s = find_op(succs_[e].counter, succs_[e].actor);
+        if (s != kNone) total += ops_[s].payload;  // int and uint deltas alike
+      }
+      return static_cast<int64_t>(total);
+    }
+    case ValueType::kTimestamp:
+      return iso_timestamp(static_cast<int64_t>(op.payload));
+    default:
+      return nullptr;
+  }
+}
+
+nlohmann::json OpSet::to_json() const {
+  // An explicit stack instead of recursion: a hostile document may nest deeply.
+  // Each frame renders one object into `out`.
+  struct Frame {
+    uint32_t obj;
+    nlohmann::json* out;
+  };
+  nlohmann::json root = nlohmann::json::object();
+  std::vector<Frame> stack{{0, &root}};
+  std::vector<size_t> depth{0};
+  auto value_of = [&](uint32_t op, nlohmann::json* slot, size_t d) {
+    if (!is_make(ops_[op].action)) {
+      *slot = render_value(op);
+      return;
+    }
+    uint32_t child = object_of_make_op(op);
+    if (d + 1 > kMaxJsonDepth || child == kNone) {
+      *slot = nullptr;
+      return;
+    }
+    ObjType t = objects_[child].type;
+    *slot = t == ObjType::kList   ? nlohmann::json::array()
+            : t == ObjType::kText ? nlohmann::json(std::string())
+                                  : nlohmann::json::object();
+    stack.push_back({child, slot});
+    depth.push_back(d + 1);
+  };
+  while (!stack.empty()) {
+    Frame f = stack.back();
+    size_t d = depth.back();
+    stack.pop_back();
+    depth.pop_back();
+    const Object& o = objects_[f.obj];
+    if (!o.is_seq()) {
+      // Keys are inserted first, then filled: nlohmann keeps object slots stable.
+      for (const auto& [key, newest] : o.keys) {
+        uint32_t w = winner(newest);
+        if (w == kNone) continue;
+        value_of(w, &(*f.out)[keys_[key]], d);
+      }
+    } else if (o.type == ObjType::kText) {
+      std::string text;
+      for (uint32_t e = o.first; e != kNone; e = ops_[e].next) {
+        uint32_t w = winner(ops_[e].chain);
+        if (w == kNone && visible(ops_[e])) w = e;
+        if (w == kNone) continue;
+        if (ops_[w].value_type == static_cast<uint8_t>(ValueType::kString) && !is_make(ops_[w].action)) {
+          text += value_bytes(ops_[w]);
+        } else {
+          text += "\xef\xbf\xbc";  // U+FFFC
+        }
+      }
+      *f.out = std::move(text);
+    } else {
+      nlohmann::json& arr = *f.out;
+      size_t count = 0;
+      for (uint32_t e = o.first; e != kNone; e = ops_[e].next) {
+        uint32_t w = winner(ops_[e].chain);
+        if (w == kNone && visible(ops_[e])) w = e;
+        if (w != kNone) ++count;
+      }
+      arr.get_ref<nlohmann::json::array_t&>().reserve(count);
+      for (uint32_t e = o.first; e != kNone; e = ops_[e].next) {
+        uint32_t w = winner(ops_[e].chain);
+        if (w == kNone && visible(ops_[e])) w = e;
+        if (w == kNone) continue;
+        arr.push_back(nullptr);
+        value_of(w, &arr.back(), d);
+      }
+    }
+  }
+  return root;
+}
+
+// ---- export ----------------------------------------------------------------------
+
+void OpSet::export_ops(std::vector<ActorId>* actors, std::vector<Op>* out) const {
+  actors->assign(actors_.size(), ActorId());
+  for (size_t i = 0; i < actors_.size(); ++i) (*actors)[rank_[i]] = actors_[i];
+  out->clear();
+  out->reserve(ops_.size());
+
+  auto op_id = [&](uint32_t op) {
+    return OpId{ops_[op].counter, rank_[ops_[op].actor]};
+  };
+  std::vector<std::pair<uint64_t, uint32_t>> succ_ids;
+  auto emit = [&](uint32_t idx, const OpId& obj_id) {
+    const StoredOp& so = ops_[idx];
+    Op op;
+    op.id = op_id(idx);
+    op.obj = obj_id;
+    if (objects_[so.obj].is_seq()) {
+      if (so.key != kNone) op.key.elem = op_id(so.key);
+    } else {
+      op.key.map_key = keys_[so.key];
+    }
+    op.insert = (so.flags & kInsert) != 0;
+    op.expand = (so.flags & kExpand) != 0;
+    op.action = so.action;
+    op.value = load_value(so);
+    if (so.flags & kHasMarkName) op.mark_name = mark_names_.at(idx);
+    succ_ids.clear();
+    for (uint32_t e = so.succ; e != kNone; e = succs_[e].next)
+      succ_ids.emplace_back(succs_[e].counter, rank_[succs_[e].actor]);
+    std::sort(succ_ids.begin(), succ_ids.end());
+    op.pred.reserve(succ_ids.size());
+    for (auto [c, a] : succ_ids) op.pred.push_back(OpId{c, a});
+    out->push_back(std::move(op));
+  };
+
+  std::vector<uint32_t> order(objects_.size() - 1);
+  for (uint32_t i = 1; i < objects_.size(); ++i) order[i - 1] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return op_less(objects_[a].make_op, objects_[b].make_op); });
+  order.insert(order.begin(), 0);
+
+  std::vector<uint32_t> chain;
+  auto emit_chain_ascending = [&](uint32_t newest, const OpId& obj_id) {
+    chain.clear();
+    for (uint32_t op = newest; op != kNone; op = ops_[op].chain) chain.push_back(op);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) emit(*it, obj_id);
+  };
+  for (uint32_t obj : order) {
+    const Object& o = objects_[obj];
+    OpId obj_id = obj == 0 ? OpId{} : op_id(o.make_op);
+    if (o.is_seq()) {
+      for (uint32_t e = o.first; e != kNone; e = ops_[e].next) {
+        emit(e, obj_id);
+        emit_chain_ascending(ops_[e].chain, obj_id);
+      }
+    } else {
+      std::vector<std::pair<std::string_view, uint32_t>> keys;
+      keys.reserve(o.keys.size());
+      for (const auto& [key, newest] : o.keys) keys.emplace_back(keys_[key], newest);
+      std::sort(keys.begin(), keys.end());  // UTF-8 byte order
+      for (const auto& [key, newest] : keys) emit_chain_ascending(newest, obj_id);
+    }
+  }
+}
+
+size_t OpSet::memory_bytes() const {
+  size_t total = ops_.capacity() * sizeof(StoredOp) + succs_.capacity() * sizeof(SuccEntry) + arena_.capacity() +
+                 index_.capacity() * sizeof(uint32_t) + objects_.capacity() * sizeof(Object);
+  for (const auto& o : objects_) total += o.keys.size() * 32 + o.keys.bucket_count() * 8;
+  total += object_by_make_op_.size() * 32 + object_by_make_op_.bucket_count() * 8;
+  for (const auto& k : keys_) total += k.capacity() + 64;
+  for (const auto& a : actors_) total += a.capacity() + 64;
+  return total;
+}
+
+}  // namespace gm::automerge

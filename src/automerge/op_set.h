@@ -1,4 +1,152 @@
-// placeholder: the op set helper replaces this file
+// The op set: a document's current state, built from a document chunk or from
+// changes, and its JSON view (spec/automerge.md §1.8, §1.10, §1.12).
+//
+// Representation (chosen for memory: a 260k-op text document is ~15 MB here):
+//   ops_      every stored op, flat, in arrival order. Delete ops are never stored;
+//             they only exist as entries in their targets' succ lists (§1.9).
+//   actors_   a document-level actor table in arrival order. Lamport order compares
+//             actor bytes, so each actor also has a rank (its position in sorted
+//             order); a new actor re-ranks the table (O(actors log actors)), never
+//             the ops.
+//   op index  open-addressing hash OpId -> op, for preds, ElemIds and ObjIds.
+//   objects   root map + one per make op. A map object keeps key -> newest op;
+//             the ops of one key form a chain in descending Lamport order, so the
+//             winner is found first and a new op (usually the newest) is O(1).
+//             A sequence object is a singly linked list of its insert ops (the
+//             elements, marks included, tombstones kept) in RGA order (§1.10);
+//             the non-insert ops on an element hang off its insert op as a
+//             descending chain.
+//
+// JSON view (§1.12), equal to JSON.stringify(Automerge.toJS(doc)) except where
+// noted:
+//   map / table      JSON object; list  JSON array; text  JSON string (elements
+//                    that are not strings, e.g. block markers, render as U+FFFC)
+//   null, booleans, strings   themselves
+//   int, uint        JSON integers, exact even beyond 2^53 (JS would round them)
+//   f64              JSON number; integral values with |x| < 2^53 as integers (so a
+//                    dump prints "3" like JSON.stringify); NaN and ±Infinity -> null
+//   counter          JSON integer: initial value + the sum of its increments
+//   timestamp        the string JSON.stringify(new Date(ms)) gives,
+//                    e.g. "2023-11-14T22:13:20.000Z"; out of Date range -> null
+//   bytes            standard base64 with padding (JS gives a Uint8Array)
+//   unknown types    null
 #pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
 #include "automerge/doc_chunk.h"
-namespace gm::automerge { class OpSet {}; }
+
+namespace gm::automerge {
+
+class OpSet {
+ public:
+  OpSet();
+
+  // Builds the op set from a decoded document chunk (ops in document order, each
+  // op's `pred` holding its succ list; OpId::actor indexes doc.actors). Elements
+  // are taken in the order given (no RGA search). Errors on references to unknown
+  // objects or elements, actor indexes out of range, or invalid UTF-8.
+  static Result<OpSet> from_document(const DecodedDocument& doc);
+
+  // Applies one decoded change (OpId::actor indexes [change.actor,
+  // change.other_actors...]; op i has id start_op + i). Changes must arrive in
+  // causal order. Every reference is checked before anything changes: on error
+  // the op set is as it was.
+  Status apply_change(const Change& change);
+
+  // The JSON view (see above).
+  nlohmann::json to_json() const;
+
+  // The actors, sorted, and every stored op in document order (§1.10) with its
+  // succ list (Lamport order) in `pred` and actor indexes into *actors: the ops
+  // of Automerge.save(), as encode_document takes them.
+  void export_ops(std::vector<ActorId>* actors, std::vector<Op>* ops) const;
+
+  size_t op_count() const { return ops_.size(); }
+  size_t actor_count() const { return actors_.size(); }
+  // Approximate heap bytes held (for benchmarks).
+  size_t memory_bytes() const;
+
+ private:
+  static constexpr uint32_t kNone = 0xffffffffu;
+
+  enum Flags : uint8_t { kInsert = 1, kExpand = 2, kHasMarkName = 4 };
+
+  struct StoredOp {
+    uint64_t counter = 0;
+    uint64_t payload = 0;   // scalar bits, or ≤ 8 inline bytes, or arena offset
+    uint32_t actor = 0;     // index into actors_
+    uint32_t obj = 0;       // index into objects_
+    uint32_t key = 0;       // map: index into keys_; sequence: insert op of the element (kNone = HEAD)
+    uint32_t chain = kNone; // next lower op on the same key / element
+    uint32_t next = kNone;  // insert ops: next element of the sequence
+    uint32_t succ = kNone;  // first entry in succs_
+    uint32_t value_len = 0; // byte length of string / bytes / unknown values
+    uint8_t action = 0;
+    uint8_t value_type = 0;
+    uint8_t flags = 0;
+  };
+
+  struct SuccEntry {
+    uint64_t counter;
+    uint32_t actor;
+    uint32_t next;  // next entry of the same op's succ list, kNone at the end
+  };
+
+  enum class ObjType : uint8_t { kMap, kList, kText, kTable };
+
+  struct Object {
+    uint32_t make_op = kNone;  // kNone for the root
+    ObjType type = ObjType::kMap;
+    uint32_t first = kNone;    // sequences: first element
+    std::unordered_map<uint32_t, uint32_t> keys;  // maps: key -> newest op
+    bool is_seq() const { return type == ObjType::kList || type == ObjType::kText; }
+  };
+
+  // The op index (OpId -> op).
+  uint32_t find_op(uint64_t counter, uint32_t actor) const;
+  void index_op(uint32_t op);
+  void grow_index();
+
+  uint32_t intern_actor(ByteView actor);
+  void rerank_actors();
+  uint32_t intern_key(std::string_view key);
+  bool op_less(uint64_t ca, uint32_t aa, uint64_t cb, uint32_t ab) const {
+    return ca != cb ? ca < cb : rank_[aa] < rank_[ab];
+  }
+  bool op_less(uint32_t a, uint32_t b) const {
+    return op_less(ops_[a].counter, ops_[a].actor, ops_[b].counter, ops_[b].actor);
+  }
+
+  void store_value(StoredOp& op, const Value& v);
+  Value load_value(const StoredOp& op) const;
+  std::string_view value_bytes(const StoredOp& op) const;
+  void add_succ(uint32_t op, uint64_t counter, uint32_t actor);
+  // Links a stored op into its key chain (maps) or element chain (non-insert
+  // sequence ops), keeping the chain in descending Lamport order.
+  void link_into_chain(uint32_t* head, uint32_t op);
+  uint32_t object_of_make_op(uint32_t op) const;
+
+  bool visible(const StoredOp& op) const;
+  nlohmann::json render_value(uint32_t op) const;
+  nlohmann::json render_object(uint32_t obj) const;
+  uint32_t winner(uint32_t newest) const;  // highest visible op of a chain, or kNone
+
+  std::vector<StoredOp> ops_;
+  std::vector<SuccEntry> succs_;
+  std::string arena_;  // values longer than 8 bytes
+  std::unordered_map<uint32_t, std::string> mark_names_;  // by op
+  std::vector<ActorId> actors_;
+  std::vector<uint32_t> rank_;  // actor index -> position in sorted order
+  std::unordered_map<std::string, uint32_t> actor_index_;
+  std::vector<std::string> keys_;
+  std::unordered_map<std::string, uint32_t> key_index_;
+  std::vector<Object> objects_;  // [0] = root
+  std::unordered_map<uint32_t, uint32_t> object_by_make_op_;
+  std::vector<uint32_t> index_;  // open addressing, kNone = empty slot
+};
+
+}  // namespace gm::automerge

@@ -1,0 +1,428 @@
+#include "automerge/op_set.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace gm::automerge {
+namespace {
+
+using nlohmann::json;
+
+// ---- hand-built values, ops and changes ------------------------------------------
+
+Value null_value() { return Value{}; }
+Value str(std::string s) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kString);
+  v.bytes = std::move(s);
+  return v;
+}
+Value int_value(int64_t i) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kInt);
+  v.int_value = i;
+  return v;
+}
+Value uint_value(uint64_t u) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kUint);
+  v.uint_value = u;
+  return v;
+}
+Value f64_value(double d) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kF64);
+  v.f64_value = d;
+  return v;
+}
+Value counter_value(int64_t i) {
+  Value v = int_value(i);
+  v.type = static_cast<uint8_t>(ValueType::kCounter);
+  return v;
+}
+Value timestamp_value(int64_t ms) {
+  Value v = int_value(ms);
+  v.type = static_cast<uint8_t>(ValueType::kTimestamp);
+  return v;
+}
+Value bytes_value(std::string b) {
+  Value v = str(std::move(b));
+  v.type = static_cast<uint8_t>(ValueType::kBytes);
+  return v;
+}
+
+constexpr OpId kRoot{0, 0};
+constexpr OpId kHead{0, 0};
+OpId id(uint64_t counter, uint32_t actor = 0) { return OpId{counter, actor}; }
+
+Op map_op(OpId obj, std::string key, Action action, Value value = {}, std::vector<OpId> pred = {}) {
+  Op op;
+  op.obj = obj;
+  op.key.map_key = std::move(key);
+  op.action = static_cast<uint64_t>(action);
+  op.value = std::move(value);
+  op.pred = std::move(pred);
+  return op;
+}
+Op set(OpId obj, std::string key, Value value, std::vector<OpId> pred = {}) {
+  return map_op(obj, std::move(key), Action::kSet, std::move(value), std::move(pred));
+}
+Op seq_op(OpId obj, OpId elem, bool insert, Action action, Value value = {}, std::vector<OpId> pred = {}) {
+  Op op;
+  op.obj = obj;
+  op.key.elem = elem;
+  op.insert = insert;
+  op.action = static_cast<uint64_t>(action);
+  op.value = std::move(value);
+  op.pred = std::move(pred);
+  return op;
+}
+Op insert(OpId obj, OpId after, Value value) { return seq_op(obj, after, true, Action::kSet, std::move(value)); }
+
+ActorId actor(uint8_t b) { return ActorId(16, b); }
+
+Change change(ActorId author, uint64_t seq, uint64_t start_op, std::vector<Op> ops,
+              std::vector<ActorId> others = {}) {
+  Change c;
+  c.actor = std::move(author);
+  c.seq = seq;
+  c.start_op = start_op;
+  c.other_actors = std::move(others);
+  for (size_t i = 0; i < ops.size(); ++i) ops[i].id = OpId{start_op + i, 0};
+  c.ops = std::move(ops);
+  return c;
+}
+
+// Spec vector (b): title = "hi", n = 1, list = [1,2], text = "hey", as one change.
+Change vector_b_change() {
+  ActorId a = *from_hex("0123456789abcdef0123456789abcdef");
+  OpId list = id(3), text = id(6);
+  return change(a, 1, 1,
+                {set(kRoot, "title", str("hi")), set(kRoot, "n", int_value(1)),
+                 map_op(kRoot, "list", Action::kMakeList), insert(list, kHead, int_value(1)),
+                 insert(list, id(4), int_value(2)), map_op(kRoot, "text", Action::kMakeText),
+                 insert(text, kHead, str("h")), insert(text, id(7), str("e")), insert(text, id(8), str("y"))});
+}
+
+OpSet apply_all(const std::vector<Change>& changes) {
+  OpSet s;
+  for (const Change& c : changes) {
+    Status st = s.apply_change(c);
+    EXPECT_TRUE(st.ok()) << st.error().message;
+  }
+  return s;
+}
+
+// Re-loads an op set from its own export, as a saved document would be.
+OpSet reload(const OpSet& s) {
+  DecodedDocument doc;
+  s.export_ops(&doc.actors, &doc.ops);
+  Result<OpSet> r = OpSet::from_document(doc);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::move(r).value() : OpSet();
+}
+
+void expect_json(const OpSet& s, const char* expected) {
+  EXPECT_EQ(s.to_json(), json::parse(expected));
+  // The document form must give the same view, and export the same ops again.
+  OpSet again = reload(s);
+  EXPECT_EQ(again.to_json(), json::parse(expected));
+  std::vector<ActorId> a1, a2;
+  std::vector<Op> o1, o2;
+  s.export_ops(&a1, &o1);
+  again.export_ops(&a2, &o2);
+  EXPECT_EQ(a1, a2);
+  ASSERT_EQ(o1.size(), o2.size());
+  for (size_t i = 0; i < o1.size(); ++i) {
+    EXPECT_EQ(o1[i].id, o2[i].id) << i;
+    EXPECT_EQ(o1[i].obj, o2[i].obj) << i;
+    EXPECT_EQ(o1[i].key, o2[i].key) << i;
+    EXPECT_EQ(o1[i].pred, o2[i].pred) << i;
+    EXPECT_EQ(o1[i].value, o2[i].value) << i;
+    EXPECT_EQ(o1[i].insert, o2[i].insert) << i;
+    EXPECT_EQ(o1[i].action, o2[i].action) << i;
+    EXPECT_EQ(o1[i].mark_name, o2[i].mark_name) << i;
+  }
+}
+
+// ---- tests -------------------------------------------------------------------------
+
+TEST(OpSet, EmptyIsEmptyObject) {
+  OpSet s;
+  EXPECT_EQ(s.to_json(), json::object());
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  EXPECT_TRUE(actors.empty());
+  EXPECT_TRUE(ops.empty());
+}
+
+TEST(OpSet, SpecVectorB) {
+  OpSet s = apply_all({vector_b_change()});
+  expect_json(s, R"({"list":[1,2],"n":1,"text":"hey","title":"hi"})");
+  // Document order (§1.10, spec vector (b)): root ops by key, then 3@ then 6@.
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  ASSERT_EQ(actors.size(), 1u);
+  std::vector<uint64_t> counters;
+  for (const Op& op : ops) counters.push_back(op.id.counter);
+  EXPECT_EQ(counters, (std::vector<uint64_t>{3, 2, 6, 1, 4, 5, 7, 8, 9}));
+  EXPECT_EQ(ops[3].key.map_key, std::optional<std::string>("title"));
+  EXPECT_EQ(ops[4].obj, id(3));
+  EXPECT_TRUE(ops[4].insert);
+  EXPECT_EQ(ops[4].key.elem, kHead);
+  EXPECT_EQ(ops[5].key.elem, id(4));
+}
+
+TEST(OpSet, ConflictHighestOpIdWins) {
+  ActorId a = actor(0xaa), b = actor(0xbb);
+  // Both set "x" with counter 1; b's actor is larger so b wins.
+  OpSet s = apply_all({change(b, 1, 1, {set(kRoot, "x", str("from b"))}),
+                       change(a, 1, 1, {set(kRoot, "x", str("from a"))})});
+  expect_json(s, R"({"x":"from b"})");
+  // A later overwrite that saw both resolves the conflict.
+  ASSERT_TRUE(s.apply_change(change(a, 2, 2, {set(kRoot, "x", int_value(7), {id(1, 0), id(1, 1)})}, {b})).ok());
+  expect_json(s, R"({"x":7})");
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  ASSERT_EQ(ops.size(), 3u);
+  // Sorted by OpId: 1@a, 1@b, 2@a; the first two are superseded by 2@a.
+  EXPECT_EQ(ops[0].id, id(1, 0));
+  EXPECT_EQ(ops[1].id, id(1, 1));
+  EXPECT_EQ(ops[2].id, id(2, 0));
+  EXPECT_EQ(ops[0].pred, std::vector<OpId>{id(2, 0)});
+  EXPECT_EQ(ops[1].pred, std::vector<OpId>{id(2, 0)});
+  EXPECT_TRUE(ops[2].pred.empty());
+}
+
+TEST(OpSet, LateActorWithSmallerIdReranks) {
+  ActorId a = actor(0x50), b = actor(0x10);
+  OpSet s = apply_all({change(a, 1, 1, {set(kRoot, "k", str("a"))})});
+  ASSERT_TRUE(s.apply_change(change(b, 1, 1, {set(kRoot, "k", str("b"))})).ok());
+  expect_json(s, R"({"k":"a"})");  // 1@0x50.. beats 1@0x10..
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  EXPECT_EQ(actors, (std::vector<ActorId>{b, a}));
+  EXPECT_EQ(ops[0].id, id(1, 0));  // b's op first, actor index 0 = b
+  EXPECT_EQ(ops[1].id, id(1, 1));
+}
+
+TEST(OpSet, Counters) {
+  ActorId a = actor(1), b = actor(2);
+  OpSet s = apply_all({change(a, 1, 1, {set(kRoot, "c", counter_value(5))}),
+                       change(a, 2, 2, {map_op(kRoot, "c", Action::kIncrement, int_value(3), {id(1)})}),
+                       change(b, 1, 3, {map_op(kRoot, "c", Action::kIncrement, int_value(-1), {id(1, 1)})}, {a})});
+  expect_json(s, R"({"c":7})");
+  // Deleting the counter hides it, increments notwithstanding.
+  ASSERT_TRUE(s.apply_change(change(a, 3, 4, {map_op(kRoot, "c", Action::kDelete, {}, {id(1)})})).ok());
+  expect_json(s, R"({})");
+}
+
+TEST(OpSet, DeletesInMapsListsAndText) {
+  ActorId a = actor(1);
+  OpId list = id(1), text = id(4);
+  OpSet s = apply_all({change(a, 1, 1,
+                              {map_op(kRoot, "l", Action::kMakeList), insert(list, kHead, int_value(10)),
+                               insert(list, id(2), int_value(20)), map_op(kRoot, "t", Action::kMakeText),
+                               insert(text, kHead, str("a")), insert(text, id(5), str("b")),
+                               insert(text, id(6), str("c")), set(kRoot, "gone", str("x"))})});
+  expect_json(s, R"({"l":[10,20],"t":"abc","gone":"x"})");
+  ASSERT_TRUE(s.apply_change(change(a, 2, 9,
+                                    {seq_op(list, id(2), false, Action::kDelete, {}, {id(2)}),
+                                     seq_op(text, id(6), false, Action::kDelete, {}, {id(6)}),
+                                     map_op(kRoot, "gone", Action::kDelete, {}, {id(8)}),
+                                     seq_op(list, id(3), false, Action::kSet, int_value(21), {id(3)})}))
+                  .ok());
+  expect_json(s, R"({"l":[21],"t":"ac"})");
+  // Tombstones stay in document order; deletes are not stored but are succs.
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  ASSERT_EQ(ops.size(), 9u);  // 8 + the list overwrite
+  // Root ops by key: gone(8), l(1), t(4); then list 1@: 2, 3, 12; then text 4@: 5, 6, 7.
+  std::vector<uint64_t> counters;
+  for (const Op& op : ops) counters.push_back(op.id.counter);
+  EXPECT_EQ(counters, (std::vector<uint64_t>{8, 1, 4, 2, 3, 12, 5, 6, 7}));
+  EXPECT_EQ(ops[0].pred, std::vector<OpId>{id(11)});
+  EXPECT_EQ(ops[3].pred, std::vector<OpId>{id(9)});
+  EXPECT_EQ(ops[4].pred, std::vector<OpId>{id(12)});
+  EXPECT_EQ(ops[5].key.elem, id(3));
+  EXPECT_FALSE(ops[5].insert);
+}
+
+TEST(OpSet, NestedObjects) {
+  ActorId a = actor(1);
+  OpSet s = apply_all({change(a, 1, 1,
+                              {map_op(kRoot, "cfg", Action::kMakeMap), set(id(1), "on", Value{2}),
+                               map_op(id(1), "items", Action::kMakeList),
+                               seq_op(id(3), kHead, true, Action::kMakeMap), set(id(4), "name", str("x")),
+                               seq_op(id(3), id(4), true, Action::kMakeText), insert(id(6), kHead, str("t")),
+                               seq_op(id(3), id(6), true, Action::kMakeList), insert(id(8), kHead, Value{0}),
+                               map_op(kRoot, "tbl", Action::kMakeTable)})});
+  expect_json(s, R"({"cfg":{"on":true,"items":[{"name":"x"},"t",[null]]},"tbl":{}})");
+  // Replacing the nested map hides the whole subtree.
+  ASSERT_TRUE(s.apply_change(change(a, 2, 11, {set(kRoot, "cfg", str("flat"), {id(1)})})).ok());
+  expect_json(s, R"({"cfg":"flat","tbl":{}})");
+}
+
+TEST(OpSet, MarksAreSkippedAndBlocksAreFffc) {
+  ActorId a = actor(1);
+  OpId text = id(1);
+  Op begin = seq_op(text, id(2), true, Action::kMark, Value{2});
+  begin.mark_name = "bold";
+  begin.expand = true;
+  Op end = seq_op(text, id(4), true, Action::kMark);
+  OpSet s = apply_all({change(a, 1, 1,
+                              {map_op(kRoot, "t", Action::kMakeText), insert(text, kHead, str("a")),
+                               seq_op(text, id(2), true, Action::kMakeMap), insert(text, id(3), str("b")),
+                               begin, end, insert(text, id(6), str("\xf0\x9f\x98\x80"))})});
+  expect_json(s, "{\"t\":\"a\xef\xbf\xbc" "b\xf0\x9f\x98\x80\"}");
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  // RGA: begin (5) and the block (3) both follow "a"(2); 5 > 3 so the mark comes
+  // first; the end mark (6) follows "b"(4).
+  std::vector<uint64_t> counters;
+  for (const Op& op : ops) counters.push_back(op.id.counter);
+  EXPECT_EQ(counters, (std::vector<uint64_t>{1, 2, 5, 3, 4, 6, 7}));
+  EXPECT_EQ(ops[2].mark_name, std::optional<std::string>("bold"));
+  EXPECT_TRUE(ops[2].expand);
+  EXPECT_FALSE(ops[3].mark_name.has_value());
+}
+
+TEST(OpSet, RgaConcurrentInsertsOrderByOpId) {
+  ActorId a = actor(0xa0), b = actor(0xb0), c = actor(0xc0);
+  OpId text = id(1);
+  Change base = change(a, 1, 1, {map_op(kRoot, "t", Action::kMakeText), insert(text, kHead, str("x"))});
+  // Three concurrent inserts after "x", all with counter 3; then b types on.
+  Change ca = change(a, 2, 3, {insert(text, id(2), str("A"))});
+  Change cb = change(b, 1, 3, {insert(id(1, 1), id(2, 1), str("B")), insert(id(1, 1), id(3), str("b"))}, {a});
+  Change cc = change(c, 1, 3, {insert(id(1, 1), id(2, 1), str("C"))}, {a});
+  // Any causal order gives the same text: higher OpId first, descendants kept.
+  for (auto order : std::vector<std::vector<Change>>{{base, ca, cb, cc}, {base, cc, cb, ca}, {base, cb, ca, cc}}) {
+    OpSet s = apply_all(order);
+    expect_json(s, R"({"t":"xCBbA"})");
+  }
+  // An insert that saw everything, at HEAD, goes first; one after "x" with a
+  // bigger counter goes right after "x".
+  OpSet s = apply_all({base, ca, cb, cc});
+  ASSERT_TRUE(s.apply_change(change(a, 3, 5, {insert(text, kHead, str("<")), insert(text, id(2), str("|"))})).ok());
+  expect_json(s, R"({"t":"<x|CBbA"})");
+}
+
+TEST(OpSet, ScalarJsonChoices) {
+  ActorId a = actor(1);
+  OpSet s = apply_all({change(a, 1, 1,
+                              {set(kRoot, "big", uint_value(18446744073709551615ull)),
+                               set(kRoot, "neg", int_value(-9007199254740993)), set(kRoot, "f", f64_value(1.5)),
+                               set(kRoot, "fi", f64_value(3.0)), set(kRoot, "nan", f64_value(NAN)),
+                               set(kRoot, "inf", f64_value(-INFINITY)),
+                               set(kRoot, "ts", timestamp_value(1700000000000)),
+                               set(kRoot, "ts0", timestamp_value(-1)), set(kRoot, "tsbig", timestamp_value(1e15)),
+                               set(kRoot, "bytes", bytes_value("\x01\x02\x03\xff")),
+                               set(kRoot, "long", str("a string longer than eight bytes")),
+                               set(kRoot, "null", null_value()), set(kRoot, "f", f64_value(-2.25), {id(3)})})});
+  json j = s.to_json();
+  EXPECT_EQ(j["big"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_EQ(j["neg"].get<int64_t>(), -9007199254740993);
+  EXPECT_EQ(j["f"], -2.25);
+  EXPECT_EQ(j["fi"].dump(), "3");
+  EXPECT_TRUE(j["nan"].is_null());
+  EXPECT_TRUE(j["inf"].is_null());
+  EXPECT_EQ(j["ts"], "2023-11-14T22:13:20.000Z");
+  EXPECT_EQ(j["ts0"], "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(j["tsbig"], "+033658-09-27T01:46:40.000Z");
+  EXPECT_EQ(j["bytes"], "AQID/w==");
+  EXPECT_EQ(j["long"], "a string longer than eight bytes");
+  EXPECT_TRUE(j.contains("null") && j["null"].is_null());
+  OpSet again = reload(s);
+  EXPECT_EQ(again.to_json().dump(), j.dump());
+}
+
+TEST(OpSet, BadReferencesLeaveTheOpSetUnchanged) {
+  ActorId a = actor(1), b = actor(2);
+  OpSet s = apply_all({vector_b_change()});
+  json before = s.to_json();
+  size_t ops_before = s.op_count(), actors_before = s.actor_count();
+  std::vector<Change> bad = {
+      change(b, 1, 10, {set(id(99), "k", str("v"))}),                        // unknown object
+      change(b, 1, 10, {set(kRoot, "ok", str("v")), insert(id(3), id(77), int_value(1))}),  // unknown element
+      change(b, 1, 10, {set(kRoot, "ok", str("v")), set(kRoot, "x", str("v"), {id(55)})}),  // unknown pred
+      change(b, 1, 10, {insert(id(2), kHead, str("v"))}),                      // 2@ is not an object
+      change(b, 1, 10, {set(id(3), "k", str("v"))}),                           // map key in a list
+      change(b, 1, 10, {insert(kRoot, kHead, str("v"))}),                      // insert into a map
+      change(b, 1, 10, {insert(id(6), id(4), str("v"))}),                      // element of another object
+      change(b, 1, 10, {set(kRoot, "k", str("\xff"))}),                        // invalid UTF-8
+      change(b, 1, 10, {seq_op(id(3), kHead, false, Action::kSet, int_value(1))}),  // set on HEAD
+  };
+  for (auto& c : bad) {
+    for (auto& op : c.ops)
+      for (auto& p : op.pred) p.actor = 1;  // refer to the vector's actor
+    c.other_actors = {*from_hex("0123456789abcdef0123456789abcdef")};
+    if (c.ops.back().obj.counter == 3 || c.ops.back().obj.counter == 6 || c.ops.back().obj.counter == 2) {
+      c.ops.back().obj.actor = 1;
+      if (!c.ops.back().key.elem.is_root()) c.ops.back().key.elem.actor = 1;
+    }
+  }
+  for (size_t i = 0; i < bad.size(); ++i) {
+    Status st = s.apply_change(bad[i]);
+    EXPECT_FALSE(st.ok()) << "case " << i;
+    EXPECT_EQ(s.to_json(), before) << "case " << i;
+    EXPECT_EQ(s.op_count(), ops_before) << "case " << i;
+    EXPECT_EQ(s.actor_count(), actors_before) << "case " << i;
+  }
+  // The same change twice is refused.
+  EXPECT_FALSE(s.apply_change(vector_b_change()).ok());
+  // And a good change by the new actor still applies afterwards.
+  ASSERT_TRUE(s.apply_change(change(b, 1, 10, {set(kRoot, "n", int_value(2), {id(2, 1)})},
+                                    {*from_hex("0123456789abcdef0123456789abcdef")}))
+                  .ok());
+  EXPECT_EQ(s.to_json()["n"], 2);
+  (void)a;
+}
+
+TEST(OpSet, FromDocumentRejectsBadDocuments) {
+  OpSet s = apply_all({vector_b_change()});
+  DecodedDocument doc;
+  s.export_ops(&doc.actors, &doc.ops);
+  {
+    DecodedDocument d = doc;
+    d.ops[3].obj = id(42);
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+  }
+  {
+    DecodedDocument d = doc;
+    d.ops[4].key.elem = id(9);  // an element that comes later
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+  }
+  {
+    DecodedDocument d = doc;
+    d.ops[0].id.actor = 5;
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+  }
+  {
+    DecodedDocument d = doc;
+    d.ops[1].id = d.ops[0].id;
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+  }
+  {
+    // A make op inside the object it makes renders as null instead of looping.
+    DecodedDocument d;
+    d.actors = {actor(1)};
+    Op mk = map_op(id(1), "self", Action::kMakeMap);
+    mk.id = id(1);
+    Op link = map_op(kRoot, "m", Action::kMakeMap);
+    link.id = id(2);
+    d.ops = {link, mk};
+    Result<OpSet> r = OpSet::from_document(d);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->to_json(), json::parse(R"({"m":{}})"));
+  }
+}
+
+}  // namespace
+}  // namespace gm::automerge
