@@ -1,6 +1,369 @@
 #include "automerge/change.h"
 
+#include <algorithm>
+#include <cstdio>
+
 namespace gm::automerge {
+
+namespace {
+
+constexpr uint32_t kObjActor = column_spec(0, ColumnType::kActor);
+constexpr uint32_t kObjCounter = column_spec(0, ColumnType::kUleb);
+constexpr uint32_t kKeyActor = column_spec(1, ColumnType::kActor);
+constexpr uint32_t kKeyCounter = column_spec(1, ColumnType::kDelta);
+constexpr uint32_t kKeyString = column_spec(1, ColumnType::kString);
+constexpr uint32_t kInsert = column_spec(3, ColumnType::kBoolean);
+constexpr uint32_t kAction = column_spec(4, ColumnType::kUleb);
+constexpr uint32_t kValueMeta = column_spec(5, ColumnType::kValueMeta);
+constexpr uint32_t kValueRaw = column_spec(5, ColumnType::kValue);
+constexpr uint32_t kPredCount = column_spec(7, ColumnType::kGroup);
+constexpr uint32_t kPredActor = column_spec(7, ColumnType::kActor);
+constexpr uint32_t kPredCounter = column_spec(7, ColumnType::kDelta);
+constexpr uint32_t kExpand = column_spec(9, ColumnType::kBoolean);
+constexpr uint32_t kMarkName = column_spec(10, ColumnType::kString);
+
+// The known columns in spec order, as the encoder emits them.
+constexpr uint32_t kKnownSpecs[] = {kObjActor,  kObjCounter, kKeyActor,  kKeyCounter, kKeyString,
+                                    kInsert,    kAction,     kValueMeta, kValueRaw,   kPredCount,
+                                    kPredActor, kPredCounter, kExpand,   kMarkName};
+constexpr size_t kKnownCount = sizeof(kKnownSpecs) / sizeof(kKnownSpecs[0]);
+
+int known_slot(uint32_t spec) {
+  for (size_t i = 0; i < kKnownCount; ++i) {
+    if (kKnownSpecs[i] == spec) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const char* column_name(uint32_t spec) {
+  switch (spec) {
+    case kObjActor: return "obj actor";
+    case kObjCounter: return "obj counter";
+    case kKeyActor: return "key actor";
+    case kKeyCounter: return "key counter";
+    case kKeyString: return "key string";
+    case kInsert: return "insert";
+    case kAction: return "action";
+    case kValueMeta: return "value metadata";
+    case kValueRaw: return "value";
+    case kPredCount: return "pred count";
+    case kPredActor: return "pred actor";
+    case kPredCounter: return "pred counter";
+    case kExpand: return "expand";
+    case kMarkName: return "mark name";
+    default: return "unknown";
+  }
+}
+
+std::string spec_hex(uint32_t spec) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%02x", spec);
+  return buf;
+}
+
+// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF), as the
+// reference requires of strings in changes.
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  while (p < end) {
+    uint8_t c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (static_cast<size_t>(end - p) <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (size_t i = 2; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+// Number of rows in the (uLEB RLE) action column, computed from the run headers
+// without visiting rows, and capped: a tiny hostile column can claim 2^63 rows.
+Result<size_t> count_uleb_rle_rows(ByteView data, size_t limit) {
+  size_t pos = 0;
+  uint64_t rows = 0;
+  auto malformed = [&]() {
+    return error("change column 'action' (0x42): truncated or invalid RLE data at column byte " +
+                 std::to_string(pos));
+  };
+  while (pos < data.size()) {
+    int64_t n;
+    if (!read_sleb(data, &pos, &n)) return malformed();
+    uint64_t run;
+    uint64_t skip = 0;
+    if (n > 0) {
+      run = static_cast<uint64_t>(n);
+      skip = 1;
+    } else if (n < 0) {
+      run = static_cast<uint64_t>(-(n + 1)) + 1;
+      skip = run;
+    } else {
+      if (!read_uleb(data, &pos, &run)) return malformed();
+    }
+    if (run > limit || rows + run > limit) {
+      return error("change has more than " + std::to_string(limit) + " ops (the limit)");
+    }
+    rows += run;
+    for (uint64_t i = 0; i < skip; ++i) {
+      uint64_t v;
+      if (!read_uleb(data, &pos, &v)) return malformed();
+    }
+  }
+  return static_cast<size_t>(rows);
+}
+
+// Encodes the known op columns of `ops`, in kKnownSpecs order (empty = omitted).
+struct OpColumns {
+  Bytes data[kKnownCount];
+};
+
+void encode_op_columns(const std::vector<Op>& ops, OpColumns& out) {
+  UlebEncoder obj_actor, obj_counter, key_actor, action, pred_count, pred_actor;
+  DeltaEncoder key_counter, pred_counter;
+  StringEncoder key_string, mark_name;
+  BooleanEncoder insert, expand;
+  ValueEncoder value;
+  bool any_expand = false;
+  for (const Op& op : ops) {
+    if (op.obj.is_root()) {
+      obj_actor.append_null();
+      obj_counter.append_null();
+    } else {
+      obj_actor.append_value(op.obj.actor);
+      obj_counter.append_value(op.obj.counter);
+    }
+    if (op.key.is_map()) {
+      key_actor.append_null();
+      key_counter.append(std::nullopt);
+      key_string.append_value(*op.key.map_key);
+    } else {
+      if (op.key.elem.counter == 0) {
+        key_actor.append_null();  // HEAD
+      } else {
+        key_actor.append_value(op.key.elem.actor);
+      }
+      key_counter.append(static_cast<int64_t>(op.key.elem.counter));
+      key_string.append_null();
+    }
+    insert.append(op.insert);
+    action.append_value(op.action);
+    value.append(op.value);
+    pred_count.append_value(op.pred.size());
+    for (const OpId& p : op.pred) {
+      pred_actor.append_value(p.actor);
+      pred_counter.append(static_cast<int64_t>(p.counter));
+    }
+    any_expand |= op.expand;
+    expand.append(op.expand);
+    mark_name.append(op.mark_name);
+  }
+  obj_actor.finish(out.data[0]);
+  obj_counter.finish(out.data[1]);
+  key_actor.finish(out.data[2]);
+  key_counter.finish(out.data[3]);
+  key_string.finish(out.data[4]);
+  insert.finish(out.data[5]);
+  action.finish(out.data[6]);
+  value.finish(out.data[7], out.data[8]);
+  pred_count.finish(out.data[9]);
+  pred_actor.finish(out.data[10]);
+  pred_counter.finish(out.data[11]);
+  // An all-false expand column is omitted, not written as one run of falses.
+  if (any_expand) expand.finish(out.data[12]);
+  mark_name.finish(out.data[13]);
+}
+
+// Column decoding with errors that name the op and column.
+class OpDecoder {
+ public:
+  OpDecoder(const std::vector<ColumnInfo>& columns, size_t actor_count)
+      : obj_actor_(find_column(columns, kObjActor)),
+        obj_counter_(find_column(columns, kObjCounter)),
+        key_actor_(find_column(columns, kKeyActor)),
+        key_counter_(find_column(columns, kKeyCounter)),
+        key_string_(find_column(columns, kKeyString)),
+        insert_(find_column(columns, kInsert)),
+        action_(find_column(columns, kAction)),
+        value_(find_column(columns, kValueMeta), find_column(columns, kValueRaw)),
+        pred_count_(find_column(columns, kPredCount)),
+        pred_actor_(find_column(columns, kPredActor)),
+        pred_counter_(find_column(columns, kPredCounter)),
+        expand_(find_column(columns, kExpand)),
+        mark_name_(find_column(columns, kMarkName)),
+        actor_count_(actor_count) {}
+
+  // Decodes row `index` into `op` (whose id is already set).
+  Status next(size_t index, Op& op, size_t* pred_budget) {
+    index_ = index;
+    // Object.
+    std::optional<uint64_t> obj_actor, obj_counter;
+    if (!obj_actor_.next(&obj_actor)) return column_error(kObjActor, obj_actor_.error());
+    if (!obj_counter_.next(&obj_counter)) return column_error(kObjCounter, obj_counter_.error());
+    if (obj_actor.has_value() != obj_counter.has_value()) {
+      return fail("object id has " + std::string(obj_actor ? "an actor but no counter" : "a counter but no actor"));
+    }
+    if (obj_actor) {
+      if (*obj_counter == 0) return fail("object id has counter 0");
+      GM_ASSIGN_OR_RETURN(op.obj.actor, actor_index(*obj_actor, "object id"));
+      op.obj.counter = *obj_counter;
+    }
+
+    // Key.
+    std::optional<uint64_t> key_actor;
+    std::optional<int64_t> key_counter;
+    std::optional<std::string_view> key_string;
+    if (!key_actor_.next(&key_actor)) return column_error(kKeyActor, key_actor_.error());
+    if (!key_counter_.next(&key_counter)) return column_error(kKeyCounter, key_counter_.error());
+    if (!key_string_.next(&key_string)) return column_error(kKeyString, key_string_.error());
+    if (key_string) {
+      if (key_actor || key_counter) return fail("key has both a map key and an element id");
+      if (!valid_utf8(*key_string)) return fail("map key is not valid UTF-8");
+      op.key.map_key.emplace(*key_string);
+    } else if (!key_counter) {
+      return fail(key_actor ? "element id has an actor but no counter" : "op has no key (no map key, no element id)");
+    } else if (*key_counter == 0) {
+      if (key_actor) return fail("element id has counter 0 and an actor (HEAD has no actor)");
+      op.key.elem = OpId{0, 0};
+    } else {
+      if (*key_counter < 0) return fail("element id has negative counter " + std::to_string(*key_counter));
+      if (!key_actor) return fail("element id has a counter but no actor");
+      GM_ASSIGN_OR_RETURN(op.key.elem.actor, actor_index(*key_actor, "element id"));
+      op.key.elem.counter = static_cast<uint64_t>(*key_counter);
+    }
+
+    if (!insert_.next(&op.insert)) return column_error(kInsert, insert_.error());
+
+    std::optional<uint64_t> action;
+    if (!action_.next(&action)) return column_error(kAction, action_.error());
+    if (!action) return fail("op has no action");
+    if (*action > static_cast<uint64_t>(Action::kMark)) {
+      return fail("unknown action code " + std::to_string(*action) + " (known: 0..7)");
+    }
+    op.action = *action;
+
+    if (!value_.next(&op.value)) return column_error(kValueMeta, value_.error());
+    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) {
+      return fail("string value is not valid UTF-8");
+    }
+    if (op.action == static_cast<uint64_t>(Action::kIncrement) && op.value.kind() != ValueType::kInt &&
+        op.value.kind() != ValueType::kUint) {
+      return fail("increment op has a value of type " + std::to_string(op.value.type) + " (must be int or uint)");
+    }
+
+    std::optional<uint64_t> npred;
+    if (!pred_count_.next(&npred)) return column_error(kPredCount, pred_count_.error());
+    if (!npred) return fail("op has no pred count");
+    if (*npred > *pred_budget) return fail("pred count " + std::to_string(*npred) + " exceeds the limit");
+    *pred_budget -= *npred;
+    op.pred.reserve(static_cast<size_t>(*npred));
+    for (uint64_t j = 0; j < *npred; ++j) {
+      std::optional<uint64_t> pa;
+      std::optional<int64_t> pc;
+      if (!pred_actor_.next(&pa)) return column_error(kPredActor, pred_actor_.error());
+      if (!pred_counter_.next(&pc)) return column_error(kPredCounter, pred_counter_.error());
+      if (!pa || !pc) {
+        return fail("pred " + std::to_string(j) + " of " + std::to_string(*npred) + " is missing its " +
+                    (pa ? "counter" : "actor") + " (pred columns shorter than the pred counts)");
+      }
+      if (*pc <= 0) return fail("pred " + std::to_string(j) + " has counter " + std::to_string(*pc) + " (must be >= 1)");
+      GM_ASSIGN_OR_RETURN(uint32_t actor, actor_index(*pa, "pred"));
+      op.pred.push_back(OpId{static_cast<uint64_t>(*pc), actor});
+    }
+
+    if (!expand_.next(&op.expand)) return column_error(kExpand, expand_.error());
+    std::optional<std::string_view> mark_name;
+    if (!mark_name_.next(&mark_name)) return column_error(kMarkName, mark_name_.error());
+    if (mark_name) {
+      if (!valid_utf8(*mark_name)) return fail("mark name is not valid UTF-8");
+      op.mark_name.emplace(*mark_name);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Error fail(const std::string& what) const { return error("change op " + std::to_string(index_) + ": " + what); }
+  Error column_error(uint32_t spec, const std::optional<Error>& e) const {
+    return fail("column '" + std::string(column_name(spec)) + "' (" + spec_hex(spec) +
+                "): " + (e ? e->message : std::string("malformed")));
+  }
+  Result<uint32_t> actor_index(uint64_t index, const char* what) const {
+    if (index >= actor_count_) {
+      return fail(std::string(what) + " actor index " + std::to_string(index) + " out of range (the change names " +
+                  std::to_string(actor_count_) + " actors)");
+    }
+    return static_cast<uint32_t>(index);
+  }
+
+  UlebDecoder obj_actor_, obj_counter_, key_actor_;
+  DeltaDecoder key_counter_;
+  StringDecoder key_string_;
+  BooleanDecoder insert_;
+  UlebDecoder action_;
+  ValueDecoder value_;
+  UlebDecoder pred_count_, pred_actor_;
+  DeltaDecoder pred_counter_;
+  BooleanDecoder expand_;
+  StringDecoder mark_name_;
+  size_t actor_count_;
+  size_t index_ = 0;
+};
+
+// Checks that the known columns are exactly what the canonical encoder writes.
+Status check_canonical(const std::vector<ColumnInfo>& columns, const std::vector<Op>& ops) {
+  OpColumns encoded;
+  encode_op_columns(ops, encoded);
+  size_t k = 0;  // next encoded slot to match
+  auto next_encoded = [&]() {
+    while (k < kKnownCount && encoded.data[k].empty()) ++k;
+  };
+  for (const ColumnInfo& c : columns) {
+    int slot = known_slot(c.spec);
+    if (slot < 0) continue;
+    next_encoded();
+    if (k < kKnownCount && static_cast<int>(k) < slot) {
+      return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
+                   ") is missing although the ops need it (non-canonical encoding)");
+    }
+    if (k != static_cast<size_t>(slot)) {
+      return error("change column '" + std::string(column_name(c.spec)) + "' (" + spec_hex(c.spec) +
+                   ") is present but the canonical encoding omits it");
+    }
+    const Bytes& want = encoded.data[k];
+    if (!std::equal(c.data.begin(), c.data.end(), want.begin(), want.end())) {
+      return error("change column '" + std::string(column_name(c.spec)) + "' (" + spec_hex(c.spec) +
+                   ") is not in canonical form (the reference accepts it, but re-encoding would change the hash)");
+    }
+    ++k;
+  }
+  next_encoded();
+  if (k < kKnownCount) {
+    return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
+                 ") is missing although the ops need it (non-canonical encoding)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<ChangeHeader> decode_change_header(ByteView body, ByteView* rest) {
   Reader r(body);
@@ -29,6 +392,157 @@ Result<ChangeHeader> decode_change_header(ByteView body, ByteView* rest) {
   if (h.start_op == 0) return error("change has startOp 0 (op counters start at 1)");
   if (rest) *rest = r.rest();
   return h;
+}
+
+Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) {
+  ByteView rest;
+  GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(body, &rest));
+  Change change;
+  static_cast<ChangeHeader&>(change) = std::move(header);
+  if (!valid_utf8(change.message)) return error("change message is not valid UTF-8");
+  if (change.start_op > UINT32_MAX) {
+    return error("change startOp " + std::to_string(change.start_op) + " is too large (the reference requires < 2^32)");
+  }
+
+  Reader r(rest, body.size() - rest.size());
+  GM_ASSIGN_OR_RETURN(std::vector<ColumnInfo> columns, read_column_metadata(r));
+  GM_TRY(slice_column_data(columns, r));
+  ByteView extra = r.rest();
+  change.extra.assign(extra.begin(), extra.end());
+
+  for (const ColumnInfo& c : columns) {
+    if (c.deflated()) {
+      return error("change column " + spec_hex(c.spec) + " is DEFLATE-compressed (only document chunks may be)");
+    }
+    if (known_slot(c.spec) >= 0) continue;
+    if (c.data.empty() && options.require_canonical) {
+      return error("change column " + spec_hex(c.spec) + " is empty (the canonical encoding omits empty columns)");
+    }
+    change.unknown_columns.emplace_back(c.spec, Bytes(c.data.begin(), c.data.end()));
+  }
+
+  GM_ASSIGN_OR_RETURN(size_t nops, count_uleb_rle_rows(find_column(columns, kAction), options.max_ops));
+  if (nops > 0 && change.start_op + (nops - 1) > UINT32_MAX) {
+    return error("change op counters run past 2^32 (startOp " + std::to_string(change.start_op) + ", " +
+                 std::to_string(nops) + " ops)");
+  }
+  change.ops.resize(nops);
+  OpDecoder decoder(columns, change.actor_count());
+  size_t pred_budget = options.max_ops;
+  for (size_t i = 0; i < nops; ++i) {
+    Op& op = change.ops[i];
+    op.id = OpId{change.start_op + i, 0};
+    GM_TRY(decoder.next(i, op, &pred_budget));
+  }
+  if (options.require_canonical) GM_TRY(check_canonical(columns, change.ops));
+  return change;
+}
+
+Bytes encode_change_body(const Change& change) {
+  OpColumns encoded;
+  encode_op_columns(change.ops, encoded);
+
+  // Known and unknown columns merged in spec order.
+  std::vector<ColumnOut> columns;
+  columns.reserve(kKnownCount + change.unknown_columns.size());
+  size_t u = 0;
+  auto unknown_before = [&](uint32_t spec) {
+    while (u < change.unknown_columns.size() && change.unknown_columns[u].first < spec) {
+      columns.push_back(ColumnOut{change.unknown_columns[u].first, change.unknown_columns[u].second});
+      ++u;
+    }
+  };
+  size_t total = 0;
+  for (size_t k = 0; k < kKnownCount; ++k) {
+    if (encoded.data[k].empty()) continue;
+    unknown_before(kKnownSpecs[k]);
+    total += encoded.data[k].size();
+    columns.push_back(ColumnOut{kKnownSpecs[k], std::move(encoded.data[k])});
+  }
+  unknown_before(UINT32_MAX);
+  while (u < change.unknown_columns.size()) {  // a spec of UINT32_MAX itself
+    columns.push_back(ColumnOut{change.unknown_columns[u].first, change.unknown_columns[u].second});
+    ++u;
+  }
+
+  Bytes out;
+  out.reserve(64 + change.deps.size() * 32 + change.actor.size() + change.message.size() + total +
+              change.extra.size() + 16 * change.other_actors.size());
+  put_uleb(out, change.deps.size());
+  for (const ChangeHash& d : change.deps) out.insert(out.end(), d.bytes.begin(), d.bytes.end());
+  put_uleb(out, change.actor.size());
+  append(out, change.actor);
+  put_uleb(out, change.seq);
+  put_uleb(out, change.start_op);
+  put_sleb(out, change.time);
+  put_uleb(out, change.message.size());
+  append(out, as_bytes(change.message));
+  put_uleb(out, change.other_actors.size());
+  for (const ActorId& a : change.other_actors) {
+    put_uleb(out, a.size());
+    append(out, a);
+  }
+  write_columns_metadata(columns, out);
+  write_columns_data(columns, out);
+  append(out, change.extra);
+  return out;
+}
+
+Bytes encode_change(const Change& change, ChangeHash* hash) {
+  return make_chunk(ChunkType::kChange, encode_change_body(change), hash);
+}
+
+void remap_change_actors(Change& change, std::span<const uint32_t> table) {
+  for (Op& op : change.ops) {
+    op.id.actor = table[op.id.actor];
+    if (!op.obj.is_root()) op.obj.actor = table[op.obj.actor];
+    if (!op.key.is_map() && op.key.elem.counter != 0) op.key.elem.actor = table[op.key.elem.actor];
+    for (OpId& p : op.pred) p.actor = table[p.actor];
+  }
+}
+
+void localize_change_actors(Change& change, std::span<const ActorId> actors) {
+  // The distinct non-author actors the ops reference, as indexes into `actors`.
+  uint32_t author = UINT32_MAX;
+  for (size_t i = 0; i < actors.size(); ++i) {
+    if (actors[i] == change.actor) {
+      author = static_cast<uint32_t>(i);
+      break;
+    }
+  }
+  std::vector<uint32_t> used;
+  auto note = [&](uint32_t a) {
+    if (a != author) used.push_back(a);
+  };
+  for (const Op& op : change.ops) {
+    if (!op.obj.is_root()) note(op.obj.actor);
+    if (!op.key.is_map() && op.key.elem.counter != 0) note(op.key.elem.actor);
+    for (const OpId& p : op.pred) note(p.actor);
+  }
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  // Sorted by actor bytes: the change's own order (§1.3).
+  std::vector<uint32_t> by_bytes = used;
+  std::sort(by_bytes.begin(), by_bytes.end(), [&](uint32_t a, uint32_t b) { return actors[a] < actors[b]; });
+  change.other_actors.clear();
+  change.other_actors.reserve(by_bytes.size());
+  // local[i] = change-local index of used[i].
+  std::vector<uint32_t> local(used.size());
+  for (size_t i = 0; i < by_bytes.size(); ++i) {
+    change.other_actors.push_back(actors[by_bytes[i]]);
+    size_t pos = std::lower_bound(used.begin(), used.end(), by_bytes[i]) - used.begin();
+    local[pos] = static_cast<uint32_t>(i + 1);
+  }
+  auto map = [&](uint32_t a) -> uint32_t {
+    if (a == author) return 0;
+    return local[std::lower_bound(used.begin(), used.end(), a) - used.begin()];
+  };
+  for (Op& op : change.ops) {
+    op.id.actor = 0;
+    if (!op.obj.is_root()) op.obj.actor = map(op.obj.actor);
+    if (!op.key.is_map() && op.key.elem.counter != 0) op.key.elem.actor = map(op.key.elem.actor);
+    for (OpId& p : op.pred) p.actor = map(p.actor);
+  }
 }
 
 }  // namespace gm::automerge
