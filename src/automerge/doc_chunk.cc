@@ -82,6 +82,35 @@ Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* t
   return Status::Ok();
 }
 
+// Number of rows in an RLE column of uLEB values (at most `limit`), counted without
+// decoding them, so that the row vectors can be reserved once. A malformed column
+// just stops the count; the decoder reports it.
+size_t count_uleb_rows(ByteView data, size_t limit) {
+  size_t pos = 0, rows = 0;
+  uint64_t skip;
+  while (pos < data.size() && rows < limit) {
+    int64_t n;
+    if (!read_sleb(data, &pos, &n)) break;
+    uint64_t run;
+    size_t values;
+    if (n > 0) {
+      run = static_cast<uint64_t>(n);
+      values = 1;
+    } else if (n < 0) {
+      run = static_cast<uint64_t>(-(n + 1)) + 1;
+      values = static_cast<size_t>(std::min<uint64_t>(run, limit));
+    } else {
+      if (!read_uleb(data, &pos, &run)) break;
+      values = 0;
+    }
+    for (size_t i = 0; i < values; ++i) {
+      if (!read_uleb(data, &pos, &skip)) return rows;
+    }
+    rows += static_cast<size_t>(std::min<uint64_t>(run, limit - rows));
+  }
+  return rows;
+}
+
 Error column_error(const char* table, const char* column, size_t row, const std::optional<Error>& e) {
   return error(std::string("document chunk: ") + table + " column '" + column + "', row " + std::to_string(row) +
                ": " + (e ? e->message : "malformed"));
@@ -103,6 +132,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   ValueDecoder extra(t.get(kChangeExtraMeta), t.get(kChangeExtraRaw));
   size_t total_deps = 0;
   const size_t nactors = doc.actors.size();
+  doc.changes.reserve(count_uleb_rows(t.get(kChangeActor), max_rows));
 
   while (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() && deps_count.done() &&
            extra.done())) {
@@ -180,6 +210,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   StringDecoder mark_name(t.get(kOpMarkName));
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
+  doc.ops.reserve(count_uleb_rows(t.get(kOpAction), max_rows));
 
   auto all_done = [&] {
     return obj_actor.done() && obj_counter.done() && key_actor.done() && key_counter.done() && key_string.done() &&
@@ -489,8 +520,302 @@ Bytes encode_document(const DecodedDocument& doc, bool compress) {
   return make_chunk(ChunkType::kDocument, encode_document_body(doc, compress));
 }
 
-Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument&) {
-  return error("expand_document: not implemented yet");
+namespace {
+
+std::string op_id_text(uint64_t counter, uint32_t actor) {
+  return std::to_string(counter) + "@actor" + std::to_string(actor);
+}
+
+// Checks the indexes expand_document relies on (decode_document guarantees them; a
+// document assembled in memory might not).
+Status check_indexes(const DecodedDocument& doc) {
+  const size_t nactors = doc.actors.size();
+  if (nactors > UINT32_MAX || doc.ops.size() >= UINT32_MAX || doc.changes.size() >= UINT32_MAX) {
+    return error("document too large to expand");
+  }
+  for (size_t row = 0; row < doc.changes.size(); ++row) {
+    const auto& c = doc.changes[row];
+    if (c.actor >= nactors) return row_error("change", row, "actor index out of range");
+    for (uint64_t d : c.deps) {
+      if (d >= row) return row_error("change", row, "dep index " + std::to_string(d) + " does not name an earlier row");
+    }
+  }
+  for (size_t i = 0; i < doc.ops.size(); ++i) {
+    const Op& op = doc.ops[i];
+    bool ok = op.id.actor < nactors && op.id.counter > 0 && (op.obj.is_root() || op.obj.actor < nactors) &&
+              (op.key.is_map() || op.key.elem.counter == 0 || op.key.elem.actor < nactors);
+    for (const OpId& s : op.pred) ok = ok && s.actor < nactors && s.counter > 0;
+    if (!ok) return row_error("op", i, "actor index out of range or zero counter");
+  }
+  return Status::Ok();
+}
+
+// One op of the rebuilt history: a stored op, or a delete known only from the succ
+// lists of the ops it deleted. Its preds are preds[pred_begin, pred_end).
+struct HistoryOp {
+  uint64_t counter;
+  uint32_t actor;
+  uint32_t stored;  // index into doc.ops, or kDeleted
+  uint32_t pred_begin;
+  uint32_t pred_end;
+};
+constexpr uint32_t kDeleted = UINT32_MAX;
+
+// "P is a pred of the op (target_counter, target_actor)", from P's succ list.
+struct PredEdge {
+  uint64_t target_counter;
+  uint32_t target_actor;
+  uint32_t pred_actor;
+  uint64_t pred_counter;
+  uint32_t pred_op;  // index of P in doc.ops
+};
+
+bool id_less(uint32_t a1, uint64_t c1, uint32_t a2, uint64_t c2) { return a1 != a2 ? a1 < a2 : c1 < c2; }
+
+// Every op of the history, sorted by (actor, counter), with its preds (§1.11 step 2).
+Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& history, std::vector<PredEdge>& preds) {
+  const size_t nops = doc.ops.size();
+  std::vector<HistoryOp> stored(nops);
+  size_t nsucc = 0;
+  for (size_t i = 0; i < nops; ++i) {
+    stored[i] = HistoryOp{doc.ops[i].id.counter, doc.ops[i].id.actor, static_cast<uint32_t>(i), 0, 0};
+    nsucc += doc.ops[i].pred.size();
+  }
+  auto stored_less = [](const HistoryOp& x, const HistoryOp& y) {
+    return id_less(x.actor, x.counter, y.actor, y.counter);
+  };
+  if (!std::is_sorted(stored.begin(), stored.end(), stored_less)) {
+    std::sort(stored.begin(), stored.end(), stored_less);
+  }
+  for (size_t i = 1; i < nops; ++i) {
+    if (stored[i].actor == stored[i - 1].actor && stored[i].counter == stored[i - 1].counter) {
+      return error("document chunk: two ops have the id " + op_id_text(stored[i].counter, stored[i].actor));
+    }
+  }
+  if (nsucc >= UINT32_MAX) return error("document too large to expand");
+
+  preds.clear();
+  preds.reserve(nsucc);
+  for (size_t i = 0; i < nops; ++i) {
+    const Op& p = doc.ops[i];
+    for (const OpId& s : p.pred) {
+      preds.push_back(PredEdge{s.counter, s.actor, p.id.actor, p.id.counter, static_cast<uint32_t>(i)});
+    }
+  }
+  // By target, then each target's preds in Lamport order (actor indexes follow the
+  // sorted actor table, so comparing indexes compares actor bytes).
+  auto edge_less = [](const PredEdge& x, const PredEdge& y) {
+    if (x.target_actor != y.target_actor) return x.target_actor < y.target_actor;
+    if (x.target_counter != y.target_counter) return x.target_counter < y.target_counter;
+    if (x.pred_counter != y.pred_counter) return x.pred_counter < y.pred_counter;
+    return x.pred_actor < y.pred_actor;
+  };
+  if (!std::is_sorted(preds.begin(), preds.end(), edge_less)) std::sort(preds.begin(), preds.end(), edge_less);
+
+  history.clear();
+  history.reserve(nops + nsucc);
+  size_t i = 0, e = 0;
+  while (i < nops || e < preds.size()) {
+    size_t group_end = e;
+    if (e < preds.size()) {
+      while (group_end < preds.size() && preds[group_end].target_actor == preds[e].target_actor &&
+             preds[group_end].target_counter == preds[e].target_counter) {
+        ++group_end;
+      }
+    }
+    bool take_stored =
+        i < nops && (e == preds.size() || !id_less(preds[e].target_actor, preds[e].target_counter, stored[i].actor,
+                                                   stored[i].counter));
+    if (take_stored) {
+      HistoryOp h = stored[i++];
+      if (e < preds.size() && preds[e].target_actor == h.actor && preds[e].target_counter == h.counter) {
+        h.pred_begin = static_cast<uint32_t>(e);
+        h.pred_end = static_cast<uint32_t>(group_end);
+        e = group_end;
+      }
+      history.push_back(h);
+    } else {
+      history.push_back(HistoryOp{preds[e].target_counter, preds[e].target_actor, kDeleted, static_cast<uint32_t>(e),
+                                  static_cast<uint32_t>(group_end)});
+      e = group_end;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
+  GM_TRY(check_indexes(doc));
+  const size_t nactors = doc.actors.size();
+  const size_t nchanges = doc.changes.size();
+
+  std::vector<HistoryOp> history;
+  std::vector<PredEdge> preds;
+  GM_TRY(rebuild_history(doc, history, preds));
+
+  // Each actor's changes ordered by (maxOp, row) (§1.11 step 3).
+  std::vector<uint32_t> actor_start(nactors + 1, 0);
+  for (const auto& c : doc.changes) ++actor_start[c.actor + 1];
+  for (size_t a = 0; a < nactors; ++a) actor_start[a + 1] += actor_start[a];
+  std::vector<uint32_t> by_actor(nchanges);
+  {
+    std::vector<uint32_t> fill(actor_start.begin(), actor_start.end() - 1);
+    for (size_t row = 0; row < nchanges; ++row) by_actor[fill[doc.changes[row].actor]++] = static_cast<uint32_t>(row);
+  }
+  auto max_op_less = [&](uint32_t x, uint32_t y) { return doc.changes[x].max_op < doc.changes[y].max_op; };
+  for (size_t a = 0; a < nactors; ++a) {
+    auto first = by_actor.begin() + actor_start[a], last = by_actor.begin() + actor_start[a + 1];
+    if (!std::is_sorted(first, last, max_op_less)) std::stable_sort(first, last, max_op_less);
+  }
+
+  // history is sorted by (actor, counter), so each change's ops are a contiguous
+  // range of it, in counter order.
+  std::vector<uint32_t> op_begin(nchanges, 0), op_end(nchanges, 0);
+  for (size_t h = 0; h < history.size();) {
+    const uint32_t actor = history[h].actor;
+    size_t j = actor_start[actor];
+    const size_t j_end = actor_start[actor + 1];
+    while (h < history.size() && history[h].actor == actor) {
+      const uint64_t counter = history[h].counter;
+      while (j < j_end && doc.changes[by_actor[j]].max_op < counter) ++j;
+      if (j == j_end) {
+        return error("document chunk: op " + op_id_text(counter, actor) +
+                     " lies beyond the maxOp of every change of its actor");
+      }
+      const uint32_t row = by_actor[j];
+      if (op_begin[row] == op_end[row]) op_begin[row] = static_cast<uint32_t>(h);
+      op_end[row] = static_cast<uint32_t>(h + 1);
+      ++h;
+    }
+  }
+
+  std::vector<RebuiltChange> out;
+  out.reserve(nchanges);
+  std::vector<uint8_t> is_dep(nchanges, 0);
+  std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
+  std::vector<uint32_t> local(nactors, 0);  // doc index -> change-local index
+  Change change;                     // reused, so its vectors and strings keep capacity
+  for (size_t row = 0; row < nchanges; ++row) {
+    const auto& c = doc.changes[row];
+    const uint32_t begin = op_begin[row], end = op_end[row];
+    change.start_op = begin == end ? c.max_op + 1 : history[begin].counter;
+    for (uint32_t h = begin; h < end; ++h) {
+      if (history[h].counter != change.start_op + (h - begin)) {
+        return row_error("change", row,
+                         "op " + op_id_text(change.start_op + (h - begin), c.actor) +
+                             " is missing from the document (neither stored nor named in a succ list)");
+      }
+    }
+    if (begin != end && history[end - 1].counter != c.max_op) {
+      return row_error("change", row,
+                       "ops end at counter " + std::to_string(history[end - 1].counter) + " but maxOp is " +
+                           std::to_string(c.max_op) + " (ops missing from the document)");
+    }
+    if (change.start_op == 0) return row_error("change", row, "maxOp too large");
+
+    change.deps.resize(c.deps.size());
+    for (size_t k = 0; k < c.deps.size(); ++k) {
+      change.deps[k] = out[c.deps[k]].hash;
+      is_dep[c.deps[k]] = 1;
+    }
+    std::sort(change.deps.begin(), change.deps.end());
+    change.actor.assign(doc.actors[c.actor].begin(), doc.actors[c.actor].end());
+    change.seq = c.seq;
+    change.time = c.time;
+    change.message.assign(c.message);
+    change.extra.assign(c.extra.begin(), c.extra.end());
+    change.unknown_columns.clear();
+
+    // The change's actor table: author, then the other actors its ops name, sorted;
+    // document actor indexes are already in byte order.
+    used.clear();
+    auto note = [&](uint32_t a) {
+      if (a != c.actor) used.push_back(a);
+    };
+    for (uint32_t h = begin; h < end; ++h) {
+      const HistoryOp& ho = history[h];
+      const Op& src = doc.ops[ho.stored != kDeleted ? ho.stored : preds[ho.pred_begin].pred_op];
+      if (!src.obj.is_root()) note(src.obj.actor);
+      if (ho.stored == kDeleted && src.insert) {
+        note(src.id.actor);
+      } else if (!src.key.is_map() && src.key.elem.counter != 0) {
+        note(src.key.elem.actor);
+      }
+      for (uint32_t p = ho.pred_begin; p < ho.pred_end; ++p) note(preds[p].pred_actor);
+    }
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+    change.other_actors.resize(used.size());
+    local[c.actor] = 0;
+    for (size_t k = 0; k < used.size(); ++k) {
+      change.other_actors[k].assign(doc.actors[used[k]].begin(), doc.actors[used[k]].end());
+      local[used[k]] = static_cast<uint32_t>(k + 1);
+    }
+
+    change.ops.resize(end - begin);
+    for (uint32_t h = begin; h < end; ++h) {
+      const HistoryOp& ho = history[h];
+      Op& op = change.ops[h - begin];
+      op.id = OpId{ho.counter, 0};
+      op.pred.resize(ho.pred_end - ho.pred_begin);
+      for (uint32_t p = ho.pred_begin; p < ho.pred_end; ++p) {
+        op.pred[p - ho.pred_begin] = OpId{preds[p].pred_counter, local[preds[p].pred_actor]};
+      }
+      if (ho.stored != kDeleted) {
+        const Op& src = doc.ops[ho.stored];
+        op.obj = src.obj.is_root() ? OpId{} : OpId{src.obj.counter, local[src.obj.actor]};
+        op.key.map_key = src.key.map_key;
+        op.key.elem = src.key.elem.counter == 0 ? OpId{} : OpId{src.key.elem.counter, local[src.key.elem.actor]};
+        op.insert = src.insert;
+        op.action = src.action;
+        op.value = src.value;
+        op.expand = src.expand;
+        op.mark_name = src.mark_name;
+      } else {
+        // A delete: it targets what its first pred was at (§1.11 step 2).
+        const Op& target = doc.ops[preds[ho.pred_begin].pred_op];
+        op.obj = target.obj.is_root() ? OpId{} : OpId{target.obj.counter, local[target.obj.actor]};
+        if (target.insert) {
+          op.key.map_key.reset();
+          op.key.elem = OpId{target.id.counter, local[target.id.actor]};
+        } else {
+          op.key.map_key = target.key.map_key;
+          op.key.elem =
+              target.key.elem.counter == 0 ? OpId{} : OpId{target.key.elem.counter, local[target.key.elem.actor]};
+        }
+        op.insert = false;
+        op.action = static_cast<uint64_t>(Action::kDelete);
+        op.value = Value{};
+        op.expand = false;
+        op.mark_name.reset();
+      }
+    }
+
+    RebuiltChange& rebuilt = out.emplace_back();
+    rebuilt.chunk = encode_change(change, &rebuilt.hash);
+  }
+
+  // §1.11 step 5: the changes nothing depends on are the heads.
+  std::vector<ChangeHash> computed;
+  for (size_t row = 0; row < nchanges; ++row) {
+    if (!is_dep[row]) computed.push_back(out[row].hash);
+  }
+  std::sort(computed.begin(), computed.end());
+  if (computed != doc.heads) {
+    std::string want, got;
+    for (const auto& h : doc.heads) want += " " + h.hex();
+    for (const auto& h : computed) got += " " + h.hex();
+    return error("document chunk: rebuilt changes do not reproduce the stored heads (stored:" + want +
+                 "; rebuilt:" + got + ")");
+  }
+  for (size_t i = 0; i < doc.heads_index.size(); ++i) {
+    if (i >= doc.heads.size() || doc.heads_index[i] >= nchanges || out[doc.heads_index[i]].hash != doc.heads[i]) {
+      return error("document chunk: heads index entry " + std::to_string(i) + " does not point at head " +
+                   (i < doc.heads.size() ? doc.heads[i].hex() : std::string("(none)")));
+    }
+  }
+  return out;
 }
 
 }  // namespace gm::automerge

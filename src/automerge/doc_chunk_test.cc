@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "util/hex.h"
@@ -132,6 +133,205 @@ TEST(DocChunk, RejectsBadIndexes) {
   EXPECT_NE(r.error().message.find("actor index 1"), std::string::npos) << r.error().message;
 }
 
+std::string testdata(const std::string& name) { return std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/" + name; }
+
+// The npm fixtures written by tests/interop/tools/doc_fixtures.mjs.
+const char* const kFixtures[] = {"doc_maps_v3",   "doc_lists_v3",    "doc_text_v3", "doc_counters_v3",
+                                 "doc_branches_v3", "doc_long_v3",   "doc_author_v3", "doc_maps_v2",
+                                 "doc_lists_v2",  "doc_text_v2",     "doc_counters_v2", "doc_branches_v2",
+                                 "doc_long_v2"};
+
+struct Column {
+  uint32_t spec;  // deflate bit as stored
+  Bytes data;     // inflated
+};
+
+// An independent reading of a document body's layout: the columns (inflated) and
+// the bytes around them. Used to compare with npm without trusting decode_document.
+struct RawDocument {
+  Bytes prefix;  // actors and heads
+  std::vector<Column> change_columns, op_columns;
+  Bytes suffix;  // heads index
+
+  // The body with every column stored uncompressed.
+  Bytes uncompressed_body() const {
+    Bytes out = prefix;
+    for (const auto* table : {&change_columns, &op_columns}) {
+      put_uleb(out, table->size());
+      for (const Column& c : *table) {
+        put_uleb(out, c.spec & ~kDeflateBit);
+        put_uleb(out, c.data.size());
+      }
+    }
+    for (const auto* table : {&change_columns, &op_columns}) {
+      for (const Column& c : *table) append(out, c.data);
+    }
+    append(out, suffix);
+    return out;
+  }
+  std::vector<uint32_t> deflated_specs() const {
+    std::vector<uint32_t> out;
+    for (const auto* table : {&change_columns, &op_columns}) {
+      for (const Column& c : *table) {
+        if (c.spec & kDeflateBit) out.push_back(c.spec);
+      }
+    }
+    return out;
+  }
+};
+
+RawDocument read_raw_document(ByteView body) {
+  RawDocument raw;
+  Reader r(body);
+  size_t nactors = *r.uleb("actors");
+  for (size_t i = 0; i < nactors; ++i) (void)*r.length_prefixed("actor");
+  size_t nheads = *r.uleb("heads");
+  (void)*r.bytes(32 * nheads, "heads");
+  raw.prefix.assign(body.begin(), body.begin() + r.pos());
+  auto change_meta = *read_column_metadata(r);
+  auto op_meta = *read_column_metadata(r);
+  EXPECT_TRUE(slice_column_data(change_meta, r).ok());
+  EXPECT_TRUE(slice_column_data(op_meta, r).ok());
+  for (auto [meta, out] : {std::pair{&change_meta, &raw.change_columns}, std::pair{&op_meta, &raw.op_columns}}) {
+    for (const ColumnInfo& c : *meta) {
+      Bytes data = c.deflated() ? *inflate_raw(c.data) : Bytes(c.data.begin(), c.data.end());
+      out->push_back({c.spec, std::move(data)});
+    }
+  }
+  ByteView rest = r.rest();
+  raw.suffix.assign(rest.begin(), rest.end());
+  return raw;
+}
+
+ByteView chunk_body(ByteView data) {
+  size_t consumed;
+  auto chunk = parse_chunk(data, &consumed);
+  EXPECT_TRUE(chunk.ok()) << chunk.error().message;
+  EXPECT_EQ(consumed, data.size());
+  return chunk.ok() ? chunk->body : ByteView();
+}
+
+TEST(DocChunk, ReencodesNpmDocumentsExactly) {
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    Bytes save = read_file(testdata(std::string(name) + ".amrg"));
+    ASSERT_FALSE(save.empty());
+    ByteView body = chunk_body(save);
+    auto doc = decode_document(body);
+    ASSERT_TRUE(doc.ok()) << doc.error().message;
+    RawDocument raw = read_raw_document(body);
+    // Uncompressed: identical to npm's save with its columns inflated.
+    EXPECT_EQ(to_hex(encode_document_body(*doc, false)), to_hex(raw.uncompressed_body()));
+    // Compressed: the same columns DEFLATEd (the DEFLATE bytes themselves may differ).
+    Bytes ours = encode_document_body(*doc, true);
+    RawDocument ours_raw = read_raw_document(ours);
+    EXPECT_EQ(ours_raw.deflated_specs(), raw.deflated_specs());
+    EXPECT_EQ(to_hex(ours_raw.uncompressed_body()), to_hex(raw.uncompressed_body()));
+    // Uncompressed saves of npm documents round-trip byte for byte.
+    Bytes plain = make_chunk(ChunkType::kDocument, raw.uncompressed_body());
+    auto again = decode_document(chunk_body(plain));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(to_hex(encode_document(*again, false)), to_hex(plain));
+  }
+}
+
+TEST(DocChunk, CompressesAtTheNpmThreshold) {
+  // npm leaves a 255-byte column plain and DEFLATEs a 256-byte one.
+  for (const char* v : {"v3", "v2"}) {
+    for (int len : {254, 255, 256, 257}) {
+      std::string name = "doc_threshold_" + std::to_string(len) + "_" + v + ".amrg";
+      SCOPED_TRACE(name);
+      Bytes save = read_file(testdata(name));
+      ByteView body = chunk_body(save);
+      auto doc = decode_document(body);
+      ASSERT_TRUE(doc.ok()) << doc.error().message;
+      std::vector<uint32_t> want;
+      if (len >= 256) want.push_back(0x5f);
+      EXPECT_EQ(read_raw_document(body).deflated_specs(), want);
+      EXPECT_EQ(read_raw_document(encode_document_body(*doc, true)).deflated_specs(), want);
+      if (len < 256) {
+        EXPECT_EQ(to_hex(encode_document(*doc)), to_hex(save));
+      }
+    }
+  }
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  Bytes data = read_file(path);
+  std::vector<std::string> lines;
+  std::string line;
+  for (uint8_t b : data) {
+    if (b == '\n') {
+      if (!line.empty()) lines.push_back(line);
+      line.clear();
+    } else {
+      line.push_back(static_cast<char>(b));
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+TEST(DocChunk, ExpandsNpmDocumentsIntoTheirChanges) {
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    Bytes save = read_file(testdata(std::string(name) + ".amrg"));
+    auto doc = decode_document(chunk_body(save));
+    ASSERT_TRUE(doc.ok()) << doc.error().message;
+    auto changes = expand_document(*doc);
+    ASSERT_TRUE(changes.ok()) << changes.error().message;
+
+    std::vector<std::string> want_hashes = read_lines(testdata(std::string(name) + ".hashes"));
+    Bytes npm_changes = read_file(testdata(std::string(name) + ".changes"));
+    auto npm_chunks = parse_chunks(npm_changes);
+    ASSERT_TRUE(npm_chunks.ok()) << npm_chunks.error().message;
+    ASSERT_EQ(npm_chunks->size(), want_hashes.size());
+    ASSERT_EQ(changes->size(), want_hashes.size());
+    std::map<std::string, std::string> npm_bytes;  // hash -> chunk hex
+    for (size_t i = 0; i < npm_chunks->size(); ++i) {
+      EXPECT_EQ((*npm_chunks)[i].hash.hex(), want_hashes[i]);
+      npm_bytes[want_hashes[i]] = to_hex((*npm_chunks)[i].bytes);
+    }
+    std::vector<std::string> got_hashes;
+    for (const RebuiltChange& c : *changes) {
+      got_hashes.push_back(c.hash.hex());
+      auto it = npm_bytes.find(c.hash.hex());
+      if (it == npm_bytes.end()) {
+        ADD_FAILURE() << "rebuilt change " << got_hashes.size() - 1 << " has unknown hash " << c.hash.hex();
+        continue;
+      }
+      EXPECT_EQ(to_hex(c.chunk), it->second);
+    }
+    EXPECT_EQ(got_hashes, want_hashes);  // getAllChanges lists them in document order
+  }
+}
+
+TEST(DocChunk, ExpandsSpecVector) {
+  Bytes doc_bytes = hex_bytes(kSpecDocHex);
+  auto doc = decode_file_chunk(doc_bytes);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  auto changes = expand_document(*doc);
+  ASSERT_TRUE(changes.ok()) << changes.error().message;
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ(to_hex((*changes)[0].chunk), kSpecDocChangeHex);
+}
+
+TEST(DocChunk, ExpandRejectsWrongHeads) {
+  Bytes doc_bytes = hex_bytes(kSpecDocHex);
+  auto doc = decode_file_chunk(doc_bytes);
+  ASSERT_TRUE(doc.ok());
+  doc->ops[3].value.bytes = "ho";  // title changed: the change hash no longer matches
+  auto changes = expand_document(*doc);
+  ASSERT_FALSE(changes.ok());
+  EXPECT_NE(changes.error().message.find("heads"), std::string::npos) << changes.error().message;
+}
+
+double cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 TEST(DocChunk, DecodesPerfDocuments) {
   for (const char* name : {"text-doc-50k.amrg", "text-doc.amrg"}) {
     SCOPED_TRACE(name);
@@ -139,11 +339,21 @@ TEST(DocChunk, DecodesPerfDocuments) {
     ASSERT_FALSE(data.empty());
     auto start = std::chrono::steady_clock::now();
     auto doc = decode_file_chunk(data);
+
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ASSERT_TRUE(doc.ok()) << doc.error().message;
-    std::printf("%s: %zu actors, %zu changes, %zu ops, %zu heads (index %s), decode %.1f ms\n", name,
-                doc->actors.size(), doc->changes.size(), doc->ops.size(), doc->heads.size(),
-                doc->heads_index.empty() ? "absent" : "present", ms);
+    double cpu_start = cpu_ms();
+    auto wall_start = std::chrono::steady_clock::now();
+    auto changes = expand_document(*doc);
+    double expand_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start).count();
+    double expand_cpu = cpu_ms() - cpu_start;
+    ASSERT_TRUE(changes.ok()) << changes.error().message;
+    EXPECT_EQ(changes->size(), doc->changes.size());
+    std::printf("%s: %zu actors, %zu changes, %zu ops, %zu heads (index %s), decode %.1f ms, expand %.1f ms "
+                "(cpu %.1f ms)\n",
+                name, doc->actors.size(), doc->changes.size(), doc->ops.size(), doc->heads.size(),
+                doc->heads_index.empty() ? "absent" : "present", ms, expand_ms, expand_cpu);
     // Re-encoding (compressed or not) decodes to the same document.
     for (bool compress : {false, true}) {
       auto again = decode_document(encode_document_body(*doc, compress));
