@@ -1,17 +1,138 @@
 #include "automerge/document.h"
 
-// Placeholder until the parts below it land; every call reports that.
+#include <algorithm>
+
 namespace gm::automerge {
 
-static Error not_ready() { return error("Document is not implemented yet"); }
+Result<Document> Document::load(ByteView data) {
+  Document doc;
+  GM_TRY(doc.apply(data));
+  return doc;
+}
 
-Result<Document> Document::load(ByteView) { return not_ready(); }
-Status Document::apply(ByteView) { return not_ready(); }
-std::vector<ChangeHash> Document::heads() const { return {}; }
-std::vector<ByteView> Document::changes() const { return {}; }
-Bytes Document::save(bool) const { return {}; }
-nlohmann::json Document::to_json() const { return nullptr; }
-std::optional<Bytes> Document::generate_sync_message(SyncState&) const { return std::nullopt; }
-Status Document::receive_sync_message(SyncState&, ByteView) { return not_ready(); }
+Status Document::apply(ByteView data, std::vector<ChangeGraph::Index>* applied) {
+  std::vector<ChangeGraph::Index> local;
+  if (!applied) applied = &local;
+  GM_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, parse_chunks(data));
+  for (const Chunk& chunk : chunks) {
+    size_t before = applied->size();
+    if (chunk.type == ChunkType::kDocument) {
+      Status s = apply_document_chunk(chunk.body, applied);
+      if (!s) return context("document chunk at byte " + std::to_string(chunk.offset), s.error());
+      continue;
+    }
+    GM_TRY(graph_.add_chunk(chunk.bytes, applied));
+    GM_TRY(apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before)));
+  }
+  return Status::Ok();
+}
+
+Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied) {
+  GM_ASSIGN_OR_RETURN(DecodedDocument decoded, decode_document(body));
+  if (graph_.has_all(decoded.heads) && !decoded.heads.empty()) return Status::Ok();
+  GM_ASSIGN_OR_RETURN(std::vector<RebuiltChange> rebuilt, expand_document(decoded));
+
+  if (graph_.empty() && graph_.queued_count() == 0) {
+    // Fast path: a fresh document takes the chunk's op set as it is.
+    GM_ASSIGN_OR_RETURN(OpSet ops, OpSet::from_document(decoded));
+    size_t bytes = 0;
+    for (const RebuiltChange& c : rebuilt) bytes += c.chunk.size();
+    graph_.reserve(rebuilt.size(), bytes);
+    for (size_t i = 0; i < rebuilt.size(); ++i) {
+      const RebuiltChange& c = rebuilt[i];
+      // The rebuilt chunk is ours and well formed: read its header in place.
+      size_t pos = 9;
+      uint64_t body_len = 0;
+      read_uleb(c.chunk, &pos, &body_len);
+      GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(ByteView(c.chunk).subspan(pos)));
+      GM_TRY(graph_.add_change(c.chunk, c.hash, std::move(header), applied));
+    }
+    for (size_t i = 0; i < rebuilt.size(); ++i) {
+      const DecodedDocument::ChangeRow& row = decoded.changes[i];
+      if (auto index = graph_.find(rebuilt[i].hash)) record_meta(*index, row.max_op, row.time, row.message, row.extra);
+    }
+    op_set_ = std::move(ops);
+    return Status::Ok();
+  }
+
+  // The document overlaps what we have: apply its changes like any others.
+  size_t before = applied->size();
+  for (const RebuiltChange& c : rebuilt) GM_TRY(graph_.add_chunk(c.chunk, applied));
+  return apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before));
+}
+
+Status Document::apply_changes(std::span<const ChangeGraph::Index> indexes) {
+  for (ChangeGraph::Index i : indexes) {
+    ByteView chunk = graph_.chunk(i);
+    size_t consumed = 0;
+    GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(chunk, &consumed));
+    GM_ASSIGN_OR_RETURN(Change change, decode_change(c.body));
+    Status s = op_set_.apply_change(change);
+    if (!s) return context("change " + graph_.hash(i).hex(), s.error());
+    record_meta(i, change.start_op + change.ops.size() - 1, change.time, change.message, change.extra);
+  }
+  return Status::Ok();
+}
+
+void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string& message,
+                           ByteView extra) {
+  if (meta_.size() <= i) meta_.resize(i + 1);
+  meta_[i] = ChangeMeta{max_op, time};
+  if (!message.empty()) messages_[i] = message;
+  if (!extra.empty()) extra_[i] = Bytes(extra.begin(), extra.end());
+}
+
+std::vector<ByteView> Document::changes() const {
+  std::vector<ByteView> out;
+  out.reserve(graph_.size());
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) out.push_back(graph_.chunk(i));
+  return out;
+}
+
+Bytes Document::save(bool compress) const {
+  DecodedDocument doc;
+  std::vector<ActorId> op_actors;
+  op_set_.export_ops(&op_actors, &doc.ops);
+
+  // The actor table is the set of change authors (an author of only empty changes
+  // has no ops), sorted; remap the op set's indexes onto it.
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) doc.actors.push_back(graph_.actor(i));
+  for (const ActorId& a : op_actors) doc.actors.push_back(a);
+  std::sort(doc.actors.begin(), doc.actors.end());
+  doc.actors.erase(std::unique(doc.actors.begin(), doc.actors.end()), doc.actors.end());
+  auto index_of = [&](const ActorId& a) {
+    return static_cast<uint32_t>(std::lower_bound(doc.actors.begin(), doc.actors.end(), a) - doc.actors.begin());
+  };
+  std::vector<uint32_t> remap(op_actors.size());
+  for (size_t k = 0; k < op_actors.size(); ++k) remap[k] = index_of(op_actors[k]);
+  bool identity = true;
+  for (size_t k = 0; k < remap.size(); ++k) identity = identity && remap[k] == k;
+  if (!identity) {
+    auto fix = [&](OpId& id) {
+      if (id.counter != 0) id.actor = remap[id.actor];
+    };
+    for (Op& op : doc.ops) {
+      op.id.actor = remap[op.id.actor];
+      fix(op.obj);
+      if (!op.key.is_map()) fix(op.key.elem);
+      for (OpId& s : op.pred) s.actor = remap[s.actor];
+    }
+  }
+
+  doc.heads = graph_.heads();
+  doc.changes.resize(graph_.size());
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
+    DecodedDocument::ChangeRow& row = doc.changes[i];
+    row.actor = index_of(graph_.actor(i));
+    row.seq = graph_.seq(i);
+    row.max_op = meta_[i].max_op;
+    row.time = meta_[i].time;
+    if (auto m = messages_.find(i); m != messages_.end()) row.message = m->second;
+    if (auto e = extra_.find(i); e != extra_.end()) row.extra = e->second;
+    auto deps = graph_.deps(i);
+    row.deps.assign(deps.begin(), deps.end());
+  }
+  return encode_document(doc, compress);
+}
 
 }  // namespace gm::automerge

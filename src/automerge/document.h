@@ -1,7 +1,13 @@
 // An Automerge document: its change graph (history, heads, sync) and its op set
 // (current state, JSON view), kept together. This is the engine's top-level API.
+//
+// Loading a document chunk takes a fast path: the op set is built straight from the
+// chunk's ops (already in document order) and the change graph from the changes the
+// chunk expands into, so no change is applied op by op. Change chunks are applied
+// to both in causal order.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "automerge/change_graph.h"
@@ -12,30 +18,44 @@ namespace gm::automerge {
 
 class Document {
  public:
+  Document() = default;
+
   // Loads any concatenation of document and change chunks (a saved file, a storage
   // folder's blobs, or both). Changes whose dependencies are missing are queued.
   static Result<Document> load(ByteView data);
 
-  // Adds chunks to an existing document (load_incremental).
-  Status apply(ByteView data);
+  // Adds chunks to the document (load_incremental). Appends the graph indexes of the
+  // newly applied changes to *applied when non-null.
+  Status apply(ByteView data, std::vector<ChangeGraph::Index>* applied = nullptr);
 
-  std::vector<ChangeHash> heads() const;
+  const std::vector<ChangeHash>& heads() const { return graph_.heads(); }
   // Every applied change chunk, in application order.
   std::vector<ByteView> changes() const;
   // Document chunk equal to Automerge.save() (columns DEFLATEd when compress).
   Bytes save(bool compress = true) const;
-  // The JSON view, as Automerge.toJS() would give it.
-  nlohmann::json to_json() const;
+  // The JSON view, as Automerge.toJS() would give it (see op_set.h for value types).
+  nlohmann::json to_json() const { return op_set_.to_json(); }
 
   const ChangeGraph& graph() const { return graph_; }
-
-  // Sync protocol (§2.4, §2.5). An empty optional means there is nothing to send.
-  std::optional<Bytes> generate_sync_message(SyncState& state) const;
-  Status receive_sync_message(SyncState& state, ByteView message);
+  const OpSet& op_set() const { return op_set_; }
 
  private:
+  // What save() needs of each change that the graph does not keep.
+  struct ChangeMeta {
+    uint64_t max_op = 0;
+    int64_t time = 0;
+  };
+
+  Status apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied);
+  Status apply_changes(std::span<const ChangeGraph::Index> indexes);
+  void record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string& message,
+                   ByteView extra);
+
   ChangeGraph graph_;
   OpSet op_set_;
+  std::vector<ChangeMeta> meta_;                             // by graph index
+  std::map<ChangeGraph::Index, std::string> messages_;       // sparse
+  std::map<ChangeGraph::Index, Bytes> extra_;                // sparse
 };
 
 }  // namespace gm::automerge
