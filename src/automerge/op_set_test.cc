@@ -426,3 +426,84 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
 
 }  // namespace
 }  // namespace gm::automerge
+
+// ---- npm 3.5.0 fixtures (tests/interop/tools/opset_fixtures.mjs) -----------------
+
+namespace gm::automerge {
+namespace {
+
+Bytes read_file(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  Bytes out;
+  if (!f) return out;
+  uint8_t buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+  fclose(f);
+  return out;
+}
+
+std::string fixture(const std::string& name, const char* ext) {
+  return std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/opset_" + name + ext;
+}
+
+void expect_same_ops(const std::vector<Op>& got, const std::vector<Op>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("op " + std::to_string(i));
+    EXPECT_EQ(got[i].id, want[i].id);
+    EXPECT_EQ(got[i].obj, want[i].obj);
+    EXPECT_EQ(got[i].key, want[i].key);
+    EXPECT_EQ(got[i].insert, want[i].insert);
+    EXPECT_EQ(got[i].action, want[i].action);
+    EXPECT_EQ(got[i].value, want[i].value);
+    EXPECT_EQ(got[i].pred, want[i].pred);
+    EXPECT_EQ(got[i].expand, want[i].expand);
+    EXPECT_EQ(got[i].mark_name, want[i].mark_name);
+  }
+}
+
+class NpmFixture : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(NpmFixture, DocumentAndChangesGiveTheSameStateAsNpm) {
+  const std::string name = GetParam();
+  Bytes saved = read_file(fixture(name, ".amrg"));
+  Bytes changes = read_file(fixture(name, ".changes"));
+  json expected = json::parse(as_string(read_file(fixture(name, ".json"))));
+
+  auto doc_chunks = parse_chunks(saved);
+  ASSERT_TRUE(doc_chunks.ok()) << doc_chunks.error().message;
+  ASSERT_EQ(doc_chunks->size(), 1u);
+  auto doc = decode_document((*doc_chunks)[0].body);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+
+  auto from_doc = OpSet::from_document(*doc);
+  ASSERT_TRUE(from_doc.ok()) << from_doc.error().message;
+  EXPECT_EQ(from_doc->to_json(), expected);
+
+  OpSet applied;
+  auto change_chunks = parse_chunks(changes);
+  ASSERT_TRUE(change_chunks.ok()) << change_chunks.error().message;
+  for (const Chunk& c : *change_chunks) {
+    auto ch = decode_change(c.body);
+    ASSERT_TRUE(ch.ok()) << ch.error().message;
+    Status st = applied.apply_change(*ch);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+  }
+  EXPECT_EQ(applied.to_json(), expected);
+
+  // Both export exactly the ops of Automerge.save(): same order, same succs.
+  for (const OpSet* s : {&*from_doc, &applied}) {
+    std::vector<ActorId> actors;
+    std::vector<Op> ops;
+    s->export_ops(&actors, &ops);
+    EXPECT_EQ(actors, doc->actors);
+    expect_same_ops(ops, doc->ops);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OpSet, NpmFixture, ::testing::Values("concurrent", "counters_scalars", "rich_text", "random"));
+
+}  // namespace
+}  // namespace gm::automerge
