@@ -1,1 +1,465 @@
 #include "automerge/sync.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "automerge/leb.h"
+
+namespace gm::automerge {
+
+// ---------------------------------------------------------------------------------
+// Bloom filter (§2.2)
+
+namespace {
+
+// Far above anything Automerge produces (7); bounds the work of one contains().
+constexpr uint64_t kMaxProbes = 1024;
+
+uint64_t bloom_bytes(uint64_t entries, uint64_t bits_per_entry) { return (entries * bits_per_entry + 7) / 8; }
+
+uint32_t le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
+}  // namespace
+
+BloomFilter::BloomFilter(size_t entries)
+    : entries_(static_cast<uint32_t>(entries)), bits_(bloom_bytes(entries, kBitsPerEntry), 0) {}
+
+template <class F>
+void BloomFilter::for_each_probe(const ChangeHash& hash, F&& f) const {
+  uint64_t modulo = 8 * static_cast<uint64_t>(bits_.size());
+  uint64_t x = le32(&hash.bytes[0]) % modulo;
+  uint64_t y = le32(&hash.bytes[4]) % modulo;
+  uint64_t z = le32(&hash.bytes[8]) % modulo;
+  if (!f(x)) return;
+  for (uint32_t i = 1; i < probes_; ++i) {
+    x = (x + y) % modulo;
+    y = (y + z) % modulo;
+    if (!f(x)) return;
+  }
+}
+
+void BloomFilter::add(const ChangeHash& hash) {
+  if (bits_.empty()) return;
+  for_each_probe(hash, [&](uint64_t bit) {
+    bits_[bit >> 3] |= static_cast<uint8_t>(1u << (bit & 7));
+    return true;
+  });
+}
+
+bool BloomFilter::contains(const ChangeHash& hash) const {
+  if (entries_ == 0 || bits_.empty()) return false;
+  bool all_set = true;
+  for_each_probe(hash, [&](uint64_t bit) {
+    all_set = (bits_[bit >> 3] >> (bit & 7)) & 1;
+    return all_set;
+  });
+  return all_set;
+}
+
+void BloomFilter::encode_to(Bytes& out) const {
+  if (entries_ == 0) return;
+  put_uleb(out, entries_);
+  put_uleb(out, bits_per_entry_);
+  put_uleb(out, probes_);
+  append(out, bits_);
+}
+
+Bytes BloomFilter::encode() const {
+  Bytes out;
+  encode_to(out);
+  return out;
+}
+
+Result<BloomFilter> BloomFilter::decode(ByteView data) {
+  BloomFilter f;
+  if (data.empty()) return f;
+  Reader r(data);
+  GM_ASSIGN_OR_RETURN(uint64_t entries, r.uleb("bloom filter entry count"));
+  GM_ASSIGN_OR_RETURN(uint64_t bits_per_entry, r.uleb("bloom filter bits per entry"));
+  GM_ASSIGN_OR_RETURN(uint64_t probes, r.uleb("bloom filter probe count"));
+  if (entries > UINT32_MAX || bits_per_entry > UINT32_MAX) return r.fail("bloom filter parameters out of range");
+  if (probes > kMaxProbes) return r.fail("bloom filter has " + std::to_string(probes) + " probes (at most 1024 allowed)");
+  uint64_t nbytes = bloom_bytes(entries, bits_per_entry);
+  if (nbytes != r.remaining()) {
+    return r.fail("bloom filter of " + std::to_string(entries) + " entries × " + std::to_string(bits_per_entry) +
+                  " bits needs " + std::to_string(nbytes) + " bytes, got " + std::to_string(r.remaining()));
+  }
+  f.entries_ = static_cast<uint32_t>(entries);
+  f.bits_per_entry_ = static_cast<uint32_t>(bits_per_entry);
+  f.probes_ = static_cast<uint32_t>(probes);
+  ByteView bits = r.rest();
+  f.bits_.assign(bits.begin(), bits.end());
+  return f;
+}
+
+// ---------------------------------------------------------------------------------
+// Messages (§2.1)
+
+namespace {
+
+void put_hashes(Bytes& out, const std::vector<ChangeHash>& hashes) {
+  put_uleb(out, hashes.size());
+  for (const ChangeHash& h : hashes) append(out, h.bytes);
+}
+
+Result<std::vector<ChangeHash>> read_hashes(Reader& r, const char* what) {
+  GM_ASSIGN_OR_RETURN(size_t n, r.count(what, 32));
+  std::vector<ChangeHash> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView h, r.bytes(32, what));
+    out.push_back(ChangeHash::from_bytes(h));
+  }
+  return out;
+}
+
+}  // namespace
+
+uint8_t SyncMessage::flag_bits() const {
+  uint8_t bits = 0;
+  if (!flags) return 0;
+  for (uint8_t b : *flags) {
+    if (b & 0x80) bits |= b & 0x7f;  // legacy bytes (< 0x80) carry no bits
+  }
+  return bits;
+}
+
+Bytes make_flags(uint8_t bits) { return Bytes{0x02, static_cast<uint8_t>(0x80 | bits)}; }
+
+Result<SyncMessage> decode_sync_message(ByteView data) {
+  Reader r(data);
+  SyncMessage m;
+  GM_ASSIGN_OR_RETURN(uint8_t type, r.byte());
+  if (type != kSyncMessageV1 && type != kSyncMessageV2) {
+    return error("not a sync message: first byte is 0x" + to_hex(ByteView(&type, 1)) + ", expected 0x42 or 0x43");
+  }
+  m.version = static_cast<SyncVersion>(type);
+  GM_ASSIGN_OR_RETURN(m.heads, read_hashes(r, "heads"));
+  GM_ASSIGN_OR_RETURN(m.need, read_hashes(r, "need"));
+  GM_ASSIGN_OR_RETURN(size_t nhave, r.count("have count", 2));
+  m.have.reserve(nhave);
+  for (size_t i = 0; i < nhave; ++i) {
+    SyncHave have;
+    GM_ASSIGN_OR_RETURN(have.last_sync, read_hashes(r, "have lastSync"));
+    size_t bloom_at = r.pos();
+    GM_ASSIGN_OR_RETURN(ByteView bloom, r.length_prefixed("have bloom filter"));
+    auto decoded = BloomFilter::decode(bloom);
+    if (!decoded) return context("bloom filter at byte " + std::to_string(bloom_at), decoded.error());
+    have.bloom = std::move(*decoded);
+    m.have.push_back(std::move(have));
+  }
+  GM_ASSIGN_OR_RETURN(size_t nchanges, r.count("change count", 1));
+  m.changes.reserve(nchanges);
+  for (size_t i = 0; i < nchanges; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView change, r.length_prefixed("change"));
+    m.changes.emplace_back(change.begin(), change.end());
+  }
+  // Bytes after the flags section are ignored, as Automerge does, so that a later
+  // extension does not break us.
+  if (!r.done()) {
+    GM_ASSIGN_OR_RETURN(ByteView flags, r.length_prefixed("flags"));
+    m.flags.emplace(flags.begin(), flags.end());
+  }
+  return m;
+}
+
+Bytes encode_sync_message(const SyncMessage& m) {
+  Bytes out;
+  size_t size = 8 + 33 * (m.heads.size() + m.need.size());
+  for (const Bytes& c : m.changes) size += c.size() + 5;
+  out.reserve(size);
+  out.push_back(static_cast<uint8_t>(m.version));
+  put_hashes(out, m.heads);
+  put_hashes(out, m.need);
+  put_uleb(out, m.have.size());
+  Bytes bloom;
+  for (const SyncHave& h : m.have) {
+    put_hashes(out, h.last_sync);
+    bloom.clear();
+    h.bloom.encode_to(bloom);
+    put_uleb(out, bloom.size());
+    append(out, bloom);
+  }
+  put_uleb(out, m.changes.size());
+  for (const Bytes& c : m.changes) {
+    put_uleb(out, c.size());
+    append(out, c);
+  }
+  if (m.flags) {
+    put_uleb(out, m.flags->size());
+    append(out, *m.flags);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Sync state (§2.3)
+
+Bytes encode_sync_state(const SyncState& state) {
+  Bytes out{kSyncStateType};
+  put_hashes(out, state.shared_heads);
+  return out;
+}
+
+Result<SyncState> decode_sync_state(ByteView data) {
+  Reader r(data);
+  GM_ASSIGN_OR_RETURN(uint8_t type, r.byte());
+  if (type != kSyncStateType) {
+    return error("not a sync state: first byte is 0x" + to_hex(ByteView(&type, 1)) + ", expected 0x43");
+  }
+  SyncState s;
+  GM_ASSIGN_OR_RETURN(s.shared_heads, read_hashes(r, "shared heads"));
+  s.their_have.emplace();  // as Automerge: known-empty, so the first reply can carry changes
+  return s;
+}
+
+// ---------------------------------------------------------------------------------
+// generateSyncMessage (§2.4)
+
+namespace {
+
+using Index = ChangeGraph::Index;
+
+SyncHave make_have(const ChangeGraph& graph, const std::vector<ChangeHash>& last_sync) {
+  std::vector<Index> since = graph.changes_since(last_sync);
+  SyncHave have;
+  have.last_sync = last_sync;
+  have.bloom = BloomFilter(since.size());
+  for (Index i : since) have.bloom.add(graph.hash(i));
+  return have;
+}
+
+// The changes the peer lacks according to its need and have (§2.4 step 5), in the
+// order Automerge sends them: explicitly needed changes not otherwise selected, then
+// the selected changes in application order.
+std::vector<Index> changes_to_send(const ChangeGraph& graph, const std::vector<SyncHave>& have,
+                                   const std::vector<ChangeHash>& need) {
+  std::vector<Index> needed;
+  for (const ChangeHash& h : need) {
+    if (auto i = graph.find(h)) needed.push_back(*i);
+  }
+  if (have.empty()) return needed;
+
+  std::vector<ChangeHash> last_sync;
+  for (const SyncHave& h : have) last_sync.insert(last_sync.end(), h.last_sync.begin(), h.last_sync.end());
+  std::sort(last_sync.begin(), last_sync.end());
+  last_sync.erase(std::unique(last_sync.begin(), last_sync.end()), last_sync.end());
+  std::vector<Index> since = graph.changes_since(last_sync);
+
+  // A change goes if no bloom filter has it, or if it depends on one that goes. `since`
+  // is in application order, so one forward pass closes over dependencies.
+  std::vector<uint8_t> sending(graph.size(), 0);
+  for (Index i : since) {
+    bool go = std::none_of(have.begin(), have.end(), [&](const SyncHave& h) { return h.bloom.contains(graph.hash(i)); });
+    if (!go) {
+      for (Index d : graph.deps(i)) {
+        if (sending[d]) {
+          go = true;
+          break;
+        }
+      }
+    }
+    sending[i] = go;
+  }
+  std::vector<Index> out;
+  for (Index i : needed) {
+    if (!sending[i]) out.push_back(i);
+  }
+  for (Index i : since) {
+    if (sending[i]) out.push_back(i);
+  }
+  return out;
+}
+
+SyncMessage reset_message(const std::vector<ChangeHash>& our_heads, const SyncOptions& options) {
+  SyncMessage m;
+  m.version = SyncVersion::kV1;
+  m.heads = our_heads;
+  m.have.emplace_back();
+  if (options.send_flags) m.flags = make_flags(kFlagSupportsSyncReset);
+  return m;
+}
+
+}  // namespace
+
+std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncState& state,
+                                                 const SyncOptions& options) {
+  const std::vector<ChangeHash>& our_heads = graph.heads();
+
+  std::vector<ChangeHash> our_need;
+  if (!state.read_only && state.their_heads) our_need = graph.missing_deps_from(*state.their_heads);
+
+  // Only summarise what we have once the peer's heads cover everything we asked for;
+  // otherwise the peer would send what we have before what we need.
+  std::vector<SyncHave> our_have;
+  bool need_covered = std::all_of(our_need.begin(), our_need.end(), [&](const ChangeHash& h) {
+    return state.their_heads && std::find(state.their_heads->begin(), state.their_heads->end(), h) != state.their_heads->end();
+  });
+  if (need_covered) our_have.push_back(make_have(graph, state.shared_heads));
+
+  // The peer believes we share changes we do not have (we lost data): ask it to start
+  // over from nothing.
+  if (state.their_have && !state.their_have->empty() && !graph.has_all(state.their_have->front().last_sync)) {
+    return reset_message(our_heads, options);
+  }
+
+  SyncMessage m;
+  std::vector<Index> sending;
+  bool whole_document = false;
+  if (!state.peer_read_only && state.their_have && state.their_need) {
+    if (state.peer_supports_v2() && state.their_heads && state.their_heads->empty()) {
+      whole_document = true;
+    } else {
+      sending = changes_to_send(graph, *state.their_have, *state.their_need);
+      std::erase_if(sending, [&](Index i) { return state.sent_hashes.count(graph.hash(i)) != 0; });
+      if (state.peer_supports_v2() && sending.size() > graph.size() / 3) whole_document = true;
+    }
+  }
+  // Hashes this message delivers, for sent_hashes.
+  std::vector<ChangeHash> delivered;
+  if (whole_document) {
+    m.version = SyncVersion::kV2;
+    delivered = graph.hashes();
+    if (options.save_document) {
+      m.changes.push_back(options.save_document());
+    } else {
+      // No op set to save from: the same changes, as change chunks back to back.
+      if (sending.empty() && state.their_heads && state.their_heads->empty()) {
+        sending.resize(graph.size());
+        for (Index i = 0; i < graph.size(); ++i) sending[i] = i;
+      }
+      delivered.clear();
+      Bytes joined;
+      for (Index i : sending) {
+        append(joined, graph.chunk(i));
+        delivered.push_back(graph.hash(i));
+      }
+      if (!joined.empty()) m.changes.push_back(std::move(joined));
+    }
+  } else if (state.peer_supports_v2()) {
+    m.version = SyncVersion::kV2;
+    Bytes joined;
+    for (Index i : sending) {
+      append(joined, graph.chunk(i));
+      delivered.push_back(graph.hash(i));
+    }
+    if (!joined.empty()) m.changes.push_back(std::move(joined));
+  } else {
+    m.version = SyncVersion::kV1;
+    for (Index i : sending) {
+      ByteView c = graph.chunk(i);
+      m.changes.emplace_back(c.begin(), c.end());
+      delivered.push_back(graph.hash(i));
+    }
+  }
+
+  // Say nothing if nothing changed since our last message: neither side has anything
+  // new, or we are still waiting for the answer to our last message.
+  bool heads_unchanged = state.last_sent_heads == our_heads;
+  bool heads_equal = state.their_heads && *state.their_heads == our_heads;
+  if (heads_unchanged && state.have_responded) {
+    if ((heads_equal || state.read_only) && delivered.empty()) return std::nullopt;
+    if (state.in_flight) return std::nullopt;
+  }
+
+  state.have_responded = true;
+  state.last_sent_heads = our_heads;
+  state.sent_hashes.insert(delivered.begin(), delivered.end());
+
+  uint8_t bits = kFlagSupportsSyncReset | (state.read_only ? kFlagReadOnly : 0);
+  m.heads = our_heads;
+  if (state.needs_reset) {
+    // Ask the peer to resend what we ignored while read-only. Peers that do not know
+    // the SYNC_RESET flag are told we have nothing, which has the same effect.
+    state.needs_reset = false;
+    if (options.send_flags && state.their_capabilities && state.their_capabilities->sync_reset) {
+      bits |= kFlagSyncReset;
+    } else {
+      m.heads.clear();
+    }
+  }
+  m.need = std::move(our_need);
+  m.have = std::move(our_have);
+  if (options.send_flags) m.flags = make_flags(bits);
+  state.in_flight = true;
+  return m;
+}
+
+// ---------------------------------------------------------------------------------
+// receiveSyncMessage (§2.5)
+
+Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMessage& message,
+                            std::vector<ChangeGraph::Index>* applied) {
+  state.in_flight = false;
+  std::vector<ChangeHash> before = graph.heads();
+
+  if (message.flags) {
+    uint8_t bits = message.flag_bits();
+    state.their_capabilities = SyncState::Capabilities{true, (bits & kFlagSupportsSyncReset) != 0};
+    if (bits & kFlagSyncReset) state.sent_hashes.clear();
+    state.peer_read_only = (bits & kFlagReadOnly) != 0;
+  }
+
+  if (!message.changes.empty() && !state.read_only) {
+    Status loaded;
+    if (message.changes.size() == 1) {
+      loaded = graph.load(message.changes[0], applied);
+    } else {
+      Bytes joined;
+      for (const Bytes& c : message.changes) append(joined, c);
+      loaded = graph.load(joined, applied);
+    }
+    if (!loaded) return context("sync message changes", loaded.error());
+    // Shared heads advance to our new heads, plus old shared heads still current.
+    const std::vector<ChangeHash>& after = graph.heads();
+    std::vector<ChangeHash> shared;
+    for (const ChangeHash& h : after) {
+      if (!std::binary_search(before.begin(), before.end(), h)) shared.push_back(h);
+    }
+    for (const ChangeHash& h : state.shared_heads) {
+      if (std::binary_search(after.begin(), after.end(), h)) shared.push_back(h);
+    }
+    std::sort(shared.begin(), shared.end());
+    shared.erase(std::unique(shared.begin(), shared.end()), shared.end());
+    state.shared_heads = std::move(shared);
+  }
+
+  // Whatever the peer's heads include, it has: no need to hold those back any more.
+  graph.remove_ancestors(state.sent_hashes, message.heads);
+
+  if (message.changes.empty() && message.heads == before) state.last_sent_heads = message.heads;
+
+  std::vector<ChangeHash> known;
+  for (const ChangeHash& h : message.heads) {
+    if (graph.has(h)) known.push_back(h);
+  }
+  if (known.size() == message.heads.size()) {
+    state.shared_heads = message.heads;
+    if (message.heads.empty()) {
+      // The peer has lost everything: start a full resync.
+      state.last_sent_heads.clear();
+      state.sent_hashes.clear();
+    }
+  } else {
+    state.shared_heads.insert(state.shared_heads.end(), known.begin(), known.end());
+    std::sort(state.shared_heads.begin(), state.shared_heads.end());
+    state.shared_heads.erase(std::unique(state.shared_heads.begin(), state.shared_heads.end()),
+                             state.shared_heads.end());
+  }
+
+  state.their_have = message.have;
+  state.their_heads = message.heads;
+  state.their_need = message.need;
+  return Status::Ok();
+}
+
+Status receive_sync_message(ChangeGraph& graph, SyncState& state, ByteView message,
+                            std::vector<ChangeGraph::Index>* applied) {
+  GM_ASSIGN_OR_RETURN(SyncMessage m, decode_sync_message(message));
+  return receive_sync_message(graph, state, m, applied);
+}
+
+}  // namespace gm::automerge
