@@ -1,0 +1,86 @@
+// Server configuration: the prototype's environment variables, a `.env` file, then flags.
+//
+// Precedence (highest first): command-line flags, the real environment, `.env` in the
+// working folder, built-in defaults. The variables keep the prototype's names and
+// meaning (DESIGN.md "Configuration"):
+//
+//   PORT                        TCP port, default 3031
+//   DATA_DIR                    data folder, default .data
+//   GROUNDMIST_SYNC_SECRET_KEY  session-token signing secret (else <data>/.groundmist/secret.key)
+//   ATPROTO_DID                 the owner's DID; without it the server binds to 127.0.0.1
+//
+// `.env` syntax (what the npm `dotenv` 16 package accepts, single-line values only):
+// one `KEY=VALUE` per line (KEY of letters, digits, `_`, `.`, `-`), optional leading
+// `export `; an unquoted value ends at `#` and is trimmed; a value may be wrapped in
+// '...', "..." (where \n means a newline) or `...`; a later line overrides an earlier one.
+// Lines that are not KEY=VALUE are skipped, as dotenv does.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace gm::server {
+
+using EnvMap = std::map<std::string, std::string, std::less<>>;
+
+// Parses the text of a `.env` file.
+EnvMap parse_dotenv(std::string_view text);
+
+// Reads `path` if it exists (a missing file is an empty map, an unreadable one an error).
+Result<EnvMap> read_dotenv_file(const std::string& path);
+
+// Looks a variable up: the real environment first (`getenv`), then `dotenv`.
+class Environment {
+ public:
+  using Getenv = std::function<std::optional<std::string>(const std::string&)>;
+  // `getenv` defaults to the process environment; tests inject their own.
+  explicit Environment(EnvMap dotenv, Getenv getenv = nullptr);
+  std::optional<std::string> get(const std::string& name) const;
+
+ private:
+  EnvMap dotenv_;
+  Getenv getenv_;
+};
+
+struct ServerConfig {
+  static constexpr size_t kDefaultMaxFrameBytes = 16u << 20;
+  static constexpr size_t kDefaultMaxQueueBytes = 64u << 20;
+
+  // Empty until resolved: then 127.0.0.1 without an owner, 0.0.0.0 with one.
+  std::string host;
+  uint16_t port = 3031;  // 0 = pick a free port (tests)
+  std::string data_dir = ".data";
+  std::string secret_key;  // empty = use/create <data>/.groundmist/secret.key
+  std::string owner_did;   // empty = no owner: loopback only, locally minted tokens only
+
+  size_t max_frame_bytes = kDefaultMaxFrameBytes;  // largest WebSocket message accepted
+  size_t max_queue_bytes = kDefaultMaxQueueBytes;  // outgoing bytes queued per socket
+  size_t max_body_bytes = 1u << 20;                // HTTP request body limit
+  size_t max_header_bytes = 16u << 10;             // HTTP request line + headers limit
+  std::chrono::milliseconds request_timeout{30'000};  // read one HTTP request / upgrade
+  std::chrono::milliseconds ping_interval{5'000};     // WebSocket ping when idle this long
+  std::chrono::milliseconds shutdown_grace{3'000};    // wait for close handshakes on stop
+
+  std::string version = "0.0.0";  // reported by /healthz
+};
+
+// Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY and ATPROTO_DID from `env` into
+// `config`. An invalid PORT is an error naming the value.
+Status apply_environment(const Environment& env, ServerConfig& config);
+
+// Decides the listen address once flags and environment are in: without an owner the
+// server only listens on loopback; asking for another address then is an error.
+Status resolve_host(ServerConfig& config);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
+
+}  // namespace gm::server

@@ -1,0 +1,77 @@
+#include "server/http_router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "server/url_query.h"
+
+namespace gm::server {
+
+HttpResponse make_response(http::status status, std::string body, std::string_view content_type) {
+  HttpResponse res{status, 11};
+  res.set(http::field::server, "groundmist-sync");
+  if (!content_type.empty()) res.set(http::field::content_type, content_type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+void add_cors_headers(HttpResponse& res, std::string_view origin) {
+  if (!origin.empty()) {
+    res.set(http::field::access_control_allow_origin, origin);
+    res.set(http::field::vary, "Origin");
+  }
+  res.set(http::field::access_control_allow_methods, "POST, OPTIONS");
+  res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, DPoP");
+  res.set(http::field::access_control_allow_credentials, "true");
+  res.set(http::field::access_control_max_age, "86400");
+}
+
+void HttpRouter::add(http::verb method, std::string path, RouteHandler handler) {
+  routes_[{std::move(path), method}] = std::move(handler);
+}
+
+boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req) const {
+  const std::string path(split_target(req.target()).path);
+  const std::string origin(req[http::field::origin]);
+  const bool head = req.method() == http::verb::head;
+  const http::verb method = head ? http::verb::get : req.method();
+
+  std::string allowed;  // methods routed for this path, for 405 and OPTIONS
+  for (auto it = routes_.lower_bound({path, http::verb::unknown}); it != routes_.end() && it->first.first == path;
+       ++it) {
+    if (!allowed.empty()) allowed += ", ";
+    allowed += std::string(http::to_string(it->first.second));
+    if (it->first.second == http::verb::get) allowed += ", HEAD";
+  }
+
+  HttpResponse res;
+  auto route = routes_.find({path, method});
+  if (route != routes_.end()) {
+    std::exception_ptr failure;
+    try {
+      res = co_await route->second(req);
+    } catch (const std::exception& e) {
+      spdlog::error("http {} {}: handler failed: {}", std::string(req.method_string()), path, e.what());
+      failure = std::current_exception();
+    }
+    if (failure) res = make_response(http::status::internal_server_error, "internal error\n", "text/plain");
+  } else if (allowed.empty()) {
+    res = make_response(http::status::not_found, "not found\n", "text/plain; charset=utf-8");
+  } else if (req.method() == http::verb::options) {
+    res = make_response(http::status::no_content, "", "");
+    res.set(http::field::allow, allowed + ", OPTIONS");
+  } else {
+    res = make_response(http::status::method_not_allowed, "method not allowed\n", "text/plain; charset=utf-8");
+    res.set(http::field::allow, allowed + ", OPTIONS");
+  }
+  add_cors_headers(res, origin);
+  if (head) {
+    res.prepare_payload();  // Content-Length of the GET body...
+    res.body().clear();     // ...but no body (Beast writes none for an empty body)
+  }
+  co_return res;
+}
+
+}  // namespace gm::server

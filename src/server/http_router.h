@@ -1,0 +1,51 @@
+// Plain HTTP routes (everything that is not a WebSocket upgrade).
+//
+// Routes match the request path exactly (the query string is ignored) and method. Other
+// parts add their routes before the server starts (auth: POST /authenticate,
+// GET /.well-known/did.json). Handlers are coroutines so that a route needing slow work
+// (an HTTP call to a PDS) can await it without blocking the io thread; a handler that
+// does CPU-only work simply co_returns.
+//
+// The router answers by itself: HEAD like GET without a body; OPTIONS on a known path
+// (CORS preflight) with 204 and `Allow`; 405 for a known path and other method; 404
+// otherwise. Every answer carries the prototype's CORS headers (Access-Control-Allow-
+// Origin echoing the request's Origin, -Methods "POST, OPTIONS", -Headers
+// "Content-Type, Authorization, DPoP", -Credentials true, -Max-Age 86400), because
+// browser apps call /authenticate from their own origin.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace gm::server {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+using RouteHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
+
+// A response with `status`, a body and its content type (version 1.1, Server header set).
+HttpResponse make_response(http::status status, std::string body, std::string_view content_type);
+
+class HttpRouter {
+ public:
+  // Adds or replaces the route for (method, path). `path` starts with '/'.
+  void add(http::verb method, std::string path, RouteHandler handler);
+
+  // The answer for `req` (handlers' exceptions become 500 with a log line). The caller
+  // sets keep-alive and writes it.
+  boost::asio::awaitable<HttpResponse> route(const HttpRequest& req) const;
+
+ private:
+  std::map<std::pair<std::string, http::verb>, RouteHandler> routes_;
+};
+
+// Adds the prototype's CORS headers to `res` for a request from `origin` (may be empty).
+void add_cors_headers(HttpResponse& res, std::string_view origin);
+
+}  // namespace gm::server

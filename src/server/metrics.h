@@ -1,0 +1,61 @@
+// Counters and gauges served at GET /metrics in the Prometheus text exposition format
+// (version 0.0.4): `# HELP`, `# TYPE`, then `name{group="..."} value` lines.
+//
+// Most numbers are kept per lexicon group. The server counts connections, frames and
+// bytes; the repo layer sets `documents_loaded` and counts `sync_errors` through the
+// same GroupMetrics it gets from MetricsRegistry::group(). A GroupMetrics reference
+// stays valid for the registry's lifetime, so callers may keep it. Counters are
+// atomics: any thread may update them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gm::server {
+
+struct GroupMetrics {
+  std::atomic<int64_t> connections{0};       // open WebSockets (gauge)
+  std::atomic<int64_t> documents_loaded{0};  // documents in memory (gauge; set by the repo layer)
+  std::atomic<uint64_t> messages_in{0};      // binary frames received
+  std::atomic<uint64_t> messages_out{0};     // binary frames sent
+  std::atomic<uint64_t> bytes_in{0};         // payload bytes received
+  std::atomic<uint64_t> bytes_out{0};        // payload bytes sent
+  std::atomic<uint64_t> sync_errors{0};      // messages the repo layer could not apply
+};
+
+class MetricsRegistry {
+ public:
+  MetricsRegistry();
+
+  // The metrics of one group, created on first use.
+  GroupMetrics& group(std::string_view name);
+  // Every group that has been named so far, sorted.
+  std::vector<std::string> groups() const;
+
+  // Server-wide counters (not per group).
+  std::atomic<uint64_t> upgrades_rejected{0};    // WebSocket upgrades answered 401
+  std::atomic<uint64_t> frames_rejected_text{0};  // sockets closed for a text frame
+  std::atomic<uint64_t> frames_rejected_size{0};  // sockets closed for an oversized message
+  std::atomic<uint64_t> slow_readers_closed{0};   // sockets closed for a full outgoing queue
+  std::atomic<uint64_t> http_requests{0};         // plain HTTP requests answered
+
+  double uptime_seconds() const;
+  std::string render_prometheus() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<GroupMetrics>, std::less<>> groups_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// Escapes a label value for the text format: backslash, double quote and newline.
+std::string escape_label_value(std::string_view v);
+
+}  // namespace gm::server

@@ -1,0 +1,58 @@
+// State shared by the listener and every session of one Server (internal to gm_server).
+// Touched only on the io thread, hence no locks.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+
+#include "server/config.h"
+#include "server/connection.h"
+#include "server/http_router.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+namespace gm::server {
+
+struct ServerContext {
+  ServerContext(ServerConfig c, ConnectionHandler& h, TokenVerifier v, MetricsRegistry& m)
+      : config(std::move(c)), handler(h), verifier(std::move(v)), metrics(m) {}
+
+  ServerConfig config;
+  ConnectionHandler& handler;
+  TokenVerifier verifier;
+  MetricsRegistry& metrics;
+  HttpRouter router;
+  boost::asio::io_context* io = nullptr;
+
+  bool stopping = false;
+  uint64_t next_id = 1;
+
+  // Every open connection (HTTP or WebSocket) registers how to close it on shutdown:
+  // closer(false) asks politely, closer(true) cuts the socket.
+  std::map<uint64_t, std::function<void(bool force)>> live;
+
+  bool on_io_thread() const { return io->get_executor().running_in_this_thread(); }
+};
+
+// Registers a connection in ServerContext::live for the lifetime of this object.
+class LiveRegistration {
+ public:
+  LiveRegistration(ServerContext& ctx, uint64_t id, std::function<void(bool)> closer) : ctx_(&ctx), id_(id) {
+    ctx.live[id] = std::move(closer);
+  }
+  ~LiveRegistration() { release(); }
+  void release() {
+    if (ctx_ != nullptr) ctx_->live.erase(id_);
+    ctx_ = nullptr;
+  }
+  LiveRegistration(const LiveRegistration&) = delete;
+  LiveRegistration& operator=(const LiveRegistration&) = delete;
+
+ private:
+  ServerContext* ctx_;
+  uint64_t id_;
+};
+
+}  // namespace gm::server

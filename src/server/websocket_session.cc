@@ -1,0 +1,235 @@
+#include "server/websocket_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <exception>
+
+namespace gm::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Bookkeeping cost of one queued message beyond its payload, so that a flood of empty
+// messages also fills the queue.
+constexpr size_t kPerMessageOverhead = 64;
+// RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of which are the code.
+constexpr size_t kMaxCloseReason = 123;
+
+}  // namespace
+
+WebSocketSession::WebSocketSession(ServerContext& ctx, uint64_t id, beast::tcp_stream stream, PeerIdentity identity,
+                                   std::string remote)
+    : ctx_(ctx),
+      id_(id),
+      ws_(std::move(stream)),
+      identity_(std::move(identity)),
+      remote_(std::move(remote)),
+      metrics_(ctx.metrics.group(identity_.group)),
+      writer_wake_(ws_.get_executor()) {}
+
+asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade) {
+  co_await session->run(std::move(upgrade));
+}
+
+asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
+  // The WebSocket layer has its own timers; the TCP stream's would cut idle sockets.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = ctx_.config.request_timeout;  // also bounds the close handshake
+  timeouts.idle_timeout = 2 * ctx_.config.ping_interval;     // ping at half, close at full
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "groundmist-sync"); }));
+  ws_.read_message_max(ctx_.config.max_frame_bytes);
+  ws_.binary(true);
+
+  LiveRegistration live(ctx_, id_, [this](bool force) {
+    if (force) {
+      cut("server shutting down");
+    } else {
+      begin_close(websocket::close_code::going_away, "server shutting down");
+    }
+  });
+
+  auto [accept_ec] = co_await ws_.async_accept(upgrade, kTuple);
+  if (accept_ec) {
+    spdlog::info("conn {} {}: websocket handshake failed: {}", id_, remote_, accept_ec.message());
+    co_return;
+  }
+  if (state_ == State::accepting) state_ = State::open;  // a shutdown may have begun meanwhile
+  metrics_.connections.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);
+
+  writer_running_ = true;
+  asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+
+  bool handler_open = false;
+  try {
+    ctx_.handler.on_open(shared_from_this());
+    handler_open = true;
+  } catch (const std::exception& e) {
+    spdlog::error("conn {}: connection handler on_open failed: {}", id_, e.what());
+    cut("connection handler failed");
+  }
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [ec, n] = co_await ws_.async_read(buffer, kTuple);
+    if (ec) {
+      log_read_end(ec);
+      break;
+    }
+    if (!ws_.got_binary()) {
+      ctx_.metrics.frames_rejected_text.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("conn {} {}: text frame ({} bytes) received; automerge-repo speaks binary CBOR only, closing",
+                   id_, remote_, n);
+      begin_close(websocket::close_code::unknown_data, "binary frames only");
+    } else if (state_ == State::open && handler_open) {
+      metrics_.messages_in.fetch_add(1, std::memory_order_relaxed);
+      metrics_.bytes_in.fetch_add(n, std::memory_order_relaxed);
+      const auto data = buffer.cdata();
+      try {
+        ctx_.handler.on_message(*this, ByteView(static_cast<const uint8_t*>(data.data()), data.size()));
+      } catch (const std::exception& e) {
+        spdlog::error("conn {}: connection handler on_message failed: {}", id_, e.what());
+        cut("connection handler failed");
+      }
+    }
+    // Messages arriving after we asked to close are read (to see the peer's close
+    // reply) but not delivered.
+    buffer.consume(buffer.size());
+  }
+
+  state_ = State::closed;
+  queue_.clear();
+  queued_bytes_ = 0;
+  wake_writer();
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+  metrics_.connections.fetch_sub(1, std::memory_order_relaxed);
+  if (handler_open) {
+    try {
+      ctx_.handler.on_close(*this);
+    } catch (const std::exception& e) {
+      spdlog::error("conn {}: connection handler on_close failed: {}", id_, e.what());
+    }
+  }
+}
+
+void WebSocketSession::log_read_end(const boost::system::error_code& ec) {
+  if (!cut_reason_.empty()) {
+    spdlog::info("conn {} {}: closed: {}", id_, remote_, cut_reason_);
+  } else if (ec == websocket::error::closed) {
+    const auto& reason = ws_.reason();
+    spdlog::info("conn {} {}: closed (code {}{}{})", id_, remote_, static_cast<unsigned>(reason.code),
+                 reason.reason.empty() ? "" : ", ", std::string(reason.reason.data(), reason.reason.size()));
+  } else if (ec == websocket::error::message_too_big) {
+    ctx_.metrics.frames_rejected_size.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("conn {} {}: message larger than the {} byte limit (--max-frame), closing", id_, remote_,
+                 ctx_.config.max_frame_bytes);
+  } else if (ec == beast::error::timeout) {
+    spdlog::warn("conn {} {}: no data or pong within {} ms of a ping, closing", id_, remote_,
+                 ctx_.config.ping_interval.count());
+  } else {
+    spdlog::info("conn {} {}: connection ended: {}", id_, remote_, ec.message());
+  }
+}
+
+bool WebSocketSession::send(Bytes frame) {
+  if (!ctx_.on_io_thread()) {
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), frame = std::move(frame)]() mutable { self->send(std::move(frame)); });
+    return true;  // the verdict comes on the io thread; a refused message is logged there
+  }
+  if (state_ != State::open) return false;
+  const size_t cost = frame.size() + kPerMessageOverhead;
+  if (!queue_.empty() && queued_bytes_ + cost > ctx_.config.max_queue_bytes) {
+    ctx_.metrics.slow_readers_closed.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("conn {} {}: outgoing queue over {} bytes ({} messages waiting); peer reads too slowly, closing",
+                 id_, remote_, ctx_.config.max_queue_bytes, queue_.size());
+    cut("slow reader: outgoing queue full");
+    return false;
+  }
+  queued_bytes_ += cost;
+  queue_.push_back(std::move(frame));
+  wake_writer();
+  return true;
+}
+
+void WebSocketSession::close(std::string reason) {
+  if (!ctx_.on_io_thread()) {
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), reason = std::move(reason)]() mutable { self->close(std::move(reason)); });
+    return;
+  }
+  begin_close(websocket::close_code::normal, std::move(reason));
+}
+
+void WebSocketSession::begin_close(websocket::close_code code, std::string reason) {
+  if (state_ == State::closing || state_ == State::closed) return;
+  if (reason.size() > kMaxCloseReason) reason.resize(kMaxCloseReason);
+  close_reason_ = websocket::close_reason(code, reason);
+  if (state_ == State::accepting) {
+    // Shutdown during the handshake: nothing to say politely yet.
+    cut(reason.c_str());
+    return;
+  }
+  state_ = State::closing;
+  wake_writer();
+}
+
+void WebSocketSession::cut(const char* why) {
+  if (cut_reason_.empty()) cut_reason_ = why;
+  if (state_ != State::closed) state_ = State::closing;
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+  wake_writer();
+}
+
+void WebSocketSession::wake_writer() { writer_wake_.cancel(); }
+
+asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSession> self) {
+  bool close_sent = false;
+  while (self->state_ != State::closed) {
+    if (!self->queue_.empty() && !self->cut_reason_.empty()) break;
+    if (!self->queue_.empty()) {
+      Bytes frame = std::move(self->queue_.front());
+      self->queue_.pop_front();
+      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(frame), kTuple);
+      // The in-flight message counted against the queue bound until written.
+      const size_t cost = frame.size() + kPerMessageOverhead;
+      self->queued_bytes_ = self->queued_bytes_ >= cost ? self->queued_bytes_ - cost : 0;
+      if (ec) {
+        if (self->state_ != State::closed) self->cut("write failed");
+        break;
+      }
+      self->metrics_.messages_out.fetch_add(1, std::memory_order_relaxed);
+      self->metrics_.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      continue;
+    }
+    if (self->state_ == State::closing && self->cut_reason_.empty() && !close_sent) {
+      close_sent = true;
+      auto [ec] = co_await self->ws_.async_close(self->close_reason_, kTuple);
+      if (ec && self->state_ != State::closed) self->cut("close handshake failed");
+      // The read loop sees the peer's close reply (or the timeout) and finishes.
+      break;
+    }
+    if (close_sent || !self->cut_reason_.empty()) break;
+    self->writer_wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await self->writer_wake_.async_wait(kTuple);
+  }
+  self->writer_running_ = false;
+}
+
+}  // namespace gm::server

@@ -1,0 +1,78 @@
+// One authenticated WebSocket: the PeerConnection the repo layer talks to.
+//
+// Two coroutines per socket, both on the io thread:
+//   run()        accepts the upgrade, then reads messages and hands binary ones to the
+//                handler; when the read side ends (close, error, ping timeout) it tells
+//                the handler and unregisters.
+//   write_loop() drains the outgoing queue one message at a time, then sends the close
+//                frame when a close was asked for. It is the only writer, so writes and
+//                the close frame never overlap.
+//
+// Limits: Beast's read_message_max rejects messages over config.max_frame_bytes (close
+// code 1009); a text message closes the socket with 1003; the outgoing queue holds at
+// most config.max_queue_bytes (counting 64 bytes of overhead per message) and a peer
+// that lets it fill is cut off. Liveness: Beast's idle timeout with keep-alive pings
+// sends a ping after ping_interval without incoming data and closes the socket if
+// nothing (not even a pong) arrives within another ping_interval.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "server/connection.h"
+#include "server/http_router.h"
+#include "server/server_context.h"
+
+namespace gm::server {
+
+class WebSocketSession final : public PeerConnection, public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(ServerContext& ctx, uint64_t id, boost::beast::tcp_stream stream, PeerIdentity identity,
+                   std::string remote);
+
+  // Accepts `upgrade` and serves the socket until it is closed. Keep a shared_ptr to
+  // the session alive while awaiting (see serve_websocket()).
+  boost::asio::awaitable<void> run(HttpRequest upgrade);
+
+  bool send(Bytes frame) override;
+  void close(std::string reason) override;
+  const std::string& group() const override { return identity_.group; }
+  const PeerIdentity& identity() const override { return identity_; }
+  uint64_t id() const override { return id_; }
+  const std::string& remote_endpoint() const override { return remote_; }
+  bool is_open() const override { return state_ == State::open; }
+
+ private:
+  enum class State { accepting, open, closing, closed };
+
+  static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocketSession> self);
+  void begin_close(boost::beast::websocket::close_code code, std::string reason);
+  void cut(const char* why);  // closes the TCP socket at once
+  void wake_writer();
+  void log_read_end(const boost::system::error_code& ec);
+
+  ServerContext& ctx_;
+  const uint64_t id_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  const PeerIdentity identity_;
+  const std::string remote_;
+  GroupMetrics& metrics_;
+
+  State state_ = State::accepting;
+  std::deque<Bytes> queue_;
+  size_t queued_bytes_ = 0;
+  boost::asio::steady_timer writer_wake_;
+  bool writer_running_ = false;
+  boost::beast::websocket::close_reason close_reason_;
+  std::string cut_reason_;  // set when we cut the socket ourselves, for the log line
+};
+
+// Runs `session` to completion, keeping it alive meanwhile.
+boost::asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade);
+
+}  // namespace gm::server
