@@ -17,8 +17,11 @@
 // says (spec §3.4a: a live 2.2.8 document can show a stale conflict winner).
 // `since[i].hashes` = A.getChanges(A.view(doc, heads), doc), in npm's order.
 // `sync` = two peers holding different causally closed parts of the history, synced by
-// the npm protocol to convergence: {a, b: indexes into `changes` each peer started with,
-// messages: [{from: "a"|"b", hex, heads, need, have, changes}], heads}.
+// the npm protocol to convergence: {a, b: indexes into `changes` each peer started with
+// (applied in that order to an empty document), messages: every generateSyncMessage
+// call in order, [{from: "a"|"b", hex (null when it returned nothing), heads, need,
+// have (count), changes (count)}], heads: the final heads of both}.
+// GM_CORPUS_DISABLE=mark,block,changeAt,... turns op kinds off (for bisecting npm bugs).
 import fs from "node:fs";
 import path from "node:path";
 import * as A3 from "@automerge/automerge";
@@ -449,7 +452,11 @@ function syncFixture(M, rng, changes, depsOf) {
   let stateA = M.initSyncState();
   let stateB = M.initSyncState();
   const messages = [];
+  // Every generateSyncMessage call is recorded, in call order; hex null = it returned
+  // nothing. Peer a generates first in each round, then b; a message is received by
+  // the other peer right after it is generated.
   const record = (from, msg) => {
+    if (!msg) { messages.push({ from, hex: null }); return; }
     const d = M.decodeSyncMessage(msg);
     messages.push({ from, hex: hex(msg), heads: d.heads, need: d.need, have: d.have.length, changes: d.changes.length });
   };
@@ -457,9 +464,11 @@ function syncFixture(M, rng, changes, depsOf) {
     let msg;
     let quiet = true;
     [stateA, msg] = M.generateSyncMessage(peerA, stateA);
-    if (msg) { quiet = false; record("a", msg); [peerB, stateB] = M.receiveSyncMessage(peerB, stateB, msg); }
+    record("a", msg);
+    if (msg) { quiet = false; [peerB, stateB] = M.receiveSyncMessage(peerB, stateB, msg); }
     [stateB, msg] = M.generateSyncMessage(peerB, stateB);
-    if (msg) { quiet = false; record("b", msg); [peerA, stateA] = M.receiveSyncMessage(peerA, stateA, msg); }
+    record("b", msg);
+    if (msg) { quiet = false; [peerA, stateA] = M.receiveSyncMessage(peerA, stateA, msg); }
     if (quiet) break;
   }
   const headsA = M.getHeads(peerA);
