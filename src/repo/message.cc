@@ -1,0 +1,693 @@
+#include "repo/message.h"
+
+#include <cbor.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+#include <utility>
+
+#include "repo/document_id.h"
+
+namespace gm::repo {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Decoding: libcbor's streaming decoder reads one item header (or one whole
+// definite string) at a time, with bounds checks against the buffer; a small
+// recursive-descent parser on top builds a CborValue tree whose strings point into
+// the frame, enforcing the nesting and item limits before anything is allocated.
+
+struct CborValue {
+  enum class Kind : uint8_t { kUint, kNegint, kBytes, kText, kArray, kMap, kFloat, kBool, kNull, kUndefined };
+  Kind kind = Kind::kNull;
+  bool boolean = false;
+  uint64_t uint = 0;  // kUint: the value; kNegint: the value is -1 - uint
+  double number = 0;  // kFloat
+  std::string_view str;  // kBytes, kText: view into the frame
+  std::vector<CborValue> items;  // kArray: items; kMap: key, value, key, value, …
+};
+
+const char* kind_name(CborValue::Kind k) {
+  switch (k) {
+    case CborValue::Kind::kUint: return "unsigned integer";
+    case CborValue::Kind::kNegint: return "negative integer";
+    case CborValue::Kind::kBytes: return "byte string";
+    case CborValue::Kind::kText: return "text string";
+    case CborValue::Kind::kArray: return "array";
+    case CborValue::Kind::kMap: return "map";
+    case CborValue::Kind::kFloat: return "float";
+    case CborValue::Kind::kBool: return "boolean";
+    case CborValue::Kind::kNull: return "null";
+    case CborValue::Kind::kUndefined: return "undefined";
+  }
+  return "?";
+}
+
+// One token as reported by a libcbor callback.
+struct Token {
+  enum class Kind : uint8_t { kNone, kValue, kArrayStart, kMapStart, kUnsupported } kind = Kind::kNone;
+  CborValue::Kind value_kind = CborValue::Kind::kNull;
+  uint64_t number = 0;  // uint / negint value, or collection size
+  double real = 0;
+  bool boolean = false;
+  std::string_view str;
+  const char* unsupported = nullptr;
+};
+
+Token& tok(void* ctx) { return *static_cast<Token*>(ctx); }
+void set_uint(void* c, uint64_t v) { tok(c) = {Token::Kind::kValue, CborValue::Kind::kUint, v}; }
+void set_negint(void* c, uint64_t v) { tok(c) = {Token::Kind::kValue, CborValue::Kind::kNegint, v}; }
+void on_u8(void* c, uint8_t v) { set_uint(c, v); }
+void on_u16(void* c, uint16_t v) { set_uint(c, v); }
+void on_u32(void* c, uint32_t v) { set_uint(c, v); }
+void on_u64(void* c, uint64_t v) { set_uint(c, v); }
+void on_n8(void* c, uint8_t v) { set_negint(c, v); }
+void on_n16(void* c, uint16_t v) { set_negint(c, v); }
+void on_n32(void* c, uint32_t v) { set_negint(c, v); }
+void on_n64(void* c, uint64_t v) { set_negint(c, v); }
+void on_string(void* c, cbor_data p, size_t n, CborValue::Kind k) {
+  tok(c) = {Token::Kind::kValue, k};
+  tok(c).str = std::string_view(reinterpret_cast<const char*>(p), n);
+}
+void on_bytes(void* c, cbor_data p, size_t n) { on_string(c, p, n, CborValue::Kind::kBytes); }
+void on_text(void* c, cbor_data p, size_t n) { on_string(c, p, n, CborValue::Kind::kText); }
+void on_array(void* c, size_t n) { tok(c) = {Token::Kind::kArrayStart, CborValue::Kind::kArray, n}; }
+void on_map(void* c, size_t n) { tok(c) = {Token::Kind::kMapStart, CborValue::Kind::kMap, n}; }
+void set_float(void* c, double v) {
+  tok(c) = {Token::Kind::kValue, CborValue::Kind::kFloat};
+  tok(c).real = v;
+}
+void on_f16(void* c, float v) { set_float(c, v); }
+void on_f64(void* c, double v) { set_float(c, v); }
+void on_undef(void* c) { tok(c) = {Token::Kind::kValue, CborValue::Kind::kUndefined}; }
+void on_null(void* c) { tok(c) = {Token::Kind::kValue, CborValue::Kind::kNull}; }
+void on_bool(void* c, bool v) {
+  tok(c) = {Token::Kind::kValue, CborValue::Kind::kBool};
+  tok(c).boolean = v;
+}
+void unsupported(void* c, const char* what) {
+  tok(c) = {};
+  tok(c).kind = Token::Kind::kUnsupported;
+  tok(c).unsupported = what;
+}
+void on_indef_string(void* c) { unsupported(c, "indefinite-length string"); }
+void on_indef_array(void* c) { unsupported(c, "indefinite-length array"); }
+void on_indef_map(void* c) { unsupported(c, "indefinite-length map"); }
+void on_tag(void* c, uint64_t) { unsupported(c, "tag"); }
+void on_break(void* c) { unsupported(c, "break"); }
+
+const cbor_callbacks kCallbacks = [] {
+  cbor_callbacks cb = cbor_empty_callbacks;
+  cb.uint8 = on_u8;
+  cb.uint16 = on_u16;
+  cb.uint32 = on_u32;
+  cb.uint64 = on_u64;
+  cb.negint8 = on_n8;
+  cb.negint16 = on_n16;
+  cb.negint32 = on_n32;
+  cb.negint64 = on_n64;
+  cb.byte_string = on_bytes;
+  cb.byte_string_start = on_indef_string;
+  cb.string = on_text;
+  cb.string_start = on_indef_string;
+  cb.array_start = on_array;
+  cb.indef_array_start = on_indef_array;
+  cb.map_start = on_map;
+  cb.indef_map_start = on_indef_map;
+  cb.tag = on_tag;
+  cb.float2 = on_f16;
+  cb.float4 = on_f16;
+  cb.float8 = on_f64;
+  cb.undefined = on_undef;
+  cb.null = on_null;
+  cb.boolean = on_bool;
+  cb.indef_break = on_break;
+  return cb;
+}();
+
+// Attacker-chosen strings quoted in errors are cut to a readable length.
+std::string shorten(std::string_view s) {
+  return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 40)) + "...";
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<uint8_t>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<uint8_t>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+class CborParser {
+ public:
+  explicit CborParser(ByteView frame) : frame_(frame) {}
+
+  Result<CborValue> parse_one() {
+    CborValue value;
+    GM_TRY(parse(value, 0));
+    if (pos_ != frame_.size()) {
+      return error(std::to_string(frame_.size() - pos_) + " trailing bytes after the CBOR item at offset " +
+                   std::to_string(pos_));
+    }
+    return value;
+  }
+
+ private:
+  Status parse(CborValue& out, size_t depth) {
+    if (depth > kMaxNesting) return error("CBOR nesting deeper than " + std::to_string(kMaxNesting) + " at offset " + std::to_string(pos_));
+    if (++items_ > kMaxItems) return error("more than " + std::to_string(kMaxItems) + " CBOR items");
+    size_t at = pos_;
+    if (at >= frame_.size()) return error("CBOR item truncated at offset " + std::to_string(at));
+    Token t;
+    cbor_decoder_result r = cbor_stream_decode(frame_.data() + at, frame_.size() - at, &kCallbacks, &t);
+    if (r.status == CBOR_DECODER_NEDATA) return error("CBOR item truncated at offset " + std::to_string(at));
+    if (r.status != CBOR_DECODER_FINISHED || t.kind == Token::Kind::kNone) {
+      return error("malformed CBOR at offset " + std::to_string(at) + " (initial byte 0x" + hex_byte(frame_[at]) + ")");
+    }
+    if (t.kind == Token::Kind::kUnsupported) {
+      return error(std::string("unsupported CBOR ") + t.unsupported + " at offset " + std::to_string(at));
+    }
+    pos_ += r.read;
+    out.kind = t.value_kind;
+    switch (t.kind) {
+      case Token::Kind::kValue:
+        out.uint = t.number;
+        out.number = t.real;
+        out.boolean = t.boolean;
+        out.str = t.str;
+        if (out.kind == CborValue::Kind::kText && !valid_utf8(out.str)) {
+          return error("text string at offset " + std::to_string(at) + " is not valid UTF-8");
+        }
+        return Status::Ok();
+      case Token::Kind::kArrayStart:
+      case Token::Kind::kMapStart: {
+        uint64_t count = t.number;
+        if (t.kind == Token::Kind::kMapStart) {
+          if (count > UINT64_MAX / 2) return error("CBOR map at offset " + std::to_string(at) + " is too large");
+          count *= 2;
+        }
+        // Every item takes at least one byte: a larger count cannot be satisfied,
+        // and checking first keeps a forged header from reserving memory.
+        if (count > frame_.size() - pos_) {
+          return error(std::string(kind_name(out.kind)) + " at offset " + std::to_string(at) + " declares " +
+                       std::to_string(count) + " items but only " + std::to_string(frame_.size() - pos_) +
+                       " bytes remain");
+        }
+        out.items.resize(static_cast<size_t>(count));
+        for (auto& item : out.items) GM_TRY(parse(item, depth + 1));
+        return Status::Ok();
+      }
+      default:
+        return error("malformed CBOR at offset " + std::to_string(at));
+    }
+  }
+
+  static std::string hex_byte(uint8_t b) {
+    const char* digits = "0123456789abcdef";
+    return {digits[b >> 4], digits[b & 15]};
+  }
+
+  ByteView frame_;
+  size_t pos_ = 0;
+  size_t items_ = 0;
+};
+
+// Field access on a decoded map, with errors naming the field.
+class Fields {
+ public:
+  static Result<Fields> of(const CborValue& map, std::string where) {
+    if (map.kind != CborValue::Kind::kMap) return error(where + " is a " + kind_name(map.kind) + ", expected a map");
+    Fields f(map, std::move(where));
+    for (size_t i = 0; i < map.items.size(); i += 2) {
+      const CborValue& key = map.items[i];
+      if (key.kind != CborValue::Kind::kText) {
+        return error(f.where_ + " has a " + kind_name(key.kind) + " key; keys must be text strings");
+      }
+    }
+    // Duplicate keys would make a message ambiguous; quadratic for the usual handful
+    // of keys, sorted beyond that so a forged map cannot make this slow.
+    size_t n = map.items.size() / 2;
+    if (n <= 32) {
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t j = 0; j < i; ++j) {
+          if (map.items[2 * j].str == map.items[2 * i].str) return f.duplicate(map.items[2 * i].str);
+        }
+      }
+    } else {
+      std::vector<std::string_view> keys;
+      keys.reserve(n);
+      for (size_t i = 0; i < n; ++i) keys.push_back(map.items[2 * i].str);
+      std::sort(keys.begin(), keys.end());
+      auto dup = std::adjacent_find(keys.begin(), keys.end());
+      if (dup != keys.end()) return f.duplicate(*dup);
+    }
+    return f;
+  }
+
+  // nullptr if absent or undefined.
+  const CborValue* find(std::string_view key) const {
+    for (size_t i = 0; i < map_->items.size(); i += 2) {
+      if (map_->items[i].str == key) {
+        const CborValue* v = &map_->items[i + 1];
+        return v->kind == CborValue::Kind::kUndefined ? nullptr : v;
+      }
+    }
+    return nullptr;
+  }
+
+  Result<const CborValue*> require(std::string_view key, CborValue::Kind kind) const {
+    const CborValue* v = find(key);
+    if (!v) return error(where_ + " lacks field \"" + std::string(key) + "\"");
+    if (v->kind != kind) return wrong_type(key, *v, kind_name(kind));
+    return v;
+  }
+
+  Result<std::string> text(std::string_view key) const {
+    GM_ASSIGN_OR_RETURN(const CborValue* v, require(key, CborValue::Kind::kText));
+    return std::string(v->str);
+  }
+
+  Result<std::optional<std::string>> optional_text(std::string_view key) const {
+    const CborValue* v = find(key);
+    if (!v) return std::optional<std::string>();
+    if (v->kind != CborValue::Kind::kText) return wrong_type(key, *v, "text string");
+    return std::optional<std::string>(std::string(v->str));
+  }
+
+  Result<Bytes> bytes(std::string_view key) const {
+    GM_ASSIGN_OR_RETURN(const CborValue* v, require(key, CborValue::Kind::kBytes));
+    ByteView b = as_bytes(v->str);
+    return Bytes(b.begin(), b.end());
+  }
+
+  // A non-negative integer: CBOR uint, or an integral float ≤ 2^53 (cbor-x writes
+  // integers ≥ 2^32 as floats).
+  Result<uint64_t> uint(std::string_view key) const {
+    const CborValue* v = find(key);
+    if (!v) return error(where_ + " lacks field \"" + std::string(key) + "\"");
+    if (v->kind == CborValue::Kind::kUint) return v->uint;
+    if (v->kind == CborValue::Kind::kFloat && v->number >= 0 && v->number <= 9007199254740992.0 &&
+        std::floor(v->number) == v->number) {
+      return static_cast<uint64_t>(v->number);
+    }
+    return wrong_type(key, *v, "non-negative integer");
+  }
+
+  // Any finite number (int or float).
+  Result<double> number(std::string_view key) const {
+    const CborValue* v = find(key);
+    if (!v) return error(where_ + " lacks field \"" + std::string(key) + "\"");
+    if (v->kind == CborValue::Kind::kUint) return static_cast<double>(v->uint);
+    if (v->kind == CborValue::Kind::kNegint) return -1.0 - static_cast<double>(v->uint);
+    if (v->kind == CborValue::Kind::kFloat && std::isfinite(v->number)) return v->number;
+    return wrong_type(key, *v, "finite number");
+  }
+
+  Result<std::optional<bool>> optional_bool(std::string_view key) const {
+    const CborValue* v = find(key);
+    if (!v) return std::optional<bool>();
+    if (v->kind != CborValue::Kind::kBool) return wrong_type(key, *v, "boolean");
+    return std::optional<bool>(v->boolean);
+  }
+
+  // Array of text strings; absent → nullopt.
+  Result<std::optional<std::vector<std::string>>> optional_text_array(std::string_view key) const {
+    const CborValue* v = find(key);
+    if (!v) return std::optional<std::vector<std::string>>();
+    if (v->kind != CborValue::Kind::kArray) return wrong_type(key, *v, "array of text strings");
+    std::vector<std::string> out;
+    out.reserve(v->items.size());
+    for (size_t i = 0; i < v->items.size(); ++i) {
+      const CborValue& item = v->items[i];
+      if (item.kind != CborValue::Kind::kText) {
+        return error(where_ + " field \"" + std::string(key) + "\" item " + std::to_string(i) + " is a " +
+                     kind_name(item.kind) + ", expected a text string");
+      }
+      out.emplace_back(item.str);
+    }
+    return std::optional<std::vector<std::string>>(std::move(out));
+  }
+
+  Result<std::string> document_id() const {
+    GM_ASSIGN_OR_RETURN(std::string id, text("documentId"));
+    auto st = validate_document_id(id);
+    if (!st.ok()) return context(where_, st.error());
+    return id;
+  }
+
+  const std::string& where() const { return where_; }
+  void set_where(std::string where) { where_ = std::move(where); }
+
+ private:
+  Fields(const CborValue& map, std::string where) : map_(&map), where_(std::move(where)) {}
+
+  Error duplicate(std::string_view key) const {
+    return error(where_ + " has key \"" + shorten(key) + "\" twice");
+  }
+
+  Error wrong_type(std::string_view key, const CborValue& v, const char* expected) const {
+    return error(where_ + " field \"" + std::string(key) + "\" is a " + kind_name(v.kind) + ", expected " + expected);
+  }
+
+  const CborValue* map_;
+  std::string where_;
+};
+
+Result<PeerMetadata> decode_peer_metadata(const Fields& f) {
+  PeerMetadata meta;
+  const CborValue* v = f.find("peerMetadata");
+  if (!v) return meta;  // the JS adapters tolerate a missing peerMetadata
+  GM_ASSIGN_OR_RETURN(Fields m, Fields::of(*v, f.where() + " peerMetadata"));
+  GM_ASSIGN_OR_RETURN(meta.storage_id, m.optional_text("storageId"));
+  GM_ASSIGN_OR_RETURN(meta.is_ephemeral, m.optional_bool("isEphemeral"));
+  return meta;
+}
+
+Result<Message> decode_fields(const Fields& f, const std::string& type) {
+  if (type == "join") {
+    JoinMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.peer_metadata, decode_peer_metadata(f));
+    GM_ASSIGN_OR_RETURN(m.supported_protocol_versions, f.optional_text_array("supportedProtocolVersions"));
+    return Message(std::move(m));
+  }
+  if (type == "peer") {
+    PeerMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.peer_metadata, decode_peer_metadata(f));
+    GM_ASSIGN_OR_RETURN(m.selected_protocol_version, f.text("selectedProtocolVersion"));
+    return Message(std::move(m));
+  }
+  if (type == "error") {
+    ErrorMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.message, f.text("message"));
+    return Message(std::move(m));
+  }
+  if (type == "sync" || type == "request") {
+    SyncMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
+    GM_ASSIGN_OR_RETURN(m.data, f.bytes("data"));
+    if (type == "sync") return Message(std::move(m));
+    return Message(RequestMessage{std::move(m.sender_id), std::move(m.target_id), std::move(m.document_id),
+                                  std::move(m.data)});
+  }
+  if (type == "doc-unavailable") {
+    DocUnavailableMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
+    return Message(std::move(m));
+  }
+  if (type == "ephemeral") {
+    EphemeralMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
+    GM_ASSIGN_OR_RETURN(m.session_id, f.text("sessionId"));
+    GM_ASSIGN_OR_RETURN(m.count, f.uint("count"));
+    GM_ASSIGN_OR_RETURN(m.data, f.bytes("data"));
+    return Message(std::move(m));
+  }
+  if (type == "remote-subscription-change") {
+    RemoteSubscriptionChangeMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(auto add, f.optional_text_array("add"));
+    GM_ASSIGN_OR_RETURN(auto remove, f.optional_text_array("remove"));
+    if (add) m.add = std::move(*add);
+    if (remove) m.remove = std::move(*remove);
+    return Message(std::move(m));
+  }
+  if (type == "remote-heads-changed") {
+    RemoteHeadsChangedMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
+    GM_ASSIGN_OR_RETURN(const CborValue* heads_map, f.require("newHeads", CborValue::Kind::kMap));
+    GM_ASSIGN_OR_RETURN(Fields heads_fields, Fields::of(*heads_map, f.where() + " newHeads"));
+    (void)heads_fields;  // checks key types and duplicates
+    m.new_heads.reserve(heads_map->items.size() / 2);
+    for (size_t i = 0; i < heads_map->items.size(); i += 2) {
+      RemoteHeads entry;
+      entry.storage_id = std::string(heads_map->items[i].str);
+      GM_ASSIGN_OR_RETURN(Fields e, Fields::of(heads_map->items[i + 1],
+                                               f.where() + " newHeads[\"" + shorten(entry.storage_id) + "\"]"));
+      GM_ASSIGN_OR_RETURN(auto heads, e.optional_text_array("heads"));
+      if (!heads) return error(e.where() + " lacks field \"heads\"");
+      entry.heads = std::move(*heads);
+      GM_ASSIGN_OR_RETURN(entry.timestamp, e.number("timestamp"));
+      m.new_heads.push_back(std::move(entry));
+    }
+    return Message(std::move(m));
+  }
+  if (type == "leave") {
+    LeaveMessage m;
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    return Message(std::move(m));
+  }
+  UnknownMessage m;
+  m.type = type;
+  auto sender = f.optional_text("senderId");
+  if (sender.ok()) m.sender_id = std::move(*sender);
+  return Message(std::move(m));
+}
+
+// ---------------------------------------------------------------------------
+// Encoding with libcbor's header writers (minimal lengths).
+
+class Encoder {
+ public:
+  void map(size_t n) { header(cbor_encode_map_start, n); }
+  void array(size_t n) { header(cbor_encode_array_start, n); }
+  void text(std::string_view s) {
+    header(cbor_encode_string_start, s.size());
+    append(out_, as_bytes(s));
+  }
+  void bytes(ByteView b) {
+    header(cbor_encode_bytestring_start, b.size());
+    append(out_, b);
+  }
+  void uint(uint64_t v) { header(cbor_encode_uint, v); }
+  void boolean(bool v) {
+    reserve(9);
+    commit(cbor_encode_bool(v, tail(), 9));
+  }
+  // Integral values as integers (smaller, and what cbor-x would do below 2^32),
+  // everything else as float64.
+  void number(double v) {
+    if (v >= 0 && v < 18446744073709551616.0 && std::floor(v) == v) return uint(static_cast<uint64_t>(v));
+    reserve(9);
+    commit(cbor_encode_double(v, tail(), 9));
+  }
+  void field(std::string_view key, std::string_view value) {
+    text(key);
+    text(value);
+  }
+  Bytes take() { return std::move(out_); }
+
+ private:
+  template <class Fn, class N>
+  void header(Fn fn, N n) {
+    reserve(9);
+    commit(fn(n, tail(), 9));
+  }
+  void reserve(size_t n) { out_.resize(used_ + n); }
+  unsigned char* tail() { return out_.data() + used_; }
+  void commit(size_t written) {
+    used_ += written;
+    out_.resize(used_);
+  }
+  void append(Bytes& out, ByteView b) {
+    out.insert(out.end(), b.begin(), b.end());
+    used_ = out.size();
+  }
+
+  Bytes out_;
+  size_t used_ = 0;
+};
+
+void encode_peer_metadata(Encoder& e, const PeerMetadata& m) {
+  e.map((m.storage_id ? 1 : 0) + (m.is_ephemeral ? 1 : 0));
+  if (m.storage_id) e.field("storageId", *m.storage_id);
+  if (m.is_ephemeral) {
+    e.text("isEphemeral");
+    e.boolean(*m.is_ephemeral);
+  }
+}
+
+void encode_text_array(Encoder& e, const std::vector<std::string>& items) {
+  e.array(items.size());
+  for (const auto& s : items) e.text(s);
+}
+
+struct EncodeVisitor {
+  Encoder& e;
+  void operator()(const JoinMessage& m) {
+    e.map(m.supported_protocol_versions ? 4 : 3);
+    e.field("type", "join");
+    e.field("senderId", m.sender_id);
+    e.text("peerMetadata");
+    encode_peer_metadata(e, m.peer_metadata);
+    if (m.supported_protocol_versions) {
+      e.text("supportedProtocolVersions");
+      encode_text_array(e, *m.supported_protocol_versions);
+    }
+  }
+  void operator()(const PeerMessage& m) {
+    e.map(5);
+    e.field("type", "peer");
+    e.field("senderId", m.sender_id);
+    e.text("peerMetadata");
+    encode_peer_metadata(e, m.peer_metadata);
+    e.field("selectedProtocolVersion", m.selected_protocol_version);
+    e.field("targetId", m.target_id);
+  }
+  void operator()(const ErrorMessage& m) {
+    e.map(4);
+    e.field("type", "error");
+    e.field("senderId", m.sender_id);
+    e.field("message", m.message);
+    e.field("targetId", m.target_id);
+  }
+  void sync_like(std::string_view type, const std::string& sender, const std::string& target, const std::string& doc,
+                 const Bytes& data) {
+    e.map(5);
+    e.field("type", type);
+    e.field("targetId", target);
+    e.text("data");
+    e.bytes(data);
+    e.field("documentId", doc);
+    e.field("senderId", sender);
+  }
+  void operator()(const SyncMessage& m) { sync_like("sync", m.sender_id, m.target_id, m.document_id, m.data); }
+  void operator()(const RequestMessage& m) { sync_like("request", m.sender_id, m.target_id, m.document_id, m.data); }
+  void operator()(const DocUnavailableMessage& m) {
+    e.map(4);
+    e.field("type", "doc-unavailable");
+    e.field("documentId", m.document_id);
+    e.field("targetId", m.target_id);
+    e.field("senderId", m.sender_id);
+  }
+  void operator()(const EphemeralMessage& m) {
+    e.map(7);
+    e.field("type", "ephemeral");
+    e.field("targetId", m.target_id);
+    e.field("documentId", m.document_id);
+    e.text("data");
+    e.bytes(m.data);
+    e.field("senderId", m.sender_id);
+    e.text("count");
+    e.uint(m.count);
+    e.field("sessionId", m.session_id);
+  }
+  void operator()(const RemoteSubscriptionChangeMessage& m) {
+    e.map(5);
+    e.field("type", "remote-subscription-change");
+    e.field("senderId", m.sender_id);
+    e.field("targetId", m.target_id);
+    e.text("add");
+    encode_text_array(e, m.add);
+    e.text("remove");
+    encode_text_array(e, m.remove);
+  }
+  void operator()(const RemoteHeadsChangedMessage& m) {
+    e.map(5);
+    e.field("type", "remote-heads-changed");
+    e.field("senderId", m.sender_id);
+    e.field("targetId", m.target_id);
+    e.field("documentId", m.document_id);
+    e.text("newHeads");
+    e.map(m.new_heads.size());
+    for (const auto& h : m.new_heads) {
+      e.text(h.storage_id);
+      e.map(2);
+      e.text("heads");
+      encode_text_array(e, h.heads);
+      e.text("timestamp");
+      e.number(h.timestamp);
+    }
+  }
+  void operator()(const LeaveMessage& m) {
+    e.map(2);
+    e.field("type", "leave");
+    e.field("senderId", m.sender_id);
+  }
+  void operator()(const UnknownMessage& m) {
+    e.map(m.sender_id ? 2 : 1);
+    e.field("type", m.type);
+    if (m.sender_id) e.field("senderId", *m.sender_id);
+  }
+};
+
+struct TypeVisitor {
+  std::string_view operator()(const JoinMessage&) const { return "join"; }
+  std::string_view operator()(const PeerMessage&) const { return "peer"; }
+  std::string_view operator()(const ErrorMessage&) const { return "error"; }
+  std::string_view operator()(const SyncMessage&) const { return "sync"; }
+  std::string_view operator()(const RequestMessage&) const { return "request"; }
+  std::string_view operator()(const DocUnavailableMessage&) const { return "doc-unavailable"; }
+  std::string_view operator()(const EphemeralMessage&) const { return "ephemeral"; }
+  std::string_view operator()(const RemoteSubscriptionChangeMessage&) const { return "remote-subscription-change"; }
+  std::string_view operator()(const RemoteHeadsChangedMessage&) const { return "remote-heads-changed"; }
+  std::string_view operator()(const LeaveMessage&) const { return "leave"; }
+  std::string_view operator()(const UnknownMessage& m) const { return m.type; }
+};
+
+}  // namespace
+
+Result<Message> decode_message(ByteView frame) {
+  if (frame.empty()) return error("empty frame: expected one CBOR map");
+  CborParser parser(frame);
+  GM_ASSIGN_OR_RETURN(CborValue root, parser.parse_one());
+  if (root.kind != CborValue::Kind::kMap) {
+    return error(std::string("message is a CBOR ") + kind_name(root.kind) + ", expected a map");
+  }
+  GM_ASSIGN_OR_RETURN(Fields fields, Fields::of(root, "message"));
+  GM_ASSIGN_OR_RETURN(std::string type, fields.text("type"));
+  // The type names the message in errors; keep a forged long one short.
+  std::string shown = shorten(type);
+  fields.set_where("\"" + shown + "\" message");
+  return decode_fields(fields, type);
+}
+
+Bytes encode_message(const Message& message) {
+  Encoder e;
+  std::visit(EncodeVisitor{e}, message);
+  return e.take();
+}
+
+std::string_view message_type(const Message& message) { return std::visit(TypeVisitor{}, message); }
+
+}  // namespace gm::repo
