@@ -1,0 +1,374 @@
+#include "storage/document_store.h"
+
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "storage/durable_file.h"
+#include "util/hex.h"
+#include "util/sha256.h"
+
+namespace gm::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kRemovingPrefix = ".removing-";
+constexpr std::string_view kDamagedPrefix = ".damaged-";
+// Keys are a handful of elements deep; anything deeper is not ours.
+constexpr int kMaxDepth = 16;
+
+const StorageKey kStorageIdKey = {"storage-adapter-id"};
+
+bool is_lower_hex_sha256(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A storageId as JS writes it is a UUID; accept any short printable token.
+bool plausible_storage_id(ByteView b) {
+  return !b.empty() && b.size() <= 128 && std::all_of(b.begin(), b.end(), [](uint8_t c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string timestamp_now() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+Status validate_element(std::string_view e, size_t index) {
+  auto where = [&] { return "key element " + std::to_string(index) + " \"" + std::string(e.substr(0, 80)) + "\""; };
+  if (e.empty()) return error("key element " + std::to_string(index) + " is empty");
+  if (e.front() == '.') return error(where() + " starts with '.' (reserved for temporary files)");
+  if (e.find('/') != std::string_view::npos || e.find('\0') != std::string_view::npos) {
+    return error(where() + " contains '/' or NUL");
+  }
+  if (e.size() > 255) return error(where() + " is longer than 255 bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status validate_key(const StorageKey& key) {
+  if (key.empty()) return error("empty storage key");
+  for (size_t i = 0; i < key.size(); ++i) GM_TRY(validate_element(key[i], i));
+  if (key[0].size() < 3) {
+    return error("first key element \"" + key[0] + "\" is shorter than 3 characters (it is split after 2 into two folders)");
+  }
+  return Status::Ok();
+}
+
+std::string key_to_string(const StorageKey& key) {
+  std::string out;
+  for (const auto& e : key) {
+    if (!out.empty()) out += '/';
+    out += e;
+  }
+  return out;
+}
+
+Result<fs::path> key_to_relative_path(const StorageKey& key) {
+  GM_TRY(validate_key(key));
+  fs::path p = fs::path(key[0].substr(0, 2)) / key[0].substr(2);
+  for (size_t i = 1; i < key.size(); ++i) p /= key[i];
+  return p;
+}
+
+Result<StorageKey> relative_path_to_key(const fs::path& relative) {
+  std::vector<std::string> parts;
+  for (const auto& part : relative) parts.push_back(part.string());
+  if (parts.size() < 2 || parts[0].size() != 2) {
+    return error("path " + relative.string() + " is not a storage key path (expected <2 chars>/<rest>/…)");
+  }
+  StorageKey key;
+  key.reserve(parts.size() - 1);
+  key.push_back(parts[0] + parts[1]);
+  for (size_t i = 2; i < parts.size(); ++i) key.push_back(parts[i]);
+  GM_TRY(validate_key(key));
+  return key;
+}
+
+std::string new_uuid_v4() {
+  std::array<uint8_t, 16> b{};
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) std::abort();
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  std::string h = to_hex(ByteView(b.data(), b.size()));
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+DocumentStore::DocumentStore(fs::path dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {
+  if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
+}
+
+Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOptions options) {
+  std::unique_ptr<DocumentStore> store(new DocumentStore(std::move(dir), std::move(options)));
+  if (auto st = create_directories_durably(store->dir_); !st.ok()) return context("opening store", st.error());
+  if (auto st = store->remove_leftovers(store->dir_, 0); !st.ok()) return context("opening store", st.error());
+  if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
+  return store;
+}
+
+void DocumentStore::report(StorageProblem problem) {
+  std::lock_guard<std::mutex> lock(report_mutex_);
+  if (options_.report) {
+    options_.report(problem);
+    return;
+  }
+  std::fprintf(stderr, "storage: %s: %s%s%s\n", problem.path.c_str(), problem.reason.c_str(),
+               problem.moved_to ? "; moved to " : "", problem.moved_to ? problem.moved_to->c_str() : "");
+}
+
+void DocumentStore::set_aside(const fs::path& path, std::string reason) {
+  fs::path relative = path.lexically_relative(dir_);
+  if (relative.empty() || *relative.begin() == "..") relative = path.filename();
+  std::string suffix = "." + timestamp_now() + "-" + random_suffix().substr(0, 8);
+  fs::path dest = options_.quarantine_dir / relative;
+  dest += suffix;
+  Status moved = create_directories_durably(dest.parent_path());
+  if (moved.ok() && ::rename(path.c_str(), dest.c_str()) != 0) moved = errno_error("cannot move", path, errno);
+  if (!moved.ok()) {
+    // Quarantine folder unusable (other file system, permissions): hide the file in
+    // place instead; names starting with '.' are never read as keys.
+    dest = path.parent_path() / (std::string(kDamagedPrefix) + path.filename().string() + suffix);
+    if (::rename(path.c_str(), dest.c_str()) != 0) {
+      report({path, reason + "; could not be set aside (" + moved.error().message + ", then " +
+                        std::string(std::strerror(errno)) + "); it is skipped but stays in place",
+              std::nullopt});
+      return;
+    }
+  } else {
+    (void)sync_directory(dest.parent_path());
+  }
+  (void)sync_directory(path.parent_path());
+  report({path, std::move(reason), dest});
+}
+
+Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
+  if (depth > kMaxDepth) return Status::Ok();
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec);
+  if (ec) {
+    if (depth == 0) return error("cannot list " + folder.string() + ": " + ec.message());
+    report({folder, "cannot list folder: " + ec.message(), std::nullopt});
+    return Status::Ok();
+  }
+  bool removed = false;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& p = it->path();
+    std::string name = p.filename().string();
+    bool is_dir = it->is_directory(ec) && !it->is_symlink(ec);
+    if (name.rfind(kTempPrefix, 0) == 0 && !is_dir) {
+      if (::unlink(p.c_str()) == 0) removed = true;
+    } else if (name.rfind(kRemovingPrefix, 0) == 0 && is_dir) {
+      std::error_code rm;
+      fs::remove_all(p, rm);
+      if (rm) report({p, "cannot finish removing: " + rm.message(), std::nullopt});
+      removed = true;
+    } else if (is_dir && name.front() != '.') {
+      GM_TRY(remove_leftovers(p, depth + 1));
+    }
+  }
+  if (ec) report({folder, "cannot list folder: " + ec.message(), std::nullopt});
+  if (removed) (void)sync_directory(folder);
+  return Status::Ok();
+}
+
+Status DocumentStore::init_storage_id() {
+  fs::path path = dir_ / key_to_relative_path(kStorageIdKey).value();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto existing = read_file(path);
+    if (existing.ok() && existing->has_value()) {
+      if (plausible_storage_id(**existing)) {
+        storage_id_ = std::string(as_string(**existing));
+        return Status::Ok();
+      }
+      set_aside(path, "storage-adapter-id is not a printable id (" + std::to_string((*existing)->size()) +
+                          " bytes); a new storageId is created");
+    } else if (!existing.ok()) {
+      set_aside(path, existing.error().message + "; a new storageId is created");
+    }
+    std::string id = new_uuid_v4();
+    GM_TRY(create_directories_durably(path.parent_path()));
+    GM_ASSIGN_OR_RETURN(bool created, create_file_durably(path, as_bytes(id), 0644));
+    if (created) {
+      storage_id_ = std::move(id);
+      return Status::Ok();
+    }
+    // Another process created it first: read theirs.
+  }
+  return error("cannot settle the storageId in " + path.string());
+}
+
+std::optional<std::string> DocumentStore::check_content(const StorageKey& key, ByteView bytes) const {
+  // §4.1: an incremental file is named by the SHA-256 of its bytes, so truncation or
+  // bit rot is detectable here. Snapshots are named by their heads; the caller checks
+  // those by parsing (and calls quarantine()).
+  if (key.size() == 3 && key[1] == "incremental" && is_lower_hex_sha256(key[2])) {
+    std::string actual = to_hex(sha256(bytes));
+    if (actual != key[2]) {
+      return "content does not match its name (SHA-256 " + actual.substr(0, 16) + "…, " + std::to_string(bytes.size()) +
+             " bytes): truncated or damaged";
+    }
+  }
+  return std::nullopt;
+}
+
+Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  fs::path path = dir_ / relative;
+  GM_TRY(create_directories_durably(path.parent_path()));
+  return write_file_durably(path, bytes, 0600);
+}
+
+Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  fs::path path = dir_ / relative;
+  auto bytes = read_file(path);
+  if (!bytes.ok()) {
+    set_aside(path, bytes.error().message);
+    return std::optional<Bytes>();
+  }
+  if (bytes->has_value()) {
+    if (auto problem = check_content(key, **bytes)) {
+      set_aside(path, *problem);
+      return std::optional<Bytes>();
+    }
+  }
+  return std::move(*bytes);
+}
+
+Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int depth, std::vector<StorageKey>& keys) {
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec);
+  if (ec) {
+    report({folder, "cannot list folder: " + ec.message() + "; its keys are skipped", std::nullopt});
+    return Status::Ok();
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.empty() || name.front() == '.') continue;  // temp files, set-aside files
+    std::error_code type_ec;
+    fs::file_status st = it->symlink_status(type_ec);
+    if (fs::is_directory(st)) {
+      if (depth >= kMaxDepth) {
+        report({it->path(), "folder nested too deep to be a key; skipped", std::nullopt});
+        continue;
+      }
+      GM_TRY(walk(it->path(), relative / name, depth + 1, keys));
+    } else if (fs::is_regular_file(st)) {
+      auto key = relative_path_to_key(relative / name);
+      if (!key.ok()) {
+        report({it->path(), key.error().message + "; skipped", std::nullopt});
+        continue;
+      }
+      keys.push_back(std::move(*key));
+    } else {
+      report({it->path(), "not a regular file or folder; skipped", std::nullopt});
+    }
+  }
+  if (ec) report({folder, "cannot list folder: " + ec.message(), std::nullopt});
+  return Status::Ok();
+}
+
+Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& prefix) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(prefix));
+  fs::path path = dir_ / relative;
+  std::vector<StorageKey> keys;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return keys;
+    return errno_error("cannot inspect", path, errno);
+  }
+  if (S_ISREG(st.st_mode)) {
+    keys.push_back(prefix);  // the prefix names a file itself
+  } else if (S_ISDIR(st.st_mode)) {
+    GM_TRY(walk(path, relative, static_cast<int>(prefix.size()), keys));
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(const StorageKey& prefix) {
+  GM_ASSIGN_OR_RETURN(std::vector<StorageKey> keys, list_range(prefix));
+  std::vector<std::pair<StorageKey, Bytes>> out;
+  out.reserve(keys.size());
+  for (auto& key : keys) {
+    GM_ASSIGN_OR_RETURN(std::optional<Bytes> bytes, load(key));
+    if (bytes) out.emplace_back(std::move(key), std::move(*bytes));
+  }
+  return out;
+}
+
+Status DocumentStore::remove(const StorageKey& key) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  fs::path path = dir_ / relative;
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return errno_error("cannot remove", path, errno);
+  }
+  return sync_directory(path.parent_path());
+}
+
+Status DocumentStore::remove_range(const StorageKey& prefix) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(prefix));
+  fs::path path = dir_ / relative;
+  // Rename first so the whole range disappears at once; a crash during the recursive
+  // delete leaves only a `.removing-…` folder, which open() finishes off.
+  fs::path aside = path.parent_path() / (std::string(kRemovingPrefix) + path.filename().string() + "-" + random_suffix());
+  if (::rename(path.c_str(), aside.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return errno_error("cannot remove", path, errno);
+  }
+  GM_TRY(sync_directory(path.parent_path()));
+  std::error_code ec;
+  fs::remove_all(aside, ec);
+  if (ec) report({aside, "cannot finish removing (retried at next open): " + ec.message(), std::nullopt});
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> DocumentStore::list_document_ids() {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  fs::directory_iterator top(dir_, ec);
+  if (ec) return error("cannot list " + dir_.string() + ": " + ec.message());
+  for (; top != fs::directory_iterator(); top.increment(ec)) {
+    std::string head = top->path().filename().string();
+    std::error_code type_ec;
+    if (head.size() != 2 || head.front() == '.' || !fs::is_directory(top->symlink_status(type_ec))) continue;
+    std::error_code sub_ec;
+    fs::directory_iterator sub(top->path(), sub_ec);
+    if (sub_ec) {
+      report({top->path(), "cannot list folder: " + sub_ec.message() + "; its documents are skipped", std::nullopt});
+      continue;
+    }
+    for (; sub != fs::directory_iterator(); sub.increment(sub_ec)) {
+      std::string rest = sub->path().filename().string();
+      if (rest.empty() || rest.front() == '.' || !fs::is_directory(sub->symlink_status(type_ec))) continue;
+      ids.push_back(head + rest);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Status DocumentStore::quarantine(const StorageKey& key, std::string_view reason) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  fs::path path = dir_ / relative;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno_error("cannot set aside", path, errno);
+  set_aside(path, std::string(reason));
+  return Status::Ok();
+}
+
+}  // namespace gm::storage

@@ -1,0 +1,129 @@
+// One lexicon group's documents, stored in the folder layout of automerge-repo's
+// NodeFSStorageAdapter (spec/automerge.md §4), so a folder can be served by this server
+// or by a JS repo interchangeably.
+//
+// Usage:
+//   StoreOptions opts{.quarantine_dir = data / ".groundmist/quarantine/xyz.groundmist.library"};
+//   GM_ASSIGN_OR_RETURN(auto store, DocumentStore::open(data / "xyz/groundmist/library", opts));
+//   store->storage_id();                                          // for the `peer` message
+//   GM_TRY(store->save({doc_id, "incremental", sha256_hex}, bytes));  // durable on return
+//   GM_ASSIGN_OR_RETURN(auto chunks, store->load_range({doc_id, "snapshot"}));
+//   store->quarantine({doc_id, "snapshot", h}, "chunk checksum mismatch");  // caller found it corrupt
+//
+// Layout (§4.1, §4.3). A key is an array of strings; its path is
+//   <dir>/<key[0][0..2]>/<key[0][2..]>/<key[1]>/<key[2]>…
+// e.g. [docId, "snapshot", H]      → 2J/vEZqc…/snapshot/H   (a document chunk)
+//      [docId, "incremental", H]   → 2J/vEZqc…/incremental/H (change chunks; H = hex SHA-256 of the file)
+//      [docId, "sync-state", sid]  → 2J/vEZqc…/sync-state/sid
+//      ["storage-adapter-id"]      → st/orage-adapter-id   (this store's storageId, a UUID v4)
+// and load_range rebuilds keys by joining the first two path components again.
+// Key elements must be non-empty, contain no '/' or NUL, and not start with '.'; the
+// first has at least 3 characters (so both of its path parts are non-empty).
+//
+// Crash safety (DESIGN.md): save() writes a temp file `.tmp-…` beside the target,
+// fsyncs it, renames it into place and fsyncs the folder before returning, so a
+// change is durable before anyone is told about it. Names starting with '.' are never
+// keys: load_range skips them and open() deletes leftover temp files and half-removed
+// ranges (`.removing-…`). (A JS NodeFS adapter would not skip a leftover temp file; one
+// exists only if this server crashed mid-write and has not been started since.)
+//
+// Damage is never fatal: a file that cannot be read, an `incremental` file whose
+// SHA-256 does not match its name (e.g. truncated), or a file the caller reports via
+// quarantine() is moved under options.quarantine_dir (same relative path, plus a
+// timestamp), reported through options.report, and left out of the results; every
+// other key keeps loading.
+//
+// Thread safety: calls for different keys may run concurrently; concurrent saves of the
+// same key leave one of the values. remove_range must not race saves under its prefix.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace gm::storage {
+
+using StorageKey = std::vector<std::string>;
+
+// Something wrong with one file that the store worked around.
+struct StorageProblem {
+  std::filesystem::path path;                      // the file as it was
+  std::string reason;                              // what was wrong
+  std::optional<std::filesystem::path> moved_to;   // where it was set aside, if it was
+};
+
+struct StoreOptions {
+  // Where damaged files go; empty = `<dir>/.quarantine`.
+  std::filesystem::path quarantine_dir;
+  // Called for every problem (from any thread, serialised); default: a line on stderr.
+  std::function<void(const StorageProblem&)> report;
+};
+
+// "2J/vEZqc…/snapshot/H" style path of a key relative to the store folder.
+Result<std::filesystem::path> key_to_relative_path(const StorageKey& key);
+// Inverse of key_to_relative_path for a path made of plain components.
+Result<StorageKey> relative_path_to_key(const std::filesystem::path& relative);
+Status validate_key(const StorageKey& key);
+// "a/b/c", for messages.
+std::string key_to_string(const StorageKey& key);
+
+// A random UUID v4 in its 36-character text form.
+std::string new_uuid_v4();
+
+class DocumentStore {
+ public:
+  // Opens (creating if needed) the store in `dir`: creates the folder, deletes
+  // leftover temp files, reads or creates the storageId.
+  static Result<std::unique_ptr<DocumentStore>> open(std::filesystem::path dir, StoreOptions options = {});
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::string& storage_id() const { return storage_id_; }
+
+  // Durably replaces the value of `key`.
+  Status save(const StorageKey& key, ByteView bytes);
+  // nullopt if absent, or if the file was damaged and set aside (reported).
+  Result<std::optional<Bytes>> load(const StorageKey& key);
+  // Every (key, bytes) whose key starts with `prefix` (at least one element), sorted by
+  // key. Damaged files are set aside, reported and left out.
+  Result<std::vector<std::pair<StorageKey, Bytes>>> load_range(const StorageKey& prefix);
+  // Keys only, without reading the files.
+  Result<std::vector<StorageKey>> list_range(const StorageKey& prefix);
+  // Removing an absent key is not an error.
+  Status remove(const StorageKey& key);
+  // Removes every key under `prefix` (one atomic rename, then a recursive delete).
+  Status remove_range(const StorageKey& prefix);
+  // The first key elements present (the documentIds), sorted; storage-adapter-id
+  // excluded.
+  Result<std::vector<std::string>> list_document_ids();
+
+  // Moves the file of `key` aside and reports `reason`: for callers that found its
+  // content corrupt (e.g. a snapshot that does not parse).
+  Status quarantine(const StorageKey& key, std::string_view reason);
+
+ private:
+  DocumentStore(std::filesystem::path dir, StoreOptions options);
+  Status remove_leftovers(const std::filesystem::path& folder, int depth);
+  Status init_storage_id();
+  // Sets the file aside and reports; never fails (a failure to move is reported too).
+  void set_aside(const std::filesystem::path& path, std::string reason);
+  void report(StorageProblem problem);
+  // Checks content against the name where the layout allows it.
+  std::optional<std::string> check_content(const StorageKey& key, ByteView bytes) const;
+  Status walk(const std::filesystem::path& folder, const std::filesystem::path& relative, int depth,
+              std::vector<StorageKey>& keys);
+
+  std::filesystem::path dir_;
+  StoreOptions options_;
+  std::string storage_id_;
+  std::mutex report_mutex_;
+};
+
+}  // namespace gm::storage

@@ -1,0 +1,162 @@
+#include "storage/durable_file.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "util/hex.h"
+
+namespace gm::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Closes a file descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting the error (close can report a delayed write error).
+  int close() {
+    int r = ::close(fd_);
+    fd_ = -1;
+    return r;
+  }
+
+ private:
+  int fd_;
+};
+
+Status write_all(int fd, ByteView bytes, const fs::path& path) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot write", path, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+// Writes and fsyncs a fresh temp file beside `path`; returns its path.
+Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode) {
+  fs::path temp = path.parent_path() / (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (fd.get() < 0) return errno_error("cannot create", temp, errno);
+  Status st = write_all(fd.get(), bytes, temp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
+  if (st.ok() && fd.close() != 0) st = errno_error("cannot close", temp, errno);
+  if (!st.ok()) {
+    ::unlink(temp.c_str());
+    return st.error();
+  }
+  return temp;
+}
+
+}  // namespace
+
+Error errno_error(std::string_view what, const fs::path& path, int err) {
+  return error(std::string(what) + " " + path.string() + ": " + std::strerror(err));
+}
+
+std::string random_suffix() {
+  std::array<uint8_t, 16> r{};
+  if (RAND_bytes(r.data(), static_cast<int>(r.size())) != 1) std::abort();
+  return to_hex(ByteView(r.data(), r.size()));
+}
+
+Status sync_directory(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("cannot open folder", dir, errno);
+  if (::fsync(fd.get()) != 0) return errno_error("cannot fsync folder", dir, errno);
+  return Status::Ok();
+}
+
+Status write_file_durably(const fs::path& path, ByteView bytes, unsigned mode) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode));
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return errno_error("cannot rename " + temp.string() + " to", path, err);
+  }
+  return sync_directory(path.parent_path());
+}
+
+Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned mode) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode));
+  int r = ::link(temp.c_str(), path.c_str());
+  int err = errno;
+  ::unlink(temp.c_str());
+  if (r != 0) {
+    if (err == EEXIST) return false;
+    return errno_error("cannot link " + temp.string() + " to", path, err);
+  }
+  GM_TRY(sync_directory(path.parent_path()));
+  return true;
+}
+
+Status create_directories_durably(const fs::path& dir) {
+  // Collect the missing folders, deepest first, stopping at the first existing one.
+  std::vector<fs::path> missing;
+  fs::path p = dir;
+  while (true) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return error(p.string() + " exists but is not a folder");
+      break;
+    }
+    if (errno != ENOENT) return errno_error("cannot inspect", p, errno);
+    missing.push_back(p);
+    fs::path parent = p.parent_path();
+    if (parent == p || parent.empty()) break;
+    p = parent;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) return errno_error("cannot create folder", *it, errno);
+    fs::path parent = it->parent_path();
+    GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Bytes>> read_file(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::optional<Bytes>();
+    if (errno == ELOOP) return error(path.string() + " is a symbolic link, not a regular file");
+    return errno_error("cannot open", path, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("cannot stat", path, errno);
+  if (!S_ISREG(st.st_mode)) return error(path.string() + " is not a regular file");
+  // Read straight into a buffer of the file's size; keep going if it grew meanwhile.
+  Bytes out(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (true) {
+    if (done == out.size()) out.resize(out.size() + 65536);
+    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot read", path, errno);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return std::optional<Bytes>(std::move(out));
+}
+
+}  // namespace gm::storage

@@ -1,0 +1,51 @@
+// Crash-safe file primitives (DESIGN.md "Data folder"): a file written with
+// write_file_durably() is either absent or complete after a crash, never partial.
+//
+// Usage:
+//   GM_TRY(gm::storage::create_directories_durably(base / "2J" / "vEZq…" / "snapshot"));
+//   GM_TRY(gm::storage::write_file_durably(path, bytes));        // temp, fsync, rename, fsync dir
+//   GM_ASSIGN_OR_RETURN(std::optional<gm::Bytes> b, gm::storage::read_file(path));  // nullopt = absent
+//
+// Sequence of write_file_durably(folder/name): write `folder/.tmp-<name>-<random>`
+// (O_EXCL, mode 0600), fsync it, rename it over `folder/name`, fsync `folder`. Temp
+// files start with kTempPrefix so stores can recognise and delete leftovers. Folders
+// created on the way are fsynced into their parents so a new file's path survives too.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace gm::storage {
+
+inline constexpr std::string_view kTempPrefix = ".tmp-";
+
+// Writes `bytes` to `path` atomically and durably; the folder must exist. `mode` is the
+// new file's permission bits (before umask).
+Status write_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
+
+// Like write_file_durably, but fails (returns false) instead of replacing when `path`
+// already exists: the first writer wins (link(2) instead of rename(2)).
+Result<bool> create_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
+
+// Creates `dir` and every missing folder above it (mode 0700), fsyncing each parent
+// that gained an entry.
+Status create_directories_durably(const std::filesystem::path& dir);
+
+// fsync of a folder, so renames/unlinks/creations inside it are durable.
+Status sync_directory(const std::filesystem::path& dir);
+
+// Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
+// be read (permissions, I/O error, not a regular file).
+Result<std::optional<Bytes>> read_file(const std::filesystem::path& path);
+
+// `<what> <path>: <strerror(errno)>`.
+Error errno_error(std::string_view what, const std::filesystem::path& path, int err);
+
+// 16 random bytes as 32 hex digits, for unique temp names.
+std::string random_suffix();
+
+}  // namespace gm::storage
