@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <numeric>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 namespace gm::automerge {
 
 namespace {
@@ -42,12 +46,6 @@ constexpr uint32_t kKnownOpColumns[] = {kOpObjActor,   kOpObjCounter, kOpKeyActo
                                         kOpAction,     kOpValueMeta,  kOpValueRaw,    kOpSuccCount,
                                         kOpSuccActor,  kOpSuccCounter, kOpExpand,     kOpMarkName};
 
-// Run-length columns can describe billions of rows in a few bytes. Real documents
-// hold a few rows per stored byte (the 260k-change benchmark: 2); anything beyond
-// this bound is refused rather than allowed to exhaust memory.
-constexpr size_t kMaxRowsPerBodyByte = 256;
-constexpr size_t kMinRowLimit = 4096;
-
 template <size_t N>
 bool is_known(const uint32_t (&known)[N], uint32_t spec) {
   return std::find(std::begin(known), std::end(known), spec) != std::end(known);
@@ -77,7 +75,8 @@ Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* t
       c.data = t.inflated.back();
       c.spec &= ~kDeflateBit;
     }
-    if (!is_known(known, c.spec)) unknown.push_back({c.spec, Bytes(c.data.begin(), c.data.end())});
+    // An empty unknown column carries nothing (and the encoder omits empty columns).
+    if (!is_known(known, c.spec) && !c.data.empty()) unknown.push_back({c.spec, Bytes(c.data.begin(), c.data.end())});
   }
   return Status::Ok();
 }
@@ -111,6 +110,22 @@ size_t count_uleb_rows(ByteView data, size_t limit) {
   return rows;
 }
 
+// Reserves a large row vector and asks the kernel to back it with huge pages: the
+// rows of a big document fill tens of megabytes once, and first-touch page faults
+// (one per 4 KiB page) otherwise cost as much as decoding itself.
+template <class T>
+void reserve_rows(std::vector<T>& rows, size_t n) {
+  rows.reserve(n);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const size_t bytes = rows.capacity() * sizeof(T);
+  if (bytes < 2 * kHuge) return;
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(rows.data()) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(rows.data()) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#endif
+}
+
 Error column_error(const char* table, const char* column, size_t row, const std::optional<Error>& e) {
   return error(std::string("document chunk: ") + table + " column '" + column + "', row " + std::to_string(row) +
                ": " + (e ? e->message : "malformed"));
@@ -132,7 +147,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   ValueDecoder extra(t.get(kChangeExtraMeta), t.get(kChangeExtraRaw));
   size_t total_deps = 0;
   const size_t nactors = doc.actors.size();
-  doc.changes.reserve(count_uleb_rows(t.get(kChangeActor), max_rows));
+  reserve_rows(doc.changes, count_uleb_rows(t.get(kChangeActor), max_rows));
 
   while (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() && deps_count.done() &&
            extra.done())) {
@@ -210,7 +225,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   StringDecoder mark_name(t.get(kOpMarkName));
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
-  doc.ops.reserve(count_uleb_rows(t.get(kOpAction), max_rows));
+  reserve_rows(doc.ops, count_uleb_rows(t.get(kOpAction), max_rows));
 
   auto all_done = [&] {
     return obj_actor.done() && obj_counter.done() && key_actor.done() && key_counter.done() && key_string.done() &&
@@ -306,7 +321,7 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
   return true;
 }
 
-Result<DecodedDocument> decode_document(ByteView body) {
+Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   DecodedDocument doc;
   Reader r(body);
   GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
@@ -352,7 +367,7 @@ Result<DecodedDocument> decode_document(ByteView body) {
   GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, &inflated_total));
   GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, &inflated_total));
 
-  const size_t max_rows = kMinRowLimit + kMaxRowsPerBodyByte * body.size();
+  if (max_rows == 0) max_rows = kMinRowLimit + kMaxRowsPerBodyByte * body.size();
   GM_TRY(decode_changes(changes, max_rows, doc));
   GM_TRY(decode_ops(ops, max_rows, doc));
   for (size_t i = 0; i < doc.heads_index.size(); ++i) {
@@ -595,7 +610,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
   if (nsucc >= UINT32_MAX) return error("document too large to expand");
 
   preds.clear();
-  preds.reserve(nsucc);
+  reserve_rows(preds, nsucc);
   for (size_t i = 0; i < nops; ++i) {
     const Op& p = doc.ops[i];
     for (const OpId& s : p.pred) {
@@ -613,7 +628,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
   if (!std::is_sorted(preds.begin(), preds.end(), edge_less)) std::sort(preds.begin(), preds.end(), edge_less);
 
   history.clear();
-  history.reserve(nops + nsucc);
+  reserve_rows(history, nops + nsucc);
   size_t i = 0, e = 0;
   while (i < nops || e < preds.size()) {
     size_t group_end = e;
@@ -691,7 +706,7 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
   }
 
   std::vector<RebuiltChange> out;
-  out.reserve(nchanges);
+  reserve_rows(out, nchanges);
   std::vector<uint8_t> is_dep(nchanges, 0);
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
   std::vector<uint32_t> local(nactors, 0);  // doc index -> change-local index

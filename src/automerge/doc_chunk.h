@@ -68,7 +68,13 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 // Decodes a document chunk body (DEFLATEd columns are inflated). Checks actor and
 // dependency indexes (a dep must name an earlier row), required fields, op ids,
 // keys and the heads index; does not check hashes (expand_document does).
-Result<DecodedDocument> decode_document(ByteView body);
+// Run-length columns let a few bytes claim billions of rows, so the number of
+// change rows, op rows, deps and succ entries is each capped at `max_rows`; 0 means
+// kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), far above real documents
+// (the 260k-change benchmark holds 2 rows per byte).
+inline constexpr size_t kMaxRowsPerBodyByte = 256;
+inline constexpr size_t kMinRowLimit = 4096;
+Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
 
 // One change chunk rebuilt from a document.
 struct RebuiltChange {
