@@ -167,13 +167,23 @@ void OpSet::grow_index() {
 
 // ---- tables ----------------------------------------------------------------------
 
+uint32_t OpSet::find_actor(ByteView actor) const {
+  // Most changes come from the actor of the previous one.
+  if (last_actor_ < actors_.size() && std::equal(actor.begin(), actor.end(), actors_[last_actor_].begin(),
+                                                 actors_[last_actor_].end()))
+    return last_actor_;
+  auto it = actor_index_.find(as_string(actor));
+  if (it == actor_index_.end()) return kNone;
+  last_actor_ = it->second;
+  return it->second;
+}
+
 uint32_t OpSet::intern_actor(ByteView actor) {
-  std::string key(as_string(actor));
-  auto it = actor_index_.find(key);
-  if (it != actor_index_.end()) return it->second;
+  uint32_t known = find_actor(actor);
+  if (known != kNone) return known;
   uint32_t idx = static_cast<uint32_t>(actors_.size());
   actors_.emplace_back(actor.begin(), actor.end());
-  actor_index_.emplace(std::move(key), idx);
+  actor_index_.emplace(std::string(as_string(actor)), idx);
   rank_.push_back(0);
   return idx;
 }
@@ -383,11 +393,12 @@ Status OpSet::apply_change(const Change& change) {
 
   // Map the change's actor table onto ours; actors we have not seen get the
   // indexes they will have once interned.
-  std::vector<uint32_t> actor_map(1 + change.other_actors.size());
+  std::vector<uint32_t>& actor_map = scratch_.actor_map;
+  actor_map.resize(1 + change.other_actors.size());
   std::vector<const ActorId*> new_actors;
   auto lookup_actor = [&](const ActorId& a) {
-    auto it = actor_index_.find(std::string(as_string(a)));
-    if (it != actor_index_.end()) return it->second;
+    uint32_t known = find_actor(a);
+    if (known != kNone) return known;
     for (size_t k = 0; k < new_actors.size(); ++k)
       if (*new_actors[k] == a) return static_cast<uint32_t>(actors_.size() + k);
     new_actors.push_back(&a);
@@ -398,8 +409,8 @@ Status OpSet::apply_change(const Change& change) {
   const uint32_t author = actor_map[0];
 
   // Pass 1: check every reference, resolving ones to earlier ops of this change
-  // without touching the op set. A reference is either an existing op (its index)
-  // or an earlier op j of this change (kPending | j).
+  // without touching the op set. A resolved reference is an existing op index or
+  // an earlier op j of this change (kPending | j); pass 2 reuses the resolutions.
   constexpr uint64_t kPending = 1ull << 32;
   constexpr uint64_t kMissing = ~0ull;
   auto resolve = [&](const OpId& id, size_t before) -> uint64_t {
@@ -413,14 +424,13 @@ Status OpSet::apply_change(const Change& change) {
     uint32_t op = find_op(id.counter, actor);
     return op == kNone ? kMissing : op;
   };
-  // Object identity and type of a resolved make op (or the root).
-  struct ObjRef {
-    uint64_t id;  // object index, or kPending | j
-    bool seq;
-  };
-  std::vector<uint64_t> pending_obj(n, 0);  // the object of each op of this change
+  std::vector<Resolved>& resolved = scratch_.resolved;
+  std::vector<uint64_t>& preds = scratch_.preds;  // every op's resolved preds, in order
+  resolved.resize(n);
+  preds.clear();
   for (size_t i = 0; i < n; ++i) {
     const Op& op = change.ops[i];
+    Resolved& r = resolved[i];
     auto where = [&](const std::string& what) {
       return error("change op " + std::to_string(i) + " (" + std::to_string(change.start_op + i) + "@" +
                    to_hex(change.actor) + "): " + what);
@@ -430,23 +440,24 @@ Status OpSet::apply_change(const Change& change) {
     if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
     if (op.value.bytes.size() >= kNone) return where("value too long");
     if (op.mark_name && !valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
-    ObjRef obj{0, false};
+    r.obj = 0;
+    bool seq = false;
     if (!op.obj.is_root()) {
       uint64_t make = resolve(op.obj, i);
       if (make == kMissing) return where("unknown object");
       uint8_t action;
       if (make & kPending) {
         action = static_cast<uint8_t>(change.ops[make & 0xffffffffu].action);
-        obj.id = make;
+        r.obj = make;
       } else {
         action = ops_[make].action;
-        obj.id = object_of_make_op(static_cast<uint32_t>(make));
+        r.obj = object_of_make_op(static_cast<uint32_t>(make));
       }
       if (!is_make(action)) return where("object id names an op that makes no object");
-      obj.seq = action == kActionMakeList || action == kActionMakeText;
+      seq = action == kActionMakeList || action == kActionMakeText;
     }
-    pending_obj[i] = obj.id;
-    if (!obj.seq) {
+    r.elem = kNone;
+    if (!seq) {
       if (!op.key.is_map() || op.insert) return where("map op without a map key");
       if (!valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
       if (op.action == kActionMark) return where("mark op in a map");
@@ -463,29 +474,39 @@ Status OpSet::apply_change(const Change& change) {
         uint64_t elem_obj;
         if (elem & kPending) {
           is_insert = change.ops[elem & 0xffffffffu].insert;
-          elem_obj = pending_obj[elem & 0xffffffffu];
+          elem_obj = resolved[elem & 0xffffffffu].obj;
         } else {
           is_insert = (ops_[elem].flags & kInsert) != 0;
           elem_obj = ops_[elem].obj;
         }
-        if (!is_insert || elem_obj != obj.id) return where("unknown element");
+        if (!is_insert || elem_obj != r.obj) return where("unknown element");
+        r.elem = elem;
       }
     }
-    for (const OpId& pred : op.pred)
-      if (resolve(pred, i) == kMissing) return where("unknown predecessor");
+    for (const OpId& pred : op.pred) {
+      uint64_t p = resolve(pred, i);
+      if (p == kMissing) return where("unknown predecessor");
+      preds.push_back(p);
+    }
   }
 
   // Pass 2: nothing below can fail.
   for (const ActorId* a : new_actors) intern_actor(*a);
   if (!new_actors.empty()) rerank_actors();
-  ops_.reserve(ops_.size() + n);
+  if (ops_.capacity() < ops_.size() + n) ops_.reserve(std::max(ops_.size() + n, ops_.capacity() * 2));
+  std::vector<uint32_t>& stored = scratch_.stored;  // op j of this change -> its index in ops_
+  stored.resize(n);
+  auto real = [&](uint64_t ref) -> uint32_t {
+    return (ref & kPending) ? stored[ref & 0xffffffffu] : static_cast<uint32_t>(ref);
+  };
+  size_t next_pred = 0;
   for (size_t i = 0; i < n; ++i) {
     const Op& op = change.ops[i];
+    const Resolved& r = resolved[i];
     const uint64_t counter = change.start_op + i;
-    auto existing = [&](const OpId& id) { return find_op(id.counter, actor_map[id.actor]); };
-    uint32_t obj = 0;
-    if (!op.obj.is_root()) obj = object_of_make_op(existing(op.obj));
+    stored[i] = kNone;
     if (op.action != kActionDel) {
+      uint32_t obj = (r.obj & kPending) ? object_of_make_op(stored[r.obj & 0xffffffffu]) : static_cast<uint32_t>(r.obj);
       StoredOp so;
       so.counter = counter;
       so.actor = author;
@@ -496,6 +517,7 @@ Status OpSet::apply_change(const Change& change) {
       uint32_t idx = static_cast<uint32_t>(ops_.size());
       ops_.push_back(so);
       index_op(idx);
+      stored[i] = idx;
       if (op.mark_name) mark_names_.emplace(idx, *op.mark_name);
       if (is_make(so.action)) {
         Object o;
@@ -514,7 +536,7 @@ Status OpSet::apply_change(const Change& change) {
         auto [it, fresh] = o.keys.try_emplace(key, kNone);
         link_into_chain(&it->second, idx);
       } else {
-        uint32_t elem = op.key.elem.is_root() ? kNone : existing(op.key.elem);
+        uint32_t elem = r.elem == kNone ? kNone : real(r.elem);
         ops_[idx].key = elem;
         if (op.insert) {
           // RGA (§1.10): after the reference element, then past every element
@@ -528,7 +550,7 @@ Status OpSet::apply_change(const Change& change) {
         }
       }
     }
-    for (const OpId& pred : op.pred) add_succ(existing(pred), counter, author);
+    for (size_t k = 0; k < op.pred.size(); ++k) add_succ(real(preds[next_pred++]), counter, author);
   }
   return Status::Ok();
 }

@@ -111,6 +111,7 @@ class OpSet {
   void index_op(uint32_t op);
   void grow_index();
 
+  uint32_t find_actor(ByteView actor) const;  // kNone if unknown
   uint32_t intern_actor(ByteView actor);
   void rerank_actors();
   uint32_t intern_key(std::string_view key);
@@ -141,12 +142,29 @@ class OpSet {
   std::unordered_map<uint32_t, std::string> mark_names_;  // by op
   std::vector<ActorId> actors_;
   std::vector<uint32_t> rank_;  // actor index -> position in sorted order
-  std::unordered_map<std::string, uint32_t> actor_index_;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> actor_index_;
+  mutable uint32_t last_actor_ = kNone;
   std::vector<std::string> keys_;
   std::unordered_map<std::string, uint32_t> key_index_;
   std::vector<Object> objects_;  // [0] = root
   std::unordered_map<uint32_t, uint32_t> object_by_make_op_;
   std::vector<uint32_t> index_;  // open addressing, kNone = empty slot
+
+  // apply_change's working memory, kept to avoid allocating per change.
+  struct Resolved {
+    uint64_t obj;   // object index, or kPending | j (an op of the same change)
+    uint64_t elem;  // element insert op, kPending | j, or kNone (HEAD / map op)
+  };
+  struct Scratch {
+    std::vector<uint32_t> actor_map;
+    std::vector<Resolved> resolved;
+    std::vector<uint64_t> preds;
+    std::vector<uint32_t> stored;
+  } scratch_;
 };
 
 }  // namespace gm::automerge

@@ -507,3 +507,99 @@ INSTANTIATE_TEST_SUITE_P(OpSet, NpmFixture, ::testing::Values("concurrent", "cou
 
 }  // namespace
 }  // namespace gm::automerge
+
+// ---- the automerge-perf text trace (run with --gtest_also_run_disabled_tests) -----
+
+#include <time.h>
+
+#include <chrono>
+
+namespace gm::automerge {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU time of this process (the shared machine is often loaded; wall time is noisy).
+double cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+TEST(OpSetPerf, DISABLED_TextTrace) {
+  const char* env = getenv("GM_OPSET_PERF_FILE");
+  std::string path = env ? env : std::string(GM_SHARED_DIR) + "/data/automerge-perf/text-doc.amrg";
+  Bytes saved = read_file(path);
+  auto t0 = std::chrono::steady_clock::now();
+  auto chunks = parse_chunks(saved);
+  ASSERT_TRUE(chunks.ok()) << chunks.error().message;
+  auto doc = decode_document((*chunks)[0].body);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  double decode_ms = ms_since(t0);
+
+  double build_ms = 1e18;
+  for (int round = 0; round < 5; ++round) {
+    double c0 = cpu_ms();
+    auto s = OpSet::from_document(*doc);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    build_ms = std::min(build_ms, cpu_ms() - c0);
+  }
+  auto from_doc = OpSet::from_document(*doc);
+  ASSERT_TRUE(from_doc.ok()) << from_doc.error().message;
+  t0 = std::chrono::steady_clock::now();
+  json view = from_doc->to_json();
+  double json_ms = ms_since(t0);
+  printf("decode_document %.1f ms, from_document %.1f ms (cpu, best of 5), to_json %.1f ms, %zu ops, ~%.1f MB\n", decode_ms,
+         build_ms, json_ms, from_doc->op_count(), from_doc->memory_bytes() / 1e6);
+
+  t0 = std::chrono::steady_clock::now();
+  auto rebuilt = expand_document(*doc);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
+  double expand_ms = ms_since(t0);
+  std::vector<Change> changes;
+  changes.reserve(rebuilt->size());
+  t0 = std::chrono::steady_clock::now();
+  for (const RebuiltChange& rc : *rebuilt) {
+    auto c = parse_chunks(rc.chunk);
+    ASSERT_TRUE(c.ok());
+    auto ch = decode_change((*c)[0].body);
+    ASSERT_TRUE(ch.ok()) << ch.error().message;
+    changes.push_back(std::move(*ch));
+  }
+  double decode_changes_ms = ms_since(t0);
+  double apply_ms = 1e18;
+  OpSet applied;
+  for (int round = 0; round < 3; ++round) {
+    applied = OpSet();
+    double c0 = cpu_ms();
+    for (const Change& c : changes) {
+      Status st = applied.apply_change(c);
+      ASSERT_TRUE(st.ok()) << st.error().message;
+    }
+    apply_ms = std::min(apply_ms, cpu_ms() - c0);
+  }
+  t0 = std::chrono::steady_clock::now();
+  json applied_view = applied.to_json();
+  double json2_ms = ms_since(t0);
+  printf("expand %.1f ms, decode %zu changes %.1f ms, apply_change all %.1f ms (cpu, best of 3), to_json %.1f ms, ~%.1f MB\n",
+         expand_ms, changes.size(), decode_changes_ms, apply_ms, json2_ms, applied.memory_bytes() / 1e6);
+  EXPECT_EQ(applied_view, view);
+  if (view.contains("text")) printf("text: %zu bytes\n", view["text"].get_ref<const std::string&>().size());
+
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  double export_ms = 1e18;
+  for (int round = 0; round < 3; ++round) {
+    double c0 = cpu_ms();
+    applied.export_ops(&actors, &ops);
+    export_ms = std::min(export_ms, cpu_ms() - c0);
+  }
+  printf("export_ops %.1f ms (cpu, best of 3)\n", export_ms);
+  EXPECT_EQ(actors, doc->actors);
+  expect_same_ops(ops, doc->ops);
+}
+
+}  // namespace
+}  // namespace gm::automerge
