@@ -87,6 +87,9 @@ Result<BloomFilter> BloomFilter::decode(ByteView data) {
     return r.fail("bloom filter of " + std::to_string(entries) + " entries × " + std::to_string(bits_per_entry) +
                   " bits needs " + std::to_string(nbytes) + " bytes, got " + std::to_string(r.remaining()));
   }
+  // A filter without entries contains nothing whatever its parameters; it is encoded
+  // as no bytes at all, so keep the defaults for it.
+  if (entries == 0) return f;
   f.entries_ = static_cast<uint32_t>(entries);
   f.bits_per_entry_ = static_cast<uint32_t>(bits_per_entry);
   f.probes_ = static_cast<uint32_t>(probes);

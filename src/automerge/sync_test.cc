@@ -105,6 +105,10 @@ TEST(BloomFilter, UsesTransmittedParametersAndRejectsBadOnes) {
   EXPECT_FALSE(BloomFilter::decode(hex("01")).ok());            // truncated
   EXPECT_FALSE(BloomFilter::decode(hex("ffffffff0f0a07")).ok());  // absurd size
   EXPECT_FALSE(BloomFilter::decode(hex("010affffffff0f00")).ok());  // absurd probes
+  // No entries: the parameters do not matter; it re-encodes as nothing.
+  auto no_entries = BloomFilter::decode(hex("000001"));
+  ASSERT_TRUE(no_entries.ok());
+  EXPECT_EQ(*no_entries, BloomFilter());
   // Entries but no bits (bits per entry 0) cannot be probed: contains nothing.
   auto empty_bits = BloomFilter::decode(hex("010007"));
   ASSERT_TRUE(empty_bits.ok());
