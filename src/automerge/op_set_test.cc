@@ -444,8 +444,8 @@ Bytes read_file(const std::string& path) {
   return out;
 }
 
-std::string fixture(const std::string& name, const char* ext) {
-  return std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/opset_" + name + ext;
+std::string fixture(const std::string& name, const char* ext, const char* dir = nullptr) {
+  return std::string(dir ? dir : GM_SOURCE_DIR "/src/automerge/testdata") + "/opset_" + name + ext;
 }
 
 void expect_same_ops(const std::vector<Op>& got, const std::vector<Op>& want) {
@@ -466,11 +466,11 @@ void expect_same_ops(const std::vector<Op>& got, const std::vector<Op>& want) {
 
 class NpmFixture : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(NpmFixture, DocumentAndChangesGiveTheSameStateAsNpm) {
-  const std::string name = GetParam();
-  Bytes saved = read_file(fixture(name, ".amrg"));
-  Bytes changes = read_file(fixture(name, ".changes"));
-  json expected = json::parse(as_string(read_file(fixture(name, ".json"))));
+void check_fixture(const std::string& name, const char* dir = nullptr) {
+  SCOPED_TRACE(name);
+  Bytes saved = read_file(fixture(name, ".amrg", dir));
+  Bytes changes = read_file(fixture(name, ".changes", dir));
+  json expected = json::parse(as_string(read_file(fixture(name, ".json", dir))));
 
   auto doc_chunks = parse_chunks(saved);
   ASSERT_TRUE(doc_chunks.ok()) << doc_chunks.error().message;
@@ -501,6 +501,24 @@ TEST_P(NpmFixture, DocumentAndChangesGiveTheSameStateAsNpm) {
     EXPECT_EQ(actors, doc->actors);
     expect_same_ops(ops, doc->ops);
   }
+}
+
+TEST_P(NpmFixture, DocumentAndChangesGiveTheSameStateAsNpm) { check_fixture(GetParam()); }
+
+// Larger sessions written by `node tools/opset_fixtures.mjs DIR --random N`.
+TEST(OpSetPerf, DISABLED_RandomSessions) {
+  const char* dir = getenv("GM_OPSET_RANDOM_DIR");
+  ASSERT_NE(dir, nullptr) << "set GM_OPSET_RANDOM_DIR";
+  int n = 0;
+  for (;; ++n) {
+    std::string name = "random_" + std::to_string(n);
+    FILE* f = fopen(fixture(name, ".amrg", dir).c_str(), "rb");
+    if (!f) break;
+    fclose(f);
+    check_fixture(name, dir);
+  }
+  printf("%d sessions checked\n", n);
+  EXPECT_GT(n, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(OpSet, NpmFixture, ::testing::Values("concurrent", "counters_scalars", "rich_text", "random"));

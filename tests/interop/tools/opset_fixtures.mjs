@@ -10,6 +10,10 @@
 //                         order npm gives them (a causal order)
 //   opset_<name>.json     JSON.stringify(A.toJS(doc)), Uint8Array as base64
 // Actors, times and random choices are fixed, so the output is reproducible.
+//
+//   node tools/opset_fixtures.mjs <out-dir> --random N
+// instead writes N larger randomized sessions opset_random_<i>.* (for the disabled
+// OpSetPerf.DISABLED_RandomSessions test, pointed at <out-dir> by GM_OPSET_RANDOM_DIR).
 import * as fs from "node:fs";
 import * as A from "@automerge/automerge";
 import { Rng } from "../lib/prng.mjs";
@@ -141,8 +145,8 @@ const scenarios = {
   },
 
   // A randomized three-actor session: map keys, a list and a text, merged at random.
-  random() {
-    const rng = new Rng(20240611);
+  random(seed = 20240611, steps = 120) {
+    const rng = new Rng(seed);
     const actors = [ACTOR_A, ACTOR_B, ACTOR_C];
     let base = A.change(A.init({ actor: ACTOR_A }), opts(), (d) => {
       d.m = {};
@@ -150,7 +154,7 @@ const scenarios = {
       d.t = "";
     });
     let docs = actors.map((id, i) => (i === 0 ? base : A.merge(A.init({ actor: id }), base)));
-    for (let step = 0; step < 120; step++) {
+    for (let step = 0; step < steps; step++) {
       const i = rng.int(0, 2);
       if (rng.chance(0.15)) {
         const j = rng.int(0, 2);
@@ -185,7 +189,11 @@ const scenarios = {
   },
 };
 
-for (const [name, make] of Object.entries(scenarios)) {
+const randomCount = process.argv[3] === "--random" ? Number(process.argv[4]) : 0;
+const todo = randomCount
+  ? Array.from({ length: randomCount }, (_, i) => [`random_${i}`, () => scenarios.random(1000 + i, 400)])
+  : Object.entries(scenarios);
+for (const [name, make] of todo) {
   const doc = make();
   const base = `${outDir}/opset_${name}`;
   fs.writeFileSync(`${base}.amrg`, A.save(doc));
