@@ -489,53 +489,43 @@ Result<Message> decode_fields(const Fields& f, const std::string& type) {
 
 class Encoder {
  public:
-  void map(size_t n) { header(cbor_encode_map_start, n); }
-  void array(size_t n) { header(cbor_encode_array_start, n); }
+  void map(size_t n) { put(cbor_encode_map_start, n); }
+  void array(size_t n) { put(cbor_encode_array_start, n); }
   void text(std::string_view s) {
-    header(cbor_encode_string_start, s.size());
-    append(out_, as_bytes(s));
+    put(cbor_encode_string_start, s.size());
+    raw(as_bytes(s));
   }
   void bytes(ByteView b) {
-    header(cbor_encode_bytestring_start, b.size());
-    append(out_, b);
+    put(cbor_encode_bytestring_start, b.size());
+    raw(b);
   }
-  void uint(uint64_t v) { header(cbor_encode_uint, v); }
-  void boolean(bool v) {
-    reserve(9);
-    commit(cbor_encode_bool(v, tail(), 9));
-  }
-  // Integral values as integers (smaller, and what cbor-x would do below 2^32),
+  void uint(uint64_t v) { put(cbor_encode_uint, v); }
+  void boolean(bool v) { put(cbor_encode_bool, v); }
+  // Integral values as integers (smaller, and what cbor-x does below 2^32),
   // everything else as float64.
   void number(double v) {
     if (v >= 0 && v < 18446744073709551616.0 && std::floor(v) == v) return uint(static_cast<uint64_t>(v));
-    reserve(9);
-    commit(cbor_encode_double(v, tail(), 9));
+    put(cbor_encode_double, v);
   }
   void field(std::string_view key, std::string_view value) {
     text(key);
     text(value);
   }
   Bytes take() { return std::move(out_); }
+  void reserve(size_t n) { out_.reserve(n); }
 
  private:
-  template <class Fn, class N>
-  void header(Fn fn, N n) {
-    reserve(9);
-    commit(fn(n, tail(), 9));
+  // libcbor writes one header or simple value (at most 9 bytes) into a buffer.
+  template <class Fn, class Arg>
+  void put(Fn write, Arg arg) {
+    size_t used = out_.size();
+    out_.resize(used + 9);
+    size_t written = write(arg, out_.data() + used, 9);
+    out_.resize(used + written);
   }
-  void reserve(size_t n) { out_.resize(used_ + n); }
-  unsigned char* tail() { return out_.data() + used_; }
-  void commit(size_t written) {
-    used_ += written;
-    out_.resize(used_);
-  }
-  void append(Bytes& out, ByteView b) {
-    out.insert(out.end(), b.begin(), b.end());
-    used_ = out.size();
-  }
+  void raw(ByteView b) { out_.insert(out_.end(), b.begin(), b.end()); }
 
   Bytes out_;
-  size_t used_ = 0;
 };
 
 void encode_peer_metadata(Encoder& e, const PeerMetadata& m) {
@@ -684,6 +674,8 @@ Result<Message> decode_message(ByteView frame) {
 
 Bytes encode_message(const Message& message) {
   Encoder e;
+  // Sync payloads dominate; one allocation in the common case.
+  if (const auto* sync = std::get_if<SyncMessage>(&message)) e.reserve(sync->data.size() + 160);
   std::visit(EncodeVisitor{e}, message);
   return e.take();
 }
