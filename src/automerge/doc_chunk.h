@@ -36,7 +36,9 @@ struct DecodedDocument {
     uint64_t seq = 0;
     uint64_t max_op = 0;
     int64_t time = 0;
-    std::string message;         // empty = none
+    // Empty = none. Old implementations wrote "" instead of null for "no message";
+    // that decodes as none too (a change chunk cannot tell them apart either).
+    std::string message;
     std::vector<uint64_t> deps;  // row indexes of earlier changes, in hash order
     Bytes extra;
 
