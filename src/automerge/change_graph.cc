@@ -40,12 +40,27 @@ Result<std::vector<ChangeHash>> document_heads(ByteView body) {
 // ---------------------------------------------------------------------------------
 // Adding changes
 
+// The header fields the graph keeps (§1.3 fields 1–4), as views into `body`. Used
+// alone only on changes this process built (expanded documents, queued copies of
+// checked changes); untrusted changes are checked by decode_change_header first.
+Result<ChangeGraph::HeaderRef> ChangeGraph::read_header_ref(ByteView body) {
+  Reader r(body);
+  HeaderRef h;
+  GM_ASSIGN_OR_RETURN(size_t ndeps, r.count("dependency count", 32));
+  GM_ASSIGN_OR_RETURN(h.deps, r.bytes(32 * ndeps, "dependency hashes"));
+  GM_ASSIGN_OR_RETURN(h.actor, r.length_prefixed("actor id"));
+  GM_ASSIGN_OR_RETURN(h.seq, r.uleb("seq"));
+  GM_ASSIGN_OR_RETURN(h.start_op, r.uleb("start op"));
+  return h;
+}
+
 Status ChangeGraph::load(ByteView data, std::vector<Index>* applied) {
   GM_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, parse_chunks(data));
   // Rebuilt changes of expanded documents must outlive `incoming`.
   std::vector<std::vector<RebuiltChange>> expanded;
   std::vector<Incoming> incoming;
   incoming.reserve(chunks.size());
+  size_t total_bytes = 0;
   for (const Chunk& c : chunks) {
     if (c.type == ChunkType::kDocument) {
       auto heads = document_heads(c.body);
@@ -59,17 +74,20 @@ Status ChangeGraph::load(ByteView data, std::vector<Index>* applied) {
       incoming.reserve(incoming.size() + expanded.back().size());
       for (const RebuiltChange& rc : expanded.back()) {
         GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
-        auto header = decode_change_header(body);
+        auto header = read_header_ref(body);
         if (!header) return context("change rebuilt from document chunk", header.error());
-        incoming.push_back(Incoming{rc.chunk, rc.hash, std::move(*header)});
+        incoming.push_back(Incoming{rc.chunk, rc.hash, *header});
+        total_bytes += rc.chunk.size();
       }
       continue;
     }
-    auto header = decode_change_header(c.body);
-    if (!header) return context("change chunk at byte " + std::to_string(c.offset), header.error());
-    incoming.push_back(Incoming{c.bytes, c.hash, std::move(*header)});
+    auto checked = decode_change_header(c.body);
+    if (!checked) return context("change chunk at byte " + std::to_string(c.offset), checked.error());
+    GM_ASSIGN_OR_RETURN(HeaderRef header, read_header_ref(c.body));
+    incoming.push_back(Incoming{c.bytes, c.hash, header});
+    total_bytes += c.bytes.size();
   }
-  reserve(incoming.size(), data.size());
+  reserve(incoming.size(), total_bytes);
   return add_incoming(incoming, applied);
 }
 
@@ -89,27 +107,33 @@ Status ChangeGraph::add_chunk(ByteView data, std::vector<Index>* applied) {
   GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(data, &consumed));
   if (consumed != data.size()) return error("trailing bytes after change chunk");
   if (c.type != ChunkType::kChange) return error("expected a change chunk, got a document chunk");
-  GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(c.body));
-  std::vector<Incoming> incoming;
-  incoming.push_back(Incoming{c.bytes, c.hash, std::move(header)});
+  GM_TRY(decode_change_header(c.body));
+  GM_ASSIGN_OR_RETURN(HeaderRef header, read_header_ref(c.body));
+  std::vector<Incoming> incoming{Incoming{c.bytes, c.hash, header}};
   return add_incoming(incoming, applied);
 }
 
 Status ChangeGraph::add_change(ByteView chunk, const ChangeHash& hash, ChangeHeader header,
                                std::vector<Index>* applied) {
-  std::vector<Incoming> incoming;
-  incoming.push_back(Incoming{chunk, hash, std::move(header)});
+  HeaderRef ref;
+  // A vector of ChangeHash is count × 32 contiguous bytes.
+  static_assert(sizeof(ChangeHash) == 32);
+  ref.deps = ByteView(reinterpret_cast<const uint8_t*>(header.deps.data()), 32 * header.deps.size());
+  ref.actor = header.actor;
+  ref.seq = header.seq;
+  ref.start_op = header.start_op;
+  std::vector<Incoming> incoming{Incoming{chunk, hash, ref}};
   return add_incoming(incoming, applied);
 }
 
 Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<Index>* applied) {
   Status first_error;
-  for (Incoming& in : incoming) {
+  for (const Incoming& in : incoming) {
     if (has(in.hash) || is_queued(in.hash)) continue;  // duplicates are ignored
     uint32_t missing = 0;
-    for (const ChangeHash& dep : in.header.deps) missing += has(dep) ? 0 : 1;
+    for (size_t d = 0; d < in.header.dep_count(); ++d) missing += has(in.header.dep(d)) ? 0 : 1;
     if (missing == 0) {
-      Status s = apply_ready(in.chunk, in.hash, in.header, applied);
+      Status s = apply_ready(in, applied);
       if (!s && first_error.ok()) first_error = s;
       continue;
     }
@@ -117,10 +141,10 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     Pending p;
     p.chunk.assign(in.chunk.begin(), in.chunk.end());
     p.hash = in.hash;
-    p.header = std::move(in.header);
     p.missing = missing;
     p.waiting = true;
-    for (const ChangeHash& dep : p.header.deps) {
+    for (size_t d = 0; d < in.header.dep_count(); ++d) {
+      ChangeHash dep = in.header.dep(d);
       if (!has(dep)) waiting_on_[dep].push_back(slot);
     }
     queue_index_.emplace(p.hash, slot);
@@ -131,12 +155,16 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
   return first_error;
 }
 
-Status ChangeGraph::apply_ready(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
-                                std::vector<Index>* applied) {
-  Status first_error = apply_one(chunk, hash, header, applied);
+Result<ChangeGraph::HeaderRef> ChangeGraph::pending_header(const Pending& p) {
+  GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(p.chunk));
+  return read_header_ref(body);
+}
+
+Status ChangeGraph::apply_ready(const Incoming& change, std::vector<Index>* applied) {
+  Status first_error = apply_one(change, applied);
   if (!first_error) return first_error;
   // Release queued changes that were waiting for this one, transitively.
-  std::vector<ChangeHash> released{hash};
+  std::vector<ChangeHash> released{change.hash};
   while (!released.empty()) {
     ChangeHash h = released.back();
     released.pop_back();
@@ -150,7 +178,8 @@ Status ChangeGraph::apply_ready(ByteView chunk, const ChangeHash& hash, const Ch
       Pending ready = std::move(p);
       p.waiting = false;
       queue_index_.erase(ready.hash);
-      Status s = apply_one(ready.chunk, ready.hash, ready.header, applied);
+      auto header = pending_header(ready);  // cannot fail: checked when queued
+      Status s = header ? apply_one(Incoming{ready.chunk, ready.hash, *header}, applied) : Status(header.error());
       if (s) {
         released.push_back(ready.hash);
       } else if (first_error.ok()) {
@@ -161,9 +190,12 @@ Status ChangeGraph::apply_ready(ByteView chunk, const ChangeHash& hash, const Ch
   return first_error;
 }
 
-Status ChangeGraph::apply_one(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
-                              std::vector<Index>* applied) {
-  if (chunk.size() > UINT32_MAX || hashes_.size() >= UINT32_MAX - 1) return error("change graph size limit reached");
+Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applied) {
+  const HeaderRef& header = change.header;
+  const ChangeHash& hash = change.hash;
+  if (change.chunk.size() > UINT32_MAX || hashes_.size() >= UINT32_MAX - 1) {
+    return error("change graph size limit reached");
+  }
   uint32_t actor = intern_actor(header.actor);
   if (header.seq <= max_seq_[actor]) {
     return error("change " + hash.hex() + " has seq " + std::to_string(header.seq) + " but its actor " +
@@ -175,22 +207,23 @@ Status ChangeGraph::apply_one(ByteView chunk, const ChangeHash& hash, const Chan
   Index index = static_cast<Index>(hashes_.size());
   Node n;
   n.offset = arena_.size();
-  n.length = static_cast<uint32_t>(chunk.size());
+  n.length = static_cast<uint32_t>(change.chunk.size());
   n.actor = actor;
   n.seq = header.seq;
   n.start_op = header.start_op;
   n.deps_begin = static_cast<uint32_t>(dep_indexes_.size());
-  n.deps_count = static_cast<uint32_t>(header.deps.size());
-  for (const ChangeHash& dep : header.deps) {
+  n.deps_count = static_cast<uint32_t>(header.dep_count());
+  for (size_t d = 0; d < header.dep_count(); ++d) {
+    ChangeHash dep = header.dep(d);
     dep_indexes_.push_back(*find(dep));
     auto pos = std::lower_bound(heads_.begin(), heads_.end(), dep);
     if (pos != heads_.end() && *pos == dep) heads_.erase(pos);
   }
   heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), hash), hash);
-  if (arena_.capacity() < arena_.size() + chunk.size()) {
-    arena_.reserve(std::max(arena_.size() + chunk.size(), arena_.capacity() * 2));
+  if (arena_.capacity() < arena_.size() + change.chunk.size()) {
+    arena_.reserve(std::max(arena_.size() + change.chunk.size(), arena_.capacity() * 2));
   }
-  append(arena_, chunk);
+  append(arena_, change.chunk);
   nodes_.push_back(n);
   hashes_.push_back(hash);
   table_insert(index);
@@ -198,12 +231,18 @@ Status ChangeGraph::apply_one(ByteView chunk, const ChangeHash& hash, const Chan
   return Status::Ok();
 }
 
-uint32_t ChangeGraph::intern_actor(const ActorId& actor) {
+uint32_t ChangeGraph::intern_actor(ByteView actor) {
+  // Most changes come from the same actor as the one before.
+  if (last_actor_ < actors_.size() && std::equal(actor.begin(), actor.end(), actors_[last_actor_].begin(),
+                                                 actors_[last_actor_].end())) {
+    return last_actor_;
+  }
   auto [it, inserted] = actor_index_.try_emplace(std::string(as_string(actor)), static_cast<uint32_t>(actors_.size()));
   if (inserted) {
-    actors_.push_back(actor);
+    actors_.emplace_back(actor.begin(), actor.end());
     max_seq_.push_back(0);
   }
+  last_actor_ = it->second;
   return it->second;
 }
 
@@ -279,8 +318,10 @@ std::vector<ChangeHash> ChangeGraph::missing_deps_from(std::span<const ChangeHas
     if (has(h) || !seen.insert(h).second) continue;
     auto q = queue_index_.find(h);
     if (q != queue_index_.end()) {
-      const auto& deps = queue_[q->second].header.deps;
-      stack.insert(stack.end(), deps.begin(), deps.end());
+      auto header = pending_header(queue_[q->second]);
+      if (header) {
+        for (size_t d = 0; d < header->dep_count(); ++d) stack.push_back(header->dep(d));
+      }
     } else {
       missing.insert(h);
     }

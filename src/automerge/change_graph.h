@@ -118,28 +118,36 @@ class ChangeGraph {
     uint32_t deps_begin = 0;  // into dep_indexes_
     uint32_t deps_count = 0;
   };
-  // A change waiting for dependencies.
+  // The header fields the graph keeps, as views into a chunk (or a ChangeHeader).
+  struct HeaderRef {
+    ByteView deps;  // count × 32 bytes
+    ByteView actor;
+    uint64_t seq = 0;
+    uint64_t start_op = 0;
+    size_t dep_count() const { return deps.size() / 32; }
+    ChangeHash dep(size_t i) const { return ChangeHash::from_bytes(deps.subspan(32 * i, 32)); }
+  };
+  // A change waiting for dependencies; its header is read again from `chunk`.
   struct Pending {
     Bytes chunk;
     ChangeHash hash;
-    ChangeHeader header;
     uint32_t missing = 0;  // dependencies not applied yet
-    bool waiting = false;  // false once released (or never queued)
+    bool waiting = false;  // false once released
   };
   // A change ready to be checked and applied.
   struct Incoming {
     ByteView chunk;
     ChangeHash hash;
-    ChangeHeader header;
+    HeaderRef header;
   };
 
   Status add_incoming(std::vector<Incoming>& incoming, std::vector<Index>* applied);
   // Applies a change whose dependencies are all applied; then releases waiters.
-  Status apply_ready(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
-                     std::vector<Index>* applied);
-  Status apply_one(ByteView chunk, const ChangeHash& hash, const ChangeHeader& header,
-                   std::vector<Index>* applied);
-  uint32_t intern_actor(const ActorId& actor);
+  Status apply_ready(const Incoming& change, std::vector<Index>* applied);
+  Status apply_one(const Incoming& change, std::vector<Index>* applied);
+  uint32_t intern_actor(ByteView actor);
+  static Result<HeaderRef> read_header_ref(ByteView body);
+  static Result<HeaderRef> pending_header(const Pending& p);
   void table_insert(Index i);
   void table_rehash(size_t entries);
   std::vector<Index> known_indexes(std::span<const ChangeHash> hashes) const;
@@ -155,6 +163,7 @@ class ChangeGraph {
   std::vector<ActorId> actors_;
   std::unordered_map<std::string, uint32_t> actor_index_;
   std::vector<uint64_t> max_seq_;  // per actor
+  uint32_t last_actor_ = UINT32_MAX;
 
   // Queue: slots of pending changes (emptied once released), by hash, and which
   // pending slots wait on each missing hash.
