@@ -132,65 +132,103 @@ Result<size_t> count_uleb_rle_rows(ByteView data, size_t limit) {
   return static_cast<size_t>(rows);
 }
 
-// Encodes the known op columns of `ops`, in kKnownSpecs order (empty = omitted).
-struct OpColumns {
-  Bytes data[kKnownCount];
+// The known op columns of a change, encoded into one buffer: column k (kKnownSpecs
+// order) is buf[begin[k], end[k]); an empty range is an omitted column.
+struct EncodedColumns {
+  Bytes buf;
+  size_t begin[kKnownCount] = {};
+  size_t end[kKnownCount] = {};
+  ByteView column(size_t k) const { return ByteView(buf).subspan(begin[k], end[k] - begin[k]); }
 };
 
-void encode_op_columns(const std::vector<Op>& ops, OpColumns& out) {
+// The encoders, kept per thread between calls: their buffers keep their capacity,
+// so encoding a change allocates nothing once warmed up (documents expand into
+// hundreds of thousands of changes). Delta columns are RLE over differences taken
+// here, so that every encoder resets fully in finish().
+struct OpColumnEncoders {
   UlebEncoder obj_actor, obj_counter, key_actor, action, pred_count, pred_actor;
-  DeltaEncoder key_counter, pred_counter;
+  SlebEncoder key_counter, pred_counter;
   StringEncoder key_string, mark_name;
   BooleanEncoder insert, expand;
   ValueEncoder value;
+};
+
+void encode_op_columns(const std::vector<Op>& ops, EncodedColumns& out) {
+  static thread_local OpColumnEncoders e;
+  int64_t last_key_counter = 0;
+  int64_t last_pred_counter = 0;
+  auto delta = [](int64_t value, int64_t& last) {
+    int64_t d = static_cast<int64_t>(static_cast<uint64_t>(value) - static_cast<uint64_t>(last));
+    last = value;
+    return d;
+  };
   bool any_expand = false;
   for (const Op& op : ops) {
     if (op.obj.is_root()) {
-      obj_actor.append_null();
-      obj_counter.append_null();
+      e.obj_actor.append_null();
+      e.obj_counter.append_null();
     } else {
-      obj_actor.append_value(op.obj.actor);
-      obj_counter.append_value(op.obj.counter);
+      e.obj_actor.append_value(op.obj.actor);
+      e.obj_counter.append_value(op.obj.counter);
     }
     if (op.key.is_map()) {
-      key_actor.append_null();
-      key_counter.append(std::nullopt);
-      key_string.append_value(*op.key.map_key);
+      e.key_actor.append_null();
+      e.key_counter.append_null();
+      e.key_string.append_value(*op.key.map_key);
     } else {
       if (op.key.elem.counter == 0) {
-        key_actor.append_null();  // HEAD
+        e.key_actor.append_null();  // HEAD
       } else {
-        key_actor.append_value(op.key.elem.actor);
+        e.key_actor.append_value(op.key.elem.actor);
       }
-      key_counter.append(static_cast<int64_t>(op.key.elem.counter));
-      key_string.append_null();
+      e.key_counter.append_value(delta(static_cast<int64_t>(op.key.elem.counter), last_key_counter));
+      e.key_string.append_null();
     }
-    insert.append(op.insert);
-    action.append_value(op.action);
-    value.append(op.value);
-    pred_count.append_value(op.pred.size());
+    e.insert.append(op.insert);
+    e.action.append_value(op.action);
+    e.value.append(op.value);
+    e.pred_count.append_value(op.pred.size());
     for (const OpId& p : op.pred) {
-      pred_actor.append_value(p.actor);
-      pred_counter.append(static_cast<int64_t>(p.counter));
+      e.pred_actor.append_value(p.actor);
+      e.pred_counter.append_value(delta(static_cast<int64_t>(p.counter), last_pred_counter));
     }
     any_expand |= op.expand;
-    expand.append(op.expand);
-    mark_name.append(op.mark_name);
+    e.expand.append(op.expand);
+    e.mark_name.append(op.mark_name);
   }
-  obj_actor.finish(out.data[0]);
-  obj_counter.finish(out.data[1]);
-  key_actor.finish(out.data[2]);
-  key_counter.finish(out.data[3]);
-  key_string.finish(out.data[4]);
-  insert.finish(out.data[5]);
-  action.finish(out.data[6]);
-  value.finish(out.data[7], out.data[8]);
-  pred_count.finish(out.data[9]);
-  pred_actor.finish(out.data[10]);
-  pred_counter.finish(out.data[11]);
+  Bytes& b = out.buf;
+  b.clear();
+  auto mark = [&](size_t k, auto&& write) {
+    out.begin[k] = b.size();
+    write();
+    out.end[k] = b.size();
+  };
+  mark(0, [&] { e.obj_actor.finish(b); });
+  mark(1, [&] { e.obj_counter.finish(b); });
+  mark(2, [&] { e.key_actor.finish(b); });
+  mark(3, [&] { e.key_counter.finish(b); });
+  mark(4, [&] { e.key_string.finish(b); });
+  mark(5, [&] { e.insert.finish(b); });
+  mark(6, [&] { e.action.finish(b); });
+  // Value metadata and raw bytes come out of one finish() call.
+  static thread_local Bytes raw;
+  raw.clear();
+  mark(7, [&] { e.value.finish(b, raw); });
+  mark(8, [&] { append(b, raw); });
+  mark(9, [&] { e.pred_count.finish(b); });
+  mark(10, [&] { e.pred_actor.finish(b); });
+  mark(11, [&] { e.pred_counter.finish(b); });
   // An all-false expand column is omitted, not written as one run of falses.
-  if (any_expand) expand.finish(out.data[12]);
-  mark_name.finish(out.data[13]);
+  mark(12, [&] {
+    if (any_expand) {
+      e.expand.finish(b);
+    } else {
+      static thread_local Bytes discard;
+      e.expand.finish(discard);
+      discard.clear();
+    }
+  });
+  mark(13, [&] { e.mark_name.finish(b); });
 }
 
 // Column decoding with errors that name the op and column.
@@ -330,36 +368,34 @@ class OpDecoder {
 
 // Checks that the known columns are exactly what the canonical encoder writes.
 Status check_canonical(const std::vector<ColumnInfo>& columns, const std::vector<Op>& ops) {
-  OpColumns encoded;
+  static thread_local EncodedColumns encoded;
   encode_op_columns(ops, encoded);
+  auto missing = [](size_t k) {
+    return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
+                 ") is missing although the ops need it (non-canonical encoding)");
+  };
   size_t k = 0;  // next encoded slot to match
-  auto next_encoded = [&]() {
-    while (k < kKnownCount && encoded.data[k].empty()) ++k;
+  auto skip_empty = [&]() {
+    while (k < kKnownCount && encoded.column(k).empty()) ++k;
   };
   for (const ColumnInfo& c : columns) {
     int slot = known_slot(c.spec);
     if (slot < 0) continue;
-    next_encoded();
-    if (k < kKnownCount && static_cast<int>(k) < slot) {
-      return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
-                   ") is missing although the ops need it (non-canonical encoding)");
-    }
+    skip_empty();
+    if (k < kKnownCount && static_cast<int>(k) < slot) return missing(k);
     if (k != static_cast<size_t>(slot)) {
       return error("change column '" + std::string(column_name(c.spec)) + "' (" + spec_hex(c.spec) +
                    ") is present but the canonical encoding omits it");
     }
-    const Bytes& want = encoded.data[k];
+    ByteView want = encoded.column(k);
     if (!std::equal(c.data.begin(), c.data.end(), want.begin(), want.end())) {
       return error("change column '" + std::string(column_name(c.spec)) + "' (" + spec_hex(c.spec) +
                    ") is not in canonical form (the reference accepts it, but re-encoding would change the hash)");
     }
     ++k;
   }
-  next_encoded();
-  if (k < kKnownCount) {
-    return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
-                 ") is missing although the ops need it (non-canonical encoding)");
-  }
+  skip_empty();
+  if (k < kKnownCount) return missing(k);
   return Status::Ok();
 }
 
@@ -439,35 +475,32 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
 }
 
 Bytes encode_change_body(const Change& change) {
-  OpColumns encoded;
+  static thread_local EncodedColumns encoded;
   encode_op_columns(change.ops, encoded);
 
-  // Known and unknown columns merged in spec order.
-  std::vector<ColumnOut> columns;
-  columns.reserve(kKnownCount + change.unknown_columns.size());
-  size_t u = 0;
-  auto unknown_before = [&](uint32_t spec) {
-    while (u < change.unknown_columns.size() && change.unknown_columns[u].first < spec) {
-      columns.push_back(ColumnOut{change.unknown_columns[u].first, change.unknown_columns[u].second});
-      ++u;
+  // Calls f(spec, data) for each non-empty column, known and unknown merged in spec
+  // order.
+  auto for_each_column = [&](auto&& f) {
+    size_t u = 0;
+    const auto& unknown = change.unknown_columns;
+    for (size_t k = 0; k <= kKnownCount; ++k) {
+      uint64_t spec = k < kKnownCount ? kKnownSpecs[k] : uint64_t{UINT32_MAX} + 1;
+      for (; u < unknown.size() && unknown[u].first < spec; ++u) {
+        if (!unknown[u].second.empty()) f(unknown[u].first, ByteView(unknown[u].second));
+      }
+      if (k < kKnownCount && !encoded.column(k).empty()) f(kKnownSpecs[k], encoded.column(k));
     }
   };
-  size_t total = 0;
-  for (size_t k = 0; k < kKnownCount; ++k) {
-    if (encoded.data[k].empty()) continue;
-    unknown_before(kKnownSpecs[k]);
-    total += encoded.data[k].size();
-    columns.push_back(ColumnOut{kKnownSpecs[k], std::move(encoded.data[k])});
-  }
-  unknown_before(UINT32_MAX);
-  while (u < change.unknown_columns.size()) {  // a spec of UINT32_MAX itself
-    columns.push_back(ColumnOut{change.unknown_columns[u].first, change.unknown_columns[u].second});
-    ++u;
-  }
+  size_t ncolumns = 0;
+  size_t data_size = 0;
+  for_each_column([&](uint32_t, ByteView data) {
+    ++ncolumns;
+    data_size += data.size();
+  });
 
   Bytes out;
-  out.reserve(64 + change.deps.size() * 32 + change.actor.size() + change.message.size() + total +
-              change.extra.size() + 16 * change.other_actors.size());
+  out.reserve(48 + change.deps.size() * 32 + change.actor.size() + change.message.size() +
+              16 * change.other_actors.size() + 8 * ncolumns + data_size + change.extra.size());
   put_uleb(out, change.deps.size());
   for (const ChangeHash& d : change.deps) out.insert(out.end(), d.bytes.begin(), d.bytes.end());
   put_uleb(out, change.actor.size());
@@ -482,8 +515,12 @@ Bytes encode_change_body(const Change& change) {
     put_uleb(out, a.size());
     append(out, a);
   }
-  write_columns_metadata(columns, out);
-  write_columns_data(columns, out);
+  put_uleb(out, ncolumns);
+  for_each_column([&](uint32_t spec, ByteView data) {
+    put_uleb(out, spec);
+    put_uleb(out, data.size());
+  });
+  for_each_column([&](uint32_t, ByteView data) { append(out, data); });
   append(out, change.extra);
   return out;
 }
