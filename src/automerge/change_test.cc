@@ -462,7 +462,7 @@ void corpus_round_trip(const std::string& path) {
   auto chunks = parse_chunks(data);
   ASSERT_TRUE(chunks.ok()) << chunks.error().message;
   ASSERT_GT(chunks->size(), 100u);
-  size_t ops = 0, marks = 0, incs = 0, multi_actor = 0, extra = 0, messages = 0, empty = 0, deletes = 0;
+  size_t ops = 0, marks = 0, blocks = 0, expands = 0, incs = 0, multi_actor = 0, extra = 0, messages = 0, empty = 0, deletes = 0;
   for (const Chunk& chunk : *chunks) {
     auto c = decode_change(chunk.body);
     ASSERT_TRUE(c.ok()) << "change " << chunk.hash.hex() << ": " << c.error().message;
@@ -479,12 +479,17 @@ void corpus_round_trip(const std::string& path) {
       marks += op.action == static_cast<uint64_t>(Action::kMark);
       incs += op.action == static_cast<uint64_t>(Action::kIncrement);
       deletes += op.action == static_cast<uint64_t>(Action::kDelete);
+      blocks += op.insert && op.action == static_cast<uint64_t>(Action::kMakeMap);
+      expands += op.expand;
     }
   }
-  std::cout << chunks->size() << " changes, " << ops << " ops, " << marks << " mark ops, " << incs << " increments, "
+  std::cout << chunks->size() << " changes, " << ops << " ops, " << marks << " mark ops (" << expands << " expanding), "
+            << blocks << " block markers, " << incs << " increments, "
             << deletes << " deletes, " << multi_actor << " with other actors, " << extra << " with extra bytes, "
             << messages << " with messages, " << empty << " empty\n";
   EXPECT_GT(marks, 0u);
+  EXPECT_GT(expands, 0u);
+  EXPECT_GT(blocks, 0u);
   EXPECT_GT(incs, 0u);
   EXPECT_GT(multi_actor, 0u);
   EXPECT_GT(extra, 0u);

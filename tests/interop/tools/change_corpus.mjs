@@ -46,6 +46,8 @@ const LIBS = [
     splice: (d, path, pos, del, ins) => A3.splice(d, path, pos, del, ins),
     mark: (d, path, range, name, value) => A3.mark(d, path, range, name, value),
     unmark: (d, path, range, name) => A3.unmark(d, path, range, name),
+    splitBlock: (d, path, pos, block) => A3.splitBlock(d, path, pos, block),
+    updateText: (d, path, text) => A3.updateText(d, path, text),
     author: true,
   },
   {
@@ -56,6 +58,8 @@ const LIBS = [
     splice: (d, path, pos, del, ins) => A2stable.next.splice(d, path, pos, del, ins),
     mark: (d, path, range, name, value) => A2stable.next.mark(d, path, range, name, value),
     unmark: (d, path, range, name) => A2stable.next.unmark(d, path, range, name),
+    splitBlock: (d, path, pos, block) => A2stable.next.splitBlock(d, path, pos, block),
+    updateText: (d, path, text) => A2stable.next.updateText(d, path, text),
   },
   {
     name: "2.2.8-stable",
@@ -89,7 +93,7 @@ function scalar(L) {
 function edit(L, d, actorIdx) {
   const nops = 1 + int(5);
   for (let k = 0; k < nops; k++) {
-    const r = int(14);
+    const r = int(16);
     if (r < 3) {
       d[pick(KEYS)] = scalar(L);
     } else if (r === 3) {
@@ -149,6 +153,20 @@ function edit(L, d, actorIdx) {
     } else if (r === 12) {
       // Long list of small ints: long RLE runs and literals.
       d.nums = Array.from({ length: 20 + int(40) }, (_, i) => (chance(0.5) ? i : 7));
+    } else if (r >= 14 && L.splitBlock && typeof d.text === "string") {
+      try {
+        if (r === 14) {
+          const block = { type: pick(["paragraph", "heading", "ordered-list-item"]), parents: [], attrs: { level: int(3) } };
+          L.splitBlock(d, ["text"], int([...d.text].length + 1), block);
+        } else {
+          // updateText diffs the new string against the old: inserts and deletes.
+          const chars = [...d.text];
+          chars.splice(int(chars.length + 1), int(3), ...randText(int(4)));
+          L.updateText(d, ["text"], chars.join(""));
+        }
+      } catch (e) {
+        // blocks inside concurrently edited text may be rejected; skip
+      }
     } else {
       d[pick(KEYS)] = L.str(randText(int(8)));
     }
@@ -251,6 +269,14 @@ for (let s = 0; s < sessions; s++) {
   });
   if (L.splice && typeof docs[0].text === "string") {
     docs[0] = A.change(docs[0], { time: 0 }, (d) => L.splice(d, ["text"], 0, [...d.text].length, ""));
+  }
+  if (s === 0) {
+    // Changes of more than 10000 ops (the reference switches to a row-wise encoder).
+    docs[0] = A.change(docs[0], { time: 0 }, (d) => {
+      d.long = L.text("");
+    });
+    docs[0] = A.change(docs[0], { time: 0 }, (d) => L.splice(d, ["long"], 0, 0, randText(12000)));
+    docs[0] = A.change(docs[0], { time: 0 }, (d) => L.splice(d, ["long"], 0, [...d.long].length, ""));
   }
   for (const d of docs) collect(L, d);
 }
