@@ -135,4 +135,23 @@ Bytes Document::save(bool compress) const {
   return encode_document(doc, compress);
 }
 
+std::optional<Bytes> Document::generate_sync_message(SyncState& state, SyncOptions options) const {
+  if (!options.save_document) options.save_document = [this] { return save(); };
+  std::optional<SyncMessage> message = automerge::generate_sync_message(graph_, state, options);
+  if (!message) return std::nullopt;
+  return encode_sync_message(*message);
+}
+
+Status Document::receive_sync_message(SyncState& state, ByteView message,
+                                      std::vector<ChangeGraph::Index>* applied) {
+  std::vector<ChangeGraph::Index> local;
+  if (!applied) applied = &local;
+  size_t before = applied->size();
+  Status received = automerge::receive_sync_message(graph_, state, message, applied);
+  // Whatever reached the graph reaches the op set, even if the message failed later.
+  Status ops = apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before));
+  GM_TRY(received);
+  return ops;
+}
+
 }  // namespace gm::automerge

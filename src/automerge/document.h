@@ -37,6 +37,14 @@ class Document {
   nlohmann::json to_json() const { return op_set_.to_json(); }
 
   const ChangeGraph& graph() const { return graph_; }
+
+  // Sync protocol (§2.4, §2.5). An empty optional means there is nothing to send.
+  // Whole-document (V2) sends use save() unless options.save_document is set.
+  std::optional<Bytes> generate_sync_message(SyncState& state, SyncOptions options = {}) const;
+  // Changes the message carries are applied to the graph and the op set; the graph
+  // indexes of the newly applied ones are appended to *applied when non-null.
+  Status receive_sync_message(SyncState& state, ByteView message,
+                              std::vector<ChangeGraph::Index>* applied = nullptr);
   const OpSet& op_set() const { return op_set_; }
 
  private:
