@@ -71,7 +71,6 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   metrics_.connections.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);
 
-  writer_running_ = true;
   asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
 
   bool handler_open = false;
@@ -130,6 +129,10 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
 void WebSocketSession::log_read_end(const boost::system::error_code& ec) {
   if (!cut_reason_.empty()) {
     spdlog::info("conn {} {}: closed: {}", id_, remote_, cut_reason_);
+  } else if (close_sent_ && ec != websocket::error::message_too_big) {
+    spdlog::info("conn {} {}: closed by the server (code {}{}{})", id_, remote_,
+                 static_cast<unsigned>(close_reason_.code), close_reason_.reason.empty() ? "" : ", ",
+                 std::string(close_reason_.reason.data(), close_reason_.reason.size()));
   } else if (ec == websocket::error::closed) {
     const auto& reason = ws_.reason();
     spdlog::info("conn {} {}: closed (code {}{}{})", id_, remote_, static_cast<unsigned>(reason.code),
@@ -200,7 +203,6 @@ void WebSocketSession::cut(const char* why) {
 void WebSocketSession::wake_writer() { writer_wake_.cancel(); }
 
 asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSession> self) {
-  bool close_sent = false;
   while (self->state_ != State::closed) {
     if (!self->queue_.empty() && !self->cut_reason_.empty()) break;
     if (!self->queue_.empty()) {
@@ -218,18 +220,17 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
       self->metrics_.bytes_out.fetch_add(n, std::memory_order_relaxed);
       continue;
     }
-    if (self->state_ == State::closing && self->cut_reason_.empty() && !close_sent) {
-      close_sent = true;
+    if (self->state_ == State::closing && self->cut_reason_.empty() && !self->close_sent_) {
+      self->close_sent_ = true;
       auto [ec] = co_await self->ws_.async_close(self->close_reason_, kTuple);
       if (ec && self->state_ != State::closed) self->cut("close handshake failed");
       // The read loop sees the peer's close reply (or the timeout) and finishes.
       break;
     }
-    if (close_sent || !self->cut_reason_.empty()) break;
+    if (self->close_sent_ || !self->cut_reason_.empty()) break;
     self->writer_wake_.expires_at(asio::steady_timer::time_point::max());
     co_await self->writer_wake_.async_wait(kTuple);
   }
-  self->writer_running_ = false;
 }
 
 }  // namespace gm::server

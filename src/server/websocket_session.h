@@ -67,7 +67,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   std::deque<Bytes> queue_;
   size_t queued_bytes_ = 0;
   boost::asio::steady_timer writer_wake_;
-  bool writer_running_ = false;
+  bool close_sent_ = false;  // our close frame went out (we began the closing handshake)
   boost::beast::websocket::close_reason close_reason_;
   std::string cut_reason_;  // set when we cut the socket ourselves, for the log line
 };

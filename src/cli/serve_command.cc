@@ -1,0 +1,114 @@
+#include "cli/serve_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/token_command.h"
+#include "server/logging_handler.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+namespace gm::cli {
+
+Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags, const std::string& dotenv_path) {
+  server::ServerConfig config;
+  config.version = GM_VERSION;
+  auto dotenv = server::read_dotenv_file(dotenv_path);
+  if (!dotenv.ok()) return dotenv.error();
+  GM_TRY(server::apply_environment(server::Environment(std::move(dotenv).value()), config));
+  if (flags.data_dir) config.data_dir = *flags.data_dir;
+  return config;
+}
+
+namespace {
+
+int serve(const ServeOptions& opts) {
+  auto level = spdlog::level::from_str(opts.log_level);
+  if (level == spdlog::level::off && opts.log_level != "off") {
+    std::cerr << "groundmist-sync serve: unknown --log-level \"" << opts.log_level
+              << "\" (trace, debug, info, warn, error, off)\n";
+    return 1;
+  }
+  spdlog::set_level(level);
+
+  auto loaded = load_server_config(opts.common);
+  if (!loaded.ok()) {
+    std::cerr << "groundmist-sync serve: " << loaded.error().message << "\n";
+    return 1;
+  }
+  server::ServerConfig config = std::move(loaded).value();
+  if (opts.port) config.port = *opts.port;
+  if (opts.host) config.host = *opts.host;
+  if (opts.max_frame_bytes) config.max_frame_bytes = *opts.max_frame_bytes;
+  if (opts.max_queue_bytes) config.max_queue_bytes = *opts.max_queue_bytes;
+  if (opts.ping_interval_seconds) {
+    config.ping_interval = std::chrono::milliseconds(std::llround(*opts.ping_interval_seconds * 1000));
+  }
+  if (Status s = server::resolve_host(config); !s.ok()) {
+    std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
+    return 1;
+  }
+
+  std::error_code fs_error;
+  std::filesystem::create_directories(config.data_dir, fs_error);
+  if (fs_error) {
+    std::cerr << "groundmist-sync serve: cannot create data folder " << config.data_dir << ": "
+              << fs_error.message() << "\n";
+    return 1;
+  }
+  const std::string data_path = std::filesystem::absolute(config.data_dir, fs_error).lexically_normal().string();
+
+  auto verifier = make_session_verifier(config);
+  if (!verifier.ok()) {
+    std::cerr << "groundmist-sync serve: " << verifier.error().message << "\n";
+    return 1;
+  }
+  if (config.owner_did.empty()) {
+    spdlog::warn(
+        "no owner configured (ATPROTO_DID): listening on {} only, and only tokens minted here with "
+        "`groundmist-sync token` are accepted",
+        config.host);
+  }
+
+  server::MetricsRegistry metrics;
+  server::LoggingConnectionHandler handler;
+  server::Server srv(config, handler, std::move(verifier).value(), metrics);
+  auto port = srv.listen();
+  if (!port.ok()) {
+    std::cerr << "groundmist-sync serve: " << port.error().message << "\n";
+    return 1;
+  }
+  const bool v6 = config.host.find(':') != std::string::npos;
+  std::printf("groundmist-sync listening on http://%s%s%s:%u (data: %s)\n", v6 ? "[" : "", config.host.c_str(),
+              v6 ? "]" : "", static_cast<unsigned>(*port), data_path.c_str());
+  std::fflush(stdout);
+  srv.run();
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, ServeOptions& opts) {
+  CLI::App* cmd = app.add_subcommand("serve", "Run the sync server (HTTP + WebSocket) until SIGTERM/SIGINT");
+  cmd->add_option("--port", opts.port, "TCP port (env PORT, default 3031; 0 picks a free port)");
+  cmd->add_option("--data", opts.common.data_dir, "Data folder (env DATA_DIR, default .data)");
+  cmd->add_option("--host", opts.host,
+                  "Listen address (default 0.0.0.0 with an owner DID, else 127.0.0.1, the only choice then)");
+  cmd->add_option("--max-frame", opts.max_frame_bytes, "Largest WebSocket message accepted (default 16MiB)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--max-queue", opts.max_queue_bytes,
+                  "Outgoing bytes queued per socket before a slow reader is cut off (default 64MiB)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--ping-interval", opts.ping_interval_seconds,
+                  "Seconds of silence before a WebSocket ping; no answer within as long again closes it (default 5)")
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_option("--log-level", opts.log_level, "trace, debug, info, warn, error or off (default info)");
+  cmd->callback([&opts] { opts.exit_code = serve(opts); });
+}
+
+}  // namespace gm::cli

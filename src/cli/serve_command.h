@@ -1,0 +1,42 @@
+// `groundmist-sync serve [--port P] [--data DIR] [--host ADDR] [--max-frame BYTES] ...`:
+// runs the sync server until SIGTERM/SIGINT.
+//
+// Configuration comes from flags, then the environment, then `.env` in the working
+// folder (server/config.h). When listening, prints exactly one line to stdout:
+//   groundmist-sync listening on http://127.0.0.1:3031 (data: /abs/path/.data)
+// Logs go to stderr. Exit status 0 after a clean shutdown, 1 on a startup error.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "server/config.h"
+
+namespace gm::cli {
+
+// Flags shared by `serve` and `token` (both need the data folder and the secret).
+struct CommonServerFlags {
+  std::optional<std::string> data_dir;
+};
+
+struct ServeOptions {
+  CommonServerFlags common;
+  std::optional<uint16_t> port;
+  std::optional<std::string> host;
+  std::optional<uint64_t> max_frame_bytes;
+  std::optional<uint64_t> max_queue_bytes;
+  std::optional<double> ping_interval_seconds;
+  std::string log_level = "info";
+  int exit_code = 0;
+};
+
+void add_serve_command(CLI::App& app, ServeOptions& opts);
+
+// Defaults <- .env <- environment <- flags, for any command that needs the server's
+// configuration. `dotenv_path` is ".env" except in tests.
+Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags,
+                                                const std::string& dotenv_path = ".env");
+
+}  // namespace gm::cli
