@@ -184,16 +184,15 @@ uint32_t OpSet::intern_actor(ByteView actor) {
   uint32_t idx = static_cast<uint32_t>(actors_.size());
   actors_.emplace_back(actor.begin(), actor.end());
   actor_index_.emplace(std::string(as_string(actor)), idx);
+  // Keep the sorted order and ranks current: O(actors) per new actor, nothing
+  // per op. Actors usually arrive in sorted order (a document's table is).
+  auto pos = std::lower_bound(sorted_actors_.begin(), sorted_actors_.end(), idx,
+                              [&](uint32_t a, uint32_t b) { return actors_[a] < actors_[b]; });
+  size_t from = static_cast<size_t>(pos - sorted_actors_.begin());
+  sorted_actors_.insert(pos, idx);
   rank_.push_back(0);
+  for (size_t r = from; r < sorted_actors_.size(); ++r) rank_[sorted_actors_[r]] = static_cast<uint32_t>(r);
   return idx;
-}
-
-void OpSet::rerank_actors() {
-  std::vector<uint32_t> order(actors_.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return actors_[a] < actors_[b]; });
-  rank_.resize(actors_.size());
-  for (uint32_t r = 0; r < order.size(); ++r) rank_[order[r]] = r;
 }
 
 uint32_t OpSet::intern_key(std::string_view key) {
@@ -290,7 +289,6 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
   OpSet s;
   std::vector<uint32_t> actor_map(doc.actors.size());
   for (size_t i = 0; i < doc.actors.size(); ++i) actor_map[i] = s.intern_actor(doc.actors[i]);
-  s.rerank_actors();
   if (doc.ops.size() >= kNone / 2) return error("document has too many ops");
   s.ops_.reserve(doc.ops.size());
   s.index_.assign(std::max<size_t>(64, std::bit_ceil(doc.ops.size() * 2 + 2)), kNone);
@@ -492,7 +490,6 @@ Status OpSet::apply_change(const Change& change) {
 
   // Pass 2: nothing below can fail.
   for (const ActorId* a : new_actors) intern_actor(*a);
-  if (!new_actors.empty()) rerank_actors();
   if (ops_.capacity() < ops_.size() + n) ops_.reserve(std::max(ops_.size() + n, ops_.capacity() * 2));
   std::vector<uint32_t>& stored = scratch_.stored;  // op j of this change -> its index in ops_
   stored.resize(n);

@@ -6,8 +6,7 @@
 //             they only exist as entries in their targets' succ lists (§1.9).
 //   actors_   a document-level actor table in arrival order. Lamport order compares
 //             actor bytes, so each actor also has a rank (its position in sorted
-//             order); a new actor re-ranks the table (O(actors log actors)), never
-//             the ops.
+//             order); a new actor updates the ranks (O(actors)), never the ops.
 //   op index  open-addressing hash OpId -> op, for preds, ElemIds and ObjIds.
 //   objects   root map + one per make op. A map object keeps key -> newest op;
 //             the ops of one key form a chain in descending Lamport order, so the
@@ -113,7 +112,6 @@ class OpSet {
 
   uint32_t find_actor(ByteView actor) const;  // kNone if unknown
   uint32_t intern_actor(ByteView actor);
-  void rerank_actors();
   uint32_t intern_key(std::string_view key);
   bool op_less(uint64_t ca, uint32_t aa, uint64_t cb, uint32_t ab) const {
     return ca != cb ? ca < cb : rank_[aa] < rank_[ab];
@@ -141,7 +139,8 @@ class OpSet {
   std::string arena_;  // values longer than 8 bytes
   std::unordered_map<uint32_t, std::string> mark_names_;  // by op
   std::vector<ActorId> actors_;
-  std::vector<uint32_t> rank_;  // actor index -> position in sorted order
+  std::vector<uint32_t> rank_;           // actor index -> position in sorted order
+  std::vector<uint32_t> sorted_actors_;  // actor indexes in byte order
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -211,6 +211,30 @@ TEST(OpSet, LateActorWithSmallerIdReranks) {
   EXPECT_EQ(ops[1].id, id(1, 1));
 }
 
+TEST(OpSet, ManyActorsInAnyOrderRankByBytes) {
+  OpSet s;
+  std::vector<ActorId> all;
+  uint32_t x = 7;
+  for (int i = 0; i < 60; ++i) {
+    x = x * 1103515245u + 12345u;
+    ActorId a = {static_cast<uint8_t>(x >> 24), static_cast<uint8_t>(x >> 16), static_cast<uint8_t>(i)};
+    if (i % 7 == 0) a.resize(1);  // prefixes sort first
+    all.push_back(a);
+    ASSERT_TRUE(s.apply_change(change(a, 1, 1, {set(kRoot, "k", int_value(i))})).ok());
+  }
+  std::vector<ActorId> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  ASSERT_EQ(sorted.size(), all.size()) << "test actors must be distinct";
+  int best = static_cast<int>(std::max_element(all.begin(), all.end()) - all.begin());
+  expect_json(s, ("{\"k\":" + std::to_string(best) + "}").c_str());
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  EXPECT_EQ(actors, sorted);
+  for (size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(ops[i].id, id(1, static_cast<uint32_t>(i)));
+}
+
 TEST(OpSet, Counters) {
   ActorId a = actor(1), b = actor(2);
   OpSet s = apply_all({change(a, 1, 1, {set(kRoot, "c", counter_value(5))}),
@@ -504,6 +528,69 @@ void check_fixture(const std::string& name, const char* dir = nullptr) {
 }
 
 TEST_P(NpmFixture, DocumentAndChangesGiveTheSameStateAsNpm) { check_fixture(GetParam()); }
+
+// Randomly corrupted documents and changes are refused or accepted, never crash,
+// and whatever is accepted can be viewed and exported.
+TEST(OpSet, CorruptedInputsNeverCrash) {
+  Bytes saved = read_file(fixture("random", ".amrg"));
+  auto chunks = parse_chunks(saved);
+  ASSERT_TRUE(chunks.ok());
+  auto doc = decode_document((*chunks)[0].body);
+  ASSERT_TRUE(doc.ok());
+  std::vector<Change> changes;
+  Bytes change_bytes = read_file(fixture("random", ".changes"));
+  auto change_chunks = parse_chunks(change_bytes);
+  ASSERT_TRUE(change_chunks.ok());
+  for (const Chunk& c : *change_chunks) {
+    auto ch = decode_change(c.body);
+    ASSERT_TRUE(ch.ok()) << ch.error().message;
+    changes.push_back(std::move(*ch));
+  }
+
+  uint64_t state = 12345;
+  auto rnd = [&](uint64_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % bound;
+  };
+  auto mutate = [&](Op& op, uint32_t actors, uint64_t max_counter) {
+    auto some_id = [&]() { return OpId{rnd(max_counter + 2), static_cast<uint32_t>(rnd(actors + 1))}; };
+    switch (rnd(9)) {
+      case 0: op.obj = some_id(); break;
+      case 1: op.key.elem = some_id(); op.key.map_key.reset(); break;
+      case 2: op.key.map_key = "k"; break;
+      case 3: op.insert = !op.insert; break;
+      case 4: op.action = rnd(9); break;
+      case 5: op.pred.push_back(some_id()); break;
+      case 6: op.id = some_id(); break;
+      case 7: op.value = counter_value(3); break;
+      case 8: op.mark_name = "m"; break;
+    }
+  };
+  for (int round = 0; round < 300; ++round) {
+    DecodedDocument d = *doc;
+    for (int k = 0; k < 3; ++k) mutate(d.ops[rnd(d.ops.size())], d.actors.size(), 200);
+    auto s = OpSet::from_document(d);
+    if (!s.ok()) continue;
+    (void)s->to_json().dump();
+    std::vector<ActorId> actors;
+    std::vector<Op> ops;
+    s->export_ops(&actors, &ops);
+    EXPECT_EQ(ops.size(), d.ops.size());
+  }
+  for (int round = 0; round < 100; ++round) {
+    OpSet s;
+    for (size_t i = 0; i < changes.size(); ++i) {
+      Change c = changes[i];
+      if (!c.ops.empty() && rnd(20) == 0) mutate(c.ops[rnd(c.ops.size())], 1 + c.other_actors.size(), c.max_op());
+      (void)s.apply_change(c);
+    }
+    (void)s.to_json().dump();
+    std::vector<ActorId> actors;
+    std::vector<Op> ops;
+    s.export_ops(&actors, &ops);
+    EXPECT_EQ(ops.size(), s.op_count());
+  }
+}
 
 // Larger sessions written by `node tools/opset_fixtures.mjs DIR --random N`.
 TEST(OpSetPerf, DISABLED_RandomSessions) {
