@@ -107,6 +107,21 @@ std::string new_uuid_v4() {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
 
+StorageKey incremental_key(std::string_view document_id, ByteView bytes) {
+  return {std::string(document_id), "incremental", to_hex(sha256(bytes))};
+}
+
+StorageKey snapshot_key(std::string_view document_id, std::vector<std::string> heads_hex) {
+  std::sort(heads_hex.begin(), heads_hex.end());
+  Sha256 h;
+  for (const auto& head : heads_hex) h.update(as_bytes(head));
+  return {std::string(document_id), "snapshot", to_hex(h.finish())};
+}
+
+StorageKey sync_state_key(std::string_view document_id, std::string_view peer_storage_id) {
+  return {std::string(document_id), "sync-state", std::string(peer_storage_id)};
+}
+
 DocumentStore::DocumentStore(fs::path dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
 }

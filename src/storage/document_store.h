@@ -6,7 +6,8 @@
 //   StoreOptions opts{.quarantine_dir = data / ".groundmist/quarantine/xyz.groundmist.library"};
 //   GM_ASSIGN_OR_RETURN(auto store, DocumentStore::open(data / "xyz/groundmist/library", opts));
 //   store->storage_id();                                          // for the `peer` message
-//   GM_TRY(store->save({doc_id, "incremental", sha256_hex}, bytes));  // durable on return
+//   GM_TRY(store->save(incremental_key(doc_id, bytes), bytes));   // durable on return
+//   // compaction: save(snapshot_key(doc_id, heads_hex), doc_chunk) first, then remove the old keys
 //   GM_ASSIGN_OR_RETURN(auto chunks, store->load_range({doc_id, "snapshot"}));
 //   store->quarantine({doc_id, "snapshot", h}, "chunk checksum mismatch");  // caller found it corrupt
 //
@@ -43,6 +44,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -77,6 +79,14 @@ std::string key_to_string(const StorageKey& key);
 
 // A random UUID v4 in its 36-character text form.
 std::string new_uuid_v4();
+
+// The keys automerge-repo's StorageSubsystem uses (§4.1):
+// [docId, "incremental", hex SHA-256 of the bytes]
+StorageKey incremental_key(std::string_view document_id, ByteView bytes);
+// [docId, "snapshot", hex SHA-256 of the concatenated lowercase hex heads, sorted]
+StorageKey snapshot_key(std::string_view document_id, std::vector<std::string> heads_hex);
+// [docId, "sync-state", storageId of the remote peer]
+StorageKey sync_state_key(std::string_view document_id, std::string_view peer_storage_id);
 
 class DocumentStore {
  public:

@@ -274,6 +274,11 @@ TEST(NodeFsCompatibility, ReadsAFolderWrittenByTheJsAdapter) {
   // Both are automerge chunks (magic 85 6f 4a 83).
   EXPECT_EQ(to_hex(ByteView((*range)[1].second.data(), 4)), "856f4a83");
   EXPECT_TRUE(problems.empty());  // in particular the incremental's name matches its SHA-256
+  // The names are what incremental_key/snapshot_key compute (heads from A.getHeads).
+  EXPECT_EQ(incremental_key(doc, (*range)[0].second), (*range)[0].first);
+  EXPECT_EQ(snapshot_key(doc, {"d758c0677b89235252954b6cf9f7a4d980d9311072a3b9a1e3ef358876a811fe"}), (*range)[1].first);
+  EXPECT_EQ(sync_state_key(doc, "8b095f55-c21b-47ac-bfb1-e47069c5980e"),
+            (StorageKey{doc, "sync-state", "8b095f55-c21b-47ac-bfb1-e47069c5980e"}));
 }
 
 }  // namespace
