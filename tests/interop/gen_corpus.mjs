@@ -13,9 +13,16 @@
 //   <id>.changes  A.getAllChanges(doc), concatenated in that order
 //   <id>.json     {id, seed, version, heads, changes: [{hash, actor, seq, startOp, deps,
 //                 time, message}], json, since: [{heads, hashes}], sync: {...}, stats}
+//   <id>.ref.save          only when it differs from <id>.save: 3.5.0's A.save() of the
+//                          document loaded from <id>.save (always, for 2.2.8 documents)
+//   <id>.ref-changes.save  only when it differs from the above: 3.5.0's A.save() of the
+//                          document loaded from <id>.changes. (npm keeps an explicit empty
+//                          change message "" in a document chunk but not in a change chunk,
+//                          so its save() depends on how the document was loaded.)
 // `json` is the document reloaded from its saved bytes, stringified as lib/corpus_json.mjs
 // says (spec §3.4a: a live 2.2.8 document can show a stale conflict winner).
-// `since[i].hashes` = A.getChanges(A.view(doc, heads), doc), in npm's order.
+// `since[i].hashes` = A.getChanges(A.view(doc, heads), doc) in npm's order, always with
+// 3.5.0 (2.2.8 wrongly includes a listed head that is an ancestor of another one).
 // `sync` = two peers holding different causally closed parts of the history, synced by
 // the npm protocol to convergence: {a, b: indexes into `changes` each peer started with
 // (applied in that order to an empty document), messages: every generateSyncMessage
@@ -516,19 +523,28 @@ function generateOne(M, ver, seed, n, outdir, large) {
   const json = docToJson(M, doc);
   const liveJson = docToJson(M, live);
 
+  // What 3.5.0 (the behaviour the C++ engine follows) makes of the same bytes.
+  const doc3 = ver === 3 ? doc : A3.load(saved);
+  const refSave = A3.save(doc3);
+  const refChangesSave = A3.save(A3.load(Buffer.concat(changes.map((c) => Buffer.from(c)))));
+
   const id = `${seed}-${n}`;
   const record = {
     id, seed, n, version: ver, size,
     heads: M.getHeads(doc),
     changes: meta,
     json,
-    since: sinceFixtures(M, rng, doc, meta.map((m) => m.hash)),
+    since: sinceFixtures(A3, rng, doc3, meta.map((m) => m.hash)),
     sync: syncFixture(M, rng, changes, depsOf),
     stats: { changes: changes.length, ops: meta.reduce((s, m) => s + m.ops, 0), saveBytes: saved.length, refused: stats.refused },
   };
   // In 3.5.0 a live document and its reload must agree; record it if not (2.2.8 has a
   // known live-document bug, spec §3.4a).
   if (liveJson !== json) record.liveJsonDiffers = true;
+  if (ver === 2 && docToJson(A3, doc3) !== json) record.json3Differs = docToJson(A3, doc3);
+  const same = (x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)) === 0;
+  if (!same(refSave, saved)) fs.writeFileSync(path.join(outdir, `${id}.ref.save`), refSave);
+  if (!same(refChangesSave, refSave)) fs.writeFileSync(path.join(outdir, `${id}.ref-changes.save`), refChangesSave);
 
   fs.writeFileSync(path.join(outdir, `${id}.save`), saved);
   fs.writeFileSync(path.join(outdir, `${id}.changes`), Buffer.concat(changes.map((c) => Buffer.from(c))));
