@@ -462,11 +462,13 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
     return error("change op counters run past 2^32 (startOp " + std::to_string(change.start_op) + ", " +
                  std::to_string(nops) + " ops)");
   }
-  change.ops.resize(nops);
+  // Reserve for what the input can plausibly hold; a run-length-encoded claim of
+  // many more ops grows the vector only as the rows really decode.
+  change.ops.reserve(std::min(nops, 16 + 4 * body.size()));
   OpDecoder decoder(columns, change.actor_count());
   size_t pred_budget = options.max_ops;
   for (size_t i = 0; i < nops; ++i) {
-    Op& op = change.ops[i];
+    Op& op = change.ops.emplace_back();
     op.id = OpId{change.start_op + i, 0};
     GM_TRY(decoder.next(i, op, &pred_budget));
   }
