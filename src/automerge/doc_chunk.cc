@@ -1,7 +1,6 @@
 #include "automerge/doc_chunk.h"
 
 #include <algorithm>
-#include <numeric>
 
 #ifdef __linux__
 #include <sys/mman.h>
