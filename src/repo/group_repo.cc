@@ -1,0 +1,268 @@
+#include "repo/group_repo.h"
+
+#include "automerge/document.h"
+
+namespace gm::repo {
+
+using automerge::ChangeGraph;
+
+GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> store, GroupRepoOptions options,
+                     RepoLogger log)
+    : group_(std::move(group)), store_(std::move(store)), options_(std::move(options)), log_(std::move(log)) {}
+
+GroupRepo::~GroupRepo() = default;
+
+void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) { conns_[conn] = Connection{std::move(peer), {}}; }
+
+void GroupRepo::disconnect(uint64_t conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  const std::string peer_id = it->second.peer_id;
+  conns_.erase(it);
+  if (peer_id.empty()) return;
+  auto p = peers_.find(peer_id);
+  if (p == peers_.end() || p->second != conn) return;  // replaced by a newer socket
+  peers_.erase(p);
+  // Sync sessions live only as long as the connection (§2.3): a reconnecting client
+  // starts afresh, so nothing lost with the old socket stays "in flight".
+  for (auto& [id, doc] : docs_) doc->sessions.erase(peer_id);
+}
+
+void GroupRepo::send(Connection& c, const Message& m) { c.peer->send(encode_message(m)); }
+
+void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
+  log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": " + why + "; closing");
+  ++stats_.sync_errors;
+  send(c, ErrorMessage{options_.peer_id, c.peer_id, why});
+  c.peer->close(why.substr(0, 100));
+}
+
+GroupRepo::Connection* GroupRepo::find_peer(const std::string& peer_id) {
+  auto p = peers_.find(peer_id);
+  if (p == peers_.end()) return nullptr;
+  auto c = conns_.find(p->second);
+  return c == conns_.end() ? nullptr : &c->second;
+}
+
+void GroupRepo::receive(uint64_t conn, ByteView frame) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  Connection& c = it->second;
+  Result<Message> decoded = decode_message(frame);
+  if (!decoded) return fail(conn, c, "malformed message: " + decoded.error().message);
+  const Message& m = *decoded;
+
+  if (auto* join = std::get_if<JoinMessage>(&m)) return on_join(conn, c, *join);
+  if (c.peer_id.empty()) {
+    log_.info("group " + group_ + ", conn " + std::to_string(conn) + ": " + std::string(message_type(m)) +
+              " before join ignored");
+    return;
+  }
+  if (auto* sync = std::get_if<SyncMessage>(&m)) {
+    if (sync->sender_id != c.peer_id) return;
+    return on_sync(c, sync->document_id, sync->data, false);
+  }
+  if (auto* request = std::get_if<RequestMessage>(&m)) {
+    if (request->sender_id != c.peer_id) return;
+    return on_sync(c, request->document_id, request->data, true);
+  }
+  if (auto* eph = std::get_if<EphemeralMessage>(&m)) return on_ephemeral(c, *eph);
+  // leave, doc-unavailable, remote-*, peer, error and unknown types: nothing to do.
+}
+
+void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
+  if (m.supported_protocol_versions) {
+    const auto& v = *m.supported_protocol_versions;
+    if (std::find(v.begin(), v.end(), "1") == v.end()) {
+      return fail(conn, c, "unsupported protocol version (this server speaks version 1)");
+    }
+  }
+  if (m.sender_id.empty()) return fail(conn, c, "join without a senderId");
+  if (!c.peer_id.empty() && c.peer_id != m.sender_id) return fail(conn, c, "a second join with another senderId");
+  // A peer id that reconnects replaces its old socket (§3.2).
+  if (auto p = peers_.find(m.sender_id); p != peers_.end() && p->second != conn) {
+    uint64_t old = p->second;
+    if (auto oc = conns_.find(old); oc != conns_.end()) {
+      oc->second.peer->close("replaced by a new connection of the same peer");
+      oc->second.peer_id.clear();
+    }
+    for (auto& [id, doc] : docs_) doc->sessions.erase(m.sender_id);
+  }
+  c.peer_id = m.sender_id;
+  peers_[m.sender_id] = conn;
+  PeerMessage reply;
+  reply.sender_id = options_.peer_id;
+  reply.target_id = m.sender_id;
+  reply.peer_metadata.storage_id = store_->storage_id();
+  reply.peer_metadata.is_ephemeral = false;
+  send(c, reply);
+}
+
+GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
+  auto found = docs_.find(document_id);
+  if (found != docs_.end()) return found->second.get();
+  auto doc = std::make_unique<Doc>();
+  // Snapshots first, then incrementals: the order automerge-repo loads them in (§4.1).
+  for (const char* kind : {"snapshot", "incremental"}) {
+    auto blobs = store_->load_range({document_id, kind});
+    if (!blobs) {
+      log_.warn("group " + group_ + ": cannot read document " + document_id + ": " + blobs.error().message);
+      return nullptr;
+    }
+    for (auto& [key, bytes] : *blobs) {
+      Status s = doc->graph.load(bytes);
+      if (!s) {
+        // A damaged file is set aside; the rest of the document still loads.
+        (void)store_->quarantine(key, s.error().message);
+        continue;
+      }
+      doc->files.insert(key);
+      (std::string(kind) == "snapshot" ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
+    }
+  }
+  Doc* raw = doc.get();
+  docs_.emplace(document_id, std::move(doc));
+  stats_.documents_loaded = static_cast<int64_t>(docs_.size());
+  return raw;
+}
+
+Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added) {
+  if (added.empty()) return Status::Ok();
+  Bytes blob;
+  for (ChangeGraph::Index i : added) append(blob, doc.graph.chunk(i));
+  storage::StorageKey key = storage::incremental_key(document_id, blob);
+  GM_TRY(store_->save(key, blob));
+  doc.files.insert(key);
+  doc.incremental_bytes += blob.size();
+  stats_.changes_stored += added.size();
+  return Status::Ok();
+}
+
+void GroupRepo::send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc) {
+  Connection* c = find_peer(peer_id);
+  if (!c) return;
+  automerge::SyncState& state = doc.sessions[peer_id];
+  // No flags: clients then send us plain change chunks (V1), never whole documents.
+  automerge::SyncOptions options;
+  options.send_flags = false;
+  std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, state, options);
+  if (!m) return;
+  SyncMessage out;
+  out.sender_id = options_.peer_id;
+  out.target_id = peer_id;
+  out.document_id = document_id;
+  out.data = automerge::encode_sync_message(*m);
+  send(*c, out);
+}
+
+void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView data, bool is_request) {
+  Doc* doc = load(document_id);
+  uint64_t conn = peers_[c.peer_id];
+  if (!doc) return fail(conn, c, "document " + document_id + " cannot be read on the server");
+  doc->last_used = Clock::now();
+  automerge::SyncState& state = doc->sessions[c.peer_id];
+  std::vector<ChangeGraph::Index> added;
+  Status received = automerge::receive_sync_message(doc->graph, state, data, &added);
+  // What reached the graph is stored before anyone hears of it, even if the rest of
+  // the message was bad.
+  Status stored = persist(document_id, *doc, added);
+  if (!stored) {
+    log_.warn("group " + group_ + ": storing changes of " + document_id + " failed: " + stored.error().message);
+    return fail(conn, c, "the server could not store your changes");
+  }
+  if (!received) return fail(conn, c, "bad sync message for " + document_id + ": " + received.error().message);
+
+  if (is_request && doc->graph.empty()) {
+    // We do not have it either. The client stays subscribed (its session is kept)
+    // and gets the document when another client uploads it.
+    send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
+  } else {
+    send_sync(c.peer_id, document_id, *doc);
+  }
+  if (!added.empty()) {
+    std::vector<std::string> others;
+    for (const auto& [peer_id, session] : doc->sessions) {
+      if (peer_id != c.peer_id) others.push_back(peer_id);
+    }
+    for (const std::string& p : others) send_sync(p, document_id, *doc);
+  }
+}
+
+void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
+  // Clients forward ephemeral messages to their own peers, so without this check
+  // one message would circle forever (§3.4).
+  std::string key = m.sender_id + '\0' + m.session_id;
+  auto seen = ephemeral_seen_.find(key);
+  if (seen != ephemeral_seen_.end() && seen->second >= m.count) return;
+  if (seen == ephemeral_seen_.end()) {
+    if (ephemeral_order_.size() < options_.ephemeral_memory) {
+      ephemeral_order_.push_back(key);
+    } else {
+      ephemeral_seen_.erase(ephemeral_order_[ephemeral_next_]);
+      ephemeral_order_[ephemeral_next_] = key;
+      ephemeral_next_ = (ephemeral_next_ + 1) % ephemeral_order_.size();
+    }
+  }
+  ephemeral_seen_[key] = m.count;
+  auto d = docs_.find(m.document_id);
+  if (d == docs_.end()) return;
+  d->second->last_used = Clock::now();
+  for (const auto& [peer_id, session] : d->second->sessions) {
+    if (peer_id == c.peer_id) continue;
+    Connection* other = find_peer(peer_id);
+    if (!other) continue;
+    EphemeralMessage out = m;
+    out.target_id = peer_id;
+    send(*other, out);
+  }
+}
+
+Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
+  // Only worth it when several files hold the document, and only safe when every
+  // stored change is applied (a queued change lives only in its incremental file).
+  if (doc.files.size() <= 1 || doc.graph.queued_count() != 0 || doc.graph.empty()) return Status::Ok();
+  Bytes all;
+  for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
+  GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all));
+  Bytes snapshot = full.save();
+  std::vector<std::string> heads;
+  for (const auto& h : doc.graph.heads()) heads.push_back(h.hex());
+  storage::StorageKey key = storage::snapshot_key(document_id, heads);
+  // The new snapshot is durable before anything it replaces goes.
+  GM_TRY(store_->save(key, snapshot));
+  for (const storage::StorageKey& old : doc.files) {
+    if (old != key) GM_TRY(store_->remove(old));
+  }
+  doc.files = {key};
+  doc.snapshot_bytes = snapshot.size();
+  doc.incremental_bytes = 0;
+  return Status::Ok();
+}
+
+void GroupRepo::unload_idle(Clock::time_point now) {
+  for (auto it = docs_.begin(); it != docs_.end();) {
+    Doc& doc = *it->second;
+    bool idle = now - doc.last_used >= options_.idle_unload;
+    bool watched = false;
+    for (const auto& [peer_id, session] : doc.sessions) watched = watched || peers_.count(peer_id) != 0;
+    if (!idle || watched) {
+      ++it;
+      continue;
+    }
+    Status s = compact(it->first, doc);
+    if (!s) log_.warn("group " + group_ + ": compacting " + it->first + " failed: " + s.error().message);
+    it = docs_.erase(it);
+  }
+  stats_.documents_loaded = static_cast<int64_t>(docs_.size());
+}
+
+void GroupRepo::flush() {
+  for (auto& [id, doc] : docs_) {
+    Status s = compact(id, *doc);
+    if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
+  }
+  docs_.clear();
+  stats_.documents_loaded = 0;
+}
+
+}  // namespace gm::repo

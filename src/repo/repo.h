@@ -1,0 +1,54 @@
+// Every lexicon group's GroupRepo, and which connection belongs to which group.
+//
+// A connection is bound to one group when it opens (the group its session token
+// names) and only ever reaches that group's GroupRepo, so a client of one group
+// cannot see, request or overwrite another group's documents. Groups are opened on
+// first use through the storage GroupRegistry, which validates the name and refuses
+// overlapping folders. Not thread-safe: call from one thread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "repo/group_repo.h"
+#include "storage/group_registry.h"
+
+namespace gm::repo {
+
+struct RepoOptions {
+  std::filesystem::path data_dir;
+  std::string hostname;  // part of our peer id: "storage-server-<hostname>-<group>"
+  std::chrono::milliseconds idle_unload{std::chrono::seconds(30)};
+  RepoLogger log;
+};
+
+class Repo {
+ public:
+  static Result<std::unique_ptr<Repo>> open(RepoOptions options);
+
+  // Binds `conn` to `group`. Fails (and binds nothing) if the group is invalid or
+  // refused; the caller then closes the connection.
+  Status connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer);
+  void receive(uint64_t conn, ByteView frame);
+  void disconnect(uint64_t conn);
+
+  // Unloads idle documents; call every few seconds.
+  void tick(Clock::time_point now);
+  // Compacts and unloads everything (shutdown).
+  void flush();
+
+  // Per group, for metrics and /healthz.
+  std::vector<std::pair<std::string, GroupStats>> stats() const;
+  std::vector<std::string> groups() const { return registry_->groups(); }
+
+ private:
+  Repo(RepoOptions options, std::unique_ptr<storage::GroupRegistry> registry)
+      : options_(std::move(options)), registry_(std::move(registry)) {}
+
+  RepoOptions options_;
+  std::unique_ptr<storage::GroupRegistry> registry_;
+  std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
+  std::unordered_map<uint64_t, GroupRepo*> conns_;
+};
+
+}  // namespace gm::repo
