@@ -65,7 +65,7 @@ class BloomFilter {
   bool operator==(const BloomFilter&) const = default;
 
  private:
-  // Probe positions for `hash`, written to `out` (kProbes of them for our filters).
+  // Calls f(bit) for each probe position of `hash` (§2.2) until f returns false.
   template <class F>
   void for_each_probe(const ChangeHash& hash, F&& f) const;
 
