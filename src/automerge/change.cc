@@ -23,9 +23,8 @@ constexpr uint32_t kExpand = column_spec(9, ColumnType::kBoolean);
 constexpr uint32_t kMarkName = column_spec(10, ColumnType::kString);
 
 // The known columns in spec order, as the encoder emits them.
-constexpr uint32_t kKnownSpecs[] = {kObjActor,  kObjCounter, kKeyActor,  kKeyCounter, kKeyString,
-                                    kInsert,    kAction,     kValueMeta, kValueRaw,   kPredCount,
-                                    kPredActor, kPredCounter, kExpand,   kMarkName};
+constexpr uint32_t kKnownSpecs[] = {kObjActor,  kObjCounter, kKeyActor,  kKeyCounter, kKeyString,   kInsert, kAction,
+                                    kValueMeta, kValueRaw,   kPredCount, kPredActor,  kPredCounter, kExpand, kMarkName};
 constexpr size_t kKnownCount = sizeof(kKnownSpecs) / sizeof(kKnownSpecs[0]);
 
 int known_slot(uint32_t spec) {
@@ -37,21 +36,36 @@ int known_slot(uint32_t spec) {
 
 const char* column_name(uint32_t spec) {
   switch (spec) {
-    case kObjActor: return "obj actor";
-    case kObjCounter: return "obj counter";
-    case kKeyActor: return "key actor";
-    case kKeyCounter: return "key counter";
-    case kKeyString: return "key string";
-    case kInsert: return "insert";
-    case kAction: return "action";
-    case kValueMeta: return "value metadata";
-    case kValueRaw: return "value";
-    case kPredCount: return "pred count";
-    case kPredActor: return "pred actor";
-    case kPredCounter: return "pred counter";
-    case kExpand: return "expand";
-    case kMarkName: return "mark name";
-    default: return "unknown";
+    case kObjActor:
+      return "obj actor";
+    case kObjCounter:
+      return "obj counter";
+    case kKeyActor:
+      return "key actor";
+    case kKeyCounter:
+      return "key counter";
+    case kKeyString:
+      return "key string";
+    case kInsert:
+      return "insert";
+    case kAction:
+      return "action";
+    case kValueMeta:
+      return "value metadata";
+    case kValueRaw:
+      return "value";
+    case kPredCount:
+      return "pred count";
+    case kPredActor:
+      return "pred actor";
+    case kPredCounter:
+      return "pred counter";
+    case kExpand:
+      return "expand";
+    case kMarkName:
+      return "mark name";
+    default:
+      return "unknown";
   }
 }
 
@@ -103,8 +117,7 @@ Result<size_t> count_uleb_rle_rows(ByteView data, size_t limit) {
   size_t pos = 0;
   uint64_t rows = 0;
   auto malformed = [&]() {
-    return error("change column 'action' (0x42): truncated or invalid RLE data at column byte " +
-                 std::to_string(pos));
+    return error("change column 'action' (0x42): truncated or invalid RLE data at column byte " + std::to_string(pos));
   };
   while (pos < data.size()) {
     int64_t n;
@@ -121,7 +134,8 @@ Result<size_t> count_uleb_rle_rows(ByteView data, size_t limit) {
       if (!read_uleb(data, &pos, &run)) return malformed();
     }
     if (run > limit || rows + run > limit) {
-      return error("change has more than " + std::to_string(limit) + " ops (the limit)");
+      return error("change claims more than " + std::to_string(limit) +
+                   " ops (the decode limit, ChangeDecodeOptions::max_ops)");
     }
     rows += run;
     for (uint64_t i = 0; i < skip; ++i) {
@@ -323,7 +337,8 @@ class OpDecoder {
         return fail("pred " + std::to_string(j) + " of " + std::to_string(*npred) + " is missing its " +
                     (pa ? "counter" : "actor") + " (pred columns shorter than the pred counts)");
       }
-      if (*pc <= 0) return fail("pred " + std::to_string(j) + " has counter " + std::to_string(*pc) + " (must be >= 1)");
+      if (*pc <= 0)
+        return fail("pred " + std::to_string(j) + " has counter " + std::to_string(*pc) + " (must be >= 1)");
       GM_ASSIGN_OR_RETURN(uint32_t actor, actor_index(*pa, "pred"));
       op.pred.push_back(OpId{static_cast<uint64_t>(*pc), actor});
     }

@@ -96,7 +96,8 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options =
 
 // Encodes a change chunk body with the canonical encoders; decode_change followed by
 // encode_change_body reproduces the input exactly. The change is not validated:
-// actor indexes must be within the change's actor table.
+// actor indexes must be within the change's actor table. Encoding reuses per-thread
+// scratch buffers, so it allocates little beyond the result.
 Bytes encode_change_body(const Change& change);
 
 // The whole type-1 chunk; sets *hash to the change hash.

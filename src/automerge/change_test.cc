@@ -233,14 +233,21 @@ TEST(Change, EmptyChange) {
   c.start_op = 5;
   Bytes body = encode_change_body(c);
   // deps 0, actor, seq, startOp, time, message, other actors, 0 columns.
-  EXPECT_EQ(to_hex(body), "0002010201050000" "00" "00");
+  EXPECT_EQ(to_hex(body),
+            "0002010201050000"
+            "00"
+            "00");
   Change d = decode_ok(body);
   EXPECT_TRUE(d.ops.empty());
   EXPECT_EQ(encode_change_body(d), body);
 }
 
 TEST(Change, RejectsDeflatedColumns) {
-  Bytes body = *from_hex("0001aa0101000000" "01" "4a02" "7f01");  // action column with the DEFLATE bit
+  Bytes body = *from_hex(
+      "0001aa0101000000"
+      "01"
+      "4a02"
+      "7f01");  // action column with the DEFLATE bit
   auto r = decode_change(body);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("DEFLATE"), std::string::npos) << r.error().message;
@@ -276,19 +283,20 @@ void expect_error(const Bytes& body, const std::string& needle) {
 
 TEST(Change, ValidatesOps) {
   // The valid base: root["a"] = null.
-  EXPECT_EQ(decode_error(body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}})),
-            "");
+  EXPECT_EQ(
+      decode_error(body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}})),
+      "");
   // Unknown action code 8 (the reference rejects it: "unrecognized action index 8").
   expect_error(body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f08"}, {0x56, "7f00"}, {0x70, "7f00"}}),
                "unknown action code 8");
   // Increment with a string value.
-  expect_error(body_with_columns(
-                   {{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f05"}, {0x56, "7f16"}, {0x57, "78"}, {0x70, "7f00"}}),
-               "increment");
+  expect_error(
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f05"}, {0x56, "7f16"}, {0x57, "78"}, {0x70, "7f00"}}),
+      "increment");
   // Key actor index 2 out of range (the change names 2 actors).
-  expect_error(body_with_columns(
-                   {{0x11, "7f02"}, {0x13, "7f05"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}}),
-               "out of range");
+  expect_error(
+      body_with_columns({{0x11, "7f02"}, {0x13, "7f05"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}}),
+      "out of range");
   // Key with both a string and an element id.
   expect_error(body_with_columns({{0x11, "7f01"},
                                   {0x13, "7f05"},
@@ -299,9 +307,9 @@ TEST(Change, ValidatesOps) {
                                   {0x70, "7f00"}}),
                "both");
   // HEAD with an actor.
-  expect_error(body_with_columns(
-                   {{0x11, "7f01"}, {0x13, "7f00"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}}),
-               "HEAD");
+  expect_error(
+      body_with_columns({{0x11, "7f01"}, {0x13, "7f00"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}}),
+      "HEAD");
   // No key at all.
   expect_error(body_with_columns({{0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}}), "no key");
   // Object id with an actor but no counter.
@@ -343,26 +351,28 @@ TEST(Change, ValidatesOps) {
 TEST(Change, CanonicalCheck) {
   // Action column "01 01" (a run of one) instead of "7f 01": the reference accepts it,
   // but re-encoding would change the bytes.
-  Bytes run_of_one = body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "0101"}, {0x56, "7f00"}, {0x70, "7f00"}});
+  Bytes run_of_one =
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "0101"}, {0x56, "7f00"}, {0x70, "7f00"}});
   EXPECT_NE(decode_error(run_of_one).find("canonical"), std::string::npos) << decode_error(run_of_one);
   EXPECT_EQ(decode_error(run_of_one, /*canonical=*/false), "");
   // A present-but-empty column.
-  Bytes empty_col = body_with_columns(
-      {{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x57, ""}, {0x70, "7f00"}});
+  Bytes empty_col =
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x57, ""}, {0x70, "7f00"}});
   EXPECT_NE(decode_error(empty_col), "");
-  Bytes empty_unknown = body_with_columns(
-      {{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}, {0xf0, ""}});
+  Bytes empty_unknown =
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}, {0xf0, ""}});
   EXPECT_NE(decode_error(empty_unknown), "");
   // A missing insert column (the canonical encoder always writes it).
   Bytes no_insert = body_with_columns({{0x15, "7f0161"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}});
   EXPECT_NE(decode_error(no_insert).find("insert"), std::string::npos) << decode_error(no_insert);
   EXPECT_EQ(decode_error(no_insert, false), "");
   // An all-false expand column (canonically omitted).
-  Bytes false_expand = body_with_columns(
-      {{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}, {0x94, "01"}});
+  Bytes false_expand =
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f01"}, {0x56, "7f00"}, {0x70, "7f00"}, {0x94, "01"}});
   EXPECT_NE(decode_error(false_expand).find("expand"), std::string::npos) << decode_error(false_expand);
   // Trailing garbage after the last row of a column.
-  Bytes trailing = body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f017f01"}, {0x56, "7f00"}, {0x70, "7f00"}});
+  Bytes trailing =
+      body_with_columns({{0x15, "7f0161"}, {0x34, "01"}, {0x42, "7f017f01"}, {0x56, "7f00"}, {0x70, "7f00"}});
   EXPECT_NE(decode_error(trailing), "");
 }
 
@@ -371,8 +381,8 @@ TEST(Change, RefusesHugeOpCounts) {
   Bytes run;
   put_sleb(run, int64_t{1} << 40);
   std::string n = to_hex(run);
-  Bytes body = body_with_columns(
-      {{0x15, n + "0161"}, {0x34, "00"}, {0x42, n + "01"}, {0x56, n + "00"}, {0x70, n + "00"}});
+  Bytes body =
+      body_with_columns({{0x15, n + "0161"}, {0x34, "00"}, {0x42, n + "01"}, {0x56, n + "00"}, {0x70, n + "00"}});
   EXPECT_NE(decode_error(body).find("limit"), std::string::npos) << decode_error(body);
   ChangeDecodeOptions small;
   small.max_ops = 2;
@@ -384,7 +394,7 @@ TEST(Change, RefusesHugeOpCounts) {
 TEST(Change, EveryTruncationFails) {
   for (const char* v : {kA1, kA2, kA3, kB}) {
     Bytes bytes = hex(v);
-  Chunk chunk = single_chunk(bytes);
+    Chunk chunk = single_chunk(bytes);
     Bytes body(chunk.body.begin(), chunk.body.end());
     for (size_t n = 0; n < body.size(); ++n) {
       Bytes cut(body.begin(), body.begin() + n);
@@ -403,7 +413,7 @@ TEST(Change, RandomByteFlipsNeverCrash) {
   size_t decoded = 0;
   for (const char* v : {kA1, kA2, kA3, kB}) {
     Bytes bytes = hex(v);
-  Chunk chunk = single_chunk(bytes);
+    Chunk chunk = single_chunk(bytes);
     Bytes body(chunk.body.begin(), chunk.body.end());
     for (int i = 0; i < 4000; ++i) {
       Bytes b = body;
@@ -433,7 +443,7 @@ TEST(Change, ActorHelpers) {
   c.start_op = 7;
   Op op;
   op.id = {7, 1};
-  op.obj = {3, 0};  // cc
+  op.obj = {3, 0};       // cc
   op.key.elem = {4, 2};  // aa
   op.insert = true;
   op.pred = {{5, 1}, {5, 0}};
@@ -462,7 +472,8 @@ void corpus_round_trip(const std::string& path) {
   auto chunks = parse_chunks(data);
   ASSERT_TRUE(chunks.ok()) << chunks.error().message;
   ASSERT_GT(chunks->size(), 100u);
-  size_t ops = 0, marks = 0, blocks = 0, expands = 0, incs = 0, multi_actor = 0, extra = 0, messages = 0, empty = 0, deletes = 0;
+  size_t ops = 0, marks = 0, blocks = 0, expands = 0, incs = 0, multi_actor = 0, extra = 0, messages = 0, empty = 0,
+         deletes = 0;
   for (const Chunk& chunk : *chunks) {
     auto c = decode_change(chunk.body);
     ASSERT_TRUE(c.ok()) << "change " << chunk.hash.hex() << ": " << c.error().message;
@@ -484,9 +495,9 @@ void corpus_round_trip(const std::string& path) {
     }
   }
   std::cout << chunks->size() << " changes, " << ops << " ops, " << marks << " mark ops (" << expands << " expanding), "
-            << blocks << " block markers, " << incs << " increments, "
-            << deletes << " deletes, " << multi_actor << " with other actors, " << extra << " with extra bytes, "
-            << messages << " with messages, " << empty << " empty\n";
+            << blocks << " block markers, " << incs << " increments, " << deletes << " deletes, " << multi_actor
+            << " with other actors, " << extra << " with extra bytes, " << messages << " with messages, " << empty
+            << " empty\n";
   EXPECT_GT(marks, 0u);
   EXPECT_GT(expands, 0u);
   EXPECT_GT(blocks, 0u);
@@ -496,7 +507,9 @@ void corpus_round_trip(const std::string& path) {
   EXPECT_GT(empty, 0u);
 }
 
-TEST(Change, NpmCorpusRoundTrips) { corpus_round_trip(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/change_corpus.bin"); }
+TEST(Change, NpmCorpusRoundTrips) {
+  corpus_round_trip(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/change_corpus.bin");
+}
 
 // During development: CHANGE_CORPUS=/path/to/larger.bin.
 TEST(Change, ExternalCorpusRoundTrips) {

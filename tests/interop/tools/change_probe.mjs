@@ -30,3 +30,17 @@ tryAll("badutf8-value", a1.replace("7f266869", "7f26ff69"));
 // actor index out of range: obj actor column not present; add pred with actor 5? use key actor instead: too complex, skip
 // empty column present with length 0 (extra metadata entry 0x01 length 0)
 tryAll("emptycol", a1.replace("00061507", "00070100" + "1507").replace(/^(.{18})34/, "$135"));
+// Two deps in descending order (the change graph would treat them as missing; only parsing is probed).
+{
+  const body = Buffer.from(a1, "hex").subarray(10);
+  const hi = "ff".repeat(32), lo = "11".repeat(32);
+  const b2 = Buffer.concat([Buffer.from("02" + hi + lo, "hex"), body.subarray(1)]);
+  const hdr = Buffer.from("856f4a830000000001", "hex");
+  const len = b2.length < 128 ? Buffer.from([b2.length]) : Buffer.from([(b2.length & 0x7f) | 0x80, b2.length >> 7]);
+  const chunk = Buffer.concat([hdr, len, b2]);
+  const h = createHash("sha256").update(Buffer.concat([Buffer.from([1]), len, b2])).digest();
+  h.copy(chunk, 4, 0, 4);
+  for (const [lib, M] of [["3.5.0", A], ["2.2.8", A2]]) {
+    try { console.log("unsorted-deps", lib, "decode:", JSON.stringify(M.decodeChange(new Uint8Array(chunk)).deps)); } catch (e) { console.log("unsorted-deps", lib, "decode ERR", e.message); }
+  }
+}
