@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 namespace gm::automerge {
 
@@ -686,22 +687,33 @@ nlohmann::json OpSet::to_json() const {
 
 // ---- export ----------------------------------------------------------------------
 
+std::vector<ActorId> OpSet::sorted_actors() const {
+  std::vector<ActorId> out;
+  out.reserve(actors_.size());
+  for (uint32_t a : sorted_actors_) out.push_back(actors_[a]);
+  return out;
+}
+
 void OpSet::export_ops(std::vector<ActorId>* actors, std::vector<Op>* out) const {
-  actors->assign(actors_.size(), ActorId());
-  for (size_t i = 0; i < actors_.size(); ++i) (*actors)[rank_[i]] = actors_[i];
+  *actors = sorted_actors();
   out->clear();
   out->reserve(ops_.size());
+  visit_ops([&](const Op& op) { out->push_back(op); });
+}
 
+void OpSet::visit_ops(const std::function<void(const Op&)>& visit) const {
   auto op_id = [&](uint32_t op) {
     return OpId{ops_[op].counter, rank_[ops_[op].actor]};
   };
   std::vector<std::pair<uint64_t, uint32_t>> succ_ids;
+  Op op;  // reused for every op: no allocation per op once its buffers have grown
   auto emit = [&](uint32_t idx, const OpId& obj_id) {
     const StoredOp& so = ops_[idx];
-    Op op;
     op.id = op_id(idx);
     op.obj = obj_id;
+    op.key.elem = OpId{};
     if (objects_[so.obj].is_seq()) {
+      op.key.map_key.reset();
       if (so.key != kNone) op.key.elem = op_id(so.key);
     } else {
       op.key.map_key = keys_[so.key];
@@ -710,14 +722,18 @@ void OpSet::export_ops(std::vector<ActorId>* actors, std::vector<Op>* out) const
     op.expand = (so.flags & kExpand) != 0;
     op.action = so.action;
     op.value = load_value(so);
-    if (so.flags & kHasMarkName) op.mark_name = mark_names_.at(idx);
+    if (so.flags & kHasMarkName) {
+      op.mark_name = mark_names_.at(idx);
+    } else {
+      op.mark_name.reset();
+    }
     succ_ids.clear();
     for (uint32_t e = so.succ; e != kNone; e = succs_[e].next)
       succ_ids.emplace_back(succs_[e].counter, rank_[succs_[e].actor]);
     std::sort(succ_ids.begin(), succ_ids.end());
-    op.pred.reserve(succ_ids.size());
+    op.pred.clear();
     for (auto [c, a] : succ_ids) op.pred.push_back(OpId{c, a});
-    out->push_back(std::move(op));
+    visit(op);
   };
 
   std::vector<uint32_t> order(objects_.size() - 1);

@@ -31,6 +31,7 @@
 //   unknown types    null
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
@@ -63,6 +64,12 @@ class OpSet {
   // succ list (Lamport order) in `pred` and actor indexes into *actors: the ops
   // of Automerge.save(), as encode_document takes them.
   void export_ops(std::vector<ActorId>* actors, std::vector<Op>* ops) const;
+
+  // The same ops, one at a time, without building a vector (a 260k-op vector of
+  // Op is ~60 MB): `visit` sees each op in document order; the Op it gets is
+  // reused for the next call. Actor indexes refer to sorted_actors().
+  void visit_ops(const std::function<void(const Op&)>& visit) const;
+  std::vector<ActorId> sorted_actors() const;
 
   size_t op_count() const { return ops_.size(); }
   size_t actor_count() const { return actors_.size(); }
