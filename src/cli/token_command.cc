@@ -1,59 +1,62 @@
 #include "cli/token_command.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include <spdlog/spdlog.h>
+
 #include <iostream>
+#include <optional>
+
+#include "auth/session_token.h"
+#include "storage/group_registry.h"
 
 namespace gm::cli {
-
-Result<int64_t> parse_duration_seconds(std::string_view text) {
-  if (text.empty()) return error("empty duration (use e.g. 90s, 30m, 12h, 7d)");
-  int64_t unit = 1;
-  std::string_view number = text;
-  switch (text.back()) {
-    case 's': unit = 1; number.remove_suffix(1); break;
-    case 'm': unit = 60; number.remove_suffix(1); break;
-    case 'h': unit = 3600; number.remove_suffix(1); break;
-    case 'd': unit = 86400; number.remove_suffix(1); break;
-    default: break;
-  }
-  int64_t value = 0;
-  if (number.empty()) return error("duration \"" + std::string(text) + "\" has no number (use e.g. 90s, 30m, 12h, 7d)");
-  for (char c : number) {
-    if (c < '0' || c > '9') return error("duration \"" + std::string(text) + "\" is not a number with s, m, h or d");
-    if (value > (int64_t{1} << 40)) return error("duration \"" + std::string(text) + "\" is too long");
-    value = value * 10 + (c - '0');
-  }
-  if (value == 0) return error("duration \"" + std::string(text) + "\" is zero");
-  return value * unit;
-}
-
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig&) {
-  // Placeholder until the auth part's session tokens land: refuse every token.
-  return server::TokenVerifier([](std::string_view) -> Result<server::PeerIdentity> {
-    return error("session tokens are not available in this build yet");
-  });
-}
-
 namespace {
 
+std::optional<std::string_view> configured_secret(const server::ServerConfig& config) {
+  if (config.secret_key.empty()) return std::nullopt;
+  return config.secret_key;
+}
+
 int mint(const TokenOptions& opts) {
-  auto ttl = parse_duration_seconds(opts.ttl);
-  if (!ttl.ok()) {
-    std::cerr << "groundmist-sync token: --ttl: " << ttl.error().message << "\n";
+  auto fail = [](const std::string& message) {
+    std::cerr << "groundmist-sync token: " << message << "\n";
     return 1;
-  }
-  std::cerr << "groundmist-sync token: session tokens are not available in this build yet\n";
-  return 1;
+  };
+  if (Status s = storage::validate_group_name(opts.group); !s.ok()) return fail("--group: " + s.error().message);
+  auto ttl = auth::parse_duration(opts.ttl);
+  if (!ttl.ok()) return fail("--ttl: " + ttl.error().message);
+  auto config = load_server_config(opts.common);
+  if (!config.ok()) return fail(config.error().message);
+  auto key = auth::load_token_key(config->data_dir, configured_secret(*config));
+  if (!key.ok()) return fail(key.error().message);
+  std::cout << auth::mint_session_token(*key, auth::new_session_claims(opts.group, *ttl)) << "\n";
+  return 0;
 }
 
 }  // namespace
 
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config) {
+  GM_ASSIGN_OR_RETURN(auth::TokenKey key, auth::load_token_key(config.data_dir, configured_secret(config)));
+  spdlog::info("session tokens: key from {}", key.source());
+  return server::TokenVerifier(
+      [key = std::move(key), owner = config.owner_did](std::string_view token) -> Result<server::PeerIdentity> {
+        GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
+        if (!owner.empty() && claims.owner_did && *claims.owner_did != owner) {
+          return error("token was issued to " + *claims.owner_did + ", not to the owner " + owner);
+        }
+        server::PeerIdentity identity;
+        identity.group = std::move(claims.group);
+        identity.subject = claims.owner_did.value_or("");
+        identity.session_id = std::move(claims.token_id);
+        identity.expires_at = claims.expires_at;
+        return identity;
+      });
+}
+
 void add_token_command(CLI::App& app, TokenOptions& opts) {
   CLI::App* cmd = app.add_subcommand("token", "Mint a session token for one lexicon group and print it");
   cmd->add_option("--group", opts.group, "Lexicon NSID group, e.g. xyz.groundmist.library")->required();
-  cmd->add_option("--ttl", opts.ttl, "Lifetime: 90s, 30m, 12h (default), 7d");
-  cmd->add_option("--data", opts.common.data_dir, "Data folder holding the secret (env DATA_DIR, default .data)");
+  cmd->add_option("--ttl", opts.ttl, "Lifetime: 90s, 15m, 12h (default), 30d, 2w");
+  cmd->add_option("--data", opts.common.data_dir, "Data folder holding the key (env DATA_DIR, default .data)");
   cmd->callback([&opts] { opts.exit_code = mint(opts); });
 }
 

@@ -1,7 +1,9 @@
 // `groundmist-sync token --group G [--ttl D] [--data DIR]`: mints a session token for one
-// lexicon group with the server's secret and prints it (for scripts, tests and agents on
-// the server's own machine). Also the bridge from the auth part's session tokens to the
-// server's TokenVerifier.
+// lexicon group with the server's key and prints it on stdout (for scripts, tests and
+// agents on the server's own machine). The key is the one `serve` uses:
+// GROUNDMIST_SYNC_SECRET_KEY (environment or .env), else <data>/.groundmist/secret.key
+// (created on first use). Also the bridge from the auth part's session tokens
+// (auth/session_token.h) to the server's TokenVerifier.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -23,10 +25,8 @@ struct TokenOptions {
 
 void add_token_command(CLI::App& app, TokenOptions& opts);
 
-// Verifies session tokens signed with the configured secret for `serve`.
+// Verifies session tokens signed with the configured key for `serve`. With an owner
+// configured, a token that names another DID as its subject is refused too.
 Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config);
-
-// "90s", "30m", "12h", "7d" or plain seconds.
-Result<int64_t> parse_duration_seconds(std::string_view text);
 
 }  // namespace gm::cli
