@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the npm packages the interop tests and benchmarks use (tests/interop),
-# only when package.json changed since the last install.
+# Installs the npm packages the interop tests, end-to-end tests and benchmarks use:
+# tests/interop (the automerge-repo 2.5.6 stack) and tests/interop/repo1 (the 1.2.1
+# stack today's Groundmist apps run). Each folder is installed only when its
+# package.json changed since its last install.
 set -euo pipefail
-cd "$(dirname "$0")/../tests/interop"
-stamp=node_modules/.installed-from
-if [ -f "$stamp" ] && cmp -s package.json "$stamp"; then
-  exit 0
-fi
-npm install --no-audit --no-fund --loglevel=error
-cp package.json "$stamp"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for folder in tests/interop tests/interop/repo1; do
+  cd "$root/$folder"
+  stamp=node_modules/.installed-from
+  if [ -f "$stamp" ] && cmp -s package.json "$stamp"; then
+    continue
+  fi
+  npm install --no-audit --no-fund --loglevel=error
+  cp package.json "$stamp"
+done
