@@ -22,8 +22,8 @@
 //   map / table      JSON object; list  JSON array; text  JSON string (elements
 //                    that are not strings, e.g. block markers, render as U+FFFC)
 //   null, booleans, strings   themselves
-//   int, uint        JSON integers, exact even beyond 2^53 (toJS rounds an int to a
-//                    Number and gives a uint as a BigInt, which JSON.stringify refuses)
+//   int, uint        JSON integers, exact even beyond 2^53 (toJS gives uints, and ints
+//                    beyond 2^53, as BigInt, which JSON.stringify refuses)
 //   f64              JSON number; integral values with |x| < 2^53 as integers (so a
 //                    dump prints "3" like JSON.stringify); NaN and ±Infinity -> null
 //   counter          JSON integer: initial value + the sum of its increments
