@@ -100,12 +100,14 @@ const std::vector<CorpusDoc>& corpus() {
     if (corpus().empty()) GTEST_SKIP() << "GM_CORPUS_DIR is unset or holds no corpus records"; \
   } while (0)
 
-// Reports failures as "<where>: <what>", the first kMaxReported in full and then only
-// a count, so one broken layer does not bury the output.
+// Reports failures as "<where>: <what>", the first few (GM_DIFF_MAX_REPORTED, default
+// 15) in full and then only a count, so one broken layer does not bury the output.
 class Failures {
  public:
-  static constexpr int kMaxReported = 15;
-  explicit Failures(const char* check) : check_(check) {}
+  explicit Failures(const char* check) : check_(check) {
+    const char* env = std::getenv("GM_DIFF_MAX_REPORTED");
+    if (env) kMaxReported = std::atoi(env);
+  }
   ~Failures() {
     if (count_ > kMaxReported) {
       ADD_FAILURE() << check_ << ": " << count_ << " failures in " << docs_.size() << " documents ("
@@ -120,6 +122,7 @@ class Failures {
 
  private:
   const char* check_;
+  int kMaxReported = 15;
   int count_ = 0;
   std::set<std::string> docs_;
 };
@@ -703,6 +706,18 @@ std::string compare_sync(const SyncMessage& ours_in, ByteView npm_bytes, int ver
     auto u1 = uncompressed_document(ours.changes[i]);
     auto u2 = uncompressed_document(npm->changes[i]);
     if (u1.ok() && u2.ok() && *u1 == *u2) continue;
+    if (u1.ok() && u2.ok()) {
+      return "whole-document entry differs (compared uncompressed): " + first_difference(*u1, *u2) + "; " +
+             document_difference(*u1, *u2);
+    }
+    auto c1 = parse_chunks(ours.changes[i]);
+    auto c2 = parse_chunks(npm->changes[i]);
+    if (c1.ok() && c2.ok()) {
+      std::vector<ChangeHash> h1, h2;
+      for (const Chunk& c : *c1) h1.push_back(c.hash);
+      for (const Chunk& c : *c2) h2.push_back(c.hash);
+      return "change entry " + std::to_string(i) + " differs: ours sends " + join_hex(h1) + ", npm " + join_hex(h2);
+    }
     return "change entry " + std::to_string(i) + " differs: " + first_difference(ours.changes[i], npm->changes[i]);
   }
   return "";
