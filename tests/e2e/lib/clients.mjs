@@ -59,24 +59,26 @@ export async function closeAllClients() {
 export async function makeClient(stackName, url, { storageDir, retryInterval = 250, peerId } = {}) {
   const s = await loadStack(stackName);
   const adapters = url ? [new s.ClientAdapter(url, retryInterval)] : [];
+  peerId ??= `e2e-${stackName}-${Math.random().toString(36).slice(2, 10)}`;
   const repo = new s.Repo({
     network: [...adapters],
     storage: storageDir ? new s.NodeFS(storageDir) : undefined,
     peerId,
   });
-  const client = new Client(s, repo, adapters, retryInterval);
+  const client = new Client(s, repo, adapters, retryInterval, peerId);
   open.add(client);
   return client;
 }
 
 class Client {
-  constructor(stack, repo, adapters, retryInterval) {
+  constructor(stack, repo, adapters, retryInterval, peerId) {
+    this.peerId = peerId;
     this.stack = stack;
     this.A = stack.A;
     this.repo = repo;
     this.adapters = adapters;
     this.retryInterval = retryInterval;
-    this.name = `${stack.name} client ${repo.peerId}`;
+    this.name = `${stack.name} client ${peerId}`;
   }
 
   connect(url) {
