@@ -602,12 +602,19 @@ TEST(Differential, JsonMatchesNpm) {
 
 // ---------------------------------------------------------------- 6. sync
 
+// The generator leaves the sync fixture out when npm itself fails on it.
+bool has_sync_fixture(const CorpusDoc& d) {
+  return d.rec.contains("sync") && d.rec["sync"].contains("messages") && d.rec["sync"].contains("a") &&
+         d.rec["sync"].contains("b") && d.rec["sync"].contains("heads");
+}
+
 TEST(Differential, SyncMessagesRoundTrip) {
   SKIP_WITHOUT_CORPUS();
   Failures f("decode_sync_message/encode_sync_message");
   size_t checked = 0;
   for (const CorpusDoc& d : corpus()) {
     size_t k = 0;
+    if (!has_sync_fixture(d)) continue;
     for (const auto& m : d.rec["sync"]["messages"]) {
       ++k;
       if (m["hex"].is_null()) continue;
@@ -654,6 +661,7 @@ TEST(Differential, SyncReceiveConverges) {
   for (const CorpusDoc& d : corpus()) {
     auto chunks = npm_change_chunks(d);
     if (!chunks.ok()) continue;  // reported by ChangeChunksParseAndHash
+    if (!has_sync_fixture(d)) continue;
     const json& s = d.rec["sync"];
     auto a = make_peer(*chunks, s["a"]);
     auto b = make_peer(*chunks, s["b"]);
@@ -738,6 +746,7 @@ TEST(Differential, SyncGenerateMatchesNpm) {
   for (const CorpusDoc& d : corpus()) {
     auto chunks = npm_change_chunks(d);
     if (!chunks.ok()) continue;
+    if (!has_sync_fixture(d)) continue;
     const json& s = d.rec["sync"];
     auto a = make_peer(*chunks, s["a"]);
     auto b = make_peer(*chunks, s["b"]);
