@@ -22,8 +22,8 @@ function serverEnv(extra = {}) {
 }
 
 // A session token for `group`, minted the way the owner would (`groundmist-sync token`).
-export function mintToken(group = GROUP, data) {
-  if (SERVER_KIND === 'js') return `js.${Buffer.from(group).toString('base64url')}`;
+export function mintToken(group = GROUP, data, kind = SERVER_KIND) {
+  if (kind === 'js') return `js.${Buffer.from(group).toString('base64url')}`;
   const r = spawnSync(BIN, ['token', '--group', group, '--data', data], { env: serverEnv(), timeout: 10000 });
   if (r.status !== 0) throw new Error(`token --group ${group} failed (${r.status}): ${r.stderr}`);
   return r.stdout.toString().trim();
@@ -34,14 +34,16 @@ export function mintToken(group = GROUP, data) {
  *   data   data folder (groups live in <data>/<group as folders>)
  *   port   0 = any free port; a fixed port is retried for a few seconds (restarts)
  *   args   extra `serve` flags (e.g. ['--max-frame', '256kb'])
+ *   kind   'cpp' (groundmist-sync) or 'js' (the JS reference server); default from
+ *          GM_E2E_SERVER
  * Returns { port, data, url(group), token(group), stop(), kill9(), alive(), log() }.
  */
-export async function startServer({ data, port = 0, args = [] } = {}) {
-  if (SERVER_KIND === 'cpp' && !fs.existsSync(BIN)) throw new Error(`server binary not found: ${BIN} (set GM_SYNC_BIN)`);
+export async function startServer({ data, port = 0, args = [], kind = SERVER_KIND } = {}) {
+  if (kind === 'cpp' && !fs.existsSync(BIN)) throw new Error(`server binary not found: ${BIN} (set GM_SYNC_BIN)`);
   const deadline = Date.now() + 10000;
   for (;;) {
     try {
-      return await startOnce(data, port, args);
+      return await startOnce(data, port, args, kind);
     } catch (e) {
       // A fixed port may still be held for a moment by the previous process.
       if (port === 0 || Date.now() > deadline) throw e;
@@ -50,10 +52,10 @@ export async function startServer({ data, port = 0, args = [] } = {}) {
   }
 }
 
-async function startOnce(data, port, args) {
-  const cmd = SERVER_KIND === 'js' ? process.execPath : BIN;
+async function startOnce(data, port, args, kind) {
+  const cmd = kind === 'js' ? process.execPath : BIN;
   const argv =
-    SERVER_KIND === 'js'
+    kind === 'js'
       ? [JS_SERVER, '--port', String(port), '--host', '127.0.0.1', '--data', data]
       : ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', data, '--log-level', 'debug', ...args];
   const child = spawn(cmd, argv, { cwd: data, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,7 +84,7 @@ async function startOnce(data, port, args) {
   const actualPort = Number(m[1]);
   const tokens = new Map();
   const token = (group = GROUP) => {
-    if (!tokens.has(group)) tokens.set(group, mintToken(group, data));
+    if (!tokens.has(group)) tokens.set(group, mintToken(group, data, kind));
     return tokens.get(group);
   };
   return {
