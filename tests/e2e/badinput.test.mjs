@@ -1,0 +1,232 @@
+// Issue 3, test 7: bad input. After a valid join, each malformed frame must get the
+// offending socket an `error` message or a close (spec/automerge.md §3.2–3.3; the
+// prototype crashed on a one-byte frame), the server must stay up, never send anything
+// but binary CBOR maps (a text or non-CBOR frame crashes 1.2.1 clients, §3.4a), and
+// well-behaved clients keep syncing. Upgrades without a valid token get HTTP 401.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scope } from './lib/scope.mjs';
+import { loadStack, sameSet } from './lib/clients.mjs';
+import { SERVER_KIND } from './lib/server.mjs';
+import { joinRaw, openRaw, encode } from './lib/raw.mjs';
+import { tempDir, waitFor, sleep, withTimeout } from './lib/util.mjs';
+
+const MAX_FRAME = 256 * 1024;
+const s2 = await loadStack('2.5.6');
+const A = s2.A;
+const newDocId = () => s2.repoPkg.parseAutomergeUrl(s2.repoPkg.generateAutomergeUrl()).documentId;
+
+// Sync messages made by automerge 3.5.0: the first message of a session, and one
+// that carries changes (after the other side answered).
+function syncMessages() {
+  let doc = A.from({ text: 'hello', n: 1 });
+  doc = A.change(doc, (d) => { d.n = 2; });
+  let empty = A.init();
+  let sa = A.initSyncState();
+  let sb = A.initSyncState();
+  let first;
+  let withChanges;
+  for (let i = 0; i < 5 && !withChanges; i++) {
+    let m;
+    [sa, m] = A.generateSyncMessage(doc, sa);
+    if (!m) break;
+    if (!first) first = m;
+    else if (A.decodeSyncMessage(m).changes.length > 0) withChanges = m;
+    [empty, sb] = A.receiveSyncMessage(empty, sb, m);
+    let back;
+    [sb, back] = A.generateSyncMessage(empty, sb);
+    if (back) [doc, sa] = A.receiveSyncMessage(doc, sa, back);
+  }
+  return { first, withChanges };
+}
+const { first, withChanges } = syncMessages();
+// What a client that does not have a document sends in its `request`.
+const emptyRequest = A.generateSyncMessage(A.init(), A.initSyncState())[1];
+
+function corrupt(bytes, at) {
+  const b = Uint8Array.from(bytes);
+  b[at] ^= 0x5a;
+  return b;
+}
+
+// expect: 'reject' = must get `error` or a close; 'any' = dropping it is fine too (the
+// spec says unknown types and foreign senderIds are ignored), but the socket must
+// then still work.
+const CASES = [
+  { name: 'non-CBOR bytes', expect: 'reject', frame: () => Uint8Array.from([0xff, 0xfe, 0xfd]) },
+  { name: 'one reserved-CBOR byte (0x1c)', expect: 'reject', frame: () => Uint8Array.from([0x1c]) },
+  { name: 'one byte 0x00 (CBOR 0, not a map)', expect: 'reject', frame: () => Uint8Array.from([0x00]) },
+  { name: 'empty binary frame', expect: 'reject', frame: () => new Uint8Array(0) },
+  { name: 'CBOR array', expect: 'reject', frame: () => encode([1, 2, 3]) },
+  { name: 'CBOR text string', expect: 'reject', frame: () => encode('sync') },
+  { name: 'truncated CBOR map', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: first }).subarray(0, 30) },
+  { name: 'map with non-string keys', expect: 'reject', frame: () => Uint8Array.from([0xa2, 0x01, 0x02, 0x03, 0x04]) },
+  { name: 'map without type', expect: 'reject', frame: (p) => encode({ senderId: p.peerId, targetId: p.serverPeerId }) },
+  { name: 'type is a number', expect: 'reject', frame: (p) => encode({ type: 7, senderId: p.peerId }) },
+  { name: 'sync without documentId and data', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId }) },
+  { name: 'sync with data as a text string', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: 'hello' }) },
+  { name: 'sync with documentId not bs58check', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: 'not/a-document-id', data: withChanges }) },
+  { name: 'sync with documentId a number', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: 12345, data: withChanges }) },
+  { name: 'sync with truncated sync data', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: withChanges.subarray(0, Math.floor(withChanges.length / 2)) }) },
+  { name: 'sync with a corrupt change (flipped byte)', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: corrupt(withChanges, withChanges.length - 20) }) },
+  { name: 'sync data of random bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]) }) },
+  { name: 'request with empty data', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: new Uint8Array(0) }) },
+  { name: 'ephemeral without sessionId/count', expect: 'reject', frame: (p) => encode({ type: 'ephemeral', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: encode({ x: 1 }) }) },
+  { name: 'map claiming 2^32-1 entries', expect: 'reject', frame: () => Uint8Array.from([0xba, 0xff, 0xff, 0xff, 0xff, 0x64, 0x74, 0x79, 0x70, 0x65]) },
+  { name: 'byte string claiming 2^63 bytes', expect: 'reject', frame: () => Uint8Array.from([0xa1, 0x64, 0x64, 0x61, 0x74, 0x61, 0x5b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]) },
+  { name: '100000 nested arrays', expect: 'reject', frame: () => { const b = new Uint8Array(100001).fill(0x81); b[100000] = 0; return b; } },
+  { name: '100000 nested maps', expect: 'reject', frame: () => { const b = new Uint8Array(200001); for (let i = 0; i < 100000; i++) { b[2 * i] = 0xa1; b[2 * i + 1] = 0x00; } b[200000] = 0; return b; } },
+  { name: 'indefinite-length map never closed', expect: 'reject', frame: () => Uint8Array.from([0xbf, 0x64, 0x74, 0x79, 0x70, 0x65, 0x64, 0x73, 0x79, 0x6e, 0x63]) },
+  { name: 'unknown message type', expect: 'any', frame: (p) => encode({ type: 'no-such-type', senderId: p.peerId, targetId: p.serverPeerId }) },
+  { name: 'senderId of another peer', expect: 'any', frame: (p) => encode({ type: 'request', senderId: 'someone-else', targetId: p.serverPeerId, documentId: newDocId(), data: emptyRequest }) },
+  { name: 'leave (1.2.1 clients send it)', expect: 'any', frame: (p) => encode({ type: 'leave', senderId: p.peerId }) },
+  { name: 'remote-subscription-change', expect: 'any', frame: (p) => encode({ type: 'remote-subscription-change', senderId: p.peerId, targetId: p.serverPeerId, add: ['x'] }) },
+  { name: 'join with only protocol version 99', expect: 'reject', fresh: true, frame: () => encode({ type: 'join', senderId: 'raw-v99', peerMetadata: {}, supportedProtocolVersions: ['99'] }) },
+  { name: 'text frame', expect: 'reject', text: '{"type":"join"}' },
+  { name: `oversized frame (> --max-frame ${MAX_FRAME})`, expect: 'reject', frame: () => new Uint8Array(MAX_FRAME + 1024).fill(0xa0) },
+];
+
+test('bad input: every malformed frame gets error or close; the server stays up and keeps syncing', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('badinput'), args: ['--max-frame', `${MAX_FRAME / 1024}kb`] });
+  const url = server.url();
+
+  // Well-behaved clients, connected throughout.
+  const a = await env.client('2.5.6', url);
+  const b = await env.client('1.2.1', url);
+  await Promise.all([a.waitPeer(), b.waitPeer()]);
+  const ha = a.create({ round: 0 });
+  const fb = await b.find(ha.url, 5000);
+  assert.equal(fb.state, 'ready');
+  let round = 0;
+  const stillSyncing = async (what) => {
+    round++;
+    a.change(ha, (d) => { d.round = round; });
+    await waitFor(() => b.json(fb.handle)?.round === round, 5000, `well-behaved clients still sync after ${what}`);
+  };
+
+  const failures = [];
+  const outcomes = [];
+  // E2E_CASES=regex runs only the matching cases (for debugging).
+  const only = process.env.E2E_CASES ? new RegExp(process.env.E2E_CASES) : null;
+  let previous = 'start';
+  for (const c of CASES.filter((x) => !only || only.test(x.name))) {
+    let peer;
+    await sleep(50);
+    if (!server.alive()) {
+      failures.push(`THE SERVER EXITED after "${previous}"\n${server.log().slice(-2000)}`);
+      break;
+    }
+    previous = c.name;
+    if (c.fresh) {
+      const { ws } = await openRaw(url);
+      peer = { ws, frames: [], closed: null };
+      peer.closedPromise = new Promise((r) => ws.on('close', (code, reason) => r((peer.closed = { code, reason: reason.toString() }))));
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => {
+        let message;
+        try { message = (s2.repoPkg.cbor ?? {}).decode?.(data); } catch { /* recorded below */ }
+        peer.frames.push({ binary: isBinary, bytes: data, message });
+      });
+    } else {
+      try {
+        peer = await joinRaw(url);
+      } catch (e) {
+        failures.push(`${c.name}: a valid join failed (${e.message}); server ${server.alive() ? 'running' : 'EXITED'}`);
+        break;
+      }
+    }
+    const before = peer.frames.length;
+    try {
+      if (c.text !== undefined) peer.ws.send(c.text, { binary: false });
+      else peer.ws.send(c.frame(peer), { binary: true });
+    } catch (e) {
+      failures.push(`${c.name}: could not send (${e.message})`);
+      continue;
+    }
+    // error message or close within 1.5 s
+    const reaction = await Promise.race([
+      peer.closedPromise.then((x) => `closed ${x.code}${x.reason ? ` "${x.reason}"` : ''}`),
+      waitFor(() => peer.frames.slice(before).find((f) => f.message?.type === 'error'), 1500, 'error').then(
+        (f) => `error message "${f.message.message}"`,
+        () => null,
+      ),
+    ]);
+    let outcome = reaction;
+    if (!reaction) {
+      // Dropped: the socket must still work (a request for an unknown doc is answered).
+      let works = false;
+      if (!c.fresh && peer.ws.readyState === 1) {
+        const from = peer.frames.length;
+        const documentId = newDocId();
+        peer.send({ type: 'request', senderId: peer.peerId, targetId: peer.serverPeerId, documentId, data: emptyRequest });
+        works = await peer
+          .waitMessage((m) => m.type === 'doc-unavailable' && m.documentId === documentId, 3000, 'doc-unavailable', from)
+          .then(() => true, () => false);
+      }
+      outcome = works ? 'ignored (socket still works)' : 'no error, no close, and the socket no longer answers';
+      if (c.expect === 'reject' || !works) failures.push(`${c.name}: ${outcome}`);
+    }
+    // Anything the server sent must be a binary CBOR map with a string type.
+    for (const f of peer.frames) {
+      if (!f.binary || !f.message || typeof f.message !== 'object' || typeof f.message.type !== 'string') {
+        failures.push(`${c.name}: the server sent a frame that is not a binary CBOR message: ${f.binary ? 'binary' : 'TEXT'} ${Buffer.from(f.bytes).subarray(0, 40).toString('hex')}`);
+      }
+    }
+    outcomes.push(`${c.name}: ${outcome}`);
+    if (process.env.E2E_VERBOSE) console.log(`${c.name}: ${outcome}`);
+    peer.ws.terminate();
+  }
+  await sleep(100);
+  for (const o of outcomes) t.diagnostic(o);
+  assert.deepEqual(failures, []);
+  assert.ok(server.alive(), 'the server is still running');
+  await stillSyncing('all bad frames');
+});
+
+test('bad input: a peer that floods many bad frames on many sockets does not disturb others', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('badflood') });
+  const url = server.url();
+  const a = await env.client('2.5.6', url);
+  const b = await env.client('2.5.6', url);
+  await Promise.all([a.waitPeer(), b.waitPeer()]);
+  const ha = a.create({ n: 0 });
+  const fb = await b.find(ha.url, 5000);
+  const peers = await Promise.all(Array.from({ length: 10 }, () => joinRaw(url)));
+  for (let i = 0; i < 50; i++) {
+    for (const p of peers) {
+      if (p.ws.readyState === 1) p.ws.send(Uint8Array.from([0x42, i, 0xff]), { binary: true });
+    }
+    a.change(ha, (d) => { d.n = i; });
+  }
+  await waitFor(() => b.json(fb.handle).n === 49, 5000, 'sync during the flood');
+  await Promise.all(peers.map((p) => withTimeout(p.closedPromise, 3000, 'flooding socket closed').catch(() => null)));
+  for (const p of peers) p.ws.terminate();
+  assert.ok(server.alive());
+  assert.ok(sameSet(a.heads(ha), b.heads(fb.handle)));
+});
+
+test('bad input: upgrades without a valid token get HTTP 401', { skip: SERVER_KIND === 'js' ? 'the JS stand-in does not verify tokens' : false }, async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('badtoken') });
+  const base = `ws://127.0.0.1:${server.port}`;
+  const valid = server.token();
+  const cases = [
+    ['no token', `${base}/`],
+    ['empty token', `${base}/?token=`],
+    ['garbage token', `${base}/?token=not-a-token`],
+    ['token with a flipped signature character', `${base}/?token=${valid.slice(0, -2)}${valid.at(-2) === 'A' ? 'B' : 'A'}${valid.at(-1)}`],
+    ['token with the claims of another group', `${base}/?token=${valid.split('.').map((p, i) => (i === 1 ? Buffer.from(Buffer.from(p, 'base64url').toString().replace('xyz.groundmist.test', 'xyz.groundmist.evil')).toString('base64url') : p)).join('.')}`],
+    ['very long token', `${base}/?token=${'a'.repeat(20000)}`],
+  ];
+  for (const [what, u] of cases) {
+    const r = await openRaw(u).catch((e) => ({ error: e.message }));
+    if (r.ws) r.ws.terminate();
+    assert.equal(r.status, 401, `${what}: got ${JSON.stringify(r.error ?? (r.ws ? 'an open WebSocket' : r.status))}`);
+  }
+  // The valid one still opens.
+  const ok = await joinRaw(server.url());
+  ok.ws.terminate();
+  await sleep(10);
+});
