@@ -75,6 +75,9 @@ int serve(const ServeOptions& opts) {
         config.host);
   }
 
+  // The repo layer plugs in here: construct its ConnectionHandler (given `metrics`, so it
+  // can set documents_loaded and count sync_errors per group, and later the server's
+  // executor for its timers) in place of the stand-in that logs and drops messages.
   server::MetricsRegistry metrics;
   server::LoggingConnectionHandler handler;
   server::Server srv(config, handler, std::move(verifier).value(), metrics);

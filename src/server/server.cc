@@ -96,6 +96,12 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       co_await backoff.async_wait(kTuple);
       continue;
     }
+    if (ctx.live.size() >= ctx.config.max_connections) {
+      spdlog::warn("refusing a connection: {} connections open (the limit)", ctx.live.size());
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
     asio::co_spawn(io, serve_http(ctx, std::move(socket)),
                    [](std::exception_ptr e) { log_escaped("connection", e); });
   }

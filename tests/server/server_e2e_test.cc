@@ -380,6 +380,17 @@ TEST_F(ServerTest, RequestLimitsAndTimeouts) {
   }
 }
 
+TEST_F(ServerTest, ConnectionsOverTheLimitAreRefused) {
+  ServerConfig config;
+  config.max_connections = 1;
+  restart(config);
+  auto c = connect("good:a.b");
+  EXPECT_THROW(connect("good:a.b"), boost::system::system_error);
+  c->ws.write(asio::buffer(std::string("first still works")));
+  beast::error_code ec;
+  EXPECT_EQ(read_text(*c, ec), "first still works");
+}
+
 TEST_F(ServerTest, StopClosesSocketsThenFlushes) {
   auto c = connect("good:a.b");
   EXPECT_TRUE(eventually([&] {
