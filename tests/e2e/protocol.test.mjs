@@ -1,0 +1,108 @@
+// Wire-level checks of the handshake and replies (spec/automerge.md §3.2–3.4) with a raw
+// peer, so a failure in the client tests can be pinned to a frame.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { scope } from './lib/scope.mjs';
+import { loadStack } from './lib/clients.mjs';
+import { GROUP, SERVER_KIND } from './lib/server.mjs';
+import { joinRaw, openRaw, encode } from './lib/raw.mjs';
+import { tempDir, waitFor, sleep, groupDir, withTimeout } from './lib/util.mjs';
+
+const s2 = await loadStack('2.5.6');
+const A = s2.A;
+const newDocId = () => s2.repoPkg.parseAutomergeUrl(s2.repoPkg.generateAutomergeUrl()).documentId;
+const emptyRequest = A.generateSyncMessage(A.init(), A.initSyncState())[1];
+
+test('protocol: join → peer, request → doc-unavailable, sync → stored and answered', async (t) => {
+  const env = scope(t);
+  const data = tempDir('protocol');
+  const server = await env.server({ data });
+
+  // Messages before join are ignored (no reply, socket stays open).
+  const { ws } = await openRaw(server.url());
+  const early = [];
+  ws.on('message', (d) => early.push(d));
+  ws.send(encode({ type: 'request', senderId: 'early', targetId: 'x', documentId: newDocId(), data: emptyRequest }));
+  await sleep(300);
+  assert.equal(early.length, 0, 'a message before join got a reply');
+  ws.terminate();
+
+  const p = await joinRaw(server.url(), { peerId: 'raw-protocol-peer' });
+  const peer = p.messages()[0];
+  assert.equal(peer.type, 'peer');
+  assert.equal(typeof peer.senderId, 'string');
+  assert.ok(peer.senderId.length > 0);
+  assert.equal(peer.targetId, 'raw-protocol-peer');
+  assert.equal(peer.selectedProtocolVersion, '1');
+  assert.equal(typeof peer.peerMetadata, 'object');
+  if (SERVER_KIND === 'cpp') {
+    assert.equal(peer.peerMetadata.isEphemeral, false, 'the server is not ephemeral');
+    const sid = fs.readFileSync(`${groupDir(data, GROUP)}/st/orage-adapter-id`, 'utf8');
+    assert.equal(peer.peerMetadata.storageId, sid, 'peer.storageId is the group folder\'s storage-adapter-id');
+  }
+
+  // request for an unknown document → doc-unavailable (a sync before it is allowed).
+  const documentId = newDocId();
+  let from = p.frames.length;
+  const t0 = performance.now();
+  p.send({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId, data: emptyRequest });
+  const du = await p.waitMessage((m) => m.type === 'doc-unavailable', 2000, 'doc-unavailable', from);
+  t.diagnostic(`doc-unavailable after ${(performance.now() - t0).toFixed(1)} ms`);
+  assert.equal(du.documentId, documentId);
+  assert.equal(du.targetId, p.peerId);
+  assert.equal(du.senderId, p.serverPeerId);
+  for (const m of p.messages().slice(1)) {
+    assert.ok(['sync', 'doc-unavailable'].includes(m.type), `unexpected ${m.type} in reply to request`);
+  }
+
+  // sync with a document: the server answers with sync for the same document.
+  let doc = A.from({ hello: 'world' });
+  let state = A.initSyncState();
+  const docId2 = newDocId();
+  for (let round = 0; round < 10; round++) {
+    let msg;
+    [state, msg] = A.generateSyncMessage(doc, state);
+    if (!msg) break;
+    from = p.frames.length;
+    p.send({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: docId2, data: msg });
+    const reply = await p.waitMessage((m) => m.type === 'sync' && m.documentId === docId2, 2000, `sync reply, round ${round}`, from);
+    assert.equal(reply.targetId, p.peerId);
+    assert.ok(reply.data instanceof Uint8Array && reply.data.length > 0, 'sync data is a byte string');
+    [doc, state] = A.receiveSyncMessage(doc, state, reply.data);
+  }
+  assert.deepEqual(state.theirHeads, A.getHeads(doc), 'the server reports our heads: it has the document');
+  // A second raw peer can now fetch it with a request.
+  const q = await joinRaw(server.url());
+  let qdoc = A.init();
+  let qs = A.initSyncState();
+  const first = A.generateSyncMessage(qdoc, qs);
+  qs = first[0];
+  q.send({ type: 'request', senderId: q.peerId, targetId: q.serverPeerId, documentId: docId2, data: first[1] });
+  await waitFor(async () => {
+    for (const m of q.messages().filter((x) => x.type === 'sync' && x.documentId === docId2 && !x.seen)) {
+      m.seen = true;
+      [qdoc, qs] = A.receiveSyncMessage(qdoc, qs, m.data);
+      const [ns, out] = A.generateSyncMessage(qdoc, qs);
+      qs = ns;
+      if (out) q.send({ type: 'sync', senderId: q.peerId, targetId: q.serverPeerId, documentId: docId2, data: out });
+    }
+    return qdoc.hello === 'world';
+  }, 3000, 'the second raw peer to receive the document');
+  q.close();
+  p.close();
+});
+
+test('protocol: a second socket joining with the same peerId replaces the first', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('samepeer') });
+  const one = await joinRaw(server.url(), { peerId: 'raw-same' });
+  const two = await joinRaw(server.url(), { peerId: 'raw-same' });
+  const closed = await withTimeout(one.closedPromise, 3000, 'the old socket to be closed').catch((e) => e);
+  assert.ok(!(closed instanceof Error), 'the server keeps the old socket of a re-joining peer open (spec §3.2: close it)');
+  // The new socket works.
+  const documentId = newDocId();
+  two.send({ type: 'request', senderId: two.peerId, targetId: two.serverPeerId, documentId, data: emptyRequest });
+  await two.waitMessage((m) => m.type === 'doc-unavailable' && m.documentId === documentId, 2000, 'doc-unavailable on the new socket');
+  two.close();
+});
