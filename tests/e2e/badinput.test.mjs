@@ -96,6 +96,7 @@ test('bad input: every malformed frame gets error or close; the server stays up 
   const b = await env.client('1.2.1', url);
   await Promise.all([a.waitPeer(), b.waitPeer()]);
   const ha = a.create({ round: 0 });
+  await a.waitServerHas(ha);
   const fb = await b.find(ha.url, 5000);
   assert.equal(fb.state, 'ready');
   let round = 0;
@@ -192,6 +193,7 @@ test('bad input: a peer that floods many bad frames on many sockets does not dis
   const b = await env.client('2.5.6', url);
   await Promise.all([a.waitPeer(), b.waitPeer()]);
   const ha = a.create({ n: 0 });
+  await a.waitServerHas(ha);
   const fb = await b.find(ha.url, 5000);
   const peers = await Promise.all(Array.from({ length: 10 }, () => joinRaw(url)));
   for (let i = 0; i < 50; i++) {

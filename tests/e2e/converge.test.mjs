@@ -23,6 +23,7 @@ for (const [sa, sb] of PAIRS) {
 
     // Create on A, find on B.
     const ha = a.create({ title: 'hello', list: [] });
+    await a.waitServerHas(ha);
     const found = await b.find(ha.url, 5000);
     assert.equal(found.state, 'ready', `B's find of A's new document ended ${found.state} after ${found.ms.toFixed(0)} ms`);
     const hb = found.handle;
@@ -51,6 +52,7 @@ for (const [sa, sb] of PAIRS) {
 
     // A second document, created on B.
     const hb2 = b.create({ second: true });
+    await b.waitServerHas(hb2);
     const f2 = await a.find(hb2.url, 5000);
     assert.equal(f2.state, 'ready');
 

@@ -34,6 +34,7 @@ async function writeDocs(env, url) {
   const seen = [];
   for (const [owner, h] of [[a, small], [a, big], [b, many]]) {
     const other = owner === a ? b : a;
+    await owner.waitServerHas(h);
     const f = await other.find(h.url, 5000);
     assert.equal(f.state, 'ready');
     seen.push([owner, h, other, f.handle]);

@@ -23,6 +23,7 @@ for (const stacks of TRIOS) {
 
     const [a, ...others] = clients;
     const ha = a.create({ topic: 'presence' });
+    await a.waitServerHas(ha);
     const handles = [ha];
     for (const c of others) {
       const f = await c.find(ha.url, 5000);

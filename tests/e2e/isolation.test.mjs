@@ -23,6 +23,7 @@ for (const stack of ['2.5.6', '1.2.1']) {
     await Promise.all([ax.waitPeer(), bx.waitPeer(), cy.waitPeer()]);
 
     const hx = ax.create({ group: 'X', secret: 42 });
+    await ax.waitServerHas(hx);
     const fx = await bx.find(hx.url, 5000);
     assert.equal(fx.state, 'ready', 'same-group client finds the document');
     await waitFor(() => sameSet(bx.heads(fx.handle), ax.heads(hx)), 5000, 'X document at the server');
@@ -34,6 +35,7 @@ for (const stack of ['2.5.6', '1.2.1']) {
 
     // Group Y's own document stays in Y.
     const hy = cy.create({ group: 'Y' });
+    await cy.waitServerHas(hy);
     const dy = await env.client('2.5.6', server.url(Y));
     await dy.waitPeer();
     const fdy = await dy.find(hy.url, 5000);
@@ -69,6 +71,7 @@ test('isolation: uploading a group X documentId from group Y does not touch X', 
   const cy = await env.client('2.5.6', server.url(Y));
   await Promise.all([ax.waitPeer(), cy.waitPeer()]);
   const hx = ax.create({ owner: 'X', value: 'original' });
+  await ax.waitServerHas(hx);
   const vx = await env.client('2.5.6', server.url(X));
   await vx.waitPeer();
   const fx = await vx.find(hx.url, 5000);

@@ -14,6 +14,7 @@ import { GROUP } from './lib/server.mjs';
 // Waits until `verifier` (another client) holds `handle`'s document at its current heads:
 // proof that the server had every change.
 async function waitRelayed(owner, handle, verifier) {
+  await owner.waitServerHas(handle);
   const f = await verifier.find(handle.url, 5000);
   assert.equal(f.state, 'ready', `verifier's find ended ${f.state}`);
   await waitFor(() => sameSet(verifier.heads(f.handle), owner.heads(handle)), 5000, 'the verifier to reach the owner heads');

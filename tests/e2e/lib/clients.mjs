@@ -179,6 +179,18 @@ class Client {
     return sameSet(theirs, mine);
   }
 
+  // Waits until the server has every change of `handle` (ackedByServer), so another
+  // client's find() cannot race ahead of the upload. Without a server storageId
+  // there is no way to tell: waits 500 ms instead.
+  async waitServerHas(handle, ms = 5000) {
+    if (!this.serverStorageId()) {
+      await new Promise((r) => setTimeout(r, 500));
+      return false;
+    }
+    await waitFor(() => this.ackedByServer(handle), ms, `${this.name}: the server to acknowledge ${handle.documentId}`);
+    return true;
+  }
+
   broadcast(handle, message) {
     handle.broadcast(message);
   }
