@@ -424,7 +424,6 @@ Result<ChangeHeader> decode_change_header(ByteView body, ByteView* rest) {
   for (size_t i = 0; i < ndeps; ++i) {
     GM_ASSIGN_OR_RETURN(ByteView dep, r.bytes(32, "dependency hash"));
     h.deps.push_back(ChangeHash::from_bytes(dep));
-    if (i > 0 && !(h.deps[i - 1] < h.deps[i])) return r.fail("dependencies not sorted");
   }
   GM_ASSIGN_OR_RETURN(ByteView actor, r.length_prefixed("actor id"));
   h.actor.assign(actor.begin(), actor.end());

@@ -127,12 +127,63 @@ Status ChangeGraph::add_change(ByteView chunk, const ChangeHash& hash, ChangeHea
 }
 
 Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<Index>* applied) {
+  // A batch is applied in the order npm Automerge 3.x applies one (observed, and what
+  // makes our save() equal theirs): first the changes whose dependencies are all
+  // present, in input order; then, breadth first, each applied change's dependents
+  // within the batch as they become ready, in input order. Whatever still lacks a
+  // dependency outside the batch is queued.
   Status first_error;
-  for (const Incoming& in : incoming) {
-    if (has(in.hash) || is_queued(in.hash)) continue;  // duplicates are ignored
-    uint32_t missing = 0;
-    for (size_t d = 0; d < in.header.dep_count(); ++d) missing += has(in.header.dep(d)) ? 0 : 1;
-    if (missing == 0) {
+  if (incoming.size() == 1) {
+    // One change (the common case): apply it or queue it, no bookkeeping.
+    const Incoming& in = incoming[0];
+    if (has(in.hash) || is_queued(in.hash)) return first_error;
+    bool ready = true;
+    for (size_t d = 0; d < in.header.dep_count() && ready; ++d) ready = has(in.header.dep(d));
+    if (ready) return apply_ready(in, applied);
+  }
+  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> in_batch;
+  std::vector<size_t> order;  // batch positions, duplicates dropped
+  order.reserve(incoming.size());
+  for (size_t i = 0; i < incoming.size(); ++i) {
+    const Incoming& in = incoming[i];
+    if (has(in.hash) || is_queued(in.hash) || !in_batch.emplace(in.hash, i).second) continue;
+    order.push_back(i);
+  }
+  std::vector<uint32_t> missing(incoming.size(), 0);
+  std::unordered_map<size_t, std::vector<size_t>> dependents;  // batch position → dependents
+  std::vector<size_t> ready;
+  for (size_t i : order) {
+    const Incoming& in = incoming[i];
+    for (size_t d = 0; d < in.header.dep_count(); ++d) {
+      ChangeHash dep = in.header.dep(d);
+      if (has(dep)) continue;
+      ++missing[i];
+      if (auto b = in_batch.find(dep); b != in_batch.end()) dependents[b->second].push_back(i);
+    }
+    if (missing[i] == 0) ready.push_back(i);
+  }
+  std::vector<bool> done(incoming.size(), false);
+  for (size_t next = 0; next < ready.size(); ++next) {
+    size_t i = ready[next];
+    done[i] = true;
+    Status s = apply_ready(incoming[i], applied);
+    if (!s) {
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    if (auto it = dependents.find(i); it != dependents.end()) {
+      for (size_t d : it->second) {
+        if (--missing[d] == 0) ready.push_back(d);
+      }
+    }
+  }
+  for (size_t i : order) {
+    const Incoming& in = incoming[i];
+    if (done[i] || has(in.hash) || is_queued(in.hash)) continue;
+    uint32_t waiting = 0;
+    for (size_t d = 0; d < in.header.dep_count(); ++d) waiting += has(in.header.dep(d)) ? 0 : 1;
+    if (waiting == 0) {
+      // Its dependencies failed to apply; try it once more on its own.
       Status s = apply_ready(in, applied);
       if (!s && first_error.ok()) first_error = s;
       continue;
@@ -141,7 +192,7 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     Pending p;
     p.chunk.assign(in.chunk.begin(), in.chunk.end());
     p.hash = in.hash;
-    p.missing = missing;
+    p.missing = waiting;
     p.waiting = true;
     for (size_t d = 0; d < in.header.dep_count(); ++d) {
       ChangeHash dep = in.header.dep(d);

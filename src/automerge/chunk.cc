@@ -22,11 +22,16 @@ ChangeHash ChangeHash::from_bytes(ByteView b) {
 }
 
 ChangeHash chunk_hash(ChunkType type, ByteView body) {
-  Bytes header;
-  header.push_back(static_cast<uint8_t>(type));
-  put_uleb(header, body.size());
-  Sha256 sha;
-  sha.update(header);
+  uint8_t header[11];
+  header[0] = static_cast<uint8_t>(type);
+  size_t n = 1;
+  for (uint64_t len = body.size();; len >>= 7) {
+    header[n++] = static_cast<uint8_t>((len & 0x7f) | (len >= 0x80 ? 0x80 : 0));
+    if (len < 0x80) break;
+  }
+  thread_local Sha256 sha;
+  sha.reset();
+  sha.update(ByteView(header, n));
   sha.update(body);
   ChangeHash h;
   h.bytes = sha.finish();

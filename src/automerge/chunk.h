@@ -36,6 +36,13 @@ struct Chunk {
   ChangeHash hash;  // SHA-256 of the (type-1) chunk; the change hash for changes
   Bytes owned;
   size_t offset = 0;  // where the chunk starts in the input
+
+  Chunk() = default;
+  // `bytes` and `body` may point into `owned`: a copy would point into the original.
+  Chunk(const Chunk&) = delete;
+  Chunk& operator=(const Chunk&) = delete;
+  Chunk(Chunk&&) noexcept = default;
+  Chunk& operator=(Chunk&&) noexcept = default;
 };
 
 // Parses one chunk at the start of `data`; *consumed is set to its length in `data`.

@@ -159,8 +159,15 @@ class DeltaEncoder {
     rle_.append_value(static_cast<int64_t>(static_cast<uint64_t>(*v) - static_cast<uint64_t>(last_)));
     last_ = *v;
   }
-  void finish(Bytes& out) { rle_.finish(out); }
-  Bytes finish() { return rle_.finish(); }
+  void finish(Bytes& out) {
+    rle_.finish(out);
+    last_ = 0;
+  }
+  Bytes finish() {
+    Bytes out;
+    finish(out);
+    return out;
+  }
 
  private:
   SlebEncoder rle_;

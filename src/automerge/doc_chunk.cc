@@ -173,7 +173,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
     c.time = *s;
     std::optional<std::string_view> m;
     if (!message.next(&m)) return column_error(kTable, "message", row, message.error());
-    if (m) c.message.assign(*m);
+    if (m) c.message = std::string(*m);
     if (!deps_count.next(&u)) return column_error(kTable, "deps count", row, deps_count.error());
     uint64_t ndeps = u.value_or(0);
     if (ndeps > row) {
@@ -408,10 +408,10 @@ std::vector<ColumnOut> encode_change_columns(const DecodedDocument& doc, bool co
     seq.append(static_cast<int64_t>(c.seq));
     max_op.append(static_cast<int64_t>(c.max_op));
     time.append(c.time);
-    if (c.message.empty()) {
+    if (!c.message) {
       message.append_null();
     } else {
-      message.append_value(c.message);
+      message.append_value(*c.message);
     }
     deps_count.append_value(c.deps.size());
     for (uint64_t d : c.deps) deps_index.append(static_cast<int64_t>(d));
@@ -737,7 +737,7 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
     change.actor.assign(doc.actors[c.actor].begin(), doc.actors[c.actor].end());
     change.seq = c.seq;
     change.time = c.time;
-    change.message.assign(c.message);
+    change.message = c.message.value_or("");
     change.extra.assign(c.extra.begin(), c.extra.end());
     change.unknown_columns.clear();
 

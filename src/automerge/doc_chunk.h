@@ -36,9 +36,10 @@ struct DecodedDocument {
     uint64_t seq = 0;
     uint64_t max_op = 0;
     int64_t time = 0;
-    // Empty = none. Old implementations wrote "" instead of null for "no message";
-    // that decodes as none too (a change chunk cannot tell them apart either).
-    std::string message;
+    // nullopt = no message. An explicit empty message is kept as "": npm keeps a
+    // change's `message: ""` in document chunks (though a change chunk cannot tell it
+    // from none), and older implementations wrote "" for every change without one.
+    std::optional<std::string> message;
     std::vector<uint64_t> deps;  // row indexes of earlier changes, in hash order
     Bytes extra;
 

@@ -66,19 +66,27 @@ Status Document::apply_changes(std::span<const ChangeGraph::Index> indexes) {
     ByteView chunk = graph_.chunk(i);
     size_t consumed = 0;
     GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(chunk, &consumed));
-    GM_ASSIGN_OR_RETURN(Change change, decode_change(c.body));
+    // Accept what the reference accepts: non-canonical encodings are fine here, since
+    // the graph keeps (and hashes) the bytes as they came.
+    ChangeDecodeOptions lenient;
+    lenient.require_canonical = false;
+    GM_ASSIGN_OR_RETURN(Change change, decode_change(c.body, lenient));
     Status s = op_set_.apply_change(change);
     if (!s) return context("change " + graph_.hash(i).hex(), s.error());
-    record_meta(i, change.start_op + change.ops.size() - 1, change.time, change.message, change.extra);
+    std::optional<std::string> message;
+    if (!change.message.empty()) message = change.message;
+    record_meta(i, change.start_op + change.ops.size() - 1, change.time, message, change.extra);
   }
   return Status::Ok();
 }
 
-void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string& message,
-                           ByteView extra) {
+void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time,
+                           const std::optional<std::string>& message, ByteView extra) {
   if (meta_.size() <= i) meta_.resize(i + 1);
   meta_[i] = ChangeMeta{max_op, time};
-  if (!message.empty()) messages_[i] = message;
+  if (empty_message_.size() <= i) empty_message_.resize(i + 1);
+  empty_message_[i] = message && message->empty();
+  if (message && !message->empty()) messages_[i] = *message;
   if (!extra.empty()) extra_[i] = Bytes(extra.begin(), extra.end());
 }
 
@@ -120,6 +128,7 @@ Bytes Document::save(bool compress) const {
   }
 
   doc.heads = graph_.heads();
+  for (const ChangeHash& h : doc.heads) doc.heads_index.push_back(*graph_.find(h));
   doc.changes.resize(graph_.size());
   for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
     DecodedDocument::ChangeRow& row = doc.changes[i];
@@ -128,6 +137,7 @@ Bytes Document::save(bool compress) const {
     row.max_op = meta_[i].max_op;
     row.time = meta_[i].time;
     if (auto m = messages_.find(i); m != messages_.end()) row.message = m->second;
+    if (i < empty_message_.size() && empty_message_[i]) row.message = "";
     if (auto e = extra_.find(i); e != extra_.end()) row.extra = e->second;
     auto deps = graph_.deps(i);
     row.deps.assign(deps.begin(), deps.end());

@@ -56,13 +56,14 @@ class Document {
 
   Status apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied);
   Status apply_changes(std::span<const ChangeGraph::Index> indexes);
-  void record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string& message,
+  void record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::optional<std::string>& message,
                    ByteView extra);
 
   ChangeGraph graph_;
   OpSet op_set_;
   std::vector<ChangeMeta> meta_;                             // by graph index
-  std::map<ChangeGraph::Index, std::string> messages_;       // sparse
+  std::map<ChangeGraph::Index, std::string> messages_;       // sparse, non-empty messages
+  std::vector<bool> empty_message_;                          // by graph index: message is 
   std::map<ChangeGraph::Index, Bytes> extra_;                // sparse
 };
 

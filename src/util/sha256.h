@@ -15,6 +15,8 @@ class Sha256 {
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
+  // Starts a new hash, reusing the context.
+  void reset();
   void update(ByteView data);
   Sha256Digest finish();
 
