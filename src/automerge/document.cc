@@ -14,15 +14,26 @@ Status Document::apply(ByteView data, std::vector<ChangeGraph::Index>* applied) 
   std::vector<ChangeGraph::Index> local;
   if (!applied) applied = &local;
   GM_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, parse_chunks(data));
-  for (const Chunk& chunk : chunks) {
+  // Consecutive change chunks go to the graph as one batch: the order it applies a
+  // batch in is the order save() writes.
+  size_t i = 0;
+  while (i < chunks.size()) {
     size_t before = applied->size();
-    if (chunk.type == ChunkType::kDocument) {
-      Status s = apply_document_chunk(chunk.body, applied);
-      if (!s) return context("document chunk at byte " + std::to_string(chunk.offset), s.error());
+    if (chunks[i].type == ChunkType::kDocument) {
+      Status s = apply_document_chunk(chunks[i].body, applied);
+      if (!s) return context("document chunk at byte " + std::to_string(chunks[i].offset), s.error());
+      ++i;
       continue;
     }
-    GM_TRY(graph_.add_chunk(chunk.bytes, applied));
-    GM_TRY(apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before)));
+    size_t j = i;
+    while (j < chunks.size() && chunks[j].type != ChunkType::kDocument) ++j;
+    size_t begin = chunks[i].offset;
+    size_t end = j < chunks.size() ? chunks[j].offset : data.size();
+    Status loaded = graph_.load(data.subspan(begin, end - begin), applied);
+    Status ops = apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before));
+    GM_TRY(loaded);
+    GM_TRY(ops);
+    i = j;
   }
   return Status::Ok();
 }
@@ -57,7 +68,9 @@ Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::In
 
   // The document overlaps what we have: apply its changes like any others.
   size_t before = applied->size();
-  for (const RebuiltChange& c : rebuilt) GM_TRY(graph_.add_chunk(c.chunk, applied));
+  Bytes joined;
+  for (const RebuiltChange& c : rebuilt) append(joined, c.chunk);
+  GM_TRY(graph_.load(joined, applied));
   return apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before));
 }
 
