@@ -9,7 +9,9 @@
 #include <iostream>
 
 #include "cli/token_command.h"
-#include "server/logging_handler.h"
+#include <boost/asio/ip/host_name.hpp>
+
+#include "server/repo_handler.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -75,11 +77,20 @@ int serve(const ServeOptions& opts) {
         config.host);
   }
 
-  // The repo layer plugs in here: construct its ConnectionHandler (given `metrics`, so it
-  // can set documents_loaded and count sync_errors per group, and later the server's
-  // executor for its timers) in place of the stand-in that logs and drops messages.
+  repo::RepoOptions repo_options;
+  repo_options.data_dir = config.data_dir;
+  boost::system::error_code host_error;
+  repo_options.hostname = boost::asio::ip::host_name(host_error);
+  if (host_error || repo_options.hostname.empty()) repo_options.hostname = "localhost";
+  repo_options.log.info = [](const std::string& m) { spdlog::info("{}", m); };
+  repo_options.log.warn = [](const std::string& m) { spdlog::warn("{}", m); };
+  auto repo = repo::Repo::open(repo_options);
+  if (!repo.ok()) {
+    std::cerr << "groundmist-sync serve: " << repo.error().message << "\n";
+    return 1;
+  }
   server::MetricsRegistry metrics;
-  server::LoggingConnectionHandler handler;
+  server::RepoHandler handler(**repo, metrics);
   server::Server srv(config, handler, std::move(verifier).value(), metrics);
   auto port = srv.listen();
   if (!port.ok()) {
@@ -90,6 +101,7 @@ int serve(const ServeOptions& opts) {
   std::printf("groundmist-sync listening on http://%s%s%s:%u (data: %s)\n", v6 ? "[" : "", config.host.c_str(),
               v6 ? "]" : "", static_cast<unsigned>(*port), data_path.c_str());
   std::fflush(stdout);
+  handler.start_timer(srv.executor(), std::chrono::seconds(5));
   srv.run();
   return 0;
 }

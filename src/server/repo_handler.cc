@@ -1,0 +1,80 @@
+#include "server/repo_handler.h"
+
+#include <spdlog/spdlog.h>
+
+namespace gm::server {
+
+namespace {
+
+// The repo layer's view of a socket.
+class PeerAdapter : public repo::Peer {
+ public:
+  explicit PeerAdapter(std::shared_ptr<PeerConnection> conn) : conn_(std::move(conn)) {}
+  bool send(Bytes frame) override { return conn_->send(std::move(frame)); }
+  void close(std::string reason) override { conn_->close(std::move(reason)); }
+
+ private:
+  std::shared_ptr<PeerConnection> conn_;
+};
+
+}  // namespace
+
+void RepoHandler::start_timer(boost::asio::any_io_executor executor, std::chrono::milliseconds period) {
+  timer_ = std::make_unique<boost::asio::steady_timer>(executor);
+  period_ = period;
+  arm_timer();
+}
+
+void RepoHandler::arm_timer() {
+  if (!timer_ || stopped_) return;
+  timer_->expires_after(period_);
+  timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    repo_.tick(repo::Clock::now());
+    for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
+    arm_timer();
+  });
+}
+
+void RepoHandler::on_open(std::shared_ptr<PeerConnection> peer) {
+  const std::string group = peer->group();
+  Status s = repo_.connect(peer->id(), group, std::make_shared<PeerAdapter>(peer));
+  if (!s) {
+    spdlog::warn("conn {}: group {} refused: {}", peer->id(), group, s.error().message);
+    peer->close("group refused: " + s.error().message.substr(0, 80));
+    return;
+  }
+  groups_[peer->id()] = group;
+}
+
+void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {
+  auto it = groups_.find(peer.id());
+  if (it == groups_.end()) return;
+  repo_.receive(peer.id(), frame);
+  update_metrics(it->second);
+}
+
+void RepoHandler::on_close(PeerConnection& peer) {
+  auto it = groups_.find(peer.id());
+  if (it == groups_.end()) return;
+  repo_.disconnect(peer.id());
+  groups_.erase(it);
+}
+
+void RepoHandler::flush() {
+  stopped_ = true;
+  if (timer_) timer_->cancel();
+  repo_.flush();
+  for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
+}
+
+void RepoHandler::update_metrics(const std::string& group) {
+  for (const auto& [name, stats] : repo_.stats()) {
+    if (name != group) continue;
+    GroupMetrics& m = metrics_.group(name);
+    m.documents_loaded = stats.documents_loaded;
+    m.sync_errors = stats.sync_errors;
+  }
+}
+
+}  // namespace gm::server

@@ -1,0 +1,42 @@
+// The server side of the seam in connection.h: hands every authenticated socket to
+// the repo layer (repo/repo.h), each bound to the group its token names, keeps the
+// per-group metrics the repo layer is responsible for, and runs its idle-unload
+// timer on the io thread.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <unordered_map>
+
+#include "repo/repo.h"
+#include "server/connection.h"
+#include "server/metrics.h"
+
+namespace gm::server {
+
+class RepoHandler : public ConnectionHandler {
+ public:
+  RepoHandler(repo::Repo& repo, MetricsRegistry& metrics) : repo_(repo), metrics_(metrics) {}
+
+  // Starts the timer that unloads idle documents (every `period`).
+  void start_timer(boost::asio::any_io_executor executor, std::chrono::milliseconds period);
+
+  void on_open(std::shared_ptr<PeerConnection> peer) override;
+  void on_message(PeerConnection& peer, ByteView frame) override;
+  void on_close(PeerConnection& peer) override;
+  void flush() override;
+
+ private:
+  void update_metrics(const std::string& group);
+  void arm_timer();
+
+  repo::Repo& repo_;
+  MetricsRegistry& metrics_;
+  std::unordered_map<uint64_t, std::string> groups_;  // connection → group
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::chrono::milliseconds period_{5000};
+  bool stopped_ = false;
+};
+
+}  // namespace gm::server
