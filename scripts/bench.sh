@@ -39,3 +39,4 @@ for doc in text small; do
   j=$(peak_kb $js run all "$file" 1)
   printf "| %s (load, save, reload, JSON) | %.1f | %.1f | %s |\n" $doc "$(awk -v k="$c" 'BEGIN{print k/1024}')" "$(awk -v k="$j" 'BEGIN{print k/1024}')" "$(ratio "$c" "$j")"
 done
+bash "$root/scripts/bench-server.sh" "$build"
