@@ -114,9 +114,39 @@ void GroupRegistry::discover(const fs::path& folder, std::vector<std::string>& s
     segments.push_back(name);
     std::string group;
     for (const auto& s : segments) group += (group.empty() ? "" : ".") + s;
-    if (has_storage_id(it->path()) && validate_group_name(group).ok()) known_.push_back(group);
-    // Keep descending, also into groups: a group nested in another must be found.
-    discover(it->path(), segments);
+    bool store = has_storage_id(it->path());
+    if (store && validate_group_name(group).ok()) known_.push_back(group);
+    // Keep descending, also into groups: a group nested in another must be found. But
+    // inside a store, the two-character folders are document shards (and `st/`):
+    // skipping them keeps start-up time independent of the number of documents, at
+    // the price of not noticing a nested group whose next segment has two characters.
+    if (store) {
+      discover_inside_store(it->path(), segments);
+    } else {
+      discover(it->path(), segments);
+    }
+    segments.pop_back();
+  }
+}
+
+void GroupRegistry::discover_inside_store(const fs::path& folder, std::vector<std::string>& segments) {
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec);
+  if (ec) return;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    std::error_code type_ec;
+    if (name.size() == 2 || !valid_segment_chars(name) || !fs::is_directory(it->symlink_status(type_ec))) continue;
+    segments.push_back(name);
+    std::string group;
+    for (const auto& seg : segments) group += (group.empty() ? "" : ".") + seg;
+    bool store = has_storage_id(it->path());
+    if (store && validate_group_name(group).ok()) known_.push_back(group);
+    if (store) {
+      discover_inside_store(it->path(), segments);
+    } else {
+      discover(it->path(), segments);
+    }
     segments.pop_back();
   }
 }

@@ -69,6 +69,8 @@ class GroupRegistry {
   GroupRegistry(std::filesystem::path data_dir, Options options)
       : data_dir_(std::move(data_dir)), options_(std::move(options)) {}
   void discover(const std::filesystem::path& folder, std::vector<std::string>& segments);
+  // Like discover() within a store's folder, skipping its two-character shard folders.
+  void discover_inside_store(const std::filesystem::path& folder, std::vector<std::string>& segments);
   void find_overlaps();
   // Refusal message if `group` (not yet known) overlaps a known group or a store on disk.
   std::optional<std::string> overlap_error(std::string_view group);
