@@ -8,7 +8,7 @@
 #
 #   scripts/bench-server.sh [BUILD_DIR]
 # Extra arguments for server_bench.mjs (e.g. smaller workloads) via BENCH_SERVER_ARGS,
-# e.g. BENCH_SERVER_ARGS="--docs 50 --clients 10 --idle 2".
+# e.g. BENCH_SERVER_ARGS="--docs 50 --clients 10 --idle 2 --idle-late 2".
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,9 +75,10 @@ run_one() {
     2> >(sed "s/^/  [$kind] /" >&2)
   kill -0 "$server_pid" 2>/dev/null || { echo "bench-server: the $kind server died during the run:" >&2; tail -20 "$log.err" >&2; }
   stop_server
+  du -sk "$data" | cut -f1 >"$work/$kind.data-kb"
 }
 
 run_one cpp
 run_one js
 echo
-(cd "$interop" && node bench/server_bench.mjs table "$work/cpp.json" "$work/js.json")
+(cd "$interop" && node bench/server_bench.mjs table "$work/cpp.json" "$work/js.json" "$(cat "$work/cpp.data-kb")" "$(cat "$work/js.data-kb")")

@@ -4,8 +4,8 @@
 // process reads the SERVER's CPU time and memory from /proc:
 //
 //   node server_bench.mjs run --url ws://127.0.0.1:P/?token=T --pid PID --out FILE
-//        [--docs 500] [--changes 20] [--clients 50] [--text FILE] [--idle 20]
-//   node server_bench.mjs table CPP.json JS.json        the markdown table
+//        [--docs 500] [--changes 20] [--clients 50] [--text FILE] [--idle 20] [--idle-late 60]
+//   node server_bench.mjs table CPP.json JS.json [CPP_DATA_KB JS_DATA_KB]   the markdown table
 //
 // Phases (each bounded by a timeout; everything on 127.0.0.1):
 //   a-push   one client creates --docs documents of --changes changes each and waits
@@ -16,7 +16,8 @@
 //   c-push   one client imports a large text document (--text, default
 //            text-doc-50k.amrg: 50,001 single-character edits) and pushes it
 //   c-fetch  a fresh client fetches it
-//   d        every client gone; the server's RSS --idle seconds later vs at start
+//   d        every client gone; the server's RSS --idle seconds later vs at start (and
+//            again at --idle-late seconds, after the servers' idle unloading)
 //
 // Per phase: CPU seconds = utime + stime (/proc/PID/stat) after minus before; peak RSS
 // growth = the phase's high-water mark minus VmRSS at the phase start. The high-water
@@ -331,10 +332,17 @@ async function run(opts) {
   const cpu0 = server.cpuSeconds();
   const leftRssKb = server.status().rssKb;
   await sleep(opts.idle * 1000);
+  const idleRssKb = server.status().rssKb;
+  // Servers unload idle documents on their own schedule; a later look shows whether
+  // memory comes back after that.
+  const lateSeconds = Math.max(opts.idle, opts.idleLate);
+  await sleep((lateSeconds - opts.idle) * 1000);
   result.idle = {
     seconds: opts.idle,
     leftRssKb,
-    idleRssKb: server.status().rssKb,
+    idleRssKb,
+    lateSeconds,
+    lateRssKb: server.status().rssKb,
     // VmHWM is reset per phase, so the run's peak is the largest phase peak.
     peakKb: Math.max(server.status().hwmKb, ...result.phases.map((p) => p.peakKb)),
     cpuS: server.cpuSeconds() - cpu0,
@@ -345,7 +353,8 @@ async function run(opts) {
 
 // ---- table ----------------------------------------------------------------------
 
-function table(cppFile, jsFile) {
+function table(cppFile, jsFile, ...dataKb) {
+  dataKb = dataKb.map(Number);
   const cpp = JSON.parse(readFileSync(cppFile, "utf8"));
   const js = JSON.parse(readFileSync(jsFile, "utf8"));
   const mib = (k) => (k / 1024).toFixed(1);
@@ -373,8 +382,12 @@ function table(cppFile, jsFile) {
   lines.push(`| when the last client left | ${mib(cpp.idle.leftRssKb)} | ${mib(js.idle.leftRssKb)} |`);
   lines.push(`| ${cpp.idle.seconds} s later (idle) | ${mib(cpp.idle.idleRssKb)} | ${mib(js.idle.idleRssKb)} |`);
   lines.push(
-    `| idle minus start | ${mib(cpp.idle.idleRssKb - cpp.startRssKb)} | ${mib(js.idle.idleRssKb - js.startRssKb)} |`,
+    `| ${cpp.idle.seconds} s idle minus start | ${mib(cpp.idle.idleRssKb - cpp.startRssKb)} | ${mib(js.idle.idleRssKb - js.startRssKb)} |`,
   );
+  if (cpp.idle.lateSeconds > cpp.idle.seconds) {
+    lines.push(`| ${cpp.idle.lateSeconds} s later (idle) | ${mib(cpp.idle.lateRssKb)} | ${mib(js.idle.lateRssKb)} |`);
+  }
+  if (dataKb.length === 2) lines.push(`| data folder on disk after the run | ${mib(dataKb[0])} | ${mib(dataKb[1])} |`);
   console.log(lines.join("\n"));
 }
 
@@ -391,10 +404,11 @@ if (cmd === "run") {
       clients: { type: "string", default: "50" },
       text: { type: "string", default: DEFAULT_TEXT },
       idle: { type: "string", default: "20" },
+      "idle-late": { type: "string", default: "60" },
     },
   });
   if (!values.url || !values.pid || !values.out) {
-    console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE [--docs N] [--changes N] [--clients N] [--text FILE] [--idle S]");
+    console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE [--docs N] [--changes N] [--clients N] [--text FILE] [--idle S] [--idle-late S]");
     process.exit(2);
   }
   const opts = {
@@ -403,6 +417,7 @@ if (cmd === "run") {
     changes: Number(values.changes),
     clients: Number(values.clients),
     idle: Number(values.idle),
+    idleLate: Number(values["idle-late"]),
   };
   // A hard bound on the whole run, whatever hangs.
   setTimeout(() => {
@@ -412,7 +427,7 @@ if (cmd === "run") {
   await run(opts);
   process.exit(0);
 } else if (cmd === "table") {
-  table(rest[0], rest[1]);
+  table(...rest);
 } else {
   console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE … | table CPP.json JS.json");
   process.exit(2);
