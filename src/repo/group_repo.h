@@ -68,7 +68,7 @@ struct GroupStats {
 
 struct GroupRepoOptions {
   std::string peer_id;  // our senderId: "storage-server-<hostname>-<group>"
-  std::chrono::milliseconds idle_unload{std::chrono::seconds(30)};
+  std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
   // Most ephemeral (senderId, sessionId) pairs remembered for de-duplication.
   size_t ephemeral_memory = 4096;
 };

@@ -18,7 +18,7 @@ namespace gm::repo {
 struct RepoOptions {
   std::filesystem::path data_dir;
   std::string hostname;  // part of our peer id: "storage-server-<hostname>-<group>"
-  std::chrono::milliseconds idle_unload{std::chrono::seconds(30)};
+  std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
   RepoLogger log;
 };
 

@@ -1,5 +1,6 @@
 #include "server/repo_handler.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 namespace gm::server {
@@ -30,8 +31,16 @@ void RepoHandler::arm_timer() {
   timer_->expires_after(period_);
   timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
+    int64_t before = 0, after = 0;
+    for (const auto& [group, stats] : repo_.stats()) before += stats.documents_loaded;
     repo_.tick(repo::Clock::now());
-    for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
+    for (const auto& [group, stats] : repo_.stats()) {
+      metrics_.group(group).documents_loaded = stats.documents_loaded;
+      after += stats.documents_loaded;
+    }
+    // Give the memory of unloaded documents back to the system, so an idle server is
+    // as small as a fresh one (glibc keeps freed memory otherwise).
+    if (after < before) malloc_trim(0);
     arm_timer();
   });
 }
