@@ -1,0 +1,209 @@
+#include "repo/group_repo.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "util/hex.h"
+
+namespace gm::repo {
+namespace {
+
+namespace fs = std::filesystem;
+using automerge::ChangeGraph;
+
+// Spec vector a1: one change setting title = "hi".
+const char* kChangeA1 =
+    "856f4a83913f8185013400100123456789abcdef0123456789abcdef0101000000061507340142025602570270027f057469746c65017f01"
+    "7f2668697f00";
+const char* kDocId = "3Rvncn6vGfW9LAndSNbqedrx1V2g";
+
+struct FakePeer : Peer {
+  std::vector<Message> received;
+  bool closed = false;
+  bool send(Bytes frame) override {
+    auto m = decode_message(frame);
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+    if (m.ok()) received.push_back(*m);
+    return !closed;
+  }
+  void close(std::string) override { closed = true; }
+  template <class T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const Message& m : received) {
+      if (auto* t = std::get_if<T>(&m)) out.push_back(*t);
+    }
+    return out;
+  }
+};
+
+// A client: a change graph and one sync session with the server.
+struct Client {
+  uint64_t conn;
+  std::string id;
+  std::shared_ptr<FakePeer> peer = std::make_shared<FakePeer>();
+  ChangeGraph graph;
+  automerge::SyncState state;
+  size_t seen = 0;  // messages of peer->received already handled
+};
+
+class GroupRepoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gm_group_repo_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    GroupRepoOptions o;
+    o.peer_id = "storage-server-test";
+    repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                        o, RepoLogger{});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void join(Client& c) {
+    repo_->connect(c.conn, c.peer);
+    JoinMessage j;
+    j.sender_id = c.id;
+    j.supported_protocol_versions = std::vector<std::string>{"1"};
+    repo_->receive(c.conn, encode_message(j));
+    c.seen = c.peer->received.size();
+  }
+
+  // Sends the client's next sync message (as `request` when asked) and answers the
+  // server until neither side has anything to say.
+  void sync(Client& c, bool as_request = false) {
+    for (int round = 0; round < 10; ++round) {
+      auto m = automerge::generate_sync_message(c.graph, c.state, {});
+      if (m) {
+        Bytes data = automerge::encode_sync_message(*m);
+        if (as_request) {
+          repo_->receive(c.conn, encode_message(RequestMessage{c.id, "storage-server-test", kDocId, data}));
+        } else {
+          repo_->receive(c.conn, encode_message(SyncMessage{c.id, "storage-server-test", kDocId, data}));
+        }
+      }
+      bool got = deliver(c);
+      if (!m && !got) return;
+    }
+  }
+
+  // Feeds the server's sync messages the client has not handled yet.
+  bool deliver(Client& c) {
+    bool any = false;
+    for (; c.seen < c.peer->received.size(); ++c.seen) {
+      if (auto* s = std::get_if<SyncMessage>(&c.peer->received[c.seen])) {
+        EXPECT_TRUE(automerge::receive_sync_message(c.graph, c.state, ByteView(s->data)).ok());
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<GroupRepo> repo_;
+};
+
+TEST_F(GroupRepoTest, JoinGetsPeerWithStorageId) {
+  Client a{1, "alice"};
+  join(a);
+  auto peers = a.peer->all<PeerMessage>();
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].sender_id, "storage-server-test");
+  EXPECT_EQ(peers[0].target_id, "alice");
+  EXPECT_EQ(peers[0].peer_metadata.is_ephemeral, false);
+  EXPECT_TRUE(peers[0].peer_metadata.storage_id.has_value());
+}
+
+TEST_F(GroupRepoTest, UnsupportedProtocolVersionIsAnErrorAndClose) {
+  Client a{1, "alice"};
+  repo_->connect(a.conn, a.peer);
+  JoinMessage j;
+  j.sender_id = "alice";
+  j.supported_protocol_versions = std::vector<std::string>{"2"};
+  repo_->receive(a.conn, encode_message(j));
+  EXPECT_EQ(a.peer->all<ErrorMessage>().size(), 1u);
+  EXPECT_TRUE(a.peer->closed);
+}
+
+TEST_F(GroupRepoTest, GarbageClosesOnlyTheSender) {
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  join(b);
+  Bytes garbage = {0x01, 0x02, 0x03};
+  repo_->receive(a.conn, garbage);
+  EXPECT_TRUE(a.peer->closed);
+  EXPECT_FALSE(b.peer->closed);
+}
+
+TEST_F(GroupRepoTest, ChangesAreStoredAndReachOtherPeers) {
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  join(b);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  // Durable before anything was said about it: an incremental file exists.
+  bool stored = false;
+  for (auto& e : fs::recursive_directory_iterator(dir_)) stored = stored || e.path().string().find("incremental") != std::string::npos;
+  EXPECT_TRUE(stored);
+  sync(b, /*as_request=*/true);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+TEST_F(GroupRepoTest, RequestForUnknownDocumentIsUnavailableThenDelivered) {
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  join(b);
+  sync(b, /*as_request=*/true);
+  ASSERT_EQ(b.peer->all<DocUnavailableMessage>().size(), 1u);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  // b stayed subscribed: the server pushed the document to it.
+  deliver(b);
+  sync(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+TEST_F(GroupRepoTest, EphemeralRelayedOnceToOtherPeers) {
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  join(b);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  sync(b, true);
+  EphemeralMessage e{"alice", "storage-server-test", kDocId, "session-1", 1, Bytes{0xa0}};
+  repo_->receive(a.conn, encode_message(e));
+  repo_->receive(a.conn, encode_message(e));  // the same message again (a loop)
+  auto got = b.peer->all<EphemeralMessage>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target_id, "bob");
+  EXPECT_EQ(got[0].sender_id, "alice");
+  EXPECT_TRUE(a.peer->all<EphemeralMessage>().empty());
+}
+
+TEST_F(GroupRepoTest, ReconnectingPeerReplacesItsOldSocket) {
+  Client a{1, "alice"}, a2{2, "alice"};
+  join(a);
+  join(a2);
+  EXPECT_TRUE(a.peer->closed);
+  EXPECT_FALSE(a2.peer->closed);
+}
+
+TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  repo_->disconnect(a.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));
+  EXPECT_EQ(repo_->stats().documents_loaded, 0);
+  Client b{2, "bob"};
+  join(b);
+  sync(b, true);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+}  // namespace
+}  // namespace gm::repo
