@@ -106,3 +106,88 @@ test('protocol: a second socket joining with the same peerId replaces the first'
   await two.waitMessage((m) => m.type === 'doc-unavailable' && m.documentId === documentId, 2000, 'doc-unavailable on the new socket');
   two.close();
 });
+
+// Runs the sync protocol for `documentId` between raw peer `p` (holding `doc`) and the
+// server until neither side has anything to send. Returns the resulting doc.
+async function syncRaw(p, documentId, doc, { request = false } = {}) {
+  let state = A.initSyncState();
+  const seen = new Set();
+  let [s1, out] = A.generateSyncMessage(doc, state);
+  state = s1;
+  if (out) p.send({ type: request ? 'request' : 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId, data: out });
+  for (let quiet = 0; quiet < 10;) {
+    await sleep(30);
+    const fresh = p.frames.filter((f) => f.message?.type === 'sync' && f.message.documentId === documentId && !seen.has(f));
+    if (fresh.length === 0) { quiet++; continue; }
+    quiet = 0;
+    for (const f of fresh) {
+      seen.add(f);
+      [doc, state] = A.receiveSyncMessage(doc, state, f.message.data);
+    }
+    [state, out] = A.generateSyncMessage(doc, state);
+    if (out) p.send({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId, data: out });
+  }
+  return doc;
+}
+
+test('protocol: a peer that reconnects with the same peerId and no state gets the document again', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('rejoin') });
+  const documentId = newDocId();
+  const up = await joinRaw(server.url());
+  const original = A.from({ v: 'uploaded' });
+  await syncRaw(up, documentId, original);
+  // A reader with a fixed peerId syncs it, drops, and comes back with nothing.
+  for (let round = 0; round < 3; round++) {
+    const r = await joinRaw(server.url(), { peerId: 'raw-fixed-reader' });
+    const got = await syncRaw(r, documentId, A.init(), { request: true });
+    assert.equal(got.v, 'uploaded', `round ${round}: the returning reader (fresh state) got ${JSON.stringify(A.toJS(got))}`);
+    if (round === 1) {
+      // This time a new socket replaces the old one while it is still open.
+      const r2 = await joinRaw(server.url(), { peerId: 'raw-fixed-reader' });
+      const got2 = await syncRaw(r2, documentId, A.init(), { request: true });
+      assert.equal(got2.v, 'uploaded', 'a replacing socket with a fresh state gets the document');
+      r2.close();
+    }
+    r.close();
+    await sleep(50);
+  }
+  up.close();
+});
+
+test('protocol: ephemeral relay keeps sender, session, count and data; drops repeats', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('ephwire') });
+  const documentId = newDocId();
+  const p1 = await joinRaw(server.url(), { peerId: 'raw-eph-1' });
+  const p2 = await joinRaw(server.url(), { peerId: 'raw-eph-2' });
+  const p3 = await joinRaw(server.url(), { peerId: 'raw-eph-3' }); // never syncs the doc
+  await syncRaw(p1, documentId, A.from({ e: 1 }));
+  await syncRaw(p2, documentId, A.init(), { request: true });
+  const payload = encode({ cursor: 5 });
+  const eph = (p, sessionId, count, senderId = p.peerId) =>
+    p.send({ type: 'ephemeral', senderId, targetId: p.serverPeerId, documentId, sessionId, count, data: payload });
+  const got = () => p2.messages().filter((m) => m.type === 'ephemeral');
+  eph(p1, 's1', 1);
+  eph(p1, 's1', 1); // repeat
+  await waitFor(() => got().length >= 1, 2000, 'the first ephemeral at p2');
+  await sleep(300);
+  assert.equal(got().length, 1, 'a repeated (senderId, sessionId, count) is dropped');
+  const m = got()[0];
+  assert.equal(m.senderId, 'raw-eph-1');
+  assert.equal(m.targetId, 'raw-eph-2');
+  assert.equal(m.sessionId, 's1');
+  assert.equal(m.count, 1);
+  assert.equal(m.documentId, documentId);
+  assert.deepEqual(Buffer.from(m.data), Buffer.from(payload));
+  eph(p1, 's1', 2);
+  await waitFor(() => got().length === 2, 2000, 'a higher count is relayed');
+  eph(p1, 's1', 1); // older than seen
+  eph(p1, 's2', 1); // a new session
+  await waitFor(() => got().length === 3, 2000, 'a new session is relayed');
+  await sleep(300);
+  assert.deepEqual(got().map((x) => `${x.sessionId}/${x.count}`), ['s1/1', 's1/2', 's2/1']);
+  assert.equal(p1.messages().filter((x) => x.type === 'ephemeral').length, 0, 'the sender gets nothing back');
+  assert.equal(p3.messages().filter((x) => x.type === 'ephemeral').length, 0, 'a peer not syncing the document gets nothing');
+  for (const p of [p1, p2, p3]) p.close();
+});
