@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { scope } from './lib/scope.mjs';
+import { SERVER_KIND } from './lib/server.mjs';
+import { openRaw, joinRaw } from './lib/raw.mjs';
 import { sameSet } from './lib/clients.mjs';
 import { tempDir, waitFor, listFiles, groupDir, docDir } from './lib/util.mjs';
 
@@ -99,4 +101,48 @@ test('isolation: uploading a group X documentId from group Y does not touch X', 
   assert.deepEqual(fresh.json(f.handle), { owner: 'X', value: 'original' });
   assert.equal(ax.json(hx).value, 'original');
   assert.equal(cy.json(hy).value, 'forged');
+});
+
+test('isolation: a group whose folder would contain (or lie inside) an open group is refused', { skip: SERVER_KIND === 'js' ? 'groundmist-sync behaviour' : false }, async (t) => {
+  const env = scope(t);
+  const data = tempDir('nested');
+  const server = await env.server({ data });
+  const inner = 'xyz.groundmist.notes';
+  const outer = 'xyz.groundmist';
+  const deeper = 'xyz.groundmist.notes.drafts';
+  const a = await env.client('2.5.6', server.url(inner));
+  await a.waitPeer();
+  const h = a.create({ inner: true });
+  await a.waitServerHas(h);
+  for (const g of [outer, deeper]) {
+    let outcome;
+    try {
+      const r = await openRaw(server.url(g));
+      if (!r.ws) {
+        outcome = `HTTP ${r.status}`;
+      } else {
+        const p = await joinRaw(server.url(g)).catch((e) => e);
+        r.ws.terminate();
+        if (p instanceof Error) outcome = p.refused ?? `no peer message (${p.message})`;
+        else {
+          // Joined: it must not see the inner group's documents.
+          const f = await p.waitMessage(() => false, 10, '').catch(() => null);
+          outcome = `joined (${f})`;
+          p.close();
+        }
+      }
+    } catch (e) {
+      outcome = `refused (${e.message})`;
+    }
+    t.diagnostic(`${g}: ${outcome}`);
+    assert.ok(!/^joined/.test(outcome), `a socket for ${g} (folder overlapping ${inner}) was accepted`);
+  }
+  // The inner group keeps working, and nothing was written for the refused groups.
+  const b = await env.client('1.2.1', server.url(inner));
+  await b.waitPeer();
+  const f = await b.find(h.url, 5000);
+  assert.equal(f.state, 'ready');
+  const stray = listFiles(groupDir(data, outer)).filter((x) => !x.startsWith('notes/'));
+  assert.deepEqual(stray, [], `files of the refused group ${outer}`);
+  assert.deepEqual(listFiles(groupDir(data, deeper)), [], `files of the refused group ${deeper}`);
 });

@@ -83,7 +83,18 @@ export async function joinRaw(url, { peerId = `raw-${Math.random().toString(36).
     peer.frames.push({ binary: isBinary, bytes, message, error });
   });
   peer.send({ type: 'join', senderId: peerId, peerMetadata: { isEphemeral: true }, supportedProtocolVersions: ['1'] });
-  const p = await peer.waitMessage((m) => m.type === 'peer', ms, 'the peer message');
-  peer.serverPeerId = p.senderId;
+  // Fails fast, saying how, if the server answers with `error` or closes instead.
+  const outcome = await waitFor(() => {
+    const m = peer.messages().find((x) => x.type === 'peer' || x.type === 'error');
+    if (m) return m;
+    if (peer.closed) return { type: 'closed', ...peer.closed };
+    return null;
+  }, ms, 'the peer message');
+  if (outcome.type !== 'peer') {
+    ws.terminate();
+    const how = outcome.type === 'error' ? `error message "${outcome.message}"` : `closed ${outcome.code} "${outcome.reason}"`;
+    throw Object.assign(new Error(`join refused: ${how}`), { refused: how });
+  }
+  peer.serverPeerId = outcome.senderId;
   return peer;
 }
