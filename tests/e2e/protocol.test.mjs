@@ -191,3 +191,32 @@ test('protocol: ephemeral relay keeps sender, session, count and data; drops rep
   assert.equal(p3.messages().filter((x) => x.type === 'ephemeral').length, 0, 'a peer not syncing the document gets nothing');
   for (const p of [p1, p2, p3]) p.close();
 });
+
+test('protocol: `sync` (not `request`) for an unknown document never gets doc-unavailable', async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('syncunknown') });
+  const p = await joinRaw(server.url());
+  const documentId = newDocId();
+  p.send({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId, data: emptyRequest });
+  await sleep(500);
+  const du = p.messages().filter((m) => m.type === 'doc-unavailable');
+  assert.equal(du.length, 0, 'doc-unavailable in answer to a sync message');
+  p.close();
+});
+
+test('protocol: real clients stay connected across many server pings', { skip: SERVER_KIND === 'js' ? 'groundmist-sync flag' : false }, async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('pings'), args: ['--ping-interval', '0.1'] });
+  const clients = [];
+  for (const s of ['2.5.6', '1.2.1']) clients.push(await env.client(s, server.url()));
+  await Promise.all(clients.map((c) => c.waitPeer()));
+  let drops = 0;
+  for (const c of clients) c.repo.networkSubsystem.on('peer-disconnected', () => drops++);
+  const h = clients[0].create({ n: 0 });
+  await clients[0].waitServerHas(h);
+  const f = await clients[1].find(h.url, 5000);
+  await sleep(2500); // 25 ping intervals of silence
+  clients[0].change(h, (d) => { d.n = 1; });
+  await waitFor(() => clients[1].json(f.handle).n === 1, 3000, 'an edit after a quiet period');
+  assert.equal(drops, 0, 'clients were disconnected by pings');
+});
