@@ -387,7 +387,7 @@ function table(cppFile, jsFile, ...dataKb) {
   if (cpp.idle.lateSeconds > cpp.idle.seconds) {
     lines.push(`| ${cpp.idle.lateSeconds} s later (idle) | ${mib(cpp.idle.lateRssKb)} | ${mib(js.idle.lateRssKb)} |`);
   }
-  if (dataKb.length === 2) lines.push(`| data folder on disk after the run | ${mib(dataKb[0])} | ${mib(dataKb[1])} |`);
+  if (dataKb.length === 2) lines.push(`| document files after the run (sum of file sizes) | ${mib(dataKb[0])} | ${mib(dataKb[1])} |`);
   console.log(lines.join("\n"));
 }
 
