@@ -95,10 +95,10 @@ async function checkServedBy(env, server, docs) {
   }
 }
 
-test('datafolder: a folder written by the JS reference server is served by ours, and back', async (t) => {
+for (const [kind, what] of [['js', 'repo 2.5.6'], ['js1', 'repo 1.2.1, as the prototype']]) test(`datafolder: a folder written by the JS reference server (${what}) is served by ours, and back`, async (t) => {
   const env = scope(t);
   const data = tempDir('jsfolder');
-  const js = await env.server({ data, kind: 'js' });
+  const js = await env.server({ data, kind });
   const docs = await writeDocs(env, js.url());
   const probe = await env.client('2.5.6', js.url());
   await probe.waitPeer();
@@ -127,7 +127,7 @@ test('datafolder: a folder written by the JS reference server is served by ours,
   await v.close();
   await ours.stop();
   for (const st of STACKS) await checkWithJsRepo(st, groupDir(data, GROUP), docs);
-  const js2 = await env.server({ data, kind: 'js' });
+  const js2 = await env.server({ data, kind });
   await checkServedBy(env, js2, docs);
 });
 
@@ -148,8 +148,11 @@ for (const how of ['SIGTERM', 'kill -9']) {
     assert.ok(files.includes('st/orage-adapter-id'), 'the group folder has its storage-adapter-id');
     assert.ok(!files.some((f) => f.split('/').some((p) => p.startsWith('.'))), `no leftover temp files: ${files.join(' ')}`);
     for (const st of STACKS) await checkWithJsRepo(st, groupDir(data, GROUP), docs);
-    // The JS reference server serves it too.
-    const js = await env.server({ data, kind: 'js' });
-    await checkServedBy(env, js, docs);
+    // The JS reference servers (repo 2.5.6, and 1.2.1 as the prototype) serve it too.
+    for (const kind of ['js', 'js1']) {
+      const js = await env.server({ data, kind });
+      await checkServedBy(env, js, docs);
+      await js.stop();
+    }
   });
 }

@@ -1,4 +1,5 @@
-// The JS reference sync server: npm automerge-repo 2.5.6 with NodeWSServerAdapter and
+// The JS reference sync server: npm automerge-repo 2.5.6 (or, with --stack 1.2.1, the
+// 1.2.1 stack the TypeScript prototype runs) with NodeWSServerAdapter and
 // NodeFSStorageAdapter, configured as the reference sync server (sharePolicy: never
 // announce; sync only what a peer asks for). One Repo per lexicon group, its NodeFS
 // folder being <data>/<group as folders>, the layout groundmist-sync uses.
@@ -7,16 +8,21 @@
 // server (GM_E2E_SERVER=js) that checks the tests themselves against known-good
 // behaviour. Tokens are not verified, only parsed: `js.<base64url(group)>`.
 //
-// Usage: node js_server.mjs --port P --data DIR [--host 127.0.0.1]
+// Usage: node js_server.mjs --port P --data DIR [--host 127.0.0.1] [--stack 2.5.6|1.2.1]
 // Prints "groundmist-sync listening on http://HOST:PORT (data: DIR)" once listening;
 // SIGTERM flushes every repo and exits 0.
 import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { importFrom, INTEROP_DIR, groupDir } from './util.mjs';
+import { importFrom, INTEROP_DIR, REPO1_DIR, groupDir } from './util.mjs';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, data: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } },
+  options: {
+    port: { type: 'string', default: '0' },
+    data: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    stack: { type: 'string', default: '2.5.6' },
+  },
 });
 if (!values.data) {
   console.error('usage: node js_server.mjs --port P --data DIR');
@@ -24,10 +30,11 @@ if (!values.data) {
 }
 const data = path.resolve(values.data);
 
-const { Repo } = await importFrom(INTEROP_DIR, '@automerge/automerge-repo');
-const { NodeWSServerAdapter } = await importFrom(INTEROP_DIR, '@automerge/automerge-repo-network-websocket');
-const { NodeFSStorageAdapter } = await importFrom(INTEROP_DIR, '@automerge/automerge-repo-storage-nodefs');
-const { WebSocketServer } = await importFrom(INTEROP_DIR, 'ws', 'wrapper.mjs');
+const folder = values.stack === '1.2.1' ? REPO1_DIR : INTEROP_DIR;
+const { Repo } = await importFrom(folder, '@automerge/automerge-repo');
+const { NodeWSServerAdapter } = await importFrom(folder, '@automerge/automerge-repo-network-websocket');
+const { NodeFSStorageAdapter } = await importFrom(folder, '@automerge/automerge-repo-storage-nodefs');
+const { WebSocketServer } = await importFrom(folder, 'ws', 'wrapper.mjs');
 
 const groups = new Map(); // group → { repo, wss }
 function groupFor(name) {
@@ -72,7 +79,7 @@ server.listen(Number(values.port), values.host, () => {
 });
 
 async function stop() {
-  for (const { repo } of groups.values()) await repo.flush();
+  for (const { repo } of groups.values()) await repo.flush?.();
   process.exit(0);
 }
 process.on('SIGTERM', stop);

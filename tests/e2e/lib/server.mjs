@@ -23,7 +23,7 @@ function serverEnv(extra = {}) {
 
 // A session token for `group`, minted the way the owner would (`groundmist-sync token`).
 export function mintToken(group = GROUP, data, kind = SERVER_KIND) {
-  if (kind === 'js') return `js.${Buffer.from(group).toString('base64url')}`;
+  if (kind === 'js' || kind === 'js1') return `js.${Buffer.from(group).toString('base64url')}`;
   const r = spawnSync(BIN, ['token', '--group', group, '--data', data], { env: serverEnv(), timeout: 10000 });
   if (r.status !== 0) throw new Error(`token --group ${group} failed (${r.status}): ${r.stderr}`);
   return r.stdout.toString().trim();
@@ -34,8 +34,9 @@ export function mintToken(group = GROUP, data, kind = SERVER_KIND) {
  *   data   data folder (groups live in <data>/<group as folders>)
  *   port   0 = any free port; a fixed port is retried for a few seconds (restarts)
  *   args   extra `serve` flags (e.g. ['--max-frame', '256kb'])
- *   kind   'cpp' (groundmist-sync) or 'js' (the JS reference server); default from
- *          GM_E2E_SERVER
+ *   kind   'cpp' (groundmist-sync), 'js' (the JS reference server, repo 2.5.6) or
+ *          'js1' (the same on the repo 1.2.1 stack, as the TypeScript prototype);
+ *          default from GM_E2E_SERVER
  * Returns { port, data, url(group), token(group), stop(), kill9(), alive(), log() }.
  */
 export async function startServer({ data, port = 0, args = [], kind = SERVER_KIND } = {}) {
@@ -53,10 +54,11 @@ export async function startServer({ data, port = 0, args = [], kind = SERVER_KIN
 }
 
 async function startOnce(data, port, args, kind) {
-  const cmd = kind === 'js' ? process.execPath : BIN;
+  const js = kind === 'js' || kind === 'js1';
+  const cmd = js ? process.execPath : BIN;
   const argv =
-    kind === 'js'
-      ? [JS_SERVER, '--port', String(port), '--host', '127.0.0.1', '--data', data]
+    js
+      ? [JS_SERVER, '--port', String(port), '--host', '127.0.0.1', '--data', data, '--stack', kind === 'js1' ? '1.2.1' : '2.5.6']
       : ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', data, '--log-level', 'debug', ...args];
   const child = spawn(cmd, argv, { cwd: data, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
