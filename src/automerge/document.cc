@@ -117,9 +117,17 @@ Bytes Document::save(bool compress) const {
 
   // The actor table is the set of change authors (an author of only empty changes
   // has no ops), sorted; remap the op set's indexes onto it.
-  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) doc.actors.push_back(graph_.actor(i));
-  for (const ActorId& a : op_actors) doc.actors.push_back(a);
-  std::sort(doc.actors.begin(), doc.actors.end());
+  std::vector<const ActorId*> authors;
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
+    const ActorId* a = &graph_.actor(i);
+    if (authors.empty() || *authors.back() != *a) authors.push_back(a);  // runs of one author are common
+  }
+  std::sort(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a < *b; });
+  authors.erase(std::unique(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a == *b; }),
+                authors.end());
+  for (const ActorId& a : op_actors) authors.push_back(&a);
+  std::sort(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a < *b; });
+  for (const ActorId* a : authors) doc.actors.push_back(*a);
   doc.actors.erase(std::unique(doc.actors.begin(), doc.actors.end()), doc.actors.end());
   auto index_of = [&](const ActorId& a) {
     return static_cast<uint32_t>(std::lower_bound(doc.actors.begin(), doc.actors.end(), a) - doc.actors.begin());
