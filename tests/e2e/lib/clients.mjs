@@ -29,9 +29,21 @@ export async function loadStack(name) {
   // would hide what the test checks. Treat every socket error as a failed connection.
   class ClientAdapter extends BaseAdapter {
     onError = () => {};
+    // With `recordSendErrors` (an array), a send on a socket that is no longer open is
+    // recorded there instead of throwing. The adapters throw "Websocket not ready"
+    // then, from inside the repo's message handling: 1.2.1 as an uncaught exception,
+    // 2.5.6 inside DocHandle.update, which leaves the handle's document outdated.
+    recordSendErrors = null;
     connect(...args) {
       super.connect(...args);
       this.socket?.on?.('error', () => {});
+    }
+    send(message) {
+      if (this.recordSendErrors && this.socket && this.socket.readyState !== 1) {
+        this.recordSendErrors.push(`${message.type} for ${message.documentId ?? '-'} on a socket in state ${this.socket.readyState}`);
+        return;
+      }
+      return super.send(message);
     }
   }
   const stack = {
@@ -60,9 +72,10 @@ export async function closeAllClients() {
  * Options: storageDir (NodeFS storage), retryInterval (ms between reconnects; the
  * adapters' default is 5 s, tests use less), peerId.
  */
-export async function makeClient(stackName, url, { storageDir, retryInterval = 250, peerId } = {}) {
+export async function makeClient(stackName, url, { storageDir, retryInterval = 250, peerId, recordSendErrors } = {}) {
   const s = await loadStack(stackName);
   const adapters = url ? [new s.ClientAdapter(url, retryInterval)] : [];
+  for (const a of adapters) a.recordSendErrors = recordSendErrors ?? null;
   peerId ??= `e2e-${stackName}-${Math.random().toString(36).slice(2, 10)}`;
   const repo = new s.Repo({
     network: [...adapters],
@@ -104,7 +117,10 @@ class Client {
   // The storageId the server announced in its `peer` message (undefined if none).
   serverStorageId() {
     const p = this.serverPeerId();
-    return p ? this.repo.peerMetadataByPeerId[p]?.storageId : undefined;
+    const sid = p ? this.repo.peerMetadataByPeerId[p]?.storageId : undefined;
+    // Remembered, so the server's acknowledgements can be read after it went away.
+    if (sid) this.lastServerStorageId = sid;
+    return sid ?? this.lastServerStorageId;
   }
 
   create(value) {
@@ -177,6 +193,17 @@ class Client {
     const { decodeHeads } = this.stack.repoPkg;
     const theirs = decodeHeads ? decodeHeads(info.lastHeads) : info.lastHeads;
     return sameSet(theirs, mine);
+  }
+
+  // The heads the server last reported for `handle` (hex, sorted; [] if none), from
+  // the client's sync state: what the server has acknowledged.
+  serverHeads(handle) {
+    const sid = this.serverStorageId();
+    if (!sid) return [];
+    if (this.stack.v1) return [...(handle.getRemoteHeads(sid) ?? [])].sort();
+    const info = handle.getSyncInfo(sid);
+    if (!info) return [];
+    return [...this.stack.repoPkg.decodeHeads(info.lastHeads)].sort();
   }
 
   // Waits until the server has every change of `handle` (ackedByServer), so another
