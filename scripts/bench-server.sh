@@ -82,4 +82,7 @@ run_one() {
 run_one cpp
 run_one js
 echo
+# Keep the raw numbers beside the engine benchmark's data.
+mkdir -p "$build/bench-data"
+for kind in cpp js; do cp "$work/$kind.json" "$build/bench-data/server-$kind.json"; done
 (cd "$interop" && node bench/server_bench.mjs table "$work/cpp.json" "$work/js.json" "$(cat "$work/cpp.data-kb")" "$(cat "$work/js.data-kb")")

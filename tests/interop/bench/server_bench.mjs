@@ -358,7 +358,9 @@ function table(cppFile, jsFile, ...dataKb) {
   const cpp = JSON.parse(readFileSync(cppFile, "utf8"));
   const js = JSON.parse(readFileSync(jsFile, "utf8"));
   const mib = (k) => (k / 1024).toFixed(1);
-  const ratio = (a, b) => (b > 0 ? (a / b).toFixed(2) : "n/a");
+  // Ratios of near-zero amounts say nothing: "–" when the JS side is under 0.05 CPU s
+  // or 1 MiB.
+  const ratio = (a, b, floor) => (b >= floor ? (a / b).toFixed(2) : "–");
   const lines = [];
   lines.push("| phase | C++ CPU s | JS CPU s | CPU ratio | C++ peak RSS growth MiB | JS peak RSS growth MiB | RSS growth ratio | C++ wall s | JS wall s |");
   lines.push("|---|---|---|---|---|---|---|---|---|");
@@ -367,13 +369,13 @@ function table(cppFile, jsFile, ...dataKb) {
     const failed = [p.ok ? null : `C++ FAILED: ${p.error}`, q?.ok ? null : `JS FAILED: ${q?.error ?? "missing"}`].filter(Boolean);
     const label = `${p.name}: ${p.what}${failed.length ? ` (${failed.join("; ")})` : ""}`;
     lines.push(
-      `| ${label} | ${p.cpuS.toFixed(2)} | ${q ? q.cpuS.toFixed(2) : "?"} | ${q ? ratio(p.cpuS, q.cpuS) : "?"} | ` +
-        `${mib(p.peakGrowthKb)} | ${q ? mib(q.peakGrowthKb) : "?"} | ${q ? ratio(Math.max(p.peakGrowthKb, 0), Math.max(q.peakGrowthKb, 0)) : "?"} | ` +
+      `| ${label} | ${p.cpuS.toFixed(2)} | ${q ? q.cpuS.toFixed(2) : "?"} | ${q ? ratio(p.cpuS, q.cpuS, 0.05) : "?"} | ` +
+        `${mib(p.peakGrowthKb)} | ${q ? mib(q.peakGrowthKb) : "?"} | ${q ? ratio(Math.max(p.peakGrowthKb, 0), q.peakGrowthKb, 1024) : "?"} | ` +
         `${p.wallS.toFixed(1)} | ${q ? q.wallS.toFixed(1) : "?"} |`,
     );
   }
   const total = (r) => r.phases.reduce((s, p) => s + p.cpuS, 0);
-  lines.push(`| all phases (a–c) | ${total(cpp).toFixed(2)} | ${total(js).toFixed(2)} | ${ratio(total(cpp), total(js))} | | | | | |`);
+  lines.push(`| all phases (a–c) | ${total(cpp).toFixed(2)} | ${total(js).toFixed(2)} | ${ratio(total(cpp), total(js), 0.05)} | | | | | |`);
   lines.push("");
   lines.push(`| d: server RSS (MiB) | C++ | JS |`);
   lines.push("|---|---|---|");
