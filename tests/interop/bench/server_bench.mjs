@@ -19,7 +19,8 @@
 //   d        every client gone; the server's RSS --idle seconds later vs at start (and
 //            again at --idle-late seconds, after the servers' idle unloading)
 //
-// Per phase: CPU seconds = utime + stime (/proc/PID/stat) after minus before; peak RSS
+// Per phase: CPU seconds = utime + stime (/proc/PID/stat) after minus before (the
+// clients' own CPU time, this process, is listed too: wall times depend on it); peak RSS
 // growth = the phase's high-water mark minus VmRSS at the phase start. The high-water
 // mark is VmHWM after resetting it at the phase start (`5` > /proc/PID/clear_refs);
 // where that is refused, the largest VmRSS seen by sampling every 20 ms.
@@ -301,6 +302,7 @@ async function run(opts) {
     const cpu0 = server.cpuSeconds();
     server.beginPeak();
     const t0 = performance.now();
+    const client0 = process.cpuUsage();
     let info;
     let error;
     try {
@@ -317,6 +319,8 @@ async function run(opts) {
       error,
       wallS: ms / 1000,
       cpuS: server.cpuSeconds() - cpu0,
+      // This process (all the clients), for reading the wall times.
+      clientCpuS: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(client0)),
       rssBeforeKb: kb(before),
       peakKb: kb(peakKb),
       peakGrowthKb: kb(peakKb - before),
@@ -362,8 +366,8 @@ function table(cppFile, jsFile, ...dataKb) {
   // or 1 MiB.
   const ratio = (a, b, floor) => (b >= floor ? (a / b).toFixed(2) : "–");
   const lines = [];
-  lines.push("| phase | C++ CPU s | JS CPU s | CPU ratio | C++ peak RSS growth MiB | JS peak RSS growth MiB | RSS growth ratio | C++ wall s | JS wall s |");
-  lines.push("|---|---|---|---|---|---|---|---|---|");
+  lines.push("| phase | C++ CPU s | JS CPU s | CPU ratio | C++ peak RSS growth MiB | JS peak RSS growth MiB | RSS growth ratio | C++ wall s | JS wall s | clients CPU s (vs C++ / vs JS) |");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|");
   for (const p of cpp.phases) {
     const q = js.phases.find((x) => x.name === p.name);
     const failed = [p.ok ? null : `C++ FAILED: ${p.error}`, q?.ok ? null : `JS FAILED: ${q?.error ?? "missing"}`].filter(Boolean);
@@ -371,11 +375,12 @@ function table(cppFile, jsFile, ...dataKb) {
     lines.push(
       `| ${label} | ${p.cpuS.toFixed(2)} | ${q ? q.cpuS.toFixed(2) : "?"} | ${q ? ratio(p.cpuS, q.cpuS, 0.05) : "?"} | ` +
         `${mib(p.peakGrowthKb)} | ${q ? mib(q.peakGrowthKb) : "?"} | ${q ? ratio(Math.max(p.peakGrowthKb, 0), q.peakGrowthKb, 1024) : "?"} | ` +
-        `${p.wallS.toFixed(1)} | ${q ? q.wallS.toFixed(1) : "?"} |`,
+        `${p.wallS.toFixed(1)} | ${q ? q.wallS.toFixed(1) : "?"} | ` +
+        `${p.clientCpuS?.toFixed(2) ?? "?"} / ${q?.clientCpuS?.toFixed(2) ?? "?"} |`,
     );
   }
   const total = (r) => r.phases.reduce((s, p) => s + p.cpuS, 0);
-  lines.push(`| all phases (a–c) | ${total(cpp).toFixed(2)} | ${total(js).toFixed(2)} | ${ratio(total(cpp), total(js), 0.05)} | | | | | |`);
+  lines.push(`| all phases (a–c) | ${total(cpp).toFixed(2)} | ${total(js).toFixed(2)} | ${ratio(total(cpp), total(js), 0.05)} | | | | | | |`);
   lines.push("");
   lines.push(`| d: server RSS (MiB) | C++ | JS |`);
   lines.push("|---|---|---|");
