@@ -218,9 +218,12 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
 }
 
 Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
-  // Only worth it when several files hold the document, and only safe when every
-  // stored change is applied (a queued change lives only in its incremental file).
-  if (doc.files.size() <= 1 || doc.graph.queued_count() != 0 || doc.graph.empty()) return Status::Ok();
+  // Worth it when several files hold the document, or one large file of changes (a
+  // document chunk is far smaller); safe only when every stored change is applied (a
+  // queued change lives only in its incremental file).
+  constexpr size_t kCompactSingleFileBytes = 64 * 1024;
+  bool worth = doc.files.size() > 1 || (doc.snapshot_bytes == 0 && doc.incremental_bytes >= kCompactSingleFileBytes);
+  if (!worth || doc.graph.queued_count() != 0 || doc.graph.empty()) return Status::Ok();
   Bytes all;
   for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
   GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all));
