@@ -1,0 +1,43 @@
+// Real-sized documents: the automerge-perf editing trace (260k changes; 50k-change
+// prefix) uploaded by a client with the server's DEFAULT settings, then fetched by a
+// late joiner. automerge's sync protocol sends every missing change in ONE message, so
+// the first upload of the 260k-change document is a single ~30 MB WebSocket message
+// (the JS reference server, `ws` with its 100 MiB default maxPayload, takes it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { scope } from './lib/scope.mjs';
+import { sameSet } from './lib/clients.mjs';
+import { tempDir, waitFor } from './lib/util.mjs';
+
+const SHARED = process.env.GM_SHARED_DIR || '/work/shared';
+const trace = (name) => path.join(SHARED, 'data', 'automerge-perf', name);
+
+for (const [file, stack] of [['text-doc-50k.amrg', '1.2.1'], ['text-doc.amrg', '2.5.6']]) {
+  test(`bigdoc: ${file} uploaded by a ${stack} client reaches a late joiner (default server settings)`,
+    { skip: fs.existsSync(trace(file)) ? false : `${trace(file)} not found (set GM_SHARED_DIR)` }, async (t) => {
+      const env = scope(t);
+      const server = await env.server({ data: tempDir('bigdoc') });
+      const a = await env.client(stack, server.url());
+      await a.waitPeer();
+      const h = a.repo.import(new Uint8Array(fs.readFileSync(trace(file))));
+      let t0 = performance.now();
+      // Fails fast once the server has refused the upload (it would loop: the client
+      // reconnects and sends the same message again).
+      const refused = () => server.log().split('\n').filter((l) => /larger than|closing|error/i.test(l)).slice(-2).join(' | ');
+      const outcome = await waitFor(() => (a.ackedByServer(h) ? 'acked' : /larger than/.test(server.log()) ? 'refused' : null),
+        40000, `the server to acknowledge the upload of ${file}`).catch((e) => new Error(`${e.message}; server log: ${refused()}`));
+      if (outcome instanceof Error) throw outcome;
+      assert.equal(outcome, 'acked', `the server refused the upload of ${file}: ${refused()}`);
+      t.diagnostic(`upload acknowledged after ${(performance.now() - t0).toFixed(0)} ms`);
+      t0 = performance.now();
+      const c = await env.client(stack, server.url());
+      await c.waitPeer();
+      const f = await c.find(h.url, 60000);
+      assert.equal(f.state, 'ready');
+      await waitFor(() => sameSet(c.heads(f.handle), a.heads(h)), 60000, 'the late joiner to have every change');
+      t.diagnostic(`late joiner complete after ${(performance.now() - t0).toFixed(0)} ms`);
+      assert.equal(c.json(f.handle).text?.length ?? JSON.stringify(c.json(f.handle)).length, a.json(h).text?.length ?? JSON.stringify(a.json(h)).length);
+    });
+}
