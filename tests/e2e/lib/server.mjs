@@ -59,7 +59,9 @@ async function startOnce(data, port, args, kind) {
   const argv =
     js
       ? [JS_SERVER, '--port', String(port), '--host', '127.0.0.1', '--data', data, '--stack', kind === 'js1' ? '1.2.1' : '2.5.6']
-      : ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', data, '--log-level', 'debug', ...args];
+      : ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', data, '--log-level', 'debug', ...args,
+         // Extra flags for every server, for experiments (e.g. GM_E2E_SERVE_ARGS="--max-frame 64mb").
+         ...(process.env.GM_E2E_SERVE_ARGS ?? '').split(' ').filter(Boolean)];
   const child = spawn(cmd, argv, { cwd: data, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
