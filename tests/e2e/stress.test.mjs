@@ -33,8 +33,8 @@ test('stress: 6 clients, 3 documents, concurrent edits with reconnects, all conv
     }
     handles.push(hs);
   }
-  // 20 rounds: every client edits every document; two clients drop mid-way.
-  for (let round = 0; round < 20; round++) {
+  // 12 rounds: every client edits every document; two clients drop mid-way.
+  for (let round = 0; round < 12; round++) {
     clients.forEach((c, ci) => {
       handles[ci].forEach((h, di) => {
         c.change(h, (d) => {
@@ -43,7 +43,7 @@ test('stress: 6 clients, 3 documents, concurrent edits with reconnects, all conv
         });
       });
     });
-    if (round === 5 || round === 12) {
+    if (round === 3 || round === 8) {
       // Cut two clients off (their sockets close; they reconnect by themselves).
       for (const ci of [1, 4]) clients[ci].adapters[0].socket?.terminate?.();
     }
@@ -53,7 +53,7 @@ test('stress: 6 clients, 3 documents, concurrent edits with reconnects, all conv
     20000, 'all 6 clients to reach the same heads on all 3 documents');
   for (let di = 0; di < docs.length; di++) {
     const ref = clients[0].savedJson(handles[0][di]);
-    assert.equal(ref.items.length, 6 * 20, `document ${di} has every insert`);
+    assert.equal(ref.items.length, 6 * 12, `document ${di} has every insert`);
     for (let ci = 1; ci < clients.length; ci++) assert.deepEqual(clients[ci].savedJson(handles[ci][di]), ref);
   }
 });
@@ -73,20 +73,20 @@ test('stress: a 1.2.1 app calls find() at start-up, before the server answered j
   }
 });
 
-test('stress: a late joiner gets 150 documents', async (t) => {
+test('stress: a late joiner gets 100 documents', async (t) => {
   const env = scope(t);
   const server = await env.server({ data: tempDir('manydocs') });
   const a = await env.client('2.5.6', server.url());
   await a.waitPeer();
   const hs = [];
-  for (let i = 0; i < 150; i++) hs.push(a.create({ i }));
-  await waitFor(() => hs.every((h) => a.ackedByServer(h)), 15000, 'the server to acknowledge 150 new documents');
+  for (let i = 0; i < 100; i++) hs.push(a.create({ i }));
+  await waitFor(() => hs.every((h) => a.ackedByServer(h)), 15000, 'the server to acknowledge 100 new documents');
   for (const s of ['2.5.6', '1.2.1']) {
     const c = await env.client(s, server.url());
     await c.waitPeer();
     const t0 = performance.now();
     const found = await Promise.all(hs.map((h) => c.find(h.url, 10000)));
-    t.diagnostic(`${s}: 150 finds in ${(performance.now() - t0).toFixed(0)} ms`);
+    t.diagnostic(`${s}: 100 finds in ${(performance.now() - t0).toFixed(0)} ms`);
     found.forEach((f, i) => {
       assert.equal(f.state, 'ready');
       assert.deepEqual(c.json(f.handle), { i });
