@@ -114,7 +114,7 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--data", opts.common.data_dir, "Data folder (env DATA_DIR, default .data)");
   cmd->add_option("--host", opts.host,
                   "Listen address (default 0.0.0.0 with an owner DID, else 127.0.0.1, the only choice then)");
-  cmd->add_option("--max-frame", opts.max_frame_bytes, "Largest WebSocket message accepted (default 16MiB)")
+  cmd->add_option("--max-frame", opts.max_frame_bytes, "Largest WebSocket message accepted (default 100MiB)")
       ->transform(CLI::AsSizeValue(false));
   cmd->add_option("--max-queue", opts.max_queue_bytes,
                   "Outgoing bytes queued per socket before a slow reader is cut off (default 64MiB)")

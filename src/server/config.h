@@ -51,7 +51,9 @@ class Environment {
 };
 
 struct ServerConfig {
-  static constexpr size_t kDefaultMaxFrameBytes = 16u << 20;
+  // As large as the JS reference server accepts (ws's default maxPayload): a client
+  // uploading a long history sends it in one message.
+  static constexpr size_t kDefaultMaxFrameBytes = 100u << 20;
   static constexpr size_t kDefaultMaxQueueBytes = 64u << 20;
 
   // Empty until resolved: then 127.0.0.1 without an owner, 0.0.0.0 with one.

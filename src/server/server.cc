@@ -113,6 +113,9 @@ asio::awaitable<void> Server::Impl::wait_for_signal() {
   begin_shutdown(signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "signal");
 }
 
+// How long a shutdown waits, handling no more messages, before it closes the sockets.
+constexpr std::chrono::milliseconds kShutdownQuiet{300};
+
 void Server::Impl::begin_shutdown(const char* why) {
   if (ctx.stopping) return;
   ctx.stopping = true;
@@ -120,15 +123,23 @@ void Server::Impl::begin_shutdown(const char* why) {
   boost::system::error_code ignored;
   acceptor.close(ignored);
   signals.cancel(ignored);
-  // Copy: closers may unregister themselves while we iterate.
-  std::vector<std::function<void(bool)>> closers;
-  for (auto& [id, closer] : ctx.live) closers.push_back(closer);
-  for (auto& closer : closers) closer(false);
   asio::co_spawn(io, drain(), [](std::exception_ptr e) { log_escaped("shutdown", e); });
 }
 
 asio::awaitable<void> Server::Impl::drain() {
   asio::steady_timer tick(io);
+  // Quiet period: messages arriving now are no longer handled, so nothing new is sent,
+  // while what was already sent reaches the clients and their replies can go out on an
+  // open socket (a client that must answer on a closing socket breaks its document
+  // handle). Then the close frames.
+  tick.expires_after(kShutdownQuiet);
+  co_await tick.async_wait(kTuple);
+  {
+    // Copy: closers may unregister themselves while we iterate.
+    std::vector<std::function<void(bool)>> closers;
+    for (auto& [id, closer] : ctx.live) closers.push_back(closer);
+    for (auto& closer : closers) closer(false);
+  }
   const auto poll = std::chrono::milliseconds(20);
   auto deadline = std::chrono::steady_clock::now() + ctx.config.shutdown_grace;
   while (!ctx.live.empty() && std::chrono::steady_clock::now() < deadline) {

@@ -94,7 +94,7 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
       spdlog::warn("conn {} {}: text frame ({} bytes) received; automerge-repo speaks binary CBOR only, closing",
                    id_, remote_, n);
       begin_close(websocket::close_code::unknown_data, "binary frames only");
-    } else if (state_ == State::open && handler_open) {
+    } else if (state_ == State::open && handler_open && !ctx_.stopping) {
       metrics_.messages_in.fetch_add(1, std::memory_order_relaxed);
       metrics_.bytes_in.fetch_add(n, std::memory_order_relaxed);
       const auto data = buffer.cdata();
