@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libboost1.81-dev libssl-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev
+  libboost1.81-dev libssl-dev libdeflate-dev libsqlite3-dev libcurl4-openssl-dev
   libcbor-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev time

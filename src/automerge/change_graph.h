@@ -71,6 +71,9 @@ class ChangeGraph {
   // The type-1 chunk. Valid until the next change is added.
   ByteView chunk(Index i) const { return ByteView(arena_).subspan(nodes_[i].offset, nodes_[i].length); }
   const ActorId& actor(Index i) const { return actors_[nodes_[i].actor]; }
+  // The change's author as an index into actors(), the graph's table in first-seen order.
+  uint32_t actor_index(Index i) const { return nodes_[i].actor; }
+  const std::vector<ActorId>& actors() const { return actors_; }
   uint64_t seq(Index i) const { return nodes_[i].seq; }
   uint64_t start_op(Index i) const { return nodes_[i].start_op; }
   // Indexes of the change's dependencies, in the order of its deps list (hash order).

@@ -1,6 +1,6 @@
 #include "automerge/chunk.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <cstring>
 
@@ -102,50 +102,46 @@ Result<std::vector<Chunk>> parse_chunks(ByteView data) {
   return chunks;
 }
 
+namespace {
+
+// libdeflate's (de)compressors are reusable and not thread-safe: one per thread.
+struct Compressor {
+  libdeflate_compressor* c = libdeflate_alloc_compressor(kDeflateLevel);
+  ~Compressor() { libdeflate_free_compressor(c); }
+};
+struct Decompressor {
+  libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+  ~Decompressor() { libdeflate_free_decompressor(d); }
+};
+
+}  // namespace
+
 Bytes deflate_raw(ByteView data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-  Bytes out(deflateBound(&zs, data.size()));
-  zs.next_in = const_cast<Bytef*>(data.data());
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
+  thread_local Compressor compressor;
+  Bytes out(libdeflate_deflate_compress_bound(compressor.c, data.size()));
+  out.resize(libdeflate_deflate_compress(compressor.c, data.data(), data.size(), out.data(), out.size()));
   return out;
 }
 
 Result<Bytes> inflate_raw(ByteView data, size_t max_size) {
-  z_stream zs{};
-  if (inflateInit2(&zs, -15) != Z_OK) return error("zlib inflateInit2 failed");
-  Bytes out;
-  zs.next_in = const_cast<Bytef*>(data.data());
-  zs.avail_in = static_cast<uInt>(data.size());
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
+  thread_local Decompressor decompressor;
+  // The inflated size is not stored anywhere: guess, and grow the buffer until it fits.
+  Bytes out(std::min(max_size, std::max<size_t>(4096, 4 * data.size())));
+  while (true) {
+    size_t in_used = 0, out_used = 0;
+    libdeflate_result rc = libdeflate_deflate_decompress_ex(decompressor.d, data.data(), data.size(), out.data(),
+                                                            out.size(), &in_used, &out_used);
+    if (rc == LIBDEFLATE_SUCCESS) {
+      if (in_used != data.size()) return error("trailing bytes after DEFLATE data");
+      out.resize(out_used);
+      return out;
+    }
+    if (rc != LIBDEFLATE_INSUFFICIENT_SPACE) return error("invalid or truncated DEFLATE data");
     if (out.size() >= max_size) {
-      inflateEnd(&zs);
       return error("DEFLATE data inflates beyond the " + std::to_string(max_size) + "-byte limit");
     }
-    size_t old = out.size();
-    out.resize(std::min(max_size, std::max<size_t>(old * 2, 4096)));
-    zs.next_out = out.data() + old;
-    zs.avail_out = static_cast<uInt>(out.size() - old);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    out.resize(out.size() - zs.avail_out);
-    if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK) {
-      std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
-      inflateEnd(&zs);
-      if (rc == Z_BUF_ERROR && zs.avail_in == 0) return error("truncated DEFLATE data");
-      return error("invalid DEFLATE data: " + msg);
-    }
+    out.resize(out.size() > max_size / 4 ? max_size : out.size() * 4);
   }
-  bool trailing = zs.avail_in != 0;
-  inflateEnd(&zs);
-  if (trailing) return error("trailing bytes after DEFLATE data");
-  return out;
 }
 
 }  // namespace gm::automerge

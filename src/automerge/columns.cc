@@ -6,6 +6,20 @@ namespace gm::automerge {
 
 namespace {
 
+// Appends `from` to `out` and leaves `from` empty (a move when `out` is empty).
+void take(Bytes& out, Bytes& from) {
+  if (out.empty()) {
+    out.swap(from);
+  } else {
+    append(out, from);
+  }
+  from.clear();
+}
+
+}  // namespace
+
+namespace {
+
 bool read_one(ByteView data, size_t* pos, uint64_t* out) { return read_uleb(data, pos, out); }
 bool read_one(ByteView data, size_t* pos, int64_t* out) { return read_sleb(data, pos, out); }
 bool read_one(ByteView data, size_t* pos, std::string_view* out) {
@@ -194,7 +208,7 @@ void RleEncoder<T>::flush() {
 }
 
 template <class T>
-void RleEncoder<T>::append_null() {
+void RleEncoder<T>::append_null_slow() {
   switch (state_) {
     case State::kEmpty:
       state_ = State::kInitialNulls;
@@ -213,7 +227,7 @@ void RleEncoder<T>::append_null() {
 }
 
 template <class T>
-void RleEncoder<T>::append_value(const T& v) {
+void RleEncoder<T>::append_value_slow(const T& v) {
   switch (state_) {
     case State::kEmpty:
       state_ = State::kLone;
@@ -268,8 +282,7 @@ void RleEncoder<T>::append_value(const T& v) {
 template <class T>
 void RleEncoder<T>::finish(Bytes& out) {
   flush();
-  gm::append(out, buf_);
-  buf_.clear();
+  take(out, buf_);
   state_ = State::kEmpty;
 }
 
@@ -277,21 +290,15 @@ template class RleEncoder<uint64_t>;
 template class RleEncoder<int64_t>;
 template class RleEncoder<std::string>;
 
-void BooleanEncoder::append(bool v) {
-  any_ = true;
-  if (v == value_) {
-    ++count_;
-  } else {
-    put_uleb(buf_, count_);
-    value_ = v;
-    count_ = 1;
-  }
+void BooleanEncoder::flip() {
+  put_uleb(buf_, count_);
+  value_ = !value_;
+  count_ = 1;
 }
 
 void BooleanEncoder::finish(Bytes& out) {
   if (any_) put_uleb(buf_, count_);
-  gm::append(out, buf_);
-  buf_.clear();
+  take(out, buf_);
   any_ = false;
   value_ = false;
   count_ = 0;
@@ -331,8 +338,7 @@ void ValueEncoder::append(const Value& v) {
 
 void ValueEncoder::finish(Bytes& meta, Bytes& raw) {
   meta_.finish(meta);
-  gm::append(raw, raw_);
-  raw_.clear();
+  take(raw, raw_);
 }
 
 Result<std::vector<ColumnInfo>> read_column_metadata(Reader& r) {

@@ -127,8 +127,21 @@ template <class T>
 class RleEncoder {
  public:
   void append(const std::optional<T>& v) { v ? append_value(*v) : append_null(); }
-  void append_value(const T& v);
-  void append_null();
+  // The common cases (a run goes on) inline; state changes out of line.
+  void append_value(const T& v) {
+    if (state_ == State::kRun && v == value_) {
+      ++count_;
+    } else {
+      append_value_slow(v);
+    }
+  }
+  void append_null() {
+    if (state_ == State::kNulls || state_ == State::kInitialNulls) {
+      ++count_;
+    } else {
+      append_null_slow();
+    }
+  }
   // Appends the encoded column to `out` (nothing for an all-null column).
   void finish(Bytes& out);
   Bytes finish() {
@@ -138,6 +151,8 @@ class RleEncoder {
   }
 
  private:
+  void append_value_slow(const T& v);
+  void append_null_slow();
   void write_value(const T& v);
   void flush();
 
@@ -176,7 +191,14 @@ class DeltaEncoder {
 
 class BooleanEncoder {
  public:
-  void append(bool v);
+  void append(bool v) {
+    any_ = true;
+    if (v == value_) {
+      ++count_;
+    } else {
+      flip();
+    }
+  }
   void finish(Bytes& out);
   Bytes finish() {
     Bytes out;
@@ -185,6 +207,7 @@ class BooleanEncoder {
   }
 
  private:
+  void flip();
   bool value_ = false;
   uint64_t count_ = 0;
   bool any_ = false;

@@ -395,139 +395,145 @@ void finish_columns(std::vector<ColumnOut>& cols, const std::vector<DecodedDocum
   }
 }
 
-std::vector<ColumnOut> encode_change_columns(const DecodedDocument& doc, bool compress) {
-  UlebEncoder actor;
-  DeltaEncoder seq, max_op, time, deps_index;
-  StringEncoder message;
-  UlebEncoder deps_count;
-  ValueEncoder extra;
-  Value extra_value;
-  extra_value.type = static_cast<uint8_t>(ValueType::kBytes);
-  for (const auto& c : doc.changes) {
-    actor.append_value(c.actor);
-    seq.append(static_cast<int64_t>(c.seq));
-    max_op.append(static_cast<int64_t>(c.max_op));
-    time.append(c.time);
-    if (!c.message) {
-      message.append_null();
-    } else {
-      message.append_value(*c.message);
-    }
-    deps_count.append_value(c.deps.size());
-    for (uint64_t d : c.deps) deps_index.append(static_cast<int64_t>(d));
-    extra_value.bytes.assign(c.extra.begin(), c.extra.end());
-    extra.append(extra_value);
-  }
-  std::vector<ColumnOut> cols;
-  cols.reserve(9 + doc.unknown_change_columns.size());
-  cols.push_back({kChangeActor, actor.finish()});
-  cols.push_back({kChangeSeq, seq.finish()});
-  cols.push_back({kChangeMaxOp, max_op.finish()});
-  cols.push_back({kChangeTime, time.finish()});
-  cols.push_back({kChangeMessage, message.finish()});
-  cols.push_back({kChangeDepsCount, deps_count.finish()});
-  cols.push_back({kChangeDepsIndex, deps_index.finish()});
-  ColumnOut meta{kChangeExtraMeta, {}}, raw{kChangeExtraRaw, {}};
-  extra.finish(meta.data, raw.data);
-  cols.push_back(std::move(meta));
-  cols.push_back(std::move(raw));
-  finish_columns(cols, doc.unknown_change_columns, compress);
-  return cols;
-}
-
-std::vector<ColumnOut> encode_op_columns(const DecodedDocument& doc, bool compress) {
-  UlebEncoder obj_actor, obj_counter, key_actor, id_actor, action, succ_count, succ_actor;
-  DeltaEncoder key_counter, id_counter, succ_counter;
-  StringEncoder key_string, mark_name;
-  BooleanEncoder insert, expand;
-  ValueEncoder value;
-  bool any_expand = false;
-  for (const Op& op : doc.ops) any_expand |= op.expand;
-  for (const Op& op : doc.ops) {
-    if (op.obj.is_root()) {
-      obj_actor.append_null();
-      obj_counter.append_null();
-    } else {
-      obj_actor.append_value(op.obj.actor);
-      obj_counter.append_value(op.obj.counter);
-    }
-    if (op.key.is_map()) {
-      key_actor.append_null();
-      key_counter.append(std::nullopt);
-      key_string.append_value(*op.key.map_key);
-    } else {
-      if (op.key.elem.is_root()) {
-        key_actor.append_null();
-      } else {
-        key_actor.append_value(op.key.elem.actor);
-      }
-      key_counter.append(static_cast<int64_t>(op.key.elem.counter));
-      key_string.append_null();
-    }
-    id_actor.append_value(op.id.actor);
-    id_counter.append(static_cast<int64_t>(op.id.counter));
-    insert.append(op.insert);
-    action.append_value(op.action);
-    value.append(op.value);
-    succ_count.append_value(op.pred.size());
-    for (const OpId& s : op.pred) {
-      succ_actor.append_value(s.actor);
-      succ_counter.append(static_cast<int64_t>(s.counter));
-    }
-    if (any_expand) expand.append(op.expand);
-    if (op.mark_name) {
-      mark_name.append_value(*op.mark_name);
-    } else {
-      mark_name.append_null();
-    }
-  }
-  std::vector<ColumnOut> cols;
-  cols.reserve(16 + doc.unknown_op_columns.size());
-  cols.push_back({kOpObjActor, obj_actor.finish()});
-  cols.push_back({kOpObjCounter, obj_counter.finish()});
-  cols.push_back({kOpKeyActor, key_actor.finish()});
-  cols.push_back({kOpKeyCounter, key_counter.finish()});
-  cols.push_back({kOpKeyString, key_string.finish()});
-  cols.push_back({kOpIdActor, id_actor.finish()});
-  cols.push_back({kOpIdCounter, id_counter.finish()});
-  cols.push_back({kOpInsert, insert.finish()});
-  cols.push_back({kOpAction, action.finish()});
-  ColumnOut meta{kOpValueMeta, {}}, raw{kOpValueRaw, {}};
-  value.finish(meta.data, raw.data);
-  cols.push_back(std::move(meta));
-  cols.push_back(std::move(raw));
-  cols.push_back({kOpSuccCount, succ_count.finish()});
-  cols.push_back({kOpSuccActor, succ_actor.finish()});
-  cols.push_back({kOpSuccCounter, succ_counter.finish()});
-  cols.push_back({kOpExpand, expand.finish()});
-  cols.push_back({kOpMarkName, mark_name.finish()});
-  finish_columns(cols, doc.unknown_op_columns, compress);
-  return cols;
-}
-
 }  // namespace
 
-Bytes encode_document_body(const DecodedDocument& doc, bool compress) {
-  std::vector<ColumnOut> change_cols = encode_change_columns(doc, compress);
-  std::vector<ColumnOut> op_cols = encode_op_columns(doc, compress);
+void ChangeColumnsWriter::append_row(uint32_t actor, uint64_t seq, uint64_t max_op, int64_t time,
+                                     const std::string* message, size_t dep_count, ByteView extra) {
+  actor_.append_value(actor);
+  seq_.append(static_cast<int64_t>(seq));
+  max_op_.append(static_cast<int64_t>(max_op));
+  time_.append(time);
+  if (message) {
+    message_.append_value(*message);
+  } else {
+    message_.append_null();
+  }
+  deps_count_.append_value(dep_count);
+  extra_value_.type = static_cast<uint8_t>(ValueType::kBytes);
+  extra_value_.bytes.assign(extra.begin(), extra.end());
+  extra_.append(extra_value_);
+}
+
+std::vector<ColumnOut> ChangeColumnsWriter::finish(bool compress,
+                                                   const std::vector<DecodedDocument::UnknownColumn>& unknown) {
+  std::vector<ColumnOut> cols;
+  cols.reserve(9 + unknown.size());
+  cols.push_back({kChangeActor, actor_.finish()});
+  cols.push_back({kChangeSeq, seq_.finish()});
+  cols.push_back({kChangeMaxOp, max_op_.finish()});
+  cols.push_back({kChangeTime, time_.finish()});
+  cols.push_back({kChangeMessage, message_.finish()});
+  cols.push_back({kChangeDepsCount, deps_count_.finish()});
+  cols.push_back({kChangeDepsIndex, deps_index_.finish()});
+  ColumnOut meta{kChangeExtraMeta, {}}, raw{kChangeExtraRaw, {}};
+  extra_.finish(meta.data, raw.data);
+  cols.push_back(std::move(meta));
+  cols.push_back(std::move(raw));
+  finish_columns(cols, unknown, compress);
+  return cols;
+}
+
+void OpColumnsWriter::append(const Op& op) {
+  auto actor = [&](uint32_t a) -> uint64_t { return actor_map_.empty() ? a : actor_map_[a]; };
+  if (op.obj.is_root()) {
+    obj_actor_.append_null();
+    obj_counter_.append_null();
+  } else {
+    obj_actor_.append_value(actor(op.obj.actor));
+    obj_counter_.append_value(op.obj.counter);
+  }
+  if (op.key.is_map()) {
+    key_actor_.append_null();
+    key_counter_.append(std::nullopt);
+    key_string_.append_value(*op.key.map_key);
+  } else {
+    if (op.key.elem.is_root()) {
+      key_actor_.append_null();
+    } else {
+      key_actor_.append_value(actor(op.key.elem.actor));
+    }
+    key_counter_.append(static_cast<int64_t>(op.key.elem.counter));
+    key_string_.append_null();
+  }
+  id_actor_.append_value(actor(op.id.actor));
+  id_counter_.append(static_cast<int64_t>(op.id.counter));
+  insert_.append(op.insert);
+  action_.append_value(op.action);
+  value_.append(op.value);
+  succ_count_.append_value(op.pred.size());
+  for (const OpId& s : op.pred) {
+    succ_actor_.append_value(actor(s.actor));
+    succ_counter_.append(static_cast<int64_t>(s.counter));
+  }
+  expand_.append(op.expand);
+  any_expand_ |= op.expand;
+  if (op.mark_name) {
+    mark_name_.append_value(*op.mark_name);
+  } else {
+    mark_name_.append_null();
+  }
+}
+
+std::vector<ColumnOut> OpColumnsWriter::finish(bool compress,
+                                               const std::vector<DecodedDocument::UnknownColumn>& unknown) {
+  std::vector<ColumnOut> cols;
+  cols.reserve(16 + unknown.size());
+  cols.push_back({kOpObjActor, obj_actor_.finish()});
+  cols.push_back({kOpObjCounter, obj_counter_.finish()});
+  cols.push_back({kOpKeyActor, key_actor_.finish()});
+  cols.push_back({kOpKeyCounter, key_counter_.finish()});
+  cols.push_back({kOpKeyString, key_string_.finish()});
+  cols.push_back({kOpIdActor, id_actor_.finish()});
+  cols.push_back({kOpIdCounter, id_counter_.finish()});
+  cols.push_back({kOpInsert, insert_.finish()});
+  cols.push_back({kOpAction, action_.finish()});
+  ColumnOut meta{kOpValueMeta, {}}, raw{kOpValueRaw, {}};
+  value_.finish(meta.data, raw.data);
+  cols.push_back(std::move(meta));
+  cols.push_back(std::move(raw));
+  cols.push_back({kOpSuccCount, succ_count_.finish()});
+  cols.push_back({kOpSuccActor, succ_actor_.finish()});
+  cols.push_back({kOpSuccCounter, succ_counter_.finish()});
+  // The expand column is omitted unless some op sets it.
+  cols.push_back({kOpExpand, any_expand_ ? expand_.finish() : Bytes{}});
+  cols.push_back({kOpMarkName, mark_name_.finish()});
+  finish_columns(cols, unknown, compress);
+  return cols;
+}
+
+Bytes encode_document_body(std::span<const ActorId> actors, std::span<const ChangeHash> heads,
+                           const std::vector<ColumnOut>& change_columns, const std::vector<ColumnOut>& op_columns,
+                           std::span<const uint64_t> heads_index) {
   Bytes out;
   size_t data_size = 0;
-  for (const auto& c : change_cols) data_size += c.data.size();
-  for (const auto& c : op_cols) data_size += c.data.size();
-  out.reserve(data_size + 64 + 33 * doc.heads.size() + 20 * doc.actors.size());
-  put_uleb(out, doc.actors.size());
-  for (const ActorId& a : doc.actors) {
+  for (const auto& c : change_columns) data_size += c.data.size();
+  for (const auto& c : op_columns) data_size += c.data.size();
+  out.reserve(data_size + 64 + 33 * heads.size() + 20 * actors.size());
+  put_uleb(out, actors.size());
+  for (const ActorId& a : actors) {
     put_uleb(out, a.size());
     append(out, a);
   }
-  put_uleb(out, doc.heads.size());
-  for (const ChangeHash& h : doc.heads) append(out, h.bytes);
-  write_columns_metadata(change_cols, out);
-  write_columns_metadata(op_cols, out);
-  write_columns_data(change_cols, out);
-  write_columns_data(op_cols, out);
-  for (uint64_t i : doc.heads_index) put_uleb(out, i);
+  put_uleb(out, heads.size());
+  for (const ChangeHash& h : heads) append(out, h.bytes);
+  write_columns_metadata(change_columns, out);
+  write_columns_metadata(op_columns, out);
+  write_columns_data(change_columns, out);
+  write_columns_data(op_columns, out);
+  for (uint64_t i : heads_index) put_uleb(out, i);
   return out;
+}
+
+Bytes encode_document_body(const DecodedDocument& doc, bool compress) {
+  ChangeColumnsWriter changes;
+  for (const auto& c : doc.changes) {
+    changes.append(c.actor, c.seq, c.max_op, c.time, c.message ? &*c.message : nullptr,
+                   std::span<const uint64_t>(c.deps), c.extra);
+  }
+  OpColumnsWriter ops;
+  for (const Op& op : doc.ops) ops.append(op);
+  return encode_document_body(doc.actors, doc.heads, changes.finish(compress, doc.unknown_change_columns),
+                              ops.finish(compress, doc.unknown_op_columns), doc.heads_index);
 }
 
 Bytes encode_document(const DecodedDocument& doc, bool compress) {

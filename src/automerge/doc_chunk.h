@@ -90,6 +90,53 @@ struct RebuiltChange {
 // exactly `doc.heads` (and that `heads_index`, when present, points at them).
 Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc);
 
+// Streaming writers for the two column tables, for callers that produce rows one at
+// a time (Document::save) rather than holding a DecodedDocument.
+class ChangeColumnsWriter {
+ public:
+  // One change row. message: nullptr = none; deps: rows of earlier changes, in hash order.
+  template <class Index>
+  void append(uint32_t actor, uint64_t seq, uint64_t max_op, int64_t time, const std::string* message,
+              std::span<const Index> deps, ByteView extra) {
+    append_row(actor, seq, max_op, time, message, deps.size(), extra);
+    for (Index d : deps) deps_index_.append(static_cast<int64_t>(d));
+  }
+  // The columns, sorted by spec with `unknown` merged in, long ones DEFLATEd when compress.
+  std::vector<ColumnOut> finish(bool compress, const std::vector<DecodedDocument::UnknownColumn>& unknown = {});
+
+ private:
+  void append_row(uint32_t actor, uint64_t seq, uint64_t max_op, int64_t time, const std::string* message,
+                  size_t dep_count, ByteView extra);
+  UlebEncoder actor_, deps_count_;
+  DeltaEncoder seq_, max_op_, time_, deps_index_;
+  StringEncoder message_;
+  ValueEncoder extra_;
+  Value extra_value_;
+};
+
+class OpColumnsWriter {
+ public:
+  // actor_map: op actor index -> index in the document's actor table (empty = the same).
+  explicit OpColumnsWriter(std::vector<uint32_t> actor_map = {}) : actor_map_(std::move(actor_map)) {}
+  // One op, in document order, its succ list in `pred`.
+  void append(const Op& op);
+  std::vector<ColumnOut> finish(bool compress, const std::vector<DecodedDocument::UnknownColumn>& unknown = {});
+
+ private:
+  std::vector<uint32_t> actor_map_;
+  UlebEncoder obj_actor_, obj_counter_, key_actor_, id_actor_, action_, succ_count_, succ_actor_;
+  DeltaEncoder key_counter_, id_counter_, succ_counter_;
+  StringEncoder key_string_, mark_name_;
+  BooleanEncoder insert_, expand_;
+  ValueEncoder value_;
+  bool any_expand_ = false;
+};
+
+// The body from its parts: the actor table, heads, finished columns and heads index.
+Bytes encode_document_body(std::span<const ActorId> actors, std::span<const ChangeHash> heads,
+                           const std::vector<ColumnOut>& change_columns, const std::vector<ColumnOut>& op_columns,
+                           std::span<const uint64_t> heads_index);
+
 // Encodes a document chunk (header included) with the canonical column encoders and
 // the omission rules of §1.9. With `compress`, every column of kDeflateMinColumnSize
 // bytes or more is raw-DEFLATEd, as Automerge.save() does.

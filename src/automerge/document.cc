@@ -111,59 +111,51 @@ std::vector<ByteView> Document::changes() const {
 }
 
 Bytes Document::save(bool compress) const {
-  DecodedDocument doc;
-  std::vector<ActorId> op_actors;
-  op_set_.export_ops(&op_actors, &doc.ops);
-
   // The actor table is the set of change authors (an author of only empty changes
-  // has no ops), sorted; remap the op set's indexes onto it.
-  std::vector<const ActorId*> authors;
-  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
-    const ActorId* a = &graph_.actor(i);
-    if (authors.empty() || *authors.back() != *a) authors.push_back(a);  // runs of one author are common
+  // has no ops) and of op actors, sorted; the op set's indexes are remapped onto it.
+  std::vector<ActorId> op_actors = op_set_.sorted_actors();
+  std::vector<bool> author(graph_.actors().size());
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) author[graph_.actor_index(i)] = true;
+  std::vector<ActorId> actors = op_actors;
+  for (size_t k = 0; k < author.size(); ++k) {
+    if (author[k]) actors.push_back(graph_.actors()[k]);
   }
-  std::sort(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a < *b; });
-  authors.erase(std::unique(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a == *b; }),
-                authors.end());
-  for (const ActorId& a : op_actors) authors.push_back(&a);
-  std::sort(authors.begin(), authors.end(), [](const ActorId* a, const ActorId* b) { return *a < *b; });
-  for (const ActorId* a : authors) doc.actors.push_back(*a);
-  doc.actors.erase(std::unique(doc.actors.begin(), doc.actors.end()), doc.actors.end());
+  std::sort(actors.begin(), actors.end());
+  actors.erase(std::unique(actors.begin(), actors.end()), actors.end());
   auto index_of = [&](const ActorId& a) {
-    return static_cast<uint32_t>(std::lower_bound(doc.actors.begin(), doc.actors.end(), a) - doc.actors.begin());
+    return static_cast<uint32_t>(std::lower_bound(actors.begin(), actors.end(), a) - actors.begin());
   };
-  std::vector<uint32_t> remap(op_actors.size());
-  for (size_t k = 0; k < op_actors.size(); ++k) remap[k] = index_of(op_actors[k]);
-  bool identity = true;
-  for (size_t k = 0; k < remap.size(); ++k) identity = identity && remap[k] == k;
-  if (!identity) {
-    auto fix = [&](OpId& id) {
-      if (id.counter != 0) id.actor = remap[id.actor];
-    };
-    for (Op& op : doc.ops) {
-      op.id.actor = remap[op.id.actor];
-      fix(op.obj);
-      if (!op.key.is_map()) fix(op.key.elem);
-      for (OpId& s : op.pred) s.actor = remap[s.actor];
-    }
+  std::vector<uint32_t> author_index(author.size());
+  for (size_t k = 0; k < author.size(); ++k) {
+    if (author[k]) author_index[k] = index_of(graph_.actors()[k]);
+  }
+  std::vector<uint32_t> remap;
+  if (actors.size() != op_actors.size()) {
+    for (const ActorId& a : op_actors) remap.push_back(index_of(a));
   }
 
-  doc.heads = graph_.heads();
-  for (const ChangeHash& h : doc.heads) doc.heads_index.push_back(*graph_.find(h));
-  doc.changes.resize(graph_.size());
+  OpColumnsWriter ops(std::move(remap));
+  op_set_.visit_ops([&](const Op& op) { ops.append(op); });
+
+  ChangeColumnsWriter changes;
+  static const std::string kEmpty;
+  auto message = messages_.begin();
+  auto extra = extra_.begin();
   for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
-    DecodedDocument::ChangeRow& row = doc.changes[i];
-    row.actor = index_of(graph_.actor(i));
-    row.seq = graph_.seq(i);
-    row.max_op = meta_[i].max_op;
-    row.time = meta_[i].time;
-    if (auto m = messages_.find(i); m != messages_.end()) row.message = m->second;
-    if (i < empty_message_.size() && empty_message_[i]) row.message = "";
-    if (auto e = extra_.find(i); e != extra_.end()) row.extra = e->second;
-    auto deps = graph_.deps(i);
-    row.deps.assign(deps.begin(), deps.end());
+    const std::string* text = nullptr;
+    if (message != messages_.end() && message->first == i) text = &(message++)->second;
+    if (i < empty_message_.size() && empty_message_[i]) text = &kEmpty;
+    ByteView extra_bytes;
+    if (extra != extra_.end() && extra->first == i) extra_bytes = (extra++)->second;
+    changes.append(author_index[graph_.actor_index(i)], graph_.seq(i), meta_[i].max_op, meta_[i].time, text,
+                   graph_.deps(i), extra_bytes);
   }
-  return encode_document(doc, compress);
+
+  std::vector<uint64_t> heads_index;
+  for (const ChangeHash& h : graph_.heads()) heads_index.push_back(*graph_.find(h));
+  return make_chunk(ChunkType::kDocument,
+                    encode_document_body(actors, graph_.heads(), changes.finish(compress), ops.finish(compress),
+                                         heads_index));
 }
 
 std::optional<Bytes> Document::generate_sync_message(SyncState& state, SyncOptions options) const {
