@@ -55,40 +55,63 @@ Result<ChangeGraph::HeaderRef> ChangeGraph::read_header_ref(ByteView body) {
 }
 
 Status ChangeGraph::load(ByteView data, std::vector<Index>* applied) {
-  GM_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, parse_chunks(data));
-  // Rebuilt changes of expanded documents must outlive `incoming`.
+  return load(std::span<const ByteView>(&data, 1), applied);
+}
+
+Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* applied) {
+  // What `incoming` points into besides `pieces`: changes rebuilt from document
+  // chunks, and inflated compressed changes (moving a Bytes keeps its buffer).
   std::vector<std::vector<RebuiltChange>> expanded;
+  std::vector<Bytes> inflated;
   std::vector<Incoming> incoming;
-  incoming.reserve(chunks.size());
   size_t total_bytes = 0;
-  for (const Chunk& c : chunks) {
-    if (c.type == ChunkType::kDocument) {
-      auto heads = document_heads(c.body);
-      if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
-      if (has_all(*heads)) continue;
-      auto decoded = decode_document(c.body);
-      if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
-      auto rebuilt = expand_document(*decoded);
-      if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
-      expanded.push_back(std::move(*rebuilt));
-      incoming.reserve(incoming.size() + expanded.back().size());
-      for (const RebuiltChange& rc : expanded.back()) {
-        GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
-        auto header = read_header_ref(body);
-        if (!header) return context("change rebuilt from document chunk", header.error());
-        incoming.push_back(Incoming{rc.chunk, rc.hash, *header});
-        total_bytes += rc.chunk.size();
+  for (ByteView data : pieces) total_bytes += data.size();
+  incoming.reserve(total_bytes / 64);  // a change chunk is rarely smaller
+  total_bytes = 0;
+  for (ByteView data : pieces) {
+    for (size_t pos = 0; pos < data.size();) {
+      size_t consumed = 0;
+      GM_ASSIGN_OR_RETURN(Chunk c, parse_chunk(data.subspan(pos), &consumed, pos));
+      pos += consumed;
+      if (c.type == ChunkType::kDocument) {
+        auto heads = document_heads(c.body);
+        if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
+        if (has_all(*heads)) continue;
+        auto decoded = decode_document(c.body);
+        if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
+        auto rebuilt = expand_document(*decoded);
+        if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
+        expanded.push_back(std::move(*rebuilt));
+        incoming.reserve(incoming.size() + expanded.back().size());
+        for (const RebuiltChange& rc : expanded.back()) {
+          GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
+          auto header = read_header_ref(body);
+          if (!header) return context("change rebuilt from document chunk", header.error());
+          incoming.push_back(Incoming{rc.chunk, rc.hash, *header});
+          total_bytes += rc.chunk.size();
+        }
+        continue;
       }
-      continue;
+      auto checked = decode_change_header(c.body);
+      if (!checked) return context("change chunk at byte " + std::to_string(c.offset), checked.error());
+      GM_ASSIGN_OR_RETURN(HeaderRef header, read_header_ref(c.body));
+      if (!c.owned.empty()) inflated.push_back(std::move(c.owned));
+      incoming.push_back(Incoming{c.bytes, c.hash, header});
+      total_bytes += c.bytes.size();
     }
-    auto checked = decode_change_header(c.body);
-    if (!checked) return context("change chunk at byte " + std::to_string(c.offset), checked.error());
-    GM_ASSIGN_OR_RETURN(HeaderRef header, read_header_ref(c.body));
-    incoming.push_back(Incoming{c.bytes, c.hash, header});
-    total_bytes += c.bytes.size();
   }
   reserve(incoming.size(), total_bytes);
   return add_incoming(incoming, applied);
+}
+
+ByteView ChangeGraph::contiguous_chunks(std::span<const Index> indexes) const {
+  if (indexes.empty()) return {};
+  uint64_t begin = nodes_[indexes[0]].offset, end = begin;
+  for (Index i : indexes) {
+    if (nodes_[i].offset != end) return {};
+    end += nodes_[i].length;
+  }
+  return ByteView(arena_).subspan(begin, end - begin);
 }
 
 void ChangeGraph::reserve(size_t changes, size_t bytes) {
@@ -141,16 +164,31 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     for (size_t d = 0; d < in.header.dep_count() && ready; ++d) ready = has(in.header.dep(d));
     if (ready) return apply_ready(in, applied);
   }
-  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> in_batch;
-  std::vector<size_t> order;  // batch positions, duplicates dropped
-  order.reserve(incoming.size());
+  // The batch by hash (sorted; the first of duplicates wins), and for each change the
+  // batch positions that depend on it (compressed rows: edges sorted by dependency).
+  std::vector<std::pair<ChangeHash, size_t>> by_hash;
+  by_hash.reserve(incoming.size());
   for (size_t i = 0; i < incoming.size(); ++i) {
-    const Incoming& in = incoming[i];
-    if (has(in.hash) || is_queued(in.hash) || !in_batch.emplace(in.hash, i).second) continue;
-    order.push_back(i);
+    if (!has(incoming[i].hash) && !is_queued(incoming[i].hash)) by_hash.emplace_back(incoming[i].hash, i);
+  }
+  std::sort(by_hash.begin(), by_hash.end());
+  std::vector<bool> duplicate(incoming.size(), false);
+  for (size_t k = 1; k < by_hash.size(); ++k) {
+    if (by_hash[k].first == by_hash[k - 1].first) duplicate[by_hash[k].second] = true;
+  }
+  auto in_batch = [&](const ChangeHash& h) -> std::optional<size_t> {
+    auto it = std::lower_bound(by_hash.begin(), by_hash.end(), h,
+                               [](const std::pair<ChangeHash, size_t>& e, const ChangeHash& x) { return e.first < x; });
+    if (it == by_hash.end() || it->first != h) return std::nullopt;
+    return it->second;
+  };
+  std::vector<size_t> order;  // batch positions, duplicates dropped
+  order.reserve(by_hash.size());
+  for (size_t i = 0; i < incoming.size(); ++i) {
+    if (!has(incoming[i].hash) && !is_queued(incoming[i].hash) && !duplicate[i]) order.push_back(i);
   }
   std::vector<uint32_t> missing(incoming.size(), 0);
-  std::unordered_map<size_t, std::vector<size_t>> dependents;  // batch position → dependents
+  std::vector<std::pair<size_t, size_t>> edges;  // (dependency position, dependent position)
   std::vector<size_t> ready;
   for (size_t i : order) {
     const Incoming& in = incoming[i];
@@ -158,10 +196,18 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
       ChangeHash dep = in.header.dep(d);
       if (has(dep)) continue;
       ++missing[i];
-      if (auto b = in_batch.find(dep); b != in_batch.end()) dependents[b->second].push_back(i);
+      if (auto b = in_batch(dep)) edges.emplace_back(*b, i);
     }
     if (missing[i] == 0) ready.push_back(i);
   }
+  std::stable_sort(edges.begin(), edges.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto dependents = [&](size_t i) {
+    auto lo = std::lower_bound(edges.begin(), edges.end(), i, [](const auto& e, size_t x) { return e.first < x; });
+    auto hi = lo;
+    while (hi != edges.end() && hi->first == i) ++hi;
+    return std::span<const std::pair<size_t, size_t>>(lo, hi);
+  };
   std::vector<bool> done(incoming.size(), false);
   for (size_t next = 0; next < ready.size(); ++next) {
     size_t i = ready[next];
@@ -171,10 +217,8 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
       if (first_error.ok()) first_error = s;
       continue;
     }
-    if (auto it = dependents.find(i); it != dependents.end()) {
-      for (size_t d : it->second) {
-        if (--missing[d] == 0) ready.push_back(d);
-      }
+    for (const auto& [dep, d] : dependents(i)) {
+      if (--missing[d] == 0) ready.push_back(d);
     }
   }
   for (size_t i : order) {

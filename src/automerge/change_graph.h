@@ -46,6 +46,8 @@ class ChangeGraph {
   // parsed and every change header decoded before anything is applied, so malformed
   // input applies nothing.
   Status load(ByteView data, std::vector<Index>* applied = nullptr);
+  // The same for data in several pieces (each a whole number of chunks), as one batch.
+  Status load(std::span<const ByteView> pieces, std::vector<Index>* applied = nullptr);
 
   // One change chunk (type 1 or 2), checked like load().
   Status add_chunk(ByteView chunk, std::vector<Index>* applied = nullptr);
@@ -70,6 +72,9 @@ class ChangeGraph {
   const std::vector<ChangeHash>& hashes() const { return hashes_; }  // application order
   // The type-1 chunk. Valid until the next change is added.
   ByteView chunk(Index i) const { return ByteView(arena_).subspan(nodes_[i].offset, nodes_[i].length); }
+  // The chunks of `indexes` as one view when they lie back to back, in that order, in
+  // the graph's storage (changes applied together do); otherwise empty.
+  ByteView contiguous_chunks(std::span<const Index> indexes) const;
   const ActorId& actor(Index i) const { return actors_[nodes_[i].actor]; }
   // The change's author as an index into actors(), the graph's table in first-seen order.
   uint32_t actor_index(Index i) const { return nodes_[i].actor; }

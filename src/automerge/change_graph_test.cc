@@ -174,7 +174,7 @@ TEST(ChangeGraph, MalformedInputAppliesNothing) {
   // Truncated and garbage input.
   EXPECT_FALSE(g.load(ByteView(a1.chunk).first(a1.chunk.size() - 1)).ok());
   EXPECT_FALSE(g.load(as_bytes("hello world")).ok());
-  EXPECT_TRUE(g.load({}).ok());
+  EXPECT_TRUE(g.load(ByteView{}).ok());
   EXPECT_FALSE(g.add_chunk({}).ok());
 }
 

@@ -121,6 +121,12 @@ Result<std::vector<ChangeHash>> read_hashes(Reader& r, const char* what) {
 
 }  // namespace
 
+bool SyncMessage::operator==(const SyncMessage& o) const {
+  return version == o.version && heads == o.heads && need == o.need && have == o.have && flags == o.flags &&
+         std::equal(changes.begin(), changes.end(), o.changes.begin(), o.changes.end(),
+                    [](ByteView a, ByteView b) { return std::ranges::equal(a, b); });
+}
+
 uint8_t SyncMessage::flag_bits() const {
   uint8_t bits = 0;
   if (!flags) return 0;
@@ -158,7 +164,7 @@ Result<SyncMessage> decode_sync_message(ByteView data) {
   m.changes.reserve(nchanges);
   for (size_t i = 0; i < nchanges; ++i) {
     GM_ASSIGN_OR_RETURN(ByteView change, r.length_prefixed("change"));
-    m.changes.emplace_back(change.begin(), change.end());
+    m.changes.push_back(change);
   }
   // Bytes after the flags section are ignored, as Automerge does, so that a later
   // extension does not break us.
@@ -172,7 +178,7 @@ Result<SyncMessage> decode_sync_message(ByteView data) {
 Bytes encode_sync_message(const SyncMessage& m) {
   Bytes out;
   size_t size = 8 + 33 * (m.heads.size() + m.need.size());
-  for (const Bytes& c : m.changes) size += c.size() + 5;
+  for (ByteView c : m.changes) size += c.size() + 5;
   out.reserve(size);
   out.push_back(static_cast<uint8_t>(m.version));
   put_hashes(out, m.heads);
@@ -187,7 +193,7 @@ Bytes encode_sync_message(const SyncMessage& m) {
     append(out, bloom);
   }
   put_uleb(out, m.changes.size());
-  for (const Bytes& c : m.changes) {
+  for (ByteView c : m.changes) {
     put_uleb(out, c.size());
     append(out, c);
   }
@@ -277,6 +283,19 @@ std::vector<Index> changes_to_send(const ChangeGraph& graph, const std::vector<S
   return out;
 }
 
+// One entry holding the chunks back to back: a view of the graph's storage when they
+// already lie so there (all changes, or a run applied together), else a copy.
+void add_joined_chunks(const ChangeGraph& graph, std::span<const Index> sending, SyncMessage& m) {
+  if (sending.empty()) return;
+  if (ByteView run = graph.contiguous_chunks(sending); !run.empty()) {
+    m.changes.push_back(run);
+    return;
+  }
+  Bytes joined;
+  for (Index i : sending) append(joined, graph.chunk(i));
+  m.add_owned(std::move(joined));
+}
+
 SyncMessage reset_message(const std::vector<ChangeHash>& our_heads, const SyncOptions& options) {
   SyncMessage m;
   m.version = SyncVersion::kV1;
@@ -327,7 +346,7 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
     m.version = SyncVersion::kV2;
     delivered = graph.hashes();
     if (options.save_document) {
-      m.changes.push_back(options.save_document());
+      m.add_owned(options.save_document());
     } else {
       // No op set to save from: the same changes, as change chunks back to back.
       if (sending.empty() && state.their_heads && state.their_heads->empty()) {
@@ -335,26 +354,17 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
         for (Index i = 0; i < graph.size(); ++i) sending[i] = i;
       }
       delivered.clear();
-      Bytes joined;
-      for (Index i : sending) {
-        append(joined, graph.chunk(i));
-        delivered.push_back(graph.hash(i));
-      }
-      if (!joined.empty()) m.changes.push_back(std::move(joined));
+      for (Index i : sending) delivered.push_back(graph.hash(i));
+      add_joined_chunks(graph, sending, m);
     }
   } else if (state.peer_supports_v2()) {
     m.version = SyncVersion::kV2;
-    Bytes joined;
-    for (Index i : sending) {
-      append(joined, graph.chunk(i));
-      delivered.push_back(graph.hash(i));
-    }
-    if (!joined.empty()) m.changes.push_back(std::move(joined));
+    for (Index i : sending) delivered.push_back(graph.hash(i));
+    add_joined_chunks(graph, sending, m);
   } else {
     m.version = SyncVersion::kV1;
     for (Index i : sending) {
-      ByteView c = graph.chunk(i);
-      m.changes.emplace_back(c.begin(), c.end());
+      m.changes.push_back(graph.chunk(i));
       delivered.push_back(graph.hash(i));
     }
   }
@@ -407,14 +417,7 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
   }
 
   if (!message.changes.empty() && !state.read_only) {
-    Status loaded;
-    if (message.changes.size() == 1) {
-      loaded = graph.load(message.changes[0], applied);
-    } else {
-      Bytes joined;
-      for (const Bytes& c : message.changes) append(joined, c);
-      loaded = graph.load(joined, applied);
-    }
+    Status loaded = graph.load(message.changes, applied);
     if (!loaded) return context("sync message changes", loaded.error());
     // Shared heads advance to our new heads, plus old shared heads still current.
     const std::vector<ChangeHash>& after = graph.heads();

@@ -88,12 +88,22 @@ struct SyncMessage {
   std::vector<ChangeHash> heads;
   std::vector<ChangeHash> need;
   std::vector<SyncHave> have;
-  std::vector<Bytes> changes;
+  // Change data, each entry one or more chunks back to back. Views, not copies: into
+  // the bytes a message was decoded from, into the graph a message was generated from
+  // (valid until the graph changes), or into `owned`.
+  std::vector<ByteView> changes;
+  std::vector<Bytes> owned;    // what `changes` entries made for this message point into
   std::optional<Bytes> flags;  // the raw flags section, when present
 
   // The bitfield bits in `flags` (0 when absent or legacy-only).
   uint8_t flag_bits() const;
-  bool operator==(const SyncMessage&) const = default;
+  // Points a new `changes` entry at bytes the message keeps.
+  void add_owned(Bytes bytes) {
+    owned.push_back(std::move(bytes));
+    changes.push_back(owned.back());
+  }
+  // Equal fields and change bytes (where the bytes live does not matter).
+  bool operator==(const SyncMessage& o) const;
 };
 
 // The flags section Automerge 3.x appends: legacy V2 byte, bitfield byte.

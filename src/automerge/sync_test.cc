@@ -369,7 +369,7 @@ TEST(Sync, WithoutFlagsOnlyV1ChangeChunksFlow) {
     auto cs = generate_sync_message(client.graph, client.state, client.options);
     if (cs) {
       EXPECT_EQ(cs->version, SyncVersion::kV1);
-      for (const Bytes& c : cs->changes) EXPECT_EQ(c[8], 1);  // a type-1 chunk each
+      for (ByteView c : cs->changes) EXPECT_EQ(c[8], 1);  // a type-1 chunk each
       ASSERT_TRUE(receive_sync_message(server.graph, server.state, encode_sync_message(*cs)).ok());
     }
     auto sc = generate_sync_message(server.graph, server.state, server.options);

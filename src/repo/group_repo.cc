@@ -128,8 +128,13 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
 
 Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added) {
   if (added.empty()) return Status::Ok();
-  Bytes blob;
-  for (ChangeGraph::Index i : added) append(blob, doc.graph.chunk(i));
+  // Changes applied together lie back to back in the graph: no copy then.
+  ByteView blob = doc.graph.contiguous_chunks(added);
+  Bytes joined;
+  if (blob.empty()) {
+    for (ChangeGraph::Index i : added) append(joined, doc.graph.chunk(i));
+    blob = joined;
+  }
   storage::StorageKey key = storage::incremental_key(document_id, blob);
   GM_TRY(store_->save(key, blob));
   doc.files.insert(key);
