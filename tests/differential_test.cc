@@ -767,7 +767,7 @@ std::string compare_sync(const SyncMessage& ours_in, ByteView npm_bytes, int ver
     return std::to_string(ours.changes.size()) + " change entries vs npm " + std::to_string(npm->changes.size());
   }
   for (size_t i = 0; i < ours.changes.size(); ++i) {
-    if (ours.changes[i] == npm->changes[i]) continue;
+    if (std::ranges::equal(ours.changes[i], npm->changes[i])) continue;
     auto u1 = uncompressed_document(ours.changes[i]);
     auto u2 = uncompressed_document(npm->changes[i]);
     if (u1.ok() && u2.ok() && *u1 == *u2) continue;
