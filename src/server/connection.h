@@ -53,6 +53,9 @@ class PeerConnection {
   // Sends what is queued, then a close frame carrying `reason` (kept short: at most
   // 123 bytes go on the wire). on_close follows once the socket is gone.
   virtual void close(std::string reason) = 0;
+  // The same with close code 1008 (policy violation): the socket asked for something
+  // this server will not serve (e.g. a group that overlaps another).
+  virtual void refuse(std::string reason) = 0;
 
   virtual const std::string& group() const = 0;
   virtual const PeerIdentity& identity() const = 0;

@@ -50,7 +50,11 @@ void RepoHandler::on_open(std::shared_ptr<PeerConnection> peer) {
   Status s = repo_.connect(peer->id(), group, std::make_shared<PeerAdapter>(peer));
   if (!s) {
     spdlog::warn("conn {}: group {} refused: {}", peer->id(), group, s.error().message);
-    peer->close("group refused: " + s.error().message.substr(0, 80));
+    // An `error` message (the client logs it) and close code 1008, before any join:
+    // the peer id is not known yet, so the message has no target.
+    const std::string why = "group refused: " + s.error().message;
+    peer->send(repo::encode_message(repo::ErrorMessage{"groundmist-sync", "", why}));
+    peer->refuse(why.substr(0, 100));
     return;
   }
   groups_[peer->id()] = group;

@@ -170,13 +170,20 @@ bool WebSocketSession::send(Bytes frame) {
   return true;
 }
 
-void WebSocketSession::close(std::string reason) {
+void WebSocketSession::close(std::string reason) { close_with(websocket::close_code::normal, std::move(reason)); }
+
+void WebSocketSession::refuse(std::string reason) {
+  close_with(websocket::close_code::policy_error, std::move(reason));
+}
+
+void WebSocketSession::close_with(websocket::close_code code, std::string reason) {
   if (!ctx_.on_io_thread()) {
-    asio::post(ws_.get_executor(),
-               [self = shared_from_this(), reason = std::move(reason)]() mutable { self->close(std::move(reason)); });
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+      self->close_with(code, std::move(reason));
+    });
     return;
   }
-  begin_close(websocket::close_code::normal, std::move(reason));
+  begin_close(code, std::move(reason));
 }
 
 void WebSocketSession::begin_close(websocket::close_code code, std::string reason) {

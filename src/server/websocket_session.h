@@ -41,6 +41,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
 
   bool send(Bytes frame) override;
   void close(std::string reason) override;
+  void refuse(std::string reason) override;
   const std::string& group() const override { return identity_.group; }
   const PeerIdentity& identity() const override { return identity_; }
   uint64_t id() const override { return id_; }
@@ -51,6 +52,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   enum class State { accepting, open, closing, closed };
 
   static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocketSession> self);
+  void close_with(boost::beast::websocket::close_code code, std::string reason);  // from any thread
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void cut(const char* why);  // closes the TCP socket at once
   void wake_writer();

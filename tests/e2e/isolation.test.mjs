@@ -136,6 +136,8 @@ test('isolation: a group whose folder would contain (or lie inside) an open grou
     }
     t.diagnostic(`${g}: ${outcome}`);
     assert.ok(!/^joined/.test(outcome), `a socket for ${g} (folder overlapping ${inner}) was accepted`);
+    // Said clearly: an `error` message naming the reason (then close code 1008).
+    assert.match(outcome, /group refused/, `how the socket for ${g} was refused`);
   }
   // The inner group keeps working, and nothing was written for the refused groups.
   const b = await env.client('1.2.1', server.url(inner));
