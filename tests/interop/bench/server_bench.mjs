@@ -5,6 +5,7 @@
 //
 //   node server_bench.mjs run --url ws://127.0.0.1:P/?token=T --pid PID --out FILE
 //        [--docs 500] [--changes 20] [--clients 50] [--text FILE] [--idle 20] [--idle-late 60]
+//        [--only PHASE,…]   (just those phases, for profiling one)
 //   node server_bench.mjs table CPP.json JS.json [CPP_DATA_KB JS_DATA_KB]   the markdown table
 //
 // Phases (each bounded by a timeout; everything on 127.0.0.1):
@@ -298,6 +299,8 @@ async function run(opts) {
     ["c-fetch", "the large text document fetched by a fresh client", () => phaseTextFetch(url, state)],
   ];
   for (const [name, what, fn] of phases) {
+    // --only a-push,b: run just those phases (profiling one phase; not for reports).
+    if (opts.only && !opts.only.split(",").includes(name)) continue;
     const before = server.status().rssKb;
     const cpu0 = server.cpuSeconds();
     server.beginPeak();
@@ -412,10 +415,11 @@ if (cmd === "run") {
       text: { type: "string", default: DEFAULT_TEXT },
       idle: { type: "string", default: "20" },
       "idle-late": { type: "string", default: "60" },
+      only: { type: "string" },
     },
   });
   if (!values.url || !values.pid || !values.out) {
-    console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE [--docs N] [--changes N] [--clients N] [--text FILE] [--idle S] [--idle-late S]");
+    console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE [--docs N] [--changes N] [--clients N] [--text FILE] [--idle S] [--idle-late S] [--only PHASE,…]");
     process.exit(2);
   }
   const opts = {
