@@ -451,26 +451,11 @@ TEST(Differential, EncodeDocumentMatchesNpmUncompressed) {
   }
 }
 
-// npm 2.2.8 can write a history in which an op inserts after a list element that only
-// a concurrent (non-ancestor) change creates. npm 3.5.0 applies it anyway; our op set
-// refuses the change ("unknown element"), so such a document loads from its saved
-// form but not from its change chunks. Counted and skipped, not failed.
-bool known_inconsistent_history(const CorpusDoc& d) {
-  if (d.version() != 2) return false;
-  auto from_changes = Document::load(d.changes);
-  return !from_changes.ok() && from_changes.error().message.find("unknown element") != std::string::npos &&
-         Document::load(d.save).ok();
-}
-
 TEST(Differential, DocumentSaveMatchesNpm) {
   SKIP_WITHOUT_CORPUS();
   Failures f("Document::save");
   size_t written = 0, byte_identical = 0;
   for (const CorpusDoc& d : corpus()) {
-    if (known_inconsistent_history(d)) {
-      std::cout << d.where() << ": skipped, a causally inconsistent npm 2.2.8 history\n";
-      continue;
-    }
     const fs::path cpp_save = fs::path(d.base).concat(".cpp.save");
     fs::remove(cpp_save);
     for (const char* source : {"changes", "save"}) {
@@ -605,10 +590,6 @@ TEST(Differential, JsonMatchesNpm) {
   SKIP_WITHOUT_CORPUS();
   Failures f("Document::to_json");
   for (const CorpusDoc& d : corpus()) {
-    if (known_inconsistent_history(d)) {
-      std::cout << d.where() << ": skipped, a causally inconsistent npm 2.2.8 history\n";
-      continue;
-    }
     const json want = json::parse(d.rec["json"].get<std::string>(), nullptr, false);
     if (want.is_discarded()) {
       f.fail(d, "the recorded JSON does not parse");
@@ -806,10 +787,6 @@ TEST(Differential, SyncGenerateMatchesNpm) {
   Failures f("generate_sync_message (lockstep with npm)");
   size_t compared = 0, exact_count = 0, not_comparable = 0, order_only_count = 0;
   for (const CorpusDoc& d : corpus()) {
-    if (known_inconsistent_history(d)) {
-      std::cout << d.where() << ": skipped, a causally inconsistent npm 2.2.8 history\n";
-      continue;
-    }
     auto chunks = npm_change_chunks(d);
     if (!chunks.ok()) continue;
     if (!has_sync_fixture(d)) continue;

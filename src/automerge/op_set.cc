@@ -411,6 +411,7 @@ Status OpSet::apply_change(const Change& change) {
   // without touching the op set. A resolved reference is an existing op index or
   // an earlier op j of this change (kPending | j); pass 2 reuses the resolutions.
   constexpr uint64_t kPending = 1ull << 32;
+  constexpr uint64_t kWaiting = 2ull << 32;  // an insert whose element is still to come
   constexpr uint64_t kMissing = ~0ull;
   auto resolve = [&](const OpId& id, size_t before) -> uint64_t {
     if (id.actor >= actor_map.size()) return kMissing;
@@ -468,18 +469,23 @@ Status OpSet::apply_change(const Change& change) {
         if (!op.insert) return where("non-insert op on HEAD");
       } else {
         uint64_t elem = resolve(op.key.elem, i);
-        if (elem == kMissing) return where("unknown element");
-        bool is_insert;
-        uint64_t elem_obj;
-        if (elem & kPending) {
-          is_insert = change.ops[elem & 0xffffffffu].insert;
-          elem_obj = resolved[elem & 0xffffffffu].obj;
+        if (elem == kMissing) [[unlikely]] {
+          if (!op.insert || !element_may_arrive_later(change, actor_map, op.key.elem, i))
+            return where(unknown_element(change, op.key.elem));
+          r.elem = kWaiting;
         } else {
-          is_insert = (ops_[elem].flags & kInsert) != 0;
-          elem_obj = ops_[elem].obj;
+          bool is_insert;
+          uint64_t elem_obj;
+          if (elem & kPending) {
+            is_insert = change.ops[elem & 0xffffffffu].insert;
+            elem_obj = resolved[elem & 0xffffffffu].obj;
+          } else {
+            is_insert = (ops_[elem].flags & kInsert) != 0;
+            elem_obj = ops_[elem].obj;
+          }
+          if (!is_insert || elem_obj != r.obj) return where("unknown element");
+          r.elem = elem;
         }
-        if (!is_insert || elem_obj != r.obj) return where("unknown element");
-        r.elem = elem;
       }
     }
     for (const OpId& pred : op.pred) {
@@ -533,6 +539,11 @@ Status OpSet::apply_change(const Change& change) {
         ops_[idx].key = key;
         auto [it, fresh] = o.keys.try_emplace(key, kNone);
         link_into_chain(&it->second, idx);
+      } else if (r.elem == kWaiting) [[unlikely]] {
+        // Detached until its element arrives (key stays kNone until then).
+        ops_[idx].key = kNone;
+        ++waiting_count_;
+        waiting_[{op.key.elem.counter, actor_map[op.key.elem.actor]}].push_back(idx);
       } else {
         uint32_t elem = r.elem == kNone ? kNone : real(r.elem);
         ops_[idx].key = elem;
@@ -547,10 +558,81 @@ Status OpSet::apply_change(const Change& change) {
           link_into_chain(&ops_[elem].chain, idx);
         }
       }
+      if (!waiting_.empty() && op.insert) [[unlikely]] release_waiting(idx);
     }
     for (size_t k = 0; k < op.pred.size(); ++k) add_succ(real(preds[next_pred++]), counter, author);
   }
   return Status::Ok();
+}
+
+std::string OpSet::unknown_element(const Change& change, const OpId& elem) {
+  std::string actor = elem.actor == 0                          ? to_hex(change.actor)
+                      : elem.actor <= change.other_actors.size() ? to_hex(change.other_actors[elem.actor - 1])
+                                                                 : "(actor index " + std::to_string(elem.actor) + ")";
+  return "unknown element " + std::to_string(elem.counter) + "@" + actor;
+}
+
+uint64_t OpSet::highest_counter(uint32_t actor) {
+  // Brought up to date only here (a causally inconsistent history or a bad
+  // reference): each op and succ entry is looked at once over the op set's life.
+  if (max_counter_.size() < actors_.size()) max_counter_.resize(actors_.size(), 0);
+  for (; max_counter_ops_ < ops_.size(); ++max_counter_ops_) {
+    const StoredOp& op = ops_[max_counter_ops_];
+    max_counter_[op.actor] = std::max(max_counter_[op.actor], op.counter);
+  }
+  for (; max_counter_succs_ < succs_.size(); ++max_counter_succs_) {
+    const SuccEntry& e = succs_[max_counter_succs_];
+    max_counter_[e.actor] = std::max(max_counter_[e.actor], e.counter);
+  }
+  return actor < max_counter_.size() ? max_counter_[actor] : 0;
+}
+
+bool OpSet::element_may_arrive_later(const Change& change, const std::vector<uint32_t>& actor_map, const OpId& ref,
+                                     size_t op_index) {
+  // The author's own ops are all in this change or its causal past.
+  if (ref.actor == 0 || ref.actor >= actor_map.size() || actor_map[ref.actor] == actor_map[0]) return false;
+  // An actor's later ops have higher counters than all its earlier ones.
+  if (ref.counter <= highest_counter(actor_map[ref.actor])) return false;
+  // Below the insert's own id, as in any causal history (npm refuses the rest).
+  uint64_t counter = change.start_op + op_index;
+  if (ref.counter != counter) return ref.counter < counter;
+  return change.other_actors[ref.actor - 1] < change.actor;
+}
+
+void OpSet::release_waiting(uint32_t elem) {
+  auto it = waiting_.find({ops_[elem].counter, ops_[elem].actor});
+  if (it == waiting_.end()) return;
+  std::vector<uint32_t>& ops = it->second;
+  // An element of another object cannot take them: they stay, and
+  // check_waiting_inserts() reports them.
+  auto other_object =
+      std::stable_partition(ops.begin(), ops.end(), [&](uint32_t w) { return ops_[w].obj != ops_[elem].obj; });
+  for (auto w = other_object; w != ops.end(); ++w) {
+    // The waiting insert and what was inserted after it since form a detached
+    // run; RGA places its head after the element, past every greater id. The
+    // order in which waiting inserts are placed does not matter: each one's id
+    // is above its element's (checked when it arrived), as in any causal history.
+    uint32_t head = *w, tail = head;
+    while (ops_[tail].next != kNone) tail = ops_[tail].next;
+    uint32_t* link = &ops_[elem].next;
+    while (*link != kNone && op_less(head, *link)) link = &ops_[*link].next;
+    ops_[tail].next = *link;
+    *link = head;
+    ops_[head].key = elem;
+    --waiting_count_;
+  }
+  ops.erase(other_object, ops.end());
+  if (ops.empty()) waiting_.erase(it);
+}
+
+Status OpSet::check_waiting_inserts() const {
+  if (waiting_.empty()) return Status::Ok();
+  const auto& [ref, ops] = *waiting_.begin();
+  const StoredOp& w = ops_[ops.front()];
+  return error(std::to_string(waiting_count_) + " insert op(s) wait for a reference element no applied change " +
+               "created in their object, e.g. " + std::to_string(w.counter) + "@" + to_hex(actors_[w.actor]) +
+               " inserts after " + std::to_string(ref.first) + "@" + to_hex(actors_[ref.second]) +
+               " (unknown element)");
 }
 
 // ---- JSON view -------------------------------------------------------------------
@@ -773,6 +855,7 @@ size_t OpSet::memory_bytes() const {
   total += object_by_make_op_.size() * 32 + object_by_make_op_.bucket_count() * 8;
   for (const auto& k : keys_) total += k.capacity() + 64;
   for (const auto& a : actors_) total += a.capacity() + 64;
+  total += max_counter_.capacity() * sizeof(uint64_t) + waiting_.size() * 64 + waiting_count_ * sizeof(uint32_t);
   return total;
 }
 

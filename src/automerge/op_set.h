@@ -16,6 +16,12 @@
 //             elements, marks included, tombstones kept) in RGA order (§1.10);
 //             the non-insert ops on an element hang off its insert op as a
 //             descending chain.
+//   waiting   inserts whose reference element no applied change has created yet
+//             (see apply_change), keyed by that element's id. A waiting insert
+//             heads a detached run of elements (its own `next` chain: what was
+//             inserted after it since) that joins its sequence when the element
+//             arrives; until then it is in no sequence, so neither the JSON view
+//             nor visit_ops shows it.
 //
 // JSON view (§1.12), equal to JSON.stringify(Automerge.toJS(doc)) except where
 // noted:
@@ -37,6 +43,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
@@ -60,7 +67,29 @@ class OpSet {
   // change.other_actors...]; op i has id start_op + i). Changes must arrive in
   // causal order. Every reference is checked before anything changes: on error
   // the op set is as it was.
+  //
+  // One exception to "every reference must exist": npm 2.2.8 can write an insert
+  // whose reference element is created only by a concurrent change (not in the
+  // inserting change's causal past), and npm 3.5.0 accepts that when the element's
+  // change comes in the same batch (one load / applyChanges / sync message), with
+  // a lower op id than the insert: its batch apply sorts a sequence's new ops by
+  // element id and hangs each insert under its reference element, found among the
+  // batch's lower-id inserts or the document's ops, else it panics (rust/automerge/
+  // src/op_set2/change/batch.rs, Untangler::new / untangle_inner / finish), i.e.
+  // it places the insert by the RGA rule as if the element had come first. So such an insert waits here
+  // for its element and is placed (RGA, §1.10) when the element arrives. It is
+  // refused at once when the element can never come: the author's own op, an op
+  // id not below the insert's (npm: "assertion failed: self.entry.is_empty()"),
+  // or an op of an actor whose applied ops already reach past that counter (its
+  // later ops have higher counters). A missing element of another actor may still
+  // come: check_waiting_inserts() after the batch says whether one is missing.
   Status apply_change(const Change& change);
+
+  // An error naming an insert that still waits for its reference element, if any.
+  // npm 3.5.0 refuses (panics on) a batch of changes that leaves one: call this
+  // after applying a batch (a load, a set of received changes).
+  Status check_waiting_inserts() const;
+  size_t waiting_insert_count() const { return waiting_count_; }
 
   // The JSON view (see above).
   nlohmann::json to_json() const;
@@ -140,6 +169,14 @@ class OpSet {
   // sequence ops), keeping the chain in descending Lamport order.
   void link_into_chain(uint32_t* head, uint32_t op);
   uint32_t object_of_make_op(uint32_t op) const;
+  // Places the inserts waiting for element `elem` (just stored) after it.
+  void release_waiting(uint32_t elem);
+  // Whether the missing reference element `ref` of op `op_index` of `change` may
+  // still come in a later change (see apply_change).
+  [[gnu::cold]] bool element_may_arrive_later(const Change& change, const std::vector<uint32_t>& actor_map,
+                                              const OpId& ref, size_t op_index);
+  uint64_t highest_counter(uint32_t actor);  // of the stored ops and succs; 0 for an unknown actor
+  [[gnu::cold]] static std::string unknown_element(const Change& change, const OpId& elem);
 
   bool visible(const StoredOp& op) const;
   nlohmann::json render_value(uint32_t op) const;
@@ -164,11 +201,20 @@ class OpSet {
   std::vector<Object> objects_;  // [0] = root
   std::unordered_map<uint32_t, uint32_t> object_by_make_op_;
   std::vector<uint32_t> index_;  // open addressing, kNone = empty slot
+  // Inserts waiting for their reference element: (counter, actor) -> insert ops.
+  // Empty except after a causally inconsistent history (so the hot path only
+  // tests empty()).
+  std::map<std::pair<uint64_t, uint32_t>, std::vector<uint32_t>> waiting_;
+  size_t waiting_count_ = 0;
+  // highest_counter()'s cache: actor index -> highest counter among ops_[0,
+  // max_counter_ops_) and succs_[0, max_counter_succs_).
+  std::vector<uint64_t> max_counter_;
+  size_t max_counter_ops_ = 0, max_counter_succs_ = 0;
 
   // apply_change's working memory, kept to avoid allocating per change.
   struct Resolved {
     uint64_t obj;   // object index, or kPending | j (an op of the same change)
-    uint64_t elem;  // element insert op, kPending | j, or kNone (HEAD / map op)
+    uint64_t elem;  // element insert op, kPending | j, kWaiting, or kNone (HEAD / map op)
   };
   struct Scratch {
     std::vector<uint32_t> actor_map;

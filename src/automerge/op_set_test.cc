@@ -338,6 +338,109 @@ TEST(OpSet, RgaConcurrentInsertsOrderByOpId) {
   expect_json(s, R"({"t":"<x|CBbA"})");
 }
 
+// npm 2.2.8 can write an insert after an element that only a concurrent change
+// creates; npm 3.5.0 applies such a history when the element's change comes in the
+// same batch, placing the insert by RGA as if the element had been there. The list
+// and document order below are npm 3.5.0's A.load(changes) / A.save() for the same
+// hand-built changes (checked with the npm package when this test was written).
+struct InconsistentHistory {
+  ActorId aa = actor(0xaa), bb = actor(0xbb), cc = actor(0xcc), dd = actor(0xdd), ee = actor(0xee), ff = actor(0xff);
+  // a1: l = ["a", "z"]. b1 (after a1): "b" after "a", "b2" after "b".
+  // c1 (after a1 only): "c" after b1's "b" (4@bb), "c2" after "c", "c" overwritten by "C".
+  // d1 (after a1 only): "d" after 4@bb.  e1 (after c1): "e" after "c2" (7@cc).
+  // f1 (after a1 only): "f" after 7@cc, which c1 makes and which itself waits for 4@bb.
+  Change a1 = change(aa, 1, 1, {map_op(kRoot, "l", Action::kMakeList), insert(id(1), kHead, str("a")),
+                                insert(id(1), id(2), str("z"))});
+  Change b1 = change(bb, 1, 4, {insert(id(1, 1), id(2, 1), str("b")), insert(id(1, 1), id(4), str("b2"))}, {aa});
+  Change c1 = change(cc, 1, 6,
+                     {insert(id(1, 1), id(4, 2), str("c")), insert(id(1, 1), id(6), str("c2")),
+                      seq_op(id(1, 1), id(6), false, Action::kSet, str("C"), {id(6)})},
+                     {aa, bb});
+  Change d1 = change(dd, 1, 5, {insert(id(1, 1), id(4, 2), str("d"))}, {aa, bb});
+  Change e1 = change(ee, 1, 9, {insert(id(1, 1), id(7, 2), str("e"))}, {aa, cc});
+  Change f1 = change(ff, 1, 8, {insert(id(1, 1), id(7, 2), str("f"))}, {aa, cc});
+};
+
+TEST(OpSet, InsertAfterAnElementOfAConcurrentChangeWaitsForIt) {
+  InconsistentHistory h;
+  const char* want = R"({"l":["a","b","C","c2","e","f","d","b2","z"]})";
+  // Document order (actors aa..ff = indexes 0..5): the list's elements in RGA
+  // order, each followed by the ops on it.
+  const std::vector<OpId> want_list = {id(2, 0), id(4, 1), id(6, 2), id(8, 2), id(7, 2),
+                                       id(9, 4), id(8, 5), id(5, 3), id(5, 1), id(3, 0)};
+  for (auto order : std::vector<std::vector<Change>>{{h.a1, h.c1, h.e1, h.f1, h.d1, h.b1},
+                                                     {h.a1, h.f1, h.d1, h.b1, h.c1, h.e1},
+                                                     {h.a1, h.b1, h.c1, h.d1, h.e1, h.f1},
+                                                     {h.a1, h.f1, h.c1, h.b1, h.d1, h.e1}}) {
+    OpSet s = apply_all(order);
+    EXPECT_EQ(s.waiting_insert_count(), 0u);
+    EXPECT_TRUE(s.check_waiting_inserts().ok());
+    expect_json(s, want);
+    std::vector<ActorId> actors;
+    std::vector<Op> ops;
+    s.export_ops(&actors, &ops);
+    ASSERT_EQ(ops.size(), 1 + want_list.size());
+    for (size_t i = 0; i < want_list.size(); ++i) EXPECT_EQ(ops[i + 1].id, want_list[i]) << i;
+    EXPECT_EQ(ops[3].key.elem, id(4, 1));  // "c" keeps its reference element
+  }
+  // Before b1 the waiting inserts (and what was inserted after them) are not shown,
+  // and the op set says that something is missing.
+  OpSet s = apply_all({h.a1, h.c1, h.e1, h.f1, h.d1});
+  EXPECT_EQ(s.to_json(), json::parse(R"({"l":["a","z"]})"));
+  EXPECT_EQ(s.waiting_insert_count(), 2u);  // c1's "c" and d1's "d"; f1's "f" found 7@cc
+  Status check = s.check_waiting_inserts();
+  ASSERT_FALSE(check.ok());
+  EXPECT_NE(check.error().message.find("unknown element"), std::string::npos) << check.error().message;
+  std::vector<ActorId> actors;
+  std::vector<Op> ops;
+  s.export_ops(&actors, &ops);
+  EXPECT_EQ(ops.size(), 3u);
+  ASSERT_TRUE(s.apply_change(h.b1).ok());
+  EXPECT_TRUE(s.check_waiting_inserts().ok());
+  expect_json(s, want);
+}
+
+TEST(OpSet, InsertAfterAnElementThatCannotComeIsRefused) {
+  InconsistentHistory h;
+  ActorId gg = actor(0x11);
+  OpSet s = apply_all(
+      {h.a1, change(h.aa, 2, 4, {set(kRoot, "k", str("v")), map_op(kRoot, "k", Action::kDelete, {}, {id(4)})})});
+  json before = s.to_json();
+  size_t ops_before = s.op_count(), actors_before = s.actor_count();
+  std::vector<Change> bad = {
+      // The element's id is not below the insert's: npm 3.5.0 refuses it even when
+      // the element comes in the same batch.
+      change(h.cc, 1, 6, {insert(id(1, 1), id(10, 2), str("x"))}, {h.aa, h.bb}),
+      change(h.bb, 1, 6, {insert(id(1, 1), id(6, 2), str("x"))}, {h.aa, h.cc}),  // same counter, cc > bb
+      // The author's own op that is not in this change or its past.
+      change(h.cc, 1, 6, {insert(id(1, 1), kHead, str("x")), insert(id(1, 1), id(5), str("x"))}, {h.aa}),
+      // aa's ops already reach counter 5 (5@aa is a delete, not an element).
+      change(h.cc, 1, 9, {insert(id(1, 1), id(5, 1), str("x"))}, {h.aa}),
+      // Not an insert: an update or delete of a missing element.
+      change(h.cc, 1, 9, {seq_op(id(1, 1), id(7, 2), false, Action::kSet, str("x"))}, {h.aa, h.bb}),
+      change(h.cc, 1, 9, {seq_op(id(1, 1), id(7, 2), false, Action::kDelete, {}, {id(7, 2)})}, {h.aa, h.bb}),
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    Status st = s.apply_change(bad[i]);
+    ASSERT_FALSE(st.ok()) << "case " << i;
+    EXPECT_NE(st.error().message.find("unknown element"), std::string::npos) << st.error().message;
+    EXPECT_EQ(s.to_json(), before) << "case " << i;
+    EXPECT_EQ(s.op_count(), ops_before) << "case " << i;
+    EXPECT_EQ(s.actor_count(), actors_before) << "case " << i;
+    EXPECT_EQ(s.waiting_insert_count(), 0u) << "case " << i;
+  }
+  // Same counter with a smaller actor is a lower id: that one may still come.
+  ASSERT_TRUE(s.apply_change(change(h.cc, 1, 7, {insert(id(1, 1), id(7, 2), str("x"))}, {h.aa, gg})).ok());
+  EXPECT_EQ(s.waiting_insert_count(), 1u);
+  // An element with that id that lands in another object does not take it.
+  ASSERT_TRUE(s.apply_change(change(gg, 1, 6, {map_op(kRoot, "t", Action::kMakeText),
+                                               insert(id(6), kHead, str("t"))}))
+                  .ok());
+  EXPECT_EQ(s.to_json(), json::parse(R"({"l":["a","z"],"t":"t"})"));
+  EXPECT_EQ(s.waiting_insert_count(), 1u);
+  EXPECT_FALSE(s.check_waiting_inserts().ok());
+}
+
 TEST(OpSet, ScalarJsonChoices) {
   ActorId a = actor(1);
   OpSet s = apply_all({change(a, 1, 1,
