@@ -12,7 +12,9 @@ GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> 
 
 GroupRepo::~GroupRepo() = default;
 
-void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) { conns_[conn] = Connection{std::move(peer), {}}; }
+void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
+  conns_[conn] = Connection{conn, std::move(peer), {}};
+}
 
 void GroupRepo::disconnect(uint64_t conn) {
   auto it = conns_.find(conn);
@@ -28,13 +30,59 @@ void GroupRepo::disconnect(uint64_t conn) {
   for (auto& [id, doc] : docs_) doc->sessions.erase(peer_id);
 }
 
-void GroupRepo::send(Connection& c, const Message& m) { c.peer->send(encode_message(m)); }
+void GroupRepo::send(Connection& c, const Message& m) {
+  if (holding()) {
+    held_.push_back(Held{c.id, encode_message(m), std::nullopt});
+  } else {
+    c.peer->send(encode_message(m));
+  }
+}
+
+void GroupRepo::close(Connection& c, const std::string& reason) {
+  if (holding()) {
+    held_.push_back(Held{c.id, {}, reason});
+  } else {
+    c.peer->close(reason);
+  }
+}
 
 void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
   log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": " + why + "; closing");
   ++stats_.sync_errors;
   send(c, ErrorMessage{options_.peer_id, c.peer_id, why});
-  c.peer->close(why.substr(0, 100));
+  close(c, why.substr(0, 100));
+}
+
+void GroupRepo::commit() {
+  if (!has_uncommitted()) return;
+  Status s = store_->commit();
+  std::vector<Held> held = std::move(held_);
+  held_.clear();
+  std::set<std::string> docs = std::move(uncommitted_docs_);
+  uncommitted_docs_.clear();
+  if (!s) {
+    // Nothing held may leave: it could reveal changes that are not on disk. The
+    // documents go back to what the disk holds; their clients start over.
+    log_.warn("group " + group_ + ": storing changes failed: " + s.error().message);
+    for (const std::string& id : docs) docs_.erase(id);
+    stats_.documents_loaded = static_cast<int64_t>(docs_.size());
+    std::set<uint64_t> told;
+    for (const Held& h : held) {
+      auto it = conns_.find(h.conn);
+      if (it == conns_.end() || !told.insert(h.conn).second) continue;
+      fail(h.conn, it->second, "the server could not store your changes");
+    }
+    return;
+  }
+  for (Held& h : held) {
+    auto it = conns_.find(h.conn);
+    if (it == conns_.end()) continue;
+    if (h.close) {
+      it->second.peer->close(*h.close);
+    } else {
+      it->second.peer->send(std::move(h.frame));
+    }
+  }
 }
 
 GroupRepo::Connection* GroupRepo::find_peer(const std::string& peer_id) {
@@ -136,7 +184,8 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
     blob = joined;
   }
   storage::StorageKey key = storage::incremental_key(document_id, blob);
-  GM_TRY(store_->save(key, blob));
+  GM_TRY(store_->save_deferred(key, blob));
+  uncommitted_docs_.insert(document_id);
   doc.files.insert(key);
   doc.incremental_bytes += blob.size();
   stats_.changes_stored += added.size();
@@ -173,6 +222,9 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView 
   Status stored = persist(document_id, *doc, added);
   if (!stored) {
     log_.warn("group " + group_ + ": storing changes of " + document_id + " failed: " + stored.error().message);
+    // What is in memory must not outrun the disk: reload the document when next used.
+    docs_.erase(document_id);
+    stats_.documents_loaded = static_cast<int64_t>(docs_.size());
     return fail(conn, c, "the server could not store your changes");
   }
   if (!received) return fail(conn, c, "bad sync message for " + document_id + ": " + received.error().message);
@@ -248,6 +300,7 @@ Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
 }
 
 void GroupRepo::unload_idle(Clock::time_point now) {
+  commit();  // compaction reads and replaces files: they must all be in place
   for (auto it = docs_.begin(); it != docs_.end();) {
     Doc& doc = *it->second;
     bool idle = now - doc.last_used >= options_.idle_unload;
@@ -265,6 +318,7 @@ void GroupRepo::unload_idle(Clock::time_point now) {
 }
 
 void GroupRepo::flush() {
+  commit();
   for (auto& [id, doc] : docs_) {
     Status s = compact(id, *doc);
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);

@@ -86,6 +86,13 @@ class GroupRepo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
+  // Group commit: changes received are written without waiting for the disk, and
+  // every message sent after them waits (in order) until commit() has made them
+  // durable. The owner calls commit() once it has handled the messages at hand, so
+  // one disk flush covers them all. On a storage failure the documents concerned are
+  // dropped from memory and the clients waiting on them get an error and are closed.
+  void commit();
+  bool has_uncommitted() const { return !held_.empty() || store_->has_pending(); }
   // Unloads documents idle since before now - idle_unload (compacting them first).
   void unload_idle(Clock::time_point now);
   // Compacts and unloads every document (shutdown).
@@ -95,8 +102,15 @@ class GroupRepo {
 
  private:
   struct Connection {
+    uint64_t id = 0;
     std::shared_ptr<Peer> peer;
     std::string peer_id;  // empty until join
+  };
+  // A message (or, with `close`, a close) waiting for commit().
+  struct Held {
+    uint64_t conn = 0;
+    Bytes frame;
+    std::optional<std::string> close;
   };
   struct Doc {
     automerge::ChangeGraph graph;
@@ -119,6 +133,8 @@ class GroupRepo {
   void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);
   Connection* find_peer(const std::string& peer_id);
   void send(Connection& c, const Message& m);
+  void close(Connection& c, const std::string& reason);
+  bool holding() const { return has_uncommitted(); }
 
   std::string group_;
   std::shared_ptr<storage::DocumentStore> store_;
@@ -129,6 +145,8 @@ class GroupRepo {
   std::unordered_map<uint64_t, Connection> conns_;
   std::unordered_map<std::string, uint64_t> peers_;  // peer id → connection
   std::unordered_map<std::string, std::unique_ptr<Doc>> docs_;
+  std::vector<Held> held_;
+  std::set<std::string> uncommitted_docs_;  // documents with changes not yet durable
   // Ephemeral de-duplication: "senderId\0sessionId" → highest count seen, with
   // insertion order for forgetting the oldest.
   std::unordered_map<std::string, uint64_t> ephemeral_seen_;

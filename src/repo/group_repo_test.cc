@@ -63,12 +63,19 @@ class GroupRepoTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // One message handled, then committed, as the server's handler does when no
+  // other message is at hand.
+  void to_server(uint64_t conn, ByteView frame) {
+    repo_->receive(conn, frame);
+    repo_->commit();
+  }
+
   void join(Client& c) {
     repo_->connect(c.conn, c.peer);
     JoinMessage j;
     j.sender_id = c.id;
     j.supported_protocol_versions = std::vector<std::string>{"1"};
-    repo_->receive(c.conn, encode_message(j));
+    to_server(c.conn, encode_message(j));
     c.seen = c.peer->received.size();
   }
 
@@ -80,9 +87,9 @@ class GroupRepoTest : public ::testing::Test {
       if (m) {
         Bytes data = automerge::encode_sync_message(*m);
         if (as_request) {
-          repo_->receive(c.conn, encode_message(RequestMessage{c.id, "storage-server-test", kDocId, data}));
+          to_server(c.conn, encode_message(RequestMessage{c.id, "storage-server-test", kDocId, data}));
         } else {
-          repo_->receive(c.conn, encode_message(SyncMessage{c.id, "storage-server-test", kDocId, data}));
+          to_server(c.conn, encode_message(SyncMessage{c.id, "storage-server-test", kDocId, data}));
         }
       }
       bool got = deliver(c);
@@ -123,7 +130,7 @@ TEST_F(GroupRepoTest, UnsupportedProtocolVersionIsAnErrorAndClose) {
   JoinMessage j;
   j.sender_id = "alice";
   j.supported_protocol_versions = std::vector<std::string>{"2"};
-  repo_->receive(a.conn, encode_message(j));
+  to_server(a.conn, encode_message(j));
   EXPECT_EQ(a.peer->all<ErrorMessage>().size(), 1u);
   EXPECT_TRUE(a.peer->closed);
 }
@@ -133,7 +140,7 @@ TEST_F(GroupRepoTest, GarbageClosesOnlyTheSender) {
   join(a);
   join(b);
   Bytes garbage = {0x01, 0x02, 0x03};
-  repo_->receive(a.conn, garbage);
+  to_server(a.conn, garbage);
   EXPECT_TRUE(a.peer->closed);
   EXPECT_FALSE(b.peer->closed);
 }
@@ -150,6 +157,41 @@ TEST_F(GroupRepoTest, ChangesAreStoredAndReachOtherPeers) {
   EXPECT_TRUE(stored);
   sync(b, /*as_request=*/true);
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+TEST_F(GroupRepoTest, RepliesWaitUntilChangesAreCommitted) {
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  // The first exchange carries heads and blooms only; the next message the change.
+  auto hello = automerge::generate_sync_message(a.graph, a.state, {});
+  ASSERT_TRUE(hello);
+  to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId,
+                                               automerge::encode_sync_message(*hello)}));
+  deliver(a);
+  auto m = automerge::generate_sync_message(a.graph, a.state, {});
+  ASSERT_TRUE(m);
+  ASSERT_FALSE(m->changes.empty());
+  const size_t before = a.peer->received.size();
+  repo_->receive(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId,
+                                                    automerge::encode_sync_message(*m)}));
+  auto stored = [&] {
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      if (e.path().string().find("incremental") != std::string::npos && e.is_regular_file() && name.rfind(".tmp-", 0) != 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  // Not durable yet: nothing is said, and no incremental file is in place.
+  EXPECT_TRUE(repo_->has_uncommitted());
+  EXPECT_EQ(a.peer->received.size(), before);
+  EXPECT_FALSE(stored());
+  repo_->commit();
+  EXPECT_FALSE(repo_->has_uncommitted());
+  EXPECT_TRUE(stored());
+  EXPECT_GT(a.peer->received.size(), before);
 }
 
 TEST_F(GroupRepoTest, RequestForUnknownDocumentIsUnavailableThenDelivered) {
@@ -174,8 +216,8 @@ TEST_F(GroupRepoTest, EphemeralRelayedOnceToOtherPeers) {
   sync(a);
   sync(b, true);
   EphemeralMessage e{"alice", "storage-server-test", kDocId, "session-1", 1, Bytes{0xa0}};
-  repo_->receive(a.conn, encode_message(e));
-  repo_->receive(a.conn, encode_message(e));  // the same message again (a loop)
+  to_server(a.conn, encode_message(e));
+  to_server(a.conn, encode_message(e));  // the same message again (a loop)
   auto got = b.peer->all<EphemeralMessage>();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target_id, "bob");

@@ -29,7 +29,14 @@ Status Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Pe
 
 void Repo::receive(uint64_t conn, ByteView frame) {
   auto it = conns_.find(conn);
-  if (it != conns_.end()) it->second->receive(conn, frame);
+  if (it == conns_.end()) return;
+  it->second->receive(conn, frame);
+  if (it->second->has_uncommitted()) uncommitted_.insert(it->second);
+}
+
+void Repo::commit() {
+  for (GroupRepo* group : uncommitted_) group->commit();
+  uncommitted_.clear();
 }
 
 void Repo::disconnect(uint64_t conn) {
@@ -40,10 +47,12 @@ void Repo::disconnect(uint64_t conn) {
 }
 
 void Repo::tick(Clock::time_point now) {
+  commit();
   for (auto& [name, group] : groups_) group->unload_idle(now);
 }
 
 void Repo::flush() {
+  uncommitted_.clear();  // flush() commits each group first
   for (auto& [name, group] : groups_) group->flush();
 }
 

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "repo/group_repo.h"
 #include "storage/group_registry.h"
@@ -32,6 +33,11 @@ class Repo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
+  // Makes the changes received since the last call durable and sends what waited
+  // for that (GroupRepo::commit): call once the messages at hand are handled.
+  void commit();
+  bool has_uncommitted() const { return !uncommitted_.empty(); }
+
   // Unloads idle documents; call every few seconds.
   void tick(Clock::time_point now);
   // Compacts and unloads everything (shutdown).
@@ -49,6 +55,7 @@ class Repo {
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;
+  std::set<GroupRepo*> uncommitted_;  // groups whose last messages wait for commit()
 };
 
 }  // namespace gm::repo

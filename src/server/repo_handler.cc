@@ -1,6 +1,8 @@
 #include "server/repo_handler.h"
 
 #include <malloc.h>
+
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 namespace gm::server {
@@ -21,6 +23,7 @@ class PeerAdapter : public repo::Peer {
 }  // namespace
 
 void RepoHandler::start_timer(boost::asio::any_io_executor executor, std::chrono::milliseconds period) {
+  executor_ = executor;
   timer_ = std::make_unique<boost::asio::steady_timer>(executor);
   period_ = period;
   arm_timer();
@@ -64,7 +67,18 @@ void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {
   auto it = groups_.find(peer.id());
   if (it == groups_.end()) return;
   repo_.receive(peer.id(), frame);
+  schedule_commit();
   update_metrics(it->second);
+}
+
+void RepoHandler::schedule_commit() {
+  if (!repo_.has_uncommitted() || commit_posted_) return;
+  if (!executor_) return repo_.commit();
+  commit_posted_ = true;
+  boost::asio::post(*executor_, [this] {
+    commit_posted_ = false;
+    repo_.commit();
+  });
 }
 
 void RepoHandler::on_close(PeerConnection& peer) {
@@ -76,6 +90,7 @@ void RepoHandler::on_close(PeerConnection& peer) {
 
 void RepoHandler::flush() {
   stopped_ = true;
+  repo_.commit();
   if (timer_) timer_->cancel();
   repo_.flush();
   for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;

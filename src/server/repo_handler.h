@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "repo/repo.h"
@@ -19,7 +20,10 @@ class RepoHandler : public ConnectionHandler {
  public:
   RepoHandler(repo::Repo& repo, MetricsRegistry& metrics) : repo_(repo), metrics_(metrics) {}
 
-  // Starts the timer that unloads idle documents (every `period`).
+  // Starts the timer that unloads idle documents (every `period`), and from then on
+  // commits received changes in groups (Repo::commit) from a handler posted to
+  // `executor`, which runs once the messages already at hand are handled. Without it
+  // every message is committed on its own.
   void start_timer(boost::asio::any_io_executor executor, std::chrono::milliseconds period);
 
   void on_open(std::shared_ptr<PeerConnection> peer) override;
@@ -30,11 +34,14 @@ class RepoHandler : public ConnectionHandler {
  private:
   void update_metrics(const std::string& group);
   void arm_timer();
+  void schedule_commit();
 
   repo::Repo& repo_;
   MetricsRegistry& metrics_;
   std::unordered_map<uint64_t, std::string> groups_;  // connection → group
   std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::optional<boost::asio::any_io_executor> executor_;
+  bool commit_posted_ = false;
   std::chrono::milliseconds period_{5000};
   bool stopped_ = false;
 };

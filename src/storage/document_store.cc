@@ -246,6 +246,11 @@ Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
   return write_file_durably(path, bytes, 0600);
 }
 
+Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
+  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  return batch_.add(dir_ / relative, bytes, 0600);
+}
+
 Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   fs::path path = dir_ / relative;

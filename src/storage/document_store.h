@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/durable_file.h"
 #include "util/bytes.h"
 #include "util/result.h"
 
@@ -99,6 +100,12 @@ class DocumentStore {
 
   // Durably replaces the value of `key`.
   Status save(const StorageKey& key, ByteView bytes);
+  // Group commit (see DurableBatch): save_deferred() writes the value beside its
+  // place; commit() makes every deferred value durable and visible at once. Until then
+  // reads see the old value. Callers hold back whatever reveals a deferred value.
+  Status save_deferred(const StorageKey& key, ByteView bytes);
+  Status commit() { return batch_.commit(); }
+  bool has_pending() const { return !batch_.empty(); }
   // nullopt if absent, or if the file was damaged and set aside (reported).
   Result<std::optional<Bytes>> load(const StorageKey& key);
   // Every (key, bytes) whose key starts with `prefix` (at least one element), sorted by
@@ -133,6 +140,7 @@ class DocumentStore {
   std::filesystem::path dir_;
   StoreOptions options_;
   std::string storage_id_;
+  DurableBatch batch_;
   std::mutex report_mutex_;
 };
 

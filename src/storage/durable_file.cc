@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -51,13 +52,13 @@ Status write_all(int fd, ByteView bytes, const fs::path& path) {
   return Status::Ok();
 }
 
-// Writes and fsyncs a fresh temp file beside `path`; returns its path.
-Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode) {
+// Writes a fresh temp file beside `path` (fsynced when `sync`); returns its path.
+Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode, bool sync = true) {
   fs::path temp = path.parent_path() / (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return errno_error("cannot create", temp, errno);
   Status st = write_all(fd.get(), bytes, temp);
-  if (st.ok() && ::fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
+  if (st.ok() && sync && ::fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
   if (st.ok() && fd.close() != 0) st = errno_error("cannot close", temp, errno);
   if (!st.ok()) {
     ::unlink(temp.c_str());
@@ -130,6 +131,67 @@ Status create_directories_durably(const fs::path& dir) {
     GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
   }
   return Status::Ok();
+}
+
+DurableBatch::~DurableBatch() { discard(); }
+
+void DurableBatch::discard() {
+  for (const auto& p : pending_) ::unlink(p.temp.c_str());
+  pending_.clear();
+}
+
+Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
+  // New folders need no fsync of their own: commit()'s flushes cover them.
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return error("cannot create folder " + path.parent_path().string() + ": " + ec.message());
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, false));
+  pending_.push_back({std::move(temp), path});
+  return Status::Ok();
+}
+
+namespace {
+
+// syncfs(2) of every filesystem holding one of `paths`' folders.
+Status sync_filesystems(const std::vector<fs::path>& folders) {
+  std::vector<dev_t> done;
+  for (const fs::path& folder : folders) {
+    Fd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.get() < 0) return errno_error("cannot open folder", folder, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno_error("cannot inspect", folder, errno);
+    if (std::find(done.begin(), done.end(), st.st_dev) != done.end()) continue;
+    if (::syncfs(fd.get()) != 0) return errno_error("cannot flush the filesystem of", folder, errno);
+    done.push_back(st.st_dev);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DurableBatch::commit() {
+  if (pending_.empty()) return Status::Ok();
+  std::vector<fs::path> folders;
+  for (const auto& p : pending_) {
+    if (std::find(folders.begin(), folders.end(), p.path.parent_path()) == folders.end()) {
+      folders.push_back(p.path.parent_path());
+    }
+  }
+  Status flushed = sync_filesystems(folders);  // the temp files' data and new folders
+  if (!flushed) {
+    discard();
+    return flushed;
+  }
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (::rename(pending_[i].temp.c_str(), pending_[i].path.c_str()) != 0) {
+      Error e = errno_error("cannot rename " + pending_[i].temp.string() + " to", pending_[i].path, errno);
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      discard();  // the temps not renamed
+      return e;
+    }
+  }
+  pending_.clear();
+  return sync_filesystems(folders);  // the renames
 }
 
 Result<std::optional<Bytes>> read_file(const fs::path& path) {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "util/bytes.h"
 #include "util/result.h"
@@ -37,6 +38,32 @@ Status create_directories_durably(const std::filesystem::path& dir);
 
 // fsync of a folder, so renames/unlinks/creations inside it are durable.
 Status sync_directory(const std::filesystem::path& dir);
+
+// Group commit: many files made durable with two filesystem flushes in all, where
+// write_file_durably needs two fsyncs per file. add() writes a temp file beside each
+// path (creating missing folders), without fsync; commit() flushes the filesystem
+// (syncfs), renames every temp over its path, and flushes again. After a crash each
+// path holds its old content or the new one, never a part (leftover temps are named
+// with kTempPrefix). Nothing is visible at its path before commit().
+class DurableBatch {
+ public:
+  DurableBatch() = default;
+  DurableBatch(const DurableBatch&) = delete;
+  DurableBatch& operator=(const DurableBatch&) = delete;
+  ~DurableBatch();  // uncommitted temps are deleted
+
+  Status add(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
+  // On error, what was not renamed yet is deleted, and the batch is empty again.
+  Status commit();
+  bool empty() const { return pending_.empty(); }
+
+ private:
+  struct Pending {
+    std::filesystem::path temp, path;
+  };
+  void discard();
+  std::vector<Pending> pending_;
+};
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
 // be read (permissions, I/O error, not a regular file).
