@@ -90,7 +90,9 @@ Status Document::apply_changes(std::span<const ChangeGraph::Index> indexes) {
     if (!change.message.empty()) message = change.message;
     record_meta(i, change.start_op + change.ops.size() - 1, change.time, message, change.extra);
   }
-  return Status::Ok();
+  // An insert after an element that no change of the batch created: npm refuses the
+  // batch (the changes stay applied here; the caller gets the error).
+  return op_set_.check_waiting_inserts();
 }
 
 void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time,
