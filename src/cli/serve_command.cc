@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -82,6 +83,9 @@ int serve(const ServeOptions& opts) {
   boost::system::error_code host_error;
   repo_options.hostname = boost::asio::ip::host_name(host_error);
   if (host_error || repo_options.hostname.empty()) repo_options.hostname = "localhost";
+  if (opts.idle_unload_seconds) {
+    repo_options.idle_unload = std::chrono::milliseconds(std::llround(*opts.idle_unload_seconds * 1000));
+  }
   repo_options.log.info = [](const std::string& m) { spdlog::info("{}", m); };
   repo_options.log.warn = [](const std::string& m) { spdlog::warn("{}", m); };
   auto repo = repo::Repo::open(repo_options);
@@ -101,7 +105,11 @@ int serve(const ServeOptions& opts) {
   std::printf("groundmist-sync listening on http://%s%s%s:%u (data: %s)\n", v6 ? "[" : "", config.host.c_str(),
               v6 ? "]" : "", static_cast<unsigned>(*port), data_path.c_str());
   std::fflush(stdout);
-  handler.start_timer(srv.executor(), std::chrono::seconds(5));
+  // Look for idle documents a few times per idle period, at most every 5 s.
+  handler.start_timer(srv.executor(), std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                                           std::max<std::chrono::milliseconds>(
+                                                                               repo_options.idle_unload / 4,
+                                                                               std::chrono::milliseconds(50))));
   srv.run();
   return 0;
 }
@@ -122,6 +130,9 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--ping-interval", opts.ping_interval_seconds,
                   "Seconds of silence before a WebSocket ping; no answer within as long again closes it (default 5)")
       ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_option("--idle-unload", opts.idle_unload_seconds,
+                  "Seconds a document stays loaded after its last use; then it is compacted and unloaded (default 10)")
+      ->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("--log-level", opts.log_level, "trace, debug, info, warn, error or off (default info)");
   cmd->callback([&opts] { opts.exit_code = serve(opts); });
 }

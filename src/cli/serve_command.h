@@ -28,6 +28,7 @@ struct ServeOptions {
   std::optional<uint64_t> max_frame_bytes;
   std::optional<uint64_t> max_queue_bytes;
   std::optional<double> ping_interval_seconds;
+  std::optional<double> idle_unload_seconds;
   std::string log_level = "info";
   int exit_code = 0;
 };

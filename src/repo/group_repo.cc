@@ -146,6 +146,14 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
   send(c, reply);
 }
 
+void GroupRepo::keep_snapshot(const std::string& document_id, Doc& doc) {
+  std::vector<std::string> heads;
+  for (const auto& h : doc.graph.heads()) heads.push_back(h.hex());
+  const bool whole = doc.files.size() == 1 && *doc.files.begin() == storage::snapshot_key(document_id, heads) &&
+                     doc.graph.queued_count() == 0;
+  if (!whole) doc.snapshot.reset();
+}
+
 GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   auto found = docs_.find(document_id);
   if (found != docs_.end()) return found->second.get();
@@ -159,6 +167,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
     }
     for (auto& [key, bytes] : *blobs) {
       Status s = doc->graph.load(bytes);
+      if (s && std::string(kind) == "snapshot") doc->snapshot = std::move(bytes);
       if (!s) {
         // A damaged file is set aside; the rest of the document still loads.
         (void)store_->quarantine(key, s.error().message);
@@ -170,6 +179,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   }
   Doc* raw = doc.get();
   docs_.emplace(document_id, std::move(doc));
+  keep_snapshot(document_id, *raw);
   stats_.documents_loaded = static_cast<int64_t>(docs_.size());
   return raw;
 }
@@ -187,6 +197,7 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
   GM_TRY(store_->save_deferred(key, blob));
   uncommitted_docs_.insert(document_id);
   doc.files.insert(key);
+  doc.snapshot.reset();  // no longer the whole document
   doc.incremental_bytes += blob.size();
   stats_.changes_stored += added.size();
   return Status::Ok();
@@ -199,6 +210,7 @@ void GroupRepo::send_sync(const std::string& peer_id, const std::string& documen
   // No flags: clients then send us plain change chunks (V1), never whole documents.
   automerge::SyncOptions options;
   options.send_flags = false;
+  if (doc.snapshot) options.save_document = [&doc] { return *doc.snapshot; };
   std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, state, options);
   if (!m) return;
   SyncMessage out;

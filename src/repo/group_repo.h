@@ -118,6 +118,10 @@ class GroupRepo {
     std::set<storage::StorageKey> files;  // snapshot and incremental keys on disk
     size_t snapshot_bytes = 0;
     size_t incremental_bytes = 0;
+    // The document chunk of the one snapshot file, kept while that file is all the
+    // document has (loaded from it, nothing since): a peer with nothing gets it as a
+    // V2 whole-document message instead of every change.
+    std::optional<Bytes> snapshot;
     Clock::time_point last_used;
   };
 
@@ -128,6 +132,8 @@ class GroupRepo {
 
   // The document, loaded from the store on first use; nullptr if loading failed.
   Doc* load(const std::string& document_id);
+  // Keeps doc.snapshot only if it is the whole document (see Doc::snapshot).
+  void keep_snapshot(const std::string& document_id, Doc& doc);
   Status persist(const std::string& document_id, Doc& doc, std::span<const automerge::ChangeGraph::Index> added);
   Status compact(const std::string& document_id, Doc& doc);
   void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);

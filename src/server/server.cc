@@ -131,7 +131,10 @@ asio::awaitable<void> Server::Impl::drain() {
   // Quiet period: messages arriving now are no longer handled, so nothing new is sent,
   // while what was already sent reaches the clients and their replies can go out on an
   // open socket (a client that must answer on a closing socket breaks its document
-  // handle). Then the close frames.
+  // handle). Then the close frames. First let the handlers already queued run: a group
+  // commit among them releases replies (after a disk flush that may take a while), and
+  // the quiet period must follow those replies, not start before them.
+  co_await asio::post(io, asio::use_awaitable);
   tick.expires_after(kShutdownQuiet);
   co_await tick.async_wait(kTuple);
   {

@@ -182,8 +182,14 @@ test('restart: SIGTERM while clients are connected and editing exits cleanly and
     }
   });
   await new Promise((r) => setTimeout(r, 600));
-  const exit = await server.stop();
+  // SIGTERM while the clients edit; they stop editing 100 ms into the server's 300 ms
+  // quiet period. A client's own edit is synced whenever it happens (up to the repo's
+  // 100 ms debounce later), so edits still going when the close frames arrive would
+  // be recorded below although the server asked nothing of the client.
+  const exiting = server.stop();
+  await new Promise((r) => setTimeout(r, 100));
   stop = true;
+  const exit = await exiting;
   await Promise.all(loops);
   // What each client saw the server acknowledge (its sync state's view of the server).
   const acked = clients.map((c, i) => c.serverHeads(handles[i]));
