@@ -380,6 +380,7 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
 
   state.have_responded = true;
   state.last_sent_heads = our_heads;
+  state.sent_hashes.reserve(state.sent_hashes.size() + delivered.size());
   state.sent_hashes.insert(delivered.begin(), delivered.end());
 
   uint8_t bits = kFlagSupportsSyncReset | (state.read_only ? kFlagReadOnly : 0);

@@ -218,7 +218,7 @@ void GroupRepo::send_sync(const std::string& peer_id, const std::string& documen
   out.target_id = peer_id;
   out.document_id = document_id;
   out.data = automerge::encode_sync_message(*m);
-  send(*c, out);
+  send(*c, std::move(out));  // a Message made from it without copying the data
 }
 
 void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView data, bool is_request) {
