@@ -232,6 +232,15 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
       if (!s && first_error.ok()) first_error = s;
       continue;
     }
+    if (queued_bytes_ + in.chunk.size() > max_queued_bytes_) {
+      if (first_error.ok()) {
+        first_error = error("change " + in.hash.hex() + " waits for " + std::to_string(waiting) +
+                            " missing dependencies, and the queue of such changes is full (" +
+                            std::to_string(queued_bytes_) + " bytes); not kept");
+      }
+      continue;
+    }
+    queued_bytes_ += in.chunk.size();
     size_t slot = queue_.size();
     Pending p;
     p.chunk.assign(in.chunk.begin(), in.chunk.end());
@@ -273,6 +282,7 @@ Status ChangeGraph::apply_ready(const Incoming& change, std::vector<Index>* appl
       Pending ready = std::move(p);
       p.waiting = false;
       queue_index_.erase(ready.hash);
+      queued_bytes_ -= ready.chunk.size();
       auto header = pending_header(ready);  // cannot fail: checked when queued
       Status s = header ? apply_one(Incoming{ready.chunk, ready.hash, *header}, applied) : Status(header.error());
       if (s) {

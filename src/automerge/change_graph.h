@@ -90,6 +90,12 @@ class ChangeGraph {
   const std::vector<ChangeHash>& heads() const { return heads_; }
 
   // --- Queue.
+  // Queued chunk bytes are bounded (a peer could otherwise send changes whose
+  // dependencies never come, without end): a change that would exceed the bound is
+  // not queued, and the call that brought it reports an error.
+  static constexpr size_t kDefaultMaxQueuedBytes = size_t{256} << 20;
+  void set_max_queued_bytes(size_t bytes) { max_queued_bytes_ = bytes; }
+  size_t queued_bytes() const { return queued_bytes_; }
   size_t queued_count() const { return queue_index_.size(); }
   bool is_queued(const ChangeHash& hash) const { return queue_index_.count(hash) != 0; }
   // Hashes of the queued changes, in arrival order.
@@ -176,6 +182,8 @@ class ChangeGraph {
   // Queue: slots of pending changes (emptied once released), by hash, and which
   // pending slots wait on each missing hash.
   std::vector<Pending> queue_;
+  size_t queued_bytes_ = 0;
+  size_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> queue_index_;
   std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiting_on_;
 };

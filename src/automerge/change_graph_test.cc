@@ -118,6 +118,28 @@ TEST(ChangeGraph, QueuesChangesUntilDepsArrive) {
   EXPECT_TRUE(g.missing_deps().empty());
 }
 
+TEST(ChangeGraph, QueueOfOrphanChangesIsBounded) {
+  ChangeGraph g;
+  auto a1 = make_change("aa", 1, {});
+  auto a2 = make_change("aa", 2, {a1.hash});
+  auto b1 = make_change("bb", 1, {a1.hash});
+  g.set_max_queued_bytes(a2.chunk.size() + b1.chunk.size() / 2);
+  ASSERT_TRUE(g.add_chunk(a2.chunk).ok());
+  EXPECT_EQ(g.queued_bytes(), a2.chunk.size());
+  // The next orphan would pass the bound: refused with an error, nothing else changes.
+  Status full = g.add_chunk(b1.chunk);
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.error().message.find("queue"), std::string::npos) << full.error().message;
+  EXPECT_EQ(g.queued_count(), 1u);
+  // Released changes free their room.
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(g.add_chunk(a1.chunk, &applied).ok());
+  EXPECT_EQ(applied.size(), 2u);
+  EXPECT_EQ(g.queued_bytes(), 0u);
+  ASSERT_TRUE(g.add_chunk(b1.chunk).ok());
+  EXPECT_EQ(g.size(), 3u);
+}
+
 TEST(ChangeGraph, IgnoresDuplicatesAppliedOrQueued) {
   ChangeGraph g;
   auto a1 = make_change("aa", 1, {});
