@@ -117,9 +117,10 @@ void GroupRegistry::discover(const fs::path& folder, std::vector<std::string>& s
     bool store = has_storage_id(it->path());
     if (store && validate_group_name(group).ok()) known_.push_back(group);
     // Keep descending, also into groups: a group nested in another must be found. But
-    // inside a store, the two-character folders are document shards (and `st/`):
-    // skipping them keeps start-up time independent of the number of documents, at
-    // the price of not noticing a nested group whose next segment has two characters.
+    // inside a store, the two-character folders are document shards (and `st/`): they
+    // are only checked for being a store themselves (at most 58² stats), never walked,
+    // which keeps start-up time independent of the number of documents. The price: a
+    // nested group below a two-character segment that is not its last goes unnoticed.
     if (store) {
       discover_inside_store(it->path(), segments);
     } else {
@@ -136,7 +137,8 @@ void GroupRegistry::discover_inside_store(const fs::path& folder, std::vector<st
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     std::error_code type_ec;
-    if (name.size() == 2 || !valid_segment_chars(name) || !fs::is_directory(it->symlink_status(type_ec))) continue;
+    if (!valid_segment_chars(name) || !fs::is_directory(it->symlink_status(type_ec))) continue;
+    if (name.size() == 2 && !has_storage_id(it->path())) continue;  // a document shard
     segments.push_back(name);
     std::string group;
     for (const auto& seg : segments) group += (group.empty() ? "" : ".") + seg;

@@ -140,6 +140,20 @@ TEST(GroupRegistry, OverlapsAlreadyOnDiskRefuseBoth) {
   EXPECT_TRUE((*reg)->open_group("com.example.app").ok());
 }
 
+TEST(GroupRegistry, NestedGroupWithTwoCharacterSegmentIsFound) {
+  TempDir tmp;
+  // "ab" inside the store xyz.groundmist looks like a document shard, but holds a store.
+  for (const char* f : {"xyz/groundmist/st/orage-adapter-id", "xyz/groundmist/ab/st/orage-adapter-id",
+                        "xyz/groundmist/cd/efghijklmnopqrstuvwxyz12/incremental/x"}) {
+    fs::create_directories((tmp.path() / f).parent_path());
+    std::ofstream(tmp.path() / f) << "11111111-2222-4333-8444-555555555555";
+  }
+  auto reg = GroupRegistry::open(tmp.path());
+  ASSERT_TRUE(reg.ok()) << reg.error().message;
+  EXPECT_EQ((*reg)->groups(), (std::vector<std::string>{"xyz.groundmist", "xyz.groundmist.ab"}));
+  EXPECT_FALSE((*reg)->open_group("xyz.groundmist").ok());
+}
+
 TEST(GroupRegistry, StoreCreatedBehindItsBackIsNoticed) {
   TempDir tmp;
   auto reg = GroupRegistry::open(tmp.path());
