@@ -52,7 +52,8 @@ void receive_and_reply(const SyncMessage& m) {
     (void)receive_sync_message(graph, state, m);
     auto reply = generate_sync_message(graph, state);
     if (reply) {
-      auto again = decode_sync_message(encode_sync_message(*reply));
+      const Bytes encoded = encode_sync_message(*reply);
+      auto again = decode_sync_message(encoded);
       if (!again.ok() || !(*again == *reply)) std::abort();
     }
   }

@@ -109,7 +109,10 @@ struct SyncMessage {
 // The flags section Automerge 3.x appends: legacy V2 byte, bitfield byte.
 Bytes make_flags(uint8_t bits);
 
+// The message's `changes` point into `data`: keep it alive while the message is used
+// (decoding a temporary buffer does not compile).
 Result<SyncMessage> decode_sync_message(ByteView data);
+Result<SyncMessage> decode_sync_message(Bytes&& data) = delete;
 Bytes encode_sync_message(const SyncMessage& message);
 
 // What we know about one peer for one document (§2.3). Only shared_heads survives a

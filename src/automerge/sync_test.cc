@@ -128,13 +128,15 @@ TEST(SyncMessage, SpecVectorsRoundTripByteExact) {
     EXPECT_EQ(to_hex(*m->flags), "0284");
     EXPECT_EQ(m->flag_bits(), kFlagSupportsSyncReset);
   }
-  auto m1 = *decode_sync_message(hex(v["sync_m1_doc_to_empty_hex"]));
+  const Bytes m1_bytes = hex(v["sync_m1_doc_to_empty_hex"]);
+  auto m1 = *decode_sync_message(m1_bytes);
   EXPECT_EQ(m1.version, SyncVersion::kV1);
   EXPECT_EQ(m1.heads, std::vector<ChangeHash>{kDocHead});
   ASSERT_EQ(m1.have.size(), 1u);
   EXPECT_TRUE(m1.have[0].last_sync.empty());
   EXPECT_EQ(to_hex(m1.have[0].bloom.encode()), "010a07a1e1");
-  auto m3 = *decode_sync_message(hex(v["sync_m3_doc_to_empty_hex"]));
+  const Bytes m3_bytes = hex(v["sync_m3_doc_to_empty_hex"]);
+  auto m3 = *decode_sync_message(m3_bytes);
   EXPECT_EQ(m3.version, SyncVersion::kV2);
   ASSERT_EQ(m3.changes.size(), 1u);
   EXPECT_EQ(to_hex(m3.changes[0]), v["doc_save_hex"]);
@@ -150,20 +152,23 @@ TEST(SyncMessage, RejectsMalformedInputWithoutCrashing) {
     auto m = decode_sync_message(ByteView(m3).first(len));
     EXPECT_EQ(m.ok(), len == flags_at) << len;
   }
-  EXPECT_FALSE(decode_sync_message(hex("44000000000000")).ok());  // bad type byte
-  EXPECT_FALSE(decode_sync_message(hex("42ffffffffffffffffff01")).ok());  // absurd head count
-  EXPECT_FALSE(decode_sync_message(hex("420000ffffff7f")).ok());    // absurd have count
-  EXPECT_FALSE(decode_sync_message(hex("42000000ffffffff0f")).ok());  // absurd change count
-  EXPECT_FALSE(decode_sync_message(hex("420000000105")).ok());      // change longer than input
+  EXPECT_FALSE(decode_sync_message(ByteView(hex("44000000000000"))).ok());  // bad type byte
+  EXPECT_FALSE(decode_sync_message(ByteView(hex("42ffffffffffffffffff01"))).ok());  // absurd head count
+  EXPECT_FALSE(decode_sync_message(ByteView(hex("420000ffffff7f"))).ok());    // absurd have count
+  EXPECT_FALSE(decode_sync_message(ByteView(hex("42000000ffffffff0f"))).ok());  // absurd change count
+  EXPECT_FALSE(decode_sync_message(ByteView(hex("420000000105"))).ok());      // change longer than input
   // No flags, legacy flags, bitfield flags, and bytes after the flags.
-  auto none = decode_sync_message(hex("4200000000"));
+  const Bytes none_bytes = hex("4200000000");
+  auto none = decode_sync_message(none_bytes);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->flags.has_value());
-  auto legacy = decode_sync_message(hex("42000000000102"));
+  const Bytes legacy_bytes = hex("42000000000102");
+  auto legacy = decode_sync_message(legacy_bytes);
   ASSERT_TRUE(legacy.ok());
   EXPECT_EQ(legacy->flag_bits(), 0);
   EXPECT_TRUE(legacy->flags.has_value());
-  auto trailing = decode_sync_message(hex("4200000000020287ffff"));
+  const Bytes trailing_bytes = hex("4200000000020287ffff");
+  auto trailing = decode_sync_message(trailing_bytes);
   ASSERT_TRUE(trailing.ok());
   EXPECT_EQ(trailing->flag_bits(), 7);
 }
