@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     SyncMessage m;
     m.heads = base_graph().heads();
-    m.changes.push_back(make_chunk(ChunkType::kChange, rest));
+    m.add_owned(make_chunk(ChunkType::kChange, rest));
     m.flags = make_flags(kFlagSupportsSyncReset);
     receive_and_reply(m);
   }
