@@ -14,7 +14,8 @@ if [ ! -f "$small" ]; then
   echo "generating the many-small-changes document (once; ~2 min)"
   (cd "$root/tests/interop" && $js make-small "$small" 20000)
 fi
-text="$root/../shared/data/automerge-perf/text-doc.amrg"
+shared=$root/../shared; [ -d "$shared/spec" ] || shared=/work/shared
+text="$shared/data/automerge-perf/text-doc.amrg"
 
 # mean_ms CMD...: the "ms" field of the command's JSON line.
 mean_ms() { (cd "$root/tests/interop" && "$@") | sed -n 's/.*"ms":\([0-9.]*\).*/\1/p'; }

@@ -17,7 +17,7 @@ if(TARGET groundmist-sync)
       set_tests_properties(e2e_${name} PROPERTIES
                            LABELS e2e
                            TIMEOUT 150
-                           ENVIRONMENT "GM_SYNC_BIN=$<TARGET_FILE:groundmist-sync>")
+                           ENVIRONMENT "GM_SYNC_BIN=$<TARGET_FILE:groundmist-sync>;GM_SHARED_DIR=${GM_SHARED_DIR}")
     endforeach()
   endif()
 endif()
