@@ -64,10 +64,10 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   std::vector<std::vector<RebuiltChange>> expanded;
   std::vector<Bytes> inflated;
   std::vector<Incoming> incoming;
-  size_t total_bytes = 0;
-  for (ByteView data : pieces) total_bytes += data.size();
-  incoming.reserve(total_bytes / 64);  // a change chunk is rarely smaller
-  total_bytes = 0;
+  size_t input_bytes = 0;
+  for (ByteView data : pieces) input_bytes += data.size();
+  incoming.reserve(input_bytes / 64);  // a change chunk is rarely smaller
+  size_t total_bytes = 0;              // of the changes to add
   for (ByteView data : pieces) {
     for (size_t pos = 0; pos < data.size();) {
       size_t consumed = 0;
@@ -168,13 +168,15 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
   // batch positions that depend on it (compressed rows: edges sorted by dependency).
   std::vector<std::pair<ChangeHash, size_t>> by_hash;
   by_hash.reserve(incoming.size());
+  std::vector<bool> skip(incoming.size(), true);  // known already, or a later duplicate
   for (size_t i = 0; i < incoming.size(); ++i) {
-    if (!has(incoming[i].hash) && !is_queued(incoming[i].hash)) by_hash.emplace_back(incoming[i].hash, i);
+    if (has(incoming[i].hash) || is_queued(incoming[i].hash)) continue;
+    by_hash.emplace_back(incoming[i].hash, i);
+    skip[i] = false;
   }
   std::sort(by_hash.begin(), by_hash.end());
-  std::vector<bool> duplicate(incoming.size(), false);
   for (size_t k = 1; k < by_hash.size(); ++k) {
-    if (by_hash[k].first == by_hash[k - 1].first) duplicate[by_hash[k].second] = true;
+    if (by_hash[k].first == by_hash[k - 1].first) skip[by_hash[k].second] = true;
   }
   auto in_batch = [&](const ChangeHash& h) -> std::optional<size_t> {
     auto it = std::lower_bound(by_hash.begin(), by_hash.end(), h,
@@ -185,7 +187,7 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
   std::vector<size_t> order;  // batch positions, duplicates dropped
   order.reserve(by_hash.size());
   for (size_t i = 0; i < incoming.size(); ++i) {
-    if (!has(incoming[i].hash) && !is_queued(incoming[i].hash) && !duplicate[i]) order.push_back(i);
+    if (!skip[i]) order.push_back(i);
   }
   std::vector<uint32_t> missing(incoming.size(), 0);
   std::vector<std::pair<size_t, size_t>> edges;  // (dependency position, dependent position)

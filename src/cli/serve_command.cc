@@ -106,10 +106,9 @@ int serve(const ServeOptions& opts) {
               v6 ? "]" : "", static_cast<unsigned>(*port), data_path.c_str());
   std::fflush(stdout);
   // Look for idle documents a few times per idle period, at most every 5 s.
-  handler.start_timer(srv.executor(), std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
-                                                                           std::max<std::chrono::milliseconds>(
-                                                                               repo_options.idle_unload / 4,
-                                                                               std::chrono::milliseconds(50))));
+  using std::chrono::milliseconds;
+  handler.start_timer(srv.executor(), std::clamp<milliseconds>(repo_options.idle_unload / 4, milliseconds(50),
+                                                               std::chrono::seconds(5)));
   srv.run();
   return 0;
 }

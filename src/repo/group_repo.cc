@@ -31,7 +31,7 @@ void GroupRepo::disconnect(uint64_t conn) {
 }
 
 void GroupRepo::send(Connection& c, const Message& m) {
-  if (holding()) {
+  if (has_uncommitted()) {  // wait behind what is not durable yet
     held_.push_back(Held{c.id, encode_message(m), std::nullopt});
   } else {
     c.peer->send(encode_message(m));
@@ -39,7 +39,7 @@ void GroupRepo::send(Connection& c, const Message& m) {
 }
 
 void GroupRepo::close(Connection& c, const std::string& reason) {
-  if (holding()) {
+  if (has_uncommitted()) {
     held_.push_back(Held{c.id, {}, reason});
   } else {
     c.peer->close(reason);

@@ -140,7 +140,6 @@ class GroupRepo {
   Connection* find_peer(const std::string& peer_id);
   void send(Connection& c, const Message& m);
   void close(Connection& c, const std::string& reason);
-  bool holding() const { return has_uncommitted(); }
 
   std::string group_;
   std::shared_ptr<storage::DocumentStore> store_;

@@ -152,7 +152,7 @@ Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
 
 namespace {
 
-// syncfs(2) of every filesystem holding one of `paths`' folders.
+// syncfs(2) of every filesystem holding one of `folders`.
 Status sync_filesystems(const std::vector<fs::path>& folders) {
   std::vector<dev_t> done;
   for (const fs::path& folder : folders) {
