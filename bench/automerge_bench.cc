@@ -1,7 +1,8 @@
 // The C++ side of `make bench` for the Automerge engine; mirrors
 // tests/interop/bench/automerge_bench.mjs:
-//   automerge_bench run OP FILE ITERS    OP: load | save | json | all
-// prints {"op": OP, "ms": mean milliseconds per iteration}.
+//   automerge_bench run OP FILE ITERS    OP: load | save | json | all | graph
+// (graph: what the sync server does with a document chunk, ChangeGraph::load: expand
+// it into its changes and hash them, no op set; no JS counterpart) prints {"op": OP, "ms": mean milliseconds per iteration}.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <iterator>
 #include <string>
 
+#include "automerge/change_graph.h"
 #include "automerge/document.h"
 
 using gm::automerge::Document;
@@ -29,7 +31,7 @@ static Document load_or_die(gm::ByteView bytes) {
 
 int main(int argc, char** argv) {
   if (argc < 5 || std::string(argv[1]) != "run") {
-    std::cerr << "usage: automerge_bench run load|save|json|all FILE ITERS\n";
+    std::cerr << "usage: automerge_bench run load|save|json|all|graph FILE ITERS\n";
     return 2;
   }
   std::string op = argv[2];
@@ -46,6 +48,13 @@ int main(int argc, char** argv) {
       sink += doc->save().size();
     } else if (op == "json") {
       sink += doc->to_json().dump().size();
+    } else if (op == "graph") {
+      gm::automerge::ChangeGraph graph;
+      if (gm::Status s = graph.load(bytes); !s) {
+        std::cerr << "graph load failed: " << s.error().message << "\n";
+        return 1;
+      }
+      sink += graph.size();
     } else if (op == "all") {
       Document a = load_or_die(bytes);
       Document b = load_or_die(a.save());

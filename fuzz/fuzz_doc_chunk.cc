@@ -1,11 +1,13 @@
 // Fuzzes document chunks (src/automerge/doc_chunk.h). The input is a document chunk
 // *body*; the target wraps it in a type-0 chunk (so the checksum is right), parses
 // the chunk and decodes the document. Whenever decoding succeeds, expansion must not
-// crash (it may fail), and encoding the document, compressed or not, must decode back
-// to the same document.
+// crash (it may fail), loading the expansion into an empty change graph (its fast
+// path) must give the same changes, and encoding the document, compressed or not, must
+// decode back to the same document.
 #include <cstdint>
 #include <cstdlib>
 
+#include "automerge/change_graph.h"
 #include "automerge/doc_chunk.h"
 
 namespace {
@@ -35,7 +37,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto doc = decode_document(chunk->body, kFuzzMaxRows);
   if (!doc.ok()) return 0;
   auto changes = expand_document(*doc);
-  if (changes.ok() && changes->size() != doc->changes.size()) std::abort();
+  if (changes.ok()) {
+    if (changes->size() != doc->changes.size()) std::abort();
+    const size_t n = changes->size();
+    const ChangeHash last = n ? (*changes)[n - 1].hash : ChangeHash{};
+    ChangeGraph graph;
+    if (graph.load_document(*doc, std::move(*changes)).ok()) {
+      if (graph.size() != n || (n && graph.hash(static_cast<ChangeGraph::Index>(n - 1)) != last)) std::abort();
+    } else if (!graph.empty()) {
+      std::abort();  // a failed load leaves the graph as it was
+    }
+  }
   check_round_trip(*doc, false);
   check_round_trip(*doc, true);
   return 0;

@@ -537,7 +537,7 @@ TEST(Differential, ChangeGraphMatchesNpm) {
       size_t consumed = 0;
       auto chunk = parse_chunk(d.ref_changes_save, &consumed);
       auto decoded = chunk.ok() ? decode_document(chunk->body) : Result<DecodedDocument>(chunk.error());
-      auto rebuilt = decoded.ok() ? expand_document(*decoded) : Result<std::vector<RebuiltChange>>(decoded.error());
+      auto rebuilt = decoded.ok() ? expand_document(*decoded) : Result<ExpandedDocument>(decoded.error());
       if (rebuilt.ok()) {
         for (const RebuiltChange& r : *rebuilt) npm_reload_order.push_back(r.hash);
       }
@@ -716,7 +716,7 @@ std::vector<ChangeHash> carried_hashes(ByteView entry) {
       continue;
     }
     auto decoded = decode_document(c.body);
-    auto rebuilt = decoded.ok() ? expand_document(*decoded) : Result<std::vector<RebuiltChange>>(decoded.error());
+    auto rebuilt = decoded.ok() ? expand_document(*decoded) : Result<ExpandedDocument>(decoded.error());
     if (rebuilt.ok()) {
       for (const RebuiltChange& r : *rebuilt) out.push_back(r.hash);
     }

@@ -490,7 +490,26 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
   return change;
 }
 
+namespace {
+void append_change_body(Bytes& out, const Change& change);
+}  // namespace
+
 Bytes encode_change_body(const Change& change) {
+  Bytes out;
+  append_change_body(out, change);
+  return out;
+}
+
+void append_change_chunk(Bytes& out, const Change& change, ChangeHash* hash) {
+  static thread_local Bytes body;
+  body.clear();
+  append_change_body(body, change);
+  append_chunk(out, ChunkType::kChange, body, hash);
+}
+
+namespace {
+
+void append_change_body(Bytes& out, const Change& change) {
   static thread_local EncodedColumns encoded;
   encode_op_columns(change.ops, encoded);
 
@@ -514,9 +533,9 @@ Bytes encode_change_body(const Change& change) {
     data_size += data.size();
   });
 
-  Bytes out;
-  out.reserve(48 + change.deps.size() * 32 + change.actor.size() + change.message.size() +
-              16 * change.other_actors.size() + 8 * ncolumns + data_size + change.extra.size());
+  const size_t need = out.size() + 48 + change.deps.size() * 32 + change.actor.size() + change.message.size() +
+                      16 * change.other_actors.size() + 8 * ncolumns + data_size + change.extra.size();
+  if (out.capacity() < need) out.reserve(std::max(need, 2 * out.capacity()));
   put_uleb(out, change.deps.size());
   for (const ChangeHash& d : change.deps) out.insert(out.end(), d.bytes.begin(), d.bytes.end());
   put_uleb(out, change.actor.size());
@@ -538,8 +557,9 @@ Bytes encode_change_body(const Change& change) {
   });
   for_each_column([&](uint32_t, ByteView data) { append(out, data); });
   append(out, change.extra);
-  return out;
 }
+
+}  // namespace
 
 Bytes encode_change(const Change& change, ChangeHash* hash) {
   return make_chunk(ChunkType::kChange, encode_change_body(change), hash);

@@ -102,6 +102,8 @@ Bytes encode_change_body(const Change& change);
 
 // The whole type-1 chunk; sets *hash to the change hash.
 Bytes encode_change(const Change& change, ChangeHash* hash = nullptr);
+// The same chunk appended to `out` (no allocation beyond out's growth once warmed up).
+void append_change_chunk(Bytes& out, const Change& change, ChangeHash* hash = nullptr);
 
 // Actor-index helpers for moving ops between a change's actor table and a larger
 // one (a document's).

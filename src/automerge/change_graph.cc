@@ -19,22 +19,6 @@ Result<ByteView> chunk_body(ByteView chunk) {
   return body;
 }
 
-// Just the heads of a document chunk body (§1.9), to decide whether expanding the
-// document can add anything, without decoding its columns.
-Result<std::vector<ChangeHash>> document_heads(ByteView body) {
-  Reader r(body);
-  GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
-  for (size_t i = 0; i < nactors; ++i) GM_TRY(r.length_prefixed("actor id"));
-  GM_ASSIGN_OR_RETURN(size_t nheads, r.count("head count", 32));
-  std::vector<ChangeHash> heads;
-  heads.reserve(nheads);
-  for (size_t i = 0; i < nheads; ++i) {
-    GM_ASSIGN_OR_RETURN(ByteView h, r.bytes(32, "head hash"));
-    heads.push_back(ChangeHash::from_bytes(h));
-  }
-  return heads;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------
@@ -61,11 +45,24 @@ Status ChangeGraph::load(ByteView data, std::vector<Index>* applied) {
 Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* applied) {
   // What `incoming` points into besides `pieces`: changes rebuilt from document
   // chunks, and inflated compressed changes (moving a Bytes keeps its buffer).
-  std::vector<std::vector<RebuiltChange>> expanded;
+  std::vector<ExpandedDocument> expanded;
   std::vector<Bytes> inflated;
   std::vector<Incoming> incoming;
   size_t input_bytes = 0;
   for (ByteView data : pieces) input_bytes += data.size();
+  if (empty() && queue_index_.empty() && pieces.size() == 1) {
+    // One document chunk into an empty graph (a document loaded from a snapshot, or
+    // sent whole): its order, its buffer.
+    size_t consumed = 0;
+    auto c = parse_chunk(pieces[0], &consumed);
+    if (c && consumed == pieces[0].size() && c->type == ChunkType::kDocument) {
+      auto decoded = decode_document(c->body);
+      if (!decoded) return context("document chunk at byte 0", decoded.error());
+      auto rebuilt = expand_document(*decoded);
+      if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
+      return load_document(*decoded, std::move(*rebuilt), applied);
+    }
+  }
   incoming.reserve(input_bytes / 64);  // a change chunk is rarely smaller
   size_t total_bytes = 0;              // of the changes to add
   for (ByteView data : pieces) {
@@ -102,6 +99,51 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   }
   reserve(incoming.size(), total_bytes);
   return add_incoming(incoming, applied);
+}
+
+Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied) {
+  if (!empty() || !queue_index_.empty()) return load(expanded.chunks(), applied);
+  const size_t n = expanded.size();
+  if (n >= UINT32_MAX - 1) return error("change graph size limit reached");
+  nodes_.reserve(n);
+  std::vector<uint32_t> actor_of(doc.actors.size(), UINT32_MAX);  // document → graph actor
+  uint64_t offset = 0;
+  for (size_t row = 0; row < n; ++row) {
+    const RebuiltChange rc = expanded[row];
+    const DecodedDocument::ChangeRow& c = doc.changes[row];
+    uint32_t& actor = actor_of[c.actor];
+    if (actor == UINT32_MAX) actor = intern_actor(doc.actors[c.actor]);
+    if (c.seq <= max_seq_[actor]) {
+      Error e = error("change " + rc.hash.hex() + " has seq " + std::to_string(c.seq) + " but its actor " +
+                      to_hex(doc.actors[c.actor]) + " already has a change with seq " +
+                      std::to_string(max_seq_[actor]) + " (duplicate sequence number)");
+      *this = ChangeGraph();  // it was empty
+      return e;
+    }
+    max_seq_[actor] = c.seq;
+    Node node;
+    node.offset = offset;
+    node.length = static_cast<uint32_t>(rc.chunk.size());
+    node.actor = actor;
+    node.seq = c.seq;
+    node.start_op = rc.start_op;
+    node.deps_begin = static_cast<uint32_t>(dep_indexes_.size());
+    node.deps_count = static_cast<uint32_t>(c.deps.size());
+    // Rows are indexes here (row order is application order); a change lists its
+    // dependencies in hash order.
+    for (uint64_t d : c.deps) dep_indexes_.push_back(static_cast<Index>(d));
+    std::sort(dep_indexes_.begin() + node.deps_begin, dep_indexes_.end(),
+              [&](Index a, Index b) { return expanded[a].hash < expanded[b].hash; });
+    nodes_.push_back(node);
+    offset += rc.chunk.size();
+  }
+  expanded.release(arena_, hashes_);
+  heads_ = doc.heads;  // expand_document checked them
+  table_rehash(n);
+  if (applied) {
+    for (size_t row = 0; row < n; ++row) applied->push_back(static_cast<Index>(row));
+  }
+  return Status::Ok();
 }
 
 ByteView ChangeGraph::contiguous_chunks(std::span<const Index> indexes) const {
@@ -164,51 +206,50 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     for (size_t d = 0; d < in.header.dep_count() && ready; ++d) ready = has(in.header.dep(d));
     if (ready) return apply_ready(in, applied);
   }
-  // The batch by hash (sorted; the first of duplicates wins), and for each change the
-  // batch positions that depend on it (compressed rows: edges sorted by dependency).
-  std::vector<std::pair<ChangeHash, size_t>> by_hash;
-  by_hash.reserve(incoming.size());
-  std::vector<bool> skip(incoming.size(), true);  // known already, or a later duplicate
-  for (size_t i = 0; i < incoming.size(); ++i) {
-    if (has(incoming[i].hash) || is_queued(incoming[i].hash)) continue;
-    by_hash.emplace_back(incoming[i].hash, i);
-    skip[i] = false;
-  }
-  std::sort(by_hash.begin(), by_hash.end());
-  for (size_t k = 1; k < by_hash.size(); ++k) {
-    if (by_hash[k].first == by_hash[k - 1].first) skip[by_hash[k].second] = true;
-  }
-  auto in_batch = [&](const ChangeHash& h) -> std::optional<size_t> {
-    auto it = std::lower_bound(by_hash.begin(), by_hash.end(), h,
-                               [](const std::pair<ChangeHash, size_t>& e, const ChangeHash& x) { return e.first < x; });
-    if (it == by_hash.end() || it->first != h) return std::nullopt;
-    return it->second;
+  // The batch by hash (open addressing over batch positions, the first of duplicates
+  // wins), and for each change the batch positions that depend on it.
+  const size_t n = incoming.size();
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  std::vector<uint32_t> slots(cap, 0);  // batch position + 1; 0 = empty
+  auto slot_of = [&, mask = cap - 1](const ChangeHash& h) -> uint32_t& {
+    for (size_t pos = ChangeHashHasher{}(h) & mask;; pos = (pos + 1) & mask) {
+      if (slots[pos] == 0 || incoming[slots[pos] - 1].hash == h) return slots[pos];
+    }
   };
-  std::vector<size_t> order;  // batch positions, duplicates dropped
-  order.reserve(by_hash.size());
-  for (size_t i = 0; i < incoming.size(); ++i) {
-    if (!skip[i]) order.push_back(i);
+  std::vector<uint32_t> order;  // batch positions, without known changes and later duplicates
+  order.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (has(incoming[i].hash) || is_queued(incoming[i].hash)) continue;
+    uint32_t& slot = slot_of(incoming[i].hash);
+    if (slot != 0) continue;
+    slot = static_cast<uint32_t>(i + 1);
+    order.push_back(static_cast<uint32_t>(i));
   }
-  std::vector<uint32_t> missing(incoming.size(), 0);
-  std::vector<std::pair<size_t, size_t>> edges;  // (dependency position, dependent position)
+  std::vector<uint32_t> missing(n, 0);
+  std::vector<std::pair<uint32_t, uint32_t>> edges;  // (dependency, dependent), by dependent
   std::vector<size_t> ready;
-  for (size_t i : order) {
+  for (uint32_t i : order) {
     const Incoming& in = incoming[i];
     for (size_t d = 0; d < in.header.dep_count(); ++d) {
       ChangeHash dep = in.header.dep(d);
       if (has(dep)) continue;
       ++missing[i];
-      if (auto b = in_batch(dep)) edges.emplace_back(*b, i);
+      if (uint32_t slot = slot_of(dep); slot != 0) edges.emplace_back(slot - 1, i);
     }
     if (missing[i] == 0) ready.push_back(i);
   }
-  std::stable_sort(edges.begin(), edges.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Edges grouped by dependency (a counting sort: dependents stay in batch order).
+  std::vector<uint32_t> first_edge(n + 1, 0);
+  for (const auto& e : edges) ++first_edge[e.first + 1];
+  for (size_t i = 0; i < n; ++i) first_edge[i + 1] += first_edge[i];
+  std::vector<uint32_t> dependent(edges.size());
+  {
+    std::vector<uint32_t> fill(first_edge.begin(), first_edge.end() - 1);
+    for (const auto& [dep, d] : edges) dependent[fill[dep]++] = d;
+  }
   auto dependents = [&](size_t i) {
-    auto lo = std::lower_bound(edges.begin(), edges.end(), i, [](const auto& e, size_t x) { return e.first < x; });
-    auto hi = lo;
-    while (hi != edges.end() && hi->first == i) ++hi;
-    return std::span<const std::pair<size_t, size_t>>(lo, hi);
+    return std::span<const uint32_t>(dependent).subspan(first_edge[i], first_edge[i + 1] - first_edge[i]);
   };
   std::vector<bool> done(incoming.size(), false);
   for (size_t next = 0; next < ready.size(); ++next) {
@@ -219,11 +260,11 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
       if (first_error.ok()) first_error = s;
       continue;
     }
-    for (const auto& [dep, d] : dependents(i)) {
+    for (uint32_t d : dependents(i)) {
       if (--missing[d] == 0) ready.push_back(d);
     }
   }
-  for (size_t i : order) {
+  for (uint32_t i : order) {
     const Incoming& in = incoming[i];
     if (done[i] || has(in.hash) || is_queued(in.hash)) continue;
     uint32_t waiting = 0;

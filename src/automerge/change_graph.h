@@ -58,6 +58,12 @@ class ChangeGraph {
   Status add_change(ByteView chunk, const ChangeHash& hash, ChangeHeader header,
                     std::vector<Index>* applied = nullptr);
 
+  // A document chunk already decoded and expanded (`expanded` = expand_document(doc)).
+  // Into an empty graph, its changes are applied in the document's order and the
+  // graph takes over the expanded buffer (no copy, no hash lookups); otherwise they
+  // are loaded like any others.
+  Status load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied = nullptr);
+
   // Makes room for `changes` more changes totalling `bytes` of chunk data.
   void reserve(size_t changes, size_t bytes);
 

@@ -39,16 +39,20 @@ ChangeHash chunk_hash(ChunkType type, ByteView body) {
 }
 
 Bytes make_chunk(ChunkType type, ByteView body, ChangeHash* hash) {
-  ChangeHash h = chunk_hash(type, body);
   Bytes out;
   out.reserve(body.size() + 18);
+  append_chunk(out, type, body, hash);
+  return out;
+}
+
+void append_chunk(Bytes& out, ChunkType type, ByteView body, ChangeHash* hash) {
+  ChangeHash h = chunk_hash(type, body);
   for (uint8_t b : kChunkMagic) out.push_back(b);
   for (int i = 0; i < 4; ++i) out.push_back(h.bytes[i]);
   out.push_back(static_cast<uint8_t>(type));
   put_uleb(out, body.size());
   append(out, body);
   if (hash) *hash = h;
-  return out;
 }
 
 Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {

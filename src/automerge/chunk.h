@@ -56,6 +56,8 @@ Result<std::vector<Chunk>> parse_chunks(ByteView data);
 // Builds a chunk of `type` around `body` (header, checksum). Returns its hash via
 // *hash when non-null.
 Bytes make_chunk(ChunkType type, ByteView body, ChangeHash* hash = nullptr);
+// The same chunk appended to `out`.
+void append_chunk(Bytes& out, ChunkType type, ByteView body, ChangeHash* hash = nullptr);
 
 // The header of a chunk whose body is `body`, as hashed: type ‖ uLEB(len) ‖ body.
 ChangeHash chunk_hash(ChunkType type, ByteView body);

@@ -320,6 +320,20 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
   return true;
 }
 
+Result<std::vector<ChangeHash>> document_heads(ByteView body) {
+  Reader r(body);
+  GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
+  for (size_t i = 0; i < nactors; ++i) GM_TRY(r.length_prefixed("actor id"));
+  GM_ASSIGN_OR_RETURN(size_t nheads, r.count("head count", 32));
+  std::vector<ChangeHash> heads;
+  heads.reserve(nheads);
+  for (size_t i = 0; i < nheads; ++i) {
+    GM_ASSIGN_OR_RETURN(ByteView h, r.bytes(32, "head hash"));
+    heads.push_back(ChangeHash::from_bytes(h));
+  }
+  return heads;
+}
+
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   DecodedDocument doc;
   Reader r(body);
@@ -665,7 +679,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
 
 }  // namespace
 
-Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
+Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
   GM_TRY(check_indexes(doc));
   const size_t nactors = doc.actors.size();
   const size_t nchanges = doc.changes.size();
@@ -710,8 +724,22 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
     }
   }
 
-  std::vector<RebuiltChange> out;
-  reserve_rows(out, nchanges);
+  ExpandedDocument out;
+  std::vector<ChangeHash>& hashes = out.hashes_;  // of the rows rebuilt so far
+  reserve_rows(hashes, nchanges);
+  reserve_rows(out.ends_, nchanges);
+  reserve_rows(out.start_ops_, nchanges);
+  {
+    // A generous estimate of the chunks' size, so the buffer is not copied as it
+    // grows (pages reserved but never written cost no memory).
+    size_t estimate = 0;
+    for (size_t row = 0; row < nchanges; ++row) {
+      const auto& c = doc.changes[row];
+      estimate += 96 + 32 * c.deps.size() + doc.actors[c.actor].size() + (c.message ? c.message->size() : 0) +
+                  c.extra.size() + 32 * size_t{op_end[row] - op_begin[row]};
+    }
+    out.bytes_.reserve(estimate);
+  }
   std::vector<uint8_t> is_dep(nchanges, 0);
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
   std::vector<uint32_t> local(nactors, 0);  // doc index -> change-local index
@@ -736,7 +764,7 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
 
     change.deps.resize(c.deps.size());
     for (size_t k = 0; k < c.deps.size(); ++k) {
-      change.deps[k] = out[c.deps[k]].hash;
+      change.deps[k] = hashes[c.deps[k]];
       is_dep[c.deps[k]] = 1;
     }
     std::sort(change.deps.begin(), change.deps.end());
@@ -812,14 +840,15 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
       }
     }
 
-    RebuiltChange& rebuilt = out.emplace_back();
-    rebuilt.chunk = encode_change(change, &rebuilt.hash);
+    append_change_chunk(out.bytes_, change, &hashes.emplace_back());
+    out.ends_.push_back(out.bytes_.size());
+    out.start_ops_.push_back(change.start_op);
   }
 
   // §1.11 step 5: the changes nothing depends on are the heads.
   std::vector<ChangeHash> computed;
   for (size_t row = 0; row < nchanges; ++row) {
-    if (!is_dep[row]) computed.push_back(out[row].hash);
+    if (!is_dep[row]) computed.push_back(hashes[row]);
   }
   std::sort(computed.begin(), computed.end());
   if (computed != doc.heads) {
@@ -830,7 +859,7 @@ Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc) {
                  "; rebuilt:" + got + ")");
   }
   for (size_t i = 0; i < doc.heads_index.size(); ++i) {
-    if (i >= doc.heads.size() || doc.heads_index[i] >= nchanges || out[doc.heads_index[i]].hash != doc.heads[i]) {
+    if (i >= doc.heads.size() || doc.heads_index[i] >= nchanges || hashes[doc.heads_index[i]] != doc.heads[i]) {
       return error("document chunk: heads index entry " + std::to_string(i) + " does not point at head " +
                    (i < doc.heads.size() ? doc.heads[i].hex() : std::string("(none)")));
     }

@@ -79,16 +79,59 @@ inline constexpr size_t kMaxRowsPerBodyByte = 256;
 inline constexpr size_t kMinRowLimit = 4096;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
 
-// One change chunk rebuilt from a document.
+// Just the heads of a document chunk body, without decoding its columns (to decide
+// whether expanding it can add anything, or what it covers). Not checked against the
+// changes: only expand_document does that.
+Result<std::vector<ChangeHash>> document_heads(ByteView body);
+
+// One change chunk rebuilt from a document: a view into its ExpandedDocument.
 struct RebuiltChange {
-  Bytes chunk;  // a type-1 chunk
+  ByteView chunk;  // a type-1 chunk
   ChangeHash hash;
+  uint64_t start_op = 0;
+};
+
+// Every change chunk of a document, rebuilt back to back in one buffer, with their
+// hashes and start ops in parallel arrays (a 260k-change history is a few
+// allocations, not several per change).
+class ExpandedDocument {
+ public:
+  size_t size() const { return hashes_.size(); }
+  RebuiltChange operator[](size_t i) const {
+    const size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return RebuiltChange{ByteView(bytes_).subspan(begin, ends_[i] - begin), hashes_[i], start_ops_[i]};
+  }
+  struct Iterator {
+    const ExpandedDocument* doc;
+    size_t i;
+    RebuiltChange operator*() const { return (*doc)[i]; }
+    Iterator& operator++() { return ++i, *this; }
+    bool operator!=(const Iterator& o) const { return i != o.i; }
+  };
+  Iterator begin() const { return {this, 0}; }
+  Iterator end() const { return {this, size()}; }
+  // Every chunk, in order, as one concatenation.
+  ByteView chunks() const { return bytes_; }
+  // Hands the buffers over (ChangeGraph::load_document), leaving this empty.
+  void release(Bytes& bytes, std::vector<ChangeHash>& hashes) {
+    bytes = std::move(bytes_);
+    hashes = std::move(hashes_);
+    ends_.clear();
+    start_ops_.clear();
+  }
+
+ private:
+  friend Result<ExpandedDocument> expand_document(const DecodedDocument& doc);
+  Bytes bytes_;
+  std::vector<size_t> ends_;  // of each chunk in bytes_
+  std::vector<ChangeHash> hashes_;
+  std::vector<uint64_t> start_ops_;
 };
 
 // Rebuilds every change chunk of the document byte for byte (§1.11), in the order
 // of `doc.changes`, and checks that the changes no other change depends on are
 // exactly `doc.heads` (and that `heads_index`, when present, points at them).
-Result<std::vector<RebuiltChange>> expand_document(const DecodedDocument& doc);
+Result<ExpandedDocument> expand_document(const DecodedDocument& doc);
 
 // Streaming writers for the two column tables, for callers that produce rows one at
 // a time (Document::save) rather than holding a DecodedDocument.

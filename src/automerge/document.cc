@@ -41,26 +41,16 @@ Status Document::apply(ByteView data, std::vector<ChangeGraph::Index>* applied) 
 Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied) {
   GM_ASSIGN_OR_RETURN(DecodedDocument decoded, decode_document(body));
   if (graph_.has_all(decoded.heads) && !decoded.heads.empty()) return Status::Ok();
-  GM_ASSIGN_OR_RETURN(std::vector<RebuiltChange> rebuilt, expand_document(decoded));
+  GM_ASSIGN_OR_RETURN(ExpandedDocument rebuilt, expand_document(decoded));
 
   if (graph_.empty() && graph_.queued_count() == 0) {
     // Fast path: a fresh document takes the chunk's op set as it is.
     GM_ASSIGN_OR_RETURN(OpSet ops, OpSet::from_document(decoded));
-    size_t bytes = 0;
-    for (const RebuiltChange& c : rebuilt) bytes += c.chunk.size();
-    graph_.reserve(rebuilt.size(), bytes);
-    for (size_t i = 0; i < rebuilt.size(); ++i) {
-      const RebuiltChange& c = rebuilt[i];
-      // The rebuilt chunk is ours and well formed: read its header in place.
-      size_t pos = 9;
-      uint64_t body_len = 0;
-      read_uleb(c.chunk, &pos, &body_len);
-      GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(ByteView(c.chunk).subspan(pos)));
-      GM_TRY(graph_.add_change(c.chunk, c.hash, std::move(header), applied));
-    }
-    for (size_t i = 0; i < rebuilt.size(); ++i) {
+    GM_TRY(graph_.load_document(decoded, std::move(rebuilt), applied));
+    // Into an empty graph, row i became change i.
+    for (size_t i = 0; i < decoded.changes.size(); ++i) {
       const DecodedDocument::ChangeRow& row = decoded.changes[i];
-      if (auto index = graph_.find(rebuilt[i].hash)) record_meta(*index, row.max_op, row.time, row.message, row.extra);
+      record_meta(static_cast<ChangeGraph::Index>(i), row.max_op, row.time, row.message, row.extra);
     }
     op_set_ = std::move(ops);
     return Status::Ok();
@@ -68,9 +58,7 @@ Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::In
 
   // The document overlaps what we have: apply its changes like any others.
   size_t before = applied->size();
-  Bytes joined;
-  for (const RebuiltChange& c : rebuilt) append(joined, c.chunk);
-  GM_TRY(graph_.load(joined, applied));
+  GM_TRY(graph_.load(rebuilt.chunks(), applied));
   return apply_changes(std::span<const ChangeGraph::Index>(*applied).subspan(before));
 }
 

@@ -6,6 +6,26 @@ namespace gm::repo {
 
 using automerge::ChangeGraph;
 
+namespace {
+
+std::vector<std::string> heads_hex(const ChangeGraph& graph) {
+  std::vector<std::string> heads;
+  for (const auto& h : graph.heads()) heads.push_back(h.hex());
+  return heads;
+}
+
+// The document chunk a sync message carries when that is all it carries: a client
+// sending us its whole document (V2, §2.6).
+std::optional<automerge::Chunk> whole_document_chunk(const automerge::SyncMessage& m) {
+  if (m.version != automerge::SyncVersion::kV2 || m.changes.size() != 1) return std::nullopt;
+  size_t consumed = 0;
+  auto chunk = automerge::parse_chunk(m.changes[0], &consumed);
+  if (!chunk || consumed != m.changes[0].size() || chunk->type != automerge::ChunkType::kDocument) return std::nullopt;
+  return std::move(*chunk);
+}
+
+}  // namespace
+
 GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> store, GroupRepoOptions options,
                      RepoLogger log)
     : group_(std::move(group)), store_(std::move(store)), options_(std::move(options)), log_(std::move(log)) {}
@@ -147,9 +167,7 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
 }
 
 void GroupRepo::keep_snapshot(const std::string& document_id, Doc& doc) {
-  std::vector<std::string> heads;
-  for (const auto& h : doc.graph.heads()) heads.push_back(h.hex());
-  const bool whole = doc.files.size() == 1 && *doc.files.begin() == storage::snapshot_key(document_id, heads) &&
+  const bool whole = doc.files.size() == 1 && *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph)) &&
                      doc.graph.queued_count() == 0;
   if (!whole) doc.snapshot.reset();
 }
@@ -184,8 +202,29 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   return raw;
 }
 
-Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added) {
+Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added,
+                          const automerge::Chunk* document_chunk) {
   if (added.empty()) return Status::Ok();
+  stats_.changes_stored += added.size();
+  uncommitted_docs_.insert(document_id);
+  // A whole document from a client that holds everything we do: stored as it came, a
+  // snapshot (a fraction of its changes' size, and what compaction would write).
+  if (document_chunk && doc.graph.queued_count() == 0) {
+    auto heads = automerge::document_heads(document_chunk->body);
+    if (heads && *heads == doc.graph.heads()) {
+      storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph));
+      GM_TRY(store_->save_deferred(key, document_chunk->bytes));
+      const bool alone = doc.files.empty();
+      doc.files.insert(key);
+      doc.snapshot_bytes += document_chunk->bytes.size();
+      if (alone) {
+        doc.snapshot.emplace(document_chunk->bytes.begin(), document_chunk->bytes.end());
+      } else {
+        doc.snapshot.reset();
+      }
+      return Status::Ok();
+    }
+  }
   // Changes applied together lie back to back in the graph: no copy then.
   ByteView blob = doc.graph.contiguous_chunks(added);
   Bytes joined;
@@ -195,11 +234,9 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
   }
   storage::StorageKey key = storage::incremental_key(document_id, blob);
   GM_TRY(store_->save_deferred(key, blob));
-  uncommitted_docs_.insert(document_id);
   doc.files.insert(key);
   doc.snapshot.reset();  // no longer the whole document
   doc.incremental_bytes += blob.size();
-  stats_.changes_stored += added.size();
   return Status::Ok();
 }
 
@@ -207,9 +244,7 @@ void GroupRepo::send_sync(const std::string& peer_id, const std::string& documen
   Connection* c = find_peer(peer_id);
   if (!c) return;
   automerge::SyncState& state = doc.sessions[peer_id];
-  // No flags: clients then send us plain change chunks (V1), never whole documents.
   automerge::SyncOptions options;
-  options.send_flags = false;
   if (doc.snapshot) options.save_document = [&doc] { return *doc.snapshot; };
   std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, state, options);
   if (!m) return;
@@ -227,11 +262,14 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView 
   if (!doc) return fail(conn, c, "document " + document_id + " cannot be read on the server");
   doc->last_used = Clock::now();
   automerge::SyncState& state = doc->sessions[c.peer_id];
+  Result<automerge::SyncMessage> message = automerge::decode_sync_message(data);
+  if (!message) return fail(conn, c, "bad sync message for " + document_id + ": " + message.error().message);
+  std::optional<automerge::Chunk> document_chunk = whole_document_chunk(*message);
   std::vector<ChangeGraph::Index> added;
-  Status received = automerge::receive_sync_message(doc->graph, state, data, &added);
+  Status received = automerge::receive_sync_message(doc->graph, state, *message, &added);
   // What reached the graph is stored before anyone hears of it, even if the rest of
   // the message was bad.
-  Status stored = persist(document_id, *doc, added);
+  Status stored = persist(document_id, *doc, added, document_chunk ? &*document_chunk : nullptr);
   if (!stored) {
     log_.warn("group " + group_ + ": storing changes of " + document_id + " failed: " + stored.error().message);
     // What is in memory must not outrun the disk: reload the document when next used.
@@ -297,9 +335,7 @@ Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
   for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
   GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all));
   Bytes snapshot = full.save();
-  std::vector<std::string> heads;
-  for (const auto& h : doc.graph.heads()) heads.push_back(h.hex());
-  storage::StorageKey key = storage::snapshot_key(document_id, heads);
+  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
   for (const storage::StorageKey& old : doc.files) {

@@ -10,7 +10,8 @@
 //
 // Per message from a joined client:
 //   sync / request   feed the client's sync session; new changes are written to the
-//                    store (an `incremental` file), then the client gets its reply and
+//                    store (an `incremental` file, or a `snapshot` when a client sent
+//                    its whole document), then the client gets its reply and
 //                    every other client of that document a message; a `request` for
 //                    a document with no changes gets `doc-unavailable`, and the client
 //                    stays subscribed, so the document reaches it once someone uploads
@@ -134,7 +135,10 @@ class GroupRepo {
   Doc* load(const std::string& document_id);
   // Keeps doc.snapshot only if it is the whole document (see Doc::snapshot).
   void keep_snapshot(const std::string& document_id, Doc& doc);
-  Status persist(const std::string& document_id, Doc& doc, std::span<const automerge::ChangeGraph::Index> added);
+  // Stores the changes just added (`document_chunk`: the message carried them as one
+  // whole document).
+  Status persist(const std::string& document_id, Doc& doc, std::span<const automerge::ChangeGraph::Index> added,
+                 const automerge::Chunk* document_chunk = nullptr);
   Status compact(const std::string& document_id, Doc& doc);
   void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);
   Connection* find_peer(const std::string& peer_id);
