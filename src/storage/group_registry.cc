@@ -168,24 +168,28 @@ void GroupRegistry::find_overlaps() {
 }
 
 std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_view) {
+  // Clients see this message: folders are named relative to the data folder, which
+  // stays private.
   std::string group(group_view);
   for (const auto& k : known_) {
     if (lower(k) == lower(group)) {
       return "group " + group + " differs only in letter case from existing group " + k + "; use " + k;
     }
     if (lies_inside(group, k)) {
-      return "group " + group + " would lie inside the folder of existing group " + k + " (" +
-             (data_dir_ / group_relative_folder(k)).string() + ")";
+      return "group " + group + " would lie inside the folder of existing group " + k + " (<data>/" +
+             group_relative_folder(k).string() + ")";
     }
     if (lies_inside(k, group)) {
-      return "group " + group + " would contain the folder of existing group " + k + " (" +
-             (data_dir_ / group_relative_folder(k)).string() + ")";
+      return "group " + group + " would contain the folder of existing group " + k + " (<data>/" +
+             group_relative_folder(k).string() + ")";
     }
   }
   // Stores created on disk since open() (e.g. by another server on the same folder).
   fs::path folder = data_dir_ / group_relative_folder(group);
   for (fs::path p = folder.parent_path(); p != data_dir_ && p.has_relative_path(); p = p.parent_path()) {
-    if (has_storage_id(p)) return "group " + group + " would lie inside the store at " + p.string();
+    if (has_storage_id(p)) {
+      return "group " + group + " would lie inside the store at <data>/" + p.lexically_relative(data_dir_).string();
+    }
   }
   std::error_code ec;
   if (fs::is_directory(folder, ec)) {
@@ -198,7 +202,7 @@ std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_v
       }
       std::error_code type_ec;
       if (it->is_directory(type_ec) && !it->is_symlink(type_ec) && has_storage_id(it->path())) {
-        return "group " + group + " would contain the store at " + it->path().string();
+        return "group " + group + " would contain the store at <data>/" + it->path().lexically_relative(data_dir_).string();
       }
     }
   }
