@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "automerge/leb.h"
 
@@ -337,23 +338,30 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
     } else {
       sending = changes_to_send(graph, *state.their_have, *state.their_need);
       std::erase_if(sending, [&](Index i) { return state.sent_hashes.count(graph.hash(i)) != 0; });
+      if (!state.sent_document_heads.empty()) {
+        // What the whole document we sent held is sent; both lists are in index order.
+        std::vector<Index> unsent = graph.changes_since(state.sent_document_heads);
+        std::vector<Index> kept;
+        std::set_intersection(sending.begin(), sending.end(), unsent.begin(), unsent.end(), std::back_inserter(kept));
+        sending = std::move(kept);
+      }
       if (state.peer_supports_v2() && sending.size() > graph.size() / 3) whole_document = true;
     }
   }
   // Hashes this message delivers, for sent_hashes.
   std::vector<ChangeHash> delivered;
+  bool sends_document = false;  // everything up to our heads, as one saved document
   if (whole_document) {
     m.version = SyncVersion::kV2;
-    delivered = graph.hashes();
     if (options.save_document) {
       m.add_owned(options.save_document());
+      sends_document = !graph.empty();
     } else {
       // No op set to save from: the same changes, as change chunks back to back.
       if (sending.empty() && state.their_heads && state.their_heads->empty()) {
         sending.resize(graph.size());
         for (Index i = 0; i < graph.size(); ++i) sending[i] = i;
       }
-      delivered.clear();
       for (Index i : sending) delivered.push_back(graph.hash(i));
       add_joined_chunks(graph, sending, m);
     }
@@ -374,12 +382,13 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
   bool heads_unchanged = state.last_sent_heads == our_heads;
   bool heads_equal = state.their_heads && *state.their_heads == our_heads;
   if (heads_unchanged && state.have_responded) {
-    if ((heads_equal || state.read_only) && delivered.empty()) return std::nullopt;
+    if ((heads_equal || state.read_only) && delivered.empty() && !sends_document) return std::nullopt;
     if (state.in_flight) return std::nullopt;
   }
 
   state.have_responded = true;
   state.last_sent_heads = our_heads;
+  if (sends_document) state.sent_document_heads = our_heads;
   state.sent_hashes.reserve(state.sent_hashes.size() + delivered.size());
   state.sent_hashes.insert(delivered.begin(), delivered.end());
 
@@ -413,7 +422,10 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
   if (message.flags) {
     uint8_t bits = message.flag_bits();
     state.their_capabilities = SyncState::Capabilities{true, (bits & kFlagSupportsSyncReset) != 0};
-    if (bits & kFlagSyncReset) state.sent_hashes.clear();
+    if (bits & kFlagSyncReset) {
+      state.sent_hashes.clear();
+      state.sent_document_heads.clear();
+    }
     state.peer_read_only = (bits & kFlagReadOnly) != 0;
   }
 
@@ -436,6 +448,11 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
 
   // Whatever the peer's heads include, it has: no need to hold those back any more.
   graph.remove_ancestors(state.sent_hashes, message.heads);
+  if (!state.sent_document_heads.empty()) {
+    ChangeHashSet unacknowledged(state.sent_document_heads.begin(), state.sent_document_heads.end());
+    graph.remove_ancestors(unacknowledged, message.heads);
+    if (unacknowledged.empty()) state.sent_document_heads.clear();
+  }
 
   if (message.changes.empty() && message.heads == before) state.last_sent_heads = message.heads;
 
@@ -449,6 +466,7 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
       // The peer has lost everything: start a full resync.
       state.last_sent_heads.clear();
       state.sent_hashes.clear();
+      state.sent_document_heads.clear();
     }
   } else {
     state.shared_heads.insert(state.shared_heads.end(), known.begin(), known.end());

@@ -125,6 +125,10 @@ struct SyncState {
   std::optional<std::vector<ChangeHash>> their_need;
   std::optional<std::vector<SyncHave>> their_have;
   ChangeHashSet sent_hashes;
+  // Our heads when we last sent the peer our whole document (a saved document chunk):
+  // every ancestor of them counts as sent too. Heads, not hashes, so that sending a
+  // 50k-change document does not make a 50k-entry set.
+  std::vector<ChangeHash> sent_document_heads;
   bool in_flight = false;
   bool have_responded = false;
   // From the peer's flags: absent until a message with flags arrives.

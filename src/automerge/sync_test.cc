@@ -387,6 +387,41 @@ TEST(Sync, WithoutFlagsOnlyV1ChangeChunksFlow) {
   expect_converged(server, client);
 }
 
+TEST(Sync, AWholeDocumentSentIsRememberedByItsHeads) {
+  Peer server, client;
+  edit(server.graph, "ss", 1000);
+  edit(client.graph, "cc", 2);
+  server.options.save_document = [&server] {
+    Bytes out;
+    for (ChangeGraph::Index i = 0; i < server.graph.size(); ++i) append(out, server.graph.chunk(i));
+    return out;
+  };
+  auto hello = generate_sync_message(client.graph, client.state, client.options);
+  ASSERT_TRUE(hello);
+  Bytes hello_bytes = encode_sync_message(*hello);
+  ASSERT_TRUE(receive_sync_message(server.graph, server.state, hello_bytes).ok());
+  // The client lacks more than a third of the server's changes: the whole document.
+  auto whole = generate_sync_message(server.graph, server.state, server.options);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->version, SyncVersion::kV2);
+  EXPECT_EQ(server.state.sent_document_heads, server.graph.heads());
+  EXPECT_TRUE(server.state.sent_hashes.empty());
+  // A new change before the client answers: only it goes out, not the 1000 again.
+  edit(server.graph, "ss", 1);
+  auto next = generate_sync_message(server.graph, server.state, server.options);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->changes.size(), 1u);
+  ByteView newest = server.graph.chunk(static_cast<ChangeGraph::Index>(server.graph.size() - 1));
+  EXPECT_TRUE(std::equal(next->changes[0].begin(), next->changes[0].end(), newest.begin(), newest.end()));
+  Bytes whole_bytes = encode_sync_message(*whole), next_bytes = encode_sync_message(*next);
+  ASSERT_TRUE(receive_sync_message(client.graph, client.state, whole_bytes).ok());
+  ASSERT_TRUE(receive_sync_message(client.graph, client.state, next_bytes).ok());
+  // Once the client's heads cover what was sent, nothing counts as in flight.
+  sync_until_quiet(client, server);
+  expect_converged(client, server);
+  EXPECT_TRUE(server.state.sent_document_heads.empty());
+}
+
 TEST(Sync, PeerThatLostEverythingGetsAFullResync) {
   Peer a, b;
   edit(a.graph, "aa", 4);
