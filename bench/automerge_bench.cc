@@ -1,8 +1,9 @@
 // The C++ side of `make bench` for the Automerge engine; mirrors
 // tests/interop/bench/automerge_bench.mjs:
-//   automerge_bench run OP FILE ITERS    OP: load | save | json | all | graph
-// (graph: what the sync server does with a document chunk, ChangeGraph::load: expand
-// it into its changes and hash them, no op set; no JS counterpart) prints {"op": OP, "ms": mean milliseconds per iteration}.
+//   automerge_bench run OP FILE ITERS   OP: load | save | json | all | graph
+// and prints {"op": OP, "ms": mean milliseconds per iteration}. `graph` is what the
+// sync server does with a document chunk (ChangeGraph::load: expand it into its
+// changes and hash them, no op set); it has no JS counterpart.
 #include <chrono>
 #include <cstdio>
 #include <fstream>

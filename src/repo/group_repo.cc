@@ -167,8 +167,8 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
 }
 
 void GroupRepo::keep_snapshot(const std::string& document_id, Doc& doc) {
-  const bool whole = doc.files.size() == 1 && *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph)) &&
-                     doc.graph.queued_count() == 0;
+  const bool whole = doc.files.size() == 1 && doc.graph.queued_count() == 0 &&
+                     *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph));
   if (!whole) doc.snapshot.reset();
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "automerge/document.h"
 #include "util/hex.h"
 
 namespace gm::repo {
@@ -45,6 +46,7 @@ struct Client {
   std::shared_ptr<FakePeer> peer = std::make_shared<FakePeer>();
   ChangeGraph graph;
   automerge::SyncState state;
+  automerge::SyncOptions options;
   size_t seen = 0;  // messages of peer->received already handled
 };
 
@@ -83,7 +85,7 @@ class GroupRepoTest : public ::testing::Test {
   // server until neither side has anything to say.
   void sync(Client& c, bool as_request = false) {
     for (int round = 0; round < 10; ++round) {
-      auto m = automerge::generate_sync_message(c.graph, c.state, {});
+      auto m = automerge::generate_sync_message(c.graph, c.state, c.options);
       if (m) {
         Bytes data = automerge::encode_sync_message(*m);
         if (as_request) {
@@ -231,6 +233,70 @@ TEST_F(GroupRepoTest, ReconnectingPeerReplacesItsOldSocket) {
   join(a2);
   EXPECT_TRUE(a.peer->closed);
   EXPECT_FALSE(a2.peer->closed);
+}
+
+// Files in the document's folder, as "snapshot/…" or "incremental/…".
+std::vector<std::string> document_files(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const std::string kind = e.path().parent_path().filename().string();
+    if (kind == "snapshot" || kind == "incremental") out.push_back(kind + "/" + e.path().filename().string());
+  }
+  return out;
+}
+
+TEST_F(GroupRepoTest, AWholeDocumentFromAClientIsStoredAsItCameAndServedWhole) {
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  auto doc = automerge::Document::load(*from_hex(kChangeA1));
+  ASSERT_TRUE(doc.ok());
+  const Bytes saved = doc->save();
+  a.options.save_document = [&saved] { return saved; };  // as automerge 3.x sends
+  sync(a);
+  auto files = document_files(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].rfind("snapshot/", 0), 0u) << files[0];
+  // A client with nothing gets that document chunk back, whole.
+  join(b);
+  sync(b, /*as_request=*/true);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+  bool got_document = false;
+  for (const auto& m : b.peer->all<SyncMessage>()) {
+    auto decoded = automerge::decode_sync_message(m.data);
+    ASSERT_TRUE(decoded.ok());
+    for (ByteView c : decoded->changes) got_document = got_document || std::equal(c.begin(), c.end(), saved.begin(), saved.end());
+  }
+  EXPECT_TRUE(got_document);
+}
+
+TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
+  Client a{1, "alice"};
+  join(a);
+  auto doc = automerge::Document::load(*from_hex(kChangeA1));
+  ASSERT_TRUE(doc.ok());
+  // The same document chunk claiming another head (checksum recomputed): its changes
+  // do not reproduce it.
+  Bytes saved = doc->save();
+  size_t consumed = 0;
+  auto chunk = automerge::parse_chunk(saved, &consumed);
+  ASSERT_TRUE(chunk.ok());
+  Bytes body(chunk->body.begin(), chunk->body.end());
+  auto heads = automerge::document_heads(body);
+  ASSERT_TRUE(heads.ok() && heads->size() == 1u);
+  auto at = std::search(body.begin(), body.end(), (*heads)[0].bytes.begin(), (*heads)[0].bytes.end());
+  ASSERT_NE(at, body.end());
+  *at ^= 0xff;
+  automerge::SyncMessage m;
+  m.version = automerge::SyncVersion::kV2;
+  m.heads = *heads;
+  m.add_owned(automerge::make_chunk(automerge::ChunkType::kDocument, body));
+  to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId, automerge::encode_sync_message(m)}));
+  EXPECT_TRUE(a.peer->closed);
+  EXPECT_FALSE(a.peer->all<ErrorMessage>().empty());
+  EXPECT_TRUE(document_files(dir_).empty());
+  EXPECT_EQ(repo_->stats().sync_errors, 1u);
 }
 
 TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {

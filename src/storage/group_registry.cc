@@ -202,7 +202,8 @@ std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_v
       }
       std::error_code type_ec;
       if (it->is_directory(type_ec) && !it->is_symlink(type_ec) && has_storage_id(it->path())) {
-        return "group " + group + " would contain the store at <data>/" + it->path().lexically_relative(data_dir_).string();
+        return "group " + group + " would contain the store at <data>/" +
+               it->path().lexically_relative(data_dir_).string();
       }
     }
   }
