@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 
 #include "automerge/leb.h"
 
@@ -339,11 +338,11 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
       sending = changes_to_send(graph, *state.their_have, *state.their_need);
       std::erase_if(sending, [&](Index i) { return state.sent_hashes.count(graph.hash(i)) != 0; });
       if (!state.sent_document_heads.empty()) {
-        // What the whole document we sent held is sent; both lists are in index order.
-        std::vector<Index> unsent = graph.changes_since(state.sent_document_heads);
-        std::vector<Index> kept;
-        std::set_intersection(sending.begin(), sending.end(), unsent.begin(), unsent.end(), std::back_inserter(kept));
-        sending = std::move(kept);
+        // What the whole document we sent held counts as sent. (`sending` keeps its
+        // order: the changes the peer asked for by hash come first.)
+        std::vector<bool> unsent(graph.size(), false);
+        for (Index i : graph.changes_since(state.sent_document_heads)) unsent[i] = true;
+        std::erase_if(sending, [&](Index i) { return !unsent[i]; });
       }
       if (state.peer_supports_v2() && sending.size() > graph.size() / 3) whole_document = true;
     }
