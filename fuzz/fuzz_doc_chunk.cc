@@ -1,9 +1,9 @@
 // Fuzzes document chunks (src/automerge/doc_chunk.h). The input is a document chunk
 // *body*; the target wraps it in a type-0 chunk (so the checksum is right), parses
-// the chunk and decodes the document. Whenever decoding succeeds, expansion must not
-// crash (it may fail), loading the expansion into an empty change graph (its fast
-// path) must give the same changes, and encoding the document, compressed or not, must
-// decode back to the same document.
+// the chunk and decodes the document. Whenever decoding succeeds, the op-order check
+// and expansion must not crash (expansion may fail), loading the expansion into an
+// empty change graph (its fast path) must give the same changes, and encoding the
+// document, compressed or not, must decode back to the same document.
 #include <cstdint>
 #include <cstdlib>
 
@@ -36,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!chunk.ok() || consumed != chunk_bytes.size()) std::abort();  // a well-formed container
   auto doc = decode_document(chunk->body, kFuzzMaxRows);
   if (!doc.ok()) return 0;
+  (void)has_canonical_op_order(*doc);
   auto changes = expand_document(*doc);
   if (changes.ok()) {
     if (changes->size() != doc->changes.size()) std::abort();

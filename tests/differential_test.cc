@@ -385,6 +385,7 @@ TEST(Differential, DocumentExpandReproducesChanges) {
       continue;
     }
     if (doc->heads != hashes_of(d.rec["heads"])) f.fail(d, "decoded heads differ from npm getHeads");
+    if (!has_canonical_op_order(*doc)) f.fail(d, "npm's save is not accepted as in canonical op order");
     auto rebuilt = expand_document(*doc);
     if (!rebuilt.ok()) {
       f.fail(d, "expand_document: " + rebuilt.error().message);

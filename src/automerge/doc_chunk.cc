@@ -320,6 +320,90 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
   return true;
 }
 
+namespace {
+
+bool lamport_less(const OpId& a, const OpId& b) { return a.counter != b.counter ? a.counter < b.counter : a.actor < b.actor; }
+
+// The ops of one sequence object, rows [begin, end): elements in RGA order, the
+// preorder of the tree in which each element hangs under the element it was inserted
+// after, siblings by descending id. Requires every element to be later than the one it
+// follows (which makes that preorder the order RGA insertion gives).
+bool sequence_in_rga_order(const std::vector<Op>& ops, size_t begin, size_t end) {
+  struct Level {
+    OpId elem;  // counter 0: the head of the sequence
+    std::optional<OpId> last_child;
+  };
+  std::vector<Level> path{Level{}};  // from the head to the element last seen
+  OpId last_in_group;                // the last op of the current element's group
+  bool any_element = false;
+  for (size_t i = begin; i < end; ++i) {
+    const Op& op = ops[i];
+    if (op.key.is_map()) return false;
+    if (!op.insert) {
+      // An op on the current element, after the ops before it.
+      if (!any_element || !(op.key.elem == path.back().elem) || !lamport_less(last_in_group, op.id)) return false;
+      last_in_group = op.id;
+      continue;
+    }
+    const OpId& after = op.key.elem;
+    if (!after.is_root() && !lamport_less(after, op.id)) return false;
+    while (!path.empty() && !(path.back().elem == after)) path.pop_back();
+    if (path.empty()) return false;  // not on the way back from the last element
+    Level& parent = path.back();
+    if (parent.last_child && !lamport_less(op.id, *parent.last_child)) return false;
+    parent.last_child = op.id;
+    path.push_back(Level{op.id, std::nullopt});
+    last_in_group = op.id;
+    any_element = true;
+  }
+  return true;
+}
+
+// The ops of one map object, rows [begin, end): by key bytes, then by op id.
+bool map_in_order(const std::vector<Op>& ops, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    if (!ops[i].key.is_map()) return false;
+    if (i == begin) continue;
+    const Op& a = ops[i - 1];
+    const Op& b = ops[i];
+    if (*a.key.map_key != *b.key.map_key ? !(*a.key.map_key < *b.key.map_key) : !lamport_less(a.id, b.id)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool has_canonical_op_order(const DecodedDocument& doc) {
+  const std::vector<Op>& ops = doc.ops;
+  // The kind of each object, from its make op.
+  std::vector<std::pair<OpId, bool>> is_sequence;  // (make op id, list or text), by id
+  for (const Op& op : ops) {
+    const auto action = static_cast<Action>(op.action);
+    if (action == Action::kMakeMap || action == Action::kMakeTable) is_sequence.emplace_back(op.id, false);
+    if (action == Action::kMakeList || action == Action::kMakeText) is_sequence.emplace_back(op.id, true);
+  }
+  auto by_id = [](const std::pair<OpId, bool>& a, const std::pair<OpId, bool>& b) { return lamport_less(a.first, b.first); };
+  std::sort(is_sequence.begin(), is_sequence.end(), by_id);
+  for (size_t begin = 0; begin < ops.size();) {
+    const OpId obj = ops[begin].obj;
+    size_t end = begin + 1;
+    while (end < ops.size() && ops[end].obj == obj) ++end;
+    // Objects in order, each in one run: root (counter 0) first, then by id.
+    if (end < ops.size() && !lamport_less(obj, ops[end].obj)) return false;
+    bool sequence = false;
+    if (!obj.is_root()) {
+      auto it = std::lower_bound(is_sequence.begin(), is_sequence.end(), std::pair<OpId, bool>{obj, false}, by_id);
+      if (it == is_sequence.end() || !(it->first == obj)) return false;
+      sequence = it->second;
+    }
+    if (!(sequence ? sequence_in_rga_order(ops, begin, end) : map_in_order(ops, begin, end))) return false;
+    begin = end;
+  }
+  return true;
+}
+
 Result<std::vector<ChangeHash>> document_heads(ByteView body) {
   Reader r(body);
   GM_ASSIGN_OR_RETURN(size_t nactors, r.count("actor count", 1));
@@ -738,7 +822,9 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
       estimate += 96 + 32 * c.deps.size() + doc.actors[c.actor].size() + (c.message ? c.message->size() : 0) +
                   c.extra.size() + 32 * size_t{op_end[row] - op_begin[row]};
     }
-    out.bytes_.reserve(estimate);
+    // Capped: a crafted document could claim rows enough for a reservation the
+    // machine cannot make; beyond the cap the buffer grows as the chunks are written.
+    out.bytes_.reserve(std::min<size_t>(estimate, size_t{256} << 20));
   }
   std::vector<uint8_t> is_dep(nchanges, 0);
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)

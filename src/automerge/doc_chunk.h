@@ -79,6 +79,16 @@ inline constexpr size_t kMaxRowsPerBodyByte = 256;
 inline constexpr size_t kMinRowLimit = 4096;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
 
+// Whether the op rows are in the order a document chunk must hold them (§1.10):
+// objects (root, then Lamport order), map ops by key bytes then op id, sequence
+// elements in RGA order (each element's non-insert ops after it, by op id). The changes
+// a chunk expands into are fixed by their hashes, but a loader takes this order as
+// the document's state, so a chunk whose rows are out of order loads into another
+// state than its changes make. Sound, not complete: a document in which an element
+// was inserted after an element with a later id (histories written by some old
+// clients) is reported as not canonical, and should be handled as changes.
+bool has_canonical_op_order(const DecodedDocument& doc);
+
 // Just the heads of a document chunk body, without decoding its columns (to decide
 // whether expanding it can add anything, or what it covers). Not checked against the
 // changes: only expand_document does that.

@@ -272,6 +272,37 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
+TEST(DocChunk, NpmDocumentsHaveCanonicalOpOrderAndReorderedOnesDoNot) {
+  size_t swapped_maps = 0, swapped_elements = 0;
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    Bytes save = read_file(testdata(std::string(name) + ".amrg"));
+    auto doc = decode_document(chunk_body(save));
+    ASSERT_TRUE(doc.ok()) << doc.error().message;
+    EXPECT_TRUE(has_canonical_op_order(*doc));
+    // Two neighbouring ops of one object swapped: the same changes (expansion still
+    // succeeds with the same heads), but not the order a loader must be given.
+    for (bool map : {true, false}) {
+      for (size_t i = 0; i + 1 < doc->ops.size(); ++i) {
+        const Op& a = doc->ops[i];
+        const Op& b = doc->ops[i + 1];
+        if (!(a.obj == b.obj)) continue;
+        bool candidate = map ? a.key.is_map() && b.key.is_map() && *a.key.map_key != *b.key.map_key
+                             : a.insert && b.insert;
+        if (!candidate) continue;
+        DecodedDocument reordered = *doc;
+        std::swap(reordered.ops[i], reordered.ops[i + 1]);
+        EXPECT_TRUE(expand_document(reordered).ok());
+        EXPECT_FALSE(has_canonical_op_order(reordered)) << (map ? "map ops " : "elements ") << i << ", " << i + 1;
+        ++(map ? swapped_maps : swapped_elements);
+        break;
+      }
+    }
+  }
+  EXPECT_GT(swapped_maps, 0u);
+  EXPECT_GT(swapped_elements, 0u);
+}
+
 TEST(DocChunk, ExpandsNpmDocumentsIntoTheirChanges) {
   for (const char* name : kFixtures) {
     SCOPED_TRACE(name);

@@ -14,6 +14,23 @@ std::vector<std::string> heads_hex(const ChangeGraph& graph) {
   return heads;
 }
 
+// Applies the changes of a document chunk a client sent, as receive_sync_message
+// would (which then finds nothing new in it), and tells whether the chunk itself may
+// be stored and served: its changes are checked by their hashes, but a loader takes
+// the chunk's op order as the document's state, so that order must be the canonical
+// one (doc_chunk.h). Done here because the decoded chunk is needed for both.
+Status apply_document_chunk(ChangeGraph& graph, ByteView body, std::vector<ChangeGraph::Index>* added, bool* servable) {
+  GM_ASSIGN_OR_RETURN(std::vector<automerge::ChangeHash> heads, automerge::document_heads(body));
+  if (graph.has_all(heads) && !heads.empty()) return Status::Ok();
+  auto decoded = automerge::decode_document(body);
+  if (!decoded) return context("sync message changes: document chunk", decoded.error());
+  auto expanded = automerge::expand_document(*decoded);
+  if (!expanded) return context("sync message changes: document chunk", expanded.error());
+  *servable = automerge::has_canonical_op_order(*decoded);
+  GM_TRY(graph.load_document(*decoded, std::move(*expanded), added));
+  return Status::Ok();
+}
+
 // The document chunk a sync message carries when that is all it carries: a client
 // sending us its whole document (V2, §2.6).
 std::optional<automerge::Chunk> whole_document_chunk(const automerge::SyncMessage& m) {
@@ -205,10 +222,10 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
 Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added,
                           const automerge::Chunk* document_chunk) {
   if (added.empty()) return Status::Ok();
-  stats_.changes_stored += added.size();
   uncommitted_docs_.insert(document_id);
-  // A whole document from a client that holds everything we do: stored as it came, a
-  // snapshot (a fraction of its changes' size, and what compaction would write).
+  // A whole document from a client that holds everything we do, in canonical order:
+  // stored as it came, a snapshot (a fraction of its changes' size, and what
+  // compaction would write).
   if (document_chunk && doc.graph.queued_count() == 0) {
     auto heads = automerge::document_heads(document_chunk->body);
     if (heads && *heads == doc.graph.heads()) {
@@ -222,6 +239,7 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
       } else {
         doc.snapshot.reset();
       }
+      stats_.changes_stored += added.size();
       return Status::Ok();
     }
   }
@@ -237,6 +255,7 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
   doc.files.insert(key);
   doc.snapshot.reset();  // no longer the whole document
   doc.incremental_bytes += blob.size();
+  stats_.changes_stored += added.size();
   return Status::Ok();
 }
 
@@ -266,10 +285,15 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView 
   if (!message) return fail(conn, c, "bad sync message for " + document_id + ": " + message.error().message);
   std::optional<automerge::Chunk> document_chunk = whole_document_chunk(*message);
   std::vector<ChangeGraph::Index> added;
-  Status received = automerge::receive_sync_message(doc->graph, state, *message, &added);
+  bool servable = false;  // the document chunk may be stored and served as it came
+  Status received = document_chunk && !state.read_only
+                        ? apply_document_chunk(doc->graph, document_chunk->body, &added, &servable)
+                        : Status::Ok();
+  // A whole document is in the graph by now; the message's other fields still count.
+  if (received) received = automerge::receive_sync_message(doc->graph, state, *message, &added);
   // What reached the graph is stored before anyone hears of it, even if the rest of
   // the message was bad.
-  Status stored = persist(document_id, *doc, added, document_chunk ? &*document_chunk : nullptr);
+  Status stored = persist(document_id, *doc, added, servable ? &*document_chunk : nullptr);
   if (!stored) {
     log_.warn("group " + group_ + ": storing changes of " + document_id + " failed: " + stored.error().message);
     // What is in memory must not outrun the disk: reload the document when next used.

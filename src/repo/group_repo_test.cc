@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "automerge/document.h"
 #include "util/hex.h"
@@ -269,6 +271,45 @@ TEST_F(GroupRepoTest, AWholeDocumentFromAClientIsStoredAsItCameAndServedWhole) {
     for (ByteView c : decoded->changes) got_document = got_document || std::equal(c.begin(), c.end(), saved.begin(), saved.end());
   }
   EXPECT_TRUE(got_document);
+}
+
+TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
+  // npm's save of a document with several map keys, two of its root ops swapped: the
+  // same changes and heads, but a loader would take the swapped order as the state.
+  std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/doc_maps_v3.amrg", std::ios::binary);
+  Bytes saved((std::istreambuf_iterator<char>(in)), {});
+  size_t consumed = 0;
+  auto chunk = automerge::parse_chunk(saved, &consumed);
+  ASSERT_TRUE(chunk.ok());
+  auto decoded = automerge::decode_document(chunk->body);
+  ASSERT_TRUE(decoded.ok());
+  size_t i = 0;
+  while (i + 1 < decoded->ops.size() &&
+         !(decoded->ops[i].obj.is_root() && decoded->ops[i + 1].obj.is_root() &&
+           decoded->ops[i].key.map_key != decoded->ops[i + 1].key.map_key)) {
+    ++i;
+  }
+  ASSERT_LT(i + 1, decoded->ops.size());
+  std::swap(decoded->ops[i], decoded->ops[i + 1]);
+  const Bytes reordered = automerge::encode_document(*decoded);
+
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(saved).ok());
+  a.options.save_document = [&reordered] { return reordered; };
+  sync(a);
+  auto files = document_files(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].rfind("incremental/", 0), 0u) << files[0];
+  // A client with nothing gets the changes, never the reordered chunk.
+  join(b);
+  sync(b, /*as_request=*/true);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+  for (const auto& m : b.peer->all<SyncMessage>()) {
+    auto d = automerge::decode_sync_message(m.data);
+    ASSERT_TRUE(d.ok());
+    for (ByteView c : d->changes) EXPECT_FALSE(std::equal(c.begin(), c.end(), reordered.begin(), reordered.end()));
+  }
 }
 
 TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
