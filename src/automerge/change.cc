@@ -505,6 +505,7 @@ void append_change_chunk(Bytes& out, const Change& change, ChangeHash* hash) {
   body.clear();
   append_change_body(body, change);
   append_chunk(out, ChunkType::kChange, body, hash);
+  if (body.capacity() > (size_t{1} << 20)) Bytes().swap(body);  // not kept for the thread's life
 }
 
 namespace {

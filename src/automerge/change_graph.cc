@@ -104,25 +104,34 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
 Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied) {
   if (!empty() || !queue_index_.empty()) return load(expanded.chunks(), applied);
   const size_t n = expanded.size();
+  if (n != doc.changes.size()) return error("load_document: the expansion is not of this document");
   if (n >= UINT32_MAX - 1) return error("change graph size limit reached");
   nodes_.reserve(n);
   std::vector<uint32_t> actor_of(doc.actors.size(), UINT32_MAX);  // document → graph actor
   uint64_t offset = 0;
+  // Nothing is applied on error: the graph goes back to empty (its queue bound kept).
+  auto refuse = [this](Error e) -> Status {
+    const size_t max_queued = max_queued_bytes_;
+    *this = ChangeGraph();
+    max_queued_bytes_ = max_queued;
+    return e;
+  };
   for (size_t row = 0; row < n; ++row) {
     const RebuiltChange rc = expanded[row];
     const DecodedDocument::ChangeRow& c = doc.changes[row];
     uint32_t& actor = actor_of[c.actor];
     if (actor == UINT32_MAX) actor = intern_actor(doc.actors[c.actor]);
     if (c.seq <= max_seq_[actor]) {
-      Error e = error("change " + rc.hash.hex() + " has seq " + std::to_string(c.seq) + " but its actor " +
-                      to_hex(doc.actors[c.actor]) + " already has a change with seq " +
-                      std::to_string(max_seq_[actor]) + " (duplicate sequence number)");
-      *this = ChangeGraph();  // it was empty
-      return e;
+      return refuse(error("change " + rc.hash.hex() + " has seq " + std::to_string(c.seq) + " but its actor " +
+                          to_hex(doc.actors[c.actor]) + " already has a change with seq " +
+                          std::to_string(max_seq_[actor]) + " (duplicate sequence number)"));
     }
     max_seq_[actor] = c.seq;
     Node node;
     node.offset = offset;
+    if (rc.chunk.size() > UINT32_MAX || dep_indexes_.size() + c.deps.size() > UINT32_MAX) {
+      return refuse(error("change graph size limit reached"));
+    }
     node.length = static_cast<uint32_t>(rc.chunk.size());
     node.actor = actor;
     node.seq = c.seq;
