@@ -101,6 +101,15 @@ class GroupRepoTest : public ::testing::Test {
     }
   }
 
+  // The client uploads its document whole as `chunk`, as automerge 3.x sends it to a
+  // peer with nothing. Returns the files the document is stored in.
+  std::vector<std::string> upload_whole(Client& c, const Bytes& chunk);
+  // A client with nothing joins and asks for the document.
+  void fetch(Client& c) {
+    join(c);
+    sync(c, /*as_request=*/true);
+  }
+
   // Feeds the server's sync messages the client has not handled yet.
   bool deliver(Client& c) {
     bool any = false;
@@ -248,6 +257,25 @@ std::vector<std::string> document_files(const fs::path& dir) {
   return out;
 }
 
+std::vector<std::string> GroupRepoTest::upload_whole(Client& c, const Bytes& chunk) {
+  c.options.save_document = [chunk] { return chunk; };
+  sync(c);
+  return document_files(dir_);
+}
+
+// Whether any sync message a client received carried exactly `bytes` as an entry.
+bool received_entry(const Client& c, const Bytes& bytes) {
+  for (const auto& m : c.peer->all<SyncMessage>()) {
+    auto decoded = automerge::decode_sync_message(m.data);
+    EXPECT_TRUE(decoded.ok());
+    if (!decoded.ok()) continue;
+    for (ByteView e : decoded->changes) {
+      if (std::equal(e.begin(), e.end(), bytes.begin(), bytes.end())) return true;
+    }
+  }
+  return false;
+}
+
 TEST_F(GroupRepoTest, AWholeDocumentFromAClientIsStoredAsItCameAndServedWhole) {
   Client a{1, "alice"}, b{2, "bob"};
   join(a);
@@ -255,22 +283,13 @@ TEST_F(GroupRepoTest, AWholeDocumentFromAClientIsStoredAsItCameAndServedWhole) {
   auto doc = automerge::Document::load(*from_hex(kChangeA1));
   ASSERT_TRUE(doc.ok());
   const Bytes saved = doc->save();
-  a.options.save_document = [&saved] { return saved; };  // as automerge 3.x sends
-  sync(a);
-  auto files = document_files(dir_);
+  auto files = upload_whole(a, saved);
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].rfind("snapshot/", 0), 0u) << files[0];
   // A client with nothing gets that document chunk back, whole.
-  join(b);
-  sync(b, /*as_request=*/true);
+  fetch(b);
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
-  bool got_document = false;
-  for (const auto& m : b.peer->all<SyncMessage>()) {
-    auto decoded = automerge::decode_sync_message(m.data);
-    ASSERT_TRUE(decoded.ok());
-    for (ByteView c : decoded->changes) got_document = got_document || std::equal(c.begin(), c.end(), saved.begin(), saved.end());
-  }
-  EXPECT_TRUE(got_document);
+  EXPECT_TRUE(received_entry(b, saved));
 }
 
 TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
@@ -296,20 +315,13 @@ TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
   Client a{1, "alice"}, b{2, "bob"};
   join(a);
   ASSERT_TRUE(a.graph.load(saved).ok());
-  a.options.save_document = [&reordered] { return reordered; };
-  sync(a);
-  auto files = document_files(dir_);
+  auto files = upload_whole(a, reordered);
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].rfind("incremental/", 0), 0u) << files[0];
   // A client with nothing gets the changes, never the reordered chunk.
-  join(b);
-  sync(b, /*as_request=*/true);
+  fetch(b);
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
-  for (const auto& m : b.peer->all<SyncMessage>()) {
-    auto d = automerge::decode_sync_message(m.data);
-    ASSERT_TRUE(d.ok());
-    for (ByteView c : d->changes) EXPECT_FALSE(std::equal(c.begin(), c.end(), reordered.begin(), reordered.end()));
-  }
+  EXPECT_FALSE(received_entry(b, reordered));
 }
 
 TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
