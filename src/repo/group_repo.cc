@@ -202,14 +202,15 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
     }
     for (auto& [key, bytes] : *blobs) {
       Status s = doc->graph.load(bytes);
-      if (s && std::string(kind) == "snapshot") doc->snapshot = std::move(bytes);
       if (!s) {
         // A damaged file is set aside; the rest of the document still loads.
         (void)store_->quarantine(key, s.error().message);
         continue;
       }
       doc->files.insert(key);
-      (std::string(kind) == "snapshot" ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
+      const bool snapshot = std::string(kind) == "snapshot";
+      (snapshot ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
+      if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (keep_snapshot)
     }
   }
   Doc* raw = doc.get();
