@@ -134,6 +134,11 @@ Error row_error(const char* table, size_t row, const std::string& what) {
   return error(std::string("document chunk: ") + table + " row " + std::to_string(row) + ": " + what);
 }
 
+Error too_many_rows(const char* table, size_t max_rows) {
+  return error(std::string("document chunk: more than ") + std::to_string(max_rows) + " " + table +
+               " rows (the limit for a chunk of this size, or for any document)");
+}
+
 Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   constexpr const char* kTable = "change";
   UlebDecoder actor(t.get(kChangeActor));
@@ -146,7 +151,10 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   ValueDecoder extra(t.get(kChangeExtraMeta), t.get(kChangeExtraRaw));
   size_t total_deps = 0;
   const size_t nactors = doc.actors.size();
-  reserve_rows(doc.changes, count_uleb_rows(t.get(kChangeActor), max_rows));
+  // Every row has an actor, so the actor column's length is the row count.
+  const size_t claimed = count_uleb_rows(t.get(kChangeActor), max_rows + 1);
+  if (claimed > max_rows) return too_many_rows(kTable, max_rows);
+  reserve_rows(doc.changes, claimed);
 
   while (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() && deps_count.done() &&
            extra.done())) {
@@ -224,7 +232,10 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   StringDecoder mark_name(t.get(kOpMarkName));
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
-  reserve_rows(doc.ops, count_uleb_rows(t.get(kOpAction), max_rows));
+  // Every row has an action, so the action column's length is the row count.
+  const size_t claimed = count_uleb_rows(t.get(kOpAction), max_rows + 1);
+  if (claimed > max_rows) return too_many_rows(kTable, max_rows);
+  reserve_rows(doc.ops, claimed);
 
   auto all_done = [&] {
     return obj_actor.done() && obj_counter.done() && key_actor.done() && key_counter.done() && key_string.done() &&
@@ -464,7 +475,7 @@ Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, &inflated_total));
   GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, &inflated_total));
 
-  if (max_rows == 0) max_rows = kMinRowLimit + kMaxRowsPerBodyByte * body.size();
+  if (max_rows == 0) max_rows = std::min(kMinRowLimit + kMaxRowsPerBodyByte * body.size(), kMaxDocumentRows);
   GM_TRY(decode_changes(changes, max_rows, doc));
   GM_TRY(decode_ops(ops, max_rows, doc));
   for (size_t i = 0; i < doc.heads_index.size(); ++i) {

@@ -74,9 +74,12 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 // Run-length columns let a few bytes claim billions of rows, so the number of
 // change rows, op rows, deps and succ entries is each capped at `max_rows`; 0 means
 // kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), far above real documents
-// (the 260k-change benchmark holds 2 rows per byte).
+// (the 260k-change benchmark holds 2 rows per byte), and at most kMaxDocumentRows
+// (16 times that benchmark; each decoded row costs a few hundred bytes). A chunk
+// claiming more change or op rows is refused before any row is decoded.
 inline constexpr size_t kMaxRowsPerBodyByte = 256;
 inline constexpr size_t kMinRowLimit = 4096;
+inline constexpr size_t kMaxDocumentRows = size_t{1} << 22;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
 
 // Whether the op rows are in the order a document chunk must hold them (§1.10):

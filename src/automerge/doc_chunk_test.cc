@@ -115,6 +115,53 @@ TEST(DocChunk, CorruptBodiesFailCleanly) {
   }
 }
 
+// A document body whose run-length op columns claim `rows` map sets of key "a",
+// padded with an unknown column to `padding` bytes (so that the per-byte row limit
+// is not what stops it).
+Bytes body_claiming_op_rows(size_t rows, size_t padding) {
+  std::vector<std::pair<uint32_t, Bytes>> columns(5);
+  const auto n = static_cast<int64_t>(rows);
+  columns[0].first = 0x15;  // key string: "a" × rows
+  put_sleb(columns[0].second, n), put_uleb(columns[0].second, 1), columns[0].second.push_back('a');
+  columns[1].first = 0x21;  // id actor: 0 × rows
+  put_sleb(columns[1].second, n), put_uleb(columns[1].second, 0);
+  columns[2].first = 0x23;  // id counter: deltas of 1
+  put_sleb(columns[2].second, n), put_sleb(columns[2].second, 1);
+  columns[3].first = 0x42;  // action: set
+  put_sleb(columns[3].second, n), put_uleb(columns[3].second, 1);
+  columns[4].first = 0xf2;  // an unknown column
+  columns[4].second.assign(padding, 0);
+  Bytes body;
+  put_uleb(body, 1), put_uleb(body, 16), body.insert(body.end(), 16, 7);  // one actor
+  put_uleb(body, 0);  // no heads
+  put_uleb(body, 0);  // no change columns
+  put_uleb(body, columns.size());
+  for (const auto& [spec, data] : columns) put_uleb(body, spec), put_uleb(body, data.size());
+  for (const auto& [spec, data] : columns) append(body, data);
+  return body;
+}
+
+TEST(DocChunk, RowClaimsBeyondTheLimitsAreRefusedBeforeDecoding) {
+  auto small = decode_document(body_claiming_op_rows(1000, 0));
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  EXPECT_EQ(small->ops.size(), 1000u);
+
+  // 20 bytes of columns claiming a million rows: over the per-byte limit.
+  auto dense = decode_document(body_claiming_op_rows(1'000'000, 0));
+  ASSERT_FALSE(dense.ok());
+  EXPECT_NE(dense.error().message.find("more than"), std::string::npos) << dense.error().message;
+  EXPECT_NE(dense.error().message.find("op rows"), std::string::npos) << dense.error().message;
+
+  // Enough bytes for the per-byte limit, but more rows than any document may have
+  // (decoding them would take gigabytes).
+  const size_t rows = kMaxDocumentRows * 5;
+  auto huge = decode_document(body_claiming_op_rows(rows, rows / kMaxRowsPerBodyByte));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find("more than " + std::to_string(kMaxDocumentRows) + " op rows"),
+            std::string::npos)
+      << huge.error().message;
+}
+
 TEST(DocChunk, RejectsBadIndexes) {
   DecodedDocument doc;
   doc.actors = {Bytes{1}};

@@ -4,6 +4,7 @@
 // but binary CBOR maps (a text or non-CBOR frame crashes 1.2.1 clients, §3.4a), and
 // well-behaved clients keep syncing. Upgrades without a valid token get HTTP 401.
 import { test } from 'node:test';
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { scope } from './lib/scope.mjs';
 import { loadStack, sameSet } from './lib/clients.mjs';
@@ -43,6 +44,30 @@ const { first, withChanges } = syncMessages();
 // What a client that does not have a document sends in its `request`.
 const emptyRequest = A.generateSyncMessage(A.init(), A.initSyncState())[1];
 
+const uleb = (n) => { const out = []; do { let b = n % 128; n = Math.floor(n / 128); if (n > 0) b |= 0x80; out.push(b); } while (n > 0); return out; };
+const sleb = (n) => { const out = []; for (;;) { const b = n & 0x7f; n >>= 7; if ((n === 0 && !(b & 0x40)) || (n === -1 && (b & 0x40))) { out.push(b); return out; } out.push(b | 0x80); } };
+
+// A V2 sync message carrying one document chunk whose run-length op columns claim
+// `rows` map sets (a few bytes each), padded with an unknown column so that the
+// chunk is long enough for that many rows per byte. Decoding it naively takes
+// gigabytes and seconds.
+function rowBombSync(rows) {
+  const columns = [
+    [0x15, [...sleb(rows), 1, 0x61]], // key string "a"
+    [0x21, [...sleb(rows), 0]], // id actor 0
+    [0x23, [...sleb(rows), 1]], // id counter deltas of 1
+    [0x42, [...sleb(rows), 1]], // action set
+    [0xf2, new Array(Math.ceil(rows / 256) + 16).fill(0)], // unknown column (padding)
+  ];
+  const body = [...uleb(1), 16, ...new Array(16).fill(7), 0, 0, ...uleb(columns.length)];
+  for (const [spec, data] of columns) body.push(...uleb(spec), ...uleb(data.length));
+  for (const [, data] of columns) for (const b of data) body.push(b);
+  const hashed = Uint8Array.from([0, ...uleb(body.length), ...body]);
+  const checksum = createHash('sha256').update(hashed).digest().subarray(0, 4);
+  const chunk = [0x85, 0x6f, 0x4a, 0x83, ...checksum, ...hashed];
+  return Uint8Array.from([0x43, 0, 0, 0, ...uleb(1), ...uleb(chunk.length), ...chunk]);
+}
+
 function corrupt(bytes, at) {
   const b = Uint8Array.from(bytes);
   b[at] ^= 0x5a;
@@ -70,6 +95,7 @@ const CASES = [
   { name: 'sync with truncated sync data', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: withChanges.subarray(0, Math.floor(withChanges.length / 2)) }) },
   { name: 'sync with a corrupt change (flipped byte)', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: corrupt(withChanges, withChanges.length - 20) }) },
   { name: 'sync data of random bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]) }) },
+  { name: 'sync with a document chunk claiming 20 million op rows in 80 KB', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: rowBombSync(20_000_000) }) },
   { name: 'request with empty data', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: new Uint8Array(0) }) },
   { name: 'ephemeral without sessionId/count', expect: 'reject', frame: (p) => encode({ type: 'ephemeral', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: encode({ x: 1 }) }) },
   { name: 'map claiming 2^32-1 entries', expect: 'reject', frame: () => Uint8Array.from([0xba, 0xff, 0xff, 0xff, 0xff, 0x64, 0x74, 0x79, 0x70, 0x65]) },
