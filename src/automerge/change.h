@@ -85,6 +85,11 @@ struct ChangeDecodeOptions {
   size_t max_ops = kDefaultMaxChangeOps;
 };
 
+// The number of ops a change chunk body holds (the rows of its action column), read
+// from the column headers without decoding any op; more than `limit` is an error.
+// Checks the header fields as decode_change_header does.
+Result<size_t> count_change_ops(ByteView body, size_t limit = kDefaultMaxChangeOps);
+
 // Decodes a change chunk body (not the chunk header). Checks, beyond well-formed
 // columns: no DEFLATEd columns; every op has an action 0..7 (the reference rejects
 // other codes), a key that is either a string or an element id (HEAD = counter 0, no

@@ -109,16 +109,21 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
   nodes_.reserve(n);
   std::vector<uint32_t> actor_of(doc.actors.size(), UINT32_MAX);  // document → graph actor
   uint64_t offset = 0;
-  // Nothing is applied on error: the graph goes back to empty (its queue bound kept).
+  // Nothing is applied on error: the graph goes back to empty (its bounds kept).
   auto refuse = [this](Error e) -> Status {
     const size_t max_queued = max_queued_bytes_;
+    const uint64_t max_ops = max_ops_;
     *this = ChangeGraph();
     max_queued_bytes_ = max_queued;
+    max_ops_ = max_ops;
     return e;
   };
   for (size_t row = 0; row < n; ++row) {
     const RebuiltChange rc = expanded[row];
     const DecodedDocument::ChangeRow& c = doc.changes[row];
+    const uint64_t ops = c.max_op >= rc.start_op ? c.max_op - rc.start_op + 1 : 0;
+    if (ops > max_ops_ - std::min(ops_, max_ops_)) return refuse(too_many_ops(rc.hash, ops));
+    ops_ += ops;
     uint32_t& actor = actor_of[c.actor];
     if (actor == UINT32_MAX) actor = intern_actor(doc.actors[c.actor]);
     if (c.seq <= max_seq_[actor]) {
@@ -353,6 +358,10 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
   if (change.chunk.size() > UINT32_MAX || hashes_.size() >= UINT32_MAX - 1) {
     return error("change graph size limit reached");
   }
+  GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(change.chunk));
+  auto ops = count_change_ops(body);
+  if (!ops) return context("change " + hash.hex(), ops.error());
+  if (*ops > max_ops_ - std::min(ops_, max_ops_)) return too_many_ops(hash, *ops);
   uint32_t actor = intern_actor(header.actor);
   if (header.seq <= max_seq_[actor]) {
     return error("change " + hash.hex() + " has seq " + std::to_string(header.seq) + " but its actor " +
@@ -384,8 +393,14 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
   nodes_.push_back(n);
   hashes_.push_back(hash);
   table_insert(index);
+  ops_ += *ops;
   if (applied) applied->push_back(index);
   return Status::Ok();
+}
+
+Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {
+  return error("change " + hash.hex() + " has " + std::to_string(ops) + " ops: with the " + std::to_string(ops_) +
+               " the document holds, more than " + std::to_string(max_ops_) + " (the limit for one document)");
 }
 
 uint32_t ChangeGraph::intern_actor(ByteView actor) {

@@ -95,6 +95,13 @@ class ChangeGraph {
   // Changes no other applied change depends on, sorted by hash.
   const std::vector<ChangeHash>& heads() const { return heads_; }
 
+  // Ops in the applied changes (delete ops included). A document holds at most
+  // max_ops: a few bytes of run-length columns can claim millions of ops, which every
+  // peer that loads the document would then have to build. A change that would take
+  // the graph past it is refused, from its op count, and reported as an error.
+  uint64_t op_count() const { return ops_; }
+  void set_max_ops(uint64_t ops) { max_ops_ = ops; }
+
   // --- Queue.
   // Queued chunk bytes are bounded (a peer could otherwise send changes whose
   // dependencies never come, without end): a change that would exceed the bound is
@@ -166,6 +173,7 @@ class ChangeGraph {
   Status apply_ready(const Incoming& change, std::vector<Index>* applied);
   Status apply_one(const Incoming& change, std::vector<Index>* applied);
   uint32_t intern_actor(ByteView actor);
+  Error too_many_ops(const ChangeHash& hash, uint64_t ops) const;
   static Result<HeaderRef> read_header_ref(ByteView body);
   static Result<HeaderRef> pending_header(const Pending& p);
   void table_insert(Index i);
@@ -190,6 +198,8 @@ class ChangeGraph {
   std::vector<Pending> queue_;
   size_t queued_bytes_ = 0;
   size_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
+  uint64_t ops_ = 0;
+  uint64_t max_ops_ = kMaxDocumentRows;
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> queue_index_;
   std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiting_on_;
 };

@@ -363,6 +363,55 @@ namespace gm::automerge {
 namespace {
 
 // The 260k-change benchmark document, through document-chunk expansion.
+// A change chunk by `actor` whose columns are runs of `ops` map sets of key "a" to
+// null: a few bytes, whatever `ops` is.
+TestChange change_with_ops(const std::string& actor, uint64_t ops) {
+  Bytes body;
+  put_uleb(body, 0);  // deps
+  put_uleb(body, actor.size());
+  append(body, as_bytes(actor));
+  put_uleb(body, 1), put_uleb(body, 1);                     // seq, startOp
+  put_sleb(body, 0), put_uleb(body, 0), put_uleb(body, 0);  // time, message, other actors
+  Bytes run;
+  put_sleb(run, static_cast<int64_t>(ops));
+  std::vector<std::pair<uint32_t, Bytes>> columns = {{0x15, run}, {0x34, {}}, {0x42, run}, {0x56, run}, {0x70, run}};
+  append(columns[0].second, Bytes{0x01, 'a'});  // key "a"
+  put_uleb(columns[1].second, ops);             // insert: `ops` × false
+  columns[2].second.push_back(1);               // action: set
+  columns[3].second.push_back(0);               // value: null
+  columns[4].second.push_back(0);               // no preds
+  put_uleb(body, columns.size());
+  for (const auto& [spec, data] : columns) put_uleb(body, spec), put_uleb(body, data.size());
+  for (const auto& [spec, data] : columns) append(body, data);
+  TestChange c;
+  c.chunk = make_chunk(ChunkType::kChange, body, &c.hash);
+  return c;
+}
+
+TEST(ChangeGraph, CountsOpsAndRefusesChangesPastTheLimit) {
+  TestChange a = change_with_ops("aa", 4), b = change_with_ops("bb", 5), c = change_with_ops("cc", 2);
+  ChangeGraph g;
+  g.set_max_ops(10);
+  Bytes ab = a.chunk;
+  append(ab, b.chunk);
+  ASSERT_TRUE(g.load(ab).ok());
+  EXPECT_EQ(g.op_count(), 9u);
+  Status s = g.load(c.chunk);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("more than 10 (the limit for one document)"), std::string::npos)
+      << s.error().message;
+  EXPECT_FALSE(g.has(c.hash));
+  EXPECT_EQ(g.op_count(), 9u);
+
+  // The default limit: a 70-byte change claiming 4M ops fits once; with the first
+  // one's ops, a second cannot, and is refused without its ops being decoded.
+  ChangeGraph d;
+  ASSERT_TRUE(d.load(change_with_ops("aa", kMaxDocumentRows - 2).chunk).ok());
+  EXPECT_FALSE(d.load(change_with_ops("bb", 3).chunk).ok());
+  EXPECT_TRUE(d.load(change_with_ops("cc", 2).chunk).ok());
+  EXPECT_EQ(d.op_count(), kMaxDocumentRows);
+}
+
 TEST(ChangeGraph, LoadsBenchmarkDocuments) {
   for (const char* name : {"text-doc-50k.amrg", "text-doc.amrg"}) {
     std::ifstream in(std::string(GM_SHARED_DIR) + "/data/automerge-perf/" + name, std::ios::binary);
@@ -383,6 +432,19 @@ TEST(ChangeGraph, LoadsBenchmarkDocuments) {
     applied.clear();
     ASSERT_TRUE(g.load(data, &applied).ok());
     EXPECT_TRUE(applied.empty());
+
+    // Ops counted from the document's change rows = ops counted from each change.
+    Bytes changes;
+    for (ChangeGraph::Index i = 0; i < g.size(); ++i) append(changes, g.chunk(i));
+    ChangeGraph from_changes;
+    ASSERT_TRUE(from_changes.load(changes).ok());
+    EXPECT_EQ(from_changes.op_count(), g.op_count());
+    EXPECT_GE(g.op_count(), g.size());
+    // A document over the limit is refused whole.
+    ChangeGraph small;
+    small.set_max_ops(g.op_count() - 1);
+    EXPECT_FALSE(small.load(data).ok());
+    EXPECT_TRUE(small.empty());
   }
 }
 

@@ -376,6 +376,19 @@ TEST(Change, CanonicalCheck) {
   EXPECT_NE(decode_error(trailing), "");
 }
 
+TEST(Change, CountsOpsWithoutDecodingThem) {
+  for (const char* v : {kA1, kA2, kA3, kB}) {
+    Bytes bytes = hex(v);
+    Chunk chunk = single_chunk(bytes);
+    auto change = decode_change(chunk.body);
+    ASSERT_TRUE(change.ok()) << change.error().message;
+    auto count = count_change_ops(chunk.body);
+    ASSERT_TRUE(count.ok()) << count.error().message;
+    EXPECT_EQ(*count, change->ops.size());
+    for (size_t n = 0; n < chunk.body.size(); ++n) (void)count_change_ops(chunk.body.first(n));  // no crash
+  }
+}
+
 TEST(Change, RefusesHugeOpCounts) {
   // Action column: one run of 2^40 sets, in 7 bytes; every other column a run too.
   Bytes run;
@@ -384,6 +397,7 @@ TEST(Change, RefusesHugeOpCounts) {
   Bytes body =
       body_with_columns({{0x15, n + "0161"}, {0x34, "00"}, {0x42, n + "01"}, {0x56, n + "00"}, {0x70, n + "00"}});
   EXPECT_NE(decode_error(body).find("limit"), std::string::npos) << decode_error(body);
+  EXPECT_FALSE(count_change_ops(body).ok());
   ChangeDecodeOptions small;
   small.max_ops = 2;
   Bytes three = body_with_columns({{0x15, "030161"}, {0x34, "03"}, {0x42, "0301"}, {0x56, "0300"}, {0x70, "0300"}});

@@ -71,9 +71,6 @@ Status Document::apply_changes(std::span<const ChangeGraph::Index> indexes) {
     // the graph keeps (and hashes) the bytes as they came.
     ChangeDecodeOptions lenient;
     lenient.require_canonical = false;
-    // A few bytes of run-length columns can claim millions of ops: a change that
-    // would take the document past kMaxDocumentRows ops is refused before decoding.
-    lenient.max_ops = kMaxDocumentRows - std::min(op_set_.op_count(), kMaxDocumentRows);
     GM_ASSIGN_OR_RETURN(Change change, decode_change(c.body, lenient));
     Status s = op_set_.apply_change(change);
     if (!s) return context("change " + graph_.hash(i).hex(), s.error());

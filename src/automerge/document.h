@@ -21,9 +21,7 @@ class Document {
   Document() = default;
 
   // Loads any concatenation of document and change chunks (a saved file, a storage
-  // folder's blobs, or both). Changes whose dependencies are missing are queued. A
-  // document holds at most kMaxDocumentRows ops: a change that would take it past
-  // that is refused, from its op count, before its ops are decoded.
+  // folder's blobs, or both). Changes whose dependencies are missing are queued.
   static Result<Document> load(ByteView data);
 
   // Adds chunks to the document (load_incremental). Appends the graph indexes of the

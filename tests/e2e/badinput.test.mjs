@@ -68,6 +68,20 @@ function rowBombSync(rows) {
   return Uint8Array.from([0x43, 0, 0, 0, ...uleb(1), ...uleb(chunk.length), ...chunk]);
 }
 
+// A V1 sync message carrying one change chunk whose run-length columns claim `ops`
+// map sets (a 60-byte change).
+function opBombSync(ops) {
+  const run = sleb(ops);
+  const columns = [[0x15, [...run, 1, 0x61]], [0x34, uleb(ops)], [0x42, [...run, 1]], [0x56, [...run, 0]], [0x70, [...run, 0]]];
+  const body = [0, 16, ...new Array(16).fill(9), 1, 1, 0, 0, 0, ...uleb(columns.length)];
+  for (const [spec, data] of columns) body.push(...uleb(spec), ...uleb(data.length));
+  for (const [, data] of columns) body.push(...data);
+  const hashed = Uint8Array.from([1, ...uleb(body.length), ...body]);
+  const checksum = createHash('sha256').update(hashed).digest().subarray(0, 4);
+  const chunk = [0x85, 0x6f, 0x4a, 0x83, ...checksum, ...hashed];
+  return Uint8Array.from([0x42, 0, 0, 0, 1, ...uleb(chunk.length), ...chunk]);
+}
+
 function corrupt(bytes, at) {
   const b = Uint8Array.from(bytes);
   b[at] ^= 0x5a;
@@ -96,6 +110,7 @@ const CASES = [
   { name: 'sync with a corrupt change (flipped byte)', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: corrupt(withChanges, withChanges.length - 20) }) },
   { name: 'sync data of random bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]) }) },
   { name: 'sync with a document chunk claiming 20 million op rows in 80 KB', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: rowBombSync(20_000_000) }) },
+  { name: 'sync with a change claiming 5 million ops in 60 bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: opBombSync(5_000_000) }) },
   { name: 'request with empty data', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: new Uint8Array(0) }) },
   { name: 'ephemeral without sessionId/count', expect: 'reject', frame: (p) => encode({ type: 'ephemeral', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: encode({ x: 1 }) }) },
   { name: 'map claiming 2^32-1 entries', expect: 'reject', frame: () => Uint8Array.from([0xba, 0xff, 0xff, 0xff, 0xff, 0x64, 0x74, 0x79, 0x70, 0x65]) },
