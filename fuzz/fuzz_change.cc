@@ -1,8 +1,9 @@
 // Fuzzes the change codec (src/automerge/change.h). The input is a change chunk
 // *body*; the target wraps it in a type-1 chunk (so the checksum is right), parses
 // the chunk and decodes the change. Whenever decoding succeeds, re-encoding must give
-// back the input exactly (strict mode), and a change accepted in lenient mode must
-// re-encode to a canonical body that strict decoding accepts and reproduces.
+// back the input exactly (strict mode) and count_change_ops must give its op count,
+// and a change accepted in lenient mode must re-encode to a canonical body that strict
+// decoding accepts and reproduces.
 #include <cstdint>
 #include <cstdlib>
 
@@ -31,6 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Bytes again = encode_change_body(*change);
     if (again.size() != body.size() || !std::equal(again.begin(), again.end(), body.begin())) std::abort();
   }
+
+  // The op count read without decoding (what a change graph checks its limit with)
+  // is the decoded count whenever decoding succeeds.
+  auto count = count_change_ops(body, kFuzzMaxOps);
+  if (change.ok() && (!count.ok() || *count != change->ops.size())) std::abort();
 
   ChangeDecodeOptions lenient = strict;
   lenient.require_canonical = false;
