@@ -144,7 +144,11 @@ Result<Bytes> inflate_raw(ByteView data, size_t max_size) {
     if (out.size() >= max_size) {
       return error("DEFLATE data inflates beyond the " + std::to_string(max_size) + "-byte limit");
     }
-    out.resize(out.size() > max_size / 4 ? max_size : out.size() * 4);
+    // Each attempt starts over, so the old buffer's bytes are not kept (no copy, and
+    // never two buffers at once).
+    const size_t grown = out.size() > max_size / 4 ? max_size : out.size() * 4;
+    Bytes().swap(out);
+    out.resize(grown);
   }
 }
 

@@ -70,9 +70,15 @@ Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* t
                        data.error());
       }
       *inflated_total += data->size();
+      c.spec &= ~kDeflateBit;
+      if (!is_known(known, c.spec)) {
+        // Kept, not decoded: the inflated bytes move there (no copy).
+        if (!data->empty()) unknown.push_back({c.spec, std::move(*data)});
+        c.data = {};
+        continue;
+      }
       t.inflated.push_back(std::move(*data));
       c.data = t.inflated.back();
-      c.spec &= ~kDeflateBit;
     }
     // An empty unknown column carries nothing (and the encoder omits empty columns).
     if (!is_known(known, c.spec) && !c.data.empty()) unknown.push_back({c.spec, Bytes(c.data.begin(), c.data.end())});
