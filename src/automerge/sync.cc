@@ -12,8 +12,12 @@ namespace gm::automerge {
 
 namespace {
 
-// Far above anything Automerge produces (7); bounds the work of one contains().
-constexpr uint64_t kMaxProbes = 1024;
+// Far above anything Automerge produces (7 probes, one have entry): they bound the
+// work a message can ask for, which is (changes since its lastSync) × have entries ×
+// probes. Unbounded, 256 KB of one-entry filters with 1024 probes each would keep a
+// peer busy for minutes.
+constexpr uint64_t kMaxProbes = 64;
+constexpr size_t kMaxHaveEntries = 16;
 
 uint64_t bloom_bytes(uint64_t entries, uint64_t bits_per_entry) { return (entries * bits_per_entry + 7) / 8; }
 
@@ -81,7 +85,10 @@ Result<BloomFilter> BloomFilter::decode(ByteView data) {
   GM_ASSIGN_OR_RETURN(uint64_t bits_per_entry, r.uleb("bloom filter bits per entry"));
   GM_ASSIGN_OR_RETURN(uint64_t probes, r.uleb("bloom filter probe count"));
   if (entries > UINT32_MAX || bits_per_entry > UINT32_MAX) return r.fail("bloom filter parameters out of range");
-  if (probes > kMaxProbes) return r.fail("bloom filter has " + std::to_string(probes) + " probes (at most 1024 allowed)");
+  if (probes > kMaxProbes) {
+    return r.fail("bloom filter has " + std::to_string(probes) + " probes (at most " + std::to_string(kMaxProbes) +
+                  " allowed)");
+  }
   uint64_t nbytes = bloom_bytes(entries, bits_per_entry);
   if (nbytes != r.remaining()) {
     return r.fail("bloom filter of " + std::to_string(entries) + " entries × " + std::to_string(bits_per_entry) +
@@ -149,6 +156,10 @@ Result<SyncMessage> decode_sync_message(ByteView data) {
   GM_ASSIGN_OR_RETURN(m.heads, read_hashes(r, "heads"));
   GM_ASSIGN_OR_RETURN(m.need, read_hashes(r, "need"));
   GM_ASSIGN_OR_RETURN(size_t nhave, r.count("have count", 2));
+  if (nhave > kMaxHaveEntries) {
+    return r.fail(std::to_string(nhave) + " have entries (at most " + std::to_string(kMaxHaveEntries) +
+                  " allowed; Automerge sends one)");
+  }
   m.have.reserve(nhave);
   for (size_t i = 0; i < nhave; ++i) {
     SyncHave have;
