@@ -56,7 +56,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
     size_t consumed = 0;
     auto c = parse_chunk(pieces[0], &consumed);
     if (c && consumed == pieces[0].size() && c->type == ChunkType::kDocument) {
-      auto decoded = decode_document(c->body);
+      auto decoded = decode_document(c->body, document_row_limit(c->body.size(), max_ops_));
       if (!decoded) return context("document chunk at byte 0", decoded.error());
       auto rebuilt = expand_document(*decoded);
       if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
@@ -74,7 +74,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         auto heads = document_heads(c.body);
         if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
         if (has_all(*heads)) continue;
-        auto decoded = decode_document(c.body);
+        auto decoded = decode_document(c.body, document_row_limit(c.body.size(), max_ops_));
         if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
         auto rebuilt = expand_document(*decoded);
         if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
@@ -359,7 +359,7 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
     return error("change graph size limit reached");
   }
   GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(change.chunk));
-  auto ops = count_change_ops(body);
+  auto ops = count_change_ops(body, static_cast<size_t>(std::clamp<uint64_t>(max_ops_, kDefaultMaxChangeOps, SIZE_MAX)));
   if (!ops) return context("change " + hash.hex(), ops.error());
   if (*ops > max_ops_ - std::min(ops_, max_ops_)) return too_many_ops(hash, *ops);
   uint32_t actor = intern_actor(header.actor);
@@ -399,8 +399,9 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
 }
 
 Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {
-  return error("change " + hash.hex() + " has " + std::to_string(ops) + " ops: with the " + std::to_string(ops_) +
-               " the document holds, more than " + std::to_string(max_ops_) + " (the limit for one document)");
+  return error("change " + hash.hex() + " has " + std::to_string(ops) + " ops; the document already holds " +
+               std::to_string(ops_) + ": together more than the limit of " + std::to_string(max_ops_) +
+               " ops for one document");
 }
 
 uint32_t ChangeGraph::intern_actor(ByteView actor) {

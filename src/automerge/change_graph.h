@@ -99,8 +99,10 @@ class ChangeGraph {
   // max_ops: a few bytes of run-length columns can claim millions of ops, which every
   // peer that loads the document would then have to build. A change that would take
   // the graph past it is refused, from its op count, and reported as an error.
+  // (Documents read back from storage are loaded without it: they may predate it.)
   uint64_t op_count() const { return ops_; }
   void set_max_ops(uint64_t ops) { max_ops_ = ops; }
+  uint64_t max_ops() const { return max_ops_; }
 
   // --- Queue.
   // Queued chunk bytes are bounded (a peer could otherwise send changes whose

@@ -138,6 +138,8 @@ Result<Bytes> inflate_raw(ByteView data, size_t max_size) {
     if (rc == LIBDEFLATE_SUCCESS) {
       if (in_used != data.size()) return error("trailing bytes after DEFLATE data");
       out.resize(out_used);
+      // The guess may be up to 4 times too large: callers count size(), so hold no more.
+      if (out.capacity() - out_used > out_used / 4) out.shrink_to_fit();
       return out;
     }
     if (rc != LIBDEFLATE_INSUFFICIENT_SPACE) return error("invalid or truncated DEFLATE data");

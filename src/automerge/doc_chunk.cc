@@ -141,8 +141,15 @@ Error row_error(const char* table, size_t row, const std::string& what) {
 }
 
 Error too_many_rows(const char* table, size_t max_rows) {
-  return error(std::string("document chunk: more than ") + std::to_string(max_rows) + " " + table +
-               " rows (the limit for a chunk of this size, or for any document)");
+  return error(std::string("document chunk: more than ") + std::to_string(max_rows) + " " + table + " rows (" +
+               (max_rows >= kMaxDocumentRows ? "the limit for any document"
+                                             : "the limit for a chunk of this size: a run-length column claims more") +
+               ")");
+}
+
+// Rows an RLE column claims, counted up to one past `max_rows` (enough to refuse it).
+size_t claimed_rows(ByteView column, size_t max_rows) {
+  return count_uleb_rows(column, max_rows == SIZE_MAX ? max_rows : max_rows + 1);
 }
 
 Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
@@ -158,7 +165,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   size_t total_deps = 0;
   const size_t nactors = doc.actors.size();
   // Every row has an actor, so the actor column's length is the row count.
-  const size_t claimed = count_uleb_rows(t.get(kChangeActor), max_rows + 1);
+  const size_t claimed = claimed_rows(t.get(kChangeActor), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
   reserve_rows(doc.changes, claimed);
 
@@ -239,7 +246,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
   // Every row has an action, so the action column's length is the row count.
-  const size_t claimed = count_uleb_rows(t.get(kOpAction), max_rows + 1);
+  const size_t claimed = claimed_rows(t.get(kOpAction), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
   reserve_rows(doc.ops, claimed);
 
@@ -435,6 +442,11 @@ Result<std::vector<ChangeHash>> document_heads(ByteView body) {
   return heads;
 }
 
+size_t document_row_limit(size_t body_size, uint64_t ceiling) {
+  const uint64_t per_byte = kMinRowLimit + uint64_t{kMaxRowsPerBodyByte} * body_size;
+  return static_cast<size_t>(std::min({per_byte, ceiling, uint64_t{SIZE_MAX}}));
+}
+
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   DecodedDocument doc;
   Reader r(body);
@@ -481,7 +493,7 @@ Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, &inflated_total));
   GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, &inflated_total));
 
-  if (max_rows == 0) max_rows = std::min(kMinRowLimit + kMaxRowsPerBodyByte * body.size(), kMaxDocumentRows);
+  if (max_rows == 0) max_rows = document_row_limit(body.size());
   GM_TRY(decode_changes(changes, max_rows, doc));
   GM_TRY(decode_ops(ops, max_rows, doc));
   for (size_t i = 0; i < doc.heads_index.size(); ++i) {

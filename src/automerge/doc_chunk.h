@@ -81,6 +81,9 @@ inline constexpr size_t kMaxRowsPerBodyByte = 256;
 inline constexpr size_t kMinRowLimit = 4096;
 inline constexpr size_t kMaxDocumentRows = size_t{1} << 22;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
+// The row limit decode_document applies when max_rows is 0, with `ceiling` in place of
+// kMaxDocumentRows.
+size_t document_row_limit(size_t body_size, uint64_t ceiling = kMaxDocumentRows);
 
 // Whether the op rows are in the order a document chunk must hold them (§1.10):
 // objects (root, then Lamport order), map ops by key bytes then op id, sequence

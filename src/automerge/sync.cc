@@ -12,12 +12,12 @@ namespace gm::automerge {
 
 namespace {
 
-// Far above anything Automerge produces (7 probes, one have entry): they bound the
+// Above anything Automerge produces (7 probes, one have entry): they bound the
 // work a message can ask for, which is (changes since its lastSync) × have entries ×
 // probes. Unbounded, 256 KB of one-entry filters with 1024 probes each would keep a
 // peer busy for minutes.
-constexpr uint64_t kMaxProbes = 64;
-constexpr size_t kMaxHaveEntries = 16;
+constexpr uint64_t kMaxProbes = 32;
+constexpr size_t kMaxHaveEntries = 4;
 
 uint64_t bloom_bytes(uint64_t entries, uint64_t bits_per_entry) { return (entries * bits_per_entry + 7) / 8; }
 

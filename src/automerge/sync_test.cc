@@ -105,8 +105,8 @@ TEST(BloomFilter, UsesTransmittedParametersAndRejectsBadOnes) {
   EXPECT_FALSE(BloomFilter::decode(hex("01")).ok());            // truncated
   EXPECT_FALSE(BloomFilter::decode(hex("ffffffff0f0a07")).ok());  // absurd size
   EXPECT_FALSE(BloomFilter::decode(hex("010affffffff0f00")).ok());  // absurd probes
-  EXPECT_TRUE(BloomFilter::decode(hex("010a400000")).ok());           // 64 probes
-  EXPECT_FALSE(BloomFilter::decode(hex("010a410000")).ok());          // 65: more work than any peer asks
+  EXPECT_TRUE(BloomFilter::decode(hex("010a200000")).ok());           // 32 probes
+  EXPECT_FALSE(BloomFilter::decode(hex("010a210000")).ok());          // 33: more work than any peer asks
   // No entries: the parameters do not matter; it re-encodes as nothing.
   auto no_entries = BloomFilter::decode(hex("000001"));
   ASSERT_TRUE(no_entries.ok());
@@ -157,15 +157,15 @@ TEST(SyncMessage, RejectsMalformedInputWithoutCrashing) {
   EXPECT_FALSE(decode_sync_message(ByteView(hex("44000000000000"))).ok());  // bad type byte
   EXPECT_FALSE(decode_sync_message(ByteView(hex("42ffffffffffffffffff01"))).ok());  // absurd head count
   EXPECT_FALSE(decode_sync_message(ByteView(hex("420000ffffff7f"))).ok());    // absurd have count
-  // Have entries (each: no lastSync, an empty filter): up to 16 (Automerge sends one).
+  // Have entries (each: no lastSync, an empty filter): up to 4 (Automerge sends one).
   auto with_haves = [](size_t n) {
     std::string h = "420000" + to_hex(Bytes{static_cast<uint8_t>(n)});
     for (size_t i = 0; i < n; ++i) h += "0000";
     return hex(h + "00");
   };
-  const Bytes sixteen = with_haves(16), seventeen = with_haves(17);
-  EXPECT_TRUE(decode_sync_message(ByteView(sixteen)).ok());
-  EXPECT_FALSE(decode_sync_message(ByteView(seventeen)).ok());
+  const Bytes four = with_haves(4), five = with_haves(5);
+  EXPECT_TRUE(decode_sync_message(ByteView(four)).ok());
+  EXPECT_FALSE(decode_sync_message(ByteView(five)).ok());
   EXPECT_FALSE(decode_sync_message(ByteView(hex("42000000ffffffff0f"))).ok());  // absurd change count
   EXPECT_FALSE(decode_sync_message(ByteView(hex("420000000105"))).ok());      // change longer than input
   // No flags, legacy flags, bitfield flags, and bytes after the flags.

@@ -193,6 +193,11 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   auto found = docs_.find(document_id);
   if (found != docs_.end()) return found->second.get();
   auto doc = std::make_unique<Doc>();
+  // What is on disk loads whatever its size (it may predate the op limit, or come from
+  // another server): refusing it would set the user's data aside as damaged. The limit
+  // applies to what clients send from here on.
+  const uint64_t max_ops = doc->graph.max_ops();
+  doc->graph.set_max_ops(UINT64_MAX);
   // Snapshots first, then incrementals: the order automerge-repo loads them in (§4.1).
   for (const char* kind : {"snapshot", "incremental"}) {
     auto blobs = store_->load_range({document_id, kind});
@@ -213,6 +218,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
       if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (keep_snapshot)
     }
   }
+  doc->graph.set_max_ops(max_ops);
   Doc* raw = doc.get();
   docs_.emplace(document_id, std::move(doc));
   keep_snapshot(document_id, *raw);

@@ -352,6 +352,36 @@ TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
   EXPECT_EQ(repo_->stats().sync_errors, 1u);
 }
 
+// A document whose file on disk holds more ops than clients may send (a change
+// claiming kMaxDocumentRows + 1 ops, in 46 bytes of columns; written before the
+// limit, or by another server) still loads and is served; nothing is set aside.
+TEST_F(GroupRepoTest, DocumentsOnDiskLoadWhateverTheirOpCount) {
+  const Bytes big = *from_hex(
+      "856f4a83951ef70a012c0001aa0101000000051506340442055605700581808002016181808002818080020181808002008180800200");
+  {
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(storage::incremental_key(kDocId, big), big).ok());
+  }
+  Client b{2, "bob"};
+  b.graph.set_max_ops(UINT64_MAX);
+  fetch(b);
+  ASSERT_EQ(b.graph.size(), 1u);
+  EXPECT_EQ(b.graph.op_count(), automerge::kMaxDocumentRows + 1);
+  // Compaction cannot load it into a Document (over the limit), so the file stays.
+  repo_->disconnect(b.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));
+  Client c{3, "carol"};
+  c.graph.set_max_ops(UINT64_MAX);
+  fetch(c);
+  EXPECT_EQ(c.graph.heads(), b.graph.heads());
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto files = (*store)->load_range({kDocId, "incremental"});
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), 1u);
+}
+
 TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {
   Client a{1, "alice"};
   join(a);

@@ -13,7 +13,8 @@ class DurableBatchTest : public ::testing::TestWithParam<size_t> {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "gm-durable-XXXXXX").string();
-    dir_ = ::mkdtemp(tmpl.data());
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
   }
   void TearDown() override {
     std::error_code ec;
