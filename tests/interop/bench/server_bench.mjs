@@ -20,12 +20,13 @@
 //   d        every client gone; the server's RSS --idle seconds later vs at start (and
 //            again at --idle-late seconds, after the servers' idle unloading)
 //
-// Per phase: CPU seconds = utime + stime (/proc/PID/stat) after minus before (the
-// clients' own CPU time, this process, is listed too: wall times depend on it); peak RSS
-// growth = the phase's high-water mark minus VmRSS at the phase start. The high-water
+// Per phase: CPU seconds = time on a CPU of all the server's threads (schedstat, in
+// ns) after minus before (the clients' own CPU time, this process, is listed too: wall
+// times depend on it); peak RSS growth = the phase's high-water mark minus VmRSS at
+// the phase start. The high-water
 // mark is VmHWM after resetting it at the phase start (`5` > /proc/PID/clear_refs);
 // where that is refused, the largest VmRSS seen by sampling every 20 ms.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -71,8 +72,20 @@ class ServerProcess {
     this.sampledPeakKb = 0;
     this.sampler = null;
   }
-  // CPU seconds (user + system) used so far.
+  // CPU seconds (user + system) used so far: the sum over the process's threads of
+  // their time on a CPU in nanoseconds (/proc/PID/task/*/schedstat), since utime and
+  // stime count 10 ms clock ticks, too coarse for the short phases; where schedstat
+  // is missing, those ticks.
   cpuSeconds() {
+    try {
+      let ns = 0;
+      for (const task of readdirSync(`/proc/${this.pid}/task`)) {
+        try {
+          ns += Number(readFileSync(`/proc/${this.pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+        } catch {} // a thread that ended meanwhile
+      }
+      if (ns > 0) return ns / 1e9;
+    } catch {}
     const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -376,7 +389,7 @@ function table(cppFile, jsFile, ...dataKb) {
     const failed = [p.ok ? null : `C++ FAILED: ${p.error}`, q?.ok ? null : `JS FAILED: ${q?.error ?? "missing"}`].filter(Boolean);
     const label = `${p.name}: ${p.what}${failed.length ? ` (${failed.join("; ")})` : ""}`;
     lines.push(
-      `| ${label} | ${p.cpuS.toFixed(2)} | ${q ? q.cpuS.toFixed(2) : "?"} | ${q ? ratio(p.cpuS, q.cpuS, 0.05) : "?"} | ` +
+      `| ${label} | ${p.cpuS.toFixed(3)} | ${q ? q.cpuS.toFixed(3) : "?"} | ${q ? ratio(p.cpuS, q.cpuS, 0.05) : "?"} | ` +
         `${mib(p.peakGrowthKb)} | ${q ? mib(q.peakGrowthKb) : "?"} | ${q ? ratio(Math.max(p.peakGrowthKb, 0), q.peakGrowthKb, 1024) : "?"} | ` +
         `${p.wallS.toFixed(1)} | ${q ? q.wallS.toFixed(1) : "?"} | ` +
         `${p.clientCpuS?.toFixed(2) ?? "?"} / ${q?.clientCpuS?.toFixed(2) ?? "?"} |`,
