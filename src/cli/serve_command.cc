@@ -15,6 +15,7 @@
 #include "server/repo_handler.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "storage/durable_file.h"
 
 namespace gm::cli {
 
@@ -57,13 +58,12 @@ int serve(const ServeOptions& opts) {
     return 1;
   }
 
-  std::error_code fs_error;
-  std::filesystem::create_directories(config.data_dir, fs_error);
-  if (fs_error) {
-    std::cerr << "groundmist-sync serve: cannot create data folder " << config.data_dir << ": "
-              << fs_error.message() << "\n";
+  // Private (0700): it holds the owner's documents.
+  if (Status s = storage::create_directories_durably(config.data_dir); !s.ok()) {
+    std::cerr << "groundmist-sync serve: cannot create data folder: " << s.error().message << "\n";
     return 1;
   }
+  std::error_code fs_error;
   const std::string data_path = std::filesystem::absolute(config.data_dir, fs_error).lexically_normal().string();
 
   auto verifier = make_session_verifier(config);

@@ -109,7 +109,11 @@ Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned 
   return true;
 }
 
-Status create_directories_durably(const fs::path& dir) {
+namespace {
+
+// Creates `dir` and every missing folder above it, mode 0700 (the data is private);
+// with `sync`, fsyncs each parent that gained an entry.
+Status make_directories(const fs::path& dir, bool sync) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
@@ -128,10 +132,14 @@ Status create_directories_durably(const fs::path& dir) {
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) return errno_error("cannot create folder", *it, errno);
     fs::path parent = it->parent_path();
-    GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
+    if (sync) GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+Status create_directories_durably(const fs::path& dir) { return make_directories(dir, true); }
 
 DurableBatch::~DurableBatch() { discard(); }
 
@@ -142,9 +150,7 @@ void DurableBatch::discard() {
 
 Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
   // New folders need no fsync of their own: commit()'s flushes cover them.
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) return error("cannot create folder " + path.parent_path().string() + ": " + ec.message());
+  GM_TRY(make_directories(path.parent_path(), false));
   GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, false));
   pending_.push_back({std::move(temp), path});
   return Status::Ok();

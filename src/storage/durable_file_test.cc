@@ -52,6 +52,9 @@ TEST_P(DurableBatchTest, CommitMakesEveryFileAppearWhole) {
     EXPECT_TRUE(batch.empty());
   }
   EXPECT_EQ(files(), want);
+  // The folders it made are private, like the files.
+  EXPECT_EQ(fs::status(dir_ / "d0" / "sub").permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(fs::status(dir_ / "d0").permissions() & fs::perms::all, fs::perms::owner_all);
   for (size_t i = 0; i < n; ++i) {
     auto content = read_file(dir_ / ("d" + std::to_string(i % 3) + "/sub/f" + std::to_string(i)));
     ASSERT_TRUE(content.ok() && *content);
