@@ -2,7 +2,6 @@
 
 #include <libdeflate.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "automerge/leb.h"
@@ -75,7 +74,7 @@ Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
     return error("bundle chunks (type 3) are not supported, at byte " + std::to_string(base_offset));
   }
   if (c.type == ChunkType::kCompressedChange) {
-    auto inflated = inflate_raw(body, inflate_limit(body.size()));
+    auto inflated = inflate_raw(body);
     if (!inflated) return context("compressed change at byte " + std::to_string(base_offset), inflated.error());
     c.owned = make_chunk(ChunkType::kChange, *inflated, &c.hash);
     if (std::memcmp(c.hash.bytes.data(), checksum.data(), 4) != 0) {
@@ -126,11 +125,6 @@ Bytes deflate_raw(ByteView data) {
   Bytes out(libdeflate_deflate_compress_bound(compressor.c, data.size()));
   out.resize(libdeflate_deflate_compress(compressor.c, data.data(), data.size(), out.data(), out.size()));
   return out;
-}
-
-size_t inflate_limit(size_t compressed_size) {
-  constexpr size_t kFreely = size_t{64} << 20;
-  return std::min(kMaxInflatedSize, std::max(kFreely, std::min(compressed_size, kMaxInflatedSize) * 16));
 }
 
 Result<Bytes> inflate_raw(ByteView data, size_t max_size) {

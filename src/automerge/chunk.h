@@ -28,11 +28,6 @@ inline constexpr std::array<uint8_t, 4> kChunkMagic = {0x85, 0x6f, 0x4a, 0x83};
 // expands up to about 1000 times, so 256 KB can claim it. Far above any real
 // document (the 260k-edit benchmark's columns inflate to about 1 MB).
 inline constexpr size_t kMaxInflatedSize = size_t{256} << 20;
-// What `compressed_size` bytes of input (a chunk body) may inflate to in all: at most
-// kMaxInflatedSize, and beyond 64 MB no more than 16 times the input (real Automerge
-// columns shrink 2–10 times; a hostile stream of zeros shrinks 1000 times, and
-// inflating 256 MB of it takes seconds).
-size_t inflate_limit(size_t compressed_size);
 
 struct Chunk {
   ChunkType type = ChunkType::kChange;

@@ -60,11 +60,11 @@ struct ColumnTable {
 
 template <size_t N>
 Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* table,
-                       std::vector<DecodedDocument::UnknownColumn>& unknown, size_t limit, size_t* inflated_total) {
+                       std::vector<DecodedDocument::UnknownColumn>& unknown, size_t* inflated_total) {
   t.inflated.reserve(t.columns.size());
   for (ColumnInfo& c : t.columns) {
     if (c.deflated()) {
-      auto data = inflate_raw(c.data, limit - *inflated_total);
+      auto data = inflate_raw(c.data, kMaxInflatedSize - *inflated_total);
       if (!data.ok()) {
         return context(std::string("document chunk: ") + table + " column with spec " + std::to_string(c.spec),
                        data.error());
@@ -490,10 +490,8 @@ Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   }
 
   size_t inflated_total = 0;
-  const size_t inflate_budget = inflate_limit(body.size());
-  GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, inflate_budget,
-                         &inflated_total));
-  GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, inflate_budget, &inflated_total));
+  GM_TRY(inflate_columns(changes, kKnownChangeColumns, "change", doc.unknown_change_columns, &inflated_total));
+  GM_TRY(inflate_columns(ops, kKnownOpColumns, "op", doc.unknown_op_columns, &inflated_total));
 
   if (max_rows == 0) max_rows = document_row_limit(body.size());
   GM_TRY(decode_changes(changes, max_rows, doc));
