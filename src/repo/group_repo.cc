@@ -366,6 +366,15 @@ Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
   for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
   GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all));
   Bytes snapshot = full.save();
+  {
+    // The snapshot must load back as load() will read it, or the changes it replaces
+    // would be lost to a limit (a document chunk is denser than its changes).
+    ChangeGraph check;
+    check.set_max_ops(UINT64_MAX);
+    Status reloads = check.load(snapshot);
+    if (!reloads) return context("the compacted snapshot would not load; the changes are kept", reloads.error());
+    if (check.heads() != doc.graph.heads()) return error("the compacted snapshot has other heads; the changes are kept");
+  }
   storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));

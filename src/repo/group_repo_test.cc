@@ -382,6 +382,37 @@ TEST_F(GroupRepoTest, DocumentsOnDiskLoadWhateverTheirOpCount) {
   EXPECT_EQ(files->size(), 1u);
 }
 
+// A list of 100,000 nulls: its snapshot holds far more rows per byte than the loader
+// accepts (a run-length column says it all in a few bytes), so compaction must not
+// replace its changes with that snapshot: they would be set aside as damaged on the
+// next load.
+TEST_F(GroupRepoTest, CompactionKeepsChangesWhoseSnapshotWouldNotLoad) {
+  automerge::Change change;
+  change.actor = Bytes(16, 7);
+  change.seq = 1;
+  change.start_op = 1;
+  change.ops.resize(100'001);
+  change.ops[0].action = static_cast<uint64_t>(automerge::Action::kMakeList);
+  change.ops[0].key.map_key = "list";
+  for (size_t i = 1; i < change.ops.size(); ++i) {
+    automerge::Op& op = change.ops[i];
+    op.obj = automerge::OpId{1, 0};
+    op.insert = true;
+    op.key.elem = i == 1 ? automerge::OpId{} : automerge::OpId{i, 0};
+  }
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.add_chunk(automerge::encode_change(change)).ok());
+  sync(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());  // a second file: worth compacting
+  sync(a);
+  repo_->disconnect(a.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));  // compaction refuses
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
 TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {
   Client a{1, "alice"};
   join(a);

@@ -130,7 +130,14 @@ Status make_directories(const fs::path& dir, bool sync) {
     p = parent;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) return errno_error("cannot create folder", *it, errno);
+    if (::mkdir(it->c_str(), 0700) != 0) {
+      const int err = errno;
+      // Created meanwhile by someone else is fine, if it is a folder.
+      struct stat st {};
+      if (err != EEXIST || ::stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return errno_error("cannot create folder", *it, err);
+      }
+    }
     fs::path parent = it->parent_path();
     if (sync) GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
   }
