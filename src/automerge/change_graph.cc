@@ -56,7 +56,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
     size_t consumed = 0;
     auto c = parse_chunk(pieces[0], &consumed);
     if (c && consumed == pieces[0].size() && c->type == ChunkType::kDocument) {
-      auto decoded = decode_document(c->body, document_row_limit(c->body.size(), max_ops_));
+      auto decoded = decode_document(c->body, row_limit(c->body.size()));
       if (!decoded) return context("document chunk at byte 0", decoded.error());
       auto rebuilt = expand_document(*decoded);
       if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
@@ -74,7 +74,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         auto heads = document_heads(c.body);
         if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
         if (has_all(*heads)) continue;
-        auto decoded = decode_document(c.body, document_row_limit(c.body.size(), max_ops_));
+        auto decoded = decode_document(c.body, row_limit(c.body.size()));
         if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
         auto rebuilt = expand_document(*decoded);
         if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
@@ -396,6 +396,14 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
   ops_ += *ops;
   if (applied) applied->push_back(index);
   return Status::Ok();
+}
+
+size_t ChangeGraph::row_limit(size_t body_size) const {
+  // Without an op limit (documents read back from storage), no rows-per-byte rule
+  // either: a document chunk saved by npm can be denser than what clients may send
+  // (a long list of equal values is a few bytes of run-length columns).
+  if (max_ops_ == UINT64_MAX) return kMaxDocumentRows;
+  return document_row_limit(body_size, max_ops_);
 }
 
 Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {

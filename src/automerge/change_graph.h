@@ -99,7 +99,9 @@ class ChangeGraph {
   // max_ops: a few bytes of run-length columns can claim millions of ops, which every
   // peer that loads the document would then have to build. A change that would take
   // the graph past it is refused, from its op count, and reported as an error.
-  // (Documents read back from storage are loaded without it: they may predate it.)
+  // (Documents read back from storage are loaded without it, set_max_ops(UINT64_MAX):
+  // they may predate it. Their document chunks may then hold up to kMaxDocumentRows
+  // rows however few bytes they take.)
   uint64_t op_count() const { return ops_; }
   void set_max_ops(uint64_t ops) { max_ops_ = ops; }
   uint64_t max_ops() const { return max_ops_; }
@@ -176,6 +178,8 @@ class ChangeGraph {
   Status apply_one(const Incoming& change, std::vector<Index>* applied);
   uint32_t intern_actor(ByteView actor);
   Error too_many_ops(const ChangeHash& hash, uint64_t ops) const;
+  // Rows a document chunk of `body_size` bytes may claim (decode_document).
+  size_t row_limit(size_t body_size) const;
   static Result<HeaderRef> read_header_ref(ByteView body);
   static Result<HeaderRef> pending_header(const Pending& p);
   void table_insert(Index i);

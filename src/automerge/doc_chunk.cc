@@ -55,6 +55,14 @@ struct ColumnTable {
   std::vector<ColumnInfo> columns;
   std::vector<Bytes> inflated;  // owns the data of inflated columns
 
+  // Rows worth reserving up front: what the table's bytes plausibly hold. A run-length
+  // column can claim far more; those rows grow the vectors as they really decode.
+  size_t plausible_rows() const {
+    size_t bytes = 0;
+    for (const ColumnInfo& c : columns) bytes += c.data.size();
+    return kMinRowLimit + kMaxRowsPerBodyByte * bytes;
+  }
+
   ByteView get(uint32_t spec) const { return find_column(columns, spec); }
 };
 
@@ -167,7 +175,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   // Every row has an actor, so the actor column's length is the row count.
   const size_t claimed = claimed_rows(t.get(kChangeActor), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
-  reserve_rows(doc.changes, claimed);
+  reserve_rows(doc.changes, std::min(claimed, t.plausible_rows()));
 
   while (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() && deps_count.done() &&
            extra.done())) {
@@ -248,7 +256,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   // Every row has an action, so the action column's length is the row count.
   const size_t claimed = claimed_rows(t.get(kOpAction), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
-  reserve_rows(doc.ops, claimed);
+  reserve_rows(doc.ops, std::min(claimed, t.plausible_rows()));
 
   auto all_done = [&] {
     return obj_actor.done() && obj_counter.done() && key_actor.done() && key_counter.done() && key_string.done() &&
