@@ -445,29 +445,12 @@ Result<ChangeHeader> decode_change_header(ByteView body, ByteView* rest) {
 }
 
 Result<size_t> count_change_ops(ByteView body, size_t limit) {
-  // Skips the header fields and finds the action column without allocating: this
-  // runs for every change a graph applies.
-  Reader r(body);
-  GM_ASSIGN_OR_RETURN(size_t ndeps, r.count("dependency count", 32));
-  GM_TRY(r.bytes(32 * ndeps, "dependency hashes"));
-  GM_TRY(r.length_prefixed("actor id"));
-  GM_TRY(r.uleb("seq"));
-  GM_TRY(r.uleb("start op"));
-  GM_TRY(r.sleb("time"));
-  GM_TRY(r.length_prefixed("message"));
-  GM_ASSIGN_OR_RETURN(size_t nactors, r.count("other actor count", 1));
-  for (size_t i = 0; i < nactors; ++i) GM_TRY(r.length_prefixed("other actor id"));
-  GM_ASSIGN_OR_RETURN(size_t ncolumns, r.count("column count", 2));
-  uint64_t total = 0, action_begin = 0, action_length = 0;
-  for (size_t i = 0; i < ncolumns; ++i) {
-    GM_ASSIGN_OR_RETURN(uint64_t spec, r.uleb("column spec"));
-    GM_ASSIGN_OR_RETURN(uint64_t length, r.uleb("column length"));
-    if (length > body.size()) return error("change column " + spec_hex(spec) + " is longer than the change");
-    if (spec == kAction) action_begin = total, action_length = length;
-    total += length;
-  }
-  GM_ASSIGN_OR_RETURN(ByteView data, r.bytes(total, "column data"));
-  return count_uleb_rle_rows(data.subspan(action_begin, action_length), limit);
+  ByteView rest;
+  GM_TRY(decode_change_header(body, &rest));
+  Reader r(rest, body.size() - rest.size());
+  GM_ASSIGN_OR_RETURN(std::vector<ColumnInfo> columns, read_column_metadata(r));
+  GM_TRY(slice_column_data(columns, r));
+  return count_uleb_rle_rows(find_column(columns, kAction), limit);
 }
 
 Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) {
