@@ -180,12 +180,15 @@ std::string document_difference(ByteView got, ByteView want) {
   for (size_t i = 0; i < g->changes.size(); ++i) {
     const auto& a = g->changes[i];
     const auto& b = w->changes[i];
-    if (a.actor != b.actor || a.seq != b.seq || a.max_op != b.max_op || a.time != b.time || a.message != b.message ||
-        a.deps != b.deps || a.extra != b.extra) {
+    const std::string* am = g->message(a);
+    const std::string* bm = w->message(b);
+    if (a.actor != b.actor || a.seq != b.seq || a.max_op != b.max_op || a.time != b.time ||
+        (am && bm ? *am != *bm : am != bm) || !std::ranges::equal(g->deps(a), w->deps(b)) ||
+        !std::ranges::equal(g->extra(a), w->extra(b))) {
       return "change row " + std::to_string(i) + " differs (actor " + std::to_string(a.actor) + "/" +
              std::to_string(b.actor) + " seq " + std::to_string(a.seq) + "/" + std::to_string(b.seq) + " maxOp " +
              std::to_string(a.max_op) + "/" + std::to_string(b.max_op) + " time " + std::to_string(a.time) + "/" +
-             std::to_string(b.time) + " deps " + std::to_string(a.deps.size()) + "/" + std::to_string(b.deps.size()) +
+             std::to_string(b.time) + " deps " + std::to_string(a.deps_count) + "/" + std::to_string(b.deps_count) +
              ")";
     }
   }

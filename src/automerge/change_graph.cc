@@ -134,7 +134,7 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
     max_seq_[actor] = c.seq;
     Node node;
     node.offset = offset;
-    if (rc.chunk.size() > UINT32_MAX || dep_indexes_.size() + c.deps.size() > UINT32_MAX) {
+    if (rc.chunk.size() > UINT32_MAX || dep_indexes_.size() + c.deps_count > UINT32_MAX) {
       return refuse(error("change graph size limit reached"));
     }
     node.length = static_cast<uint32_t>(rc.chunk.size());
@@ -142,10 +142,10 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
     node.seq = c.seq;
     node.start_op = rc.start_op;
     node.deps_begin = static_cast<uint32_t>(dep_indexes_.size());
-    node.deps_count = static_cast<uint32_t>(c.deps.size());
+    node.deps_count = c.deps_count;
     // Rows are indexes here (row order is application order); a change lists its
     // dependencies in hash order.
-    for (uint64_t d : c.deps) dep_indexes_.push_back(static_cast<Index>(d));
+    for (uint32_t d : doc.deps(c)) dep_indexes_.push_back(d);
     std::sort(dep_indexes_.begin() + node.deps_begin, dep_indexes_.end(),
               [&](Index a, Index b) { return expanded[a].hash < expanded[b].hash; });
     nodes_.push_back(node);

@@ -202,7 +202,10 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
     c.time = *s;
     std::optional<std::string_view> m;
     if (!message.next(&m)) return column_error(kTable, "message", row, message.error());
-    if (m) c.message = std::string(*m);
+    if (m) {
+      c.message = static_cast<uint32_t>(doc.messages.size());
+      doc.messages.emplace_back(*m);
+    }
     if (!deps_count.next(&u)) return column_error(kTable, "deps count", row, deps_count.error());
     uint64_t ndeps = u.value_or(0);
     if (ndeps > row) {
@@ -210,19 +213,23 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
     }
     total_deps += ndeps;
     if (total_deps > max_rows) return row_error(kTable, row, "more deps than the chunk size allows");
-    c.deps.reserve(ndeps);
+    c.deps_begin = static_cast<uint32_t>(doc.change_deps.size());
+    c.deps_count = static_cast<uint32_t>(ndeps);
     for (uint64_t i = 0; i < ndeps; ++i) {
       if (!deps_index.next(&s)) return column_error(kTable, "deps index", row, deps_index.error());
       if (!s) return row_error(kTable, row, "missing dep index");
       if (*s < 0 || static_cast<uint64_t>(*s) >= row) {
         return row_error(kTable, row, "dep index " + std::to_string(*s) + " does not name an earlier row");
       }
-      c.deps.push_back(static_cast<uint64_t>(*s));
+      doc.change_deps.push_back(static_cast<uint32_t>(*s));
     }
     Value v;
     if (!extra.next(&v)) return column_error(kTable, "extra bytes", row, extra.error());
     if (v.kind() == ValueType::kBytes) {
-      c.extra.assign(v.bytes.begin(), v.bytes.end());
+      if (!v.bytes.empty()) {
+        c.extra = static_cast<uint32_t>(doc.extras.size());
+        doc.extras.emplace_back(v.bytes.begin(), v.bytes.end());
+      }
     } else if (v.kind() != ValueType::kNull) {
       return row_error(kTable, row, "extra bytes have value type " + std::to_string(v.type) + ", expected bytes (7)");
     }
@@ -335,11 +342,48 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
 
 }  // namespace
 
+DecodedDocument::ChangeRow& DecodedDocument::add_change(uint32_t actor, uint64_t seq, uint64_t max_op, int64_t time,
+                                                        std::span<const uint32_t> deps, const std::string* message,
+                                                        ByteView extra) {
+  ChangeRow& c = changes.emplace_back();
+  c.actor = actor;
+  c.seq = seq;
+  c.max_op = max_op;
+  c.time = time;
+  set_deps(c, deps);
+  if (message) {
+    c.message = static_cast<uint32_t>(messages.size());
+    messages.push_back(*message);
+  }
+  if (!extra.empty()) {
+    c.extra = static_cast<uint32_t>(extras.size());
+    extras.emplace_back(extra.begin(), extra.end());
+  }
+  return c;
+}
+
+void DecodedDocument::set_deps(ChangeRow& c, std::span<const uint32_t> deps) {
+  c.deps_begin = static_cast<uint32_t>(change_deps.size());
+  c.deps_count = static_cast<uint32_t>(deps.size());
+  change_deps.insert(change_deps.end(), deps.begin(), deps.end());
+}
+
 bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
-  if (a.actors != b.actors || a.heads != b.heads || a.changes != b.changes || a.heads_index != b.heads_index ||
-      a.unknown_change_columns != b.unknown_change_columns || a.unknown_op_columns != b.unknown_op_columns ||
-      a.ops.size() != b.ops.size()) {
+  if (a.actors != b.actors || a.heads != b.heads || a.changes.size() != b.changes.size() ||
+      a.heads_index != b.heads_index || a.unknown_change_columns != b.unknown_change_columns ||
+      a.unknown_op_columns != b.unknown_op_columns || a.ops.size() != b.ops.size()) {
     return false;
+  }
+  for (size_t i = 0; i < a.changes.size(); ++i) {
+    const DecodedDocument::ChangeRow& x = a.changes[i];
+    const DecodedDocument::ChangeRow& y = b.changes[i];
+    const std::string* xm = a.message(x);
+    const std::string* ym = b.message(y);
+    if (!(x.actor == y.actor && x.seq == y.seq && x.max_op == y.max_op && x.time == y.time &&
+          std::ranges::equal(a.deps(x), b.deps(y)) && (xm && ym ? *xm == *ym : xm == ym) &&
+          std::ranges::equal(a.extra(x), b.extra(y)))) {
+      return false;
+    }
   }
   for (size_t i = 0; i < a.ops.size(); ++i) {
     const Op& x = a.ops[i];
@@ -662,8 +706,7 @@ Bytes encode_document_body(std::span<const ActorId> actors, std::span<const Chan
 Bytes encode_document_body(const DecodedDocument& doc, bool compress) {
   ChangeColumnsWriter changes;
   for (const auto& c : doc.changes) {
-    changes.append(c.actor, c.seq, c.max_op, c.time, c.message ? &*c.message : nullptr,
-                   std::span<const uint64_t>(c.deps), c.extra);
+    changes.append(c.actor, c.seq, c.max_op, c.time, doc.message(c), doc.deps(c), doc.extra(c));
   }
   OpColumnsWriter ops;
   for (const Op& op : doc.ops) ops.append(op);
@@ -691,7 +734,12 @@ Status check_indexes(const DecodedDocument& doc) {
   for (size_t row = 0; row < doc.changes.size(); ++row) {
     const auto& c = doc.changes[row];
     if (c.actor >= nactors) return row_error("change", row, "actor index out of range");
-    for (uint64_t d : c.deps) {
+    if (c.deps_begin > doc.change_deps.size() || c.deps_count > doc.change_deps.size() - c.deps_begin ||
+        (c.message != DecodedDocument::kNone && c.message >= doc.messages.size()) ||
+        (c.extra != DecodedDocument::kNone && c.extra >= doc.extras.size())) {
+      return row_error("change", row, "deps, message or extra bytes out of range");
+    }
+    for (uint32_t d : doc.deps(c)) {
       if (d >= row) return row_error("change", row, "dep index " + std::to_string(d) + " does not name an earlier row");
     }
   }
@@ -856,8 +904,9 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     size_t estimate = 0;
     for (size_t row = 0; row < nchanges; ++row) {
       const auto& c = doc.changes[row];
-      estimate += 96 + 32 * c.deps.size() + doc.actors[c.actor].size() + (c.message ? c.message->size() : 0) +
-                  c.extra.size() + 32 * size_t{op_end[row] - op_begin[row]};
+      const std::string* message = doc.message(c);
+      estimate += 96 + 32 * size_t{c.deps_count} + doc.actors[c.actor].size() + (message ? message->size() : 0) +
+                  doc.extra(c).size() + 32 * size_t{op_end[row] - op_begin[row]};
     }
     // Capped: a crafted document could claim rows enough for a reservation the
     // machine cannot make; beyond the cap the buffer grows as the chunks are written.
@@ -885,17 +934,20 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     }
     if (change.start_op == 0) return row_error("change", row, "maxOp too large");
 
-    change.deps.resize(c.deps.size());
-    for (size_t k = 0; k < c.deps.size(); ++k) {
-      change.deps[k] = hashes[c.deps[k]];
-      is_dep[c.deps[k]] = 1;
+    const std::span<const uint32_t> deps = doc.deps(c);
+    change.deps.resize(deps.size());
+    for (size_t k = 0; k < deps.size(); ++k) {
+      change.deps[k] = hashes[deps[k]];
+      is_dep[deps[k]] = 1;
     }
     std::sort(change.deps.begin(), change.deps.end());
     change.actor.assign(doc.actors[c.actor].begin(), doc.actors[c.actor].end());
     change.seq = c.seq;
     change.time = c.time;
-    change.message = c.message.value_or("");
-    change.extra.assign(c.extra.begin(), c.extra.end());
+    const std::string* message = doc.message(c);
+    change.message = message ? *message : std::string();
+    const ByteView extra = doc.extra(c);
+    change.extra.assign(extra.begin(), extra.end());
     change.unknown_columns.clear();
 
     // The change's actor table: author, then the other actors its ops name, sorted;

@@ -31,20 +31,24 @@ inline constexpr size_t kDeflateMinColumnSize = 256;
 // A document chunk in decoded form. OpId::actor indexes `actors`, which are sorted, so
 // comparing (counter, actor index) is the Lamport order.
 struct DecodedDocument {
+  // One change. Its variable-length parts live in the document's side tables (a
+  // 260k-change history is a few flat arrays, not several allocations per change).
   struct ChangeRow {
     uint32_t actor = 0;
+    uint32_t deps_count = 0;
     uint64_t seq = 0;
     uint64_t max_op = 0;
     int64_t time = 0;
-    // nullopt = no message. An explicit empty message is kept as "": npm keeps a
-    // change's `message: ""` in document chunks (though a change chunk cannot tell it
-    // from none), and older implementations wrote "" for every change without one.
-    std::optional<std::string> message;
-    std::vector<uint64_t> deps;  // row indexes of earlier changes, in hash order
-    Bytes extra;
-
-    bool operator==(const ChangeRow&) const = default;
+    uint32_t deps_begin = 0;  // into change_deps
+    // Into messages / extras, or kNone. An explicit empty message is kept as "": npm
+    // keeps a change's `message: ""` in document chunks (though a change chunk cannot
+    // tell it from none), and older implementations wrote "" for every change without
+    // one. No extra bytes and empty extra bytes are the same.
+    uint32_t message = kNone;
+    uint32_t extra = kNone;
   };
+  static constexpr uint32_t kNone = UINT32_MAX;
+
   // A column this implementation does not know: kept (inflated, deflate bit clear) so
   // that encoding reproduces it.
   struct UnknownColumn {
@@ -56,6 +60,9 @@ struct DecodedDocument {
   std::vector<ActorId> actors;
   std::vector<ChangeHash> heads;
   std::vector<ChangeRow> changes;  // topological (application) order
+  std::vector<uint32_t> change_deps;  // each row's deps: rows of earlier changes, in hash order
+  std::vector<std::string> messages;
+  std::vector<Bytes> extras;
   // Ops in document order (§1.10). Each op's `pred` field holds its SUCC list, as
   // stored (Automerge sorts it in Lamport order). Delete ops are not stored.
   std::vector<Op> ops;
@@ -64,6 +71,18 @@ struct DecodedDocument {
   std::vector<uint64_t> heads_index;
   std::vector<UnknownColumn> unknown_change_columns;
   std::vector<UnknownColumn> unknown_op_columns;
+
+  std::span<const uint32_t> deps(const ChangeRow& c) const {
+    return std::span<const uint32_t>(change_deps).subspan(c.deps_begin, c.deps_count);
+  }
+  const std::string* message(const ChangeRow& c) const { return c.message == kNone ? nullptr : &messages[c.message]; }
+  ByteView extra(const ChangeRow& c) const { return c.extra == kNone ? ByteView() : ByteView(extras[c.extra]); }
+  // Appends a change row (message nullptr = none).
+  ChangeRow& add_change(uint32_t actor, uint64_t seq, uint64_t max_op, int64_t time,
+                        std::span<const uint32_t> deps = {}, const std::string* message = nullptr,
+                        ByteView extra = {});
+  // Replaces a row's deps (the old entries stay in change_deps, unused).
+  void set_deps(ChangeRow& c, std::span<const uint32_t> deps);
 };
 
 bool operator==(const DecodedDocument& a, const DecodedDocument& b);

@@ -55,8 +55,8 @@ TEST(DocChunk, DecodesSpecVector) {
   EXPECT_EQ(c.seq, 1u);
   EXPECT_EQ(c.max_op, 9u);
   EXPECT_EQ(c.time, 0);
-  EXPECT_TRUE(c.deps.empty());
-  EXPECT_TRUE(c.extra.empty());
+  EXPECT_EQ(c.deps_count, 0u);
+  EXPECT_TRUE(doc->extra(c).empty());
   ASSERT_EQ(doc->ops.size(), 9u);
   // Root ops by key (list, n, text, title), then the list's and the text's elements.
   EXPECT_EQ(doc->ops[0].key.map_key, "list");
@@ -165,15 +165,15 @@ TEST(DocChunk, RowClaimsBeyondTheLimitsAreRefusedBeforeDecoding) {
 TEST(DocChunk, RejectsBadIndexes) {
   DecodedDocument doc;
   doc.actors = {Bytes{1}};
-  doc.changes.resize(2);
-  doc.changes[0].seq = 1;
-  doc.changes[1].seq = 2;
-  doc.changes[1].deps = {1};  // not an earlier row
+  doc.add_change(0, 1, 0, 0);
+  const uint32_t bad_dep[] = {1};  // not an earlier row
+  doc.add_change(0, 2, 0, 0, bad_dep);
   auto r = decode_document(encode_document_body(doc, false));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("dep index 1"), std::string::npos) << r.error().message;
 
-  doc.changes[1].deps = {0};
+  const uint32_t dep[] = {0};
+  doc.set_deps(doc.changes[1], dep);
   doc.changes[1].actor = 1;  // only one actor
   r = decode_document(encode_document_body(doc, false));
   ASSERT_FALSE(r.ok());
@@ -463,10 +463,8 @@ TEST(DocChunk, ExpandSynthesizesDeletes) {
   ASSERT_TRUE(doc.ok());
   // A second change (10@, 11@) deletes "n" (2@) and the list element 5@.
   DecodedDocument d = *doc;
-  auto& row = d.changes.emplace_back();
-  row.seq = 2;
-  row.max_op = 11;
-  row.deps = {0};
+  const uint32_t dep[] = {0};
+  d.add_change(0, 2, 11, 0, dep);
   for (Op& op : d.ops) {
     if (op.id.counter == 2) op.pred = {OpId{10, 0}};
     if (op.id.counter == 5) op.pred = {OpId{11, 0}};

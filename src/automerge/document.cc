@@ -50,7 +50,7 @@ Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::In
     // Into an empty graph, row i became change i.
     for (size_t i = 0; i < decoded.changes.size(); ++i) {
       const DecodedDocument::ChangeRow& row = decoded.changes[i];
-      record_meta(static_cast<ChangeGraph::Index>(i), row.max_op, row.time, row.message, row.extra);
+      record_meta(static_cast<ChangeGraph::Index>(i), row.max_op, row.time, decoded.message(row), decoded.extra(row));
     }
     op_set_ = std::move(ops);
     return Status::Ok();
@@ -74,17 +74,16 @@ Status Document::apply_changes(std::span<const ChangeGraph::Index> indexes) {
     GM_ASSIGN_OR_RETURN(Change change, decode_change(c.body, lenient));
     Status s = op_set_.apply_change(change);
     if (!s) return context("change " + graph_.hash(i).hex(), s.error());
-    std::optional<std::string> message;
-    if (!change.message.empty()) message = change.message;
-    record_meta(i, change.start_op + change.ops.size() - 1, change.time, message, change.extra);
+    record_meta(i, change.start_op + change.ops.size() - 1, change.time,
+                change.message.empty() ? nullptr : &change.message, change.extra);
   }
   // An insert after an element that no change of the batch created: npm refuses the
   // batch (the changes stay applied here; the caller gets the error).
   return op_set_.check_waiting_inserts();
 }
 
-void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time,
-                           const std::optional<std::string>& message, ByteView extra) {
+void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string* message,
+                           ByteView extra) {
   if (meta_.size() <= i) meta_.resize(i + 1);
   meta_[i] = ChangeMeta{max_op, time};
   if (empty_message_.size() <= i) empty_message_.resize(i + 1);

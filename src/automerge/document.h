@@ -56,8 +56,8 @@ class Document {
 
   Status apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied);
   Status apply_changes(std::span<const ChangeGraph::Index> indexes);
-  void record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::optional<std::string>& message,
-                   ByteView extra);
+  // message: nullptr = none.
+  void record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, const std::string* message, ByteView extra);
 
   ChangeGraph graph_;
   OpSet op_set_;
