@@ -65,6 +65,14 @@ int serve(const ServeOptions& opts) {
   }
   std::error_code fs_error;
   const std::string data_path = std::filesystem::absolute(config.data_dir, fs_error).lexically_normal().string();
+  // A folder that already existed keeps its mode (e.g. 0755 from `mkdir -p`): other
+  // local users could then list the groups and document ids, though not read a file.
+  using std::filesystem::perms;
+  const perms mode = std::filesystem::status(config.data_dir, fs_error).permissions();
+  if (!fs_error && (mode & (perms::group_all | perms::others_all)) != perms::none) {
+    spdlog::warn("data folder {} is open to other users of this machine (mode {:04o}); `chmod 700 {}` keeps it private",
+                 data_path, static_cast<unsigned>(mode & perms::mask), data_path);
+  }
 
   auto verifier = make_session_verifier(config);
   if (!verifier.ok()) {

@@ -23,6 +23,8 @@ if (!fs.existsSync(bin)) {
 }
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'gm-serve-e2e-'));
+// Opened up, as `mkdir -p` under the usual umask would leave it: the server says so.
+fs.chmodSync(data, 0o755);
 const env = { ...process.env, GROUNDMIST_SYNC_SECRET_KEY: crypto.randomBytes(32).toString('hex') };
 for (const v of ['PORT', 'DATA_DIR', 'ATPROTO_DID']) delete env[v];
 
@@ -76,6 +78,8 @@ const ownerWarning = await withTimeout(
   'owner warning',
 ).catch(() => false);
 check(ownerWarning, 'says at start that there is no owner (loopback only)');
+check(/data folder .* is open to other users of this machine \(mode 0755\)/.test(stderr),
+      'warns at start that the data folder is open to other users');
 const base = `http://127.0.0.1:${port}`;
 const wsBase = `ws://127.0.0.1:${port}`;
 
