@@ -111,39 +111,14 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-// Number of rows in the (uLEB RLE) action column, computed from the run headers
-// without visiting rows, and capped: a tiny hostile column can claim 2^63 rows.
-Result<size_t> count_uleb_rle_rows(ByteView data, size_t limit) {
-  size_t pos = 0;
-  uint64_t rows = 0;
-  auto malformed = [&]() {
-    return error("change column 'action' (0x42): truncated or invalid RLE data at column byte " + std::to_string(pos));
-  };
-  while (pos < data.size()) {
-    int64_t n;
-    if (!read_sleb(data, &pos, &n)) return malformed();
-    uint64_t run;
-    uint64_t skip = 0;
-    if (n > 0) {
-      run = static_cast<uint64_t>(n);
-      skip = 1;
-    } else if (n < 0) {
-      run = static_cast<uint64_t>(-(n + 1)) + 1;
-      skip = run;
-    } else {
-      if (!read_uleb(data, &pos, &run)) return malformed();
-    }
-    if (run > limit || rows + run > limit) {
-      return error("change claims more than " + std::to_string(limit) +
-                   " ops (the limit for one change)");
-    }
-    rows += run;
-    for (uint64_t i = 0; i < skip; ++i) {
-      uint64_t v;
-      if (!read_uleb(data, &pos, &v)) return malformed();
-    }
-  }
-  return static_cast<size_t>(rows);
+// The ops of a change: the rows of its action column, counted from the run headers
+// without visiting rows, and refused past `limit` (a tiny hostile column can claim
+// 2^63 rows).
+Result<size_t> count_ops(const std::vector<ColumnInfo>& columns, size_t limit) {
+  Result<uint64_t> rows = count_uleb_rle_rows(find_column(columns, kAction), limit);
+  if (!rows) return context("change column 'action' (0x42)", rows.error());
+  if (*rows > limit) return error("change claims more than " + std::to_string(limit) + " ops (the limit for one change)");
+  return static_cast<size_t>(*rows);
 }
 
 // The known op columns of a change, encoded into one buffer: column k (kKnownSpecs
@@ -450,7 +425,7 @@ Result<size_t> count_change_ops(ByteView body, size_t limit) {
   Reader r(rest, body.size() - rest.size());
   GM_ASSIGN_OR_RETURN(std::vector<ColumnInfo> columns, read_column_metadata(r));
   GM_TRY(slice_column_data(columns, r));
-  return count_uleb_rle_rows(find_column(columns, kAction), limit);
+  return count_ops(columns, limit);
 }
 
 Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) {
@@ -480,7 +455,7 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
     change.unknown_columns.emplace_back(c.spec, Bytes(c.data.begin(), c.data.end()));
   }
 
-  GM_ASSIGN_OR_RETURN(size_t nops, count_uleb_rle_rows(find_column(columns, kAction), options.max_ops));
+  GM_ASSIGN_OR_RETURN(size_t nops, count_ops(columns, options.max_ops));
   if (nops > 0 && change.start_op + (nops - 1) > UINT32_MAX) {
     return error("change op counters run past 2^32 (startOp " + std::to_string(change.start_op) + ", " +
                  std::to_string(nops) + " ops)");

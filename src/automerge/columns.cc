@@ -374,6 +374,35 @@ Status slice_column_data(std::vector<ColumnInfo>& columns, Reader& r) {
   return Status::Ok();
 }
 
+Result<uint64_t> count_uleb_rle_rows(ByteView data, uint64_t limit) {
+  size_t pos = 0;
+  uint64_t rows = 0;
+  auto malformed = [&]() { return error("truncated or invalid RLE data at column byte " + std::to_string(pos)); };
+  while (pos < data.size() && rows <= limit) {
+    int64_t n;
+    if (!read_sleb(data, &pos, &n)) return malformed();
+    uint64_t run;
+    uint64_t values = 0;
+    if (n > 0) {
+      run = static_cast<uint64_t>(n);
+      values = 1;
+    } else if (n < 0) {
+      run = static_cast<uint64_t>(-(n + 1)) + 1;
+      values = run;
+    } else if (!read_uleb(data, &pos, &run)) {
+      return malformed();
+    }
+    // A literal run's values follow it: at most one per remaining byte.
+    if (values > data.size() - pos) return malformed();
+    for (uint64_t i = 0; i < values; ++i) {
+      uint64_t v;
+      if (!read_uleb(data, &pos, &v)) return malformed();
+    }
+    rows = run > limit - std::min(rows, limit) ? (limit == UINT64_MAX ? limit : limit + 1) : rows + run;
+  }
+  return rows;
+}
+
 ByteView find_column(const std::vector<ColumnInfo>& columns, uint32_t spec) {
   for (const ColumnInfo& c : columns) {
     if ((c.spec & ~kDeflateBit) == spec) return c.data;

@@ -234,6 +234,12 @@ void encode_value_raw(const Value& v, Bytes& raw);
 Result<std::vector<ColumnInfo>> read_column_metadata(Reader& r);
 Status slice_column_data(std::vector<ColumnInfo>& columns, Reader& r);
 
+// The rows of an RLE column of uLEB values, read from its run headers (the values are
+// skipped, not decoded): a few bytes can claim 2^63 rows. Counting stops once it
+// passes `limit`; the result is then some number above `limit` (at most limit + 1,
+// saturating). An error if the run headers are malformed.
+Result<uint64_t> count_uleb_rle_rows(ByteView data, uint64_t limit);
+
 // Finds a column by spec (deflate bit ignored); empty data if absent.
 ByteView find_column(const std::vector<ColumnInfo>& columns, uint32_t spec);
 

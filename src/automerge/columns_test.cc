@@ -82,6 +82,26 @@ TEST(Value, SpecExamples) {
   }
 }
 
+TEST(Rle, CountsRowsFromRunHeaders) {
+  auto count = [](const std::string& hex, uint64_t limit) { return count_uleb_rle_rows(*from_hex(hex), limit); };
+  // 3 × 7, then a literal run of 2, then 4 nulls: 9 rows.
+  EXPECT_EQ(*count("0307" "7e0102" "0004", 100), 9u);
+  EXPECT_EQ(*count("", 100), 0u);
+  // Over the limit: some number above it, without visiting the rows.
+  EXPECT_EQ(*count("0307" "7e0102" "0004", 8), 9u);
+  EXPECT_EQ(*count("0307" "7e0102" "0004", 4), 5u);
+  // A run of 2^62 rows in a few bytes.
+  Bytes huge;
+  put_sleb(huge, int64_t{1} << 62);
+  put_uleb(huge, 1);
+  EXPECT_EQ(*count_uleb_rle_rows(huge, 1000), 1001u);
+  EXPECT_EQ(*count_uleb_rle_rows(huge, UINT64_MAX), uint64_t{1} << 62);
+  // Malformed: a literal run longer than the bytes left, a truncated value or header.
+  EXPECT_FALSE(count("7a01", 100).ok());
+  EXPECT_FALSE(count("0380", 100).ok());
+  EXPECT_FALSE(count("00", 100).ok());
+}
+
 TEST(Rle, MalformedInputIsAnErrorNotACrash) {
   for (const char* hex : {"7f", "05", "00", "0000", "7e01", "80"}) {
     Bytes b = *from_hex(hex);

@@ -94,35 +94,6 @@ Status inflate_columns(ColumnTable& t, const uint32_t (&known)[N], const char* t
   return Status::Ok();
 }
 
-// Number of rows in an RLE column of uLEB values (at most `limit`), counted without
-// decoding them, so that the row vectors can be reserved once. A malformed column
-// just stops the count; the decoder reports it.
-size_t count_uleb_rows(ByteView data, size_t limit) {
-  size_t pos = 0, rows = 0;
-  uint64_t skip;
-  while (pos < data.size() && rows < limit) {
-    int64_t n;
-    if (!read_sleb(data, &pos, &n)) break;
-    uint64_t run;
-    size_t values;
-    if (n > 0) {
-      run = static_cast<uint64_t>(n);
-      values = 1;
-    } else if (n < 0) {
-      run = static_cast<uint64_t>(-(n + 1)) + 1;
-      values = static_cast<size_t>(std::min<uint64_t>(run, limit));
-    } else {
-      if (!read_uleb(data, &pos, &run)) break;
-      values = 0;
-    }
-    for (size_t i = 0; i < values; ++i) {
-      if (!read_uleb(data, &pos, &skip)) return rows;
-    }
-    rows += static_cast<size_t>(std::min<uint64_t>(run, limit - rows));
-  }
-  return rows;
-}
-
 // Reserves a large row vector and asks the kernel to back it with huge pages: the
 // rows of a big document fill tens of megabytes once, and first-touch page faults
 // (one per 4 KiB page) otherwise cost as much as decoding itself.
@@ -156,8 +127,10 @@ Error too_many_rows(const char* table, size_t max_rows) {
 }
 
 // Rows an RLE column claims, counted up to one past `max_rows` (enough to refuse it).
+// A malformed column claims none here; the decoder reports it.
 size_t claimed_rows(ByteView column, size_t max_rows) {
-  return count_uleb_rows(column, max_rows == SIZE_MAX ? max_rows : max_rows + 1);
+  Result<uint64_t> rows = count_uleb_rle_rows(column, max_rows);
+  return rows ? static_cast<size_t>(std::min<uint64_t>(*rows, SIZE_MAX)) : 0;
 }
 
 Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
