@@ -113,16 +113,18 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
   auto refuse = [this](Error e) -> Status {
     const size_t max_queued = max_queued_bytes_;
     const uint64_t max_ops = max_ops_;
+    const bool trusted = trusted_;
     *this = ChangeGraph();
     max_queued_bytes_ = max_queued;
     max_ops_ = max_ops;
+    trusted_ = trusted;
     return e;
   };
   for (size_t row = 0; row < n; ++row) {
     const RebuiltChange rc = expanded[row];
     const DecodedDocument::ChangeRow& c = doc.changes[row];
     const uint64_t ops = c.max_op >= rc.start_op ? c.max_op - rc.start_op + 1 : 0;
-    if (ops > max_ops_ - std::min(ops_, max_ops_)) return refuse(too_many_ops(rc.hash, ops));
+    if (ops > op_limit() - std::min(ops_, op_limit())) return refuse(too_many_ops(rc.hash, ops));
     ops_ += ops;
     uint32_t& actor = actor_of[c.actor];
     if (actor == UINT32_MAX) actor = intern_actor(doc.actors[c.actor]);
@@ -359,9 +361,9 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
     return error("change graph size limit reached");
   }
   GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(change.chunk));
-  auto ops = count_change_ops(body, static_cast<size_t>(std::clamp<uint64_t>(max_ops_, kDefaultMaxChangeOps, SIZE_MAX)));
+  auto ops = count_change_ops(body, static_cast<size_t>(std::clamp<uint64_t>(op_limit(), kDefaultMaxChangeOps, SIZE_MAX)));
   if (!ops) return context("change " + hash.hex(), ops.error());
-  if (*ops > max_ops_ - std::min(ops_, max_ops_)) return too_many_ops(hash, *ops);
+  if (*ops > op_limit() - std::min(ops_, op_limit())) return too_many_ops(hash, *ops);
   uint32_t actor = intern_actor(header.actor);
   if (header.seq <= max_seq_[actor]) {
     return error("change " + hash.hex() + " has seq " + std::to_string(header.seq) + " but its actor " +
@@ -399,10 +401,7 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
 }
 
 size_t ChangeGraph::row_limit(size_t body_size) const {
-  // Without an op limit (documents read back from storage), no rows-per-byte rule
-  // either: a document chunk saved by npm can be denser than what clients may send
-  // (a long list of equal values is a few bytes of run-length columns).
-  if (max_ops_ == UINT64_MAX) return kMaxDocumentRows;
+  if (trusted_) return kMaxDocumentRows;
   return document_row_limit(body_size, max_ops_);
 }
 

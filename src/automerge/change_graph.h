@@ -99,12 +99,18 @@ class ChangeGraph {
   // max_ops: a few bytes of run-length columns can claim millions of ops, which every
   // peer that loads the document would then have to build. A change that would take
   // the graph past it is refused, from its op count, and reported as an error.
-  // (Documents read back from storage are loaded without it, set_max_ops(UINT64_MAX):
-  // they may predate it. Their document chunks may then hold up to kMaxDocumentRows
-  // rows however few bytes they take.)
   uint64_t op_count() const { return ops_; }
   void set_max_ops(uint64_t ops) { max_ops_ = ops; }
   uint64_t max_ops() const { return max_ops_; }
+
+  // Input is limited by default (max_ops, and a document chunk may claim at most
+  // document_row_limit() rows for its size): that is for what peers send. Trusted
+  // input has neither limit, only kMaxDocumentRows per document chunk: documents read
+  // back from storage load whatever their size (they may predate the limits, and npm
+  // saves a long list of equal values denser than a peer may send it), as do npm's
+  // graphs, which have no limits.
+  void set_trusted(bool trusted) { trusted_ = trusted; }
+  bool trusted() const { return trusted_; }
 
   // --- Queue.
   // Queued chunk bytes are bounded (a peer could otherwise send changes whose
@@ -178,6 +184,8 @@ class ChangeGraph {
   Status apply_one(const Incoming& change, std::vector<Index>* applied);
   uint32_t intern_actor(ByteView actor);
   Error too_many_ops(const ChangeHash& hash, uint64_t ops) const;
+  // The op limit in force: max_ops, or none for trusted input.
+  uint64_t op_limit() const { return trusted_ ? UINT64_MAX : max_ops_; }
   // Rows a document chunk of `body_size` bytes may claim (decode_document).
   size_t row_limit(size_t body_size) const;
   static Result<HeaderRef> read_header_ref(ByteView body);
@@ -206,6 +214,7 @@ class ChangeGraph {
   size_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
   uint64_t ops_ = 0;
   uint64_t max_ops_ = kMaxDocumentRows;
+  bool trusted_ = false;
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> queue_index_;
   std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiting_on_;
 };

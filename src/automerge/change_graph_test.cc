@@ -409,6 +409,13 @@ TEST(ChangeGraph, CountsOpsAndRefusesChangesPastTheLimit) {
   EXPECT_FALSE(d.load(change_with_ops("bb", 3).chunk).ok());
   EXPECT_TRUE(d.load(change_with_ops("cc", 2).chunk).ok());
   EXPECT_EQ(d.op_count(), kMaxDocumentRows);
+
+  // Trusted input (documents read back from storage) has no op limit; limited again after.
+  g.set_trusted(true);
+  ASSERT_TRUE(g.load(c.chunk).ok());
+  EXPECT_EQ(g.op_count(), 11u);
+  g.set_trusted(false);
+  EXPECT_FALSE(g.load(change_with_ops("dd", 1).chunk).ok());
 }
 
 // The 260k-change benchmark document, through document-chunk expansion.

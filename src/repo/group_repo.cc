@@ -196,8 +196,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   // What is on disk loads whatever its size (it may predate the op limit, or come from
   // another server): refusing it would set the user's data aside as damaged. The limit
   // applies to what clients send from here on.
-  const uint64_t max_ops = doc->graph.max_ops();
-  doc->graph.set_max_ops(UINT64_MAX);
+  doc->graph.set_trusted(true);
   // Snapshots first, then incrementals: the order automerge-repo loads them in (§4.1).
   for (const char* kind : {"snapshot", "incremental"}) {
     auto blobs = store_->load_range({document_id, kind});
@@ -218,7 +217,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
       if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (keep_snapshot)
     }
   }
-  doc->graph.set_max_ops(max_ops);
+  doc->graph.set_trusted(false);
   Doc* raw = doc.get();
   docs_.emplace(document_id, std::move(doc));
   keep_snapshot(document_id, *raw);
@@ -370,7 +369,7 @@ Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
     // The snapshot must load back as load() will read it, or the changes it replaces
     // would be lost to a limit (a document chunk is denser than its changes).
     ChangeGraph check;
-    check.set_max_ops(UINT64_MAX);
+    check.set_trusted(true);
     Status reloads = check.load(snapshot);
     if (!reloads) return context("the compacted snapshot would not load; the changes are kept", reloads.error());
     if (check.heads() != doc.graph.heads()) return error("the compacted snapshot has other heads; the changes are kept");
