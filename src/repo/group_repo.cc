@@ -354,36 +354,78 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
   }
 }
 
-Status GroupRepo::compact(const std::string& document_id, Doc& doc) {
+bool GroupRepo::worth_compacting(const Doc& doc) {
   // Worth it when several files hold the document, or one large file of changes (a
   // document chunk is far smaller); safe only when every stored change is applied (a
   // queued change lives only in its incremental file).
   constexpr size_t kCompactSingleFileBytes = 64 * 1024;
   bool worth = doc.files.size() > 1 || (doc.snapshot_bytes == 0 && doc.incremental_bytes >= kCompactSingleFileBytes);
-  if (!worth || doc.graph.queued_count() != 0 || doc.graph.empty()) return Status::Ok();
+  return worth && doc.graph.queued_count() == 0 && !doc.graph.empty();
+}
+
+Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
   Bytes all;
-  for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
+  for (ChangeGraph::Index i = 0; i < graph.size(); ++i) append(all, graph.chunk(i));
   GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all));
   Bytes snapshot = full.save();
-  {
-    // The snapshot must load back as load() will read it, or the changes it replaces
-    // would be lost to a limit (a document chunk is denser than its changes).
-    ChangeGraph check;
-    check.set_trusted(true);
-    Status reloads = check.load(snapshot);
-    if (!reloads) return context("the compacted snapshot would not load; the changes are kept", reloads.error());
-    if (check.heads() != doc.graph.heads()) return error("the compacted snapshot has other heads; the changes are kept");
-  }
-  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph));
+  // The snapshot must load back as load() will read it, or the changes it replaces
+  // would be lost to a limit (a document chunk is denser than its changes).
+  ChangeGraph check;
+  check.set_trusted(true);
+  Status reloads = check.load(snapshot);
+  if (!reloads) return context("the compacted snapshot would not load; the changes are kept", reloads.error());
+  if (check.heads() != graph.heads()) return error("the compacted snapshot has other heads; the changes are kept");
+  return snapshot;
+}
+
+Status GroupRepo::replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
+                                const std::vector<automerge::ChangeHash>& heads, ByteView snapshot) {
+  std::vector<std::string> hex;
+  for (const auto& h : heads) hex.push_back(h.hex());
+  storage::StorageKey key = storage::snapshot_key(document_id, std::move(hex));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
-  for (const storage::StorageKey& old : doc.files) {
+  for (const storage::StorageKey& old : files) {
     if (old != key) GM_TRY(store_->remove(old));
   }
-  doc.files = {key};
-  doc.snapshot_bytes = snapshot.size();
-  doc.incremental_bytes = 0;
   return Status::Ok();
+}
+
+void GroupRepo::compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc) {
+  if (!worth_compacting(*doc) || compacting_.count(document_id)) return;
+  compacting_.insert(document_id);
+  struct Job {
+    std::string id;
+    std::unique_ptr<Doc> doc;
+    std::vector<automerge::ChangeHash> heads;
+    std::optional<Result<Bytes>> snapshot;
+  };
+  auto job = std::make_shared<Job>();
+  job->id = document_id;
+  job->heads = doc->graph.heads();
+  job->doc = std::move(doc);
+  auto work = [job] {
+    job->snapshot = compacted_snapshot(job->doc->graph);
+    job->doc->graph = ChangeGraph();  // its memory goes back now, on the worker
+  };
+  auto done = [this, job, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    compacting_.erase(job->id);
+    Status s = *job->snapshot ? Status::Ok() : Status(job->snapshot->error());
+    if (s && docs_.count(job->id)) {
+      // Loaded again meanwhile: its files may have changed. A later unload compacts it.
+      log_.info("group " + group_ + ": " + job->id + " was loaded again while being compacted; compacting later");
+      return;
+    }
+    if (s) s = replace_files(job->id, job->doc->files, job->heads, **job->snapshot);
+    if (!s) log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + s.error().message);
+  };
+  if (options_.background) {
+    options_.background(std::move(work), std::move(done));
+  } else {
+    work();
+    done();
+  }
 }
 
 void GroupRepo::unload_idle(Clock::time_point now) {
@@ -397,17 +439,21 @@ void GroupRepo::unload_idle(Clock::time_point now) {
       ++it;
       continue;
     }
-    Status s = compact(it->first, doc);
-    if (!s) log_.warn("group " + group_ + ": compacting " + it->first + " failed: " + s.error().message);
+    const std::string id = it->first;
+    std::unique_ptr<Doc> unloaded = std::move(it->second);
     it = docs_.erase(it);
+    compact_unloaded(id, std::move(unloaded));
   }
   stats_.documents_loaded = static_cast<int64_t>(docs_.size());
 }
 
 void GroupRepo::flush() {
   commit();
+  // At shutdown, compaction runs here: the server stops once this returns.
   for (auto& [id, doc] : docs_) {
-    Status s = compact(id, *doc);
+    if (!worth_compacting(*doc) || compacting_.count(id)) continue;
+    Result<Bytes> snapshot = compacted_snapshot(doc->graph);
+    Status s = snapshot ? replace_files(id, doc->files, doc->graph.heads(), *snapshot) : Status(snapshot.error());
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }
   docs_.clear();

@@ -25,7 +25,11 @@
 // Documents load on first use (snapshot + incremental files) and are unloaded once
 // no client has used them for `idle_unload`; unloading compacts a document whose
 // incremental files outweigh its snapshot into one snapshot, written durably before
-// the files it replaces are removed. Not thread-safe: call from one thread.
+// the files it replaces are removed. Compaction loads and saves the whole document
+// (a second for a long history), so it runs in the background (options.background)
+// while this thread goes on serving; its snapshot is stored only if the document
+// was not loaded again meanwhile (else a later unload compacts it). Not
+// thread-safe: call from one thread.
 #pragma once
 
 #include <chrono>
@@ -67,11 +71,16 @@ struct GroupStats {
   uint64_t changes_stored = 0;
 };
 
+// Runs `work` away from the repo's thread and then `done` on it (the server: a worker
+// thread, then a post back to the io thread). Empty: both at once, in the caller.
+using Background = std::function<void(std::function<void()> work, std::function<void()> done)>;
+
 struct GroupRepoOptions {
   std::string peer_id;  // our senderId: "storage-server-<hostname>-<group>"
   std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
   // Most ephemeral (senderId, sessionId) pairs remembered for de-duplication.
   size_t ephemeral_memory = 4096;
+  Background background;
 };
 
 class GroupRepo {
@@ -100,6 +109,7 @@ class GroupRepo {
   void flush();
 
   bool has_connections() const { return !conns_.empty(); }
+  void set_background(Background background) { options_.background = std::move(background); }
 
  private:
   struct Connection {
@@ -139,7 +149,15 @@ class GroupRepo {
   // whole document).
   Status persist(const std::string& document_id, Doc& doc, std::span<const automerge::ChangeGraph::Index> added,
                  const automerge::Chunk* document_chunk = nullptr);
-  Status compact(const std::string& document_id, Doc& doc);
+  // Whether compacting is worth it, and safe (nothing queued).
+  static bool worth_compacting(const Doc& doc);
+  // The snapshot that replaces every file of the document; pure (any thread).
+  static Result<Bytes> compacted_snapshot(const automerge::ChangeGraph& graph);
+  // Stores `snapshot` durably, then removes the `files` it replaces.
+  Status replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
+                       const std::vector<automerge::ChangeHash>& heads, ByteView snapshot);
+  // Compacts a document being unloaded, in the background.
+  void compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc);
   void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);
   Connection* find_peer(const std::string& peer_id);
   void send(Connection& c, const Message& m);
@@ -161,6 +179,9 @@ class GroupRepo {
   std::unordered_map<std::string, uint64_t> ephemeral_seen_;
   std::vector<std::string> ephemeral_order_;
   size_t ephemeral_next_ = 0;
+  std::set<std::string> compacting_;  // documents with a compaction in the background
+  // Expires with the repo: a compaction that finishes after it does nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace gm::repo

@@ -437,5 +437,123 @@ TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
 }
 
+// A change by actor `a` (16 bytes of it) setting root key "k": changes by different
+// actors are independent (each one more head).
+Bytes change_by(uint8_t a) {
+  automerge::Change change;
+  change.actor = Bytes(16, a);
+  change.seq = 1;
+  change.start_op = 1;
+  change.ops.resize(1);
+  change.ops[0].key.map_key = "k";
+  return automerge::encode_change(change);
+}
+
+// Compactions queued by the repo, run when the test says (the server runs them on a
+// worker thread).
+struct ManualBackground {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
+  Background hook() {
+    return [this](std::function<void()> work, std::function<void()> done) { jobs.emplace_back(work, done); };
+  }
+  void run(size_t i) {
+    jobs[i].first();
+    jobs[i].second();
+  }
+};
+
+class GroupRepoCompactionTest : public GroupRepoTest {
+ protected:
+  // {snapshot files, incremental files} of the document on disk.
+  std::pair<size_t, size_t> files() {
+    auto store = storage::DocumentStore::open(dir_);
+    EXPECT_TRUE(store.ok());
+    auto snapshots = (*store)->list_range({kDocId, "snapshot"});
+    auto incrementals = (*store)->list_range({kDocId, "incremental"});
+    EXPECT_TRUE(snapshots.ok() && incrementals.ok());
+    return {snapshots->size(), incrementals->size()};
+  }
+  // Client `c` stores one more change, `change`, as its own incremental file.
+  void add(Client& c, const Bytes& change) {
+    ASSERT_TRUE(c.graph.load(change).ok());
+    sync(c);
+  }
+  void unload() { repo_->unload_idle(Clock::now() + std::chrono::hours(1)); }
+};
+
+TEST_F(GroupRepoCompactionTest, RunsInTheBackgroundAndReplacesTheFilesOnceDone) {
+  ManualBackground background;
+  repo_->set_background(background.hook());
+  Client a{1, "alice"};
+  join(a);
+  add(a, change_by(1));
+  add(a, change_by(2));
+  repo_->disconnect(a.conn);
+  unload();
+  EXPECT_EQ(repo_->stats().documents_loaded, 0);
+  ASSERT_EQ(background.jobs.size(), 1u);
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));  // nothing replaced yet
+  background.run(0);
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+// A document loaded again while its compaction runs: the snapshot is not stored if the
+// document is still loaded when the compaction ends; if it was unloaded again by then,
+// the snapshot replaces only the files the compaction read, and what came meanwhile
+// stays.
+TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince) {
+  ManualBackground background;
+  repo_->set_background(background.hook());
+  Client a{1, "alice"};
+  join(a);
+  add(a, change_by(1));
+  add(a, change_by(2));
+  repo_->disconnect(a.conn);
+  unload();
+  ASSERT_EQ(background.jobs.size(), 1u);
+
+  Client b{2, "bob"};
+  fetch(b);  // loaded again
+  background.run(0);
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));  // not replaced
+
+  add(b, change_by(3));  // a third file
+  repo_->disconnect(b.conn);
+  unload();
+  ASSERT_EQ(background.jobs.size(), 2u);
+  Client c{3, "carol"};
+  fetch(c);
+  add(c, change_by(4));  // a fourth, while the second compaction runs
+  repo_->disconnect(c.conn);
+  unload();
+  EXPECT_EQ(background.jobs.size(), 2u);  // one compaction per document at a time
+  background.run(1);  // it read three files; the fourth stays
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 1}));
+
+  Client d{4, "dave"};
+  fetch(d);
+  EXPECT_EQ(d.graph.size(), 4u);
+  EXPECT_EQ(d.graph.heads(), c.graph.heads());
+}
+
+TEST_F(GroupRepoCompactionTest, ACompactionEndingAfterTheRepoDoesNothing) {
+  ManualBackground background;
+  repo_->set_background(background.hook());
+  Client a{1, "alice"};
+  join(a);
+  add(a, change_by(1));
+  add(a, change_by(2));
+  repo_->disconnect(a.conn);
+  unload();
+  ASSERT_EQ(background.jobs.size(), 1u);
+  background.jobs[0].first();
+  repo_.reset();
+  background.jobs[0].second();
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));
+}
+
 }  // namespace
 }  // namespace gm::repo

@@ -20,6 +20,7 @@ Status Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Pe
     GroupRepoOptions o;
     o.peer_id = "storage-server-" + options_.hostname + "-" + group;
     o.idle_unload = options_.idle_unload;
+    o.background = background_;
     it = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(store), o, options_.log)).first;
   }
   it->second->connect(conn, std::move(peer));
@@ -49,6 +50,11 @@ void Repo::disconnect(uint64_t conn) {
 void Repo::tick(Clock::time_point now) {
   commit();
   for (auto& [name, group] : groups_) group->unload_idle(now);
+}
+
+void Repo::set_background(Background background) {
+  background_ = std::move(background);
+  for (auto& [name, group] : groups_) group->set_background(background_);
 }
 
 void Repo::flush() {

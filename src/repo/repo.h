@@ -42,6 +42,8 @@ class Repo {
   void tick(Clock::time_point now);
   // Compacts and unloads everything (shutdown).
   void flush();
+  // Where every group runs its compactions (GroupRepoOptions::background).
+  void set_background(Background background);
 
   // Per group, for metrics and /healthz.
   std::vector<std::pair<std::string, GroupStats>> stats() const;
@@ -52,6 +54,7 @@ class Repo {
       : options_(std::move(options)), registry_(std::move(registry)) {}
 
   RepoOptions options_;
+  Background background_;
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;

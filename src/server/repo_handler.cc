@@ -27,6 +27,27 @@ void RepoHandler::start_timer(boost::asio::any_io_executor executor, std::chrono
   timer_ = std::make_unique<boost::asio::steady_timer>(executor);
   period_ = period;
   arm_timer();
+  repo_.set_background([this](std::function<void()> work, std::function<void()> done) {
+    boost::asio::post(worker_, [this, work = std::move(work), done = std::move(done)]() mutable {
+      work();
+      {
+        std::lock_guard lock(finished_mutex_);
+        finished_.push_back(std::move(done));
+      }
+      boost::asio::post(*executor_, [this] { run_finished(); });
+    });
+  });
+}
+
+void RepoHandler::run_finished() {
+  std::vector<std::function<void()>> finished;
+  {
+    std::lock_guard lock(finished_mutex_);
+    finished.swap(finished_);
+  }
+  for (auto& done : finished) done();
+  // The document a compaction held was freed on the worker thread: give it back too.
+  if (!finished.empty()) malloc_trim(0);
 }
 
 void RepoHandler::arm_timer() {
@@ -92,6 +113,10 @@ void RepoHandler::flush() {
   stopped_ = true;
   repo_.commit();
   if (timer_) timer_->cancel();
+  // A compaction under way finishes and is stored first: nothing is posted to the
+  // io thread after this.
+  worker_.join();
+  run_finished();
   repo_.flush();
   for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
 }

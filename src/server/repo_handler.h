@@ -1,13 +1,17 @@
 // The server side of the seam in connection.h: hands every authenticated socket to
 // the repo layer (repo/repo.h), each bound to the group its token names, keeps the
-// per-group metrics the repo layer is responsible for, and runs its idle-unload
-// timer on the io thread.
+// per-group metrics the repo layer is responsible for, runs its idle-unload timer on
+// the io thread, and its compactions on a worker thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <vector>
 #include <unordered_map>
 
 #include "repo/repo.h"
@@ -23,7 +27,7 @@ class RepoHandler : public ConnectionHandler {
   // Starts the timer that unloads idle documents (every `period`), and from then on
   // commits received changes in groups (Repo::commit) from a handler posted to
   // `executor`, which runs once the messages already at hand are handled. Without it
-  // every message is committed on its own.
+  // every message is committed on its own, and compactions run in the caller.
   void start_timer(boost::asio::any_io_executor executor, std::chrono::milliseconds period);
 
   void on_open(std::shared_ptr<PeerConnection> peer) override;
@@ -35,6 +39,7 @@ class RepoHandler : public ConnectionHandler {
   void update_metrics(const std::string& group);
   void arm_timer();
   void schedule_commit();
+  void run_finished();
 
   repo::Repo& repo_;
   MetricsRegistry& metrics_;
@@ -44,6 +49,11 @@ class RepoHandler : public ConnectionHandler {
   bool commit_posted_ = false;
   std::chrono::milliseconds period_{5000};
   bool stopped_ = false;
+  // Compactions run one at a time on worker_ (each holds a whole document in memory);
+  // what each does next waits in finished_ for the io thread.
+  boost::asio::thread_pool worker_{1};
+  std::mutex finished_mutex_;
+  std::vector<std::function<void()>> finished_;
 };
 
 }  // namespace gm::server
