@@ -61,7 +61,8 @@ class ChangeGraph {
   // A document chunk already decoded and expanded (`expanded` = expand_document(doc)).
   // Into an empty graph, its changes are applied in the document's order and the
   // graph takes over the expanded buffer (no copy, no hash lookups); otherwise they
-  // are loaded like any others.
+  // are loaded like any others. Reads doc's actors, heads and change rows, not its
+  // ops: a caller done with them frees them first (they are most of its memory).
   Status load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied = nullptr);
 
   // Makes room for `changes` more changes totalling `bytes` of chunk data.
