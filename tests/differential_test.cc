@@ -193,8 +193,8 @@ std::string document_difference(ByteView got, ByteView want) {
     }
   }
   for (size_t i = 0; i < std::min(g->ops.size(), w->ops.size()); ++i) {
-    const Op& a = g->ops[i];
-    const Op& b = w->ops[i];
+    const Op a = g->op(i);
+    const Op b = w->op(i);
     if (!(a.id == b.id && a.obj == b.obj && a.key == b.key && a.insert == b.insert && a.action == b.action &&
           a.value == b.value && a.pred == b.pred && a.expand == b.expand && a.mark_name == b.mark_name)) {
       return "op " + std::to_string(i) + " differs: ours " + op_string(a) + " npm " + op_string(b);

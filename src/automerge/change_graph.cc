@@ -60,7 +60,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
       if (!decoded) return context("document chunk at byte 0", decoded.error());
       auto rebuilt = expand_document(*decoded);
       if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
-      std::vector<Op>().swap(decoded->ops);
+      decoded->release_ops();
       return load_document(*decoded, std::move(*rebuilt), applied);
     }
   }

@@ -1,6 +1,7 @@
 #include "automerge/doc_chunk.h"
 
 #include <algorithm>
+#include <cstring>
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -133,6 +134,24 @@ size_t claimed_rows(ByteView column, size_t max_rows) {
   return rows ? static_cast<size_t>(std::min<uint64_t>(*rows, SIZE_MAX)) : 0;
 }
 
+// Appends `bytes` to the document's text table.
+Result<DecodedDocument::TextRef> add_text(DecodedDocument& doc, std::string_view bytes) {
+  if (doc.text.size() + bytes.size() >= DecodedDocument::kNone) return error("document chunk: too much text");
+  DecodedDocument::TextRef r{static_cast<uint32_t>(doc.text.size()), static_cast<uint32_t>(bytes.size())};
+  doc.text.insert(doc.text.end(), bytes.begin(), bytes.end());
+  return r;
+}
+
+Status set_value(DecodedDocument& doc, DecodedDocument::OpRow& op, const Value& v) {
+  op.value_type = v.type;
+  op.scalar = scalar_bits(v);
+  op.bytes = {};
+  if (!v.bytes.empty()) {
+    GM_ASSIGN_OR_RETURN(op.bytes, add_text(doc, v.bytes));
+  }
+  return Status::Ok();
+}
+
 Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   constexpr const char* kTable = "change";
   UlebDecoder actor(t.get(kChangeActor));
@@ -233,6 +252,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   StringDecoder mark_name(t.get(kOpMarkName));
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
+  Value v;  // reused: its string keeps its capacity
   // Every row has an action, so the action column's length is the row count.
   const size_t claimed = claimed_rows(t.get(kOpAction), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
@@ -246,7 +266,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   while (!all_done()) {
     const size_t row = doc.ops.size();
     if (row >= max_rows) return row_error(kTable, row, "more rows than the chunk size allows (corrupt run length?)");
-    Op& op = doc.ops.emplace_back();
+    DecodedDocument::OpRow& op = doc.ops.emplace_back();
     std::optional<uint64_t> a, u;
     std::optional<int64_t> s;
     std::optional<std::string_view> str;
@@ -266,14 +286,19 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (!key_string.next(&str)) return column_error(kTable, "key string", row, key_string.error());
     if (str) {
       if (a || s) return row_error(kTable, row, "op has both a map key and an element id");
-      op.key.map_key.emplace(*str);
+      // Map ops come sorted by key: one copy of each run of equal keys.
+      if (row > 0 && doc.ops[row - 1].is_map() && doc.text_of(doc.ops[row - 1].key) == *str) {
+        op.key = doc.ops[row - 1].key;
+      } else {
+        GM_ASSIGN_OR_RETURN(op.key, add_text(doc, *str));
+      }
     } else {
       if (!s || *s < 0) return row_error(kTable, row, "op has neither a map key nor a valid element id");
       if (*s == 0) {
         if (a) return row_error(kTable, row, "HEAD element id with an actor");
       } else {
         if (!valid_actor(a, nactors)) return row_error(kTable, row, "element id actor missing or out of range");
-        op.key.elem = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
+        op.elem = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
       }
     }
 
@@ -284,28 +309,32 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     op.id = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
 
     if (!insert.next(&op.insert)) return column_error(kTable, "insert", row, insert.error());
-    if (op.insert && op.key.is_map()) return row_error(kTable, row, "insert op with a map key");
+    if (op.insert && op.is_map()) return row_error(kTable, row, "insert op with a map key");
     if (!action.next(&u)) return column_error(kTable, "action", row, action.error());
     if (!u) return row_error(kTable, row, "missing action");
     op.action = *u;
-    if (!value.next(&op.value)) return column_error(kTable, "value", row, value.error());
+    if (!value.next(&v)) return column_error(kTable, "value", row, value.error());
+    GM_TRY(set_value(doc, op, v));
 
     if (!succ_count.next(&u)) return column_error(kTable, "succ count", row, succ_count.error());
     uint64_t nsucc = u.value_or(0);
     if (nsucc > max_rows - total_succ) return row_error(kTable, row, "more succ entries than the chunk size allows");
     total_succ += nsucc;
-    op.pred.reserve(nsucc);
+    op.succ_begin = static_cast<uint32_t>(doc.succs.size());
+    op.succ_count = static_cast<uint32_t>(nsucc);
     for (uint64_t i = 0; i < nsucc; ++i) {
       if (!succ_actor.next(&a)) return column_error(kTable, "succ actor", row, succ_actor.error());
       if (!succ_counter.next(&s)) return column_error(kTable, "succ counter", row, succ_counter.error());
       if (!valid_actor(a, nactors)) return row_error(kTable, row, "succ actor missing or out of range");
       if (!s || *s <= 0) return row_error(kTable, row, "succ counter missing or not positive");
-      op.pred.push_back(OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)});
+      doc.succs.push_back(OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)});
     }
 
     if (!expand.next(&op.expand)) return column_error(kTable, "expand", row, expand.error());
     if (!mark_name.next(&str)) return column_error(kTable, "mark name", row, mark_name.error());
-    if (str) op.mark_name.emplace(*str);
+    if (str) {
+      GM_ASSIGN_OR_RETURN(op.mark_name, add_text(doc, *str));
+    }
   }
   if (!succ_actor.done() || !succ_counter.done()) {
     return error("document chunk: succ actor/counter columns have more entries than the succ counts");
@@ -335,6 +364,58 @@ DecodedDocument::ChangeRow& DecodedDocument::add_change(uint32_t actor, uint64_t
   return c;
 }
 
+Value DecodedDocument::value(const OpRow& op) const {
+  Value v;
+  v.type = op.value_type;
+  set_scalar_bits(v, op.scalar);
+  v.bytes = text_of(op.bytes);
+  return v;
+}
+
+Op DecodedDocument::op(size_t i) const {
+  const OpRow& row = ops[i];
+  Op op;
+  op.id = row.id;
+  op.obj = row.obj;
+  if (row.is_map()) op.key.map_key.emplace(text_of(row.key));
+  op.key.elem = row.elem;
+  op.insert = row.insert;
+  op.action = row.action;
+  op.value = value(row);
+  const auto s = succ(row);
+  op.pred.assign(s.begin(), s.end());
+  op.expand = row.expand;
+  if (row.mark_name.present()) op.mark_name.emplace(text_of(row.mark_name));
+  return op;
+}
+
+void DecodedDocument::add_op(const Op& op) {
+  ops.emplace_back();
+  set_op(ops.size() - 1, op);
+}
+
+void DecodedDocument::set_op(size_t i, const Op& op) {
+  OpRow row;
+  row.id = op.id;
+  row.obj = op.obj;
+  row.elem = op.key.elem;
+  row.insert = op.insert;
+  row.action = op.action;
+  row.expand = op.expand;
+  // Documents built in memory are small: the text table cannot overflow here.
+  if (op.key.map_key) row.key = *add_text(*this, *op.key.map_key);
+  if (op.mark_name) row.mark_name = *add_text(*this, *op.mark_name);
+  (void)set_value(*this, row, op.value);
+  set_succ(row, op.pred);
+  ops[i] = row;
+}
+
+void DecodedDocument::set_succ(OpRow& op, std::span<const OpId> succ) {
+  op.succ_begin = static_cast<uint32_t>(succs.size());
+  op.succ_count = static_cast<uint32_t>(succ.size());
+  succs.insert(succs.end(), succ.begin(), succ.end());
+}
+
 void DecodedDocument::set_deps(ChangeRow& c, std::span<const uint32_t> deps) {
   c.deps_begin = static_cast<uint32_t>(change_deps.size());
   c.deps_count = static_cast<uint32_t>(deps.size());
@@ -359,10 +440,12 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b) {
     }
   }
   for (size_t i = 0; i < a.ops.size(); ++i) {
-    const Op& x = a.ops[i];
-    const Op& y = b.ops[i];
-    if (!(x.id == y.id && x.obj == y.obj && x.key == y.key && x.insert == y.insert && x.action == y.action &&
-          x.value == y.value && x.pred == y.pred && x.expand == y.expand && x.mark_name == y.mark_name)) {
+    const DecodedDocument::OpRow& x = a.ops[i];
+    const DecodedDocument::OpRow& y = b.ops[i];
+    if (!(x.id == y.id && x.obj == y.obj && x.elem == y.elem && x.is_map() == y.is_map() &&
+          a.text_of(x.key) == b.text_of(y.key) && x.insert == y.insert && x.action == y.action &&
+          a.value(x) == b.value(y) && std::ranges::equal(a.succ(x), b.succ(y)) && x.expand == y.expand &&
+          x.mark_name.present() == y.mark_name.present() && a.text_of(x.mark_name) == b.text_of(y.mark_name))) {
       return false;
     }
   }
@@ -377,7 +460,7 @@ bool lamport_less(const OpId& a, const OpId& b) { return a.counter != b.counter 
 // preorder of the tree in which each element hangs under the element it was inserted
 // after, siblings by descending id. Requires every element to be later than the one it
 // follows (which makes that preorder the order RGA insertion gives).
-bool sequence_in_rga_order(const std::vector<Op>& ops, size_t begin, size_t end) {
+bool sequence_in_rga_order(const std::vector<DecodedDocument::OpRow>& ops, size_t begin, size_t end) {
   struct Level {
     OpId elem;  // counter 0: the head of the sequence
     std::optional<OpId> last_child;
@@ -386,15 +469,15 @@ bool sequence_in_rga_order(const std::vector<Op>& ops, size_t begin, size_t end)
   OpId last_in_group;                // the last op of the current element's group
   bool any_element = false;
   for (size_t i = begin; i < end; ++i) {
-    const Op& op = ops[i];
-    if (op.key.is_map()) return false;
+    const DecodedDocument::OpRow& op = ops[i];
+    if (op.is_map()) return false;
     if (!op.insert) {
       // An op on the current element, after the ops before it.
-      if (!any_element || !(op.key.elem == path.back().elem) || !lamport_less(last_in_group, op.id)) return false;
+      if (!any_element || !(op.elem == path.back().elem) || !lamport_less(last_in_group, op.id)) return false;
       last_in_group = op.id;
       continue;
     }
-    const OpId& after = op.key.elem;
+    const OpId& after = op.elem;
     if (!after.is_root() && !lamport_less(after, op.id)) return false;
     while (!path.empty() && !(path.back().elem == after)) path.pop_back();
     if (path.empty()) return false;  // not on the way back from the last element
@@ -409,15 +492,13 @@ bool sequence_in_rga_order(const std::vector<Op>& ops, size_t begin, size_t end)
 }
 
 // The ops of one map object, rows [begin, end): by key bytes, then by op id.
-bool map_in_order(const std::vector<Op>& ops, size_t begin, size_t end) {
+bool map_in_order(const DecodedDocument& doc, size_t begin, size_t end) {
+  const auto& ops = doc.ops;
   for (size_t i = begin; i < end; ++i) {
-    if (!ops[i].key.is_map()) return false;
+    if (!ops[i].is_map()) return false;
     if (i == begin) continue;
-    const Op& a = ops[i - 1];
-    const Op& b = ops[i];
-    if (*a.key.map_key != *b.key.map_key ? !(*a.key.map_key < *b.key.map_key) : !lamport_less(a.id, b.id)) {
-      return false;
-    }
+    const std::string_view a = doc.text_of(ops[i - 1].key), b = doc.text_of(ops[i].key);
+    if (a != b ? !(a < b) : !lamport_less(ops[i - 1].id, ops[i].id)) return false;
   }
   return true;
 }
@@ -425,10 +506,10 @@ bool map_in_order(const std::vector<Op>& ops, size_t begin, size_t end) {
 }  // namespace
 
 bool has_canonical_op_order(const DecodedDocument& doc) {
-  const std::vector<Op>& ops = doc.ops;
+  const auto& ops = doc.ops;
   // The kind of each object, from its make op.
   std::vector<std::pair<OpId, bool>> is_sequence;  // (make op id, list or text), by id
-  for (const Op& op : ops) {
+  for (const auto& op : ops) {
     const auto action = static_cast<Action>(op.action);
     if (action == Action::kMakeMap || action == Action::kMakeTable) is_sequence.emplace_back(op.id, false);
     if (action == Action::kMakeList || action == Action::kMakeText) is_sequence.emplace_back(op.id, true);
@@ -447,7 +528,7 @@ bool has_canonical_op_order(const DecodedDocument& doc) {
       if (it == is_sequence.end() || !(it->first == obj)) return false;
       sequence = it->second;
     }
-    if (!(sequence ? sequence_in_rga_order(ops, begin, end) : map_in_order(ops, begin, end))) return false;
+    if (!(sequence ? sequence_in_rga_order(ops, begin, end) : map_in_order(doc, begin, end))) return false;
     begin = end;
   }
   return true;
@@ -682,7 +763,7 @@ Bytes encode_document_body(const DecodedDocument& doc, bool compress) {
     changes.append(c.actor, c.seq, c.max_op, c.time, doc.message(c), doc.deps(c), doc.extra(c));
   }
   OpColumnsWriter ops;
-  for (const Op& op : doc.ops) ops.append(op);
+  for (size_t i = 0; i < doc.ops.size(); ++i) ops.append(doc.op(i));
   return encode_document_body(doc.actors, doc.heads, changes.finish(compress, doc.unknown_change_columns),
                               ops.finish(compress, doc.unknown_op_columns), doc.heads_index);
 }
@@ -716,14 +797,30 @@ Status check_indexes(const DecodedDocument& doc) {
       if (d >= row) return row_error("change", row, "dep index " + std::to_string(d) + " does not name an earlier row");
     }
   }
+  const auto text_ok = [&](DecodedDocument::TextRef r) {
+    return !r.present() || (r.offset <= doc.text.size() && r.size <= doc.text.size() - r.offset);
+  };
   for (size_t i = 0; i < doc.ops.size(); ++i) {
-    const Op& op = doc.ops[i];
+    const DecodedDocument::OpRow& op = doc.ops[i];
     bool ok = op.id.actor < nactors && op.id.counter > 0 && (op.obj.is_root() || op.obj.actor < nactors) &&
-              (op.key.is_map() || op.key.elem.counter == 0 || op.key.elem.actor < nactors);
-    for (const OpId& s : op.pred) ok = ok && s.actor < nactors && s.counter > 0;
+              (op.is_map() || op.elem.counter == 0 || op.elem.actor < nactors) && text_ok(op.key) &&
+              text_ok(op.bytes) && text_ok(op.mark_name) && op.succ_begin <= doc.succs.size() &&
+              op.succ_count <= doc.succs.size() - op.succ_begin;
+    if (!ok) return row_error("op", i, "actor index out of range, zero counter or bad table reference");
+    for (const OpId& s : doc.succ(op)) ok = ok && s.actor < nactors && s.counter > 0;
     if (!ok) return row_error("op", i, "actor index out of range or zero counter");
   }
   return Status::Ok();
+}
+
+// The map key of a rebuilt op, from the stored op `src` (reusing op's string).
+void set_map_key(Op& op, const DecodedDocument& doc, const DecodedDocument::OpRow& src) {
+  if (src.is_map()) {
+    if (!op.key.map_key) op.key.map_key.emplace();
+    op.key.map_key->assign(doc.text_of(src.key));
+  } else {
+    op.key.map_key.reset();
+  }
 }
 
 // One op of the rebuilt history: a stored op, or a delete known only from the succ
@@ -755,7 +852,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
   size_t nsucc = 0;
   for (size_t i = 0; i < nops; ++i) {
     stored[i] = HistoryOp{doc.ops[i].id.counter, doc.ops[i].id.actor, static_cast<uint32_t>(i), 0, 0};
-    nsucc += doc.ops[i].pred.size();
+    nsucc += doc.ops[i].succ_count;
   }
   auto stored_less = [](const HistoryOp& x, const HistoryOp& y) {
     return id_less(x.actor, x.counter, y.actor, y.counter);
@@ -773,8 +870,8 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
   preds.clear();
   reserve_rows(preds, nsucc);
   for (size_t i = 0; i < nops; ++i) {
-    const Op& p = doc.ops[i];
-    for (const OpId& s : p.pred) {
+    const DecodedDocument::OpRow& p = doc.ops[i];
+    for (const OpId& s : doc.succ(p)) {
       preds.push_back(PredEdge{s.counter, s.actor, p.id.actor, p.id.counter, static_cast<uint32_t>(i)});
     }
   }
@@ -931,12 +1028,12 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     };
     for (uint32_t h = begin; h < end; ++h) {
       const HistoryOp& ho = history[h];
-      const Op& src = doc.ops[ho.stored != kDeleted ? ho.stored : preds[ho.pred_begin].pred_op];
+      const DecodedDocument::OpRow& src = doc.ops[ho.stored != kDeleted ? ho.stored : preds[ho.pred_begin].pred_op];
       if (!src.obj.is_root()) note(src.obj.actor);
       if (ho.stored == kDeleted && src.insert) {
         note(src.id.actor);
-      } else if (!src.key.is_map() && src.key.elem.counter != 0) {
-        note(src.key.elem.actor);
+      } else if (!src.is_map() && src.elem.counter != 0) {
+        note(src.elem.actor);
       }
       for (uint32_t p = ho.pred_begin; p < ho.pred_end; ++p) note(preds[p].pred_actor);
     }
@@ -959,26 +1056,29 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
         op.pred[p - ho.pred_begin] = OpId{preds[p].pred_counter, local[preds[p].pred_actor]};
       }
       if (ho.stored != kDeleted) {
-        const Op& src = doc.ops[ho.stored];
+        const DecodedDocument::OpRow& src = doc.ops[ho.stored];
         op.obj = src.obj.is_root() ? OpId{} : OpId{src.obj.counter, local[src.obj.actor]};
-        op.key.map_key = src.key.map_key;
-        op.key.elem = src.key.elem.counter == 0 ? OpId{} : OpId{src.key.elem.counter, local[src.key.elem.actor]};
+        set_map_key(op, doc, src);
+        op.key.elem = src.elem.counter == 0 ? OpId{} : OpId{src.elem.counter, local[src.elem.actor]};
         op.insert = src.insert;
         op.action = src.action;
-        op.value = src.value;
+        op.value = doc.value(src);
         op.expand = src.expand;
-        op.mark_name = src.mark_name;
+        if (src.mark_name.present()) {
+          op.mark_name.emplace(doc.text_of(src.mark_name));
+        } else {
+          op.mark_name.reset();
+        }
       } else {
         // A delete: it targets what its first pred was at (§1.11 step 2).
-        const Op& target = doc.ops[preds[ho.pred_begin].pred_op];
+        const DecodedDocument::OpRow& target = doc.ops[preds[ho.pred_begin].pred_op];
         op.obj = target.obj.is_root() ? OpId{} : OpId{target.obj.counter, local[target.obj.actor]};
         if (target.insert) {
           op.key.map_key.reset();
           op.key.elem = OpId{target.id.counter, local[target.id.actor]};
         } else {
-          op.key.map_key = target.key.map_key;
-          op.key.elem =
-              target.key.elem.counter == 0 ? OpId{} : OpId{target.key.elem.counter, local[target.key.elem.actor]};
+          set_map_key(op, doc, target);
+          op.key.elem = target.elem.counter == 0 ? OpId{} : OpId{target.elem.counter, local[target.elem.actor]};
         }
         op.insert = false;
         op.action = static_cast<uint64_t>(Action::kDelete);

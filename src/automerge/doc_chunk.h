@@ -49,6 +49,31 @@ struct DecodedDocument {
   };
   static constexpr uint32_t kNone = UINT32_MAX;
 
+  // Bytes in `text`; size kNone = absent.
+  struct TextRef {
+    uint32_t offset = 0;
+    uint32_t size = kNone;
+    bool present() const { return size != kNone; }
+  };
+  // One op, with its strings in `text` and its succ list in `succs` (a 260k-op
+  // document is a few flat arrays; an Op would be 240 bytes and an allocation or two).
+  struct OpRow {
+    OpId id;
+    OpId obj;             // counter 0 = the root map
+    OpId elem;            // sequence ops: the element (counter 0 = HEAD)
+    uint64_t action = 1;  // an Action; unknown codes are kept as they are
+    uint64_t scalar = 0;  // the value of a uint, int, counter or timestamp (as bits), or an f64's bits
+    TextRef key;          // map ops: the key; absent for sequence ops
+    TextRef bytes;        // the value's bytes (strings, bytes, unknown types)
+    TextRef mark_name;
+    uint32_t succ_begin = 0;  // into succs
+    uint32_t succ_count = 0;
+    uint8_t value_type = 0;  // a ValueType, or 10..15 for unknown types
+    bool insert = false;
+    bool expand = false;
+    bool is_map() const { return key.present(); }
+  };
+
   // A column this implementation does not know: kept (inflated, deflate bit clear) so
   // that encoding reproduces it.
   struct UnknownColumn {
@@ -63,9 +88,11 @@ struct DecodedDocument {
   std::vector<uint32_t> change_deps;  // each row's deps: rows of earlier changes, in hash order
   std::vector<std::string> messages;
   std::vector<Bytes> extras;
-  // Ops in document order (§1.10). Each op's `pred` field holds its SUCC list, as
-  // stored (Automerge sorts it in Lamport order). Delete ops are not stored.
-  std::vector<Op> ops;
+  // Ops in document order (§1.10), each with its SUCC list, as stored (Automerge sorts
+  // it in Lamport order). Delete ops are not stored.
+  std::vector<OpRow> ops;
+  std::vector<OpId> succs;
+  Bytes text;
   // Row of each head in `changes`, parallel to `heads`; empty when the file had none
   // (encode_document then writes none).
   std::vector<uint64_t> heads_index;
@@ -83,6 +110,29 @@ struct DecodedDocument {
                         ByteView extra = {});
   // Replaces a row's deps (the old entries stay in change_deps, unused).
   void set_deps(ChangeRow& c, std::span<const uint32_t> deps);
+
+  std::string_view text_of(TextRef r) const {
+    return r.present() ? std::string_view(reinterpret_cast<const char*>(text.data()) + r.offset, r.size)
+                       : std::string_view();
+  }
+  std::span<const OpId> succ(const OpRow& op) const {
+    return std::span<const OpId>(succs).subspan(op.succ_begin, op.succ_count);
+  }
+  Value value(const OpRow& op) const;
+  // The op as an Op, its succ list in `pred`.
+  Op op(size_t i) const;
+  // Appends an op given as an Op (its succ list in `pred`).
+  void add_op(const Op& op);
+  // Replaces op i (its old strings and succs stay in the tables, unused).
+  void set_op(size_t i, const Op& op);
+  void set_succ(OpRow& op, std::span<const OpId> succ);
+  // Frees the ops and their tables, for a caller done with them (they are most of the
+  // memory; the change rows stay).
+  void release_ops() {
+    std::vector<OpRow>().swap(ops);
+    std::vector<OpId>().swap(succs);
+    Bytes().swap(text);
+  }
 };
 
 bool operator==(const DecodedDocument& a, const DecodedDocument& b);

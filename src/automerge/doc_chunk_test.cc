@@ -59,14 +59,15 @@ TEST(DocChunk, DecodesSpecVector) {
   EXPECT_TRUE(doc->extra(c).empty());
   ASSERT_EQ(doc->ops.size(), 9u);
   // Root ops by key (list, n, text, title), then the list's and the text's elements.
-  EXPECT_EQ(doc->ops[0].key.map_key, "list");
+  EXPECT_EQ(doc->op(0).key.map_key, "list");
   EXPECT_EQ(doc->ops[0].id.counter, 3u);
-  EXPECT_EQ(doc->ops[3].key.map_key, "title");
-  EXPECT_EQ(doc->ops[3].value.bytes, "hi");
+  EXPECT_EQ(doc->op(3).key.map_key, "title");
+  EXPECT_EQ(doc->op(3).value.bytes, "hi");
   EXPECT_EQ(doc->ops[4].obj.counter, 3u);
   EXPECT_TRUE(doc->ops[4].insert);
-  EXPECT_EQ(doc->ops[4].key.elem.counter, 0u);  // HEAD
-  EXPECT_EQ(doc->ops[8].value.bytes, "y");
+  EXPECT_FALSE(doc->ops[4].is_map());
+  EXPECT_EQ(doc->ops[4].elem.counter, 0u);  // HEAD
+  EXPECT_EQ(doc->value(doc->ops[8]).bytes, "y");
   EXPECT_EQ(doc->heads_index, std::vector<uint64_t>{0});
 }
 
@@ -331,8 +332,8 @@ TEST(DocChunk, NpmDocumentsHaveCanonicalOpOrderAndReorderedOnesDoNot) {
     // succeeds with the same heads), but not the order a loader must be given.
     for (bool map : {true, false}) {
       for (size_t i = 0; i + 1 < doc->ops.size(); ++i) {
-        const Op& a = doc->ops[i];
-        const Op& b = doc->ops[i + 1];
+        const Op a = doc->op(i);
+        const Op b = doc->op(i + 1);
         if (!(a.obj == b.obj)) continue;
         bool candidate = map ? a.key.is_map() && b.key.is_map() && *a.key.map_key != *b.key.map_key
                              : a.insert && b.insert;
@@ -398,7 +399,9 @@ TEST(DocChunk, ExpandRejectsWrongHeads) {
   Bytes doc_bytes = hex_bytes(kSpecDocHex);
   auto doc = decode_file_chunk(doc_bytes);
   ASSERT_TRUE(doc.ok());
-  doc->ops[3].value.bytes = "ho";  // title changed: the change hash no longer matches
+  Op title = doc->op(3);
+  title.value.bytes = "ho";  // title changed: the change hash no longer matches
+  doc->set_op(3, title);
   auto changes = expand_document(*doc);
   ASSERT_FALSE(changes.ok());
   EXPECT_NE(changes.error().message.find("heads"), std::string::npos) << changes.error().message;
@@ -438,7 +441,9 @@ TEST(DocChunk, ExpandReportsInconsistentDocuments) {
   }
   {
     DecodedDocument d = *base;
-    d.ops[2].pred.push_back(OpId{1, 3});  // succ by an actor that does not exist
+    std::vector<OpId> succ(d.succ(d.ops[2]).begin(), d.succ(d.ops[2]).end());
+    succ.push_back(OpId{1, 3});  // succ by an actor that does not exist
+    d.set_succ(d.ops[2], succ);
     expect_error(d, "out of range");
   }
   {
@@ -465,9 +470,9 @@ TEST(DocChunk, ExpandSynthesizesDeletes) {
   DecodedDocument d = *doc;
   const uint32_t dep[] = {0};
   d.add_change(0, 2, 11, 0, dep);
-  for (Op& op : d.ops) {
-    if (op.id.counter == 2) op.pred = {OpId{10, 0}};
-    if (op.id.counter == 5) op.pred = {OpId{11, 0}};
+  for (DecodedDocument::OpRow& op : d.ops) {
+    if (op.id.counter == 2) d.set_succ(op, std::vector<OpId>{OpId{10, 0}});
+    if (op.id.counter == 5) d.set_succ(op, std::vector<OpId>{OpId{11, 0}});
   }
   // The stored heads are the new change's hash: compute it from a first expansion.
   d.heads.clear();

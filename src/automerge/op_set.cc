@@ -210,30 +210,14 @@ uint32_t OpSet::intern_key(std::string_view key) {
 
 void OpSet::store_value(StoredOp& op, const Value& v) {
   op.value_type = v.type;
-  switch (v.kind()) {
-    case ValueType::kNull:
-    case ValueType::kFalse:
-    case ValueType::kTrue:
-      return;
-    case ValueType::kUint:
-      op.payload = v.uint_value;
-      return;
-    case ValueType::kInt:
-    case ValueType::kCounter:
-    case ValueType::kTimestamp:
-      op.payload = static_cast<uint64_t>(v.int_value);
-      return;
-    case ValueType::kF64:
-      std::memcpy(&op.payload, &v.f64_value, sizeof(double));
-      return;
-    default:  // string, bytes, unknown: raw bytes
-      op.value_len = static_cast<uint32_t>(v.bytes.size());
-      if (v.bytes.size() <= sizeof(op.payload)) {
-        std::memcpy(&op.payload, v.bytes.data(), v.bytes.size());
-      } else {
-        op.payload = arena_.size();
-        arena_.append(v.bytes);
-      }
+  op.payload = scalar_bits(v);
+  if (!v.has_bytes()) return;
+  op.value_len = static_cast<uint32_t>(v.bytes.size());
+  if (v.bytes.size() <= sizeof(op.payload)) {
+    std::memcpy(&op.payload, v.bytes.data(), v.bytes.size());
+  } else {
+    op.payload = arena_.size();
+    arena_.append(v.bytes);
   }
 }
 
@@ -245,24 +229,10 @@ std::string_view OpSet::value_bytes(const StoredOp& op) const {
 Value OpSet::load_value(const StoredOp& op) const {
   Value v;
   v.type = op.value_type;
-  switch (v.kind()) {
-    case ValueType::kNull:
-    case ValueType::kFalse:
-    case ValueType::kTrue:
-      break;
-    case ValueType::kUint:
-      v.uint_value = op.payload;
-      break;
-    case ValueType::kInt:
-    case ValueType::kCounter:
-    case ValueType::kTimestamp:
-      v.int_value = static_cast<int64_t>(op.payload);
-      break;
-    case ValueType::kF64:
-      std::memcpy(&v.f64_value, &op.payload, sizeof(double));
-      break;
-    default:
-      v.bytes = std::string(value_bytes(op));
+  if (v.has_bytes()) {
+    v.bytes = std::string(value_bytes(op));
+  } else {
+    set_scalar_bits(v, op.payload);
   }
   return v;
 }
@@ -296,7 +266,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
 
   // Pass 1: store every op and index it; create the objects of make ops.
   for (size_t i = 0; i < doc.ops.size(); ++i) {
-    const Op& op = doc.ops[i];
+    const DecodedDocument::OpRow& op = doc.ops[i];
     auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
     if (op.id.counter == 0) return where("op counter 0");
     if (op.id.actor >= doc.actors.size()) return where("actor index out of range");
@@ -307,19 +277,21 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     so.actor = actor_map[op.id.actor];
     so.action = static_cast<uint8_t>(op.action);
     if (s.find_op(so.counter, so.actor) != kNone) return where("duplicate op id");
-    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
-    if (op.value.bytes.size() >= kNone) return where("value too long");
-    s.store_value(so, op.value);
+    const Value value = doc.value(op);
+    if (value.kind() == ValueType::kString && !valid_utf8(value.bytes)) return where("invalid UTF-8 in value");
+    if (value.bytes.size() >= kNone) return where("value too long");
+    s.store_value(so, value);
     so.flags = (op.insert ? kInsert : 0) | (op.expand ? kExpand : 0);
     uint32_t idx = static_cast<uint32_t>(s.ops_.size());
-    if (op.mark_name) {
-      if (!valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
+    if (op.mark_name.present()) {
+      const std::string_view name = doc.text_of(op.mark_name);
+      if (!valid_utf8(name)) return where("invalid UTF-8 in mark name");
       so.flags |= kHasMarkName;
-      s.mark_names_.emplace(idx, *op.mark_name);
+      s.mark_names_.emplace(idx, std::string(name));
     }
     s.ops_.push_back(so);
     s.index_op(idx);
-    for (const OpId& succ : op.pred) {
+    for (const OpId& succ : doc.succ(op)) {
       if (succ.actor >= doc.actors.size()) return where("succ actor index out of range");
       s.add_succ(idx, succ.counter, actor_map[succ.actor]);
     }
@@ -338,7 +310,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
   // Pass 2: place each op in its object, elements in the order given.
   std::vector<uint32_t> tail(s.objects_.size(), kNone);
   for (size_t i = 0; i < doc.ops.size(); ++i) {
-    const Op& op = doc.ops[i];
+    const DecodedDocument::OpRow& op = doc.ops[i];
     auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
     uint32_t idx = static_cast<uint32_t>(i);
     uint32_t obj = 0;
@@ -351,20 +323,21 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     s.ops_[idx].obj = obj;
     Object& o = s.objects_[obj];
     if (!o.is_seq()) {
-      if (!op.key.is_map() || op.insert) return where("map op without a map key");
-      if (!valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
-      uint32_t key = s.intern_key(*op.key.map_key);
+      if (!op.is_map() || op.insert) return where("map op without a map key");
+      const std::string_view map_key = doc.text_of(op.key);
+      if (!valid_utf8(map_key)) return where("invalid UTF-8 in map key");
+      uint32_t key = s.intern_key(map_key);
       s.ops_[idx].key = key;
       auto [it, fresh] = o.keys.try_emplace(key, kNone);
       s.link_into_chain(&it->second, idx);
       continue;
     }
-    if (op.key.is_map()) return where("sequence op with a map key");
+    if (op.is_map()) return where("sequence op with a map key");
     if (s.ops_[idx].action == kActionMark && !op.insert) return where("mark op that is not an insert");
     uint32_t elem = kNone;
-    if (!op.key.elem.is_root()) {
-      if (op.key.elem.actor >= doc.actors.size()) return where("element actor index out of range");
-      elem = s.find_op(op.key.elem.counter, actor_map[op.key.elem.actor]);
+    if (!op.elem.is_root()) {
+      if (op.elem.actor >= doc.actors.size()) return where("element actor index out of range");
+      elem = s.find_op(op.elem.counter, actor_map[op.elem.actor]);
       if (elem == kNone || !(s.ops_[elem].flags & kInsert) || s.ops_[elem].obj != obj || elem >= idx)
         return where("unknown element");
     }

@@ -114,10 +114,25 @@ OpSet apply_all(const std::vector<Change>& changes) {
   return s;
 }
 
+// An op set's export as a document (its ops only).
+DecodedDocument exported(const OpSet& s) {
+  DecodedDocument doc;
+  std::vector<Op> ops;
+  s.export_ops(&doc.actors, &ops);
+  for (const Op& op : ops) doc.add_op(op);
+  return doc;
+}
+
+// A document's ops as Ops.
+std::vector<Op> ops_of(const DecodedDocument& doc) {
+  std::vector<Op> ops;
+  for (size_t i = 0; i < doc.ops.size(); ++i) ops.push_back(doc.op(i));
+  return ops;
+}
+
 // Re-loads an op set from its own export, as a saved document would be.
 OpSet reload(const OpSet& s) {
-  DecodedDocument doc;
-  s.export_ops(&doc.actors, &doc.ops);
+  DecodedDocument doc = exported(s);
   Result<OpSet> r = OpSet::from_document(doc);
   EXPECT_TRUE(r.ok()) << r.error().message;
   return r.ok() ? std::move(r).value() : OpSet();
@@ -514,8 +529,7 @@ TEST(OpSet, BadReferencesLeaveTheOpSetUnchanged) {
 
 TEST(OpSet, FromDocumentRejectsBadDocuments) {
   OpSet s = apply_all({vector_b_change()});
-  DecodedDocument doc;
-  s.export_ops(&doc.actors, &doc.ops);
+  DecodedDocument doc = exported(s);
   {
     DecodedDocument d = doc;
     d.ops[3].obj = id(42);
@@ -523,7 +537,7 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
   }
   {
     DecodedDocument d = doc;
-    d.ops[4].key.elem = id(9);  // an element that comes later
+    d.ops[4].elem = id(9);  // an element that comes later
     EXPECT_FALSE(OpSet::from_document(d).ok());
   }
   {
@@ -544,7 +558,8 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
     mk.id = id(1);
     Op link = map_op(kRoot, "m", Action::kMakeMap);
     link.id = id(2);
-    d.ops = {link, mk};
+    d.add_op(link);
+    d.add_op(mk);
     Result<OpSet> r = OpSet::from_document(d);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->to_json(), json::parse(R"({"m":{}})"));
@@ -626,7 +641,7 @@ void check_fixture(const std::string& name, const char* dir = nullptr) {
     std::vector<Op> ops;
     s->export_ops(&actors, &ops);
     EXPECT_EQ(actors, doc->actors);
-    expect_same_ops(ops, doc->ops);
+    expect_same_ops(ops, ops_of(*doc));
   }
 }
 
@@ -671,7 +686,12 @@ TEST(OpSet, CorruptedInputsNeverCrash) {
   };
   for (int round = 0; round < 300; ++round) {
     DecodedDocument d = *doc;
-    for (int k = 0; k < 3; ++k) mutate(d.ops[rnd(d.ops.size())], d.actors.size(), 200);
+    for (int k = 0; k < 3; ++k) {
+      const size_t i = rnd(d.ops.size());
+      Op op = d.op(i);
+      mutate(op, d.actors.size(), 200);
+      d.set_op(i, op);
+    }
     auto s = OpSet::from_document(d);
     if (!s.ok()) continue;
     (void)s->to_json().dump();
@@ -816,7 +836,7 @@ TEST(OpSetPerf, DISABLED_TextTrace) {
   printf("visit_ops %.1f ms (cpu), %zu ops, %zu succs\n", cpu_ms() - c0, visited, succs);
   EXPECT_EQ(visited, ops.size());
   EXPECT_EQ(actors, doc->actors);
-  expect_same_ops(ops, doc->ops);
+  expect_same_ops(ops, ops_of(*doc));
 }
 
 }  // namespace

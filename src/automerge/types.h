@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -82,11 +83,49 @@ struct Value {
   std::string bytes;  // string (UTF-8), bytes, unknown raw
 
   ValueType kind() const { return static_cast<ValueType>(type); }
+  // Whether the value is bytes in `bytes` (string, bytes, unknown types), not a scalar.
+  bool has_bytes() const { return kind() == ValueType::kString || kind() == ValueType::kBytes || type >= 10; }
   bool operator==(const Value& o) const {
     return type == o.type && uint_value == o.uint_value && int_value == o.int_value &&
            (f64_value == o.f64_value || (f64_value != f64_value && o.f64_value != o.f64_value)) && bytes == o.bytes;
   }
 };
+
+// A scalar value (uint, int, counter, timestamp, f64) as one 64-bit word, as compact
+// stores keep it: the integer's bits, or the f64's. 0 for the other types.
+inline uint64_t scalar_bits(const Value& v) {
+  switch (v.kind()) {
+    case ValueType::kUint:
+      return v.uint_value;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      return static_cast<uint64_t>(v.int_value);
+    case ValueType::kF64:
+      return std::bit_cast<uint64_t>(v.f64_value);
+    default:
+      return 0;
+  }
+}
+
+// The inverse: sets the field of v's type (v.type already set) from `bits`.
+inline void set_scalar_bits(Value& v, uint64_t bits) {
+  switch (v.kind()) {
+    case ValueType::kUint:
+      v.uint_value = bits;
+      break;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      v.int_value = static_cast<int64_t>(bits);
+      break;
+    case ValueType::kF64:
+      v.f64_value = std::bit_cast<double>(bits);
+      break;
+    default:
+      break;
+  }
+}
 
 // A map key or a sequence element id. For a map op `elem` is unset; for a sequence
 // op `key` is empty and `elem` names the element (counter 0 = HEAD).

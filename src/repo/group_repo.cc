@@ -27,7 +27,7 @@ Status apply_document_chunk(ChangeGraph& graph, ByteView body, std::vector<Chang
   auto expanded = automerge::expand_document(*decoded);
   if (!expanded) return context("sync message changes: document chunk", expanded.error());
   *servable = automerge::has_canonical_op_order(*decoded);
-  std::vector<automerge::Op>().swap(decoded->ops);
+  decoded->release_ops();
   GM_TRY(graph.load_document(*decoded, std::move(*expanded), added));
   return Status::Ok();
 }

@@ -305,7 +305,7 @@ TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
   size_t i = 0;
   while (i + 1 < decoded->ops.size() &&
          !(decoded->ops[i].obj.is_root() && decoded->ops[i + 1].obj.is_root() &&
-           decoded->ops[i].key.map_key != decoded->ops[i + 1].key.map_key)) {
+           decoded->text_of(decoded->ops[i].key) != decoded->text_of(decoded->ops[i + 1].key))) {
     ++i;
   }
   ASSERT_LT(i + 1, decoded->ops.size());
