@@ -980,7 +980,7 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     }
     // Capped: a crafted document could claim rows enough for a reservation the
     // machine cannot make; beyond the cap the buffer grows as the chunks are written.
-    out.bytes_.reserve(std::min<size_t>(estimate, size_t{256} << 20));
+    reserve_rows(out.bytes_, std::min<size_t>(estimate, size_t{256} << 20));
   }
   std::vector<uint8_t> is_dep(nchanges, 0);
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
