@@ -1,5 +1,7 @@
 #include "repo/group_repo.h"
 
+#include <algorithm>
+
 #include "automerge/document.h"
 
 namespace gm::repo {
@@ -379,17 +381,20 @@ Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
   return snapshot;
 }
 
-Status GroupRepo::replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
-                                const std::vector<automerge::ChangeHash>& heads, ByteView snapshot) {
+Result<storage::StorageKey> GroupRepo::replace_files(const std::string& document_id,
+                                                     const std::set<storage::StorageKey>& files,
+                                                     const std::vector<automerge::ChangeHash>& heads, ByteView snapshot) {
   std::vector<std::string> hex;
   for (const auto& h : heads) hex.push_back(h.hex());
   storage::StorageKey key = storage::snapshot_key(document_id, std::move(hex));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
-  for (const storage::StorageKey& old : files) {
-    if (old != key) GM_TRY(store_->remove(old));
+  std::vector<storage::StorageKey> old;
+  for (const storage::StorageKey& f : files) {
+    if (f != key) old.push_back(f);
   }
-  return Status::Ok();
+  GM_TRY(store_->remove_keys(old));
+  return key;
 }
 
 void GroupRepo::compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc) {
@@ -412,14 +417,37 @@ void GroupRepo::compact_unloaded(const std::string& document_id, std::unique_ptr
   auto done = [this, job, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired()) return;
     compacting_.erase(job->id);
-    Status s = *job->snapshot ? Status::Ok() : Status(job->snapshot->error());
-    if (s && docs_.count(job->id)) {
-      // Loaded again meanwhile: its files may have changed. A later unload compacts it.
-      log_.info("group " + group_ + ": " + job->id + " was loaded again while being compacted; compacting later");
+    Result<Bytes> snapshot = std::move(*job->snapshot);
+    const std::set<storage::StorageKey> files = std::move(job->doc->files);
+    job->doc.reset();
+    if (!snapshot) {
+      log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + snapshot.error().message);
       return;
     }
-    if (s) s = replace_files(job->id, job->doc->files, job->heads, **job->snapshot);
-    if (!s) log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + s.error().message);
+    // Loaded again meanwhile: the snapshot still replaces the files it was made from
+    // if the loaded document was read from all of them (none was set aside).
+    auto it = docs_.find(job->id);
+    Doc* loaded = it == docs_.end() ? nullptr : it->second.get();
+    if (loaded && !std::includes(loaded->files.begin(), loaded->files.end(), files.begin(), files.end())) {
+      log_.info("group " + group_ + ": " + job->id + " was loaded again from other files while being compacted");
+      return;
+    }
+    Result<storage::StorageKey> key = replace_files(job->id, files, job->heads, *snapshot);
+    if (!key) {
+      log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + key.error().message);
+      return;
+    }
+    if (!loaded) return;
+    for (const storage::StorageKey& f : files) loaded->files.erase(f);
+    loaded->files.insert(*key);
+    if (loaded->files.size() == 1) {  // the snapshot is all it has: served whole
+      loaded->snapshot_bytes = snapshot->size();
+      loaded->incremental_bytes = 0;
+      loaded->snapshot = std::move(*snapshot);
+    } else {
+      loaded->snapshot_bytes += snapshot->size();  // an estimate: only worth_compacting reads it
+      loaded->snapshot.reset();
+    }
   };
   if (options_.background) {
     options_.background(std::move(work), std::move(done));
@@ -454,7 +482,10 @@ void GroupRepo::flush() {
   for (auto& [id, doc] : docs_) {
     if (!worth_compacting(*doc) || compacting_.count(id)) continue;
     Result<Bytes> snapshot = compacted_snapshot(doc->graph);
-    Status s = snapshot ? replace_files(id, doc->files, doc->graph.heads(), *snapshot) : Status(snapshot.error());
+    Status s = snapshot ? Status::Ok() : Status(snapshot.error());
+    if (s) {
+      if (auto key = replace_files(id, doc->files, doc->graph.heads(), *snapshot); !key) s = key.error();
+    }
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }
   docs_.clear();

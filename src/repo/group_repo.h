@@ -27,9 +27,9 @@
 // incremental files outweigh its snapshot into one snapshot, written durably before
 // the files it replaces are removed. Compaction loads and saves the whole document
 // (a second for a long history), so it runs in the background (options.background)
-// while this thread goes on serving; its snapshot is stored only if the document
-// was not loaded again meanwhile (else a later unload compacts it). Not
-// thread-safe: call from one thread.
+// while this thread goes on serving; its snapshot then replaces exactly the files it
+// was made from, also when the document was loaded again meanwhile (from those files
+// and maybe newer ones). Not thread-safe: call from one thread.
 #pragma once
 
 #include <chrono>
@@ -103,7 +103,8 @@ class GroupRepo {
   // dropped from memory and the clients waiting on them get an error and are closed.
   void commit();
   bool has_uncommitted() const { return !held_.empty() || store_->has_pending(); }
-  // Unloads documents idle since before now - idle_unload (compacting them first).
+  // Unloads documents idle since before now - idle_unload (and compacts them, in the
+  // background).
   void unload_idle(Clock::time_point now);
   // Compacts and unloads every document (shutdown).
   void flush();
@@ -153,9 +154,9 @@ class GroupRepo {
   static bool worth_compacting(const Doc& doc);
   // The snapshot that replaces every file of the document; pure (any thread).
   static Result<Bytes> compacted_snapshot(const automerge::ChangeGraph& graph);
-  // Stores `snapshot` durably, then removes the `files` it replaces.
-  Status replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
-                       const std::vector<automerge::ChangeHash>& heads, ByteView snapshot);
+  // Stores `snapshot` durably, then removes the `files` it replaces; its key.
+  Result<storage::StorageKey> replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
+                                            const std::vector<automerge::ChangeHash>& heads, ByteView snapshot);
   // Compacts a document being unloaded, in the background.
   void compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc);
   void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);

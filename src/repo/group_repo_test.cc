@@ -500,10 +500,9 @@ TEST_F(GroupRepoCompactionTest, RunsInTheBackgroundAndReplacesTheFilesOnceDone) 
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
 }
 
-// A document loaded again while its compaction runs: the snapshot is not stored if the
-// document is still loaded when the compaction ends; if it was unloaded again by then,
-// the snapshot replaces only the files the compaction read, and what came meanwhile
-// stays.
+// A document loaded again while its compaction runs: the snapshot replaces exactly the
+// files it was made from (the loaded document is then served from it), and what came
+// since stays; one compaction per document at a time.
 TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince) {
   ManualBackground background;
   repo_->set_background(background.hook());
@@ -516,27 +515,57 @@ TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince)
   ASSERT_EQ(background.jobs.size(), 1u);
 
   Client b{2, "bob"};
-  fetch(b);  // loaded again
+  fetch(b);  // loaded again, from the same two files
   background.run(0);
-  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));  // not replaced
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
+  Client b2{5, "bob2"};
+  fetch(b2);  // served from memory, the snapshot whole
+  EXPECT_EQ(b2.graph.heads(), a.graph.heads());
 
-  add(b, change_by(3));  // a third file
+  add(b, change_by(3));  // a second file
   repo_->disconnect(b.conn);
+  repo_->disconnect(b2.conn);
   unload();
   ASSERT_EQ(background.jobs.size(), 2u);
   Client c{3, "carol"};
   fetch(c);
-  add(c, change_by(4));  // a fourth, while the second compaction runs
+  add(c, change_by(4));  // a third, while the second compaction runs
   repo_->disconnect(c.conn);
   unload();
   EXPECT_EQ(background.jobs.size(), 2u);  // one compaction per document at a time
-  background.run(1);  // it read three files; the fourth stays
+  background.run(1);  // it read two files; the third stays
   EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 1}));
 
   Client d{4, "dave"};
   fetch(d);
   EXPECT_EQ(d.graph.size(), 4u);
   EXPECT_EQ(d.graph.heads(), c.graph.heads());
+}
+
+// Loaded again from fewer files (one was damaged meanwhile and set aside): the snapshot
+// is not stored, since the loaded document lacks what it holds.
+TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainFromOtherFilesKeepsThem) {
+  ManualBackground background;
+  repo_->set_background(background.hook());
+  Client a{1, "alice"};
+  join(a);
+  add(a, change_by(1));
+  add(a, change_by(2));
+  repo_->disconnect(a.conn);
+  unload();
+  ASSERT_EQ(background.jobs.size(), 1u);
+  {
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    auto keys = (*store)->list_range({kDocId, "incremental"});
+    ASSERT_TRUE(keys.ok() && keys->size() == 2u);
+    ASSERT_TRUE((*store)->save(keys->front(), Bytes{1, 2, 3}).ok());  // damaged
+  }
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.size(), 1u);
+  background.run(0);
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 1}));
 }
 
 TEST_F(GroupRepoCompactionTest, ACompactionEndingAfterTheRepoDoesNothing) {

@@ -45,9 +45,11 @@ void RepoHandler::run_finished() {
     std::lock_guard lock(finished_mutex_);
     finished.swap(finished_);
   }
+  if (finished.empty()) return;
   for (auto& done : finished) done();
-  // The document a compaction held was freed on the worker thread: give it back too.
-  if (!finished.empty()) malloc_trim(0);
+  finished.clear();
+  // What the compactions held was freed, some of it on the worker thread: give it back.
+  malloc_trim(0);
 }
 
 void RepoHandler::arm_timer() {
@@ -113,8 +115,9 @@ void RepoHandler::flush() {
   stopped_ = true;
   repo_.commit();
   if (timer_) timer_->cancel();
-  // A compaction under way finishes and is stored first: nothing is posted to the
-  // io thread after this.
+  // A compaction under way finishes and is stored first; those not started yet are
+  // dropped (their files stay as they are). Nothing is posted to the io thread after this.
+  worker_.stop();
   worker_.join();
   run_finished();
   repo_.flush();

@@ -23,6 +23,12 @@ namespace gm::server {
 class RepoHandler : public ConnectionHandler {
  public:
   RepoHandler(repo::Repo& repo, MetricsRegistry& metrics) : repo_(repo), metrics_(metrics) {}
+  // flush() (the server calls it before its io_context goes) has stopped the worker
+  // already; this only covers a handler that never served.
+  ~RepoHandler() override {
+    worker_.stop();
+    worker_.join();
+  }
 
   // Starts the timer that unloads idle documents (every `period`), and from then on
   // commits received changes in groups (Repo::commit) from a handler posted to
@@ -50,10 +56,11 @@ class RepoHandler : public ConnectionHandler {
   std::chrono::milliseconds period_{5000};
   bool stopped_ = false;
   // Compactions run one at a time on worker_ (each holds a whole document in memory);
-  // what each does next waits in finished_ for the io thread.
-  boost::asio::thread_pool worker_{1};
+  // what each does next waits in finished_ for the io thread. worker_ comes last, so
+  // it is stopped before the rest goes.
   std::mutex finished_mutex_;
   std::vector<std::function<void()>> finished_;
+  boost::asio::thread_pool worker_{1};
 };
 
 }  // namespace gm::server

@@ -330,14 +330,21 @@ Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(cons
   return out;
 }
 
-Status DocumentStore::remove(const StorageKey& key) {
-  GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
-  fs::path path = dir_ / relative;
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Status::Ok();
-    return errno_error("cannot remove", path, errno);
+Status DocumentStore::remove(const StorageKey& key) { return remove_keys(std::span<const StorageKey>(&key, 1)); }
+
+Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
+  std::set<fs::path> folders;
+  for (const StorageKey& key : keys) {
+    GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+    fs::path path = dir_ / relative;
+    if (::unlink(path.c_str()) != 0) {
+      if (errno == ENOENT) continue;
+      return errno_error("cannot remove", path, errno);
+    }
+    folders.insert(path.parent_path());
   }
-  return sync_directory(path.parent_path());
+  for (const fs::path& folder : folders) GM_TRY(sync_directory(folder));
+  return Status::Ok();
 }
 
 Status DocumentStore::remove_range(const StorageKey& prefix) {

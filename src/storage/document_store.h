@@ -43,6 +43,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -115,6 +117,9 @@ class DocumentStore {
   Result<std::vector<StorageKey>> list_range(const StorageKey& prefix);
   // Removing an absent key is not an error.
   Status remove(const StorageKey& key);
+  // The same for several keys, each folder flushed once, not once per file (a
+  // document compacted from thousands of incremental files).
+  Status remove_keys(std::span<const StorageKey> keys);
   // Removes every key under `prefix` (one atomic rename, then a recursive delete).
   Status remove_range(const StorageKey& prefix);
   // The first key elements present (the documentIds), sorted; storage-adapter-id

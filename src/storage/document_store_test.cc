@@ -137,7 +137,14 @@ TEST_F(Fixture, SaveLoadRangeRemove) {
 
   ASSERT_TRUE(store->remove({kDoc, "snapshot", "h1"}).ok());
   ASSERT_TRUE(store->remove({kDoc, "snapshot", "h1"}).ok());  // absent: fine
-  EXPECT_EQ(store->load_range({kDoc})->size(), 1u);
+  // Several at once, absent ones included.
+  for (const char* h : {"h2", "h3", "h4"}) ASSERT_TRUE(store->save({kDoc, "incremental", h}, Bytes{1}).ok());
+  const std::vector<StorageKey> some = {{kDoc, "incremental", "h2"}, {kDoc, "snapshot", "h1"}, {kDoc, "incremental", "h4"}};
+  ASSERT_TRUE(store->remove_keys(some).ok());
+  auto left = store->list_range({kDoc, "incremental"});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, (std::vector<StorageKey>{{kDoc, "incremental", inc_hash}, {kDoc, "incremental", "h3"}}));
+  EXPECT_EQ(store->load_range({kDoc})->size(), 2u);
   ASSERT_TRUE(store->remove_range({kDoc}).ok());
   EXPECT_TRUE(store->load_range({kDoc})->empty());
   ASSERT_TRUE(store->remove_range({kDoc}).ok());  // absent: fine
