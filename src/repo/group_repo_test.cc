@@ -479,17 +479,22 @@ class GroupRepoCompactionTest : public GroupRepoTest {
     sync(c);
   }
   void unload() { repo_->unload_idle(Clock::now() + std::chrono::hours(1)); }
+  // With compactions in `background`: client `a` stores two changes (two files) and
+  // leaves; the document is unloaded and its compaction queued.
+  void store_twice_and_unload(ManualBackground& background, Client& a) {
+    repo_->set_background(background.hook());
+    join(a);
+    add(a, change_by(1));
+    add(a, change_by(2));
+    repo_->disconnect(a.conn);
+    unload();
+  }
 };
 
 TEST_F(GroupRepoCompactionTest, RunsInTheBackgroundAndReplacesTheFilesOnceDone) {
   ManualBackground background;
-  repo_->set_background(background.hook());
   Client a{1, "alice"};
-  join(a);
-  add(a, change_by(1));
-  add(a, change_by(2));
-  repo_->disconnect(a.conn);
-  unload();
+  store_twice_and_unload(background, a);
   EXPECT_EQ(repo_->stats().documents_loaded, 0);
   ASSERT_EQ(background.jobs.size(), 1u);
   EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));  // nothing replaced yet
@@ -505,13 +510,8 @@ TEST_F(GroupRepoCompactionTest, RunsInTheBackgroundAndReplacesTheFilesOnceDone) 
 // since stays; one compaction per document at a time.
 TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince) {
   ManualBackground background;
-  repo_->set_background(background.hook());
   Client a{1, "alice"};
-  join(a);
-  add(a, change_by(1));
-  add(a, change_by(2));
-  repo_->disconnect(a.conn);
-  unload();
+  store_twice_and_unload(background, a);
   ASSERT_EQ(background.jobs.size(), 1u);
 
   Client b{2, "bob"};
@@ -546,13 +546,8 @@ TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince)
 // is not stored, since the loaded document lacks what it holds.
 TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainFromOtherFilesKeepsThem) {
   ManualBackground background;
-  repo_->set_background(background.hook());
   Client a{1, "alice"};
-  join(a);
-  add(a, change_by(1));
-  add(a, change_by(2));
-  repo_->disconnect(a.conn);
-  unload();
+  store_twice_and_unload(background, a);
   ASSERT_EQ(background.jobs.size(), 1u);
   {
     auto store = storage::DocumentStore::open(dir_);
@@ -570,13 +565,8 @@ TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainFromOtherFilesKeepsThem) {
 
 TEST_F(GroupRepoCompactionTest, ACompactionEndingAfterTheRepoDoesNothing) {
   ManualBackground background;
-  repo_->set_background(background.hook());
   Client a{1, "alice"};
-  join(a);
-  add(a, change_by(1));
-  add(a, change_by(2));
-  repo_->disconnect(a.conn);
-  unload();
+  store_twice_and_unload(background, a);
   ASSERT_EQ(background.jobs.size(), 1u);
   background.jobs[0].first();
   repo_.reset();
