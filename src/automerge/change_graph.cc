@@ -58,7 +58,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
     if (c && consumed == pieces[0].size() && c->type == ChunkType::kDocument) {
       auto decoded = decode_document(c->body, row_limit(c->body.size()));
       if (!decoded) return context("document chunk at byte 0", decoded.error());
-      auto rebuilt = expand_document(*decoded);
+      auto rebuilt = expand_document(*decoded, expansion_limit(c->body.size()));
       if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
       decoded->release_ops();
       return load_document(*decoded, std::move(*rebuilt), applied);
@@ -77,7 +77,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         if (has_all(*heads)) continue;
         auto decoded = decode_document(c.body, row_limit(c.body.size()));
         if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
-        auto rebuilt = expand_document(*decoded);
+        auto rebuilt = expand_document(*decoded, expansion_limit(c.body.size()));
         if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
         expanded.push_back(std::move(*rebuilt));
         incoming.reserve(incoming.size() + expanded.back().size());
@@ -403,7 +403,11 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
 
 size_t ChangeGraph::row_limit(size_t body_size) const {
   if (trusted_) return kMaxDocumentRows;
-  return document_row_limit(body_size, max_ops_);
+  return document_row_limit(body_size, std::min<uint64_t>(max_ops_, kMaxDocumentRows));
+}
+
+size_t ChangeGraph::expansion_limit(size_t body_size) const {
+  return trusted_ ? SIZE_MAX : document_expansion_limit(body_size);
 }
 
 Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {

@@ -187,8 +187,10 @@ class ChangeGraph {
   Error too_many_ops(const ChangeHash& hash, uint64_t ops) const;
   // The op limit in force: max_ops, or none for trusted input.
   uint64_t op_limit() const { return trusted_ ? UINT64_MAX : max_ops_; }
-  // Rows a document chunk of `body_size` bytes may claim (decode_document).
+  // Rows a document chunk of `body_size` bytes may claim (decode_document), and bytes
+  // its changes may take rebuilt (expand_document).
   size_t row_limit(size_t body_size) const;
+  size_t expansion_limit(size_t body_size) const;
   static Result<HeaderRef> read_header_ref(ByteView body);
   static Result<HeaderRef> pending_header(const Pending& p);
   void table_insert(Index i);

@@ -134,6 +134,15 @@ size_t claimed_rows(ByteView column, size_t max_rows) {
   return rows ? static_cast<size_t>(std::min<uint64_t>(*rows, SIZE_MAX)) : 0;
 }
 
+// A run-length string column repeats one string over many rows (a few bytes can claim
+// a long string for millions of rows), and its decoder gives the same view for each
+// of them: such a run is stored once. True if `s` is the view `last` (then kept).
+bool same_view(std::string_view s, std::string_view& last) {
+  if (s.data() == last.data() && s.size() == last.size()) return true;
+  last = s;
+  return false;
+}
+
 // Appends `bytes` to the document's text table.
 Result<DecodedDocument::TextRef> add_text(DecodedDocument& doc, std::string_view bytes) {
   if (doc.text.size() + bytes.size() >= DecodedDocument::kNone) return error("document chunk: too much text");
@@ -163,6 +172,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
   DeltaDecoder deps_index(t.get(kChangeDepsIndex));
   ValueDecoder extra(t.get(kChangeExtraMeta), t.get(kChangeExtraRaw));
   size_t total_deps = 0;
+  std::string_view last_message;
   const size_t nactors = doc.actors.size();
   // Every row has an actor, so the actor column's length is the row count.
   const size_t claimed = claimed_rows(t.get(kChangeActor), max_rows);
@@ -195,8 +205,8 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
     std::optional<std::string_view> m;
     if (!message.next(&m)) return column_error(kTable, "message", row, message.error());
     if (m) {
-      c.message = static_cast<uint32_t>(doc.messages.size());
-      doc.messages.emplace_back(*m);
+      if (!same_view(*m, last_message) || doc.messages.empty()) doc.messages.emplace_back(*m);
+      c.message = static_cast<uint32_t>(doc.messages.size() - 1);
     }
     if (!deps_count.next(&u)) return column_error(kTable, "deps count", row, deps_count.error());
     uint64_t ndeps = u.value_or(0);
@@ -253,6 +263,8 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   const size_t nactors = doc.actors.size();
   size_t total_succ = 0;
   Value v;  // reused: its string keeps its capacity
+  std::string_view last_key, last_mark;  // see same_view
+  DecodedDocument::TextRef last_key_ref, last_mark_ref;
   // Every row has an action, so the action column's length is the row count.
   const size_t claimed = claimed_rows(t.get(kOpAction), max_rows);
   if (claimed > max_rows) return too_many_rows(kTable, max_rows);
@@ -286,11 +298,11 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (!key_string.next(&str)) return column_error(kTable, "key string", row, key_string.error());
     if (str) {
       if (a || s) return row_error(kTable, row, "op has both a map key and an element id");
-      // Map ops come sorted by key: one copy of each run of equal keys.
-      if (row > 0 && doc.ops[row - 1].is_map() && doc.text_of(doc.ops[row - 1].key) == *str) {
-        op.key = doc.ops[row - 1].key;
+      if (same_view(*str, last_key) && last_key_ref.present()) {
+        op.key = last_key_ref;
       } else {
         GM_ASSIGN_OR_RETURN(op.key, add_text(doc, *str));
+        last_key_ref = op.key;
       }
     } else {
       if (!s || *s < 0) return row_error(kTable, row, "op has neither a map key nor a valid element id");
@@ -333,7 +345,12 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (!expand.next(&op.expand)) return column_error(kTable, "expand", row, expand.error());
     if (!mark_name.next(&str)) return column_error(kTable, "mark name", row, mark_name.error());
     if (str) {
-      GM_ASSIGN_OR_RETURN(op.mark_name, add_text(doc, *str));
+      if (same_view(*str, last_mark) && last_mark_ref.present()) {
+        op.mark_name = last_mark_ref;
+      } else {
+        GM_ASSIGN_OR_RETURN(op.mark_name, add_text(doc, *str));
+        last_mark_ref = op.mark_name;
+      }
     }
   }
   if (!succ_actor.done() || !succ_counter.done()) {
@@ -778,40 +795,6 @@ std::string op_id_text(uint64_t counter, uint32_t actor) {
   return std::to_string(counter) + "@actor" + std::to_string(actor);
 }
 
-// Checks the indexes expand_document relies on (decode_document guarantees them; a
-// document assembled in memory might not).
-Status check_indexes(const DecodedDocument& doc) {
-  const size_t nactors = doc.actors.size();
-  if (nactors > UINT32_MAX || doc.ops.size() >= UINT32_MAX || doc.changes.size() >= UINT32_MAX) {
-    return error("document too large to expand");
-  }
-  for (size_t row = 0; row < doc.changes.size(); ++row) {
-    const auto& c = doc.changes[row];
-    if (c.actor >= nactors) return row_error("change", row, "actor index out of range");
-    if (c.deps_begin > doc.change_deps.size() || c.deps_count > doc.change_deps.size() - c.deps_begin ||
-        (c.message != DecodedDocument::kNone && c.message >= doc.messages.size()) ||
-        (c.extra != DecodedDocument::kNone && c.extra >= doc.extras.size())) {
-      return row_error("change", row, "deps, message or extra bytes out of range");
-    }
-    for (uint32_t d : doc.deps(c)) {
-      if (d >= row) return row_error("change", row, "dep index " + std::to_string(d) + " does not name an earlier row");
-    }
-  }
-  const auto text_ok = [&](DecodedDocument::TextRef r) {
-    return !r.present() || (r.offset <= doc.text.size() && r.size <= doc.text.size() - r.offset);
-  };
-  for (size_t i = 0; i < doc.ops.size(); ++i) {
-    const DecodedDocument::OpRow& op = doc.ops[i];
-    bool ok = op.id.actor < nactors && op.id.counter > 0 && (op.obj.is_root() || op.obj.actor < nactors) &&
-              (op.is_map() || op.elem.counter == 0 || op.elem.actor < nactors) && text_ok(op.key) &&
-              text_ok(op.bytes) && text_ok(op.mark_name) && op.succ_begin <= doc.succs.size() &&
-              op.succ_count <= doc.succs.size() - op.succ_begin;
-    if (!ok) return row_error("op", i, "actor index out of range, zero counter or bad table reference");
-    for (const OpId& s : doc.succ(op)) ok = ok && s.actor < nactors && s.counter > 0;
-    if (!ok) return row_error("op", i, "actor index out of range or zero counter");
-  }
-  return Status::Ok();
-}
 
 // The map key of a rebuilt op, from the stored op `src` (reusing op's string).
 void set_map_key(Op& op, const DecodedDocument& doc, const DecodedDocument::OpRow& src) {
@@ -918,8 +901,46 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
 
 }  // namespace
 
-Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
-  GM_TRY(check_indexes(doc));
+Status check_document_indexes(const DecodedDocument& doc) {
+  const size_t nactors = doc.actors.size();
+  if (nactors > UINT32_MAX || doc.ops.size() >= UINT32_MAX || doc.changes.size() >= UINT32_MAX) {
+    return error("document too large to expand");
+  }
+  for (size_t row = 0; row < doc.changes.size(); ++row) {
+    const auto& c = doc.changes[row];
+    if (c.actor >= nactors) return row_error("change", row, "actor index out of range");
+    if (c.deps_begin > doc.change_deps.size() || c.deps_count > doc.change_deps.size() - c.deps_begin ||
+        (c.message != DecodedDocument::kNone && c.message >= doc.messages.size()) ||
+        (c.extra != DecodedDocument::kNone && c.extra >= doc.extras.size())) {
+      return row_error("change", row, "deps, message or extra bytes out of range");
+    }
+    for (uint32_t d : doc.deps(c)) {
+      if (d >= row) return row_error("change", row, "dep index " + std::to_string(d) + " does not name an earlier row");
+    }
+  }
+  const auto text_ok = [&](DecodedDocument::TextRef r) {
+    return !r.present() || (r.offset <= doc.text.size() && r.size <= doc.text.size() - r.offset);
+  };
+  for (size_t i = 0; i < doc.ops.size(); ++i) {
+    const DecodedDocument::OpRow& op = doc.ops[i];
+    bool ok = op.id.actor < nactors && op.id.counter > 0 && (op.obj.is_root() || op.obj.actor < nactors) &&
+              (op.elem.counter == 0 || op.elem.actor < nactors) && text_ok(op.key) &&
+              text_ok(op.bytes) && text_ok(op.mark_name) && op.succ_begin <= doc.succs.size() &&
+              op.succ_count <= doc.succs.size() - op.succ_begin;
+    if (!ok) return row_error("op", i, "actor index out of range, zero counter or bad table reference");
+    for (const OpId& s : doc.succ(op)) ok = ok && s.actor < nactors && s.counter > 0;
+    if (!ok) return row_error("op", i, "actor index out of range or zero counter");
+  }
+  return Status::Ok();
+}
+
+size_t document_expansion_limit(size_t body_size) {
+  constexpr uint64_t kPerByte = 64 << 10, kMin = 16 << 20, kMax = uint64_t{1} << 30;
+  return static_cast<size_t>(std::clamp<uint64_t>(kPerByte * body_size, kMin, kMax));
+}
+
+Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_bytes) {
+  GM_TRY(check_document_indexes(doc));
   const size_t nactors = doc.actors.size();
   const size_t nchanges = doc.changes.size();
 
@@ -980,7 +1001,7 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     }
     // Capped: a crafted document could claim rows enough for a reservation the
     // machine cannot make; beyond the cap the buffer grows as the chunks are written.
-    reserve_rows(out.bytes_, std::min<size_t>(estimate, size_t{256} << 20));
+    reserve_rows(out.bytes_, std::min<size_t>({estimate, max_bytes, size_t{256} << 20}));
   }
   std::vector<uint8_t> is_dep(nchanges, 0);
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
@@ -1089,6 +1110,10 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc) {
     }
 
     append_change_chunk(out.bytes_, change, &hashes.emplace_back());
+    if (out.bytes_.size() > max_bytes) {
+      return error("document chunk: its changes take more than " + std::to_string(max_bytes) +
+                   " bytes rebuilt (the limit for a chunk of this size: its strings repeat over many changes)");
+    }
     out.ends_.push_back(out.bytes_.size());
     out.start_ops_.push_back(change.start_op);
   }

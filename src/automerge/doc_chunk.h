@@ -164,6 +164,12 @@ size_t document_row_limit(size_t body_size, uint64_t ceiling = kMaxDocumentRows)
 // clients) is reported as not canonical, and should be handled as changes.
 bool has_canonical_op_order(const DecodedDocument& doc);
 
+// Checks that every index and table reference of a decoded document is in range
+// (actors, earlier change rows, deps, messages, extras, text, succs). decode_document
+// guarantees it; a document built or edited in memory might not, and the functions
+// that read its rows (expand_document, OpSet::from_document) check it first.
+Status check_document_indexes(const DecodedDocument& doc);
+
 // Just the heads of a document chunk body, without decoding its columns (to decide
 // whether expanding it can add anything, or what it covers). Not checked against the
 // changes: only expand_document does that.
@@ -206,7 +212,7 @@ class ExpandedDocument {
   }
 
  private:
-  friend Result<ExpandedDocument> expand_document(const DecodedDocument& doc);
+  friend Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_bytes);
   Bytes bytes_;
   std::vector<size_t> ends_;  // of each chunk in bytes_
   std::vector<ChangeHash> hashes_;
@@ -215,8 +221,18 @@ class ExpandedDocument {
 
 // Rebuilds every change chunk of the document byte for byte (§1.11), in the order
 // of `doc.changes`, and checks that the changes no other change depends on are
-// exactly `doc.heads` (and that `heads_index`, when present, points at them).
-Result<ExpandedDocument> expand_document(const DecodedDocument& doc);
+// exactly `doc.heads` (and that `heads_index`, when present, points at them). Fails
+// once the rebuilt chunks pass `max_bytes`.
+Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_bytes = SIZE_MAX);
+
+// What the changes of a document chunk of `body_size` bytes from a peer may take
+// rebuilt. Its rows are bounded per byte (document_row_limit), but each rebuilt change
+// repeats whatever strings it names (its author's id from the actor table, a message
+// or mark name from a run-length column), which a hostile chunk of a few KB can make
+// long enough to claim gigabytes. 64 KiB per body byte (the densest real documents
+// rebuild to about 40 KB per byte: 256 rows of ~150 bytes), at least 16 MiB, at most
+// 1 GiB.
+size_t document_expansion_limit(size_t body_size);
 
 // Streaming writers for the two column tables, for callers that produce rows one at
 // a time (Document::save) rather than holding a DecodedDocument.

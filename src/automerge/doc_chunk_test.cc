@@ -163,6 +163,29 @@ TEST(DocChunk, RowClaimsBeyondTheLimitsAreRefusedBeforeDecoding) {
       << huge.error().message;
 }
 
+// A run-length column repeating one long string over many rows (a message here; keys
+// and mark names alike) is stored once when decoded, and its expansion, which repeats
+// the string in every change, stops at the limit.
+TEST(DocChunk, RepeatedStringsAreStoredOnceAndTheirExpansionIsBounded) {
+  DecodedDocument doc;
+  doc.actors = {Bytes(16, 1)};
+  const std::string message(1000, 'm');
+  for (uint64_t i = 0; i < 2000; ++i) doc.add_change(0, i + 1, 0, 0, {}, &message);
+  const Bytes body = encode_document_body(doc, false);
+  ASSERT_LT(body.size(), 1200u);
+  auto decoded = decode_document(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->changes.size(), 2000u);
+  EXPECT_EQ(decoded->messages.size(), 1u);
+  EXPECT_EQ(*decoded->message(decoded->changes[1999]), message);
+  auto bounded = expand_document(*decoded, size_t{1} << 20);
+  ASSERT_FALSE(bounded.ok());
+  EXPECT_NE(bounded.error().message.find("bytes rebuilt"), std::string::npos) << bounded.error().message;
+  EXPECT_EQ(document_expansion_limit(100), size_t{16} << 20);
+  EXPECT_EQ(document_expansion_limit(1000), size_t{64000} << 10);
+  EXPECT_EQ(document_expansion_limit(size_t{1} << 20), size_t{1} << 30);
+}
+
 TEST(DocChunk, RejectsBadIndexes) {
   DecodedDocument doc;
   doc.actors = {Bytes{1}};

@@ -257,6 +257,7 @@ uint32_t OpSet::object_of_make_op(uint32_t op) const {
 }
 
 Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
+  GM_TRY(check_document_indexes(doc));
   OpSet s;
   std::vector<uint32_t> actor_map(doc.actors.size());
   for (size_t i = 0; i < doc.actors.size(); ++i) actor_map[i] = s.intern_actor(doc.actors[i]);

@@ -551,6 +551,15 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
     EXPECT_FALSE(OpSet::from_document(d).ok());
   }
   {
+    // Table references out of range (a document edited in memory): refused, not read.
+    DecodedDocument d = doc;
+    d.ops[0].bytes = {4, 1000};
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+    d = doc;
+    d.ops[0].succ_count = 1000;
+    EXPECT_FALSE(OpSet::from_document(d).ok());
+  }
+  {
     // A make op inside the object it makes renders as null instead of looping.
     DecodedDocument d;
     d.actors = {actor(1)};

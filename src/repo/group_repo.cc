@@ -26,7 +26,7 @@ Status apply_document_chunk(ChangeGraph& graph, ByteView body, std::vector<Chang
   if (graph.has_all(heads) && !heads.empty()) return Status::Ok();
   auto decoded = automerge::decode_document(body);
   if (!decoded) return context("sync message changes: document chunk", decoded.error());
-  auto expanded = automerge::expand_document(*decoded);
+  auto expanded = automerge::expand_document(*decoded, automerge::document_expansion_limit(body.size()));
   if (!expanded) return context("sync message changes: document chunk", expanded.error());
   *servable = automerge::has_canonical_op_order(*decoded);
   decoded->release_ops();
