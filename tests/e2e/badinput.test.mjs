@@ -68,6 +68,27 @@ function rowBombSync(rows) {
   return Uint8Array.from([0x43, 0, 0, 0, ...uleb(1), ...uleb(chunk.length), ...chunk]);
 }
 
+// A V2 sync message carrying one document chunk of `changes` empty changes whose
+// run-length message column gives each the same `length`-byte message: 2 KB that
+// rebuild into a gigabyte of change chunks, each repeating the message.
+function messageBombSync(changes, length) {
+  const columns = [
+    [0x01, [...sleb(changes), 0]], // actor 0
+    [0x03, [...sleb(changes), 1]], // seq deltas of 1
+    [0x13, [...sleb(changes), 0]], // maxOp 0
+    [0x23, [...sleb(changes), 0]], // time 0
+    [0x35, [...sleb(changes), ...uleb(length), ...new Array(length).fill(0x6d)]], // message "mmm…"
+  ];
+  const body = [...uleb(1), 16, ...new Array(16).fill(7), 0, ...uleb(columns.length)];
+  for (const [spec, data] of columns) body.push(...uleb(spec), ...uleb(data.length));
+  body.push(0); // no op columns
+  for (const [, data] of columns) for (const b of data) body.push(b);
+  const hashed = Uint8Array.from([0, ...uleb(body.length), ...body]);
+  const checksum = createHash('sha256').update(hashed).digest().subarray(0, 4);
+  const chunk = [0x85, 0x6f, 0x4a, 0x83, ...checksum, ...hashed];
+  return Uint8Array.from([0x43, 0, 0, 0, ...uleb(1), ...uleb(chunk.length), ...chunk]);
+}
+
 // A V1 sync message carrying one change chunk whose run-length columns claim `ops`
 // map sets (a 60-byte change).
 function opBombSync(ops) {
@@ -110,6 +131,7 @@ const CASES = [
   { name: 'sync with a corrupt change (flipped byte)', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: corrupt(withChanges, withChanges.length - 20) }) },
   { name: 'sync data of random bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]) }) },
   { name: 'sync with a document chunk claiming 20 million op rows in 80 KB', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: rowBombSync(20_000_000) }) },
+  { name: 'sync with a document chunk of 500000 changes repeating one 2000-byte message, in 2 KB', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: messageBombSync(500_000, 2000) }) },
   { name: 'sync with a change claiming 5 million ops in 60 bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: opBombSync(5_000_000) }) },
   { name: 'sync with 10000 have entries (one-entry filters, 1024 probes each)', expect: 'reject', frame: (p) => { const entry = [0, 6, 1, 10, 0x80, 8, 0xff, 0x03]; const haves = []; for (let i = 0; i < 10000; i++) haves.push(...entry); return encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, 0, 0, ...uleb(10000), ...haves, 0]) }); } },
   { name: 'request with empty data', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: new Uint8Array(0) }) },
