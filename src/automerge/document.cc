@@ -4,8 +4,9 @@
 
 namespace gm::automerge {
 
-Result<Document> Document::load(ByteView data) {
+Result<Document> Document::load(ByteView data, bool trusted) {
   Document doc;
+  doc.graph_.set_trusted(trusted);
   GM_TRY(doc.apply(data));
   return doc;
 }
@@ -39,7 +40,7 @@ Status Document::apply(ByteView data, std::vector<ChangeGraph::Index>* applied) 
 }
 
 Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied) {
-  GM_ASSIGN_OR_RETURN(DecodedDocument decoded, decode_document(body));
+  GM_ASSIGN_OR_RETURN(DecodedDocument decoded, decode_document(body, graph_.trusted() ? kMaxDocumentRows : 0));
   if (graph_.has_all(decoded.heads) && !decoded.heads.empty()) return Status::Ok();
   GM_ASSIGN_OR_RETURN(ExpandedDocument rebuilt, expand_document(decoded));
 

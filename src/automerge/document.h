@@ -22,7 +22,9 @@ class Document {
 
   // Loads any concatenation of document and change chunks (a saved file, a storage
   // folder's blobs, or both). Changes whose dependencies are missing are queued.
-  static Result<Document> load(ByteView data);
+  // `trusted`: without the limits on what peers send (ChangeGraph::set_trusted), for
+  // what a store already holds.
+  static Result<Document> load(ByteView data, bool trusted = false);
 
   // Adds chunks to the document (load_incremental). Appends the graph indexes of the
   // newly applied changes to *applied when non-null.

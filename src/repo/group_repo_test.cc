@@ -368,7 +368,7 @@ TEST_F(GroupRepoTest, DocumentsOnDiskLoadWhateverTheirOpCount) {
   fetch(b);
   ASSERT_EQ(b.graph.size(), 1u);
   EXPECT_EQ(b.graph.op_count(), automerge::kMaxDocumentRows + 1);
-  // Compaction cannot load it into a Document (over the limit), so the file stays.
+  // Unloaded and loaded again: one small file, nothing to compact; it stays.
   repo_->disconnect(b.conn);
   repo_->unload_idle(Clock::now() + std::chrono::hours(1));
   Client c{3, "carol"};
