@@ -383,10 +383,17 @@ DecodedDocument::ChangeRow& DecodedDocument::add_change(uint32_t actor, uint64_t
 
 Value DecodedDocument::value(const OpRow& op) const {
   Value v;
-  v.type = op.value_type;
-  set_scalar_bits(v, op.scalar);
-  v.bytes = text_of(op.bytes);
+  value_into(op, v);
   return v;
+}
+
+void DecodedDocument::value_into(const OpRow& op, Value& out) const {
+  out.type = op.value_type;
+  out.uint_value = 0;
+  out.int_value = 0;
+  out.f64_value = 0;
+  set_scalar_bits(out, op.scalar);
+  out.bytes.assign(text_of(op.bytes));
 }
 
 Op DecodedDocument::op(size_t i) const {
@@ -1083,7 +1090,7 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
         op.key.elem = src.elem.counter == 0 ? OpId{} : OpId{src.elem.counter, local[src.elem.actor]};
         op.insert = src.insert;
         op.action = src.action;
-        op.value = doc.value(src);
+        doc.value_into(src, op.value);
         op.expand = src.expand;
         if (src.mark_name.present()) {
           op.mark_name.emplace(doc.text_of(src.mark_name));

@@ -119,6 +119,8 @@ struct DecodedDocument {
     return std::span<const OpId>(succs).subspan(op.succ_begin, op.succ_count);
   }
   Value value(const OpRow& op) const;
+  // The same into `out`, whose string keeps its capacity (for loops over many ops).
+  void value_into(const OpRow& op, Value& out) const;
   // The op as an Op, its succ list in `pred`.
   Op op(size_t i) const;
   // Appends an op given as an Op (its succ list in `pred`).

@@ -266,6 +266,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
   s.index_.assign(std::max<size_t>(64, std::bit_ceil(doc.ops.size() * 2 + 2)), kNone);
 
   // Pass 1: store every op and index it; create the objects of make ops.
+  Value value;  // reused: its string keeps its capacity
   for (size_t i = 0; i < doc.ops.size(); ++i) {
     const DecodedDocument::OpRow& op = doc.ops[i];
     auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
@@ -278,7 +279,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     so.actor = actor_map[op.id.actor];
     so.action = static_cast<uint8_t>(op.action);
     if (s.find_op(so.counter, so.actor) != kNone) return where("duplicate op id");
-    const Value value = doc.value(op);
+    doc.value_into(op, value);
     if (value.kind() == ValueType::kString && !valid_utf8(value.bytes)) return where("invalid UTF-8 in value");
     if (value.bytes.size() >= kNone) return where("value too long");
     s.store_value(so, value);
