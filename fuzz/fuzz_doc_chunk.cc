@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto doc = decode_document(chunk->body, kFuzzMaxRows);
   if (!doc.ok()) return 0;
   (void)has_canonical_op_order(*doc);
-  auto changes = expand_document(*doc);
+  auto changes = expand_document(*doc, document_expansion_limit(size));
   if (changes.ok()) {
     if (changes->size() != doc->changes.size()) std::abort();
     const size_t n = changes->size();

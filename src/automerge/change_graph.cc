@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <queue>
+#include <set>
 
 #include "automerge/leb.h"
 
@@ -66,6 +67,11 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   }
   incoming.reserve(input_bytes / 64);  // a change chunk is rarely smaller
   size_t total_bytes = 0;              // of the changes to add
+  // The document chunks of one call share one budget for their rebuilt changes (a
+  // message could otherwise repeat one small chunk thousands of times), and a chunk
+  // with the heads of one already expanded in this call is not expanded again.
+  size_t expansion_budget = expansion_limit(input_bytes);
+  std::set<std::vector<ChangeHash>> expanded_heads;
   for (ByteView data : pieces) {
     for (size_t pos = 0; pos < data.size();) {
       size_t consumed = 0;
@@ -74,11 +80,12 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
       if (c.type == ChunkType::kDocument) {
         auto heads = document_heads(c.body);
         if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
-        if (has_all(*heads)) continue;
+        if (has_all(*heads) || !expanded_heads.insert(*heads).second) continue;
         auto decoded = decode_document(c.body, row_limit(c.body.size()));
         if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
-        auto rebuilt = expand_document(*decoded, expansion_limit(c.body.size()));
+        auto rebuilt = expand_document(*decoded, expansion_budget);
         if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
+        expansion_budget -= rebuilt->chunks().size();
         expanded.push_back(std::move(*rebuilt));
         incoming.reserve(incoming.size() + expanded.back().size());
         for (const RebuiltChange& rc : expanded.back()) {

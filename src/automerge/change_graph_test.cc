@@ -418,6 +418,59 @@ TEST(ChangeGraph, CountsOpsAndRefusesChangesPastTheLimit) {
   EXPECT_FALSE(g.load(change_with_ops("dd", 1).chunk).ok());
 }
 
+// A valid document chunk of `changes` empty changes by actor `a`, each with the same
+// `length`-byte message: its columns DEFLATEd, about a hundred bytes that rebuild
+// into megabytes.
+Bytes repeated_message_document(uint8_t a, size_t changes, size_t length) {
+  DecodedDocument doc;
+  doc.actors = {Bytes(16, a)};
+  const std::string message(length, 'm');
+  for (uint32_t i = 0; i < changes; ++i) {
+    std::vector<uint32_t> dep;
+    if (i > 0) dep.push_back(i - 1);
+    doc.add_change(0, i + 1, 0, 0, dep, &message);
+  }
+  // Without heads the expansion fails, saying which heads it rebuilt.
+  auto rebuilt = expand_document(doc);
+  const std::string said = rebuilt ? std::string() : rebuilt.error().message;
+  const size_t at = said.find("rebuilt: ");
+  EXPECT_NE(at, std::string::npos) << said;
+  if (at != std::string::npos) doc.heads = {*ChangeHash::from_hex(said.substr(at + 9, 64))};
+  return encode_document(doc);
+}
+
+// The document chunks of one load share one budget for their rebuilt changes: each of
+// these rebuilds within what its own size allows (the 16 MiB every chunk may take),
+// but three of them in one message do not; and the same chunk twice is expanded once.
+TEST(ChangeGraph, DocumentChunksOfOneLoadShareTheirExpansionBudget) {
+  const Bytes one = repeated_message_document(1, 20000, 600);
+  const size_t rebuilt_size = [&] {
+    ChangeGraph g;
+    EXPECT_TRUE(g.load(one).ok());
+    size_t bytes = 0;
+    for (ChangeGraph::Index i = 0; i < g.size(); ++i) bytes += g.chunk(i).size();
+    return bytes;
+  }();
+  ASSERT_LT(rebuilt_size, document_expansion_limit(one.size()));
+  ASSERT_GT(3 * rebuilt_size, document_expansion_limit(3 * one.size()));
+
+  Bytes three = one;
+  append(three, repeated_message_document(2, 20000, 600));
+  append(three, repeated_message_document(3, 20000, 600));
+  ChangeGraph g;
+  Status s = g.load(three);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("bytes rebuilt"), std::string::npos) << s.error().message;
+  EXPECT_TRUE(g.empty());
+
+  Bytes twice = one;
+  append(twice, one);
+  ChangeGraph h;
+  std::vector<ChangeGraph::Index> applied;
+  ASSERT_TRUE(h.load(twice, &applied).ok());
+  EXPECT_EQ(applied.size(), 20000u);
+}
+
 // The 260k-change benchmark document, through document-chunk expansion.
 TEST(ChangeGraph, LoadsBenchmarkDocuments) {
   for (const char* name : {"text-doc-50k.amrg", "text-doc.amrg"}) {

@@ -333,18 +333,27 @@ Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(cons
 Status DocumentStore::remove(const StorageKey& key) { return remove_keys(std::span<const StorageKey>(&key, 1)); }
 
 Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
+  // Past a failure, the others are still removed and their folders flushed; the
+  // first error is reported.
+  Status result;
   std::set<fs::path> folders;
   for (const StorageKey& key : keys) {
-    GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
-    fs::path path = dir_ / relative;
+    auto relative = key_to_relative_path(key);
+    if (!relative) {
+      if (result) result = relative.error();
+      continue;
+    }
+    fs::path path = dir_ / *relative;
     if (::unlink(path.c_str()) != 0) {
-      if (errno == ENOENT) continue;
-      return errno_error("cannot remove", path, errno);
+      if (errno != ENOENT && result) result = errno_error("cannot remove", path, errno);
+      continue;
     }
     folders.insert(path.parent_path());
   }
-  for (const fs::path& folder : folders) GM_TRY(sync_directory(folder));
-  return Status::Ok();
+  for (const fs::path& folder : folders) {
+    if (Status s = sync_directory(folder); !s && result) result = s;
+  }
+  return result;
 }
 
 Status DocumentStore::remove_range(const StorageKey& prefix) {
