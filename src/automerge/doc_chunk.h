@@ -144,11 +144,14 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 // keys and the heads index; does not check hashes (expand_document does).
 // Run-length columns let a few bytes claim billions of rows, so the number of
 // change rows, op rows, deps and succ entries is each capped at `max_rows`; 0 means
-// kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), far above real documents
-// (the 260k-change benchmark holds 2 rows per byte), and at most kMaxDocumentRows
-// (16 times that benchmark; each decoded row costs a few hundred bytes). A chunk
-// claiming more change or op rows is refused before any row is decoded.
-inline constexpr size_t kMaxRowsPerBodyByte = 256;
+// kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), and at most kMaxDocumentRows
+// (16 times the 260k-change benchmark). Typed text holds about 2 rows per byte, but
+// uniform changes made in a loop hold far more (npm saves a counter incremented
+// 100,000 times within one second, 200,000 rows, in 306 bytes); a decoded row costs
+// 48 (change) or 104 (op) bytes, so 1024 rows per byte is about the memory that
+// expanding a chunk may take per byte (document_expansion_limit). A chunk claiming
+// more change or op rows is refused before any row is decoded.
+inline constexpr size_t kMaxRowsPerBodyByte = 1024;
 inline constexpr size_t kMinRowLimit = 4096;
 inline constexpr size_t kMaxDocumentRows = size_t{1} << 22;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
@@ -232,8 +235,8 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
 // repeats whatever strings it names (its author's id from the actor table, a message
 // or mark name from a run-length column), which a hostile chunk of a few KB can make
 // long enough to claim gigabytes. 64 KiB per body byte (the densest real documents
-// rebuild to about 40 KB per byte: 256 rows of ~150 bytes), at least 16 MiB, at most
-// 1 GiB.
+// we know rebuild to about 36 KB per byte: that counter, 100,000 changes of ~105
+// bytes), at least 16 MiB, at most 1 GiB.
 size_t document_expansion_limit(size_t body_size);
 
 // Streaming writers for the two column tables, for callers that produce rows one at
