@@ -67,9 +67,12 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   }
   incoming.reserve(input_bytes / 64);  // a change chunk is rarely smaller
   size_t total_bytes = 0;              // of the changes to add
-  // The document chunks of one call share one budget for their rebuilt changes (a
-  // message could otherwise repeat one small chunk thousands of times), and a chunk
-  // with the heads of one already expanded in this call is not expanded again.
+  // The document chunks of one call share one budget for their decoded rows, their
+  // ops and their rebuilt changes (a message could otherwise carry thousands of small
+  // chunks, each within what its own size allows), and a chunk with the heads of one
+  // already expanded in this call is not expanded again.
+  size_t row_budget = trusted_ ? SIZE_MAX : row_limit(input_bytes);
+  uint64_t op_budget = op_limit() - std::min(ops_, op_limit());
   size_t expansion_budget = expansion_limit(input_bytes);
   std::set<std::vector<ChangeHash>> expanded_heads;
   for (ByteView data : pieces) {
@@ -81,10 +84,20 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         auto heads = document_heads(c.body);
         if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
         if (has_all(*heads) || !expanded_heads.insert(*heads).second) continue;
-        auto decoded = decode_document(c.body, row_limit(c.body.size()));
-        if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
+        const std::string where = "document chunk at byte " + std::to_string(c.offset);
+        if (row_budget == 0) return error(where + ": more rows than the message's size allows, with those before it");
+        auto decoded = decode_document(c.body, std::min(row_limit(c.body.size()), row_budget));
+        if (!decoded) return context(where, decoded.error());
+        row_budget -= std::min(row_budget, decoded->changes.size() + decoded->ops.size());
+        // Its stored ops are some of its changes' ops (deletes are not stored).
+        if (decoded->ops.size() > op_budget) {
+          return error(where + ": its " + std::to_string(decoded->ops.size()) +
+                       " ops, with what the document and this message already hold, pass the limit of " +
+                       std::to_string(max_ops_) + " ops for one document");
+        }
+        op_budget -= decoded->ops.size();
         auto rebuilt = expand_document(*decoded, expansion_budget);
-        if (!rebuilt) return context("document chunk at byte " + std::to_string(c.offset), rebuilt.error());
+        if (!rebuilt) return context(where, rebuilt.error());
         expansion_budget -= rebuilt->chunks().size();
         expanded.push_back(std::move(*rebuilt));
         incoming.reserve(incoming.size() + expanded.back().size());

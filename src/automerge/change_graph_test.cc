@@ -471,6 +471,24 @@ TEST(ChangeGraph, DocumentChunksOfOneLoadShareTheirExpansionBudget) {
   EXPECT_EQ(applied.size(), 20000u);
 }
 
+// Likewise their rows: a message of many chunks, each within what its own size
+// allows, decodes at most as many rows as one chunk may (max_ops, and at most
+// kMaxDocumentRows), not that many per chunk.
+TEST(ChangeGraph, DocumentChunksOfOneLoadShareTheirRowBudget) {
+  const Bytes one = repeated_message_document(1, 40000, 0);
+  ChangeGraph alone;
+  alone.set_max_ops(50000);
+  ASSERT_TRUE(alone.load(one).ok());
+  Bytes two = one;
+  append(two, repeated_message_document(2, 40000, 0));
+  ChangeGraph g;
+  g.set_max_ops(50000);
+  Status s = g.load(two);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("rows"), std::string::npos) << s.error().message;
+  EXPECT_TRUE(g.empty());
+}
+
 // Uniform changes made in a loop are far denser than typed text: npm 3.5.0 saves a
 // counter incremented 100,000 times within one second (each its own change) in 306
 // bytes, 200,001 rows. A client sending it whole must get it stored.

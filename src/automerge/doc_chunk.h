@@ -147,11 +147,11 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 // kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), and at most kMaxDocumentRows
 // (16 times the 260k-change benchmark). Typed text holds about 2 rows per byte, but
 // uniform changes made in a loop hold far more (npm saves a counter incremented
-// 100,000 times within one second, 200,000 rows, in 306 bytes); a decoded row costs
-// 48 (change) or 104 (op) bytes, so 1024 rows per byte is about the memory that
-// expanding a chunk may take per byte (document_expansion_limit). A chunk claiming
-// more change or op rows is refused before any row is decoded.
-inline constexpr size_t kMaxRowsPerBodyByte = 1024;
+// 100,000 times within one second, 100,001 change rows and as many op rows, in 306
+// bytes: 340 per byte each); 512 per byte leaves room above that while a 4 KB chunk
+// cannot claim kMaxDocumentRows. A chunk claiming more change or op rows is refused
+// before any row is decoded.
+inline constexpr size_t kMaxRowsPerBodyByte = 512;
 inline constexpr size_t kMinRowLimit = 4096;
 inline constexpr size_t kMaxDocumentRows = size_t{1} << 22;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);

@@ -69,8 +69,9 @@ function rowBombSync(rows) {
 }
 
 // A V2 sync message carrying one document chunk of `changes` empty changes whose
-// run-length message column gives each the same `length`-byte message: 2 KB that
-// rebuild into a gigabyte of change chunks, each repeating the message.
+// run-length message column gives each the same `length`-byte message: a few hundred
+// bytes that claim tens of megabytes of change chunks, each repeating the message
+// (with 2000 bytes and 500,000 changes, 2 KB claiming a gigabyte: it took that).
 function messageBombSync(changes, length) {
   const columns = [
     [0x01, [...sleb(changes), 0]], // actor 0
@@ -131,7 +132,7 @@ const CASES = [
   { name: 'sync with a corrupt change (flipped byte)', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: corrupt(withChanges, withChanges.length - 20) }) },
   { name: 'sync data of random bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]) }) },
   { name: 'sync with a document chunk claiming 20 million op rows in 80 KB', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: rowBombSync(20_000_000) }) },
-  { name: 'sync with a document chunk of 500000 changes repeating one 2000-byte message, in 2 KB', expect: 'reject', reason: /bytes rebuilt/, frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: messageBombSync(500_000, 2000) }) },
+  { name: 'sync with a document chunk of 120000 changes repeating one 200-byte message, in 300 bytes', expect: 'reject', reason: /bytes rebuilt/, frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: messageBombSync(120_000, 200) }) },
   { name: 'sync with a change claiming 5 million ops in 60 bytes', expect: 'reject', frame: (p) => encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: opBombSync(5_000_000) }) },
   { name: 'sync with 10000 have entries (one-entry filters, 1024 probes each)', expect: 'reject', frame: (p) => { const entry = [0, 6, 1, 10, 0x80, 8, 0xff, 0x03]; const haves = []; for (let i = 0; i < 10000; i++) haves.push(...entry); return encode({ type: 'sync', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: Uint8Array.from([0x42, 0, 0, ...uleb(10000), ...haves, 0]) }); } },
   { name: 'request with empty data', expect: 'reject', frame: (p) => encode({ type: 'request', senderId: p.peerId, targetId: p.serverPeerId, documentId: newDocId(), data: new Uint8Array(0) }) },
