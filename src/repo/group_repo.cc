@@ -10,10 +10,10 @@ using automerge::ChangeGraph;
 
 namespace {
 
-std::vector<std::string> heads_hex(const ChangeGraph& graph) {
-  std::vector<std::string> heads;
-  for (const auto& h : graph.heads()) heads.push_back(h.hex());
-  return heads;
+std::vector<std::string> heads_hex(std::span<const automerge::ChangeHash> heads) {
+  std::vector<std::string> hex;
+  for (const auto& h : heads) hex.push_back(h.hex());
+  return hex;
 }
 
 // Applies the changes of a document chunk a client sent, as receive_sync_message
@@ -188,7 +188,7 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
 
 void GroupRepo::keep_snapshot(const std::string& document_id, Doc& doc) {
   const bool whole = doc.files.size() == 1 && doc.graph.queued_count() == 0 &&
-                     *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph));
+                     *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   if (!whole) doc.snapshot.reset();
 }
 
@@ -238,7 +238,7 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
   if (document_chunk && doc.graph.queued_count() == 0) {
     auto heads = automerge::document_heads(document_chunk->body);
     if (heads && *heads == doc.graph.heads()) {
-      storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph));
+      storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
       GM_TRY(store_->save_deferred(key, document_chunk->bytes));
       const bool alone = doc.files.empty();
       doc.files.insert(key);
@@ -385,9 +385,7 @@ Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
 Result<storage::StorageKey> GroupRepo::replace_files(const std::string& document_id,
                                                      const std::set<storage::StorageKey>& files,
                                                      const std::vector<automerge::ChangeHash>& heads, ByteView snapshot) {
-  std::vector<std::string> hex;
-  for (const auto& h : heads) hex.push_back(h.hex());
-  storage::StorageKey key = storage::snapshot_key(document_id, std::move(hex));
+  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(heads));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
   std::vector<storage::StorageKey> old;
