@@ -3,8 +3,10 @@
 # (tests/interop/bench/server_bench.mjs, real automerge-repo 2.5.6 clients) against
 # `groundmist-sync serve` and against the JS reference sync server
 # (tests/interop/bench/js_reference_server.mjs: automerge-repo 2.5.6 + NodeFS), one
-# after the other in this run, each with a fresh data folder, on 127.0.0.1. Prints a
-# markdown table of server CPU seconds and memory (ratio = C++ / JS; below 1 is better).
+# after the other in this run, each with a fresh data folder, on 127.0.0.1: first one
+# server of each kind through every phase, then each workload on a freshly started
+# server. Prints two markdown tables of server CPU seconds and memory (ratio = C++ /
+# JS; below 1 is better).
 #
 #   scripts/bench-server.sh [BUILD_DIR]
 # Extra arguments for server_bench.mjs (e.g. smaller workloads) via BENCH_SERVER_ARGS,
@@ -54,9 +56,11 @@ stop_server() {
   server_pid=
 }
 
-# run_one KIND: start that server, drive it, write $work/KIND.json.
+# run_one KIND NAME [ARGS…]: start a fresh KIND server with an empty data folder,
+# drive it (server_bench.mjs run … ARGS), write $work/NAME.json.
 run_one() {
-  local kind=$1 data="$work/data-$1" log="$work/$1.log" url port
+  local kind=$1 name=$2 data="$work/data-$2" log="$work/$2.log" url port
+  shift 2
   mkdir -p "$data"
   if [ "$kind" = cpp ]; then
     "$bin" serve --port 0 --host 127.0.0.1 --data "$data" --log-level warn >"$log" 2>"$log.err" &
@@ -69,20 +73,37 @@ run_one() {
     port=$(wait_listening "$log")
     url="ws://127.0.0.1:$port/?token=unused"
   fi
-  echo "bench-server: $kind server pid $server_pid on port $port" >&2
+  echo "bench-server: $name: $kind server pid $server_pid on port $port" >&2
   # shellcheck disable=SC2086
-  (cd "$interop" && node bench/server_bench.mjs run --url "$url" --pid "$server_pid" --out "$work/$kind.json" ${BENCH_SERVER_ARGS:-}) \
-    2> >(sed "s/^/  [$kind] /" >&2)
+  (cd "$interop" && node bench/server_bench.mjs run --url "$url" --pid "$server_pid" --out "$work/$name.json" ${BENCH_SERVER_ARGS:-} "$@") \
+    2> >(sed "s/^/  [$name] /" >&2)
   kill -0 "$server_pid" 2>/dev/null || { echo "bench-server: the $kind server died during the run:" >&2; tail -20 "$log.err" >&2; }
   stop_server
   # Bytes of the document files (the session secret excluded), as KiB.
-  find "$data" -type f -not -path '*/.groundmist/*' -printf '%s\n' | awk '{ s += $1 } END { print s / 1024 }' >"$work/$kind.data-kb"
+  find "$data" -type f -not -path '*/.groundmist/*' -printf '%s\n' | awk '{ s += $1 } END { print s / 1024 }' >"$work/$name.data-kb"
 }
 
-run_one cpp
-run_one js
+# 1. One server of each kind through every phase in turn, then idle (d).
+run_one cpp cpp
+run_one js js
+# 2. Each workload (a, b, c) alone on a freshly started server of each kind: its own
+# cost, not what a heap already grown by the earlier phases absorbs.
+for kind in cpp js; do
+  fresh=()
+  for phases in a-push,a-fetch b c-push,c-fetch; do
+    run_one "$kind" "$kind-fresh-${phases%%-*}" --only "$phases" --idle 0 --idle-late 0
+    fresh+=("$work/$kind-fresh-${phases%%-*}.json")
+  done
+  (cd "$interop" && node bench/server_bench.mjs merge "$work/$kind-fresh.json" "${fresh[@]}")
+done
 echo
 # Keep the raw numbers beside the engine benchmark's data.
 mkdir -p "$build/bench-data"
-for kind in cpp js; do cp "$work/$kind.json" "$build/bench-data/server-$kind.json"; done
+for name in cpp js cpp-fresh js-fresh; do cp "$work/$name.json" "$build/bench-data/server-$name.json"; done
+echo "One server of each kind through every phase in turn:"
+echo
 (cd "$interop" && node bench/server_bench.mjs table "$work/cpp.json" "$work/js.json" "$(cat "$work/cpp.data-kb")" "$(cat "$work/js.data-kb")")
+echo
+echo "Each workload alone on a freshly started server:"
+echo
+(cd "$interop" && node bench/server_bench.mjs table "$work/cpp-fresh.json" "$work/js-fresh.json")

@@ -6,6 +6,8 @@
 //   node server_bench.mjs run --url ws://127.0.0.1:P/?token=T --pid PID --out FILE
 //        [--docs 500] [--changes 20] [--clients 50] [--text FILE] [--idle 20] [--idle-late 60]
 //        [--only PHASE,…]   (just those phases, for profiling one)
+//   node server_bench.mjs merge OUT.json RUN.json…   the phases of several runs (each on a
+//        fresh server) as one result, without their idle part
 //   node server_bench.mjs table CPP.json JS.json [CPP_DATA_KB JS_DATA_KB]   the markdown table
 //
 // Phases (each bounded by a timeout; everything on 127.0.0.1):
@@ -371,6 +373,17 @@ async function run(opts) {
   writeFileSync(opts.out, JSON.stringify(result, null, 1));
 }
 
+// ---- merge ----------------------------------------------------------------------
+
+function merge(out, ...files) {
+  const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")));
+  const merged = {
+    runs: runs.map((r) => ({ url: r.url, startRssKb: r.startRssKb })),
+    phases: runs.flatMap((r) => r.phases),
+  };
+  writeFileSync(out, JSON.stringify(merged, null, 1));
+}
+
 // ---- table ----------------------------------------------------------------------
 
 function table(cppFile, jsFile, ...dataKb) {
@@ -397,6 +410,13 @@ function table(cppFile, jsFile, ...dataKb) {
   }
   const total = (r) => r.phases.reduce((s, p) => s + p.cpuS, 0);
   lines.push(`| all phases (a–c) | ${total(cpp).toFixed(2)} | ${total(js).toFixed(2)} | ${ratio(total(cpp), total(js), 0.05)} | | | | | | |`);
+  if (!cpp.idle || !js.idle) {
+    const starts = (r) => r.runs.map((x) => mib(x.startRssKb)).join(", ");
+    lines.push("");
+    lines.push(`RSS at each fresh start (MiB): C++ ${starts(cpp)}; JS ${starts(js)}.`);
+    console.log(lines.join("\n"));
+    return;
+  }
   lines.push("");
   lines.push(`| d: server RSS (MiB) | C++ | JS |`);
   lines.push("|---|---|---|");
@@ -450,9 +470,11 @@ if (cmd === "run") {
   }, 30 * 60 * 1000).unref();
   await run(opts);
   process.exit(0);
+} else if (cmd === "merge") {
+  merge(...rest);
 } else if (cmd === "table") {
   table(...rest);
 } else {
-  console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE … | table CPP.json JS.json");
+  console.error("usage: server_bench.mjs run --url URL --pid PID --out FILE … | merge OUT.json RUN.json… | table CPP.json JS.json");
   process.exit(2);
 }
