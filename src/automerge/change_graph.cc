@@ -57,12 +57,10 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
     size_t consumed = 0;
     auto c = parse_chunk(pieces[0], &consumed);
     if (c && consumed == pieces[0].size() && c->type == ChunkType::kDocument) {
-      auto decoded = decode_document(c->body, row_limit(c->body.size()));
+      auto decoded = decode_document_chunk(c->body);
       if (!decoded) return context("document chunk at byte 0", decoded.error());
-      auto rebuilt = expand_document(*decoded, expansion_limit(c->body.size()));
-      if (!rebuilt) return context("document chunk at byte 0", rebuilt.error());
-      decoded->release_ops();
-      return load_document(*decoded, std::move(*rebuilt), applied);
+      decoded->doc.release_ops();
+      return load_document(decoded->doc, std::move(decoded->expanded), applied);
     }
   }
   incoming.reserve(input_bytes / 64);  // a change chunk is rarely smaller
@@ -71,9 +69,8 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   // ops and their rebuilt changes (a message could otherwise carry thousands of small
   // chunks, each within what its own size allows), and a chunk with the heads of one
   // already expanded in this call is not expanded again.
-  size_t row_budget = trusted_ ? SIZE_MAX : row_limit(input_bytes);
-  uint64_t op_budget = op_limit() - std::min(ops_, op_limit());
-  size_t expansion_budget = expansion_limit(input_bytes);
+  ChunkBudget budget{trusted_ ? SIZE_MAX : row_limit(input_bytes), op_limit() - std::min(ops_, op_limit()),
+                     expansion_limit(input_bytes)};
   std::set<std::vector<ChangeHash>> expanded_heads;
   for (ByteView data : pieces) {
     for (size_t pos = 0; pos < data.size();) {
@@ -84,22 +81,9 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         auto heads = document_heads(c.body);
         if (!heads) return context("document chunk at byte " + std::to_string(c.offset), heads.error());
         if (has_all(*heads) || !expanded_heads.insert(*heads).second) continue;
-        const std::string where = "document chunk at byte " + std::to_string(c.offset);
-        if (row_budget == 0) return error(where + ": more rows than the message's size allows, with those before it");
-        auto decoded = decode_document(c.body, std::min(row_limit(c.body.size()), row_budget));
-        if (!decoded) return context(where, decoded.error());
-        row_budget -= std::min(row_budget, decoded->changes.size() + decoded->ops.size());
-        // Its stored ops are some of its changes' ops (deletes are not stored).
-        if (decoded->ops.size() > op_budget) {
-          return error(where + ": its " + std::to_string(decoded->ops.size()) +
-                       " ops, with what the document and this message already hold, pass the limit of " +
-                       std::to_string(max_ops_) + " ops for one document");
-        }
-        op_budget -= decoded->ops.size();
-        auto rebuilt = expand_document(*decoded, expansion_budget);
-        if (!rebuilt) return context(where, rebuilt.error());
-        expansion_budget -= rebuilt->chunks().size();
-        expanded.push_back(std::move(*rebuilt));
+        auto decoded = decode_document_chunk(c.body, budget);
+        if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
+        expanded.push_back(std::move(decoded->expanded));
         incoming.reserve(incoming.size() + expanded.back().size());
         for (const RebuiltChange& rc : expanded.back()) {
           GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
@@ -120,6 +104,28 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   }
   reserve(incoming.size(), total_bytes);
   return add_incoming(incoming, applied);
+}
+
+Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView body) const {
+  ChunkBudget budget{row_limit(body.size()), op_limit() - std::min(ops_, op_limit()), expansion_limit(body.size())};
+  return decode_document_chunk(body, budget);
+}
+
+Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView body, ChunkBudget& budget) const {
+  if (budget.rows == 0) return error("more rows than the input's size allows, with the document chunks before it");
+  GM_ASSIGN_OR_RETURN(DecodedDocument doc, decode_document(body, std::min(row_limit(body.size()), budget.rows)));
+  budget.rows -= std::min(budget.rows, doc.changes.size() + doc.ops.size());
+  // Its stored ops are some of its changes' ops (deletes are not stored): refused
+  // before anything is rebuilt.
+  if (doc.ops.size() > budget.ops) {
+    return error("its " + std::to_string(doc.ops.size()) +
+                 " ops, with what the document (and the chunks before it) already hold, pass the limit of " +
+                 std::to_string(max_ops_) + " ops for one document");
+  }
+  budget.ops -= doc.ops.size();
+  GM_ASSIGN_OR_RETURN(ExpandedDocument expanded, expand_document(doc, budget.bytes));
+  budget.bytes -= std::min(budget.bytes, expanded.chunks().size());
+  return DecodedChunk{std::move(doc), std::move(expanded)};
 }
 
 Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied) {

@@ -65,6 +65,17 @@ class ChangeGraph {
   // ops: a caller done with them frees them first (they are most of its memory).
   Status load_document(const DecodedDocument& doc, ExpandedDocument expanded, std::vector<Index>* applied = nullptr);
 
+  // A document chunk's body decoded and its changes rebuilt under this graph's limits
+  // for input: rows and rebuilt bytes for the chunk's size, ops with what the graph
+  // already holds (trusted input: at most kMaxDocumentRows rows, nothing else). For
+  // callers that read the decoded rows too before they hand both to load_document;
+  // load() decodes the document chunks it is given with it.
+  struct DecodedChunk {
+    DecodedDocument doc;
+    ExpandedDocument expanded;
+  };
+  Result<DecodedChunk> decode_document_chunk(ByteView body) const;
+
   // Makes room for `changes` more changes totalling `bytes` of chunk data.
   void reserve(size_t changes, size_t bytes);
 
@@ -191,6 +202,14 @@ class ChangeGraph {
   // its changes may take rebuilt (expand_document).
   size_t row_limit(size_t body_size) const;
   size_t expansion_limit(size_t body_size) const;
+  // What the document chunks of one load() may still claim together: decoded rows, ops
+  // and rebuilt bytes.
+  struct ChunkBudget {
+    size_t rows;
+    uint64_t ops;
+    size_t bytes;
+  };
+  Result<DecodedChunk> decode_document_chunk(ByteView body, ChunkBudget& budget) const;
   static Result<HeaderRef> read_header_ref(ByteView body);
   static Result<HeaderRef> pending_header(const Pending& p);
   void table_insert(Index i);

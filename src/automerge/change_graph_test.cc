@@ -489,6 +489,40 @@ TEST(ChangeGraph, DocumentChunksOfOneLoadShareTheirRowBudget) {
   EXPECT_TRUE(g.empty());
 }
 
+// Every caller that decodes a document chunk itself (GroupRepo checks its op order,
+// Document takes its op set) gets it through the graph, under the graph's limits: a
+// chunk rebuilding into more than its size allows is refused for a peer's graph and
+// decoded for a trusted one; and its ops count against what the graph already holds,
+// before anything is rebuilt.
+TEST(ChangeGraph, DecodesDocumentChunksUnderItsOwnLimits) {
+  const Bytes bomb = repeated_message_document(1, 20000, 1000);  // ~20 MB rebuilt
+  size_t consumed = 0;
+  auto bomb_chunk = parse_chunk(bomb, &consumed);
+  ASSERT_TRUE(bomb_chunk.ok());
+  ChangeGraph peer;
+  auto refused = peer.decode_document_chunk(bomb_chunk->body);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("bytes rebuilt"), std::string::npos) << refused.error().message;
+  ChangeGraph stored;
+  stored.set_trusted(true);
+  auto decoded = stored.decode_document_chunk(bomb_chunk->body);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->expanded.size(), 20000u);
+  ASSERT_TRUE(stored.load_document(decoded->doc, std::move(decoded->expanded)).ok());
+  EXPECT_EQ(stored.size(), 20000u);
+
+  std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/counter_100k.amrg", std::ios::binary);
+  const Bytes counter((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto counter_chunk = parse_chunk(counter, &consumed);
+  ASSERT_TRUE(counter_chunk.ok());
+  ChangeGraph full;
+  full.set_max_ops(200'000);
+  ASSERT_TRUE(full.load(change_with_ops("aa", 150'000).chunk).ok());
+  auto over = full.decode_document_chunk(counter_chunk->body);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.error().message.find("pass the limit of 200000 ops"), std::string::npos) << over.error().message;
+}
+
 // Uniform changes made in a loop are far denser than typed text: npm 3.5.0 saves a
 // counter incremented 100,000 times within one second (each its own change) in 306
 // bytes, 200,001 rows. A client sending it whole must get it stored.

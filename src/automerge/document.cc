@@ -40,9 +40,11 @@ Status Document::apply(ByteView data, std::vector<ChangeGraph::Index>* applied) 
 }
 
 Status Document::apply_document_chunk(ByteView body, std::vector<ChangeGraph::Index>* applied) {
-  GM_ASSIGN_OR_RETURN(DecodedDocument decoded, decode_document(body, graph_.trusted() ? kMaxDocumentRows : 0));
-  if (graph_.has_all(decoded.heads) && !decoded.heads.empty()) return Status::Ok();
-  GM_ASSIGN_OR_RETURN(ExpandedDocument rebuilt, expand_document(decoded));
+  GM_ASSIGN_OR_RETURN(std::vector<ChangeHash> heads, document_heads(body));
+  if (graph_.has_all(heads) && !heads.empty()) return Status::Ok();
+  GM_ASSIGN_OR_RETURN(ChangeGraph::DecodedChunk chunk, graph_.decode_document_chunk(body));
+  DecodedDocument& decoded = chunk.doc;
+  ExpandedDocument& rebuilt = chunk.expanded;
 
   if (graph_.empty() && graph_.queued_count() == 0) {
     // Fast path: a fresh document takes the chunk's op set as it is.

@@ -24,13 +24,11 @@ std::vector<std::string> heads_hex(std::span<const automerge::ChangeHash> heads)
 Status apply_document_chunk(ChangeGraph& graph, ByteView body, std::vector<ChangeGraph::Index>* added, bool* servable) {
   GM_ASSIGN_OR_RETURN(std::vector<automerge::ChangeHash> heads, automerge::document_heads(body));
   if (graph.has_all(heads) && !heads.empty()) return Status::Ok();
-  auto decoded = automerge::decode_document(body);
+  auto decoded = graph.decode_document_chunk(body);
   if (!decoded) return context("sync message changes: document chunk", decoded.error());
-  auto expanded = automerge::expand_document(*decoded, automerge::document_expansion_limit(body.size()));
-  if (!expanded) return context("sync message changes: document chunk", expanded.error());
-  *servable = automerge::has_canonical_op_order(*decoded);
-  decoded->release_ops();
-  GM_TRY(graph.load_document(*decoded, std::move(*expanded), added));
+  *servable = automerge::has_canonical_op_order(decoded->doc);
+  decoded->doc.release_ops();
+  GM_TRY(graph.load_document(decoded->doc, std::move(decoded->expanded), added));
   return Status::Ok();
 }
 
