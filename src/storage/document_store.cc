@@ -23,6 +23,11 @@ namespace {
 
 constexpr std::string_view kRemovingPrefix = ".removing-";
 constexpr std::string_view kDamagedPrefix = ".damaged-";
+// Where temp files are written before they are renamed into place: out of every
+// document's folder, which npm's NodeFS adapter reads whole (a leftover half-written
+// temp there would make npm stop reading the document at it, and its compaction then
+// drop what came after).
+constexpr std::string_view kTempFolder = ".tmp";
 // Keys are a handful of elements deep; anything deeper is not ours.
 constexpr int kMaxDepth = 16;
 
@@ -122,7 +127,8 @@ StorageKey sync_state_key(std::string_view document_id, std::string_view peer_st
   return {std::string(document_id), "sync-state", std::string(peer_storage_id)};
 }
 
-DocumentStore::DocumentStore(fs::path dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {
+DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)), batch_(dir_ / kTempFolder) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
 }
 
@@ -130,9 +136,12 @@ Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOp
   std::unique_ptr<DocumentStore> store(new DocumentStore(std::move(dir), std::move(options)));
   if (auto st = create_directories_durably(store->dir_); !st.ok()) return context("opening store", st.error());
   if (auto st = store->remove_leftovers(store->dir_, 0); !st.ok()) return context("opening store", st.error());
+  if (auto st = create_directories_durably(store->temp_dir()); !st.ok()) return context("opening store", st.error());
   if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
   return store;
 }
+
+fs::path DocumentStore::temp_dir() const { return dir_ / kTempFolder; }
 
 void DocumentStore::report(StorageProblem problem) {
   std::lock_guard<std::mutex> lock(report_mutex_);
@@ -190,7 +199,7 @@ Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
       fs::remove_all(p, rm);
       if (rm) report({p, "cannot finish removing: " + rm.message(), std::nullopt});
       removed = true;
-    } else if (is_dir && name.front() != '.') {
+    } else if (is_dir && (name.front() != '.' || (depth == 0 && name == kTempFolder))) {
       GM_TRY(remove_leftovers(p, depth + 1));
     }
   }
@@ -211,11 +220,11 @@ Status DocumentStore::init_storage_id() {
       set_aside(path, "storage-adapter-id is not a printable id (" + std::to_string((*existing)->size()) +
                           " bytes); a new storageId is created");
     } else if (!existing.ok()) {
-      set_aside(path, existing.error().message + "; a new storageId is created");
+      return existing.error();  // unreadable is not damaged: a new id would be wrong
     }
     std::string id = new_uuid_v4();
     GM_TRY(create_directories_durably(path.parent_path()));
-    GM_ASSIGN_OR_RETURN(bool created, create_file_durably(path, as_bytes(id), 0644));
+    GM_ASSIGN_OR_RETURN(bool created, create_file_durably(path, as_bytes(id), 0644, temp_dir()));
     if (created) {
       storage_id_ = std::move(id);
       return Status::Ok();
@@ -243,7 +252,7 @@ Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   fs::path path = dir_ / relative;
   GM_TRY(create_directories_durably(path.parent_path()));
-  return write_file_durably(path, bytes, 0600);
+  return write_file_durably(path, bytes, 0600, temp_dir());
 }
 
 Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
@@ -254,27 +263,24 @@ Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
 Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   fs::path path = dir_ / relative;
-  auto bytes = read_file(path);
-  if (!bytes.ok()) {
-    set_aside(path, bytes.error().message);
-    return std::optional<Bytes>();
-  }
-  if (bytes->has_value()) {
-    if (auto problem = check_content(key, **bytes)) {
+  // A file that cannot be read (permissions, no file descriptors left, an I/O error)
+  // is not known to be damaged: the load fails and the file stays where it is.
+  GM_ASSIGN_OR_RETURN(std::optional<Bytes> bytes, read_file(path));
+  if (bytes) {
+    if (auto problem = check_content(key, *bytes)) {
       set_aside(path, *problem);
       return std::optional<Bytes>();
     }
   }
-  return std::move(*bytes);
+  return bytes;
 }
 
 Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int depth, std::vector<StorageKey>& keys) {
   std::error_code ec;
+  // A folder that cannot be listed fails the whole listing: the keys it holds are
+  // not known to be absent.
   fs::directory_iterator it(folder, ec);
-  if (ec) {
-    report({folder, "cannot list folder: " + ec.message() + "; its keys are skipped", std::nullopt});
-    return Status::Ok();
-  }
+  if (ec) return error("cannot list folder " + folder.string() + ": " + ec.message());
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.empty() || name.front() == '.') continue;  // temp files, set-aside files
@@ -297,7 +303,7 @@ Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int
       report({it->path(), "not a regular file or folder; skipped", std::nullopt});
     }
   }
-  if (ec) report({folder, "cannot list folder: " + ec.message(), std::nullopt});
+  if (ec) return error("cannot list folder " + folder.string() + ": " + ec.message());
   return Status::Ok();
 }
 

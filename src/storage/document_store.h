@@ -21,18 +21,20 @@
 // Key elements must be non-empty, contain no '/' or NUL, and not start with '.'; the
 // first has at least 3 characters (so both of its path parts are non-empty).
 //
-// Crash safety (DESIGN.md): save() writes a temp file `.tmp-…` beside the target,
+// Crash safety (DESIGN.md): save() writes a temp file `.tmp-…` in `<dir>/.tmp/`,
 // fsyncs it, renames it into place and fsyncs the folder before returning, so a
-// change is durable before anyone is told about it. Names starting with '.' are never
-// keys: load_range skips them and open() deletes leftover temp files and half-removed
-// ranges (`.removing-…`). (A JS NodeFS adapter would not skip a leftover temp file; one
-// exists only if this server crashed mid-write and has not been started since.)
+// change is durable before anyone is told about it. Temp files stay out of the
+// document folders because npm's NodeFS adapter reads every file in them, a leftover
+// half-written temp too. Names starting with '.' are never keys: load_range skips
+// them, and open() deletes leftover temp files (also those beside their targets, where
+// earlier versions wrote them) and half-removed ranges (`.removing-…`).
 //
-// Damage is never fatal: a file that cannot be read, an `incremental` file whose
-// SHA-256 does not match its name (e.g. truncated), or a file the caller reports via
-// quarantine() is moved under options.quarantine_dir (same relative path, plus a
-// timestamp), reported through options.report, and left out of the results; every
-// other key keeps loading.
+// Damage is never fatal: an `incremental` file whose SHA-256 does not match its name
+// (e.g. truncated), or a file the caller reports via quarantine(), is moved under
+// options.quarantine_dir (same relative path, plus a timestamp), reported through
+// options.report, and left out of the results; every other key keeps loading. A file
+// or folder that cannot be read at all (permissions, no file descriptors left, an I/O
+// error) is not known to be damaged: the call fails and nothing is moved.
 //
 // Thread safety: calls for different keys may run concurrently; concurrent saves of the
 // same key leave one of the values. remove_range must not race saves under its prefix.
@@ -98,6 +100,8 @@ class DocumentStore {
   static Result<std::unique_ptr<DocumentStore>> open(std::filesystem::path dir, StoreOptions options = {});
 
   const std::filesystem::path& dir() const { return dir_; }
+  // Where temp files are written (see "Crash safety").
+  std::filesystem::path temp_dir() const;
   const std::string& storage_id() const { return storage_id_; }
 
   // Durably replaces the value of `key`.
@@ -108,10 +112,12 @@ class DocumentStore {
   Status save_deferred(const StorageKey& key, ByteView bytes);
   Status commit() { return batch_.commit(); }
   bool has_pending() const { return !batch_.empty(); }
-  // nullopt if absent, or if the file was damaged and set aside (reported).
+  // nullopt if absent, or if the file was damaged and set aside (reported); an error
+  // if it cannot be read.
   Result<std::optional<Bytes>> load(const StorageKey& key);
   // Every (key, bytes) whose key starts with `prefix` (at least one element), sorted by
-  // key. Damaged files are set aside, reported and left out.
+  // key. Damaged files are set aside, reported and left out; a file or folder that
+  // cannot be read fails the call.
   Result<std::vector<std::pair<StorageKey, Bytes>>> load_range(const StorageKey& prefix);
   // Keys only, without reading the files.
   Result<std::vector<StorageKey>> list_range(const StorageKey& prefix);

@@ -1,6 +1,7 @@
 #include "storage/document_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,18 +212,66 @@ TEST_F(Fixture, CallerCanQuarantineACorruptSnapshot) {
   EXPECT_FALSE(store->quarantine({kDoc, "snapshot", "s"}, "again").ok());  // nothing left to move
 }
 
-TEST_F(Fixture, UnreadableFileIsSetAsideNotFatal) {
+// What cannot be read is not known to be damaged: the call fails, nothing is moved,
+// and once the cause is gone the same files load.
+TEST_F(Fixture, UnreadableFilesFailTheLoadAndStayInPlace) {
   auto store = open();
   ASSERT_TRUE(store->save({kDoc, "snapshot", "ok"}, bytes_of("fine")).ok());
-  fs::path odd = dir / "2J" / "vEZqcUdhg7statCjEBnbhyqbTt" / "snapshot" / "link";
+  fs::path snapshots = dir / "2J" / "vEZqcUdhg7statCjEBnbhyqbTt" / "snapshot";
+  fs::path odd = snapshots / "link";
   fs::create_symlink("/etc/hostname", odd);
   auto loaded = store->load({kDoc, "snapshot", "link"});
-  ASSERT_TRUE(loaded.ok());
-  EXPECT_FALSE(loaded->has_value());
-  ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].reason.find("symbolic link"), std::string::npos) << problems[0].reason;
-  EXPECT_FALSE(fs::exists(fs::symlink_status(odd)));
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().message.find("symbolic link"), std::string::npos) << loaded.error().message;
+  EXPECT_TRUE(fs::is_symlink(odd));
+  // A listing skips what is not a regular file, saying so.
   EXPECT_EQ(store->load_range({kDoc})->size(), 1u);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].reason.find("not a regular file"), std::string::npos) << problems[0].reason;
+  EXPECT_FALSE(problems[0].moved_to.has_value());
+
+  // No file descriptors left (a server with many connections): neither listing nor
+  // reading may pass for "no such files".
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::vector<int> fds;
+  struct rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int fd; (fd = ::dup(0)) >= 0;) fds.push_back(fd);
+  auto listed = store->load_range({kDoc});
+  auto read = store->load({kDoc, "snapshot", "ok"});
+  for (int fd : fds) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(listed.ok());
+  EXPECT_NE(listed.error().message.find("cannot list folder"), std::string::npos) << listed.error().message;
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.error().message.find("cannot open"), std::string::npos) << read.error().message;
+  EXPECT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(fs::exists(snapshots / "ok"));
+  auto again = store->load_range({kDoc});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->size(), 1u);
+}
+
+// Temp files are written out of the document folders (npm's NodeFS adapter reads every
+// file in them): a crash mid-write leaves nothing there for it to trip over.
+TEST_F(Fixture, TempFilesAreWrittenOutsideTheDocumentFolders) {
+  auto store = open();
+  Bytes value = bytes_of("change chunk");
+  ASSERT_TRUE(store->save_deferred({kDoc, "incremental", sha_hex(value)}, value).ok());
+  fs::path incremental = dir / "2J" / "vEZqcUdhg7statCjEBnbhyqbTt" / "incremental";
+  size_t temps = 0;
+  for (const auto& e : fs::directory_iterator(store->temp_dir())) temps += e.path().filename().string().rfind(".tmp-", 0) == 0;
+  EXPECT_EQ(temps, 1u);
+  EXPECT_TRUE(!fs::exists(incremental) || fs::is_empty(incremental));
+  ASSERT_TRUE(store->commit().ok());
+  EXPECT_TRUE(fs::exists(incremental / sha_hex(value)));
+  EXPECT_TRUE(fs::is_empty(store->temp_dir()));
+  // A leftover there is cleaned at open.
+  write_raw(store->temp_dir() / ".tmp-h9-0123", "half");
+  open();
+  EXPECT_TRUE(fs::is_empty(store->temp_dir()));
 }
 
 TEST_F(Fixture, DamagedStorageIdIsReplaced) {

@@ -52,9 +52,12 @@ Status write_all(int fd, ByteView bytes, const fs::path& path) {
   return Status::Ok();
 }
 
-// Writes a fresh temp file beside `path` (fsynced when `sync`); returns its path.
-Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode, bool sync = true) {
-  fs::path temp = path.parent_path() / (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
+// Writes a fresh temp file for `path` in `temp_dir`, or beside `path` when that is
+// empty (fsynced when `sync`); returns its path.
+Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir,
+                            bool sync = true) {
+  fs::path temp = (temp_dir.empty() ? path.parent_path() : temp_dir) /
+                  (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return errno_error("cannot create", temp, errno);
   Status st = write_all(fd.get(), bytes, temp);
@@ -86,8 +89,8 @@ Status sync_directory(const fs::path& dir) {
   return Status::Ok();
 }
 
-Status write_file_durably(const fs::path& path, ByteView bytes, unsigned mode) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode));
+Status write_file_durably(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir));
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp.c_str());
@@ -96,8 +99,8 @@ Status write_file_durably(const fs::path& path, ByteView bytes, unsigned mode) {
   return sync_directory(path.parent_path());
 }
 
-Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned mode) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode));
+Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir));
   int r = ::link(temp.c_str(), path.c_str());
   int err = errno;
   ::unlink(temp.c_str());
@@ -158,7 +161,7 @@ void DurableBatch::discard() {
 Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
   // New folders need no fsync of their own: commit()'s flushes cover them.
   GM_TRY(make_directories(path.parent_path(), false));
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, false));
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir_, false));
   pending_.push_back({std::move(temp), path});
   return Status::Ok();
 }

@@ -6,9 +6,12 @@
 //   GM_TRY(gm::storage::write_file_durably(path, bytes));        // temp, fsync, rename, fsync dir
 //   GM_ASSIGN_OR_RETURN(std::optional<gm::Bytes> b, gm::storage::read_file(path));  // nullopt = absent
 //
-// Sequence of write_file_durably(folder/name): write `folder/.tmp-<name>-<random>`
-// (O_EXCL, mode 0600), fsync it, rename it over `folder/name`, fsync `folder`. Temp
-// files start with kTempPrefix so stores can recognise and delete leftovers. Folders
+// Sequence of write_file_durably(folder/name): write `<temp folder>/.tmp-<name>-<random>`
+// (O_EXCL, mode 0600), fsync it, rename it over `folder/name`, fsync `folder`. The temp
+// folder is `folder` itself unless the caller names one (on the same filesystem):
+// stores keep their temp files out of the folders another program reads whole (npm's
+// NodeFS adapter reads every file in a document's folder, a half-written temp too).
+// Temp files start with kTempPrefix so leftovers can be recognised and deleted. Folders
 // created on the way are fsynced into their parents so a new file's path survives too.
 #pragma once
 
@@ -25,12 +28,15 @@ namespace gm::storage {
 inline constexpr std::string_view kTempPrefix = ".tmp-";
 
 // Writes `bytes` to `path` atomically and durably; the folder must exist. `mode` is the
-// new file's permission bits (before umask).
-Status write_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
+// new file's permission bits (before umask); `temp_dir` where the temp file is written
+// (empty: beside `path`).
+Status write_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+                          const std::filesystem::path& temp_dir = {});
 
 // Like write_file_durably, but fails (returns false) instead of replacing when `path`
 // already exists: the first writer wins (link(2) instead of rename(2)).
-Result<bool> create_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
+Result<bool> create_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+                                 const std::filesystem::path& temp_dir = {});
 
 // Creates `dir` and every missing folder above it (mode 0700), fsyncing each parent
 // that gained an entry.
@@ -40,14 +46,17 @@ Status create_directories_durably(const std::filesystem::path& dir);
 Status sync_directory(const std::filesystem::path& dir);
 
 // Group commit: many files made durable with two filesystem flushes in all, where
-// write_file_durably needs two fsyncs per file. add() writes a temp file beside each
-// path (creating missing folders), without fsync; commit() flushes the filesystem
+// write_file_durably needs two fsyncs per file. add() writes a temp file for each path
+// (in the batch's temp folder, or beside the path; creating missing folders), without
+// fsync; commit() flushes the filesystem
 // (syncfs), renames every temp over its path, and flushes again. After a crash each
 // path holds its old content or the new one, never a part (leftover temps are named
 // with kTempPrefix). Nothing is visible at its path before commit().
 class DurableBatch {
  public:
-  DurableBatch() = default;
+  // Temp files go to `temp_dir` (on the same filesystem as the paths), or beside each
+  // path when it is empty.
+  explicit DurableBatch(std::filesystem::path temp_dir = {}) : temp_dir_(std::move(temp_dir)) {}
   DurableBatch(const DurableBatch&) = delete;
   DurableBatch& operator=(const DurableBatch&) = delete;
   ~DurableBatch();  // uncommitted temps are deleted
@@ -62,6 +71,7 @@ class DurableBatch {
     std::filesystem::path temp, path;
   };
   void discard();
+  std::filesystem::path temp_dir_;
   std::vector<Pending> pending_;
 };
 
