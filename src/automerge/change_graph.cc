@@ -112,13 +112,13 @@ Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView bo
 }
 
 Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView body, ChunkBudget& budget) const {
-  if (budget.rows == 0) return error("more rows than the input's size allows, with the document chunks before it");
+  if (budget.rows == 0) return limit_error("more rows than the input's size allows, with the document chunks before it");
   GM_ASSIGN_OR_RETURN(DecodedDocument doc, decode_document(body, std::min(row_limit(body.size()), budget.rows)));
   budget.rows -= std::min(budget.rows, doc.changes.size() + doc.ops.size());
   // Its stored ops are some of its changes' ops (deletes are not stored): refused
   // before anything is rebuilt.
   if (doc.ops.size() > budget.ops) {
-    return error("its " + std::to_string(doc.ops.size()) +
+    return limit_error("its " + std::to_string(doc.ops.size()) +
                  " ops, with what the document (and the chunks before it) already hold, pass the limit of " +
                  std::to_string(max_ops_) + " ops for one document");
   }
@@ -132,7 +132,7 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
   if (!empty() || !queue_index_.empty()) return load(expanded.chunks(), applied);
   const size_t n = expanded.size();
   if (n != doc.changes.size()) return error("load_document: the expansion is not of this document");
-  if (n >= UINT32_MAX - 1) return error("change graph size limit reached");
+  if (n >= UINT32_MAX - 1) return limit_error("change graph size limit reached");
   nodes_.reserve(n);
   std::vector<uint32_t> actor_of(doc.actors.size(), UINT32_MAX);  // document → graph actor
   uint64_t offset = 0;
@@ -164,7 +164,7 @@ Status ChangeGraph::load_document(const DecodedDocument& doc, ExpandedDocument e
     Node node;
     node.offset = offset;
     if (rc.chunk.size() > UINT32_MAX || dep_indexes_.size() + c.deps_count > UINT32_MAX) {
-      return refuse(error("change graph size limit reached"));
+      return refuse(limit_error("change graph size limit reached"));
     }
     node.length = static_cast<uint32_t>(rc.chunk.size());
     node.actor = actor;
@@ -320,7 +320,7 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     }
     if (queued_bytes_ + in.chunk.size() > max_queued_bytes_) {
       if (first_error.ok()) {
-        first_error = error("change " + in.hash.hex() + " waits for " + std::to_string(waiting) +
+        first_error = limit_error("change " + in.hash.hex() + " waits for " + std::to_string(waiting) +
                             " missing dependencies, and the queue of such changes is full (" +
                             std::to_string(queued_bytes_) + " bytes); not kept");
       }
@@ -385,7 +385,7 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
   const HeaderRef& header = change.header;
   const ChangeHash& hash = change.hash;
   if (change.chunk.size() > UINT32_MAX || hashes_.size() >= UINT32_MAX - 1) {
-    return error("change graph size limit reached");
+    return limit_error("change graph size limit reached");
   }
   GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(change.chunk));
   auto ops = count_change_ops(body, static_cast<size_t>(std::clamp<uint64_t>(op_limit(), kDefaultMaxChangeOps, SIZE_MAX)));
@@ -428,7 +428,7 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
 }
 
 size_t ChangeGraph::row_limit(size_t body_size) const {
-  if (trusted_) return kMaxDocumentRows;
+  if (trusted_) return kMaxStoredDocumentRows;
   return document_row_limit(body_size, std::min<uint64_t>(max_ops_, kMaxDocumentRows));
 }
 
@@ -437,7 +437,7 @@ size_t ChangeGraph::expansion_limit(size_t body_size) const {
 }
 
 Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {
-  return error("change " + hash.hex() + " has " + std::to_string(ops) + " ops; the document already holds " +
+  return limit_error("change " + hash.hex() + " has " + std::to_string(ops) + " ops; the document already holds " +
                std::to_string(ops_) + ": together more than the limit of " + std::to_string(max_ops_) +
                " ops for one document");
 }

@@ -67,7 +67,7 @@ class ChangeGraph {
 
   // A document chunk's body decoded and its changes rebuilt under this graph's limits
   // for input: rows and rebuilt bytes for the chunk's size, ops with what the graph
-  // already holds (trusted input: at most kMaxDocumentRows rows, nothing else). For
+  // already holds (trusted input: at most kMaxStoredDocumentRows rows, nothing else). For
   // callers that read the decoded rows too before they hand both to load_document;
   // load() decodes the document chunks it is given with it.
   struct DecodedChunk {
@@ -117,7 +117,7 @@ class ChangeGraph {
 
   // Input is limited by default (max_ops, and a document chunk may claim at most
   // document_row_limit() rows for its size): that is for what peers send. Trusted
-  // input has neither limit, only kMaxDocumentRows per document chunk: documents read
+  // input has neither limit, only kMaxStoredDocumentRows per document chunk: documents read
   // back from storage load whatever their size (they may predate the limits, and npm
   // saves a long list of equal values denser than a peer may send it), as do npm's
   // graphs, which have no limits.

@@ -154,6 +154,11 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 inline constexpr size_t kMaxRowsPerBodyByte = 512;
 inline constexpr size_t kMinRowLimit = 4096;
 inline constexpr size_t kMaxDocumentRows = size_t{1} << 22;
+// The ceiling for documents read back from storage, which are the owner's and may come
+// from npm, which has no limit: a single npm change can splice in 4 million characters
+// (4 million op rows, in a 4 KB snapshot). Four times kMaxDocumentRows: at most about
+// 1.7 GB of decoded rows.
+inline constexpr size_t kMaxStoredDocumentRows = 4 * kMaxDocumentRows;
 Result<DecodedDocument> decode_document(ByteView body, size_t max_rows = 0);
 // The row limit decode_document applies when max_rows is 0, with `ceiling` in place of
 // kMaxDocumentRows.

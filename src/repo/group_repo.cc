@@ -207,6 +207,13 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
     }
     for (auto& [key, bytes] : *blobs) {
       Status s = doc->graph.load(bytes);
+      if (!s && s.error().over_limit) {
+        // Not damage: a document past what this server handles (npm may well load it).
+        // Nothing is moved, and it is not served.
+        log_.warn("group " + group_ + ": document " + document_id + " is not served: its " + key[1] + " " +
+                  key.back() + ": " + s.error().message);
+        return nullptr;
+      }
       if (!s) {
         // A damaged file is set aside; the rest of the document still loads.
         (void)store_->quarantine(key, s.error().message);

@@ -7,6 +7,8 @@
 #include <iterator>
 
 #include "automerge/document.h"
+#include "automerge/leb.h"
+#include "repo/document_id.h"
 #include "util/hex.h"
 
 namespace gm::repo {
@@ -380,6 +382,69 @@ TEST_F(GroupRepoTest, DocumentsOnDiskLoadWhateverTheirOpCount) {
   auto files = (*store)->load_range({kDocId, "incremental"});
   ASSERT_TRUE(files.ok());
   EXPECT_EQ(files->size(), 1u);
+}
+
+// npm has no size limits: one change splicing 4.3 million characters into a text is
+// a 4,399-byte snapshot (src/automerge/testdata/text_4m_one_change.amrg, saved by npm
+// 3.5.0), past the 4,194,304 ops a client may send. As the only file of a document
+// (what the JS server's compaction leaves) it is served, not set aside as damaged. A
+// document past what this server reads at all stays in place, and is not served.
+TEST_F(GroupRepoTest, LargeDocumentsOnDiskAreServedOrLeftInPlace) {
+  std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/text_4m_one_change.amrg", std::ios::binary);
+  const Bytes npm((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(npm.size(), 4399u);
+  const storage::StorageKey key{kDocId, "snapshot", std::string(64, 'a')};
+  {
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(key, npm).ok());
+  }
+  Client b{2, "bob"};
+  b.graph.set_trusted(true);
+  fetch(b);
+  ASSERT_EQ(b.graph.size(), 2u);  // A.from({t: ""}), then the splice
+  EXPECT_GT(b.graph.op_count(), 4'300'000u);
+  EXPECT_FALSE(b.peer->closed);
+
+  // A document chunk claiming more op rows than kMaxStoredDocumentRows: one actor, no
+  // heads, no change columns, and an action column of one run.
+  Bytes body;
+  automerge::put_uleb(body, 1);
+  automerge::put_uleb(body, 16);
+  body.insert(body.end(), 16, 0xab);
+  automerge::put_uleb(body, 0);  // heads
+  automerge::put_uleb(body, 0);  // change columns
+  Bytes action;
+  automerge::put_sleb(action, static_cast<int64_t>(automerge::kMaxStoredDocumentRows) + 1);
+  automerge::put_uleb(action, 1);
+  automerge::put_uleb(body, 1);  // op columns: action (0x42)
+  automerge::put_uleb(body, 0x42);
+  automerge::put_uleb(body, action.size());
+  append(body, action);
+  const Bytes past = automerge::make_chunk(automerge::ChunkType::kDocument, body);
+  const std::string kOther = new_document_id();
+  const storage::StorageKey past_key{kOther, "snapshot", std::string(64, 'b')};
+  {
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(past_key, past).ok());
+  }
+  Client c{3, "carol"};
+  join(c);
+  auto m = automerge::generate_sync_message(c.graph, c.state, c.options);
+  ASSERT_TRUE(m.has_value());
+  to_server(c.conn, encode_message(RequestMessage{c.id, "storage-server-test", kOther,
+                                                  automerge::encode_sync_message(*m)}));
+  auto errors = c.peer->all<ErrorMessage>();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("cannot be read on the server"), std::string::npos) << errors[0].message;
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto left = (*store)->load(past_key);
+  ASSERT_TRUE(left.ok());
+  ASSERT_TRUE(left->has_value());
+  EXPECT_EQ(**left, past);
+  EXPECT_FALSE(fs::exists(dir_ / ".quarantine"));
 }
 
 // A list of 100,000 nulls: its snapshot holds far more rows per byte than a client may

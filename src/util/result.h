@@ -12,12 +12,18 @@ namespace gm {
 
 struct Error {
   std::string message;
+  // Input that may well be valid but passes one of our limits (rows, ops, bytes): not
+  // proof of damage, so stored data that hits one is left where it is.
+  bool over_limit = false;
 };
 
 inline Error error(std::string message) { return Error{std::move(message)}; }
+inline Error limit_error(std::string message) { return Error{std::move(message), true}; }
 
 // Prefixes an error with where it happened ("change 3: ...").
-inline Error context(std::string where, const Error& e) { return Error{std::move(where) + ": " + e.message}; }
+inline Error context(std::string where, const Error& e) {
+  return Error{std::move(where) + ": " + e.message, e.over_limit};
+}
 
 template <class T>
 class [[nodiscard]] Result {
