@@ -1,6 +1,7 @@
 #include "cli/serve_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,6 +32,27 @@ Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags, 
 
 namespace {
 
+// Every connection is a file descriptor, and loading a document opens its files. The
+// usual soft limit (1024) runs out well below max_connections, and documents would then
+// fail to load: raise it to the hard limit, and if that is still too low, accept fewer
+// connections (more are closed at once) rather than fail loads.
+void fit_open_file_limit(size_t& max_connections) {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur != limit.rlim_max) {
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  constexpr uint64_t kStorageFiles = 256;  // documents being loaded, folders being flushed, listeners
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= max_connections + kStorageFiles) return;
+  const uint64_t fit = limit.rlim_cur - std::min<uint64_t>(kStorageFiles, limit.rlim_cur / 2);
+  spdlog::warn("at most {} open files (ulimit -n): accepting at most {} connections, not {}, so that documents "
+               "can still be loaded; raise the limit for more",
+               static_cast<uint64_t>(limit.rlim_cur), fit, max_connections);
+  max_connections = fit;
+}
+
 int serve(const ServeOptions& opts) {
   auto level = spdlog::level::from_str(opts.log_level);
   if (level == spdlog::level::off && opts.log_level != "off") {
@@ -57,6 +79,8 @@ int serve(const ServeOptions& opts) {
     std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
     return 1;
   }
+
+  fit_open_file_limit(config.max_connections);
 
   // Private (0700): it holds the owner's documents.
   if (Status s = storage::create_directories_durably(config.data_dir); !s.ok()) {
