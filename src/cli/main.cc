@@ -3,6 +3,7 @@
 //   token   mint a session token           (cli/token_command.h)
 //   doc     inspect Automerge files        (cli/doc_command.h)
 // Logs go to stderr so that stdout carries only a command's result.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,9 +13,35 @@
 #include "cli/serve_command.h"
 #include "cli/token_command.h"
 
+namespace {
+
+// The message with control characters escaped (a newline as \x0a): log lines quote
+// what clients send (close reasons, paths, error texts), and a client must not be able
+// to write a line of its own into the log.
+class EscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u != 0x7f) {
+        dest.push_back(c);
+      } else {
+        const char escaped[4] = {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+        dest.append(escaped, escaped + 4);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessage>(); }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("groundmist-sync"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %*");
+  spdlog::set_formatter(std::move(formatter));
 
   CLI::App app{"Groundmist Sync: a personal sync server for local-first apps"};
   app.require_subcommand(1);

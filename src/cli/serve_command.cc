@@ -20,12 +20,13 @@
 
 namespace gm::cli {
 
-Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags, const std::string& dotenv_path) {
+Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags, const std::string& dotenv_path,
+                                                bool read_port) {
   server::ServerConfig config;
   config.version = GM_VERSION;
   auto dotenv = server::read_dotenv_file(dotenv_path);
   if (!dotenv.ok()) return dotenv.error();
-  GM_TRY(server::apply_environment(server::Environment(std::move(dotenv).value()), config));
+  GM_TRY(server::apply_environment(server::Environment(std::move(dotenv).value()), config, read_port));
   if (flags.data_dir) config.data_dir = *flags.data_dir;
   return config;
 }
@@ -62,7 +63,7 @@ int serve(const ServeOptions& opts) {
   }
   spdlog::set_level(level);
 
-  auto loaded = load_server_config(opts.common);
+  auto loaded = load_server_config(opts.common, ".env", /*read_port=*/!opts.port);
   if (!loaded.ok()) {
     std::cerr << "groundmist-sync serve: " << loaded.error().message << "\n";
     return 1;
@@ -154,10 +155,13 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--host", opts.host,
                   "Listen address (default 0.0.0.0 with an owner DID, else 127.0.0.1, the only choice then)");
   cmd->add_option("--max-frame", opts.max_frame_bytes, "Largest WebSocket message accepted (default 100MiB)")
-      ->transform(CLI::AsSizeValue(false));
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1} << 10, uint64_t{1} << 40));  // 0 would mean no limit at all
   cmd->add_option("--max-queue", opts.max_queue_bytes,
-                  "Outgoing bytes queued per socket before a slow reader is cut off (default 64MiB)")
-      ->transform(CLI::AsSizeValue(false));
+                  "Outgoing bytes queued per socket past which a reader that takes nothing for 30 s, or "
+                  "that lets 4 times as much queue up, is cut off (default 64MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1} << 10, uint64_t{1} << 40));
   cmd->add_option("--ping-interval", opts.ping_interval_seconds,
                   "Seconds of silence before a WebSocket ping; no answer within as long again closes it (default 5)")
       ->check(CLI::Range(0.05, 3600.0));

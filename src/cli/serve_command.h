@@ -38,6 +38,6 @@ void add_serve_command(CLI::App& app, ServeOptions& opts);
 // Defaults <- .env <- environment <- flags, for any command that needs the server's
 // configuration. `dotenv_path` is ".env" except in tests.
 Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags,
-                                                const std::string& dotenv_path = ".env");
+                                                const std::string& dotenv_path = ".env", bool read_port = true);
 
 }  // namespace gm::cli

@@ -24,7 +24,7 @@ int mint(const TokenOptions& opts) {
   if (Status s = storage::validate_group_name(opts.group); !s.ok()) return fail("--group: " + s.error().message);
   auto ttl = auth::parse_duration(opts.ttl);
   if (!ttl.ok()) return fail("--ttl: " + ttl.error().message);
-  auto config = load_server_config(opts.common);
+  auto config = load_server_config(opts.common, ".env", /*read_port=*/false);
   if (!config.ok()) return fail(config.error().message);
   auto key = auth::load_token_key(config->data_dir, configured_secret(*config));
   if (!key.ok()) return fail(key.error().message);

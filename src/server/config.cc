@@ -36,14 +36,19 @@ bool parse_dotenv_line(std::string_view line, std::string& key, std::string& val
   rest = trim(rest.substr(1));
 
   if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'' || rest.front() == '`')) {
+    // As dotenv: the value ends at the first closing quote not escaped by a backslash,
+    // and only blanks or a # comment may follow it (`KEY="a" # was "b"` is a).
     const char quote = rest.front();
-    const size_t close = rest.rfind(quote);
-    if (close != 0) {
+    size_t close = 1;
+    while (close < rest.size() && rest[close] != quote) close += rest[close] == '\\' ? 2 : 1;
+    const std::string_view after = close < rest.size() ? trim(rest.substr(close + 1)) : std::string_view("x");
+    if (close < rest.size() && (after.empty() || after.front() == '#')) {
       std::string_view inner = rest.substr(1, close - 1);
       value.clear();
       for (size_t i = 0; i < inner.size(); ++i) {
-        if (quote == '"' && inner[i] == '\\' && i + 1 < inner.size() && inner[i + 1] == 'n') {
-          value.push_back('\n');
+        const char next = i + 1 < inner.size() ? inner[i + 1] : '\0';
+        if (quote == '"' && inner[i] == '\\' && (next == 'n' || next == 'r')) {
+          value.push_back(next == 'n' ? '\n' : '\r');
           ++i;
         } else {
           value.push_back(inner[i]);
@@ -51,7 +56,8 @@ bool parse_dotenv_line(std::string_view line, std::string& key, std::string& val
       }
       return true;
     }
-    // An unterminated quote is read as an unquoted value, as dotenv does.
+    // An unterminated quote, or one followed by more text, is read as an unquoted
+    // value, as dotenv does.
   }
   const size_t hash = rest.find('#');
   value.assign(trim(rest.substr(0, hash)));
@@ -100,8 +106,8 @@ std::optional<std::string> Environment::get(const std::string& name) const {
   return it->second;
 }
 
-Status apply_environment(const Environment& env, ServerConfig& config) {
-  if (auto port = env.get("PORT"); port && !port->empty()) {
+Status apply_environment(const Environment& env, ServerConfig& config, bool read_port) {
+  if (auto port = read_port ? env.get("PORT") : std::nullopt; port && !port->empty()) {
     char* end = nullptr;
     errno = 0;
     const long v = std::strtol(port->c_str(), &end, 10);
@@ -121,6 +127,10 @@ bool is_loopback_host(std::string_view host) {
 }
 
 Status resolve_host(ServerConfig& config) {
+  // "[::1]", as addresses are written in URLs: the address is what is inside.
+  if (config.host.size() > 2 && config.host.front() == '[' && config.host.back() == ']') {
+    config.host = config.host.substr(1, config.host.size() - 2);
+  }
   if (config.owner_did.empty()) {
     if (config.host.empty()) {
       config.host = "127.0.0.1";

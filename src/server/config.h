@@ -76,11 +76,13 @@ struct ServerConfig {
 };
 
 // Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY and ATPROTO_DID from `env` into
-// `config`. An invalid PORT is an error naming the value.
-Status apply_environment(const Environment& env, ServerConfig& config);
+// `config`. An invalid PORT is an error naming the value; without `read_port` (a --port
+// flag wins, or the command does not listen) PORT is not read at all.
+Status apply_environment(const Environment& env, ServerConfig& config, bool read_port = true);
 
 // Decides the listen address once flags and environment are in: without an owner the
-// server only listens on loopback; asking for another address then is an error.
+// server only listens on loopback; asking for another address then is an error. An
+// IPv6 address may come in brackets ("[::1]").
 Status resolve_host(ServerConfig& config);
 
 // True for 127.0.0.0/8, ::1 and "localhost".

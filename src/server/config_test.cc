@@ -25,6 +25,22 @@ TEST(Dotenv, ParsesLikeDotenv) {
   EXPECT_EQ(env.count("not"), 0u);
 }
 
+// A quoted value ends at its first closing quote (not one escaped by a backslash), and
+// a comment after it may hold quotes too; dotenv 16 reads these the same way.
+TEST(Dotenv, QuotedValuesEndAtTheirClosingQuote) {
+  EnvMap env = parse_dotenv(
+      "DATA_DIR=\"/srv/data\" # was \"old\"\n"
+      "NOTE='abc' # it's\n"
+      "ESCAPED=\"a\\\"b\"\n"
+      "JUNK=\"a\" b\n"
+      "CR=\"x\\ry\"\n");
+  EXPECT_EQ(env["DATA_DIR"], "/srv/data");
+  EXPECT_EQ(env["NOTE"], "abc");
+  EXPECT_EQ(env["ESCAPED"], "a\\\"b");
+  EXPECT_EQ(env["JUNK"], "\"a\" b");
+  EXPECT_EQ(env["CR"], "x\ry");
+}
+
 TEST(Dotenv, MissingFileIsEmpty) {
   auto env = read_dotenv_file("/nonexistent/dir/.env");
   ASSERT_TRUE(env.ok()) << env.error().message;
@@ -63,6 +79,8 @@ TEST(Config, BadPortIsAnError) {
     Status s = apply_environment(env, config);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.error().message.find(bad), std::string::npos) << s.error().message;
+    // Not read when a --port flag wins, or for a command that does not listen.
+    EXPECT_TRUE(apply_environment(env, config, /*read_port=*/false).ok());
   }
 }
 
@@ -74,6 +92,11 @@ TEST(Config, HostWithoutOwnerIsLoopbackOnly) {
   ServerConfig public_host;
   public_host.host = "0.0.0.0";
   EXPECT_FALSE(resolve_host(public_host).ok());
+
+  ServerConfig bracketed;
+  bracketed.host = "[::1]";
+  ASSERT_TRUE(resolve_host(bracketed).ok());
+  EXPECT_EQ(bracketed.host, "::1");
 
   ServerConfig owned;
   owned.owner_did = "did:plc:abc";

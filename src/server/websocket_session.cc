@@ -22,6 +22,14 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Bookkeeping cost of one queued message beyond its payload, so that a flood of empty
 // messages also fills the queue.
 constexpr size_t kPerMessageOverhead = 64;
+// A socket whose outgoing queue is over --max-queue is cut off as a slow reader only
+// if nothing was written to it for this long, or if the queue reaches kHardQueueFactor
+// times the bound: replies to a few requests for large documents, made at once, pass
+// the bound before the writer has sent anything, and a fast reader must not be cut.
+constexpr auto kSlowReaderGrace = std::chrono::seconds(30);
+// Read buffer capacity kept between messages.
+constexpr size_t kKeptReadBuffer = size_t{1} << 20;
+constexpr size_t kHardQueueFactor = 4;
 // RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of which are the code.
 constexpr size_t kMaxCloseReason = 123;
 
@@ -35,7 +43,8 @@ WebSocketSession::WebSocketSession(ServerContext& ctx, uint64_t id, beast::tcp_s
       identity_(std::move(identity)),
       remote_(std::move(remote)),
       metrics_(ctx.metrics.group(identity_.group)),
-      writer_wake_(ws_.get_executor()) {}
+      writer_wake_(ws_.get_executor()),
+      token_expiry_(ws_.get_executor()) {}
 
 asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade) {
   co_await session->run(std::move(upgrade));
@@ -72,6 +81,7 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);
 
   asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  asio::co_spawn(ws_.get_executor(), close_at_token_expiry(shared_from_this()), asio::detached);
 
   bool handler_open = false;
   try {
@@ -108,9 +118,13 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
     // Messages arriving after we asked to close are read (to see the peer's close
     // reply) but not delivered.
     buffer.consume(buffer.size());
+    // The buffer grows to the largest message: give that back (a client that uploaded
+    // a large document and stays connected for days).
+    if (buffer.capacity() > kKeptReadBuffer) buffer.shrink_to_fit();
   }
 
   state_ = State::closed;
+  token_expiry_.cancel();
   queue_.clear();
   queued_bytes_ = 0;
   wake_writer();
@@ -157,12 +171,20 @@ bool WebSocketSession::send(Bytes frame) {
   }
   if (state_ != State::open) return false;
   const size_t cost = frame.size() + kPerMessageOverhead;
-  if (!queue_.empty() && queued_bytes_ + cost > ctx_.config.max_queue_bytes) {
-    ctx_.metrics.slow_readers_closed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("conn {} {}: outgoing queue over {} bytes ({} messages waiting); peer reads too slowly, closing",
-                 id_, remote_, ctx_.config.max_queue_bytes, queue_.size());
-    cut("slow reader: outgoing queue full");
-    return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (queued_bytes_ == 0) last_progress_ = now;
+  const size_t bound = ctx_.config.max_queue_bytes;
+  if (queued_bytes_ > 0 && queued_bytes_ + cost > bound) {
+    const bool stalled = now - last_progress_ > kSlowReaderGrace;
+    const size_t hard = bound > SIZE_MAX / kHardQueueFactor ? SIZE_MAX : bound * kHardQueueFactor;
+    if (stalled || queued_bytes_ + cost > hard) {
+      ctx_.metrics.slow_readers_closed.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("conn {} {}: outgoing queue over {} bytes ({} messages waiting{}); peer reads too slowly, closing",
+                   id_, remote_, stalled ? bound : hard, queue_.size(),
+                   stalled ? ", none written for " + std::to_string(kSlowReaderGrace.count()) + " s" : "");
+      cut("slow reader: outgoing queue full");
+      return false;
+    }
   }
   queued_bytes_ += cost;
   queue_.push_back(std::move(frame));
@@ -209,6 +231,19 @@ void WebSocketSession::cut(const char* why) {
 
 void WebSocketSession::wake_writer() { writer_wake_.cancel(); }
 
+// A session token is checked at the upgrade, and a socket lives as long as its client
+// wants: without this, a token that expired (or whose holder lost it) would keep a
+// socket open for good. Real clients reconnect, and must bring a fresh token.
+asio::awaitable<void> WebSocketSession::close_at_token_expiry(std::shared_ptr<WebSocketSession> self) {
+  if (self->identity_.expires_at <= 0) co_return;
+  const auto expiry = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(self->identity_.expires_at));
+  self->token_expiry_.expires_after(expiry - std::chrono::system_clock::now());
+  auto [ec] = co_await self->token_expiry_.async_wait(kTuple);
+  if (ec || self->state_ != State::open) co_return;
+  spdlog::info("conn {} {}: session token expired, closing", self->id_, self->remote_);
+  self->begin_close(websocket::close_code::policy_error, "session token expired");
+}
+
 asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSession> self) {
   while (self->state_ != State::closed) {
     if (!self->queue_.empty() && !self->cut_reason_.empty()) break;
@@ -219,6 +254,7 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
       // The in-flight message counted against the queue bound until written.
       const size_t cost = frame.size() + kPerMessageOverhead;
       self->queued_bytes_ = self->queued_bytes_ >= cost ? self->queued_bytes_ - cost : 0;
+      self->last_progress_ = std::chrono::steady_clock::now();
       if (ec) {
         if (self->state_ != State::closed) self->cut("write failed");
         break;

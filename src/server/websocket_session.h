@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -57,6 +58,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   void cut(const char* why);  // closes the TCP socket at once
   void wake_writer();
   void log_read_end(const boost::system::error_code& ec);
+  static boost::asio::awaitable<void> close_at_token_expiry(std::shared_ptr<WebSocketSession> self);
 
   ServerContext& ctx_;
   const uint64_t id_;
@@ -67,8 +69,11 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
 
   State state_ = State::accepting;
   std::deque<Bytes> queue_;
-  size_t queued_bytes_ = 0;
+  size_t queued_bytes_ = 0;  // queued messages and the one being written
+  // When the writer last finished a message, or the queue last began to fill.
+  std::chrono::steady_clock::time_point last_progress_{};
   boost::asio::steady_timer writer_wake_;
+  boost::asio::steady_timer token_expiry_;  // closes the socket when its session token expires
   bool close_sent_ = false;  // our close frame went out (we began the closing handshake)
   boost::beast::websocket::close_reason close_reason_;
   std::string cut_reason_;  // set when we cut the socket ourselves, for the log line

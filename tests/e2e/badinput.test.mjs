@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { scope } from './lib/scope.mjs';
 import { loadStack, sameSet } from './lib/clients.mjs';
-import { SERVER_KIND } from './lib/server.mjs';
+import { SERVER_KIND, mintToken } from './lib/server.mjs';
 import { joinRaw, openRaw, encode } from './lib/raw.mjs';
 import { tempDir, waitFor, sleep, withTimeout } from './lib/util.mjs';
 
@@ -302,4 +302,19 @@ test('bad input: upgrades without a valid token get HTTP 401', { skip: SERVER_KI
   const ok = await openRaw(server.url());
   assert.ok(ok.ws, `a valid token: got HTTP ${ok.status}`);
   ok.ws.terminate();
+});
+
+test('bad input: a socket is closed when its session token expires', { skip: SERVER_KIND === 'js' ? 'the JS stand-in does not verify tokens' : false }, async (t) => {
+  const env = scope(t);
+  const data = tempDir('expiry');
+  const server = await env.server({ data });
+  const url = `ws://127.0.0.1:${server.port}/?token=${mintToken(undefined, data, SERVER_KIND, '2s')}`;
+  const p = await joinRaw(url);
+  const closed = await withTimeout(p.closedPromise, 6000, 'the socket to close at its token expiry');
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /session token expired/);
+  const again = await openRaw(url);
+  if (again.ws) again.ws.terminate();
+  assert.equal(again.status, 401, 'the expired token opened a socket again');
+  assert.ok(server.alive());
 });

@@ -22,9 +22,10 @@ function serverEnv(extra = {}) {
 }
 
 // A session token for `group`, minted the way the owner would (`groundmist-sync token`).
-export function mintToken(group = GROUP, data, kind = SERVER_KIND) {
+export function mintToken(group = GROUP, data, kind = SERVER_KIND, ttl = null) {
   if (kind === 'js' || kind === 'js1') return `js.${Buffer.from(group).toString('base64url')}`;
-  const r = spawnSync(BIN, ['token', '--group', group, '--data', data], { env: serverEnv(), timeout: 10000 });
+  const args = ['token', '--group', group, '--data', data, ...(ttl ? ['--ttl', ttl] : [])];
+  const r = spawnSync(BIN, args, { env: serverEnv(), timeout: 10000 });
   if (r.status !== 0) throw new Error(`token --group ${group} failed (${r.status}): ${r.stderr}`);
   return r.stdout.toString().trim();
 }
