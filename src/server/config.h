@@ -68,6 +68,10 @@ struct ServerConfig {
   size_t max_body_bytes = 1u << 20;                // HTTP request body limit
   size_t max_header_bytes = 16u << 10;             // HTTP request line + headers limit
   size_t max_connections = 4096;                   // open TCP connections; more are closed at once
+  // Of them, connections not yet upgraded to a WebSocket (nobody has shown a token):
+  // past this, or past max_connections, the oldest of them is closed to make room, so
+  // idle sockets from anyone cannot crowd out the owner's apps.
+  size_t max_plain_http = 256;
   std::chrono::milliseconds request_timeout{30'000};  // read one HTTP request / upgrade
   std::chrono::milliseconds ping_interval{5'000};     // WebSocket ping when idle this long
   std::chrono::milliseconds shutdown_grace{3'000};    // wait for close handshakes on stop

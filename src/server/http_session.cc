@@ -1,5 +1,7 @@
 #include "server/http_session.h"
 
+#include <array>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -72,7 +74,7 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
   const std::string who = "conn " + std::to_string(id) + " " + remote;
   beast::tcp_stream stream(std::move(socket));
   std::optional<LiveRegistration> live;
-  live.emplace(ctx, id, [&stream](bool) { stream.close(); });
+  live.emplace(ctx, id, [&stream](bool) { stream.close(); }, /*plain_http=*/true);
 
   beast::flat_buffer buffer;
   for (;;) {
@@ -125,8 +127,21 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
     auto [write_ec, write_n] = co_await http::async_write(stream, res, kTuple);
     if (write_ec || !res.keep_alive()) break;
   }
+  // A lingering close: closing a socket with request bytes still unread (the rest of
+  // a body over the limit) makes the kernel send a reset, and the client may lose the
+  // response it has not read yet. So: no more sending, then read and drop what is
+  // left, for a second or 8 MiB at most, before closing.
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (!ctx.stopping) {
+    std::array<char, 16384> sink;
+    stream.expires_after(std::chrono::seconds(1));
+    for (size_t drained = 0; drained < (size_t{8} << 20);) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+      if (ec) break;
+      drained += n;
+    }
+  }
   stream.close();
 }
 

@@ -96,7 +96,14 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       co_await backoff.async_wait(kTuple);
       continue;
     }
-    if (ctx.live.size() >= ctx.config.max_connections) {
+    const bool full = ctx.live.size() >= ctx.config.max_connections;
+    if (!ctx.plain_http.empty() && (full || ctx.plain_http.size() >= ctx.config.max_plain_http)) {
+      const uint64_t oldest = *ctx.plain_http.begin();
+      spdlog::info("conn {}: closed to make room: {} connections open, {} not yet WebSockets", oldest,
+                   ctx.live.size(), ctx.plain_http.size());
+      ctx.plain_http.erase(ctx.plain_http.begin());
+      if (auto it = ctx.live.find(oldest); it != ctx.live.end()) it->second(true);
+    } else if (full) {
       spdlog::warn("refusing a connection: {} connections open (the limit)", ctx.live.size());
       boost::system::error_code ignored;
       socket.close(ignored);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "server/config.h"
 #include "server/connection.h"
@@ -32,19 +33,28 @@ struct ServerContext {
   // Every open connection (HTTP or WebSocket) registers how to close it on shutdown:
   // closer(false) asks politely, closer(true) cuts the socket.
   std::map<uint64_t, std::function<void(bool force)>> live;
+  // Those of them still speaking plain HTTP (not yet a WebSocket: unauthenticated), by
+  // id, so oldest first.
+  std::set<uint64_t> plain_http;
 
   bool on_io_thread() const { return io->get_executor().running_in_this_thread(); }
 };
 
 // Registers a connection in ServerContext::live for the lifetime of this object.
+// A plain HTTP connection is also listed in ServerContext::plain_http.
 class LiveRegistration {
  public:
-  LiveRegistration(ServerContext& ctx, uint64_t id, std::function<void(bool)> closer) : ctx_(&ctx), id_(id) {
+  LiveRegistration(ServerContext& ctx, uint64_t id, std::function<void(bool)> closer, bool plain_http = false)
+      : ctx_(&ctx), id_(id) {
     ctx.live[id] = std::move(closer);
+    if (plain_http) ctx.plain_http.insert(id);
   }
   ~LiveRegistration() { release(); }
   void release() {
-    if (ctx_ != nullptr) ctx_->live.erase(id_);
+    if (ctx_ != nullptr) {
+      ctx_->live.erase(id_);
+      ctx_->plain_http.erase(id_);
+    }
     ctx_ = nullptr;
   }
   LiveRegistration(const LiveRegistration&) = delete;

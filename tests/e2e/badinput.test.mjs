@@ -5,6 +5,7 @@
 // well-behaved clients keep syncing. Upgrades without a valid token get HTTP 401.
 import { test } from 'node:test';
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { scope } from './lib/scope.mjs';
 import { loadStack, sameSet } from './lib/clients.mjs';
@@ -316,5 +317,36 @@ test('bad input: a socket is closed when its session token expires', { skip: SER
   const again = await openRaw(url);
   if (again.ws) again.ws.terminate();
   assert.equal(again.status, 401, 'the expired token opened a socket again');
+  assert.ok(server.alive());
+});
+
+test('bad input: idle unauthenticated connections cannot crowd out a client with a token', { skip: SERVER_KIND === 'js' ? 'groundmist-sync behaviour' : false }, async (t) => {
+  const env = scope(t);
+  const server = await env.server({ data: tempDir('crowd') });
+  // More idle TCP connections than the server keeps before a WebSocket upgrade (256).
+  const idle = [];
+  let closedByServer = 0;
+  for (let i = 0; i < 320; i++) {
+    const sock = net.connect(server.port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.on('close', () => closedByServer++);
+    idle.push(sock);
+  }
+  await Promise.all(idle.map((sock) => new Promise((resolve) => {
+    if (sock.readyState === 'open') resolve();
+    sock.once('connect', resolve);
+    sock.once('close', resolve);
+  })));
+  await sleep(300);
+  const a = await env.client('2.5.6', server.url());
+  const b = await env.client('1.2.1', server.url());
+  await Promise.all([a.waitPeer(), b.waitPeer()]);
+  const h = a.create({ n: 1 });
+  await a.waitServerHas(h);
+  const f = await b.find(h.url, 5000);
+  assert.equal(f.state, 'ready');
+  t.diagnostic(`${closedByServer} of 320 idle connections closed by the server to make room`);
+  assert.ok(closedByServer >= 320 - 256, `only ${closedByServer} idle connections were closed`);
+  for (const sock of idle) sock.destroy();
   assert.ok(server.alive());
 });
