@@ -114,7 +114,9 @@ void RepoHandler::on_close(PeerConnection& peer) {
 void RepoHandler::flush() {
   stopped_ = true;
   repo_.commit();
-  if (timer_) timer_->cancel();
+  // Destroyed here, while its io_context still exists (this handler outlives the
+  // server); a wait under way ends with operation_aborted.
+  timer_.reset();
   // A compaction under way finishes and is stored first; those not started yet are
   // dropped (their files stay as they are). Nothing is posted to the io thread after this.
   worker_.stop();
