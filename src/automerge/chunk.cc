@@ -144,7 +144,7 @@ Result<Bytes> inflate_raw(ByteView data, size_t max_size) {
     }
     if (rc != LIBDEFLATE_INSUFFICIENT_SPACE) return error("invalid or truncated DEFLATE data");
     if (out.size() >= max_size) {
-      return error("DEFLATE data inflates beyond the " + std::to_string(max_size) + "-byte limit");
+      return limit_error("DEFLATE data inflates beyond the " + std::to_string(max_size) + "-byte limit");
     }
     // Each attempt starts over, so the old buffer's bytes are not kept (no copy, and
     // never two buffers at once).

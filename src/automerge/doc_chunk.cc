@@ -855,7 +855,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
       return error("document chunk: two ops have the id " + op_id_text(stored[i].counter, stored[i].actor));
     }
   }
-  if (nsucc >= UINT32_MAX) return error("document too large to expand");
+  if (nsucc >= UINT32_MAX) return limit_error("document too large to expand");
 
   preds.clear();
   reserve_rows(preds, nsucc);
@@ -911,7 +911,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
 Status check_document_indexes(const DecodedDocument& doc) {
   const size_t nactors = doc.actors.size();
   if (nactors > UINT32_MAX || doc.ops.size() >= UINT32_MAX || doc.changes.size() >= UINT32_MAX) {
-    return error("document too large to expand");
+    return limit_error("document too large to expand");
   }
   for (size_t row = 0; row < doc.changes.size(); ++row) {
     const auto& c = doc.changes[row];

@@ -226,6 +226,11 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
     }
   }
   doc->graph.set_trusted(false);
+  // A document stored past the op limit (written by npm, which has none) still takes
+  // edits: its limit is what it holds plus as much again as any document may have.
+  if (doc->graph.op_count() >= doc->graph.max_ops()) {
+    doc->graph.set_max_ops(doc->graph.op_count() + automerge::kMaxDocumentRows);
+  }
   Doc* raw = doc.get();
   docs_.emplace(document_id, std::move(doc));
   keep_snapshot(document_id, *raw);

@@ -405,6 +405,19 @@ TEST_F(GroupRepoTest, LargeDocumentsOnDiskAreServedOrLeftInPlace) {
   ASSERT_EQ(b.graph.size(), 2u);  // A.from({t: ""}), then the splice
   EXPECT_GT(b.graph.op_count(), 4'300'000u);
   EXPECT_FALSE(b.peer->closed);
+  // And it takes edits, past the 4,194,304 ops a document may otherwise hold.
+  automerge::Change edit;
+  edit.actor = Bytes(16, 0xcd);
+  edit.seq = 1;
+  edit.start_op = b.graph.op_count() + 1;
+  edit.deps = b.graph.heads();
+  edit.ops.resize(1);
+  edit.ops[0].key.map_key = "k";
+  ASSERT_TRUE(b.graph.load(automerge::encode_change(edit)).ok());
+  sync(b);
+  EXPECT_FALSE(b.peer->closed);
+  EXPECT_TRUE(b.peer->all<ErrorMessage>().empty());
+  EXPECT_EQ(b.state.shared_heads, b.graph.heads());
 
   // A document chunk claiming more op rows than kMaxStoredDocumentRows: one actor, no
   // heads, no change columns, and an action column of one run.

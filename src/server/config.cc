@@ -35,32 +35,40 @@ bool parse_dotenv_line(std::string_view line, std::string& key, std::string& val
   if (rest.empty() || rest.front() != '=') return false;
   rest = trim(rest.substr(1));
 
-  if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'' || rest.front() == '`')) {
-    // As dotenv: the value ends at the first closing quote not escaped by a backslash,
-    // and only blanks or a # comment may follow it (`KEY="a" # was "b"` is a).
-    const char quote = rest.front();
-    size_t close = 1;
-    while (close < rest.size() && rest[close] != quote) close += rest[close] == '\\' ? 2 : 1;
-    const std::string_view after = close < rest.size() ? trim(rest.substr(close + 1)) : std::string_view("x");
-    if (close < rest.size() && (after.empty() || after.front() == '#')) {
-      std::string_view inner = rest.substr(1, close - 1);
-      value.clear();
-      for (size_t i = 0; i < inner.size(); ++i) {
-        const char next = i + 1 < inner.size() ? inner[i + 1] : '\0';
-        if (quote == '"' && inner[i] == '\\' && (next == 'n' || next == 'r')) {
-          value.push_back(next == 'n' ? '\n' : '\r');
-          ++i;
-        } else {
-          value.push_back(inner[i]);
-        }
-      }
-      return true;
+  // As dotenv 16: a quoted value ends at a closing quote followed only by blanks or a
+  // # comment (`KEY="a" # was "b"` is a). Otherwise the value runs to the first '#',
+  // and a pair of equal quotes around it is taken off (`'/srv/bob's data'`).
+  std::string_view raw;
+  const char first = rest.empty() ? '\0' : rest.front();
+  const bool quoted = first == '"' || first == '\'' || first == '`';
+  for (size_t close = 1; quoted && close < rest.size(); ++close) {
+    if (rest[close] == '\\' && close + 2 < rest.size()) {
+      ++close;  // an escaped character, unless it would be the closing quote at the end
+      continue;
     }
-    // An unterminated quote, or one followed by more text, is read as an unquoted
-    // value, as dotenv does.
+    if (rest[close] != first) continue;
+    const std::string_view after = trim(rest.substr(close + 1));
+    if (after.empty() || after.front() == '#') raw = rest.substr(0, close + 1);
+    break;
   }
-  const size_t hash = rest.find('#');
-  value.assign(trim(rest.substr(0, hash)));
+  if (raw.empty()) raw = trim(rest.substr(0, rest.find('#')));
+  if (raw.size() >= 2 && (raw.front() == '"' || raw.front() == '\'' || raw.front() == '`') &&
+      raw.back() == raw.front()) {
+    const char quote = raw.front();
+    raw = raw.substr(1, raw.size() - 2);
+    value.clear();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const char next = i + 1 < raw.size() ? raw[i + 1] : '\0';
+      if (quote == '"' && raw[i] == '\\' && (next == 'n' || next == 'r')) {
+        value.push_back(next == 'n' ? '\n' : '\r');
+        ++i;
+      } else {
+        value.push_back(raw[i]);
+      }
+    }
+    return true;
+  }
+  value.assign(raw);
   return true;
 }
 

@@ -25,20 +25,28 @@ TEST(Dotenv, ParsesLikeDotenv) {
   EXPECT_EQ(env.count("not"), 0u);
 }
 
-// A quoted value ends at its first closing quote (not one escaped by a backslash), and
-// a comment after it may hold quotes too; dotenv 16 reads these the same way.
+// dotenv 16's rules, checked against its parse regex: a quoted value ends at its first
+// closing quote (not one escaped by a backslash) if only a comment follows, and a
+// comment may hold quotes too; otherwise the value is unquoted, less an outer pair.
 TEST(Dotenv, QuotedValuesEndAtTheirClosingQuote) {
   EnvMap env = parse_dotenv(
       "DATA_DIR=\"/srv/data\" # was \"old\"\n"
       "NOTE='abc' # it's\n"
       "ESCAPED=\"a\\\"b\"\n"
       "JUNK=\"a\" b\n"
-      "CR=\"x\\ry\"\n");
+      "CR=\"x\\ry\"\n"
+      "APOSTROPHE='/srv/bob's data'\n"
+      "INNER=\"say \"hi\"\"\n"
+      "WINDOWS=\"C:\\data\\\"\n");
   EXPECT_EQ(env["DATA_DIR"], "/srv/data");
   EXPECT_EQ(env["NOTE"], "abc");
   EXPECT_EQ(env["ESCAPED"], "a\\\"b");
   EXPECT_EQ(env["JUNK"], "\"a\" b");
   EXPECT_EQ(env["CR"], "x\ry");
+  // Quotes inside: the value runs to the end (or a #), and the outer pair comes off.
+  EXPECT_EQ(env["APOSTROPHE"], "/srv/bob's data");
+  EXPECT_EQ(env["INNER"], "say \"hi\"");
+  EXPECT_EQ(env["WINDOWS"], "C:\\data\\");
 }
 
 TEST(Dotenv, MissingFileIsEmpty) {

@@ -134,10 +134,11 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   if (!ctx.stopping) {
-    std::array<char, 16384> sink;
+    // On the heap: this coroutine's frame lives as long as the WebSocket it became.
+    auto sink = std::make_unique<std::array<char, 16384>>();
     stream.expires_after(std::chrono::seconds(1));
     for (size_t drained = 0; drained < (size_t{8} << 20);) {
-      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(*sink), kTuple);
       if (ec) break;
       drained += n;
     }

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <algorithm>
 #include <exception>
 
 namespace gm::server {
@@ -172,9 +173,11 @@ bool WebSocketSession::send(Bytes frame) {
   if (state_ != State::open) return false;
   const size_t cost = frame.size() + kPerMessageOverhead;
   const auto now = std::chrono::steady_clock::now();
-  if (queued_bytes_ == 0) last_progress_ = now;
+  if (queue_.empty() && !writing_) last_progress_ = now;
+  // The message being written is not counted: one large reply on a slow link takes a
+  // while, and what queues up behind it meanwhile is what has to fit.
   const size_t bound = ctx_.config.max_queue_bytes;
-  if (queued_bytes_ > 0 && queued_bytes_ + cost > bound) {
+  if (!queue_.empty() && queued_bytes_ + cost > bound) {
     const bool stalled = now - last_progress_ > kSlowReaderGrace;
     const size_t hard = bound > SIZE_MAX / kHardQueueFactor ? SIZE_MAX : bound * kHardQueueFactor;
     if (stalled || queued_bytes_ + cost > hard) {
@@ -236,8 +239,14 @@ void WebSocketSession::wake_writer() { writer_wake_.cancel(); }
 // socket open for good. Real clients reconnect, and must bring a fresh token.
 asio::awaitable<void> WebSocketSession::close_at_token_expiry(std::shared_ptr<WebSocketSession> self) {
   if (self->identity_.expires_at <= 0) co_return;
-  const auto expiry = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(self->identity_.expires_at));
-  self->token_expiry_.expires_after(expiry - std::chrono::system_clock::now());
+  // In whole seconds, clamped: a token may live for centuries, past what a clock's
+  // nanosecond count can hold. Sockets do not live a century.
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t kCentury = int64_t{100} * 366 * 24 * 3600;
+  const int64_t left = std::clamp<int64_t>(self->identity_.expires_at - now, 0, kCentury);
+  self->token_expiry_.expires_after(std::chrono::seconds(left));
   auto [ec] = co_await self->token_expiry_.async_wait(kTuple);
   if (ec || self->state_ != State::open) co_return;
   spdlog::info("conn {} {}: session token expired, closing", self->id_, self->remote_);
@@ -250,10 +259,11 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
     if (!self->queue_.empty()) {
       Bytes frame = std::move(self->queue_.front());
       self->queue_.pop_front();
-      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(frame), kTuple);
-      // The in-flight message counted against the queue bound until written.
       const size_t cost = frame.size() + kPerMessageOverhead;
       self->queued_bytes_ = self->queued_bytes_ >= cost ? self->queued_bytes_ - cost : 0;
+      self->writing_ = true;
+      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(frame), kTuple);
+      self->writing_ = false;
       self->last_progress_ = std::chrono::steady_clock::now();
       if (ec) {
         if (self->state_ != State::closed) self->cut("write failed");

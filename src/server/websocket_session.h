@@ -69,7 +69,8 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
 
   State state_ = State::accepting;
   std::deque<Bytes> queue_;
-  size_t queued_bytes_ = 0;  // queued messages and the one being written
+  size_t queued_bytes_ = 0;  // of the queued messages, not the one being written
+  bool writing_ = false;     // a message is being written
   // When the writer last finished a message, or the queue last began to fill.
   std::chrono::steady_clock::time_point last_progress_{};
   boost::asio::steady_timer writer_wake_;
