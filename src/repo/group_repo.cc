@@ -297,7 +297,16 @@ void GroupRepo::send_sync(const std::string& peer_id, const std::string& documen
 void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView data, bool is_request) {
   Doc* doc = load(document_id);
   uint64_t conn = peers_[c.peer_id];
-  if (!doc) return fail(conn, c, "document " + document_id + " cannot be read on the server");
+  if (!doc) {
+    // load() said why. Only this document is out of reach: the socket stays, and its
+    // other documents keep syncing (closing it would make the client reconnect and
+    // ask again, forever, and sync nothing else).
+    log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": document " + document_id +
+              " cannot be read on the server; answered doc-unavailable");
+    ++stats_.sync_errors;
+    send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
+    return;
+  }
   doc->last_used = Clock::now();
   automerge::SyncState& state = doc->sessions[c.peer_id];
   Result<automerge::SyncMessage> message = automerge::decode_sync_message(data);
