@@ -57,10 +57,12 @@ stop_server() {
 }
 
 # run_one KIND NAME [ARGS…]: start a fresh KIND server with an empty data folder,
-# drive it (server_bench.mjs run … ARGS), write $work/NAME.json.
+# drive it (server_bench.mjs run … ARGS), write $work/NAME.json. Fails if the driver
+# does (node itself has crashed in it, a V8 fatal error): `run KIND NAME …` tries twice.
 run_one() {
-  local kind=$1 name=$2 data="$work/data-$2" log="$work/$2.log" url port
+  local kind=$1 name=$2 data="$work/data-$2" log="$work/$2.log" url port status=0
   shift 2
+  rm -rf "$data"
   mkdir -p "$data"
   if [ "$kind" = cpp ]; then
     "$bin" serve --port 0 --host 127.0.0.1 --data "$data" --log-level warn >"$log" 2>"$log.err" &
@@ -76,22 +78,29 @@ run_one() {
   echo "bench-server: $name: $kind server pid $server_pid on port $port" >&2
   # shellcheck disable=SC2086
   (cd "$interop" && node bench/server_bench.mjs run --url "$url" --pid "$server_pid" --out "$work/$name.json" ${BENCH_SERVER_ARGS:-} "$@") \
-    2> >(sed "s/^/  [$name] /" >&2)
+    2> >(sed "s/^/  [$name] /" >&2) || status=$?
   kill -0 "$server_pid" 2>/dev/null || { echo "bench-server: the $kind server died during the run:" >&2; tail -20 "$log.err" >&2; }
   stop_server
   # Bytes of the document files (the session secret excluded), as KiB.
   find "$data" -type f -not -path '*/.groundmist/*' -printf '%s\n' | awk '{ s += $1 } END { print s / 1024 }' >"$work/$name.data-kb"
+  return "$status"
+}
+
+run() {
+  run_one "$@" && return 0
+  echo "bench-server: the $2 run failed; once more, on a fresh server" >&2
+  run_one "$@"
 }
 
 # 1. One server of each kind through every phase in turn, then idle (d).
-run_one cpp cpp
-run_one js js
+run cpp cpp
+run js js
 # 2. Each workload (a, b, c) alone on a freshly started server of each kind: its own
 # cost, not what a heap already grown by the earlier phases absorbs.
 for kind in cpp js; do
   fresh=()
   for phases in a-push,a-fetch b c-push,c-fetch; do
-    run_one "$kind" "$kind-fresh-${phases%%-*}" --only "$phases" --idle 0 --idle-late 0
+    run "$kind" "$kind-fresh-${phases%%-*}" --only "$phases" --idle 0 --idle-late 0
     fresh+=("$work/$kind-fresh-${phases%%-*}.json")
   done
   (cd "$interop" && node bench/server_bench.mjs merge "$work/$kind-fresh.json" "${fresh[@]}")
