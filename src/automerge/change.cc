@@ -117,7 +117,9 @@ bool valid_utf8(std::string_view s) {
 Result<size_t> count_ops(const std::vector<ColumnInfo>& columns, size_t limit) {
   Result<uint64_t> rows = count_uleb_rle_rows(find_column(columns, kAction), limit);
   if (!rows) return context("change column 'action' (0x42)", rows.error());
-  if (*rows > limit) return limit_error("change claims more than " + std::to_string(limit) + " ops (the limit for one change)");
+  if (*rows > limit) {
+    return limit_error("change claims more than " + std::to_string(limit) + " ops (the limit for one change)");
+  }
   return static_cast<size_t>(*rows);
 }
 

@@ -112,15 +112,17 @@ Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView bo
 }
 
 Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView body, ChunkBudget& budget) const {
-  if (budget.rows == 0) return limit_error("more rows than the input's size allows, with the document chunks before it");
+  if (budget.rows == 0) {
+    return limit_error("more rows than the input's size allows, with the document chunks before it");
+  }
   GM_ASSIGN_OR_RETURN(DecodedDocument doc, decode_document(body, std::min(row_limit(body.size()), budget.rows)));
   budget.rows -= std::min(budget.rows, doc.changes.size() + doc.ops.size());
   // Its stored ops are some of its changes' ops (deletes are not stored): refused
   // before anything is rebuilt.
   if (doc.ops.size() > budget.ops) {
     return limit_error("its " + std::to_string(doc.ops.size()) +
-                 " ops, with what the document (and the chunks before it) already hold, pass the limit of " +
-                 std::to_string(max_ops_) + " ops for one document");
+                       " ops, with what the document (and the chunks before it) already hold, pass the limit of " +
+                       std::to_string(max_ops_) + " ops for one document");
   }
   budget.ops -= doc.ops.size();
   GM_ASSIGN_OR_RETURN(ExpandedDocument expanded, expand_document(doc, budget.bytes));
@@ -321,8 +323,8 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
     if (queued_bytes_ + in.chunk.size() > max_queued_bytes_) {
       if (first_error.ok()) {
         first_error = limit_error("change " + in.hash.hex() + " waits for " + std::to_string(waiting) +
-                            " missing dependencies, and the queue of such changes is full (" +
-                            std::to_string(queued_bytes_) + " bytes); not kept");
+                                  " missing dependencies, and the queue of such changes is full (" +
+                                  std::to_string(queued_bytes_) + " bytes); not kept");
       }
       continue;
     }
@@ -438,8 +440,8 @@ size_t ChangeGraph::expansion_limit(size_t body_size) const {
 
 Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {
   return limit_error("change " + hash.hex() + " has " + std::to_string(ops) + " ops; the document already holds " +
-               std::to_string(ops_) + ": together more than the limit of " + std::to_string(max_ops_) +
-               " ops for one document");
+                     std::to_string(ops_) + ": together more than the limit of " + std::to_string(max_ops_) +
+                     " ops for one document");
 }
 
 uint32_t ChangeGraph::intern_actor(ByteView actor) {

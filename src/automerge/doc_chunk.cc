@@ -122,9 +122,10 @@ Error row_error(const char* table, size_t row, const std::string& what) {
 
 Error too_many_rows(const char* table, size_t max_rows) {
   return limit_error(std::string("document chunk: more than ") + std::to_string(max_rows) + " " + table + " rows (" +
-               (max_rows >= kMaxDocumentRows ? "the limit for one document"
-                                             : "the limit for a chunk of this size: a run-length column claims more") +
-               ")");
+                     (max_rows >= kMaxDocumentRows
+                          ? "the limit for one document"
+                          : "the limit for a chunk of this size: a run-length column claims more") +
+                     ")");
 }
 
 // Rows an RLE column claims, counted up to one past `max_rows` (enough to refuse it).
@@ -1119,7 +1120,7 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
     append_change_chunk(out.bytes_, change, &hashes.emplace_back());
     if (out.bytes_.size() > max_bytes) {
       return limit_error("document chunk: its changes take more than " + std::to_string(max_bytes) +
-                   " bytes rebuilt (the limit for a chunk of this size: its strings repeat over many changes)");
+                         " bytes rebuilt (the limit for a chunk of this size: its strings repeat over many changes)");
     }
     out.ends_.push_back(out.bytes_.size());
     out.start_ops_.push_back(change.start_op);

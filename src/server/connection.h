@@ -47,8 +47,9 @@ class PeerConnection {
   virtual ~PeerConnection() = default;
 
   // Queues one binary WebSocket message. Returns false if the connection is closing or
-  // closed, or if this message overflowed its bounded outgoing queue (the connection is
-  // then closed as a slow reader, with a log line, and on_close follows).
+  // closed, or if its bounded outgoing queue overflowed (past --max-queue with nothing
+  // written for a while, or far past it: the connection is then closed as a slow
+  // reader, with a log line, and on_close follows).
   virtual bool send(Bytes frame) = 0;
   // Sends what is queued, then a close frame carrying `reason` (kept short: at most
   // 123 bytes go on the wire). on_close follows once the socket is gone.

@@ -1,6 +1,6 @@
 // A client that stops reading must not hold up anyone else: the server's outgoing
-// queue per socket is bounded (--max-queue); overflowing it cuts that socket off
-// (src/server/connection.h), while other clients keep receiving promptly.
+// queue per socket is bounded (--max-queue; src/server/websocket_session.cc says when
+// a socket is cut off), while other clients keep receiving promptly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
