@@ -1,7 +1,5 @@
 #include "server/http_session.h"
 
-#include <array>
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,6 +8,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <array>
 #include <memory>
 #include <optional>
 #include <variant>
