@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "auth/base64url.h"
+#include "util/base64url.h"
 #include "storage/durable_file.h"
 
 namespace gm::auth {

@@ -47,6 +47,7 @@ Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& 
         identity.group = std::move(claims.group);
         identity.subject = claims.owner_did.value_or("");
         identity.session_id = std::move(claims.token_id);
+        identity.issued_at = claims.issued_at;
         identity.expires_at = claims.expires_at;
         return identity;
       });

@@ -39,6 +39,7 @@ struct PeerIdentity {
   std::string group;       // lexicon NSID group, e.g. "xyz.groundmist.library"
   std::string subject;     // the DID the token was issued to (may be empty for local tokens)
   std::string session_id;  // the token's session id (for revocation and logs)
+  int64_t issued_at = 0;   // unix seconds
   int64_t expires_at = 0;  // unix seconds
 };
 

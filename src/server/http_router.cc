@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <exception>
+#include <memory>
 
 #include "server/url_query.h"
 
@@ -22,17 +25,31 @@ void add_cors_headers(HttpResponse& res, std::string_view origin) {
     res.set(http::field::access_control_allow_origin, origin);
     res.set(http::field::vary, "Origin");
   }
-  res.set(http::field::access_control_allow_methods, "POST, OPTIONS");
+  res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
   res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, DPoP");
-  res.set(http::field::access_control_allow_credentials, "true");
+  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, Retry-After");
   res.set(http::field::access_control_max_age, "86400");
+}
+
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work) {
+  auto shared = std::make_shared<BlockingWork>(std::move(work));
+  return [&pool, shared](const HttpRequest& req, const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
+    // Copies, owned by the worker's coroutine: this one may be destroyed meanwhile (at
+    // shutdown) while the worker still runs.
+    co_return co_await boost::asio::co_spawn(
+        pool,
+        [shared, req = HttpRequest(req), info = RequestInfo(info)]() -> boost::asio::awaitable<HttpResponse> {
+          co_return (*shared)(req, info);
+        },
+        boost::asio::use_awaitable);
+  };
 }
 
 void HttpRouter::add(http::verb method, std::string path, RouteHandler handler) {
   routes_[{std::move(path), method}] = std::move(handler);
 }
 
-boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req) const {
+boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, const RequestInfo& info) const {
   const std::string path(split_target(req.target()).path);
   const std::string origin(req[http::field::origin]);
   const bool head = req.method() == http::verb::head;
@@ -51,7 +68,7 @@ boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req) c
   if (route != routes_.end()) {
     std::exception_ptr failure;
     try {
-      res = co_await route->second(req);
+      res = co_await route->second(req, info);
     } catch (const std::exception& e) {
       spdlog::error("http {} {}: handler failed: {}", std::string(req.method_string()), path, e.what());
       failure = std::current_exception();

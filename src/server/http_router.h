@@ -8,13 +8,16 @@
 //
 // The router answers by itself: HEAD like GET without a body; OPTIONS on a known path
 // (CORS preflight) with 204 and `Allow`; 405 for a known path and other method; 404
-// otherwise. Every answer carries the prototype's CORS headers (Access-Control-Allow-
-// Origin echoing the request's Origin, -Methods "POST, OPTIONS", -Headers
-// "Content-Type, Authorization, DPoP", -Credentials true, -Max-Age 86400), because
-// browser apps call /authenticate from their own origin.
+// otherwise. Every answer carries CORS headers (Access-Control-Allow-Origin echoing the
+// request's Origin, -Methods "GET, POST, OPTIONS", -Headers "Content-Type,
+// Authorization, DPoP", -Max-Age 86400), because browser apps call /authenticate from
+// their own origin. Unlike the prototype, never Access-Control-Allow-Credentials: the
+// credential is a header the app sets, never a cookie, so no other origin gets to
+// read an answer that a browser's cookies earned.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
@@ -27,7 +30,11 @@ namespace gm::server {
 namespace http = boost::beast::http;
 using HttpRequest = http::request<http::string_body>;
 using HttpResponse = http::response<http::string_body>;
-using RouteHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
+// What the connection knows beyond the request itself.
+struct RequestInfo {
+  std::string remote_address;  // the client's IP address
+};
+using RouteHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&, const RequestInfo&)>;
 
 // A response with `status`, a body and its content type (version 1.1, Server header set).
 HttpResponse make_response(http::status status, std::string body, std::string_view content_type);
@@ -39,13 +46,20 @@ class HttpRouter {
 
   // The answer for `req` (handlers' exceptions become 500 with a log line). The caller
   // sets keep-alive and writes it.
-  boost::asio::awaitable<HttpResponse> route(const HttpRequest& req) const;
+  boost::asio::awaitable<HttpResponse> route(const HttpRequest& req, const RequestInfo& info) const;
 
  private:
   std::map<std::pair<std::string, http::verb>, RouteHandler> routes_;
 };
 
-// Adds the prototype's CORS headers to `res` for a request from `origin` (may be empty).
+// A route whose work blocks (network calls, the state database): `work` runs on `pool`
+// while the io thread serves everyone else, and the answer is written from the io
+// thread. The worker gets its own copy of the request. `pool` must be joined before the
+// server's io_context goes (declare it after the Server).
+using BlockingWork = std::function<HttpResponse(const HttpRequest&, const RequestInfo&)>;
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work);
+
+// Adds the CORS headers to `res` for a request from `origin` (may be empty).
 void add_cors_headers(HttpResponse& res, std::string_view origin);
 
 }  // namespace gm::server

@@ -70,6 +70,12 @@ std::variant<PeerIdentity, HttpResponse> check_upgrade(ServerContext& ctx, const
 asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
   const uint64_t id = ctx.next_id++;
   const std::string remote = endpoint_string(socket);
+  RequestInfo info;
+  {
+    beast::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (!ec) info.remote_address = ep.address().to_string();
+  }
   const std::string who = "conn " + std::to_string(id) + " " + remote;
   beast::tcp_stream stream(std::move(socket));
   std::optional<LiveRegistration> live;
@@ -120,7 +126,7 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
     }
 
     ctx.metrics.http_requests.fetch_add(1, std::memory_order_relaxed);
-    HttpResponse res = co_await ctx.router.route(req);
+    HttpResponse res = co_await ctx.router.route(req, info);
     res.keep_alive(req.keep_alive() && !ctx.stopping);
     stream.expires_after(ctx.config.request_timeout);
     auto [write_ec, write_n] = co_await http::async_write(stream, res, kTuple);

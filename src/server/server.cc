@@ -32,10 +32,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr const char* kRootBody = "\xF0\x9F\x91\x8D Groundmist personal sync server is running";
 
 void add_builtin_routes(ServerContext& ctx) {
-  ctx.router.add(http::verb::get, "/", [](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+  ctx.router.add(http::verb::get, "/", [](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
     co_return make_response(http::status::ok, kRootBody, "text/html; charset=utf-8");
   });
-  ctx.router.add(http::verb::get, "/healthz", [&ctx](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+  ctx.router.add(http::verb::get, "/healthz", [&ctx](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
     nlohmann::json body = {
         {"status", ctx.stopping ? "stopping" : "ok"},
         {"version", ctx.config.version},
@@ -44,7 +44,7 @@ void add_builtin_routes(ServerContext& ctx) {
     };
     co_return make_response(http::status::ok, body.dump() + "\n", "application/json");
   });
-  ctx.router.add(http::verb::get, "/metrics", [&ctx](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+  ctx.router.add(http::verb::get, "/metrics", [&ctx](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
     co_return make_response(http::status::ok, ctx.metrics.render_prometheus(), "text/plain; version=0.0.4");
   });
 }
@@ -221,6 +221,19 @@ void Server::run(bool handle_signals) {
     impl.flushed = true;
     impl.ctx.handler.flush();
   }
+}
+
+void Server::close_peers(std::function<bool(const PeerIdentity&)> match, std::string reason) {
+  asio::post(impl_->io, [impl = impl_.get(), match = std::move(match), reason = std::move(reason)] {
+    std::vector<PeerConnection*> doomed;
+    for (auto& [id, peer] : impl->ctx.websockets) {
+      if (match(peer->identity())) doomed.push_back(peer);
+    }
+    for (PeerConnection* peer : doomed) {
+      spdlog::info("conn {} {}: closing: {}", peer->id(), peer->remote_endpoint(), reason);
+      peer->refuse(reason);
+    }
+  });
 }
 
 void Server::stop() {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "server/config.h"
@@ -57,6 +58,11 @@ class Server {
 
   // Starts the shutdown; safe from any thread and more than once.
   void stop();
+
+  // Closes (code 1008, `reason`) every open WebSocket whose identity `match` accepts:
+  // a revoked session, device or grant. Safe from any thread; `match` runs on the io
+  // thread.
+  void close_peers(std::function<bool(const PeerIdentity&)> match, std::string reason);
 
   // The io thread's executor, for the repo layer's own timers and for posting work
   // from other threads.

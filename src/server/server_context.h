@@ -36,6 +36,8 @@ struct ServerContext {
   // Those of them still speaking plain HTTP (not yet a WebSocket: unauthenticated), by
   // id, so oldest first.
   std::set<uint64_t> plain_http;
+  // Open WebSockets by id (Server::close_peers looks through them).
+  std::map<uint64_t, PeerConnection*> websockets;
 
   bool on_io_thread() const { return io->get_executor().running_in_this_thread(); }
 };

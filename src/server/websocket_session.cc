@@ -78,6 +78,13 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
     co_return;
   }
   if (state_ == State::accepting) state_ = State::open;  // a shutdown may have begun meanwhile
+  // Listed while open, so that revoking a session can close its sockets.
+  ctx_.websockets[id_] = this;
+  struct Unlist {
+    ServerContext& ctx;
+    uint64_t id;
+    ~Unlist() { ctx.websockets.erase(id); }
+  } unlist{ctx_, id_};
   metrics_.connections.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);
 

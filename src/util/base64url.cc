@@ -1,8 +1,8 @@
-#include "auth/base64url.h"
+#include "util/base64url.h"
 
 #include <array>
 
-namespace gm::auth {
+namespace gm {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -62,4 +62,4 @@ Result<Bytes> base64url_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace gm::auth
+}  // namespace gm

@@ -1,8 +1,8 @@
-#include "auth/base64url.h"
+#include "util/base64url.h"
 
 #include <gtest/gtest.h>
 
-namespace gm::auth {
+namespace gm {
 namespace {
 
 TEST(Base64Url, Rfc4648Vectors) {
@@ -27,4 +27,4 @@ TEST(Base64Url, Strict) {
 }
 
 }  // namespace
-}  // namespace gm::auth
+}  // namespace gm

@@ -1,0 +1,56 @@
+// Keeps the serving process's view of revoked sessions in step with the state database,
+// which the owner's commands (`sessions revoke`, `devices revoke`) change from another
+// process.
+//
+// Usage:
+//   RevocationWatcher watcher(store, std::chrono::milliseconds(500),
+//                             [&](const RevocationState& now) { server.close_peers(...); });
+//   GM_TRY(watcher.load());            // before serving: tokens are checked from the start
+//   watcher.start();                   // a thread polls PRAGMA data_version
+//   if (watcher.current()->revoked(id, iat)) refuse();   // from any thread, cheap
+//
+// Polling `data_version` costs one tiny query per period and sees every commit of any
+// other connection; the state is reloaded only when it moved. `on_change` runs on the
+// watcher's thread after each reload that revoked something new.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "auth/state_store.h"
+
+namespace gm::auth {
+
+class RevocationWatcher {
+ public:
+  using OnChange = std::function<void(const RevocationState& state)>;
+  RevocationWatcher(StateStore& store, std::chrono::milliseconds period, OnChange on_change);
+  ~RevocationWatcher();
+  RevocationWatcher(const RevocationWatcher&) = delete;
+  RevocationWatcher& operator=(const RevocationWatcher&) = delete;
+
+  Status load();
+  void start();
+  void stop();
+  std::shared_ptr<const RevocationState> current() const;
+
+ private:
+  void run();
+  Status reload(bool notify);
+
+  StateStore& store_;
+  const std::chrono::milliseconds period_;
+  OnChange on_change_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::shared_ptr<const RevocationState> state_ = std::make_shared<RevocationState>();
+  int64_t version_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace gm::auth

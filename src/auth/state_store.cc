@@ -1,0 +1,429 @@
+#include "auth/state_store.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "storage/durable_file.h"
+
+namespace gm::auth {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Each step takes the schema from version i to i + 1; steps are never edited once
+// released, only appended.
+constexpr const char* kMigrations[] = {
+    R"sql(
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sessions (
+      id TEXT PRIMARY KEY, grp TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL,
+      created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER,
+      origin TEXT NOT NULL, user_agent TEXT NOT NULL, address TEXT NOT NULL, device TEXT NOT NULL);
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    CREATE INDEX sessions_by_device ON sessions (device);
+    CREATE TABLE root_docs (grp TEXT PRIMARY KEY, url TEXT NOT NULL, set_at INTEGER NOT NULL);
+    CREATE TABLE seen_jti (
+      issuer TEXT NOT NULL, jti TEXT NOT NULL, keep_until INTEGER NOT NULL, PRIMARY KEY (issuer, jti));
+    CREATE INDEX seen_jti_by_expiry ON seen_jti (keep_until);
+    CREATE TABLE devices (
+      code TEXT PRIMARY KEY, jkt TEXT NOT NULL, grp TEXT NOT NULL, status TEXT NOT NULL,
+      origin TEXT NOT NULL, user_agent TEXT NOT NULL, address TEXT NOT NULL,
+      created_at INTEGER NOT NULL, decided_at INTEGER, UNIQUE (jkt, grp));
+    )sql",
+};
+
+// One prepared statement; binds by position from 1, steps, reads columns.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(const std::string& v) {
+    if (stmt_) sqlite3_bind_text(stmt_, ++bound_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int64_t v) {
+    if (stmt_) sqlite3_bind_int64(stmt_, ++bound_, v);
+    return *this;
+  }
+  Statement& bind(std::optional<int64_t> v) {
+    if (!v) {
+      if (stmt_) sqlite3_bind_null(stmt_, ++bound_);
+      return *this;
+    }
+    return bind(*v);
+  }
+  // true: a row is ready; false: done. Errors carry SQLite's message.
+  Result<bool> step() {
+    if (!stmt_) return error("database: " + std::string(sqlite3_errmsg(db_)));
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return error("database: " + std::string(sqlite3_errmsg(db_)));
+  }
+  Status run() {
+    GM_ASSIGN_OR_RETURN(bool row, step());
+    (void)row;
+    return Status::Ok();
+  }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int64_t> maybe_integer(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return integer(col);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int bound_ = 0;
+};
+
+Status exec(sqlite3* db, const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message ? message : sqlite3_errmsg(db);
+    sqlite3_free(message);
+    return error("database: " + text);
+  }
+  return Status::Ok();
+}
+
+// BEGIN IMMEDIATE … COMMIT, rolled back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { began_ = exec(db, "BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (began_.ok() && !done_) (void)exec(db_, "ROLLBACK");
+  }
+  const Status& began() const { return began_; }
+  Status commit() {
+    done_ = true;
+    return exec(db_, "COMMIT");
+  }
+
+ private:
+  sqlite3* db_;
+  Status began_;
+  bool done_ = false;
+};
+
+const char* kSessionColumns =
+    "id, grp, subject, kind, created_at, expires_at, revoked_at, origin, user_agent, address, device";
+
+SessionRecord read_session(const Statement& s) {
+  SessionRecord r;
+  r.id = s.text(0);
+  r.group = s.text(1);
+  r.subject = s.text(2);
+  r.kind = s.text(3);
+  r.created_at = s.integer(4);
+  r.expires_at = s.integer(5);
+  r.revoked_at = s.maybe_integer(6);
+  r.origin = s.text(7);
+  r.user_agent = s.text(8);
+  r.address = s.text(9);
+  r.device = s.text(10);
+  return r;
+}
+
+const char* kDeviceColumns = "code, jkt, grp, status, origin, user_agent, address, created_at, decided_at";
+
+DeviceStatus parse_status(const std::string& s) {
+  if (s == "approved") return DeviceStatus::approved;
+  if (s == "revoked") return DeviceStatus::revoked;
+  return DeviceStatus::pending;
+}
+
+DeviceRecord read_device(const Statement& s) {
+  DeviceRecord d;
+  d.code = s.text(0);
+  d.jkt = s.text(1);
+  d.group = s.text(2);
+  d.status = parse_status(s.text(3));
+  d.origin = s.text(4);
+  d.user_agent = s.text(5);
+  d.address = s.text(6);
+  d.created_at = s.integer(7);
+  d.decided_at = s.maybe_integer(8);
+  return d;
+}
+
+// Eight characters from an alphabet without look-alikes (no 0/O, 1/I/L): easy to read
+// out and type. 32^8 codes; a collision is retried by the caller's UNIQUE constraint.
+std::string new_device_code() {
+  static constexpr char kAlphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+  unsigned char random[8];
+  if (RAND_bytes(random, sizeof random) != 1) std::abort();
+  std::string code;
+  for (unsigned char r : random) code += kAlphabet[r % (sizeof kAlphabet - 1)];
+  return code.substr(0, 4) + "-" + code.substr(4);
+}
+
+}  // namespace
+
+const char* to_string(DeviceStatus status) {
+  switch (status) {
+    case DeviceStatus::pending:
+      return "pending";
+    case DeviceStatus::approved:
+      return "approved";
+    case DeviceStatus::revoked:
+      return "revoked";
+  }
+  return "pending";
+}
+
+fs::path StateStore::path_for(const fs::path& data_dir) { return data_dir / ".groundmist" / "server.db"; }
+
+Result<std::unique_ptr<StateStore>> StateStore::open(const fs::path& data_dir) {
+  const fs::path path = path_for(data_dir);
+  GM_TRY(storage::create_directories_durably(path.parent_path()));
+  // Create it private before SQLite opens it: it lists sessions and devices.
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return error("cannot open " + path.string() + ": " + why);
+  }
+  std::unique_ptr<StateStore> store(new StateStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  if (Status s = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !s.ok()) {
+    return context(path.string(), s.error());
+  }
+  if (Status s = store->migrate(); !s.ok()) return context(path.string(), s.error());
+  return store;
+}
+
+StateStore::~StateStore() { sqlite3_close(db_); }
+
+Status StateStore::migrate() {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  Statement version(db_, "PRAGMA user_version");
+  GM_ASSIGN_OR_RETURN(bool row, version.step());
+  const int64_t current = row ? version.integer(0) : 0;
+  constexpr int64_t latest = static_cast<int64_t>(std::size(kMigrations));
+  static_assert(std::size(kMigrations) == kStateSchemaVersion);
+  if (current > latest) {
+    return error("schema version " + std::to_string(current) + " is newer than this server knows (" +
+                 std::to_string(latest) + "): run the newer groundmist-sync, or restore a backup of server.db");
+  }
+  for (int64_t v = current; v < latest; ++v) GM_TRY(exec(db_, kMigrations[v]));
+  if (current != latest) GM_TRY(exec(db_, ("PRAGMA user_version = " + std::to_string(latest)).c_str()));
+  return tx.commit();
+}
+
+Status StateStore::add_session(const SessionRecord& r) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_,
+              "INSERT INTO sessions (id, grp, subject, kind, created_at, expires_at, revoked_at, origin, user_agent, "
+              "address, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(r.id).bind(r.group).bind(r.subject).bind(r.kind).bind(r.created_at).bind(r.expires_at).bind(r.revoked_at);
+  s.bind(r.origin).bind(r.user_agent).bind(r.address).bind(r.device);
+  GM_TRY(s.run());
+  // Sessions past their expiry are of no use to anyone after a week.
+  Statement prune(db_, "DELETE FROM sessions WHERE expires_at < ?");
+  return prune.bind(r.created_at - 7 * 24 * 3600).run();
+}
+
+Result<std::vector<SessionRecord>> StateStore::list_sessions(int64_t now, bool include_expired) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kSessionColumns +
+                    " FROM sessions WHERE expires_at > ? ORDER BY created_at DESC, id")
+                       .c_str());
+  s.bind(include_expired ? int64_t{INT64_MIN} : now);
+  std::vector<SessionRecord> out;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back(read_session(s));
+  }
+  return out;
+}
+
+Result<bool> StateStore::revoke_session(const std::string& id, int64_t now) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+  GM_TRY(s.bind(now).bind(id).run());
+  if (sqlite3_changes(db_) > 0) return true;
+  Statement exists(db_, "SELECT 1 FROM sessions WHERE id = ?");
+  GM_ASSIGN_OR_RETURN(bool row, exists.bind(id).step());
+  return row;
+}
+
+Status StateStore::revoke_all_sessions(int64_t now) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  GM_TRY(Statement(db_, "UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL").bind(now).run());
+  // Tokens issued in this very second are refused too (issued_at < now + 1).
+  GM_TRY(Statement(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('revoked_before', ?)")
+             .bind(std::to_string(now + 1))
+             .run());
+  return tx.commit();
+}
+
+Result<RevocationState> StateStore::revocation_state(int64_t now) const {
+  std::lock_guard lock(mutex_);
+  RevocationState state;
+  Statement s(db_, "SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?");
+  s.bind(now);
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    state.revoked_sessions.insert(s.text(0));
+  }
+  Statement meta(db_, "SELECT value FROM meta WHERE key = 'revoked_before'");
+  GM_ASSIGN_OR_RETURN(bool row, meta.step());
+  if (row) state.revoked_before = std::strtoll(meta.text(0).c_str(), nullptr, 10);
+  return state;
+}
+
+Result<int64_t> StateStore::data_version() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "PRAGMA data_version");
+  GM_ASSIGN_OR_RETURN(bool row, s.step());
+  return row ? s.integer(0) : 0;
+}
+
+Result<std::optional<std::string>> StateStore::root_doc(const std::string& group) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT url FROM root_docs WHERE grp = ?");
+  GM_ASSIGN_OR_RETURN(bool row, s.bind(group).step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.text(0));
+}
+
+Result<std::optional<std::string>> StateStore::root_doc_first_wins(const std::string& group, const std::string& url,
+                                                                   int64_t now) {
+  if (!url.empty()) {
+    std::lock_guard lock(mutex_);
+    GM_TRY(Statement(db_, "INSERT OR IGNORE INTO root_docs (grp, url, set_at) VALUES (?, ?, ?)")
+               .bind(group)
+               .bind(url)
+               .bind(now)
+               .run());
+  }
+  return root_doc(group);
+}
+
+Status StateStore::set_root_doc(const std::string& group, const std::string& url, int64_t now) {
+  std::lock_guard lock(mutex_);
+  return Statement(db_, "INSERT OR REPLACE INTO root_docs (grp, url, set_at) VALUES (?, ?, ?)")
+      .bind(group)
+      .bind(url)
+      .bind(now)
+      .run();
+}
+
+Result<bool> StateStore::remember_jti(const std::string& issuer, const std::string& jti, int64_t keep_until,
+                                      int64_t now) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  GM_TRY(Statement(db_, "DELETE FROM seen_jti WHERE keep_until < ?").bind(now).run());
+  GM_TRY(Statement(db_, "INSERT OR IGNORE INTO seen_jti (issuer, jti, keep_until) VALUES (?, ?, ?)")
+             .bind(issuer)
+             .bind(jti)
+             .bind(keep_until)
+             .run());
+  const bool fresh = sqlite3_changes(db_) > 0;
+  GM_TRY(tx.commit());
+  return fresh;
+}
+
+Result<std::optional<DeviceRecord>> StateStore::device_for_key(const std::string& jkt,
+                                                               const std::string& group) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE jkt = ? AND grp = ?").c_str());
+  GM_ASSIGN_OR_RETURN(bool row, s.bind(jkt).bind(group).step());
+  if (!row) return std::optional<DeviceRecord>();
+  return std::optional<DeviceRecord>(read_device(s));
+}
+
+Result<DeviceRecord> StateStore::add_pending_device(DeviceRecord d, size_t max_pending) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  // Anyone can ask: keep the newest few pending requests, not every one ever made.
+  GM_TRY(Statement(db_,
+                   "DELETE FROM devices WHERE status = 'pending' AND code NOT IN (SELECT code FROM devices WHERE "
+                   "status = 'pending' ORDER BY created_at DESC, code LIMIT ?)")
+             .bind(static_cast<int64_t>(max_pending > 0 ? max_pending - 1 : 0))
+             .run());
+  d.status = DeviceStatus::pending;
+  for (int attempt = 0;; ++attempt) {
+    d.code = new_device_code();
+    Statement s(db_,
+                "INSERT OR IGNORE INTO devices (code, jkt, grp, status, origin, user_agent, address, created_at) "
+                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
+    GM_TRY(s.bind(d.code).bind(d.jkt).bind(d.group).bind(d.origin).bind(d.user_agent).bind(d.address)
+               .bind(d.created_at)
+               .run());
+    if (sqlite3_changes(db_) > 0) break;
+    // Ignored: the key already has a row for this group (a race with another login), or
+    // the code collided. The first: return what is there.
+    Statement existing(db_,
+                       (std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE jkt = ? AND grp = ?").c_str());
+    GM_ASSIGN_OR_RETURN(bool row, existing.bind(d.jkt).bind(d.group).step());
+    if (row) {
+      DeviceRecord found = read_device(existing);
+      GM_TRY(tx.commit());
+      return found;
+    }
+    if (attempt == 8) return error("database: no free device code");
+  }
+  GM_TRY(tx.commit());
+  return d;
+}
+
+Result<std::vector<DeviceRecord>> StateStore::list_devices() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kDeviceColumns + " FROM devices ORDER BY created_at DESC, code").c_str());
+  std::vector<DeviceRecord> out;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back(read_device(s));
+  }
+  return out;
+}
+
+Result<bool> StateStore::set_device_status(const std::string& code, DeviceStatus status, int64_t now) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  GM_TRY(Statement(db_, "UPDATE devices SET status = ?, decided_at = ? WHERE code = ?")
+             .bind(std::string(to_string(status)))
+             .bind(now)
+             .bind(code)
+             .run());
+  if (sqlite3_changes(db_) == 0) return false;
+  if (status == DeviceStatus::revoked) {
+    GM_TRY(Statement(db_, "UPDATE sessions SET revoked_at = ? WHERE device = ? AND revoked_at IS NULL")
+               .bind(now)
+               .bind(code)
+               .run());
+  }
+  GM_TRY(tx.commit());
+  return true;
+}
+
+}  // namespace gm::auth

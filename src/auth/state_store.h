@@ -1,0 +1,134 @@
+// The server's own state in SQLite: `<data>/.groundmist/server.db` (DESIGN.md "Data folder").
+//
+// Usage:
+//   GM_ASSIGN_OR_RETURN(auto store, gm::auth::StateStore::open(data_dir));
+//   GM_TRY(store->add_session(session));
+//   GM_ASSIGN_OR_RETURN(bool fresh, store->remember_jti(iss, jti, exp + leeway, now));
+//   GM_ASSIGN_OR_RETURN(std::optional<std::string> root, store->root_doc_first_wins(group, url, now));
+//
+// Tables (schema version in PRAGMA user_version, migrated forward at open; a database
+// from a newer server is refused rather than guessed at):
+//   sessions   one row per session token handed out (by /authenticate or `token`): id
+//              (the token's jti), group, subject DID, how it was obtained, created,
+//              expires, revoked (unix s, NULL while valid), Origin, User-Agent, address,
+//              and the device (DPoP key) it came from. Revocation is a deny-list: a
+//              token with no row (minted before the database existed) is valid until it
+//              expires, unless it was issued before `sessions revoke --all` (meta
+//              `revoked_before`).
+//   root_docs  group → the first rootDocUrl an app gave for it (first wins, kept across
+//              restarts; the owner may replace it with `groundmist-sync root`).
+//   seen_jti   (issuer, jti) of every accepted credential until it expires, so that
+//              none is accepted twice, across restarts.
+//   devices    DPoP proof keys (by RFC 7638 thumbprint) per group: pending until the
+//              owner approves them, then approved or revoked.
+//   meta       key/value: revoked_before.
+//
+// Every call is one transaction, durable when it returns (WAL, synchronous=FULL): a
+// credential is never accepted twice because a crash forgot it. The store serializes
+// its callers with a mutex; other processes (the CLI while the server runs) share the
+// file through SQLite's own locking, waiting up to 5 s for a busy database.
+// Not for the io thread: a call may wait on the disk or on another process.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+struct sqlite3;
+
+namespace gm::auth {
+
+inline constexpr int kStateSchemaVersion = 1;
+
+struct SessionRecord {
+  std::string id;       // the session token's jti
+  std::string group;
+  std::string subject;  // owner DID, or "" for a token minted on the machine
+  std::string kind;     // "service-auth", "dpop" or "local"
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  std::optional<int64_t> revoked_at;
+  std::string origin, user_agent, address;
+  std::string device;   // device code for DPoP logins, else ""
+};
+
+enum class DeviceStatus { pending, approved, revoked };
+const char* to_string(DeviceStatus status);
+
+struct DeviceRecord {
+  std::string code;  // short code the owner types: `devices approve CODE`
+  std::string jkt;   // thumbprint of the DPoP key
+  std::string group;
+  DeviceStatus status = DeviceStatus::pending;
+  std::string origin, user_agent, address;
+  int64_t created_at = 0;
+  std::optional<int64_t> decided_at;
+};
+
+// What revocation checks need, cheap to copy around.
+struct RevocationState {
+  std::set<std::string> revoked_sessions;  // ids of revoked sessions not yet expired
+  int64_t revoked_before = 0;              // tokens issued before this are refused (0: none)
+  bool revoked(const std::string& session_id, int64_t issued_at) const {
+    return issued_at < revoked_before || revoked_sessions.count(session_id) != 0;
+  }
+};
+
+class StateStore {
+ public:
+  // Opens (creating it, mode 0600, and its folder) and migrates the database.
+  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& data_dir);
+  static std::filesystem::path path_for(const std::filesystem::path& data_dir);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Sessions.
+  Status add_session(const SessionRecord& session);
+  // All sessions, newest first; expired ones only with `include_expired`.
+  Result<std::vector<SessionRecord>> list_sessions(int64_t now, bool include_expired) const;
+  // False if there is no such session.
+  Result<bool> revoke_session(const std::string& id, int64_t now);
+  // Every session issued until now, listed or not.
+  Status revoke_all_sessions(int64_t now);
+  Result<RevocationState> revocation_state(int64_t now) const;
+  // Changes whenever another connection (another process) commits: a cheap way to
+  // notice that the CLI revoked something.
+  Result<int64_t> data_version() const;
+
+  // Root documents.
+  Result<std::optional<std::string>> root_doc(const std::string& group) const;
+  // Keeps `url` if the group has none yet; returns the group's root (which may be
+  // another URL, or none when `url` is empty and none was set).
+  Result<std::optional<std::string>> root_doc_first_wins(const std::string& group, const std::string& url,
+                                                          int64_t now);
+  Status set_root_doc(const std::string& group, const std::string& url, int64_t now);
+
+  // Replay protection: true the first time (issuer, jti) is seen, false after that
+  // until `keep_until` has passed. Expired entries are dropped as it goes.
+  Result<bool> remember_jti(const std::string& issuer, const std::string& jti, int64_t keep_until, int64_t now);
+
+  // Devices.
+  Result<std::optional<DeviceRecord>> device_for_key(const std::string& jkt, const std::string& group) const;
+  // Records a pending device (keeping at most `max_pending` pending ones: the oldest go).
+  Result<DeviceRecord> add_pending_device(DeviceRecord device, size_t max_pending);
+  Result<std::vector<DeviceRecord>> list_devices() const;
+  // False if there is no such device. Revoking also revokes the sessions it opened.
+  Result<bool> set_device_status(const std::string& code, DeviceStatus status, int64_t now);
+
+ private:
+  explicit StateStore(sqlite3* db) : db_(db) {}
+  Status migrate();
+
+  mutable std::mutex mutex_;
+  sqlite3* db_;
+};
+
+}  // namespace gm::auth

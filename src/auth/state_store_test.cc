@@ -1,0 +1,160 @@
+#include "auth/state_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+namespace gm::auth {
+namespace {
+namespace fs = std::filesystem;
+
+class StateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("state_store_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::unique_ptr<StateStore> open() {
+    auto s = StateStore::open(dir_);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  SessionRecord session(std::string id, int64_t created, int64_t expires) {
+    SessionRecord r;
+    r.id = std::move(id);
+    r.group = "xyz.groundmist.library";
+    r.subject = "did:plc:torlb4mwutoyjwu4svnruovp";
+    r.kind = "service-auth";
+    r.created_at = created;
+    r.expires_at = expires;
+    r.origin = "https://library.groundmist.xyz";
+    return r;
+  }
+  fs::path dir_;
+};
+
+TEST_F(StateStoreTest, CreatesAPrivateVersionedDatabase) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  struct stat st {};
+  ASSERT_EQ(::stat(StateStore::path_for(dir_).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  store.reset();
+  store = open();  // reopening migrates nothing and keeps working
+  ASSERT_TRUE(store);
+}
+
+TEST_F(StateStoreTest, RefusesADatabaseFromANewerServer) {
+  open().reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(StateStore::path_for(dir_).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = StateStore::open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
+}
+
+TEST_F(StateStoreTest, SessionsAreListedAndRevokedAcrossReopen) {
+  auto store = open();
+  ASSERT_TRUE(store->add_session(session("a", 100, 1000)).ok());
+  ASSERT_TRUE(store->add_session(session("b", 200, 1000)).ok());
+  ASSERT_TRUE(store->add_session(session("old", 10, 50)).ok());
+  auto listed = store->list_sessions(300, false);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, "b");
+  EXPECT_EQ((*listed)[1].origin, "https://library.groundmist.xyz");
+  EXPECT_EQ(store->list_sessions(300, true)->size(), 3u);
+
+  EXPECT_TRUE(*store->revoke_session("a", 300));
+  EXPECT_TRUE(*store->revoke_session("a", 301));  // already revoked: still there
+  EXPECT_FALSE(*store->revoke_session("nope", 300));
+  store = open();
+  auto state = store->revocation_state(300);
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->revoked("a", 100));
+  EXPECT_FALSE(state->revoked("b", 200));
+  EXPECT_FALSE(state->revoked("unlisted", 250));
+
+  ASSERT_TRUE(store->revoke_all_sessions(400).ok());
+  state = store->revocation_state(400);
+  EXPECT_TRUE(state->revoked("b", 200));
+  EXPECT_TRUE(state->revoked("unlisted", 400));  // issued in the second of the revocation
+  EXPECT_FALSE(state->revoked("later", 401));
+}
+
+TEST_F(StateStoreTest, RootDocumentFirstWins) {
+  auto store = open();
+  EXPECT_FALSE(store->root_doc_first_wins("g.a", "", 1)->has_value());
+  EXPECT_EQ(**store->root_doc_first_wins("g.a", "automerge:first", 1), "automerge:first");
+  EXPECT_EQ(**store->root_doc_first_wins("g.a", "automerge:second", 2), "automerge:first");
+  EXPECT_EQ(**store->root_doc_first_wins("g.b", "automerge:other", 2), "automerge:other");
+  store = open();
+  EXPECT_EQ(**store->root_doc("g.a"), "automerge:first");
+  ASSERT_TRUE(store->set_root_doc("g.a", "automerge:owner", 3).ok());
+  EXPECT_EQ(**store->root_doc_first_wins("g.a", "automerge:x", 4), "automerge:owner");
+}
+
+TEST_F(StateStoreTest, JtiIsAcceptedOnceUntilItExpires) {
+  auto store = open();
+  EXPECT_TRUE(*store->remember_jti("did:a", "j1", 100, 10));
+  EXPECT_FALSE(*store->remember_jti("did:a", "j1", 100, 20));
+  EXPECT_TRUE(*store->remember_jti("did:b", "j1", 100, 20));  // keyed by issuer and jti
+  store = open();
+  EXPECT_FALSE(*store->remember_jti("did:a", "j1", 100, 99));  // across restarts
+  EXPECT_TRUE(*store->remember_jti("did:a", "j1", 300, 101));  // forgotten once expired
+}
+
+TEST_F(StateStoreTest, DevicesPendingApprovedRevoked) {
+  auto store = open();
+  DeviceRecord d;
+  d.jkt = "thumb";
+  d.group = "xyz.groundmist.library";
+  d.created_at = 5;
+  auto added = store->add_pending_device(d, 10);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->code.size(), 9u);
+  EXPECT_EQ(added->status, DeviceStatus::pending);
+  // The same key for the same group again: the same row.
+  EXPECT_EQ(store->add_pending_device(d, 10)->code, added->code);
+  ASSERT_TRUE(*store->set_device_status(added->code, DeviceStatus::approved, 6));
+  EXPECT_EQ((*store->device_for_key("thumb", "xyz.groundmist.library"))->status, DeviceStatus::approved);
+  EXPECT_FALSE((*store->device_for_key("thumb", "other.group")).has_value());
+
+  SessionRecord s = session("via-device", 7, 1000);
+  s.device = added->code;
+  ASSERT_TRUE(store->add_session(s).ok());
+  ASSERT_TRUE(*store->set_device_status(added->code, DeviceStatus::revoked, 8));
+  EXPECT_TRUE(store->revocation_state(9)->revoked("via-device", 7));
+  EXPECT_FALSE(*store->set_device_status("NOPE-NOPE", DeviceStatus::approved, 9));
+}
+
+TEST_F(StateStoreTest, PendingDevicesAreBounded) {
+  auto store = open();
+  for (int i = 0; i < 20; ++i) {
+    DeviceRecord d;
+    d.jkt = "k" + std::to_string(i);
+    d.group = "g.a";
+    d.created_at = i;
+    ASSERT_TRUE(store->add_pending_device(d, 5).ok());
+  }
+  auto all = store->list_devices();
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].jkt, "k19");
+}
+
+TEST_F(StateStoreTest, DataVersionMovesWhenAnotherConnectionWrites) {
+  auto server = open();
+  auto cli = open();
+  const int64_t before = *server->data_version();
+  ASSERT_TRUE(cli->revoke_all_sessions(5).ok());
+  EXPECT_NE(*server->data_version(), before);
+}
+
+}  // namespace
+}  // namespace gm::auth
