@@ -5,7 +5,7 @@
 # on loopback.
 #
 # The install (~700 MB, a few minutes cold) lives outside the checkout, in
-#   ${GM_CACHE_DIR:-$HOME/.cache/groundmist-sync}/atproto-<hash of package.json + lock>
+#   ${GM_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/groundmist-sync}/atproto-<hash of package.json + lock>
 # and tests/atproto/node_modules is a symlink to its node_modules. It is reused while
 # those two files do not change (another checkout with the same lock shares it). A stamp
 # file is written last, so an install that was interrupted is redone from scratch.
@@ -18,7 +18,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 src="$root/tests/atproto"
-cache="${GM_CACHE_DIR:-$HOME/.cache/groundmist-sync}"
+cache="${GM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/groundmist-sync}"
 hash="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -c1-16)"
 dest="$cache/atproto-$hash"
 stamp="$dest/.installed"
