@@ -17,10 +17,17 @@
 // Nothing here may block synchronously once the network runs: the PDS calls the PLC in
 // this same process (notes/reference-pds.md).
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import { TestNetworkNoAppView } from '@atproto/dev-env';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AtpAgent } from '@atproto/api';
 import { Secp256k1Keypair } from '@atproto/crypto';
+
+// TestNetworkNoAppView from its own module: the package's index also loads the AppView,
+// Ozone and bsync (twice the start-up time, for nothing used here).
+const devEnvIndex = createRequire(import.meta.url).resolve('@atproto/dev-env');
+const { TestNetworkNoAppView } = await import(pathToFileURL(path.join(path.dirname(devEnvIndex), 'network-no-appview.js')).href);
 
 // stdout carries the one JSON line; anything a library prints goes to stderr.
 console.log = console.info = console.debug = console.error;

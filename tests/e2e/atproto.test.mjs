@@ -66,6 +66,13 @@ async function ownerServer(env, { data = tempDir('atproto'), port, args = [] } =
   const server = await env.server({
     data, port, args: ['--owner', atp.alice.did, '--public-host', host, '--plc-url', atp.plcUrl, ...args],
   });
+  // A server that dies on its own (a crash) shows up in the test as "fetch failed":
+  // print why, with the end of its log.
+  server.exited.then(({ code, signal }) => {
+    if (signal === 'SIGKILL' || code === 0) return;
+    console.error(`server on port ${port} died (${signal ?? `exit code ${code}`}); the end of its log:\n` +
+      server.log().split('\n').slice(-12).join('\n'));
+  });
   return Object.assign(server, { host, origin: `http://${host}`, did: serviceDid(port), aud: serviceDid(port) + SERVICE_FRAGMENT });
 }
 
