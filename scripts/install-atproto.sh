@@ -30,6 +30,10 @@ exec 9>"$cache/atproto.lock"
 flock 9
 
 if [ ! -f "$stamp" ]; then
+  # node-gyp (better-sqlite3) needs python3, make and a C++ compiler.
+  for tool in python3 make g++; do
+    command -v "$tool" >/dev/null || { echo "install-atproto: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+  done
   echo "install-atproto: installing tests/atproto into $dest"
   start=$(date +%s)
   rm -rf "$dest"
