@@ -2,6 +2,7 @@
 //   serve   run the sync server            (cli/serve_command.h)
 //   token   mint a session token           (cli/token_command.h)
 //   doc     inspect Automerge files        (cli/doc_command.h)
+//   publish, unpublish, resolve            the discovery record in the owner's PDS (cli/atproto_commands.h)
 // Logs go to stderr so that stdout carries only a command's result.
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -9,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "atproto/http_client.h"
+#include "cli/atproto_commands.h"
 #include "cli/doc_command.h"
 #include "cli/serve_command.h"
 #include "cli/token_command.h"
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   formatter->add_flag<EscapedMessage>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %*");
   spdlog::set_formatter(std::move(formatter));
+  gm::atproto::init_http();  // once, before any thread starts (libcurl asks for that)
 
   CLI::App app{"Groundmist Sync: a personal sync server for local-first apps"};
   app.require_subcommand(1);
@@ -53,7 +57,12 @@ int main(int argc, char** argv) {
   gm::cli::add_token_command(app, token);
   gm::cli::DocOptions doc;
   gm::cli::add_doc_commands(app, doc);
+  gm::cli::AtprotoOptions atproto;
+  gm::cli::add_atproto_commands(app, atproto);
 
   CLI11_PARSE(app, argc, argv);
-  return serve.exit_code != 0 ? serve.exit_code : token.exit_code != 0 ? token.exit_code : doc.exit_code;
+  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, atproto.exit_code}) {
+    if (code != 0) return code;
+  }
+  return 0;
 }
