@@ -2,6 +2,7 @@
 //   serve   run the sync server            (cli/serve_command.h)
 //   token   mint a session token           (cli/token_command.h)
 //   doc     inspect Automerge files        (cli/doc_command.h)
+//   sessions, devices, root               the owner's control of logins (cli/owner_commands.h)
 //   publish, unpublish, resolve            the discovery record in the owner's PDS (cli/atproto_commands.h)
 // Logs go to stderr so that stdout carries only a command's result.
 #include <spdlog/pattern_formatter.h>
@@ -13,6 +14,7 @@
 #include "atproto/http_client.h"
 #include "cli/atproto_commands.h"
 #include "cli/doc_command.h"
+#include "cli/owner_commands.h"
 #include "cli/serve_command.h"
 #include "cli/token_command.h"
 
@@ -57,11 +59,13 @@ int main(int argc, char** argv) {
   gm::cli::add_token_command(app, token);
   gm::cli::DocOptions doc;
   gm::cli::add_doc_commands(app, doc);
+  gm::cli::OwnerOptions owner;
+  gm::cli::add_owner_commands(app, owner);
   gm::cli::AtprotoOptions atproto;
   gm::cli::add_atproto_commands(app, atproto);
 
   CLI11_PARSE(app, argc, argv);
-  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, atproto.exit_code}) {
+  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code}) {
     if (code != 0) return code;
   }
   return 0;

@@ -10,12 +10,21 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cli/token_command.h"
 #include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cctype>
+#include <nlohmann/json.hpp>
 
+#include "atproto/did.h"
+#include "atproto/resolver.h"
+#include "auth/authenticator.h"
+#include "auth/revocation_watcher.h"
+#include "auth/state_store.h"
+#include "cli/token_command.h"
 #include "server/repo_handler.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/url_query.h"
 #include "storage/durable_file.h"
 
 namespace gm::cli {
@@ -54,6 +63,65 @@ void fit_open_file_limit(size_t& max_connections) {
   max_connections = fit;
 }
 
+// The owner must be a DID apps can prove they act for; the public host, a bare host name
+// (with a port only for local development).
+Status check_identity_config(const server::ServerConfig& config) {
+  if (!config.owner_did.empty() && !atproto::is_atproto_did(config.owner_did)) {
+    return error("owner \"" + config.owner_did + "\" (ATPROTO_DID or --owner) is not a did:plc or did:web DID");
+  }
+  const std::string& host = config.public_host;
+  if (host.empty()) return Status::Ok();
+  if (host.find("://") != std::string::npos || host.find('/') != std::string::npos) {
+    return error("public host \"" + host + "\": give the host name alone, without https:// or a path (e.g. "
+                 "sync.example.com)");
+  }
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':')) {
+      return error("public host \"" + host + "\": only letters, digits, '.', '-' and a :port may appear");
+    }
+  }
+  return Status::Ok();
+}
+
+server::HttpResponse json_response(boost::beast::http::status status, const nlohmann::json& body) {
+  return server::make_response(status, body.dump() + "\n", "application/json");
+}
+
+// POST /authenticate (and its XRPC name) on the login workers; GET /.well-known/did.json.
+void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, auth::Authenticator& authenticator,
+                      const server::ServerConfig& config) {
+  namespace http = boost::beast::http;
+  auto login = server::blocking_route(
+      workers, [&authenticator](const server::HttpRequest& req, const server::RequestInfo& info) {
+        auth::LoginRequest request;
+        request.path = std::string(server::split_target(req.target()).path);
+        request.authorization = std::string(req[http::field::authorization]);
+        request.dpop = std::string(req["DPoP"]);
+        request.origin = std::string(req[http::field::origin]);
+        request.user_agent = std::string(req[http::field::user_agent]);
+        request.address = info.remote_address;
+        request.body = req.body();
+        auth::LoginResponse r = authenticator.login(request, auth::unix_now());
+        server::HttpResponse res = json_response(static_cast<http::status>(r.status), r.body);
+        if (!r.www_authenticate.empty()) res.set(http::field::www_authenticate, r.www_authenticate);
+        if (r.retry_after > 0) res.set(http::field::retry_after, std::to_string(r.retry_after));
+        res.set(http::field::cache_control, "no-store");
+        return res;
+      });
+  srv.router().add(http::verb::post, "/authenticate", login);
+  srv.router().add(http::verb::post, std::string("/xrpc/") + auth::kAuthenticateNsid, login);
+  srv.router().add(http::verb::get, "/.well-known/did.json",
+                   [host = config.public_host](const server::HttpRequest&,
+                                               const server::RequestInfo&) -> boost::asio::awaitable<server::HttpResponse> {
+                     if (host.empty()) {
+                       co_return json_response(http::status::not_found,
+                                               {{"error", "not_configured"},
+                                                {"message", "no public host configured (--public-host)"}});
+                     }
+                     co_return json_response(http::status::ok, atproto::service_did_document(host));
+                   });
+}
+
 int serve(const ServeOptions& opts) {
   auto level = spdlog::level::from_str(opts.log_level);
   if (level == spdlog::level::off && opts.log_level != "off") {
@@ -73,6 +141,22 @@ int serve(const ServeOptions& opts) {
   if (opts.host) config.host = *opts.host;
   if (opts.max_frame_bytes) config.max_frame_bytes = *opts.max_frame_bytes;
   if (opts.max_queue_bytes) config.max_queue_bytes = *opts.max_queue_bytes;
+  if (opts.owner) config.owner_did = *opts.owner;
+  if (opts.public_host) config.public_host = *opts.public_host;
+  if (opts.plc_url) config.plc_url = *opts.plc_url;
+  config.allow_oauth_dpop = opts.allow_oauth_dpop;
+  if (opts.session_ttl) {
+    auto ttl = auth::parse_duration(*opts.session_ttl);
+    if (!ttl.ok()) {
+      std::cerr << "groundmist-sync serve: --session-ttl: " << ttl.error().message << "\n";
+      return 1;
+    }
+    config.session_ttl_seconds = *ttl;
+  }
+  if (Status s = check_identity_config(config); !s.ok()) {
+    std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
+    return 1;
+  }
   if (opts.ping_interval_seconds) {
     config.ping_interval = std::chrono::milliseconds(std::llround(*opts.ping_interval_seconds * 1000));
   }
@@ -99,9 +183,33 @@ int serve(const ServeOptions& opts) {
                  data_path, static_cast<unsigned>(mode & perms::mask), data_path);
   }
 
-  auto verifier = make_session_verifier(config);
+  auto store = auth::StateStore::open(config.data_dir);
+  if (!store.ok()) {
+    std::cerr << "groundmist-sync serve: " << store.error().message << "\n";
+    return 1;
+  }
+  // Revocations by the owner's commands reach the server through the database; the
+  // callback closes the sockets (set once the server exists, below).
+  std::function<void(const auth::RevocationState&)> close_revoked;
+  auth::RevocationWatcher revocations(**store, std::chrono::milliseconds(500), [&](const auth::RevocationState& s) {
+    if (close_revoked) close_revoked(s);
+  });
+  if (Status s = revocations.load(); !s.ok()) {
+    std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
+    return 1;
+  }
+  auto verifier = make_session_verifier(config, [&revocations](const std::string& id, int64_t issued_at) {
+    return revocations.current()->revoked(id, issued_at);
+  });
   if (!verifier.ok()) {
     std::cerr << "groundmist-sync serve: " << verifier.error().message << "\n";
+    return 1;
+  }
+  auto token_key = auth::load_token_key(config.data_dir, config.secret_key.empty()
+                                                             ? std::nullopt
+                                                             : std::optional<std::string_view>(config.secret_key));
+  if (!token_key.ok()) {
+    std::cerr << "groundmist-sync serve: " << token_key.error().message << "\n";
     return 1;
   }
   if (config.owner_did.empty()) {
@@ -109,7 +217,26 @@ int serve(const ServeOptions& opts) {
         "no owner configured (ATPROTO_DID): listening on {} only, and only tokens minted here with "
         "`groundmist-sync token` are accepted",
         config.host);
+  } else {
+    spdlog::info("owner {}; apps log in at {}/authenticate{}", config.owner_did,
+                 config.public_host.empty() ? std::string("(no public host)") : auth::public_origin(config.public_host),
+                 config.allow_oauth_dpop ? " (service auth, and OAuth DPoP with device approval)" : " (service auth)");
+    if (config.public_host.empty()) {
+      spdlog::warn("no public host (--public-host or GROUNDMIST_SYNC_HOST): apps cannot log in, because the "
+                   "server cannot check whom their tokens are meant for; set it to the host apps use");
+    }
   }
+  atproto::DidResolver resolver(config.plc_url);
+  auth::AuthenticatorOptions auth_options;
+  auth_options.owner_did = config.owner_did;
+  auth_options.public_host = config.public_host;
+  auth_options.allow_oauth_dpop = config.allow_oauth_dpop;
+  auth_options.session_ttl_seconds = config.session_ttl_seconds;
+  auth::Authenticator authenticator(auth_options, **store, std::move(token_key).value(),
+                                    [&resolver, owner = config.owner_did](bool refresh) -> Result<atproto::PublicKey> {
+                                      GM_ASSIGN_OR_RETURN(atproto::DidDocument doc, resolver.resolve(owner, refresh));
+                                      return atproto::atproto_signing_key(doc);
+                                    });
 
   repo::RepoOptions repo_options;
   repo_options.data_dir = config.data_dir;
@@ -129,6 +256,13 @@ int serve(const ServeOptions& opts) {
   server::MetricsRegistry metrics;
   server::RepoHandler handler(**repo, metrics);
   server::Server srv(config, handler, std::move(verifier).value(), metrics);
+  // After the server: joined (in its destructor) while the server's io_context exists.
+  boost::asio::thread_pool login_workers(2);
+  add_login_routes(srv, login_workers, authenticator, config);
+  close_revoked = [&srv](const auth::RevocationState& state) {
+    srv.close_peers([state](const server::PeerIdentity& id) { return state.revoked(id.session_id, id.issued_at); },
+                    "session revoked");
+  };
   auto port = srv.listen();
   if (!port.ok()) {
     std::cerr << "groundmist-sync serve: " << port.error().message << "\n";
@@ -142,7 +276,9 @@ int serve(const ServeOptions& opts) {
   using std::chrono::milliseconds;
   handler.start_timer(srv.executor(), std::clamp<milliseconds>(repo_options.idle_unload / 4, milliseconds(50),
                                                                std::chrono::seconds(5)));
+  revocations.start();
   srv.run();
+  revocations.stop();  // its callback reaches the server, which goes next
   return 0;
 }
 
@@ -168,6 +304,14 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--idle-unload", opts.idle_unload_seconds,
                   "Seconds a document stays loaded after its last use; then it is compacted and unloaded (default 10)")
       ->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--owner", opts.owner, "The owner's DID (env ATPROTO_DID); without one, loopback only");
+  cmd->add_option("--public-host", opts.public_host,
+                  "Host apps reach this server at, e.g. sync.example.com (env GROUNDMIST_SYNC_HOST); the server is "
+                  "did:web:<host>");
+  cmd->add_option("--plc-url", opts.plc_url, "PLC directory (env PLC_URL, default https://plc.directory)");
+  cmd->add_flag("--allow-oauth-dpop", opts.allow_oauth_dpop,
+                "Also accept today's OAuth apps (DPoP access tokens), each device only once the owner approves it");
+  cmd->add_option("--session-ttl", opts.session_ttl, "Lifetime of session tokens from /authenticate (default 24h)");
   cmd->add_option("--log-level", opts.log_level, "trace, debug, info, warn, error or off (default info)");
   cmd->callback([&opts] { opts.exit_code = serve(opts); });
 }

@@ -29,6 +29,11 @@ struct ServeOptions {
   std::optional<uint64_t> max_queue_bytes;
   std::optional<double> ping_interval_seconds;
   std::optional<double> idle_unload_seconds;
+  std::optional<std::string> owner;
+  std::optional<std::string> public_host;
+  std::optional<std::string> plc_url;
+  bool allow_oauth_dpop = false;
+  std::optional<std::string> session_ttl;
   std::string log_level = "info";
   int exit_code = 0;
 };

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "auth/session_token.h"
+#include "auth/state_store.h"
 #include "storage/group_registry.h"
 
 namespace gm::cli {
@@ -28,18 +29,33 @@ int mint(const TokenOptions& opts) {
   if (!config.ok()) return fail(config.error().message);
   auto key = auth::load_token_key(config->data_dir, configured_secret(*config));
   if (!key.ok()) return fail(key.error().message);
-  std::cout << auth::mint_session_token(*key, auth::new_session_claims(opts.group, *ttl)) << "\n";
+  auth::SessionClaims claims = auth::new_session_claims(opts.group, *ttl);
+  // Listed with the others, so the owner can see and revoke it.
+  auto store = auth::StateStore::open(config->data_dir);
+  if (!store.ok()) return fail(store.error().message);
+  auth::SessionRecord session;
+  session.id = claims.token_id;
+  session.group = claims.group;
+  session.kind = "local";
+  session.created_at = claims.issued_at;
+  session.expires_at = claims.expires_at;
+  if (Status s = (*store)->add_session(session); !s.ok()) return fail(s.error().message);
+  std::cout << auth::mint_session_token(*key, claims) << "\n";
   return 0;
 }
 
 }  // namespace
 
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config) {
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationCheck revoked) {
   GM_ASSIGN_OR_RETURN(auth::TokenKey key, auth::load_token_key(config.data_dir, configured_secret(config)));
   spdlog::info("session tokens: key from {}", key.source());
   return server::TokenVerifier(
-      [key = std::move(key), owner = config.owner_did](std::string_view token) -> Result<server::PeerIdentity> {
+      [key = std::move(key), owner = config.owner_did,
+       revoked = std::move(revoked)](std::string_view token) -> Result<server::PeerIdentity> {
         GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
+        if (revoked && revoked(claims.token_id, claims.issued_at)) {
+          return error("session " + claims.token_id + " was revoked by the owner");
+        }
         if (!owner.empty() && claims.owner_did && *claims.owner_did != owner) {
           return error("token was issued to " + *claims.owner_did + ", not to the owner " + owner);
         }

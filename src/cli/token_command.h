@@ -7,6 +7,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 
 #include "cli/serve_command.h"
@@ -25,8 +26,12 @@ struct TokenOptions {
 
 void add_token_command(CLI::App& app, TokenOptions& opts);
 
+// Whether a session (id, issued at) was revoked; called on the io thread, must be quick.
+using RevocationCheck = std::function<bool(const std::string& session_id, int64_t issued_at)>;
+
 // Verifies session tokens signed with the configured key for `serve`. With an owner
-// configured, a token that names another DID as its subject is refused too.
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config);
+// configured, a token that names another DID as its subject is refused too, and so is
+// one whose session was revoked.
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationCheck revoked);
 
 }  // namespace gm::cli

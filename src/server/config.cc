@@ -127,6 +127,8 @@ Status apply_environment(const Environment& env, ServerConfig& config, bool read
   if (auto dir = env.get("DATA_DIR"); dir && !dir->empty()) config.data_dir = *dir;
   if (auto key = env.get("GROUNDMIST_SYNC_SECRET_KEY")) config.secret_key = *key;
   if (auto did = env.get("ATPROTO_DID")) config.owner_did = *did;
+  if (auto host = env.get("GROUNDMIST_SYNC_HOST"); host && !host->empty()) config.public_host = *host;
+  if (auto plc = env.get("PLC_URL"); plc && !plc->empty()) config.plc_url = *plc;
   return Status::Ok();
 }
 

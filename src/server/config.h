@@ -8,6 +8,8 @@
 //   DATA_DIR                    data folder, default .data
 //   GROUNDMIST_SYNC_SECRET_KEY  session-token signing secret (else <data>/.groundmist/secret.key)
 //   ATPROTO_DID                 the owner's DID; without it the server binds to 127.0.0.1
+//   GROUNDMIST_SYNC_HOST        the host apps reach the server at (names did:web:<host>)
+//   PLC_URL                     the PLC directory, default https://plc.directory
 //
 // `.env` syntax (what the npm `dotenv` 16 package accepts, single-line values only):
 // one `KEY=VALUE` per line (KEY of letters, digits, `_`, `.`, `-`), optional leading
@@ -62,6 +64,12 @@ struct ServerConfig {
   std::string data_dir = ".data";
   std::string secret_key;  // empty = use/create <data>/.groundmist/secret.key
   std::string owner_did;   // empty = no owner: loopback only, locally minted tokens only
+  // The host apps use ("sync.example.com", or "localhost:3031" in development): the
+  // server is did:web:<host>, the audience of the service-auth tokens it accepts.
+  std::string public_host;
+  std::string plc_url = "https://plc.directory";
+  bool allow_oauth_dpop = false;             // accept today's OAuth apps (device approval)
+  int64_t session_ttl_seconds = 24 * 3600;  // lifetime of tokens from /authenticate
 
   size_t max_frame_bytes = kDefaultMaxFrameBytes;  // largest WebSocket message accepted
   size_t max_queue_bytes = kDefaultMaxQueueBytes;  // outgoing bytes queued per socket
@@ -79,7 +87,7 @@ struct ServerConfig {
   std::string version = "0.0.0";  // reported by /healthz
 };
 
-// Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY and ATPROTO_DID from `env` into
+// Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY, ATPROTO_DID, GROUNDMIST_SYNC_HOST and PLC_URL from `env` into
 // `config`. An invalid PORT is an error naming the value; without `read_port` (a --port
 // flag wins, or the command does not listen) PORT is not read at all.
 Status apply_environment(const Environment& env, ServerConfig& config, bool read_port = true);

@@ -1,0 +1,320 @@
+#include "auth/authenticator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "atproto/did.h"
+#include "atproto/dpop.h"
+#include "atproto/service_auth.h"
+#include "repo/document_id.h"
+#include "storage/group_registry.h"
+
+namespace gm::auth {
+namespace {
+
+constexpr size_t kMaxAutomergeUrl = 256;
+constexpr size_t kMaxTrackedAddresses = 10000;
+
+std::string iso8601(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A header parameter value: no quotes, backslashes or control characters.
+std::string header_safe(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 200)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f || c == '"' || c == '\\') ? ' ' : c;
+  }
+  return out;
+}
+
+bool is_loopback_name(std::string_view host) {
+  const std::string_view name = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size() : host.rfind(':'));
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]";
+}
+
+// "Scheme rest" → rest, if the scheme matches (case-insensitively, RFC 9110 §11.1).
+std::optional<std::string> credential_after(std::string_view header, std::string_view scheme) {
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ') return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != std::tolower(static_cast<unsigned char>(scheme[i]))) {
+      return std::nullopt;
+    }
+  }
+  std::string_view rest = header.substr(scheme.size() + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  return std::string(rest);
+}
+
+}  // namespace
+
+std::string public_origin(std::string_view public_host) {
+  return (is_loopback_name(public_host) ? "http://" : "https://") + std::string(public_host);
+}
+
+Status validate_automerge_url(std::string_view url) {
+  constexpr std::string_view kScheme = "automerge:";
+  if (url.size() > kMaxAutomergeUrl) return error("longer than " + std::to_string(kMaxAutomergeUrl) + " characters");
+  if (url.substr(0, kScheme.size()) != kScheme) return error("does not start with \"automerge:\"");
+  if (Status s = repo::validate_document_id(url.substr(kScheme.size())); !s.ok()) {
+    return error("not an automerge URL: " + s.error().message);
+  }
+  return Status::Ok();
+}
+
+Authenticator::Authenticator(AuthenticatorOptions options, StateStore& store, TokenKey key, OwnerKeySource owner_key)
+    : options_(std::move(options)), store_(store), key_(std::move(key)), owner_key_(std::move(owner_key)) {}
+
+Authenticator::Bucket& Authenticator::refill(Bucket& b, int64_t now) const {
+  const int64_t full = int64_t{options_.failure_burst} * 1000;
+  // A clock that steps back refills nothing (and takes nothing).
+  const int64_t elapsed = std::max<int64_t>(0, now - b.at);
+  b.milli_tokens = std::min(full, b.milli_tokens + elapsed * 1000 / std::max<int64_t>(1, options_.failure_refill_seconds));
+  b.at = std::max(b.at, now);
+  return b;
+}
+
+int64_t Authenticator::failure_wait(const std::string& address, int64_t now) {
+  std::lock_guard lock(limiter_mutex_);
+  auto it = buckets_.find(address);
+  if (it == buckets_.end()) return 0;
+  Bucket& b = refill(it->second, now);
+  if (b.milli_tokens >= 1000) return 0;
+  return std::max<int64_t>(1, (1000 - b.milli_tokens) * options_.failure_refill_seconds / 1000);
+}
+
+void Authenticator::count_failure(const std::string& address, int64_t now) {
+  std::lock_guard lock(limiter_mutex_);
+  const int64_t full = int64_t{options_.failure_burst} * 1000;
+  if (buckets_.size() >= kMaxTrackedAddresses && !buckets_.count(address)) {
+    // Forget the addresses whose allowance has come back (they are no different from
+    // new ones); if every one is still limited, forget the first.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      it = refill(it->second, now).milli_tokens >= full ? buckets_.erase(it) : std::next(it);
+    }
+    if (buckets_.size() >= kMaxTrackedAddresses) buckets_.erase(buckets_.begin());
+  }
+  auto [it, fresh] = buckets_.try_emplace(address, Bucket{full, now});
+  Bucket& b = fresh ? it->second : refill(it->second, now);
+  b.milli_tokens = std::max<int64_t>(0, b.milli_tokens - 1000);
+}
+
+LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
+  auto refuse = [&](int status, std::string code, std::string message, std::string device = "") {
+    spdlog::warn("authenticate from {} ({}): {} {}: {}", req.address, req.origin.empty() ? "no origin" : req.origin,
+                 status, code, message);
+    // Credentials and requests that fail count; waiting for approval does not.
+    if ((status == 400 || status == 401) && code != "approval_required") count_failure(req.address, now);
+    LoginResponse r;
+    r.status = status;
+    r.body = {{"error", code}, {"message", message}};
+    if (!device.empty()) r.body["device"] = device;
+    if (status == 401) {
+      const bool dpop = credential_after(req.authorization, "DPoP").has_value();
+      r.www_authenticate = std::string(dpop ? "DPoP" : "Bearer") + " error=\"" + header_safe(code) +
+                           "\", error_description=\"" + header_safe(message) + "\"";
+      if (dpop) r.www_authenticate += ", algs=\"ES256 ES256K\"";
+    }
+    return r;
+  };
+
+  if (int64_t wait = failure_wait(req.address, now); wait > 0) {
+    LoginResponse r = refuse(429, "rate_limited",
+                             "too many failed attempts from this address; try again in " + std::to_string(wait) + " s");
+    r.retry_after = wait;
+    return r;
+  }
+
+  // The body first: a malformed request is the app's bug, whatever its credential.
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return refuse(400, "invalid_request", "the body is not a JSON object");
+  auto group_field = body.find("lexiconAuthorityDomain");
+  if (group_field == body.end() || !group_field->is_string()) {
+    return refuse(400, "invalid_request", "lexiconAuthorityDomain (a lexicon NSID group, e.g. "
+                                          "xyz.groundmist.library) is missing or not a string");
+  }
+  const std::string group = group_field->get<std::string>();
+  if (Status s = storage::validate_group_name(group); !s.ok()) {
+    return refuse(400, "invalid_request", "lexiconAuthorityDomain: " + s.error().message);
+  }
+  std::string root_url;
+  if (auto root = body.find("rootDocUrl"); root != body.end() && !root->is_null()) {
+    if (!root->is_string()) return refuse(400, "invalid_request", "rootDocUrl must be a string or null");
+    root_url = root->get<std::string>();
+    if (Status s = validate_automerge_url(root_url); !s.ok()) {
+      return refuse(400, "invalid_request", "rootDocUrl: " + s.error().message);
+    }
+  }
+
+  if (options_.owner_did.empty()) {
+    return refuse(401, "no_owner", "this server has no owner configured (ATPROTO_DID or --owner); it accepts only "
+                                   "tokens minted on its machine with `groundmist-sync token`");
+  }
+  Checked checked;
+  if (auto bearer = credential_after(req.authorization, "Bearer")) {
+    checked = check_service_auth(*bearer, now);
+  } else if (auto dpop = credential_after(req.authorization, "DPoP")) {
+    checked = check_dpop(req, group, *dpop, now);
+  } else {
+    return refuse(401, "invalid_token",
+                  req.authorization.empty()
+                      ? "no Authorization header: send `Bearer <service-auth JWT>` from "
+                        "com.atproto.server.getServiceAuth"
+                      : "Authorization must be `Bearer <service-auth JWT>` (or `DPoP <token>` when enabled)");
+  }
+  if (auto* refusal = std::get_if<Refusal>(&checked)) {
+    return refuse(refusal->status, refusal->code, refusal->message, refusal->device);
+  }
+  const Granted& granted = std::get<Granted>(checked);
+
+  SessionClaims claims = new_session_claims(group, options_.session_ttl_seconds, now);
+  claims.owner_did = granted.subject;
+  const std::string token = mint_session_token(key_, claims);
+  SessionRecord session;
+  session.id = claims.token_id;
+  session.group = group;
+  session.subject = granted.subject;
+  session.kind = granted.kind;
+  session.created_at = now;
+  session.expires_at = claims.expires_at;
+  session.origin = req.origin.substr(0, 256);
+  session.user_agent = req.user_agent.substr(0, 256);
+  session.address = req.address;
+  session.device = granted.device;
+  if (Status s = store_.add_session(session); !s.ok()) {
+    spdlog::error("authenticate: cannot record the session: {}", s.error().message);
+    return refuse(500, "server_error", "the server could not record the session; see its log");
+  }
+  auto root = store_.root_doc_first_wins(group, root_url, now);
+  if (!root.ok()) {
+    spdlog::error("authenticate: root document of {}: {}", group, root.error().message);
+    return refuse(500, "server_error", "the server could not read the root document; see its log");
+  }
+  spdlog::info("authenticate from {} ({}): session {} for group {} ({}), expires {}", req.address,
+               req.origin.empty() ? "no origin" : req.origin, session.id, group, granted.kind,
+               iso8601(claims.expires_at));
+  LoginResponse r;
+  r.body = {{"result", "OK"},
+            {"token", token},
+            {"rootDocUrl", root->has_value() ? nlohmann::json(**root) : nlohmann::json(nullptr)},
+            {"expiresAt", iso8601(claims.expires_at)}};
+  return r;
+}
+
+Authenticator::Checked Authenticator::check_service_auth(const std::string& token, int64_t now) {
+  auto invalid = [](std::string message) { return Refusal{401, "invalid_token", std::move(message)}; };
+  if (options_.public_host.empty()) {
+    return Refusal{401, "not_configured",
+                   "this server has no public host configured (--public-host or GROUNDMIST_SYNC_HOST), so it "
+                   "cannot check a service-auth token's audience"};
+  }
+  atproto::ServiceAuthPolicy policy;
+  policy.owner_did = options_.owner_did;
+  const std::string did = atproto::service_did(options_.public_host);
+  policy.audiences = {did + "#groundmist_sync", did};
+  policy.lxm = kAuthenticateNsid;
+  policy.leeway_seconds = options_.leeway_seconds;
+  auto claims = atproto::check_service_auth_claims(token, policy, now);
+  if (!claims.ok()) return invalid("service-auth token: " + claims.error().message);
+
+  auto key = owner_key_(false);
+  if (!key.ok()) {
+    return Refusal{401, "invalid_token", "cannot get the owner's signing key: " + key.error().message};
+  }
+  Status verified = atproto::verify_service_auth_signature(*claims, *key);
+  if (!verified.ok()) {
+    // The owner may have rotated their key since we cached their DID document.
+    auto fresh = owner_key_(true);
+    if (fresh.ok() && fresh->sec1 != key->sec1) verified = atproto::verify_service_auth_signature(*claims, *fresh);
+  }
+  if (!verified.ok()) return invalid("service-auth token: " + verified.error().message);
+
+  auto first = store_.remember_jti(claims->iss, claims->jti, claims->exp + options_.leeway_seconds, now);
+  if (!first.ok()) {
+    spdlog::error("authenticate: replay cache: {}", first.error().message);
+    return Refusal{500, "server_error", "the server could not record the token; see its log"};
+  }
+  if (!*first) return invalid("service-auth token: replayed jti (each token is accepted once; get a fresh one)");
+  return Granted{claims->iss, "service-auth", ""};
+}
+
+Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const std::string& group,
+                                                 const std::string& access_token, int64_t now) {
+  auto invalid = [](std::string message) { return Refusal{401, "invalid_token", std::move(message)}; };
+  if (!options_.allow_oauth_dpop) {
+    return invalid("OAuth access tokens (DPoP) are not accepted: they cannot be verified by this server; send a "
+                   "service-auth token (com.atproto.server.getServiceAuth), or the owner may enable "
+                   "--allow-oauth-dpop with device approval");
+  }
+  if (options_.public_host.empty()) {
+    return Refusal{401, "not_configured",
+                   "this server has no public host configured (--public-host), so it cannot check a DPoP proof's htu"};
+  }
+  if (access_token.empty() || access_token.size() > 8192) return invalid("the access token is empty or too long");
+  if (req.dpop.empty()) return invalid("no DPoP header: a DPoP proof is required with a DPoP access token");
+  const std::string url = public_origin(options_.public_host) + req.path;
+  auto proof = atproto::verify_dpop_proof(req.dpop, "POST", url, access_token, now, options_.leeway_seconds * 2);
+  if (!proof.ok()) return invalid("DPoP proof: " + proof.error().message);
+  if (auto claims = atproto::read_access_token_claims(access_token)) {
+    if (claims->sub && *claims->sub != options_.owner_did) {
+      return invalid("access token: sub " + *claims->sub + " is not the owner");
+    }
+    if (claims->exp && *claims->exp + options_.leeway_seconds < now) return invalid("access token: expired");
+    if (claims->cnf_jkt && *claims->cnf_jkt != proof->jkt) {
+      return invalid("access token: cnf.jkt is not the DPoP proof's key");
+    }
+  }
+  auto first = store_.remember_jti("dpop:" + proof->jkt, proof->jti, proof->iat + 2 * options_.leeway_seconds + 60, now);
+  if (!first.ok()) {
+    spdlog::error("authenticate: replay cache: {}", first.error().message);
+    return Refusal{500, "server_error", "the server could not record the proof; see its log"};
+  }
+  if (!*first) return invalid("DPoP proof: replayed jti (each proof is used once)");
+
+  auto device = store_.device_for_key(proof->jkt, group);
+  if (!device.ok()) {
+    spdlog::error("authenticate: devices: {}", device.error().message);
+    return Refusal{500, "server_error", "the server could not read its devices; see its log"};
+  }
+  if (device->has_value() && (*device)->status == DeviceStatus::approved) {
+    return Granted{options_.owner_did, "dpop", (*device)->code};
+  }
+  if (device->has_value() && (*device)->status == DeviceStatus::revoked) {
+    return Refusal{401, "device_revoked", "the owner revoked this device (" + (*device)->code + ")"};
+  }
+  DeviceRecord pending;
+  if (device->has_value()) {
+    pending = **device;
+  } else {
+    pending.jkt = proof->jkt;
+    pending.group = group;
+    pending.origin = req.origin.substr(0, 256);
+    pending.user_agent = req.user_agent.substr(0, 256);
+    pending.address = req.address;
+    pending.created_at = now;
+    auto added = store_.add_pending_device(pending, options_.max_pending_devices);
+    if (!added.ok()) {
+      spdlog::error("authenticate: devices: {}", added.error().message);
+      return Refusal{500, "server_error", "the server could not record the device; see its log"};
+    }
+    pending = std::move(added).value();
+    spdlog::warn("authenticate: new device {} for group {} from {} ({}) waits for approval: "
+                 "`groundmist-sync devices approve {}`",
+                 pending.code, group, req.address, req.origin.empty() ? "no origin" : req.origin, pending.code);
+  }
+  return Refusal{401, "approval_required",
+                 "this device is not approved yet: the owner runs `groundmist-sync devices approve " + pending.code +
+                     "` on the server",
+                 pending.code};
+}
+
+}  // namespace gm::auth

@@ -1,0 +1,185 @@
+#include "cli/owner_commands.h"
+
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "auth/authenticator.h"
+#include "auth/session_token.h"
+#include "auth/state_store.h"
+#include "storage/group_registry.h"
+
+namespace gm::cli {
+namespace {
+
+std::string iso8601(int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
+// Runs `body` with the store of the configured data folder; errors go to stderr as
+// "groundmist-sync <command>: …" and make the exit status 1.
+int with_store(const char* command, const OwnerOptions& opts,
+               const std::function<Status(auth::StateStore&, int64_t now)>& body) {
+  auto fail = [command](const std::string& message) {
+    std::cerr << "groundmist-sync " << command << ": " << message << "\n";
+    return 1;
+  };
+  auto config = load_server_config(opts.common, ".env", /*read_port=*/false);
+  if (!config.ok()) return fail(config.error().message);
+  auto store = auth::StateStore::open(config->data_dir);
+  if (!store.ok()) return fail(store.error().message);
+  if (Status s = body(**store, auth::unix_now()); !s.ok()) return fail(s.error().message);
+  return 0;
+}
+
+Status list_sessions(auth::StateStore& store, int64_t now, const OwnerOptions& opts) {
+  GM_ASSIGN_OR_RETURN(auto sessions, store.list_sessions(now, opts.expired));
+  if (opts.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : sessions) {
+      out.push_back({{"id", s.id},
+                     {"group", s.group},
+                     {"subject", s.subject},
+                     {"kind", s.kind},
+                     {"createdAt", iso8601(s.created_at)},
+                     {"expiresAt", iso8601(s.expires_at)},
+                     {"revoked", s.revoked_at.has_value()},
+                     {"origin", s.origin},
+                     {"userAgent", s.user_agent},
+                     {"address", s.address},
+                     {"device", s.device}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return Status::Ok();
+  }
+  if (sessions.empty()) std::cerr << "no sessions" << (opts.expired ? "" : " (--expired lists expired ones too)") << "\n";
+  for (const auto& s : sessions) {
+    std::cout << s.id << "  " << s.group << "  " << s.kind << "  " << (s.revoked_at ? "revoked" : "active")
+              << "  created " << iso8601(s.created_at) << "  expires " << iso8601(s.expires_at) << "  origin "
+              << or_dash(s.origin) << "  from " << or_dash(s.address) << (s.device.empty() ? "" : "  device ")
+              << s.device << "\n";
+  }
+  return Status::Ok();
+}
+
+Status list_devices(auth::StateStore& store, const OwnerOptions& opts) {
+  GM_ASSIGN_OR_RETURN(auto devices, store.list_devices());
+  if (opts.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : devices) {
+      out.push_back({{"code", d.code},
+                     {"group", d.group},
+                     {"status", auth::to_string(d.status)},
+                     {"jkt", d.jkt},
+                     {"origin", d.origin},
+                     {"userAgent", d.user_agent},
+                     {"address", d.address},
+                     {"createdAt", iso8601(d.created_at)}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return Status::Ok();
+  }
+  if (devices.empty()) std::cerr << "no devices (they appear when an OAuth app logs in with --allow-oauth-dpop)\n";
+  for (const auto& d : devices) {
+    std::cout << d.code << "  " << auth::to_string(d.status) << "  " << d.group << "  origin " << or_dash(d.origin)
+              << "  from " << or_dash(d.address) << "  since " << iso8601(d.created_at) << "  "
+              << or_dash(d.user_agent) << "\n";
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
+  auto data_flag = [&opts](CLI::App* cmd) {
+    cmd->add_option("--data", opts.common.data_dir, "Data folder (env DATA_DIR, default .data)");
+  };
+
+  CLI::App* sessions = app.add_subcommand("sessions", "List or revoke the session tokens handed out");
+  sessions->require_subcommand(1);
+  CLI::App* list = sessions->add_subcommand("list", "Sessions, newest first");
+  list->add_flag("--json", opts.json, "Machine-readable output");
+  list->add_flag("--expired", opts.expired, "Include expired sessions");
+  data_flag(list);
+  list->callback([&opts] {
+    opts.exit_code = with_store("sessions list", opts, [&](auth::StateStore& s, int64_t now) {
+      return list_sessions(s, now, opts);
+    });
+  });
+  CLI::App* revoke = sessions->add_subcommand("revoke", "Refuse a session from now on and close its sockets");
+  revoke->add_option("id", opts.id, "Session id (from `sessions list`)");
+  revoke->add_flag("--all", opts.all, "Every session handed out until now, listed or not");
+  data_flag(revoke);
+  revoke->callback([&opts] {
+    if (opts.all == !opts.id.empty()) {
+      std::cerr << "groundmist-sync sessions revoke: give a session id or --all\n";
+      opts.exit_code = 1;
+      return;
+    }
+    opts.exit_code = with_store("sessions revoke", opts, [&](auth::StateStore& s, int64_t now) -> Status {
+      if (opts.all) {
+        GM_TRY(s.revoke_all_sessions(now));
+        std::cout << "revoked every session issued until " << iso8601(now) << "\n";
+        return Status::Ok();
+      }
+      GM_ASSIGN_OR_RETURN(bool found, s.revoke_session(opts.id, now));
+      if (!found) return error("no session " + opts.id + " (see `groundmist-sync sessions list --expired`)");
+      std::cout << "revoked session " << opts.id << "\n";
+      return Status::Ok();
+    });
+  });
+
+  CLI::App* devices = app.add_subcommand("devices", "Approve or revoke the devices of OAuth (DPoP) apps");
+  devices->require_subcommand(1);
+  CLI::App* dlist = devices->add_subcommand("list", "Devices: pending, approved, revoked");
+  dlist->add_flag("--json", opts.json, "Machine-readable output");
+  data_flag(dlist);
+  dlist->callback([&opts] {
+    opts.exit_code = with_store("devices list", opts, [&](auth::StateStore& s, int64_t) { return list_devices(s, opts); });
+  });
+  for (auto [name, status, help] :
+       {std::tuple{"approve", auth::DeviceStatus::approved, "Let a pending device log in (its CODE from the log or `devices list`)"},
+        std::tuple{"revoke", auth::DeviceStatus::revoked, "Refuse a device again and close its sessions"}}) {
+    CLI::App* cmd = devices->add_subcommand(name, help);
+    cmd->add_option("code", opts.id, "Device code, e.g. 7QK2-M9XD")->required();
+    data_flag(cmd);
+    cmd->callback([&opts, name = std::string(name), status = status] {
+      opts.exit_code = with_store(("devices " + name).c_str(), opts, [&](auth::StateStore& s, int64_t now) -> Status {
+        GM_ASSIGN_OR_RETURN(bool found, s.set_device_status(opts.id, status, now));
+        if (!found) return error("no device " + opts.id + " (see `groundmist-sync devices list`)");
+        std::cout << "device " << opts.id << ": " << auth::to_string(status) << "\n";
+        return Status::Ok();
+      });
+    });
+  }
+
+  CLI::App* root = app.add_subcommand("root", "Show or set a group's root document (rootDocUrl)");
+  root->add_option("group", opts.group, "Lexicon NSID group, e.g. xyz.groundmist.library")->required();
+  root->add_option("url", opts.url, "automerge:<document id> to set (replaces what apps gave)");
+  data_flag(root);
+  root->callback([&opts] {
+    opts.exit_code = with_store("root", opts, [&](auth::StateStore& s, int64_t now) -> Status {
+      GM_TRY(storage::validate_group_name(opts.group));
+      if (!opts.url.empty()) {
+        GM_TRY(auth::validate_automerge_url(opts.url));
+        GM_TRY(s.set_root_doc(opts.group, opts.url, now));
+      }
+      GM_ASSIGN_OR_RETURN(auto url, s.root_doc(opts.group));
+      if (url) {
+        std::cout << *url << "\n";
+      } else {
+        std::cerr << "no root document for " << opts.group << " yet (the first app to authenticate sets it)\n";
+      }
+      return Status::Ok();
+    });
+  });
+}
+
+}  // namespace gm::cli
