@@ -224,7 +224,7 @@ Authenticator::Checked Authenticator::check_service_auth(const std::string& toke
   policy.lxm = kAuthenticateNsid;
   policy.leeway_seconds = options_.leeway_seconds;
   auto claims = atproto::check_service_auth_claims(token, policy, now);
-  if (!claims.ok()) return invalid("service-auth token: " + claims.error().message);
+  if (!claims.ok()) return invalid(claims.error().message);
 
   auto key = owner_key_(false);
   if (!key.ok()) {

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <memory>
@@ -34,14 +36,26 @@ void add_cors_headers(HttpResponse& res, std::string_view origin) {
 RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work) {
   auto shared = std::make_shared<BlockingWork>(std::move(work));
   return [&pool, shared](const HttpRequest& req, const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
-    // Copies, owned by the worker's coroutine: this one may be destroyed meanwhile (at
-    // shutdown) while the worker still runs.
-    co_return co_await boost::asio::co_spawn(
-        pool,
-        [shared, req = HttpRequest(req), info = RequestInfo(info)]() -> boost::asio::awaitable<HttpResponse> {
-          co_return (*shared)(req, info);
-        },
-        boost::asio::use_awaitable);
+    // Plain handlers, not a coroutine lambda with captures (g++ 12 destroys those twice
+    // when co_spawn runs them). The worker owns copies of the request: this coroutine
+    // may be destroyed meanwhile (at shutdown) while the worker still runs.
+    auto initiate = [&pool, shared, req, info](auto handler) {
+      boost::asio::post(pool, [shared, req, info, handler = std::move(handler)]() mutable {
+        HttpResponse res;
+        try {
+          res = (*shared)(req, info);
+        } catch (const std::exception& e) {
+          spdlog::error("http {}: handler failed: {}", std::string(req.target()), e.what());
+          res = make_response(http::status::internal_server_error, "internal error\n", "text/plain");
+        }
+        auto executor = boost::asio::get_associated_executor(handler);
+        boost::asio::post(executor, [handler = std::move(handler), res = std::move(res)]() mutable {
+          std::move(handler)(std::move(res));
+        });
+      });
+    };
+    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpResponse)>(
+        std::move(initiate), boost::asio::use_awaitable);
   };
 }
 
