@@ -107,6 +107,7 @@ function assertOk(res, what, { ttlMs } = {}) {
 // A refusal: the status, JSON {error, message}, a WWW-Authenticate header on a 401, and a
 // message naming the failed check (`message`, a RegExp).
 function assertRefused(res, what, { status = 401, message } = {}) {
+  if (process.env.GM_E2E_VERBOSE) console.log(`refused? ${what}: ${res.status} ${res.text} [${res.headers.get('www-authenticate')}]`);
   assert.equal(res.status, status, `${what}: expected HTTP ${status}, got ${res.status} ${res.text}`);
   assert.ok(res.json && typeof res.json.error === 'string', `${what}: the refusal is not JSON {error, message}: ${res.text}`);
   if (status === 401) assert.ok(res.headers.get('www-authenticate'), `${what}: a 401 without WWW-Authenticate (${res.text})`);
@@ -403,7 +404,9 @@ test('sessions: listed with who and where; a revoked session\'s socket is closed
   assert.equal((await openRaw(wsUrl(server, login2.token))).status, 401);
   // A new login still works.
   const login3 = assertOk(await authenticate(server, await pdsToken(alice, server.aud)), 'a login after revoke --all');
-  const p3 = await joinRaw(wsUrl(server, login3.token));
+  const p3 = await joinRaw(wsUrl(server, login3.token)).catch((e) => {
+    throw new Error(`a session created right after \`sessions revoke --all\` cannot connect (${e.message})`);
+  });
   p3.close();
 });
 
