@@ -273,9 +273,11 @@ Status StateStore::revoke_all_sessions(int64_t now) {
   Transaction tx(db_);
   GM_TRY(tx.began());
   GM_TRY(Statement(db_, "UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL").bind(now).run());
-  // Tokens issued in this very second are refused too (issued_at < now + 1).
+  // Tokens issued in earlier seconds are refused whether they have a row or not (they may
+  // predate the database). Those issued in this very second have rows, revoked above if
+  // they came before this call; a login right after it gets a token that works.
   GM_TRY(Statement(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('revoked_before', ?)")
-             .bind(std::to_string(now + 1))
+             .bind(std::to_string(now))
              .run());
   return tx.commit();
 }

@@ -75,7 +75,7 @@ struct DeviceRecord {
 // What revocation checks need, cheap to copy around.
 struct RevocationState {
   std::set<std::string> revoked_sessions;  // ids of revoked sessions not yet expired
-  int64_t revoked_before = 0;              // tokens issued before this are refused (0: none)
+  int64_t revoked_before = 0;              // tokens issued before this second are refused (0: none)
   bool revoked(const std::string& session_id, int64_t issued_at) const {
     return issued_at < revoked_before || revoked_sessions.count(session_id) != 0;
   }
