@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs, only those that are missing.
+# Installs the Debian packages the build needs, only those that are missing (make and
+# python3 build better-sqlite3, the reference PDS's database, for the login tests).
 # Runs apt-get as root (or through sudo).
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build pkg-config
+  g++ cmake ninja-build pkg-config make python3
   libboost1.81-dev libssl-dev libdeflate-dev libsqlite3-dev libcurl4-openssl-dev
   libcbor-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
