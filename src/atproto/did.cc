@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "atproto/jwt.h"
+
 namespace gm::atproto {
 
 namespace {
@@ -122,16 +124,10 @@ bool is_fragment_id(const nlohmann::json& id, std::string_view did, std::string_
          s.compare(did.size(), std::string::npos, fragment) == 0;
 }
 
-const std::string* string_member(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
-}
-
 Result<PublicKey> read_verification_method(const nlohmann::json& vm, std::string_view did) {
-  const std::string* type = string_member(vm, "type");
-  const std::string* controller = string_member(vm, "controller");
-  const std::string* multibase = string_member(vm, "publicKeyMultibase");
+  const std::string* type = string_claim(vm, "type");
+  const std::string* controller = string_claim(vm, "controller");
+  const std::string* multibase = string_claim(vm, "publicKeyMultibase");
   if (!type) return error("#atproto verification method has no type");
   if (!multibase) return error("#atproto verification method has no publicKeyMultibase string");
   if (*type == "Multikey") {
@@ -204,7 +200,7 @@ Result<DidDocument> parse_did_document(std::string_view json_text, std::string_v
   if (j.is_discarded() || !j.is_object()) {
     return error("DID document of " + std::string(expected_did) + " is not a JSON object");
   }
-  const std::string* id = string_member(j, "id");
+  const std::string* id = string_claim(j, "id");
   if (!id || *id != expected_did) {
     return error("DID document id " + (id ? "\"" + id->substr(0, 100) + "\"" : std::string("(missing)")) +
                  " does not match the DID resolved, " + std::string(expected_did));
@@ -244,9 +240,9 @@ Result<DidDocument> parse_did_document(std::string_view json_text, std::string_v
   if (services != j.end() && services->is_array()) {
     for (const auto& svc : *services) {
       if (!svc.is_object() || !is_fragment_id(svc.value("id", nlohmann::json()), doc.id, "#atproto_pds")) continue;
-      const std::string* type = string_member(svc, "type");
+      const std::string* type = string_claim(svc, "type");
       if (!type || *type != "AtprotoPersonalDataServer") continue;
-      const std::string* endpoint = string_member(svc, "serviceEndpoint");
+      const std::string* endpoint = string_claim(svc, "serviceEndpoint");
       if (endpoint) {
         if (auto origin = http_origin(*endpoint)) doc.pds_endpoint = std::move(*origin);
       }

@@ -12,43 +12,8 @@ namespace gm::atproto {
 namespace {
 
 constexpr size_t kMaxDpopJtiLength = 256;
-// Same bound as service_auth.cc: beyond year 9999 is not a time.
-constexpr int64_t kMaxUnixTime = 253402300799;
 
 Error refused(const std::string& why) { return error("DPoP proof refused: " + why); }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string clip(std::string_view s) {
-  constexpr size_t kMax = 120;
-  return std::string(s.substr(0, kMax)) + (s.size() > kMax ? "…" : "");
-}
-
-const std::string* string_member(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
-}
-
-std::optional<int64_t> time_member(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    uint64_t v = it->get<uint64_t>();
-    if (v > static_cast<uint64_t>(kMaxUnixTime)) return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (it->is_number_integer()) {
-    int64_t v = it->get<int64_t>();
-    if (v < 0 || v > kMaxUnixTime) return std::nullopt;
-    return v;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -56,11 +21,11 @@ std::optional<std::string> normalize_htu(std::string_view url) {
   url = url.substr(0, url.find_first_of("?#"));
   size_t colon = url.find("://");
   if (colon == std::string_view::npos) return std::nullopt;
-  std::string scheme = lower(url.substr(0, colon));
+  std::string scheme = ascii_lower(url.substr(0, colon));
   if (scheme != "https" && scheme != "http") return std::nullopt;
   std::string_view rest = url.substr(colon + 3);
   size_t slash = rest.find('/');
-  std::string authority = lower(rest.substr(0, slash));
+  std::string authority = ascii_lower(rest.substr(0, slash));
   std::string path(slash == std::string_view::npos ? "/" : rest.substr(slash));
   if (authority.empty()) return std::nullopt;
   std::string_view default_port = scheme == "https" ? ":443" : ":80";
@@ -77,14 +42,14 @@ Result<DpopProof> verify_dpop_proof(std::string_view proof, std::string_view met
   if (!parsed.ok()) return refused(parsed.error().message);
   const CompactJwt& jwt = *parsed;
 
-  const std::string* typ = string_member(jwt.header, "typ");
-  if (!typ || lower(*typ) != "dpop+jwt") {
-    return refused("typ must be \"dpop+jwt\" (got " + (typ ? "\"" + clip(*typ) + "\"" : std::string("none")) + ")");
+  const std::string* typ = string_claim(jwt.header, "typ");
+  if (!typ || ascii_lower(*typ) != "dpop+jwt") {
+    return refused("typ must be \"dpop+jwt\" (got " + (typ ? "\"" + clip_claim(*typ) + "\"" : std::string("none")) + ")");
   }
-  const std::string* alg = string_member(jwt.header, "alg");
+  const std::string* alg = string_claim(jwt.header, "alg");
   std::optional<Curve> alg_curve = alg ? curve_for_jwt_alg(*alg) : std::nullopt;
   if (!alg_curve) {
-    return refused("alg " + (alg ? "\"" + clip(*alg) + "\"" : std::string("(missing)")) +
+    return refused("alg " + (alg ? "\"" + clip_claim(*alg) + "\"" : std::string("(missing)")) +
                    " not accepted (expected ES256 or ES256K)");
   }
   auto jwk = jwt.header.find("jwk");
@@ -99,19 +64,19 @@ Result<DpopProof> verify_dpop_proof(std::string_view proof, std::string_view met
 
   // Signed by the key it names from here on; now: is it for this request, now?
   const nlohmann::json& claims = jwt.payload;
-  const std::string* htm = string_member(claims, "htm");
+  const std::string* htm = string_claim(claims, "htm");
   if (!htm || *htm != method) {
-    return refused("htm " + (htm ? "\"" + clip(*htm) + "\"" : std::string("(missing)")) +
+    return refused("htm " + (htm ? "\"" + clip_claim(*htm) + "\"" : std::string("(missing)")) +
                    " is not this request's method " + std::string(method));
   }
-  const std::string* htu = string_member(claims, "htu");
+  const std::string* htu = string_claim(claims, "htu");
   std::optional<std::string> want = normalize_htu(url);
   std::optional<std::string> got = htu ? normalize_htu(*htu) : std::nullopt;
   if (!got || !want || *got != *want) {
-    return refused("htu " + (htu ? "\"" + clip(*htu) + "\"" : std::string("(missing)")) +
-                   " is not this request's URL " + clip(url));
+    return refused("htu " + (htu ? "\"" + clip_claim(*htu) + "\"" : std::string("(missing)")) +
+                   " is not this request's URL " + clip_claim(url));
   }
-  std::optional<int64_t> iat = time_member(claims, "iat");
+  std::optional<int64_t> iat = time_claim(claims, "iat");
   if (!iat) return refused("iat missing or not an integer time");
   if (*iat < now - leeway_seconds) {
     return refused("proof too old: iat is " + std::to_string(now - *iat) + " s ago (at most " +
@@ -120,10 +85,10 @@ Result<DpopProof> verify_dpop_proof(std::string_view proof, std::string_view met
   if (*iat > now + leeway_seconds) {
     return refused("iat in the future (" + std::to_string(*iat - now) + " s ahead; check the clocks)");
   }
-  const std::string* jti = string_member(claims, "jti");
+  const std::string* jti = string_claim(claims, "jti");
   if (!jti || jti->empty()) return refused("jti missing");
   if (jti->size() > kMaxDpopJtiLength) return refused("jti longer than " + std::to_string(kMaxDpopJtiLength));
-  const std::string* ath = string_member(claims, "ath");
+  const std::string* ath = string_claim(claims, "ath");
   Sha256Digest token_hash = sha256(as_bytes(access_token));
   if (!ath || *ath != base64url_encode(ByteView(token_hash.data(), token_hash.size()))) {
     return refused(std::string(ath ? "ath does not match" : "ath missing: the proof is not bound to") +
@@ -143,11 +108,11 @@ std::optional<AccessTokenClaims> read_access_token_claims(std::string_view acces
   if (!jwt.ok()) return std::nullopt;
   const nlohmann::json& p = jwt->payload;
   AccessTokenClaims c;
-  if (const std::string* sub = string_member(p, "sub")) c.sub = *sub;
-  c.exp = time_member(p, "exp");
+  if (const std::string* sub = string_claim(p, "sub")) c.sub = *sub;
+  c.exp = time_claim(p, "exp");
   auto cnf = p.find("cnf");
   if (cnf != p.end() && cnf->is_object()) {
-    if (const std::string* jkt = string_member(*cnf, "jkt")) c.cnf_jkt = *jkt;
+    if (const std::string* jkt = string_claim(*cnf, "jkt")) c.cnf_jkt = *jkt;
   }
   return c;
 }

@@ -1,5 +1,7 @@
 #include "atproto/jwt.h"
 
+#include <cctype>
+
 #include <set>
 
 #include "util/base64url.h"
@@ -63,6 +65,39 @@ Result<CompactJwt> parse_compact_jwt(std::string_view token) {
   jwt.payload = std::move(payload).value();
   jwt.signature = std::move(signature).value();
   return jwt;
+}
+
+const std::string* string_claim(const nlohmann::json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_string()) return nullptr;
+  return &it->get_ref<const std::string&>();
+}
+
+std::optional<int64_t> time_claim(const nlohmann::json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end()) return std::nullopt;
+  if (it->is_number_unsigned()) {
+    uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(kMaxUnixTime)) return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (it->is_number_integer()) {
+    int64_t v = it->get<int64_t>();
+    if (v < 0 || v > kMaxUnixTime) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string clip_claim(std::string_view s) {
+  constexpr size_t kMax = 120;
+  return std::string(s.substr(0, kMax)) + (s.size() > kMax ? "…" : "");
 }
 
 }  // namespace gm::atproto

@@ -14,7 +14,9 @@
 // (service_auth.h, dpop.h).
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,5 +40,18 @@ Result<CompactJwt> parse_compact_jwt(std::string_view token);
 // Parses `text` as a JSON object whose top-level member names are unique; `what` names it
 // in errors ("JWT header").
 Result<nlohmann::json> parse_unique_json_object(std::string_view text, std::string_view what);
+
+// Reading claims (header or payload members) for the policies built on this file.
+// Unix seconds beyond the year 9999 are not a time; the bound also keeps exp + leeway
+// and exp - iat far from overflow.
+inline constexpr int64_t kMaxUnixTime = 253402300799;
+// The member `name` if it is a string, else nullptr.
+const std::string* string_claim(const nlohmann::json& object, const char* name);
+// The member `name` if it is an integer in [0, kMaxUnixTime], else nullopt.
+std::optional<int64_t> time_claim(const nlohmann::json& object, const char* name);
+// ASCII lower case (alg, typ and scheme comparisons).
+std::string ascii_lower(std::string_view s);
+// A claim value for an error message: at most 120 bytes, then "…".
+std::string clip_claim(std::string_view s);
 
 }  // namespace gm::atproto

@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "util/base58.h"
 #include "util/base64url.h"
 #include "util/sha256.h"
 
@@ -18,7 +19,6 @@ namespace gm::atproto {
 
 namespace {
 
-constexpr std::string_view kBase58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 constexpr std::array<uint8_t, 2> kSecp256k1Codec = {0xe7, 0x01};  // varint of 0xe7
 constexpr std::array<uint8_t, 2> kP256Codec = {0x80, 0x24};       // varint of 0x1200
 
@@ -114,54 +114,10 @@ Result<Bytes> base58btc_decode(std::string_view text) {
   if (text.size() > kMaxBase58Length) {
     return error("base58 text is longer than " + std::to_string(kMaxBase58Length) + " characters");
   }
-  // Little-endian base-256 accumulator; quadratic, fine for key-sized inputs.
-  Bytes acc;
-  size_t leading_zeros = 0;
-  bool leading = true;
-  for (char c : text) {
-    size_t digit = kBase58Alphabet.find(c);
-    if (digit == std::string_view::npos) return error("invalid base58btc character in key text");
-    if (leading && digit == 0) {
-      ++leading_zeros;
-      continue;
-    }
-    leading = false;
-    unsigned carry = static_cast<unsigned>(digit);
-    for (uint8_t& b : acc) {
-      carry += 58u * b;
-      b = static_cast<uint8_t>(carry & 0xff);
-      carry >>= 8;
-    }
-    while (carry != 0) {
-      acc.push_back(static_cast<uint8_t>(carry & 0xff));
-      carry >>= 8;
-    }
-  }
-  Bytes out(leading_zeros, 0);
-  out.insert(out.end(), acc.rbegin(), acc.rend());
-  return out;
+  return base58_decode(text);
 }
 
-std::string base58btc_encode(ByteView bytes) {
-  size_t leading_zeros = 0;
-  while (leading_zeros < bytes.size() && bytes[leading_zeros] == 0) ++leading_zeros;
-  std::vector<uint8_t> digits;  // little-endian base 58
-  for (size_t i = leading_zeros; i < bytes.size(); ++i) {
-    unsigned carry = bytes[i];
-    for (uint8_t& d : digits) {
-      carry += 256u * d;
-      d = static_cast<uint8_t>(carry % 58);
-      carry /= 58;
-    }
-    while (carry != 0) {
-      digits.push_back(static_cast<uint8_t>(carry % 58));
-      carry /= 58;
-    }
-  }
-  std::string out(leading_zeros, '1');
-  for (auto it = digits.rbegin(); it != digits.rend(); ++it) out += kBase58Alphabet[*it];
-  return out;
-}
+std::string base58btc_encode(ByteView bytes) { return base58_encode(bytes); }
 
 Result<PublicKey> parse_sec1(Curve curve, ByteView sec1) {
   bool compressed = sec1.size() == 33 && (sec1[0] == 0x02 || sec1[0] == 0x03);

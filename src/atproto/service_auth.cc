@@ -8,45 +8,12 @@ namespace gm::atproto {
 
 namespace {
 
-// Unix seconds beyond year 9999 are not a time; the bound also keeps exp + leeway and
-// exp - iat far from overflow.
-constexpr int64_t kMaxUnixTime = 253402300799;
-
 // For messages: a claim value cut to a readable length.
 std::string quote_claim(std::string_view s) {
   constexpr size_t kMax = 120;
   std::string out = "\"" + std::string(s.substr(0, kMax));
   if (s.size() > kMax) out += "…";
   return out + "\"";
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-const std::string* string_member(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
-}
-
-// An integer claim within [0, kMaxUnixTime]; nullopt if missing, fractional or out of range.
-std::optional<int64_t> time_member(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    uint64_t v = it->get<uint64_t>();
-    if (v > static_cast<uint64_t>(kMaxUnixTime)) return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (it->is_number_integer()) {
-    int64_t v = it->get<int64_t>();
-    if (v < 0 || v > kMaxUnixTime) return std::nullopt;
-    return v;
-  }
-  return std::nullopt;
 }
 
 Error refused(const std::string& why) { return error("service-auth token refused: " + why); }
@@ -62,22 +29,22 @@ Result<ServiceAuthToken> check_service_auth_claims(std::string_view token, const
   const nlohmann::json& header = t.jwt.header;
   const nlohmann::json& payload = t.jwt.payload;
 
-  const std::string* alg = string_member(header, "alg");
+  const std::string* alg = string_claim(header, "alg");
   if (!alg) return refused("header has no alg");
-  if (lower(*alg) == "none") return refused("alg none not accepted: the token must be signed");
+  if (ascii_lower(*alg) == "none") return refused("alg none not accepted: the token must be signed");
   if (!curve_for_jwt_alg(*alg)) return refused("alg " + quote_claim(*alg) + " not accepted (expected ES256K or ES256)");
   t.alg = *alg;
 
   if (header.contains("typ")) {
-    const std::string* typ = string_member(header, "typ");
-    if (!typ || lower(*typ) != "jwt") {
+    const std::string* typ = string_claim(header, "typ");
+    if (!typ || ascii_lower(*typ) != "jwt") {
       return refused("typ " + (typ ? quote_claim(*typ) : std::string("(not a string)")) +
                      " is not a service-auth token (expected JWT; OAuth access tokens and DPoP proofs are not "
                      "accepted here)");
     }
   }
   if (header.contains("kid")) {
-    const std::string* kid = string_member(header, "kid");
+    const std::string* kid = string_claim(header, "kid");
     if (!kid || *kid != "#atproto") {
       return refused("kid must be absent or \"#atproto\" (got " +
                      (kid ? quote_claim(*kid) : std::string("a non-string")) + ")");
@@ -86,7 +53,7 @@ Result<ServiceAuthToken> check_service_auth_claims(std::string_view token, const
   // A critical extension we do not implement must not be ignored (RFC 7515 §4.1.11).
   if (header.contains("crit")) return refused("header has crit extensions, which are not supported");
 
-  const std::string* iss = string_member(payload, "iss");
+  const std::string* iss = string_claim(payload, "iss");
   if (!iss) return refused("iss missing or not a string");
   if (iss->find('#') != std::string::npos) {
     return refused("iss " + quote_claim(*iss) +
@@ -95,7 +62,7 @@ Result<ServiceAuthToken> check_service_auth_claims(std::string_view token, const
   if (!is_did(*iss)) return refused("iss " + quote_claim(*iss) + " is not a DID");
   t.iss = *iss;
 
-  const std::string* aud = string_member(payload, "aud");
+  const std::string* aud = string_claim(payload, "aud");
   if (!aud) return refused("aud missing or not a string");
   bool aud_ok = false;
   for (const std::string& a : policy.audiences) aud_ok = aud_ok || a == *aud;
@@ -108,20 +75,20 @@ Result<ServiceAuthToken> check_service_auth_claims(std::string_view token, const
   t.aud = *aud;
 
   if (!payload.contains("lxm")) return refused("lxm missing: the token must be bound to " + quote_claim(policy.lxm));
-  const std::string* lxm = string_member(payload, "lxm");
+  const std::string* lxm = string_claim(payload, "lxm");
   if (!lxm || *lxm != policy.lxm) {
     return refused("lxm " + (lxm ? quote_claim(*lxm) : std::string("(not a string)")) + " is wrong: expected " +
                    quote_claim(policy.lxm));
   }
   t.lxm = *lxm;
 
-  std::optional<int64_t> iat = time_member(payload, "iat");
-  std::optional<int64_t> exp = time_member(payload, "exp");
+  std::optional<int64_t> iat = time_claim(payload, "iat");
+  std::optional<int64_t> exp = time_claim(payload, "exp");
   if (!exp) return refused("exp missing or not an integer time");
   if (!iat) return refused("iat missing or not an integer time");
   t.iat = *iat;
   t.exp = *exp;
-  const std::string* jti = string_member(payload, "jti");
+  const std::string* jti = string_claim(payload, "jti");
   if (!jti || jti->empty()) return refused("jti missing (a unique token id is required against replay)");
   if (jti->size() > kMaxJtiLength) return refused("jti longer than " + std::to_string(kMaxJtiLength) + " characters");
   t.jti = *jti;

@@ -17,15 +17,6 @@ namespace {
 constexpr size_t kMaxAutomergeUrl = 256;
 constexpr size_t kMaxTrackedAddresses = 10000;
 
-std::string iso8601(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // A header parameter value: no quotes, backslashes or control characters.
 std::string header_safe(std::string_view text) {
   std::string out;
@@ -201,12 +192,12 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   }
   spdlog::info("authenticate from {} ({}): session {} for group {} ({}), expires {}", req.address,
                req.origin.empty() ? "no origin" : req.origin, session.id, group, granted.kind,
-               iso8601(claims.expires_at));
+               iso8601_utc(claims.expires_at));
   LoginResponse r;
   r.body = {{"result", "OK"},
             {"token", token},
             {"rootDocUrl", root->has_value() ? nlohmann::json(**root) : nlohmann::json(nullptr)},
-            {"expiresAt", iso8601(claims.expires_at)}};
+            {"expiresAt", iso8601_utc(claims.expires_at)}};
   return r;
 }
 

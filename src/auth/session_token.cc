@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "util/base64url.h"
@@ -128,6 +129,15 @@ Result<TokenKey> load_token_key(const fs::path& data_dir, std::optional<std::str
 Result<TokenKey> load_token_key_from_env(const fs::path& data_dir) {
   const char* value = std::getenv(std::string(kEnvSecret).c_str());
   return load_token_key(data_dir, value ? std::optional<std::string_view>(value) : std::nullopt);
+}
+
+std::string iso8601_utc(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 int64_t unix_now() {

@@ -81,6 +81,8 @@ Result<TokenKey> load_token_key_from_env(const std::filesystem::path& data_dir);
 std::filesystem::path secret_key_path(const std::filesystem::path& data_dir);
 
 int64_t unix_now();
+// "2026-12-06T21:39:54Z": unix seconds as ISO-8601 UTC (expiresAt, listings).
+std::string iso8601_utc(int64_t unix_seconds);
 // Claims for `group` valid from now for `ttl_seconds`, with a fresh token id.
 SessionClaims new_session_claims(std::string group, int64_t ttl_seconds, int64_t now = unix_now());
 std::string mint_session_token(const TokenKey& key, SessionClaims claims);

@@ -12,15 +12,6 @@
 namespace gm::cli {
 namespace {
 
-std::string iso8601(int64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // Runs `body` with the store of the configured data folder; errors go to stderr as
@@ -48,8 +39,8 @@ Status list_sessions(auth::StateStore& store, int64_t now, const OwnerOptions& o
                      {"group", s.group},
                      {"subject", s.subject},
                      {"kind", s.kind},
-                     {"createdAt", iso8601(s.created_at)},
-                     {"expiresAt", iso8601(s.expires_at)},
+                     {"createdAt", auth::iso8601_utc(s.created_at)},
+                     {"expiresAt", auth::iso8601_utc(s.expires_at)},
                      {"revoked", s.revoked_at.has_value()},
                      {"origin", s.origin},
                      {"userAgent", s.user_agent},
@@ -62,7 +53,7 @@ Status list_sessions(auth::StateStore& store, int64_t now, const OwnerOptions& o
   if (sessions.empty()) std::cerr << "no sessions" << (opts.expired ? "" : " (--expired lists expired ones too)") << "\n";
   for (const auto& s : sessions) {
     std::cout << s.id << "  " << s.group << "  " << s.kind << "  " << (s.revoked_at ? "revoked" : "active")
-              << "  created " << iso8601(s.created_at) << "  expires " << iso8601(s.expires_at) << "  origin "
+              << "  created " << auth::iso8601_utc(s.created_at) << "  expires " << auth::iso8601_utc(s.expires_at) << "  origin "
               << or_dash(s.origin) << "  from " << or_dash(s.address) << (s.device.empty() ? "" : "  device ")
               << s.device << "\n";
   }
@@ -81,7 +72,7 @@ Status list_devices(auth::StateStore& store, const OwnerOptions& opts) {
                      {"origin", d.origin},
                      {"userAgent", d.user_agent},
                      {"address", d.address},
-                     {"createdAt", iso8601(d.created_at)}});
+                     {"createdAt", auth::iso8601_utc(d.created_at)}});
     }
     std::cout << out.dump(2) << "\n";
     return Status::Ok();
@@ -89,7 +80,7 @@ Status list_devices(auth::StateStore& store, const OwnerOptions& opts) {
   if (devices.empty()) std::cerr << "no devices (they appear when an OAuth app logs in with --allow-oauth-dpop)\n";
   for (const auto& d : devices) {
     std::cout << d.code << "  " << auth::to_string(d.status) << "  " << d.group << "  origin " << or_dash(d.origin)
-              << "  from " << or_dash(d.address) << "  since " << iso8601(d.created_at) << "  "
+              << "  from " << or_dash(d.address) << "  since " << auth::iso8601_utc(d.created_at) << "  "
               << or_dash(d.user_agent) << "\n";
   }
   return Status::Ok();
@@ -126,7 +117,7 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
     opts.exit_code = with_store("sessions revoke", opts, [&](auth::StateStore& s, int64_t now) -> Status {
       if (opts.all) {
         GM_TRY(s.revoke_all_sessions(now));
-        std::cout << "revoked every session issued until " << iso8601(now) << "\n";
+        std::cout << "revoked every session issued until " << auth::iso8601_utc(now) << "\n";
         return Status::Ok();
       }
       GM_ASSIGN_OR_RETURN(bool found, s.revoke_session(opts.id, now));

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "util/base58.h"
 #include "util/bytes.h"
 #include "util/result.h"
 
@@ -26,9 +27,6 @@ namespace gm::repo {
 // Longest documentId accepted (characters). Base58 decoding is quadratic; real ids
 // are 22–28 characters (16–20 bytes).
 inline constexpr size_t kMaxDocumentIdLength = 128;
-
-std::string base58_encode(ByteView bytes);
-Result<Bytes> base58_decode(std::string_view text);
 
 // bs58check: base58 of payload ‖ first 4 bytes of double SHA-256 of payload.
 std::string bs58check_encode(ByteView payload);
