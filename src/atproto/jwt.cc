@@ -5,6 +5,7 @@
 #include <set>
 
 #include "util/base64url.h"
+#include "util/text.h"
 
 namespace gm::atproto {
 
@@ -95,9 +96,6 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
-std::string clip_claim(std::string_view s) {
-  constexpr size_t kMax = 120;
-  return std::string(s.substr(0, kMax)) + (s.size() > kMax ? "…" : "");
-}
+std::string clip_claim(std::string_view s) { return printable(s, 120); }
 
 }  // namespace gm::atproto

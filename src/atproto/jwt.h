@@ -51,7 +51,7 @@ const std::string* string_claim(const nlohmann::json& object, const char* name);
 std::optional<int64_t> time_claim(const nlohmann::json& object, const char* name);
 // ASCII lower case (alg, typ and scheme comparisons).
 std::string ascii_lower(std::string_view s);
-// A claim value for an error message: at most 120 bytes, then "…".
+// A claim value for an error message: printable (util/text.h), at most 120 bytes.
 std::string clip_claim(std::string_view s);
 
 }  // namespace gm::atproto

@@ -9,12 +9,7 @@ namespace gm::atproto {
 namespace {
 
 // For messages: a claim value cut to a readable length.
-std::string quote_claim(std::string_view s) {
-  constexpr size_t kMax = 120;
-  std::string out = "\"" + std::string(s.substr(0, kMax));
-  if (s.size() > kMax) out += "…";
-  return out + "\"";
-}
+std::string quote_claim(std::string_view s) { return "\"" + clip_claim(s) + "\""; }
 
 Error refused(const std::string& why) { return error("service-auth token refused: " + why); }
 

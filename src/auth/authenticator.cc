@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "atproto/did.h"
@@ -10,6 +13,7 @@
 #include "atproto/service_auth.h"
 #include "repo/document_id.h"
 #include "storage/group_registry.h"
+#include "util/text.h"
 
 namespace gm::auth {
 namespace {
@@ -46,7 +50,25 @@ std::optional<std::string> credential_after(std::string_view header, std::string
   return std::string(rest);
 }
 
+std::string approval_message(const std::string& code) {
+  return "this device is not approved yet: the owner runs `groundmist-sync devices approve " + code +
+         "` on the server";
+}
+
 }  // namespace
+
+std::string limiter_key(std::string_view address) {
+  // IPv6: one /64 is one subscriber (anyone holding one has 2^64 addresses).
+  in6_addr v6{};
+  const std::string text(address);
+  if (text.find(':') != std::string::npos && ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 &&
+      !IN6_IS_ADDR_V4MAPPED(&v6)) {
+    std::memset(v6.s6_addr + 8, 0, 8);
+    char buf[INET6_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET6, &v6, buf, sizeof buf)) return std::string(buf) + "/64";
+  }
+  return text;
+}
 
 std::string public_origin(std::string_view public_host) {
   return (is_loopback_name(public_host) ? "http://" : "https://") + std::string(public_host);
@@ -83,7 +105,7 @@ int64_t Authenticator::failure_wait(const std::string& address, int64_t now) {
   return std::max<int64_t>(1, (1000 - b.milli_tokens) * options_.failure_refill_seconds / 1000);
 }
 
-void Authenticator::count_failure(const std::string& address, int64_t now) {
+bool Authenticator::count_failure(const std::string& address, int64_t now) {
   std::lock_guard lock(limiter_mutex_);
   const int64_t full = int64_t{options_.failure_burst} * 1000;
   if (buckets_.size() >= kMaxTrackedAddresses && !buckets_.count(address)) {
@@ -96,16 +118,38 @@ void Authenticator::count_failure(const std::string& address, int64_t now) {
   }
   auto [it, fresh] = buckets_.try_emplace(address, Bucket{full, now});
   Bucket& b = fresh ? it->second : refill(it->second, now);
+  const bool was_allowed = b.milli_tokens >= 1000;
   b.milli_tokens = std::max<int64_t>(0, b.milli_tokens - 1000);
+  return was_allowed && b.milli_tokens < 1000;
 }
 
 LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
-  auto refuse = [&](int status, std::string code, std::string message, std::string device = "") {
-    spdlog::warn("authenticate from {} ({}): {} {}: {}", req.address, req.origin.empty() ? "no origin" : req.origin,
-                 status, code, message);
-    // Credentials and requests that fail count; waiting for approval does not.
-    if ((status == 400 || status == 401) && code != "approval_required") count_failure(req.address, now);
+  // An address past its failure allowance is still heard: a credential that verifies
+  // from the cache gets in (the owner behind the same proxy as an attacker, say), but
+  // nothing is fetched or recorded for it, and every refusal is a 429.
+  const std::string limiter = limiter_key(req.address);
+  const int64_t wait = failure_wait(limiter, now);
+  const bool limited = wait > 0;
+  const std::string origin = printable(req.origin, 256);
+  auto refuse = [&](int status, std::string code, std::string message, std::string device = "",
+                    bool counts = true) {
     LoginResponse r;
+    if (limited && (status == 400 || status == 401)) {
+      spdlog::debug("authenticate from {} ({}): 429 (rate-limited): {}", req.address, origin, message);
+      r.status = 429;
+      r.retry_after = wait;
+      r.body = {{"error", "rate_limited"},
+                {"message", "too many failed attempts from this address; try again in " + std::to_string(wait) +
+                                " s (this attempt: " + message + ")"}};
+      return r;
+    }
+    spdlog::warn("authenticate from {} ({}): {} {}: {}", req.address, origin.empty() ? "no origin" : origin, status,
+                 code, message);
+    if ((status == 400 || status == 401) && counts && count_failure(limiter, now)) {
+      spdlog::warn("authenticate: {} failed {} times in a row: its attempts are refused (429) unless they "
+                   "verify, until its allowance comes back (one every {} s)",
+                   limiter, options_.failure_burst, options_.failure_refill_seconds);
+    }
     r.status = status;
     r.body = {{"error", code}, {"message", message}};
     if (!device.empty()) r.body["device"] = device;
@@ -117,13 +161,6 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
     }
     return r;
   };
-
-  if (int64_t wait = failure_wait(req.address, now); wait > 0) {
-    LoginResponse r = refuse(429, "rate_limited",
-                             "too many failed attempts from this address; try again in " + std::to_string(wait) + " s");
-    r.retry_after = wait;
-    return r;
-  }
 
   // The body first: a malformed request is the app's bug, whatever its credential.
   nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -152,9 +189,9 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   }
   Checked checked;
   if (auto bearer = credential_after(req.authorization, "Bearer")) {
-    checked = check_service_auth(*bearer, now);
+    checked = check_service_auth(*bearer, now, limited);
   } else if (auto dpop = credential_after(req.authorization, "DPoP")) {
-    checked = check_dpop(req, group, *dpop, now);
+    checked = check_dpop(req, group, *dpop, now, limited);
   } else {
     return refuse(401, "invalid_token",
                   req.authorization.empty()
@@ -163,7 +200,7 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
                       : "Authorization must be `Bearer <service-auth JWT>` (or `DPoP <token>` when enabled)");
   }
   if (auto* refusal = std::get_if<Refusal>(&checked)) {
-    return refuse(refusal->status, refusal->code, refusal->message, refusal->device);
+    return refuse(refusal->status, refusal->code, refusal->message, refusal->device, refusal->counts);
   }
   const Granted& granted = std::get<Granted>(checked);
 
@@ -177,8 +214,8 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   session.kind = granted.kind;
   session.created_at = now;
   session.expires_at = claims.expires_at;
-  session.origin = req.origin.substr(0, 256);
-  session.user_agent = req.user_agent.substr(0, 256);
+  session.origin = origin;
+  session.user_agent = printable(req.user_agent, 256);
   session.address = req.address;
   session.device = granted.device;
   if (Status s = store_.add_session(session); !s.ok()) {
@@ -201,7 +238,7 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   return r;
 }
 
-Authenticator::Checked Authenticator::check_service_auth(const std::string& token, int64_t now) {
+Authenticator::Checked Authenticator::check_service_auth(const std::string& token, int64_t now, bool limited) {
   auto invalid = [](std::string message) { return Refusal{401, "invalid_token", std::move(message)}; };
   if (options_.public_host.empty()) {
     return Refusal{401, "not_configured",
@@ -222,12 +259,12 @@ Authenticator::Checked Authenticator::check_service_auth(const std::string& toke
     return Refusal{401, "invalid_token", "cannot get the owner's signing key: " + key.error().message};
   }
   Status verified = atproto::verify_service_auth_signature(*claims, *key);
-  if (!verified.ok()) {
+  if (!verified.ok() && !limited) {
     // The owner may have rotated their key since we cached their DID document.
     auto fresh = owner_key_(true);
     if (fresh.ok() && fresh->sec1 != key->sec1) verified = atproto::verify_service_auth_signature(*claims, *fresh);
   }
-  if (!verified.ok()) return invalid("service-auth token: " + verified.error().message);
+  if (!verified.ok()) return invalid(verified.error().message);
 
   auto first = store_.remember_jti(claims->iss, claims->jti, claims->exp + options_.leeway_seconds, now);
   if (!first.ok()) {
@@ -239,7 +276,7 @@ Authenticator::Checked Authenticator::check_service_auth(const std::string& toke
 }
 
 Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const std::string& group,
-                                                 const std::string& access_token, int64_t now) {
+                                                 const std::string& access_token, int64_t now, bool limited) {
   auto invalid = [](std::string message) { return Refusal{401, "invalid_token", std::move(message)}; };
   if (!options_.allow_oauth_dpop) {
     return invalid("OAuth access tokens (DPoP) are not accepted: they cannot be verified by this server; send a "
@@ -254,7 +291,7 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
   if (req.dpop.empty()) return invalid("no DPoP header: a DPoP proof is required with a DPoP access token");
   const std::string url = public_origin(options_.public_host) + req.path;
   auto proof = atproto::verify_dpop_proof(req.dpop, "POST", url, access_token, now, options_.leeway_seconds * 2);
-  if (!proof.ok()) return invalid("DPoP proof: " + proof.error().message);
+  if (!proof.ok()) return invalid(proof.error().message);
   if (auto claims = atproto::read_access_token_claims(access_token)) {
     if (claims->sub && *claims->sub != options_.owner_did) {
       return invalid("access token: sub " + *claims->sub + " is not the owner");
@@ -282,30 +319,30 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
   if (device->has_value() && (*device)->status == DeviceStatus::revoked) {
     return Refusal{401, "device_revoked", "the owner revoked this device (" + (*device)->code + ")"};
   }
-  DeviceRecord pending;
   if (device->has_value()) {
-    pending = **device;
-  } else {
-    pending.jkt = proof->jkt;
-    pending.group = group;
-    pending.origin = req.origin.substr(0, 256);
-    pending.user_agent = req.user_agent.substr(0, 256);
-    pending.address = req.address;
-    pending.created_at = now;
-    auto added = store_.add_pending_device(pending, options_.max_pending_devices);
-    if (!added.ok()) {
-      spdlog::error("authenticate: devices: {}", added.error().message);
-      return Refusal{500, "server_error", "the server could not record the device; see its log"};
-    }
-    pending = std::move(added).value();
-    spdlog::warn("authenticate: new device {} for group {} from {} ({}) waits for approval: "
-                 "`groundmist-sync devices approve {}`",
-                 pending.code, group, req.address, req.origin.empty() ? "no origin" : req.origin, pending.code);
+    // Asking again while it waits: the same code, and it does not count as a failure.
+    return Refusal{401, "approval_required", approval_message((*device)->code), (*device)->code, /*counts=*/false};
   }
-  return Refusal{401, "approval_required",
-                 "this device is not approved yet: the owner runs `groundmist-sync devices approve " + pending.code +
-                     "` on the server",
-                 pending.code};
+  if (limited) return invalid("no new device is recorded for an address that failed this often");
+  DeviceRecord pending;
+  pending.jkt = proof->jkt;
+  pending.group = group;
+  pending.origin = printable(req.origin, 256);
+  pending.user_agent = printable(req.user_agent, 256);
+  pending.address = req.address;
+  pending.created_at = now;
+  auto added = store_.add_pending_device(pending, options_.max_pending_devices);
+  if (!added.ok()) {
+    if (added.error().over_limit) return Refusal{401, "too_many_pending", added.error().message};
+    spdlog::error("authenticate: devices: {}", added.error().message);
+    return Refusal{500, "server_error", "the server could not record the device; see its log"};
+  }
+  spdlog::warn("authenticate: new device {} for group {} from {} ({}, {}) waits for approval: "
+               "`groundmist-sync devices approve {}`",
+               added->code, group, req.address, added->origin.empty() ? "no origin" : added->origin,
+               added->user_agent.empty() ? "no user agent" : added->user_agent, added->code);
+  // A new pending device counts as a failure: anyone may ask, so asking is rate-limited.
+  return Refusal{401, "approval_required", approval_message(added->code), added->code};
 }
 
 }  // namespace gm::auth

@@ -9,8 +9,9 @@
 //
 // Request body: {"lexiconAuthorityDomain": G, "rootDocUrl": "automerge:<id>" | null}.
 // Answer 200: {"result": "OK", "token": T, "rootDocUrl": R | null, "expiresAt": ISO-8601}.
-// Refusals: 400 (malformed body), 401 (credential), 429 (too many failures from one
-// address), each {"error": code, "message": what failed and what to do} and, for 401,
+// Refusals: 400 (malformed body), 401 (credential), 429 (an address, or IPv6 /64, past
+// its failures: still checked, but nothing is fetched or recorded for it, and a refusal
+// is a 429), each {"error": code, "message": what failed and what to do} and, for 401,
 // a WWW-Authenticate header. Nothing secret is ever echoed.
 //
 // Credentials, by the Authorization scheme:
@@ -80,6 +81,8 @@ using OwnerKeySource = std::function<Result<atproto::PublicKey>(bool refresh)>;
 
 // "https://host", or "http://host" for localhost and 127.0.0.1 (tests, development).
 std::string public_origin(std::string_view public_host);
+// The rate limiter's key for a client address: the address, or its /64 for IPv6.
+std::string limiter_key(std::string_view address);
 // "automerge:<document id>": what rootDocUrl may be.
 Status validate_automerge_url(std::string_view url);
 
@@ -95,6 +98,7 @@ class Authenticator {
     std::string code;
     std::string message;
     std::string device;  // approval_required: the code the owner approves
+    bool counts = true;  // against the address's failure allowance
   };
   struct Granted {
     std::string subject;
@@ -102,11 +106,14 @@ class Authenticator {
     std::string device;
   };
   using Checked = std::variant<Granted, Refusal>;
-  Checked check_service_auth(const std::string& token, int64_t now);
-  Checked check_dpop(const LoginRequest& request, const std::string& group, const std::string& token, int64_t now);
+  // `limited`: the address used up its failures; check only what needs no fetch or write.
+  Checked check_service_auth(const std::string& token, int64_t now, bool limited);
+  Checked check_dpop(const LoginRequest& request, const std::string& group, const std::string& token, int64_t now,
+                     bool limited);
   // Seconds to wait if `address` has used up its failures, else 0.
   int64_t failure_wait(const std::string& address, int64_t now);
-  void count_failure(const std::string& address, int64_t now);
+  // True when this failure used up the address's allowance.
+  bool count_failure(const std::string& address, int64_t now);
 
   AuthenticatorOptions options_;
   StateStore& store_;

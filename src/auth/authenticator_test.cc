@@ -166,14 +166,46 @@ TEST_F(AuthenticatorTest, RepeatedFailuresFromOneAddressAreSlowedDown) {
   options_.failure_refill_seconds = 10;
   Authenticator auth = make();
   for (int i = 0; i < 5; ++i) EXPECT_EQ(auth.login(request("Bearer garbage"), kT).status, 401);
-  LoginResponse limited = auth.login(request("Bearer " + service_token()), kT);
+  LoginResponse limited = auth.login(request("Bearer garbage"), kT);
   EXPECT_EQ(limited.status, 429);
   EXPECT_GT(limited.retry_after, 0);
+  EXPECT_NE(limited.body["message"].get<std::string>().find("malformed"), std::string::npos) << limited.body.dump();
+  // A forged token from there is refused without fetching the owner's document again.
+  TestSigner mallory = TestSigner::generate(atproto::Curve::kSecp256k1);
+  const int refreshes = refreshes_;
+  std::string forged = mallory.sign_jwt({{"typ", "JWT"}, {"alg", "ES256K"}},
+                                        {{"iat", kT},
+                                         {"iss", kOwner},
+                                         {"aud", std::string("did:web:") + kHost},
+                                         {"exp", kT + 60},
+                                         {"lxm", "xyz.groundmist.sync.authenticate"},
+                                         {"jti", "forged"}});
+  EXPECT_EQ(auth.login(request("Bearer " + forged), kT).status, 429);
+  EXPECT_EQ(refreshes_, refreshes);
+  // The owner behind the same address (a shared proxy) still gets in.
+  EXPECT_EQ(auth.login(request("Bearer " + service_token()), kT).status, 200);
   // Another address is not affected; this one gets its allowance back with time.
-  LoginRequest other = request("Bearer " + service_token());
+  LoginRequest other = request("Bearer garbage");
   other.address = "192.0.2.8";
-  EXPECT_EQ(auth.login(other, kT + 5).status, 200);
-  EXPECT_EQ(auth.login(request("Bearer " + service_token({}, kT + 5)), kT + 10).status, 200);
+  EXPECT_EQ(auth.login(other, kT + 5).status, 401);
+  EXPECT_EQ(auth.login(request("Bearer garbage"), kT + 10).status, 401);
+}
+
+TEST_F(AuthenticatorTest, AnIpv6SubnetSharesOneAllowance) {
+  EXPECT_EQ(limiter_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(limiter_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+  EXPECT_EQ(limiter_key("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(limiter_key("::ffff:192.0.2.7"), "::ffff:192.0.2.7");
+  options_.failure_burst = 3;
+  Authenticator auth = make();
+  for (int i = 0; i < 3; ++i) {
+    LoginRequest r = request("Bearer garbage");
+    r.address = "2001:db8:1:2::" + std::to_string(i + 1);
+    EXPECT_EQ(auth.login(r, kT).status, 401);
+  }
+  LoginRequest r = request("Bearer garbage");
+  r.address = "2001:db8:1:2::ffff";
+  EXPECT_EQ(auth.login(r, kT).status, 429);
 }
 
 TEST_F(AuthenticatorTest, WithoutOwnerOrPublicHostNothingIsAccepted) {
@@ -261,6 +293,26 @@ TEST_F(DpopTest, EveryMismatchIsRefused) {
   refused(dpop_request(token, proof(token, {}, &other)), "other key than cnf.jkt");
   refused(dpop_request(access_token("did:plc:tqipppck3hpypsoltak6qtgi"), proof(access_token("did:plc:x"))), "sub");
   refused(dpop_request(token, ""), "no proof");
+}
+
+TEST_F(DpopTest, NewDevicesCountAsFailuresAndAreBounded) {
+  options_.failure_burst = 3;
+  options_.max_pending_devices = 2;
+  Authenticator auth = make();
+  auto ask = [&](LoginRequest r) { return auth.login(r, kT + 1); };
+  std::vector<TestSigner> keys;
+  for (int i = 0; i < 3; ++i) keys.push_back(TestSigner::generate(atproto::Curve::kP256));
+  auto from = [&](int i, const std::string& address) {
+    LoginRequest r = dpop_request("opaque-token-" + std::to_string(i), "");
+    r.dpop = proof("opaque-token-" + std::to_string(i), {}, &keys[i]);
+    r.address = address;
+    return r;
+  };
+  EXPECT_EQ(ask(from(0, "192.0.2.1")).body["error"], "approval_required");
+  EXPECT_EQ(ask(from(1, "192.0.2.2")).body["error"], "approval_required");
+  // Full: the third is refused, and the first two stay.
+  EXPECT_EQ(ask(from(2, "192.0.2.3")).body["error"], "too_many_pending");
+  EXPECT_EQ(store_->list_devices()->size(), 2u);
 }
 
 TEST_F(DpopTest, OffUnlessEnabled) {

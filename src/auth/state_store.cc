@@ -203,11 +203,31 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const fs::path& data_dir) {
   }
   std::unique_ptr<StateStore> store(new StateStore(db));
   sqlite3_busy_timeout(db, 5000);
+  // What a failure here usually means, and what to do about it.
+  auto explain = [&path](const Error& e) {
+    std::string hint;
+    if (e.message.find("locked") != std::string::npos || e.message.find("busy") != std::string::npos) {
+      hint = " (another process holds it: a second server on the same data folder?)";
+    } else if (e.message.find("not a database") != std::string::npos || e.message.find("malformed") != std::string::npos) {
+      hint = " (damaged: move it aside to start with no sessions, root documents or devices; apps then log in again)";
+    }
+    return context(path.string(), Error{e.message + hint});
+  };
   if (Status s = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !s.ok()) {
-    return context(path.string(), s.error());
+    return explain(s.error());
   }
-  if (Status s = store->migrate(); !s.ok()) return context(path.string(), s.error());
+  if (Status s = store->migrate(); !s.ok()) return explain(s.error());
   return store;
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::open_existing(const fs::path& data_dir) {
+  std::error_code ec;
+  const fs::path path = fs::absolute(path_for(data_dir), ec).lexically_normal();
+  if (!fs::exists(path, ec)) {
+    return error("no server state at " + path.string() +
+                 ": is --data (or DATA_DIR) the server's data folder? `groundmist-sync serve` creates it");
+  }
+  return open(data_dir);
 }
 
 StateStore::~StateStore() { sqlite3_close(db_); }
@@ -364,12 +384,19 @@ Result<DeviceRecord> StateStore::add_pending_device(DeviceRecord d, size_t max_p
   std::lock_guard lock(mutex_);
   Transaction tx(db_);
   GM_TRY(tx.began());
-  // Anyone can ask: keep the newest few pending requests, not every one ever made.
-  GM_TRY(Statement(db_,
-                   "DELETE FROM devices WHERE status = 'pending' AND code NOT IN (SELECT code FROM devices WHERE "
-                   "status = 'pending' ORDER BY created_at DESC, code LIMIT ?)")
-             .bind(static_cast<int64_t>(max_pending > 0 ? max_pending - 1 : 0))
+  // Anyone can ask, so requests wait an hour at most, and past `max_pending` new ones
+  // are refused (not the oldest dropped: a flood must not push out the one the owner is
+  // about to approve).
+  GM_TRY(Statement(db_, "DELETE FROM devices WHERE status = 'pending' AND created_at < ?")
+             .bind(d.created_at - kPendingDeviceSeconds)
              .run());
+  Statement count(db_, "SELECT COUNT(*) FROM devices WHERE status = 'pending'");
+  GM_ASSIGN_OR_RETURN(bool counted, count.step());
+  if (counted && count.integer(0) >= static_cast<int64_t>(max_pending)) {
+    return limit_error(std::to_string(count.integer(0)) +
+                       " devices already wait for the owner's approval; new ones are refused until the owner approves "
+                       "or revokes them (`groundmist-sync devices list`) or they expire after an hour");
+  }
   d.status = DeviceStatus::pending;
   for (int attempt = 0;; ++attempt) {
     d.code = new_device_code();

@@ -46,6 +46,7 @@ struct sqlite3;
 namespace gm::auth {
 
 inline constexpr int kStateSchemaVersion = 1;
+inline constexpr int64_t kPendingDeviceSeconds = 3600;
 
 struct SessionRecord {
   std::string id;       // the session token's jti
@@ -85,6 +86,9 @@ class StateStore {
  public:
   // Opens (creating it, mode 0600, and its folder) and migrates the database.
   static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& data_dir);
+  // The same for the owner's commands, which must act on the server's database, never
+  // on a new empty one (a mistyped --data would "revoke" nothing and say it did).
+  static Result<std::unique_ptr<StateStore>> open_existing(const std::filesystem::path& data_dir);
   static std::filesystem::path path_for(const std::filesystem::path& data_dir);
   ~StateStore();
   StateStore(const StateStore&) = delete;
@@ -117,7 +121,8 @@ class StateStore {
 
   // Devices.
   Result<std::optional<DeviceRecord>> device_for_key(const std::string& jkt, const std::string& group) const;
-  // Records a pending device (keeping at most `max_pending` pending ones: the oldest go).
+  // Records a pending device. Pending ones expire after kPendingDeviceSeconds; with
+  // `max_pending` already waiting, a new one is refused (a limit error).
   Result<DeviceRecord> add_pending_device(DeviceRecord device, size_t max_pending);
   Result<std::vector<DeviceRecord>> list_devices() const;
   // False if there is no such device. Revoking also revokes the sessions it opened.

@@ -139,18 +139,23 @@ TEST_F(StateStoreTest, DevicesPendingApprovedRevoked) {
   EXPECT_FALSE(*store->set_device_status("NOPE-NOPE", DeviceStatus::approved, 9));
 }
 
-TEST_F(StateStoreTest, PendingDevicesAreBounded) {
+TEST_F(StateStoreTest, PendingDevicesAreBoundedAndExpire) {
   auto store = open();
-  for (int i = 0; i < 20; ++i) {
+  auto add = [&](int i, int64_t at) {
     DeviceRecord d;
     d.jkt = "k" + std::to_string(i);
     d.group = "g.a";
-    d.created_at = i;
-    ASSERT_TRUE(store->add_pending_device(d, 5).ok());
-  }
-  auto all = store->list_devices();
-  ASSERT_EQ(all->size(), 5u);
-  EXPECT_EQ((*all)[0].jkt, "k19");
+    d.created_at = at;
+    return store->add_pending_device(d, 5);
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(add(i, 100 + i).ok());
+  auto refused = add(5, 110);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.error().over_limit);
+  EXPECT_EQ(store->list_devices()->back().jkt, "k0");  // the first ones stay
+  // An hour later they have expired, and there is room again.
+  ASSERT_TRUE(add(6, 100 + kPendingDeviceSeconds + 10).ok());
+  EXPECT_EQ(store->list_devices()->size(), 1u);
 }
 
 TEST_F(StateStoreTest, DataVersionMovesWhenAnotherConnectionWrites) {

@@ -1,5 +1,6 @@
 #include "cli/owner_commands.h"
 
+#include <cctype>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,20 @@ namespace {
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
+// Device codes as the owner may type them: "9j3u4yj8", "9J3U 4YJ8" → "9J3U-4YJ8".
+std::string normalize_device_code(const std::string& typed) {
+  std::string code;
+  for (char c : typed) {
+    if (std::isalnum(static_cast<unsigned char>(c))) code += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (code.size() == 8) code.insert(4, "-");
+  return code;
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // Runs `body` with the store of the configured data folder; errors go to stderr as
 // "groundmist-sync <command>: …" and make the exit status 1.
 int with_store(const char* command, const OwnerOptions& opts,
@@ -24,7 +39,7 @@ int with_store(const char* command, const OwnerOptions& opts,
   };
   auto config = load_server_config(opts.common, ".env", /*read_port=*/false);
   if (!config.ok()) return fail(config.error().message);
-  auto store = auth::StateStore::open(config->data_dir);
+  auto store = auth::StateStore::open_existing(config->data_dir);
   if (!store.ok()) return fail(store.error().message);
   if (Status s = body(**store, auth::unix_now()); !s.ok()) return fail(s.error().message);
   return 0;
@@ -47,7 +62,7 @@ Status list_sessions(auth::StateStore& store, int64_t now, const OwnerOptions& o
                      {"address", s.address},
                      {"device", s.device}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << dump(out) << "\n";
     return Status::Ok();
   }
   if (sessions.empty()) std::cerr << "no sessions" << (opts.expired ? "" : " (--expired lists expired ones too)") << "\n";
@@ -74,7 +89,7 @@ Status list_devices(auth::StateStore& store, const OwnerOptions& opts) {
                      {"address", d.address},
                      {"createdAt", auth::iso8601_utc(d.created_at)}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << dump(out) << "\n";
     return Status::Ok();
   }
   if (devices.empty()) std::cerr << "no devices (they appear when an OAuth app logs in with --allow-oauth-dpop)\n";
@@ -143,9 +158,10 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
     data_flag(cmd);
     cmd->callback([&opts, name = std::string(name), status = status] {
       opts.exit_code = with_store(("devices " + name).c_str(), opts, [&](auth::StateStore& s, int64_t now) -> Status {
-        GM_ASSIGN_OR_RETURN(bool found, s.set_device_status(opts.id, status, now));
-        if (!found) return error("no device " + opts.id + " (see `groundmist-sync devices list`)");
-        std::cout << "device " << opts.id << ": " << auth::to_string(status) << "\n";
+        const std::string code = normalize_device_code(opts.id);
+        GM_ASSIGN_OR_RETURN(bool found, s.set_device_status(code, status, now));
+        if (!found) return error("no device " + code + " (see `groundmist-sync devices list`)");
+        std::cout << "device " << code << ": " << auth::to_string(status) << "\n";
         return Status::Ok();
       });
     });
@@ -157,9 +173,9 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
   data_flag(root);
   root->callback([&opts] {
     opts.exit_code = with_store("root", opts, [&](auth::StateStore& s, int64_t now) -> Status {
-      GM_TRY(storage::validate_group_name(opts.group));
+      if (Status v = storage::validate_group_name(opts.group); !v.ok()) return context("GROUP", v.error());
       if (!opts.url.empty()) {
-        GM_TRY(auth::validate_automerge_url(opts.url));
+        if (Status v = auth::validate_automerge_url(opts.url); !v.ok()) return context("URL", v.error());
         GM_TRY(s.set_root_doc(opts.group, opts.url, now));
       }
       GM_ASSIGN_OR_RETURN(auto url, s.root_doc(opts.group));

@@ -26,6 +26,7 @@
 #include "server/server.h"
 #include "server/url_query.h"
 #include "storage/durable_file.h"
+#include "util/text.h"
 
 namespace gm::cli {
 
@@ -83,8 +84,22 @@ Status check_identity_config(const server::ServerConfig& config) {
   return Status::Ok();
 }
 
+// Invalid UTF-8 a client sent (a claim quoted in a refusal) is replaced, never thrown.
 server::HttpResponse json_response(boost::beast::http::status status, const nlohmann::json& body) {
-  return server::make_response(status, body.dump() + "\n", "application/json");
+  return server::make_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                               "application/json");
+}
+
+// The client's address: the TCP peer, or with --trust-proxy the address the proxy in
+// front of us appended last to X-Forwarded-For (earlier entries are the client's word).
+std::string client_address(const server::HttpRequest& req, const server::RequestInfo& info, bool trust_proxy) {
+  if (!trust_proxy) return info.remote_address;
+  std::string_view forwarded = req["X-Forwarded-For"];
+  if (forwarded.empty()) return info.remote_address;
+  std::string_view last = forwarded.substr(forwarded.rfind(',') == std::string_view::npos ? 0 : forwarded.rfind(',') + 1);
+  while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+  while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+  return last.empty() ? info.remote_address : printable(last, 64);
 }
 
 // POST /authenticate (and its XRPC name) on the login workers; GET /.well-known/did.json.
@@ -92,14 +107,15 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
                       const server::ServerConfig& config) {
   namespace http = boost::beast::http;
   auto login = server::blocking_route(
-      workers, [&authenticator](const server::HttpRequest& req, const server::RequestInfo& info) {
+      workers, [&authenticator, trust_proxy = config.trust_proxy](const server::HttpRequest& req,
+                                                                  const server::RequestInfo& info) {
         auth::LoginRequest request;
         request.path = std::string(server::split_target(req.target()).path);
         request.authorization = std::string(req[http::field::authorization]);
         request.dpop = std::string(req["DPoP"]);
         request.origin = std::string(req[http::field::origin]);
         request.user_agent = std::string(req[http::field::user_agent]);
-        request.address = info.remote_address;
+        request.address = client_address(req, info, trust_proxy);
         request.body = req.body();
         auth::LoginResponse r = authenticator.login(request, auth::unix_now());
         server::HttpResponse res = json_response(static_cast<http::status>(r.status), r.body);
@@ -108,8 +124,8 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
         res.set(http::field::cache_control, "no-store");
         return res;
       });
-  srv.router().add(http::verb::post, "/authenticate", login);
-  srv.router().add(http::verb::post, std::string("/xrpc/") + auth::kAuthenticateNsid, login);
+  srv.router().add(http::verb::post, "/authenticate", login, /*cross_origin=*/true);
+  srv.router().add(http::verb::post, std::string("/xrpc/") + auth::kAuthenticateNsid, login, /*cross_origin=*/true);
   srv.router().add(http::verb::get, "/.well-known/did.json",
                    [host = config.public_host](const server::HttpRequest&,
                                                const server::RequestInfo&) -> boost::asio::awaitable<server::HttpResponse> {
@@ -119,7 +135,8 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
                                                 {"message", "no public host configured (--public-host)"}});
                      }
                      co_return json_response(http::status::ok, atproto::service_did_document(host));
-                   });
+                   },
+                   /*cross_origin=*/true);
 }
 
 int serve(const ServeOptions& opts) {
@@ -145,6 +162,7 @@ int serve(const ServeOptions& opts) {
   if (opts.public_host) config.public_host = *opts.public_host;
   if (opts.plc_url) config.plc_url = *opts.plc_url;
   config.allow_oauth_dpop = opts.allow_oauth_dpop;
+  config.trust_proxy = opts.trust_proxy;
   if (opts.session_ttl) {
     auto ttl = auth::parse_duration(*opts.session_ttl);
     if (!ttl.ok()) {
@@ -279,6 +297,9 @@ int serve(const ServeOptions& opts) {
   revocations.start();
   srv.run();
   revocations.stop();  // its callback reaches the server, which goes next
+  // Logins still waiting are dropped (their sockets are gone); one being checked ends.
+  login_workers.stop();
+  login_workers.join();
   return 0;
 }
 
@@ -311,6 +332,9 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--plc-url", opts.plc_url, "PLC directory (env PLC_URL, default https://plc.directory)");
   cmd->add_flag("--allow-oauth-dpop", opts.allow_oauth_dpop,
                 "Also accept today's OAuth apps (DPoP access tokens), each device only once the owner approves it");
+  cmd->add_flag("--trust-proxy", opts.trust_proxy,
+                "Behind a reverse proxy: take client addresses (logs, sessions, login rate limits) from the last "
+                "X-Forwarded-For entry");
   cmd->add_option("--session-ttl", opts.session_ttl, "Lifetime of session tokens from /authenticate (default 24h)");
   cmd->add_option("--log-level", opts.log_level, "trace, debug, info, warn, error or off (default info)");
   cmd->callback([&opts] { opts.exit_code = serve(opts); });

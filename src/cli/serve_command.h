@@ -33,6 +33,7 @@ struct ServeOptions {
   std::optional<std::string> public_host;
   std::optional<std::string> plc_url;
   bool allow_oauth_dpop = false;
+  bool trust_proxy = false;
   std::optional<std::string> session_ttl;
   std::string log_level = "info";
   int exit_code = 0;

@@ -69,6 +69,7 @@ struct ServerConfig {
   std::string public_host;
   std::string plc_url = "https://plc.directory";
   bool allow_oauth_dpop = false;             // accept today's OAuth apps (device approval)
+  bool trust_proxy = false;                  // client address from X-Forwarded-For (behind a proxy)
   int64_t session_ttl_seconds = 24 * 3600;  // lifetime of tokens from /authenticate
 
   size_t max_frame_bytes = kDefaultMaxFrameBytes;  // largest WebSocket message accepted

@@ -6,6 +6,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <exception>
 #include <memory>
 
@@ -33,14 +34,28 @@ void add_cors_headers(HttpResponse& res, std::string_view origin) {
   res.set(http::field::access_control_max_age, "86400");
 }
 
-RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work) {
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, size_t max_queued, size_t max_body) {
   auto shared = std::make_shared<BlockingWork>(std::move(work));
-  return [&pool, shared](const HttpRequest& req, const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
+  auto queued = std::make_shared<std::atomic<size_t>>(0);
+  return [&pool, shared, queued, max_queued, max_body](const HttpRequest& req,
+                                                       const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
+    if (req.body().size() > max_body) {
+      co_return make_response(http::status::payload_too_large,
+                              "request body over " + std::to_string(max_body) + " bytes\n", "text/plain; charset=utf-8");
+    }
+    if (queued->load() >= max_queued) {
+      HttpResponse busy = make_response(http::status::service_unavailable, "busy, try again in a second\n",
+                                        "text/plain; charset=utf-8");
+      busy.set(http::field::retry_after, "1");
+      co_return busy;
+    }
+    ++*queued;
     // Plain handlers, not a coroutine lambda with captures (g++ 12 destroys those twice
-    // when co_spawn runs them). The worker owns copies of the request: this coroutine
+    // when co_spawn runs them). The worker owns its copy of the request: this coroutine
     // may be destroyed meanwhile (at shutdown) while the worker still runs.
-    auto initiate = [&pool, shared, req, info](auto handler) {
-      boost::asio::post(pool, [shared, req, info, handler = std::move(handler)]() mutable {
+    auto initiate = [&pool, shared, queued, req = HttpRequest(req), info](auto handler) mutable {
+      boost::asio::post(pool, [shared, queued, req = std::move(req), info = std::move(info),
+                               handler = std::move(handler)]() mutable {
         HttpResponse res;
         try {
           res = (*shared)(req, info);
@@ -48,6 +63,7 @@ RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work) {
           spdlog::error("http {}: handler failed: {}", std::string(req.target()), e.what());
           res = make_response(http::status::internal_server_error, "internal error\n", "text/plain");
         }
+        --*queued;
         auto executor = boost::asio::get_associated_executor(handler);
         boost::asio::post(executor, [handler = std::move(handler), res = std::move(res)]() mutable {
           std::move(handler)(std::move(res));
@@ -59,7 +75,8 @@ RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work) {
   };
 }
 
-void HttpRouter::add(http::verb method, std::string path, RouteHandler handler) {
+void HttpRouter::add(http::verb method, std::string path, RouteHandler handler, bool cross_origin) {
+  if (cross_origin) cross_origin_.insert(path);
   routes_[{std::move(path), method}] = std::move(handler);
 }
 
@@ -97,7 +114,7 @@ boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, c
     res = make_response(http::status::method_not_allowed, "method not allowed\n", "text/plain; charset=utf-8");
     res.set(http::field::allow, allowed + ", OPTIONS");
   }
-  add_cors_headers(res, origin);
+  if (cross_origin_.count(path)) add_cors_headers(res, origin);
   if (head) {
     res.prepare_payload();  // Content-Length of the GET body...
     res.body().clear();     // ...but no body (Beast writes none for an empty body)

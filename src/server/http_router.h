@@ -8,12 +8,12 @@
 //
 // The router answers by itself: HEAD like GET without a body; OPTIONS on a known path
 // (CORS preflight) with 204 and `Allow`; 405 for a known path and other method; 404
-// otherwise. Every answer carries CORS headers (Access-Control-Allow-Origin echoing the
-// request's Origin, -Methods "GET, POST, OPTIONS", -Headers "Content-Type,
-// Authorization, DPoP", -Max-Age 86400), because browser apps call /authenticate from
-// their own origin. Unlike the prototype, never Access-Control-Allow-Credentials: the
-// credential is a header the app sets, never a cookie, so no other origin gets to
-// read an answer that a browser's cookies earned.
+// otherwise. Answers on paths added as cross-origin carry CORS headers
+// (Access-Control-Allow-Origin echoing the request's Origin, -Methods "GET, POST,
+// OPTIONS", -Headers "Content-Type, Authorization, DPoP", -Max-Age 86400), because
+// browser apps call /authenticate from their own origin. Unlike the prototype, never
+// Access-Control-Allow-Credentials: the credential is a header the app sets, never a
+// cookie, so no other origin gets to read an answer that a browser's cookies earned.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -21,6 +21,7 @@
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,8 +42,11 @@ HttpResponse make_response(http::status status, std::string body, std::string_vi
 
 class HttpRouter {
  public:
-  // Adds or replaces the route for (method, path). `path` starts with '/'.
-  void add(http::verb method, std::string path, RouteHandler handler);
+  // Adds or replaces the route for (method, path). `path` starts with '/'. With
+  // `cross_origin`, answers on that path (and its preflight) carry CORS headers, so
+  // that browser apps on any origin may call it; other paths carry none, so no other
+  // origin's page can read them.
+  void add(http::verb method, std::string path, RouteHandler handler, bool cross_origin = false);
 
   // The answer for `req` (handlers' exceptions become 500 with a log line). The caller
   // sets keep-alive and writes it.
@@ -50,14 +54,18 @@ class HttpRouter {
 
  private:
   std::map<std::pair<std::string, http::verb>, RouteHandler> routes_;
+  std::set<std::string, std::less<>> cross_origin_;
 };
 
 // A route whose work blocks (network calls, the state database): `work` runs on `pool`
 // while the io thread serves everyone else, and the answer is written from the io
-// thread. The worker gets its own copy of the request. `pool` must be joined before the
-// server's io_context goes (declare it after the Server).
+// thread. The worker gets its own copy of the request. At most `max_queued` requests of
+// the route wait or run at a time (more are answered 503 with Retry-After), and a body
+// over `max_body` bytes is answered 413 before anything is copied. `pool` must be
+// joined before the server's io_context goes (declare it after the Server).
 using BlockingWork = std::function<HttpResponse(const HttpRequest&, const RequestInfo&)>;
-RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work);
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, size_t max_queued = 64,
+                            size_t max_body = 8192);
 
 // Adds the CORS headers to `res` for a request from `origin` (may be empty).
 void add_cors_headers(HttpResponse& res, std::string_view origin);

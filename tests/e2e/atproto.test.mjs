@@ -22,7 +22,7 @@ import { tempDir, waitFor, sleep, withTimeout } from './lib/util.mjs';
 import {
   startAtprotoNetwork, loadAtprotoApi, freePort, serviceDid, SERVICE_FRAGMENT, LXM, now,
   accountSigner, randomSigner, serviceJwt, highS, derSignature, tamperPayload, algNone,
-  newDpopKey, dpopProof, fakeAccessToken, postAuthenticate, cli,
+  newDpopKey, dpopProof, fakeAccessToken, postAuthenticate, cli, runCli,
 } from './lib/atproto.mjs';
 
 const GROUP = 'xyz.groundmist.library';
@@ -306,7 +306,7 @@ test('400 for a malformed body or a bad lexiconAuthorityDomain', { skip, timeout
   }
 });
 
-test('rate limit: after ~20 failures from one address, 429 with Retry-After, even for a good token', { skip, timeout: 30000 }, async (t) => {
+test('rate limit: after ~20 failures from one address, 429 with Retry-After; a good token still gets in (the owner behind a shared proxy), a forged one gets 429', { skip, timeout: 30000 }, async (t) => {
   const env = scope(t);
   const server = await ownerServer(env);
   let limitedAt = -1;
@@ -324,8 +324,45 @@ test('rate limit: after ~20 failures from one address, 429 with Retry-After, eve
   const retryAfter = res.headers.get('retry-after');
   assert.match(retryAfter ?? '', /^\d+$/, `Retry-After: ${retryAfter}`);
   assert.ok(Number(retryAfter) > 0);
+  // Still checked while limited: a forgery is a 429 (nothing fetched, nothing recorded),
+  // the owner's real token gets in.
+  const forged = await authenticate(server, highS(await pdsToken(alice, server.aud)));
+  assert.equal(forged.status, 429, `a forged token while limited: ${forged.status} ${forged.text}`);
   const good = await authenticate(server, await pdsToken(alice, server.aud));
-  assert.equal(good.status, 429, `a good token while limited: ${good.status} ${good.text}`);
+  assert.equal(good.status, 200, `a good token while limited: ${good.status} ${good.text}`);
+});
+
+test('behind a proxy (--trust-proxy): each X-Forwarded-For client has its own allowance; sessions record it', { skip, timeout: 30000 }, async (t) => {
+  const env = scope(t);
+  const server = await ownerServer(env, { args: ['--trust-proxy'] });
+  const from = (ip) => ({ headers: { 'x-forwarded-for': `203.0.113.9, ${ip}` } });
+  let res;
+  for (let i = 0; i < 40 && res?.status !== 429; i++) res = await authenticate(server, `garbage-${i}`, from('198.51.100.1'));
+  assert.equal(res.status, 429, 'the flooding client is limited');
+  const other = await authenticate(server, 'garbage', from('198.51.100.2'));
+  assert.equal(other.status, 401, `another client behind the same proxy: ${other.status} ${other.text}`);
+  assertOk(await authenticate(server, await pdsToken(alice, server.aud), from('198.51.100.3')), 'the owner');
+  const sessions = await cli(['sessions', 'list', '--json', '--data', server.data], { json: true });
+  assert.equal(sessions[0].address, '198.51.100.3', 'the proxy\'s last entry, not the first (the client\'s own word)');
+});
+
+test('no CORS on routes a browser app has no business reading from another origin (/healthz, /metrics)', { skip, timeout: 20000 }, async (t) => {
+  const env = scope(t);
+  const server = await ownerServer(env);
+  for (const path of ['/healthz', '/metrics']) {
+    const res = await fetch(`${server.origin}${path}`, { headers: { origin: 'https://evil.example' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), null, path);
+  }
+});
+
+test('owner commands refuse a data folder the server never ran on (they would act on an empty database)', { skip, timeout: 20000 }, async () => {
+  const empty = tempDir('atproto-empty');
+  for (const args of [['sessions', 'revoke', '--all'], ['sessions', 'list'], ['devices', 'list'], ['root', GROUP]]) {
+    const r = await runCli([...args, '--data', empty]);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /no server state at .*server\.db/);
+  }
 });
 
 // --- the owner's commands -----------------------------------------------------------------
