@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "util/utf8.h"
+
 namespace gm::automerge {
 
 namespace {
@@ -73,42 +75,6 @@ std::string spec_hex(uint32_t spec) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%02x", spec);
   return buf;
-}
-
-// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF), as the
-// reference requires of strings in changes.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  const uint8_t* end = p + s.size();
-  while (p < end) {
-    uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t n;
-    uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-    if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) <= n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (size_t i = 2; i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-    }
-    p += n + 1;
-  }
-  return true;
 }
 
 // The ops of a change: the rows of its action column, counted from the run headers
@@ -266,7 +232,7 @@ class OpDecoder {
     if (!key_string_.next(&key_string)) return column_error(kKeyString, key_string_.error());
     if (key_string) {
       if (key_actor || key_counter) return fail("key has both a map key and an element id");
-      if (!valid_utf8(*key_string)) return fail("map key is not valid UTF-8");
+      if (!is_valid_utf8(*key_string)) return fail("map key is not valid UTF-8");
       op.key.map_key.emplace(*key_string);
     } else if (!key_counter) {
       return fail(key_actor ? "element id has an actor but no counter" : "op has no key (no map key, no element id)");
@@ -291,7 +257,7 @@ class OpDecoder {
     op.action = *action;
 
     if (!value_.next(&op.value)) return column_error(kValueMeta, value_.error());
-    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) {
+    if (op.value.kind() == ValueType::kString && !is_valid_utf8(op.value.bytes)) {
       return fail("string value is not valid UTF-8");
     }
     if (op.action == static_cast<uint64_t>(Action::kIncrement) && op.value.kind() != ValueType::kInt &&
@@ -324,7 +290,7 @@ class OpDecoder {
     std::optional<std::string_view> mark_name;
     if (!mark_name_.next(&mark_name)) return column_error(kMarkName, mark_name_.error());
     if (mark_name) {
-      if (!valid_utf8(*mark_name)) return fail("mark name is not valid UTF-8");
+      if (!is_valid_utf8(*mark_name)) return fail("mark name is not valid UTF-8");
       op.mark_name.emplace(*mark_name);
     }
     return Status::Ok();
@@ -435,7 +401,7 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
   GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(body, &rest));
   Change change;
   static_cast<ChangeHeader&>(change) = std::move(header);
-  if (!valid_utf8(change.message)) return error("change message is not valid UTF-8");
+  if (!is_valid_utf8(change.message)) return error("change message is not valid UTF-8");
   if (change.start_op > UINT32_MAX) {
     return error("change startOp " + std::to_string(change.start_op) + " is too large (the reference requires < 2^32)");
   }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <functional>
 
+#include "util/utf8.h"
+
 namespace gm::automerge {
 
 namespace {
@@ -16,41 +18,6 @@ constexpr uint8_t kActionMakeMap = 0, kActionSet = 1, kActionMakeList = 2, kActi
 bool is_make(uint8_t action) {
   return action == kActionMakeMap || action == kActionMakeList || action == kActionMakeText ||
          action == kActionMakeTable;
-}
-
-// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as the
-// reference implementation requires of strings.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    if (p[i + 1] < lo || p[i + 1] > hi) return false;
-    for (size_t k = 2; k < len; ++k)
-      if ((p[i + k] & 0xc0) != 0x80) return false;
-    i += len;
-  }
-  return true;
 }
 
 std::string base64(std::string_view in) {
@@ -280,14 +247,14 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     so.action = static_cast<uint8_t>(op.action);
     if (s.find_op(so.counter, so.actor) != kNone) return where("duplicate op id");
     doc.value_into(op, value);
-    if (value.kind() == ValueType::kString && !valid_utf8(value.bytes)) return where("invalid UTF-8 in value");
+    if (value.kind() == ValueType::kString && !is_valid_utf8(value.bytes)) return where("invalid UTF-8 in value");
     if (value.bytes.size() >= kNone) return where("value too long");
     s.store_value(so, value);
     so.flags = (op.insert ? kInsert : 0) | (op.expand ? kExpand : 0);
     uint32_t idx = static_cast<uint32_t>(s.ops_.size());
     if (op.mark_name.present()) {
       const std::string_view name = doc.text_of(op.mark_name);
-      if (!valid_utf8(name)) return where("invalid UTF-8 in mark name");
+      if (!is_valid_utf8(name)) return where("invalid UTF-8 in mark name");
       so.flags |= kHasMarkName;
       s.mark_names_.emplace(idx, std::string(name));
     }
@@ -327,7 +294,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     if (!o.is_seq()) {
       if (!op.is_map() || op.insert) return where("map op without a map key");
       const std::string_view map_key = doc.text_of(op.key);
-      if (!valid_utf8(map_key)) return where("invalid UTF-8 in map key");
+      if (!is_valid_utf8(map_key)) return where("invalid UTF-8 in map key");
       uint32_t key = s.intern_key(map_key);
       s.ops_[idx].key = key;
       auto [it, fresh] = o.keys.try_emplace(key, kNone);
@@ -412,9 +379,9 @@ Status OpSet::apply_change(const Change& change) {
     };
     if (op.action > kActionMark) return where("unknown action " + std::to_string(op.action));
     if (author < actors_.size() && find_op(change.start_op + i, author) != kNone) return where("op already applied");
-    if (op.value.kind() == ValueType::kString && !valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
+    if (op.value.kind() == ValueType::kString && !is_valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
     if (op.value.bytes.size() >= kNone) return where("value too long");
-    if (op.mark_name && !valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
+    if (op.mark_name && !is_valid_utf8(*op.mark_name)) return where("invalid UTF-8 in mark name");
     r.obj = 0;
     bool seq = false;
     if (!op.obj.is_root()) {
@@ -434,7 +401,7 @@ Status OpSet::apply_change(const Change& change) {
     r.elem = kNone;
     if (!seq) {
       if (!op.key.is_map() || op.insert) return where("map op without a map key");
-      if (!valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
+      if (!is_valid_utf8(*op.key.map_key)) return where("invalid UTF-8 in map key");
       if (op.action == kActionMark) return where("mark op in a map");
     } else {
       if (op.key.is_map()) return where("sequence op with a map key");

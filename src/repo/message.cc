@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "repo/document_id.h"
+#include "util/utf8.h"
 
 namespace gm::repo {
 namespace {
@@ -131,40 +132,6 @@ std::string shorten(std::string_view s) {
   return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 40)) + "...";
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 class CborParser {
  public:
   explicit CborParser(ByteView frame) : frame_(frame) {}
@@ -202,7 +169,7 @@ class CborParser {
         out.number = t.real;
         out.boolean = t.boolean;
         out.str = t.str;
-        if (out.kind == CborValue::Kind::kText && !valid_utf8(out.str)) {
+        if (out.kind == CborValue::Kind::kText && !is_valid_utf8(out.str)) {
           return error("text string at offset " + std::to_string(at) + " is not valid UTF-8");
         }
         return Status::Ok();
