@@ -1,4 +1,5 @@
 #include "atproto/resolver.h"
+#include "util/text.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,17 +13,8 @@ constexpr std::chrono::milliseconds kHandleFetchTimeout{3000};
 constexpr size_t kMaxAtprotoDidBytes = 8 * 1024;
 constexpr std::chrono::milliseconds kXrpcTimeout{15'000};
 
-// Text from a remote server, fit for an error message on a terminal or in a log:
-// control characters replaced, cut at `max` bytes.
-std::string printable(std::string_view s, size_t max = 200) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? '?' : c;
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+// Text from a remote server, fit for an error message on a terminal or in a log.
+std::string printable(std::string_view s, size_t max = 200) { return gm::printable(s, max); }
 
 std::string_view trim(std::string_view s) {
   const char* ws = " \t\r\n";
@@ -67,6 +59,12 @@ Result<DidDocument> DidResolver::resolve(std::string_view did, bool force_refres
         stale_copy = entry.document;
       }
     }
+    // No document, and the last fetch failed moments ago: the same answer, without
+    // asking again (a stream of forged tokens must not turn into a stream of fetches).
+    if (!entry.document && entry.last_error && entry.attempted_at &&
+        now - *entry.attempted_at < std::min<std::chrono::steady_clock::duration>(refresh_every_, kRetryFailureAfter)) {
+      return *entry.last_error;
+    }
     entry.attempted_at = now;
   }
 
@@ -78,9 +76,11 @@ Result<DidDocument> DidResolver::resolve(std::string_view did, bool force_refres
     if (it != cache_.end()) {
       it->second.document = *fetched;
       it->second.fetched_at = now;
+      it->second.last_error.reset();
     }
     return fetched;
   }
+  if (it != cache_.end()) it->second.last_error = fetched.error();
   if (is_did_not_found(fetched.error())) {
     if (it != cache_.end()) it->second.document.reset();
     return fetched;

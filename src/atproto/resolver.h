@@ -9,6 +9,8 @@
 //                                         log) until stale_for after it was fetched
 //   the DID is not found (404)            an error, and the cached copy is dropped: a
 //                                         tombstoned DID must stop working
+// Nothing cached and the fetch fails: that error is the answer for kRetryFailureAfter
+// (or refresh_every, if shorter) before the next fetch.
 // force_refresh (a signature failed: the key may have been rotated) skips the cache, but
 // at most once per refresh_every per DID, so that a stream of forged tokens cannot make
 // the server hammer the PLC directory; between such refreshes the cache answers.
@@ -34,6 +36,8 @@
 namespace gm::atproto {
 
 inline constexpr std::chrono::milliseconds kDidFetchTimeout{4000};
+// With nothing cached, a failed fetch is answered again for this long before the next try.
+inline constexpr std::chrono::seconds kRetryFailureAfter{5};
 
 // The first words of the error resolve() returns when the directory (or did:web host)
 // says the DID does not exist, as opposed to every other failure.
@@ -58,6 +62,7 @@ class DidResolver {
     std::optional<DidDocument> document;
     std::chrono::steady_clock::time_point fetched_at{};
     std::optional<std::chrono::steady_clock::time_point> attempted_at;  // last fetch started
+    std::optional<Error> last_error;  // of the last fetch, if it failed
   };
   // Past this many DIDs, entries too old to serve are dropped, then the oldest.
   static constexpr size_t kMaxEntries = 1024;

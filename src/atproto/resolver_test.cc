@@ -153,7 +153,12 @@ TEST_F(ResolverTest, RefusesLargeAndWrongDocuments) {
   ASSERT_FALSE(big.ok());
   EXPECT_TRUE(contains(big.error().message, "larger than")) << big.error().message;
 
+  // A failure with nothing cached is the answer for a few seconds, without a fetch.
   plc_.answer(200, document("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "https://pds.example.com"));
+  const int before = plc_.requests();
+  EXPECT_TRUE(contains(resolver_.resolve(kDid).error().message, "larger than"));
+  EXPECT_EQ(plc_.requests(), before);
+  now_ += kRetryFailureAfter;
   auto other = resolver_.resolve(kDid);
   ASSERT_FALSE(other.ok());
   EXPECT_TRUE(contains(other.error().message, "does not match")) << other.error().message;

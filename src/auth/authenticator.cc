@@ -123,6 +123,16 @@ bool Authenticator::count_failure(const std::string& address, int64_t now) {
   return was_allowed && b.milli_tokens < 1000;
 }
 
+bool Authenticator::take_pending_allowance(const std::string& key, int64_t now) {
+  std::lock_guard lock(limiter_mutex_);
+  std::erase_if(pending_by_address_, [now](const auto& kv) { return kv.second.second + kPendingDeviceSeconds < now; });
+  if (pending_by_address_.size() >= kMaxTrackedAddresses && !pending_by_address_.count(key)) return false;
+  auto& [count, since] = pending_by_address_.try_emplace(key, 0, now).first->second;
+  if (count >= kPendingPerAddress) return false;
+  ++count;
+  return true;
+}
+
 LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   // An address past its failure allowance is still heard: a credential that verifies
   // from the cache gets in (the owner behind the same proxy as an attacker, say), but
@@ -228,7 +238,7 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
     return refuse(500, "server_error", "the server could not read the root document; see its log");
   }
   spdlog::info("authenticate from {} ({}): session {} for group {} ({}), expires {}", req.address,
-               req.origin.empty() ? "no origin" : req.origin, session.id, group, granted.kind,
+               origin.empty() ? "no origin" : origin, session.id, group, granted.kind,
                iso8601_utc(claims.expires_at));
   LoginResponse r;
   r.body = {{"result", "OK"},
@@ -253,10 +263,18 @@ Authenticator::Checked Authenticator::check_service_auth(const std::string& toke
   policy.leeway_seconds = options_.leeway_seconds;
   auto claims = atproto::check_service_auth_claims(token, policy, now);
   if (!claims.ok()) return invalid(claims.error().message);
+  if (options_.revoked_before && claims->iat < options_.revoked_before()) {
+    return invalid("the token was issued before the owner revoked every session; get a fresh one");
+  }
 
   auto key = owner_key_(false);
   if (!key.ok()) {
-    return Refusal{401, "invalid_token", "cannot get the owner's signing key: " + key.error().message};
+    // The server's problem, not the client's: not counted against it, and the details
+    // (the directory's address and answer) go to the log only.
+    spdlog::error("authenticate: cannot get the owner's signing key: {}", key.error().message);
+    return Refusal{503, "temporarily_unavailable",
+                   "the server cannot reach the owner's DID document right now; try again in a minute", "",
+                   /*counts=*/false};
   }
   Status verified = atproto::verify_service_auth_signature(*claims, *key);
   if (!verified.ok() && !limited) {
@@ -301,6 +319,17 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
       return invalid("access token: cnf.jkt is not the DPoP proof's key");
     }
   }
+  if (options_.revoked_before && proof->iat < options_.revoked_before()) {
+    return invalid("the DPoP proof was made before the owner revoked every session");
+  }
+  auto device = store_.device_for_key(proof->jkt, group);
+  if (!device.ok()) {
+    spdlog::error("authenticate: devices: {}", device.error().message);
+    return Refusal{500, "server_error", "the server could not read its devices; see its log"};
+  }
+  const bool approved = device->has_value() && (*device)->status == DeviceStatus::approved;
+  // From an address that failed this often only an approved device is worth a write.
+  if (limited && !approved) return invalid("this device is not approved, and this address failed too often");
   auto first = store_.remember_jti("dpop:" + proof->jkt, proof->jti, proof->iat + 2 * options_.leeway_seconds + 60, now);
   if (!first.ok()) {
     spdlog::error("authenticate: replay cache: {}", first.error().message);
@@ -308,12 +337,7 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
   }
   if (!*first) return invalid("DPoP proof: replayed jti (each proof is used once)");
 
-  auto device = store_.device_for_key(proof->jkt, group);
-  if (!device.ok()) {
-    spdlog::error("authenticate: devices: {}", device.error().message);
-    return Refusal{500, "server_error", "the server could not read its devices; see its log"};
-  }
-  if (device->has_value() && (*device)->status == DeviceStatus::approved) {
+  if (approved) {
     return Granted{options_.owner_did, "dpop", (*device)->code};
   }
   if (device->has_value() && (*device)->status == DeviceStatus::revoked) {
@@ -324,6 +348,10 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
     return Refusal{401, "approval_required", approval_message((*device)->code), (*device)->code, /*counts=*/false};
   }
   if (limited) return invalid("no new device is recorded for an address that failed this often");
+  if (!take_pending_allowance(limiter_key(req.address), now)) {
+    return invalid("this address already asked for " + std::to_string(kPendingPerAddress) +
+                   " devices within the hour; ask the owner to approve those first");
+  }
   DeviceRecord pending;
   pending.jkt = proof->jkt;
   pending.group = group;

@@ -73,7 +73,13 @@ struct AuthenticatorOptions {
   int failure_burst = 20;
   int64_t failure_refill_seconds = 3;
   size_t max_pending_devices = 64;
+  // `sessions revoke --all` (RevocationState::revoked_before): credentials issued before
+  // it are refused too, not only the sessions they opened. Unset: none.
+  std::function<int64_t()> revoked_before;
 };
+
+// New devices one address (IPv6 /64) may ask for within kPendingDeviceSeconds.
+inline constexpr int kPendingPerAddress = 3;
 
 // The owner's current `#atproto` key; `refresh` bypasses any cache (after a signature
 // failure). Called on the login's worker thread.
@@ -91,6 +97,10 @@ class Authenticator {
   Authenticator(AuthenticatorOptions options, StateStore& store, TokenKey key, OwnerKeySource owner_key);
 
   LoginResponse login(const LoginRequest& request, int64_t now);
+
+  // Seconds to wait if the client (its limiter_key) has used up its failures, else 0.
+  // Thread-safe; the server asks it before queueing a login.
+  int64_t failure_wait(const std::string& key, int64_t now);
 
  private:
   struct Refusal {
@@ -110,8 +120,6 @@ class Authenticator {
   Checked check_service_auth(const std::string& token, int64_t now, bool limited);
   Checked check_dpop(const LoginRequest& request, const std::string& group, const std::string& token, int64_t now,
                      bool limited);
-  // Seconds to wait if `address` has used up its failures, else 0.
-  int64_t failure_wait(const std::string& address, int64_t now);
   // True when this failure used up the address's allowance.
   bool count_failure(const std::string& address, int64_t now);
 
@@ -126,8 +134,11 @@ class Authenticator {
     int64_t at;
   };
   Bucket& refill(Bucket& b, int64_t now) const;
+  // Counts new devices per limiter key; false past kPendingPerAddress within the hour.
+  bool take_pending_allowance(const std::string& key, int64_t now);
   std::mutex limiter_mutex_;
   std::map<std::string, Bucket> buckets_;
+  std::map<std::string, std::pair<int, int64_t>> pending_by_address_;  // count, first request
 };
 
 }  // namespace gm::auth

@@ -216,6 +216,26 @@ TEST_F(AuthenticatorTest, WithoutOwnerOrPublicHostNothingIsAccepted) {
   EXPECT_EQ(make().login(request("Bearer " + service_token()), kT + 5).body["error"], "not_configured");
 }
 
+TEST_F(AuthenticatorTest, RevokeAllRefusesCredentialsIssuedBeforeIt) {
+  options_.revoked_before = [] { return kT + 10; };
+  Authenticator auth = make();
+  LoginResponse old = auth.login(request("Bearer " + service_token({}, kT + 5)), kT + 20);
+  EXPECT_EQ(old.status, 401);
+  EXPECT_NE(old.body["message"].get<std::string>().find("revoked"), std::string::npos) << old.body.dump();
+  EXPECT_EQ(auth.login(request("Bearer " + service_token({}, kT + 10)), kT + 20).status, 200);
+}
+
+TEST_F(AuthenticatorTest, AnUnreachableDirectoryIsTheServersProblem) {
+  Authenticator auth(options_, *store_, TokenKey::from_secret("test secret"),
+                     [](bool) -> Result<atproto::PublicKey> { return error("https://plc.example: HTTP 500"); });
+  options_.failure_burst = 2;
+  for (int i = 0; i < 5; ++i) {
+    LoginResponse r = auth.login(request("Bearer " + service_token()), kT + 5);
+    EXPECT_EQ(r.status, 503) << r.body.dump();  // never 429: not counted against the client
+    EXPECT_EQ(r.body["message"].get<std::string>().find("plc.example"), std::string::npos);
+  }
+}
+
 // --- DPoP: today's OAuth apps -------------------------------------------------------
 
 class DpopTest : public AuthenticatorTest {
@@ -313,6 +333,18 @@ TEST_F(DpopTest, NewDevicesCountAsFailuresAndAreBounded) {
   // Full: the third is refused, and the first two stay.
   EXPECT_EQ(ask(from(2, "192.0.2.3")).body["error"], "too_many_pending");
   EXPECT_EQ(store_->list_devices()->size(), 2u);
+}
+
+TEST_F(DpopTest, OneAddressAsksForAFewDevicesAtMost) {
+  Authenticator auth = make();
+  for (int i = 0; i <= kPendingPerAddress; ++i) {
+    TestSigner key = TestSigner::generate(atproto::Curve::kP256);
+    LoginRequest r = dpop_request("opaque", "");
+    r.dpop = proof("opaque", {}, &key);
+    LoginResponse res = auth.login(r, kT + 1);
+    EXPECT_EQ(res.body["error"], i < kPendingPerAddress ? "approval_required" : "invalid_token") << res.body.dump();
+  }
+  EXPECT_EQ(store_->list_devices()->size(), static_cast<size_t>(kPendingPerAddress));
 }
 
 TEST_F(DpopTest, OffUnlessEnabled) {

@@ -13,6 +13,7 @@
 #include "atproto/http_client.h"
 #include "atproto/resolver.h"
 #include "server/config.h"
+#include "util/text.h"
 
 namespace gm::cli {
 namespace {
@@ -195,7 +196,7 @@ Result<Session> log_in(const Account& account, const server::Environment& env) {
     return error("com.atproto.server.createSession on " + account.pds + " answered without accessJwt and did");
   }
   if (a["did"].get<std::string>() != account.did) {
-    return error("logged in to " + account.pds + " as " + a["did"].get<std::string>() + ", not " + account.did +
+    return error("logged in to " + account.pds + " as " + printable(a["did"].get<std::string>(), 100) + ", not " + account.did +
                  ": check --handle/--did and --pds");
   }
   session.access_jwt = a["accessJwt"].get<std::string>();
@@ -242,7 +243,7 @@ int publish(const AtprotoOptions& opts) {
   if (!put.ok()) return fail("could not write the record: " + put.error().message);
   std::string uri = record_uri(account->did);
   if (auto u = put->find("uri"); u != put->end() && u->is_string()) uri = u->get<std::string>();
-  std::cout << "published host " << *host << " at " << uri << "\n";
+  std::cout << "published host " << *host << " at " << printable(uri, 300) << "\n";
   return 0;
 }
 
@@ -470,16 +471,13 @@ int resolve(const AtprotoOptions& opts) {
     json out = {{"did", or_null(r.did)},   {"handle", or_null(r.handle)}, {"pds", or_null(r.pds)},
                 {"host", or_null(r.host)}, {"healthz", r.healthz},        {"didDocument", r.did_document},
                 {"problems", r.problems}};
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
     for (const auto& [step, what] : r.lines) {
       std::string padded = step;
       padded.resize(10, ' ');
       // Lines quote what servers sent (ids, hosts, error messages): no terminal escapes.
-      std::string shown = what;
-      auto is_control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
-      std::replace_if(shown.begin(), shown.end(), is_control, '?');
-      std::cout << padded << shown << "\n";
+      std::cout << padded << printable(what, 2000) << "\n";
     }
     if (!r.problems.empty()) {
       std::cerr << "groundmist-sync resolve: " << r.problems.size()

@@ -1,15 +1,22 @@
 #include "cli/serve_command.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cctype>
@@ -20,6 +27,7 @@
 #include "auth/authenticator.h"
 #include "auth/revocation_watcher.h"
 #include "auth/state_store.h"
+#include "cli/atproto_commands.h"
 #include "cli/token_command.h"
 #include "server/repo_handler.h"
 #include "server/metrics.h"
@@ -70,16 +78,15 @@ Status check_identity_config(const server::ServerConfig& config) {
   if (!config.owner_did.empty() && !atproto::is_atproto_did(config.owner_did)) {
     return error("owner \"" + config.owner_did + "\" (ATPROTO_DID or --owner) is not a did:plc or did:web DID");
   }
-  const std::string& host = config.public_host;
-  if (host.empty()) return Status::Ok();
-  if (host.find("://") != std::string::npos || host.find('/') != std::string::npos) {
-    return error("public host \"" + host + "\": give the host name alone, without https:// or a path (e.g. "
-                 "sync.example.com)");
-  }
-  for (char c : host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':')) {
-      return error("public host \"" + host + "\": only letters, digits, '.', '-' and a :port may appear");
-    }
+  if (Status u = atproto::check_url(config.plc_url); !u.ok()) return context("PLC directory (--plc-url, PLC_URL)", u.error());
+  if (config.public_host.empty()) return Status::Ok();
+  auto host = validate_sync_host(config.public_host);
+  if (!host.ok()) return context("public host (--public-host, GROUNDMIST_SYNC_HOST)", host.error());
+  const size_t colon = host->find(':');
+  if (colon != std::string::npos && host->substr(0, colon) != "localhost" && host->substr(0, colon) != "127.0.0.1") {
+    return error("public host \"" + *host + "\": atproto names a did:web server by its host name alone (a port only "
+                 "for localhost), so PDSes refuse tokens for it; serve it on port 443 (behind TLS) and give the name "
+                 "alone");
   }
   return Status::Ok();
 }
@@ -90,22 +97,73 @@ server::HttpResponse json_response(boost::beast::http::status status, const nloh
                                "application/json");
 }
 
-// The client's address: the TCP peer, or with --trust-proxy the address the proxy in
-// front of us appended last to X-Forwarded-For (earlier entries are the client's word).
+// A peer that may be our reverse proxy: loopback or a private network (RFC 1918, IPv6
+// unique-local and link-local). A client on the internet cannot be one of those.
+bool may_be_our_proxy(const boost::asio::ip::address& a) {
+  if (a.is_loopback()) return true;
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
+  }
+  const auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return may_be_our_proxy(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6));
+  return (v6.to_bytes()[0] & 0xfe) == 0xfc || v6.is_link_local();
+}
+
+// One X-Forwarded-For entry as an address: "198.51.100.7", "198.51.100.7:4711",
+// "[2001:db8::5]:4711", "2001:db8::5", a v4-mapped v6 as its v4.
+std::optional<std::string> parse_forwarded_address(std::string_view entry) {
+  while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
+  while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+  if (!entry.empty() && entry.front() == '[') {
+    const size_t close = entry.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    entry = entry.substr(1, close - 1);
+  } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
+    entry = entry.substr(0, entry.find(':'));  // v4 with a port
+  }
+  entry = entry.substr(0, entry.find('%'));  // a v6 zone
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(std::string(entry), ec);
+  if (ec) return std::nullopt;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  return a.to_string();
+}
+
+// The client's address: the TCP peer; or, with --trust-proxy and a peer that may be our
+// proxy, the last X-Forwarded-For entry over all such header lines (the one our proxy
+// added: what comes before it is the client's own word). Anything unparsable: the peer.
 std::string client_address(const server::HttpRequest& req, const server::RequestInfo& info, bool trust_proxy) {
   if (!trust_proxy) return info.remote_address;
-  std::string_view forwarded = req["X-Forwarded-For"];
-  if (forwarded.empty()) return info.remote_address;
-  std::string_view last = forwarded.substr(forwarded.rfind(',') == std::string_view::npos ? 0 : forwarded.rfind(',') + 1);
-  while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
-  while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
-  return last.empty() ? info.remote_address : printable(last, 64);
+  boost::system::error_code ec;
+  const auto peer = boost::asio::ip::make_address(info.remote_address, ec);
+  if (ec || !may_be_our_proxy(peer)) return info.remote_address;
+  std::string_view last;
+  // The lines in the order they came (a proxy may add a line rather than extend one).
+  const auto [first, end] = req.equal_range("X-Forwarded-For");
+  for (auto it = first; it != end; ++it) {
+    std::string_view line = it->value();
+    const size_t comma = line.rfind(',');
+    last = comma == std::string_view::npos ? line : line.substr(comma + 1);
+  }
+  if (last.empty()) return info.remote_address;
+  return parse_forwarded_address(last).value_or(info.remote_address);
 }
 
 // POST /authenticate (and its XRPC name) on the login workers; GET /.well-known/did.json.
 void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, auth::Authenticator& authenticator,
                       const server::ServerConfig& config) {
   namespace http = boost::beast::http;
+  server::BlockingLimits limits;
+  // Per client: a few logins at a time, one while it is over its failures, so that no
+  // one address fills the queue the owner's login waits in.
+  limits.client_key = [trust_proxy = config.trust_proxy](const server::HttpRequest& req,
+                                                         const server::RequestInfo& info) {
+    return auth::limiter_key(client_address(req, info, trust_proxy));
+  };
+  limits.max_per_client = [&authenticator](const std::string& key) -> size_t {
+    return authenticator.failure_wait(key, auth::unix_now()) > 0 ? 1 : 8;
+  };
   auto login = server::blocking_route(
       workers, [&authenticator, trust_proxy = config.trust_proxy](const server::HttpRequest& req,
                                                                   const server::RequestInfo& info) {
@@ -123,7 +181,8 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
         if (r.retry_after > 0) res.set(http::field::retry_after, std::to_string(r.retry_after));
         res.set(http::field::cache_control, "no-store");
         return res;
-      });
+      },
+      std::move(limits));
   srv.router().add(http::verb::post, "/authenticate", login, /*cross_origin=*/true);
   srv.router().add(http::verb::post, std::string("/xrpc/") + auth::kAuthenticateNsid, login, /*cross_origin=*/true);
   srv.router().add(http::verb::get, "/.well-known/did.json",
@@ -201,6 +260,19 @@ int serve(const ServeOptions& opts) {
                  data_path, static_cast<unsigned>(mode & perms::mask), data_path);
   }
 
+  // One server per data folder: two would each sync their own copy of a document with
+  // their own clients, and compact the same files. Held until the process exits.
+  const std::string lock_path = config.data_dir + "/.groundmist/server.lock";
+  std::error_code lock_dir_error;
+  std::filesystem::create_directories(config.data_dir + "/.groundmist", lock_dir_error);
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "groundmist-sync serve: " << lock_path << ": "
+              << (lock_fd < 0 ? std::strerror(errno)
+                              : "another groundmist-sync serve is using this data folder; stop it first")
+              << "\n";
+    return 1;
+  }
   auto store = auth::StateStore::open(config.data_dir);
   if (!store.ok()) {
     std::cerr << "groundmist-sync serve: " << store.error().message << "\n";
@@ -250,6 +322,7 @@ int serve(const ServeOptions& opts) {
   auth_options.public_host = config.public_host;
   auth_options.allow_oauth_dpop = config.allow_oauth_dpop;
   auth_options.session_ttl_seconds = config.session_ttl_seconds;
+  auth_options.revoked_before = [&revocations] { return revocations.current()->revoked_before; };
   auth::Authenticator authenticator(auth_options, **store, std::move(token_key).value(),
                                     [&resolver, owner = config.owner_did](bool refresh) -> Result<atproto::PublicKey> {
                                       GM_ASSIGN_OR_RETURN(atproto::DidDocument doc, resolver.resolve(owner, refresh));

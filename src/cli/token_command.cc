@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -27,6 +28,10 @@ int mint(const TokenOptions& opts) {
   if (!ttl.ok()) return fail("--ttl: " + ttl.error().message);
   auto config = load_server_config(opts.common, ".env", /*read_port=*/false);
   if (!config.ok()) return fail(config.error().message);
+  // A mistyped --data would get a new folder, a new key, and a token the server refuses.
+  if (std::error_code ec; !std::filesystem::is_directory(config->data_dir, ec)) {
+    return fail("no data folder at " + config->data_dir + ": give the server's (--data or DATA_DIR)");
+  }
   auto key = auth::load_token_key(config->data_dir, configured_secret(*config));
   if (!key.ok()) return fail(key.error().message);
   auth::SessionClaims claims = auth::new_session_claims(opts.group, *ttl);

@@ -6,7 +6,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <atomic>
+#include <map>
 #include <exception>
 #include <memory>
 
@@ -34,44 +34,59 @@ void add_cors_headers(HttpResponse& res, std::string_view origin) {
   res.set(http::field::access_control_max_age, "86400");
 }
 
-RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, size_t max_queued, size_t max_body) {
-  auto shared = std::make_shared<BlockingWork>(std::move(work));
-  auto queued = std::make_shared<std::atomic<size_t>>(0);
-  return [&pool, shared, queued, max_queued, max_body](const HttpRequest& req,
-                                                       const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
-    if (req.body().size() > max_body) {
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, BlockingLimits limits) {
+  // Counts, touched only on the io thread (admission, and the answer's way back).
+  struct State {
+    BlockingWork work;
+    BlockingLimits limits;
+    size_t queued = 0;
+    std::map<std::string, size_t> per_client;
+  };
+  auto state = std::make_shared<State>(State{std::move(work), std::move(limits)});
+  return [&pool, state](const HttpRequest& req, const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
+    const BlockingLimits& limits = state->limits;
+    if (req.body().size() > limits.max_body) {
       co_return make_response(http::status::payload_too_large,
-                              "request body over " + std::to_string(max_body) + " bytes\n", "text/plain; charset=utf-8");
+                              "request body over " + std::to_string(limits.max_body) + " bytes\n",
+                              "text/plain; charset=utf-8");
     }
-    if (queued->load() >= max_queued) {
+    const std::string key = limits.client_key ? limits.client_key(req, info) : info.remote_address;
+    auto it = state->per_client.find(key);
+    const size_t mine = it == state->per_client.end() ? 0 : it->second;
+    if (state->queued >= limits.max_queued || (limits.max_per_client && mine >= limits.max_per_client(key))) {
       HttpResponse busy = make_response(http::status::service_unavailable, "busy, try again in a second\n",
                                         "text/plain; charset=utf-8");
       busy.set(http::field::retry_after, "1");
       co_return busy;
     }
-    ++*queued;
+    ++state->queued;
+    ++state->per_client[key];
     // Plain handlers, not a coroutine lambda with captures (g++ 12 destroys those twice
     // when co_spawn runs them). The worker owns its copy of the request: this coroutine
     // may be destroyed meanwhile (at shutdown) while the worker still runs.
-    auto initiate = [&pool, shared, queued, req = HttpRequest(req), info](auto handler) mutable {
-      boost::asio::post(pool, [shared, queued, req = std::move(req), info = std::move(info),
+    auto initiate = [&pool, state, req = HttpRequest(req), info](auto handler) mutable {
+      boost::asio::post(pool, [state, req = std::move(req), info = std::move(info),
                                handler = std::move(handler)]() mutable {
         HttpResponse res;
         try {
-          res = (*shared)(req, info);
+          res = state->work(req, info);
         } catch (const std::exception& e) {
           spdlog::error("http {}: handler failed: {}", std::string(req.target()), e.what());
           res = make_response(http::status::internal_server_error, "internal error\n", "text/plain");
         }
-        --*queued;
         auto executor = boost::asio::get_associated_executor(handler);
         boost::asio::post(executor, [handler = std::move(handler), res = std::move(res)]() mutable {
           std::move(handler)(std::move(res));
         });
       });
     };
-    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpResponse)>(
+    HttpResponse res = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpResponse)>(
         std::move(initiate), boost::asio::use_awaitable);
+    --state->queued;
+    if (auto c = state->per_client.find(key); c != state->per_client.end() && --c->second == 0) {
+      state->per_client.erase(c);
+    }
+    co_return res;
   };
 }
 

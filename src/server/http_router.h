@@ -59,13 +59,19 @@ class HttpRouter {
 
 // A route whose work blocks (network calls, the state database): `work` runs on `pool`
 // while the io thread serves everyone else, and the answer is written from the io
-// thread. The worker gets its own copy of the request. At most `max_queued` requests of
-// the route wait or run at a time (more are answered 503 with Retry-After), and a body
-// over `max_body` bytes is answered 413 before anything is copied. `pool` must be
+// thread. The worker gets its own copy of the request. Bounds, checked on the io thread
+// before anything is copied: a body over `max_body` bytes is answered 413; past
+// `max_queued` requests of the route waiting or running, or past `max_per_client(key)`
+// of one client (`client_key` of the request), 503 with Retry-After. `pool` must be
 // joined before the server's io_context goes (declare it after the Server).
 using BlockingWork = std::function<HttpResponse(const HttpRequest&, const RequestInfo&)>;
-RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, size_t max_queued = 64,
-                            size_t max_body = 8192);
+struct BlockingLimits {
+  size_t max_queued = 64;
+  size_t max_body = 8192;
+  std::function<std::string(const HttpRequest&, const RequestInfo&)> client_key;  // unset: the address
+  std::function<size_t(const std::string& key)> max_per_client;                   // unset: no per-client bound
+};
+RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, BlockingLimits limits = {});
 
 // Adds the CORS headers to `res` for a request from `origin` (may be empty).
 void add_cors_headers(HttpResponse& res, std::string_view origin);
