@@ -261,6 +261,23 @@ class Fields {
     return std::string(v->str);
   }
 
+  // A peer, storage or session id: text of at most kMaxIdBytes (a client could send
+  // megabytes, kept per peer and copied into every relayed message).
+  Result<std::string> id(std::string_view key) const {
+    GM_ASSIGN_OR_RETURN(std::string v, text(key));
+    if (v.size() > kMaxIdBytes) return too_long_id(key, v.size());
+    return v;
+  }
+  Result<std::optional<std::string>> optional_id(std::string_view key) const {
+    GM_ASSIGN_OR_RETURN(std::optional<std::string> v, optional_text(key));
+    if (v && v->size() > kMaxIdBytes) return too_long_id(key, v->size());
+    return v;
+  }
+  static Error too_long_id(std::string_view key, size_t size) {
+    return limit_error(std::string(key) + " is " + std::to_string(size) + " bytes long; ids may have at most " +
+                       std::to_string(kMaxIdBytes));
+  }
+
   Result<std::optional<std::string>> optional_text(std::string_view key) const {
     const CborValue* v = find(key);
     if (!v) return std::optional<std::string>();
@@ -352,7 +369,7 @@ Result<PeerMetadata> decode_peer_metadata(const Fields& f) {
   const CborValue* v = f.find("peerMetadata");
   if (!v) return meta;  // the JS adapters tolerate a missing peerMetadata
   GM_ASSIGN_OR_RETURN(Fields m, Fields::of(*v, f.where() + " peerMetadata"));
-  GM_ASSIGN_OR_RETURN(meta.storage_id, m.optional_text("storageId"));
+  GM_ASSIGN_OR_RETURN(meta.storage_id, m.optional_id("storageId"));
   GM_ASSIGN_OR_RETURN(meta.is_ephemeral, m.optional_bool("isEphemeral"));
   return meta;
 }
@@ -360,30 +377,30 @@ Result<PeerMetadata> decode_peer_metadata(const Fields& f) {
 Result<Message> decode_fields(const Fields& f, const std::string& type) {
   if (type == "join") {
     JoinMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
     GM_ASSIGN_OR_RETURN(m.peer_metadata, decode_peer_metadata(f));
     GM_ASSIGN_OR_RETURN(m.supported_protocol_versions, f.optional_text_array("supportedProtocolVersions"));
     return Message(std::move(m));
   }
   if (type == "peer") {
     PeerMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.peer_metadata, decode_peer_metadata(f));
     GM_ASSIGN_OR_RETURN(m.selected_protocol_version, f.text("selectedProtocolVersion"));
     return Message(std::move(m));
   }
   if (type == "error") {
     ErrorMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.message, f.text("message"));
     return Message(std::move(m));
   }
   if (type == "sync" || type == "request") {
     SyncMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
     GM_ASSIGN_OR_RETURN(m.data, f.bytes("data"));
     if (type == "sync") return Message(std::move(m));
@@ -392,25 +409,25 @@ Result<Message> decode_fields(const Fields& f, const std::string& type) {
   }
   if (type == "doc-unavailable") {
     DocUnavailableMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
     return Message(std::move(m));
   }
   if (type == "ephemeral") {
     EphemeralMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
-    GM_ASSIGN_OR_RETURN(m.session_id, f.text("sessionId"));
+    GM_ASSIGN_OR_RETURN(m.session_id, f.id("sessionId"));
     GM_ASSIGN_OR_RETURN(m.count, f.uint("count"));
     GM_ASSIGN_OR_RETURN(m.data, f.bytes("data"));
     return Message(std::move(m));
   }
   if (type == "remote-subscription-change") {
     RemoteSubscriptionChangeMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(auto add, f.optional_text_array("add"));
     GM_ASSIGN_OR_RETURN(auto remove, f.optional_text_array("remove"));
     if (add) m.add = std::move(*add);
@@ -419,8 +436,8 @@ Result<Message> decode_fields(const Fields& f, const std::string& type) {
   }
   if (type == "remote-heads-changed") {
     RemoteHeadsChangedMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
-    GM_ASSIGN_OR_RETURN(m.target_id, f.text("targetId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
+    GM_ASSIGN_OR_RETURN(m.target_id, f.id("targetId"));
     GM_ASSIGN_OR_RETURN(m.document_id, f.document_id());
     GM_ASSIGN_OR_RETURN(const CborValue* heads_map, f.require("newHeads", CborValue::Kind::kMap));
     GM_ASSIGN_OR_RETURN(Fields heads_fields, Fields::of(*heads_map, f.where() + " newHeads"));
@@ -441,12 +458,12 @@ Result<Message> decode_fields(const Fields& f, const std::string& type) {
   }
   if (type == "leave") {
     LeaveMessage m;
-    GM_ASSIGN_OR_RETURN(m.sender_id, f.text("senderId"));
+    GM_ASSIGN_OR_RETURN(m.sender_id, f.id("senderId"));
     return Message(std::move(m));
   }
   UnknownMessage m;
   m.type = type;
-  auto sender = f.optional_text("senderId");
+  auto sender = f.optional_id("senderId");
   if (sender.ok()) m.sender_id = std::move(*sender);
   return Message(std::move(m));
 }

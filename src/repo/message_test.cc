@@ -224,6 +224,20 @@ TEST(RepoMessage, RejectsTooManyItems) {
   EXPECT_NE(decode_error(frame).find("more than 65536 CBOR items"), std::string::npos);
 }
 
+TEST(RepoMessage, IdsHaveABoundedLength) {
+  JoinMessage join;
+  join.sender_id = std::string(kMaxIdBytes, 'p');
+  EXPECT_TRUE(decode_message(encode_message(join)).ok());
+  join.sender_id += "p";
+  auto too_long = decode_message(encode_message(join));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_TRUE(too_long.error().over_limit);
+  EXPECT_NE(too_long.error().message.find("senderId is 1025 bytes"), std::string::npos) << too_long.error().message;
+  join.sender_id = "p";
+  join.peer_metadata.storage_id = std::string(kMaxIdBytes + 1, 's');
+  EXPECT_FALSE(decode_message(encode_message(join)).ok());
+}
+
 TEST(RepoMessage, RejectsBadKeysAndText) {
   EXPECT_NE(decode_error_hex("a10101").find("unsigned integer key"), std::string::npos);
   EXPECT_NE(decode_error_hex("a26474797065656c656176656474797065656c65617665").find("key \"type\" twice"),

@@ -35,12 +35,13 @@ void add_builtin_routes(ServerContext& ctx) {
   ctx.router.add(http::verb::get, "/", [](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
     co_return make_response(http::status::ok, kRootBody, "text/html; charset=utf-8");
   });
+  // Public: anyone may ask whether the server is up, but the owner's group names (which
+  // apps they use) are not anyone's business.
   ctx.router.add(http::verb::get, "/healthz", [&ctx](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
     nlohmann::json body = {
         {"status", ctx.stopping ? "stopping" : "ok"},
         {"version", ctx.config.version},
         {"uptime", static_cast<int64_t>(std::floor(ctx.metrics.uptime_seconds()))},
-        {"groups", ctx.metrics.groups()},
     };
     co_return make_response(http::status::ok, body.dump() + "\n", "application/json");
   });
