@@ -81,6 +81,9 @@ struct ServerConfig {
   // past this, or past max_connections, the oldest of them is closed to make room, so
   // idle sockets from anyone cannot crowd out the owner's apps.
   size_t max_plain_http = 256;
+  // WebSockets one session token may hold open at once: a real app opens one per tab;
+  // without a bound one token holder could take every connection from the others.
+  size_t max_sockets_per_session = 256;
   std::chrono::milliseconds request_timeout{30'000};  // read one HTTP request / upgrade
   std::chrono::milliseconds ping_interval{5'000};     // WebSocket ping when idle this long
   std::chrono::milliseconds shutdown_grace{3'000};    // wait for close handshakes on stop

@@ -62,6 +62,16 @@ std::variant<PeerIdentity, HttpResponse> check_upgrade(ServerContext& ctx, const
   Result<PeerIdentity> identity = ctx.verifier(**token);
   if (!identity.ok()) return refuse("session token: " + identity.error().message);
   if (identity->group.empty()) return refuse("session token names no group");
+  if (!identity->session_id.empty()) {
+    size_t open = 0;
+    for (const auto& [id, peer] : ctx.websockets) open += peer->identity().session_id == identity->session_id;
+    if (open >= ctx.config.max_sockets_per_session) {
+      ctx.metrics.upgrades_rejected.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("{}: websocket upgrade refused (429): session {} already has {} sockets open (the limit)", who,
+                   identity->session_id, open);
+      return final_response(http::status::too_many_requests, "");
+    }
+  }
   return std::move(identity).value();
 }
 

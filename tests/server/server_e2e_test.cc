@@ -393,6 +393,22 @@ TEST_F(ServerTest, ConnectionsOverTheLimitAreRefused) {
   EXPECT_EQ(read_text(*c, ec), "first still works");
 }
 
+TEST_F(ServerTest, OneSessionCannotTakeEveryConnection) {
+  ServerConfig config;
+  config.max_sockets_per_session = 2;
+  restart(config);
+  auto a = connect("good:a.b");
+  auto b = connect("good:a.b");
+  ASSERT_TRUE(eventually([&] { return metrics_.group("a.b").connections.load() == 2; }));
+  EXPECT_EQ(raw_upgrade("/?token=good:a.b").rfind("HTTP/1.1 429", 0), 0u);
+  a->ws.close(websocket::close_code::normal);
+  ASSERT_TRUE(eventually([&] { return metrics_.group("a.b").connections.load() == 1; }));
+  auto c = connect("good:a.b");  // room again
+  c->ws.write(asio::buffer(std::string("third works")));
+  beast::error_code ec;
+  EXPECT_EQ(read_text(*c, ec), "third works");
+}
+
 TEST_F(ServerTest, StopClosesSocketsThenFlushes) {
   auto c = connect("good:a.b");
   EXPECT_TRUE(eventually([&] {
