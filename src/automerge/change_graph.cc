@@ -1,6 +1,7 @@
 #include "automerge/change_graph.h"
 
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 #include <queue>
 #include <set>
@@ -242,6 +243,11 @@ Status ChangeGraph::add_incoming(std::vector<Incoming>& incoming, std::vector<In
   // present, in input order; then, breadth first, each applied change's dependents
   // within the batch as they become ready, in input order. Whatever still lacks a
   // dependency outside the batch is queued.
+  // Whatever path this takes, heads() is current when it returns.
+  struct UpdateHeads {
+    ChangeGraph* graph;
+    ~UpdateHeads() { graph->update_heads(); }
+  } update_heads_on_return{this};
   Status first_error;
   if (incoming.size() == 1) {
     // One change (the common case): apply it or queue it, no bookkeeping.
@@ -383,6 +389,29 @@ Status ChangeGraph::apply_ready(const Incoming& change, std::vector<Index>* appl
   return first_error;
 }
 
+// The new heads: the old ones and the changes applied since, less every dependency
+// of those changes. Done once per batch, so a batch of n changes costs n log n; kept
+// sorted per change, a batch of n changes with no dependencies (n new heads, which a
+// peer may send) cost n × heads.
+void ChangeGraph::update_heads() {
+  if (unmerged_heads_.empty()) return;
+  std::unordered_set<Index> covered;
+  for (Index i : unmerged_heads_) {
+    for (Index d : deps(i)) covered.insert(d);
+  }
+  std::vector<ChangeHash> added;
+  for (Index i : unmerged_heads_) {
+    if (!covered.count(i)) added.push_back(hashes_[i]);
+  }
+  unmerged_heads_.clear();
+  std::sort(added.begin(), added.end());
+  std::erase_if(heads_, [&](const ChangeHash& h) { return covered.count(*find(h)) != 0; });
+  std::vector<ChangeHash> merged;
+  merged.reserve(heads_.size() + added.size());
+  std::merge(heads_.begin(), heads_.end(), added.begin(), added.end(), std::back_inserter(merged));
+  heads_ = std::move(merged);
+}
+
 Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applied) {
   const HeaderRef& header = change.header;
   const ChangeHash& hash = change.hash;
@@ -413,10 +442,8 @@ Status ChangeGraph::apply_one(const Incoming& change, std::vector<Index>* applie
   for (size_t d = 0; d < header.dep_count(); ++d) {
     ChangeHash dep = header.dep(d);
     dep_indexes_.push_back(*find(dep));
-    auto pos = std::lower_bound(heads_.begin(), heads_.end(), dep);
-    if (pos != heads_.end() && *pos == dep) heads_.erase(pos);
   }
-  heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), hash), hash);
+  unmerged_heads_.push_back(index);  // heads_ is updated once per batch (update_heads)
   if (arena_.capacity() < arena_.size() + change.chunk.size()) {
     arena_.reserve(std::max(arena_.size() + change.chunk.size(), arena_.capacity() * 2));
   }

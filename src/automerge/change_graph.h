@@ -194,6 +194,7 @@ class ChangeGraph {
   // Applies a change whose dependencies are all applied; then releases waiters.
   Status apply_ready(const Incoming& change, std::vector<Index>* applied);
   Status apply_one(const Incoming& change, std::vector<Index>* applied);
+  void update_heads();
   uint32_t intern_actor(ByteView actor);
   Error too_many_ops(const ChangeHash& hash, uint64_t ops) const;
   // The op limit in force: max_ops, or none for trusted input.
@@ -221,6 +222,7 @@ class ChangeGraph {
   std::vector<ChangeHash> hashes_;
   std::vector<Index> dep_indexes_;
   std::vector<ChangeHash> heads_;
+  std::vector<Index> unmerged_heads_;  // applied since heads_ was last updated
   // Open addressing, linear probing: 0 = empty, else index + 1. Size a power of two.
   std::vector<uint32_t> table_;
 

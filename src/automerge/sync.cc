@@ -115,8 +115,14 @@ void put_hashes(Bytes& out, const std::vector<ChangeHash>& hashes) {
   for (const ChangeHash& h : hashes) append(out, h.bytes);
 }
 
+// At most kMaxSyncHashes (sync.h): refused before anything is read into memory.
 Result<std::vector<ChangeHash>> read_hashes(Reader& r, const char* what) {
+  size_t at = r.pos();
   GM_ASSIGN_OR_RETURN(size_t n, r.count(what, 32));
+  if (n > kMaxSyncHashes) {
+    return limit_error(std::to_string(n) + " " + what + " hashes at byte " + std::to_string(at) + " (at most " +
+                       std::to_string(kMaxSyncHashes) + " allowed)");
+  }
   std::vector<ChangeHash> out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -326,11 +332,16 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
   if (!state.read_only && state.their_heads) our_need = graph.missing_deps_from(*state.their_heads);
 
   // Only summarise what we have once the peer's heads cover everything we asked for;
-  // otherwise the peer would send what we have before what we need.
+  // otherwise the peer would send what we have before what we need. (Both sorted, so
+  // one merge pass: their heads may be as many as kMaxSyncHashes, and a search per
+  // need made this quadratic.)
   std::vector<SyncHave> our_have;
-  bool need_covered = std::all_of(our_need.begin(), our_need.end(), [&](const ChangeHash& h) {
-    return state.their_heads && std::find(state.their_heads->begin(), state.their_heads->end(), h) != state.their_heads->end();
-  });
+  bool need_covered = our_need.empty();
+  if (!need_covered && state.their_heads) {
+    std::vector<ChangeHash> their_heads = *state.their_heads;
+    std::sort(their_heads.begin(), their_heads.end());
+    need_covered = std::includes(their_heads.begin(), their_heads.end(), our_need.begin(), our_need.end());
+  }
   if (need_covered) our_have.push_back(make_have(graph, state.shared_heads));
 
   // The peer believes we share changes we do not have (we lost data): ask it to start

@@ -31,6 +31,16 @@ inline constexpr uint8_t kSyncMessageV1 = 0x42;
 inline constexpr uint8_t kSyncMessageV2 = 0x43;
 inline constexpr uint8_t kSyncStateType = 0x43;
 
+// The most hashes one list of a sync message (heads, need, a have's lastSync) or of a
+// persisted sync state (shared heads) may hold; decoding refuses more with a limit
+// error. Automerge itself sets no bound, but real peers send far fewer: heads are the
+// document's concurrent tips (one or a handful), lastSync is a set of heads, and need
+// lists the dependencies a peer found missing, which is at most the heads it was told
+// of plus the deps of the changes it holds queued. 4096 × 32 bytes is 128 KiB a list;
+// unbounded, one 2 MB message of 64k heads made every reply to that peer do billions
+// of hash comparisons.
+inline constexpr size_t kMaxSyncHashes = 4096;
+
 // Bits of the flags bitfield byte.
 inline constexpr uint8_t kFlagSyncReset = 1 << 0;
 inline constexpr uint8_t kFlagReadOnly = 1 << 1;

@@ -555,5 +555,119 @@ TEST(Sync, ReadOnlyPeerIgnoresChanges) {
   EXPECT_EQ(b.graph.size(), 2u);
 }
 
+// ---------------------------------------------------------------------------------
+// Hash lists a peer controls (issue 12): bounded at decode, linear to act on.
+
+std::vector<ChangeHash> random_hashes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<ChangeHash> out(n);
+  for (ChangeHash& h : out) {
+    for (uint8_t& b : h.bytes) b = static_cast<uint8_t>(rng());
+  }
+  return out;
+}
+
+// A graph of a few changes, and a peer that has exchanged one message with it.
+ChangeGraph small_graph() {
+  ChangeGraph g;
+  edit(g, "aa", 3);
+  return g;
+}
+
+TEST(SyncLimits, HugeHeadsOrNeedAreRefusedAtDecode) {
+  const std::vector<ChangeHash> many = random_hashes(kMaxSyncHashes + 1, 1);
+  const std::vector<ChangeHash> most = random_hashes(kMaxSyncHashes, 2);
+  for (int field = 0; field < 3; ++field) {  // heads, need, have lastSync
+    SyncMessage m;
+    m.have.emplace_back();
+    auto& list = field == 0 ? m.heads : field == 1 ? m.need : m.have[0].last_sync;
+    list = many;
+    const Bytes over = encode_sync_message(m);
+    auto decoded = decode_sync_message(over);
+    ASSERT_FALSE(decoded.ok()) << field;
+    EXPECT_TRUE(decoded.error().over_limit) << field << ": " << decoded.error().message;
+    // Refused before anything is applied or remembered.
+    ChangeGraph g = small_graph();
+    SyncState s;
+    Status r = receive_sync_message(g, s, over);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.error().over_limit);
+    EXPECT_FALSE(s.their_heads.has_value());
+    // At the limit it decodes.
+    list = most;
+    const Bytes at = encode_sync_message(m);
+    auto ok = decode_sync_message(at);
+    ASSERT_TRUE(ok.ok()) << field << ": " << ok.error().message;
+    EXPECT_EQ(ok->heads.size() + ok->need.size() + ok->have[0].last_sync.size(), kMaxSyncHashes);
+  }
+  // A persisted sync state's shared heads too.
+  SyncState s;
+  s.shared_heads = many;
+  auto state = decode_sync_state(encode_sync_state(s));
+  ASSERT_FALSE(state.ok());
+  EXPECT_TRUE(state.error().over_limit);
+  s.shared_heads = most;
+  EXPECT_TRUE(decode_sync_state(encode_sync_state(s)).ok());
+}
+
+// 64k unknown heads given directly (not through decode, which refuses them): the reply
+// asks for every one of them, and the work to find that is linear in their number
+// (it was quadratic: `need_covered` searched the heads once per need, 10 s here).
+TEST(SyncLimits, ManyUnknownHeadsAreAnsweredWithTheirNeed) {
+  ChangeGraph g = small_graph();
+  SyncState s;
+  SyncMessage m;
+  m.heads = random_hashes(65536, 3);
+  m.need = random_hashes(65536, 4);
+  m.have.emplace_back();
+  ASSERT_TRUE(receive_sync_message(g, s, m).ok());
+  for (int edit_round = 0; edit_round < 3; ++edit_round) {  // the cost recurred on every edit
+    auto reply = generate_sync_message(g, s);
+    ASSERT_TRUE(reply.has_value());
+    std::vector<ChangeHash> expected = m.heads;
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(reply->need, expected);
+    EXPECT_EQ(reply->have.size(), 1u);  // every need is among their heads: covered
+    s.in_flight = false;
+    edit(g, "bb", 1);
+  }
+}
+
+// Their heads, some known and some not, unsorted and repeated: the need is the unknown
+// ones, and a need that is not among their heads withholds our have.
+TEST(SyncLimits, NeedCoveredOnlyWhenEveryNeedIsAmongTheirHeads) {
+  ChangeGraph g = small_graph();
+  std::vector<ChangeHash> unknown = random_hashes(5, 5);
+  SyncState s;
+  SyncMessage m;
+  m.heads = {unknown[3], g.heads()[0], unknown[1], unknown[3]};
+  m.have.emplace_back();
+  ASSERT_TRUE(receive_sync_message(g, s, m).ok());
+  auto reply = generate_sync_message(g, s);
+  ASSERT_TRUE(reply.has_value());
+  std::vector<ChangeHash> need = {unknown[1], unknown[3]};
+  std::sort(need.begin(), need.end());
+  EXPECT_EQ(reply->need, need);
+  EXPECT_EQ(reply->have.size(), 1u);
+
+  // Their head is a change we hold queued for a dependency we lack: we need the
+  // dependency, which is not among their heads, so no have yet.
+  ChangeGraph q = small_graph();
+  ChangeHash queued;
+  ASSERT_TRUE(q.add_chunk(make_change("cc", 1, {unknown[0]}, &queued)).ok());
+  ASSERT_TRUE(q.is_queued(queued));
+  SyncState qs;
+  SyncMessage qm;
+  qm.heads = {unknown[2], queued};
+  qm.have.emplace_back();
+  ASSERT_TRUE(receive_sync_message(q, qs, qm).ok());
+  auto qreply = generate_sync_message(q, qs);
+  ASSERT_TRUE(qreply.has_value());
+  need = {unknown[0], unknown[2]};
+  std::sort(need.begin(), need.end());
+  EXPECT_EQ(qreply->need, need);
+  EXPECT_TRUE(qreply->have.empty());
+}
+
 }  // namespace
 }  // namespace gm::automerge
