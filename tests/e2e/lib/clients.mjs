@@ -233,7 +233,12 @@ class Client {
       if (this.stack.v1) {
         await withTimeout(this.repo.flush(), 5000, `${this.name}: flush`).catch(() => {});
         for (const a of this.adapters) {
-          a.retryInterval = 0; // no reconnect after this close
+          a.retryInterval = 0; // no reconnect after this close...
+          // ...but a retry interval the adapter already runs (the server was down) still
+          // calls connect(), and the repo lives on (1.2.1 has no shutdown): a sync it sends
+          // after this would throw "Websocket not ready" on the closing socket, uncaught.
+          a.connect = () => {};
+          a.send = () => {};
           a.socket?.close();
         }
       } else {
