@@ -16,7 +16,6 @@
 #include <iostream>
 #include <optional>
 
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cctype>
@@ -31,6 +30,7 @@
 #include "cli/token_command.h"
 #include "server/repo_handler.h"
 #include "server/metrics.h"
+#include "server/client_address.h"
 #include "server/server.h"
 #include "server/url_query.h"
 #include "storage/durable_file.h"
@@ -97,59 +97,6 @@ server::HttpResponse json_response(boost::beast::http::status status, const nloh
                                "application/json");
 }
 
-// A peer that may be our reverse proxy: loopback or a private network (RFC 1918, IPv6
-// unique-local and link-local). A client on the internet cannot be one of those.
-bool may_be_our_proxy(const boost::asio::ip::address& a) {
-  if (a.is_loopback()) return true;
-  if (a.is_v4()) {
-    const auto b = a.to_v4().to_bytes();
-    return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
-  }
-  const auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) return may_be_our_proxy(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6));
-  return (v6.to_bytes()[0] & 0xfe) == 0xfc || v6.is_link_local();
-}
-
-// One X-Forwarded-For entry as an address: "198.51.100.7", "198.51.100.7:4711",
-// "[2001:db8::5]:4711", "2001:db8::5", a v4-mapped v6 as its v4.
-std::optional<std::string> parse_forwarded_address(std::string_view entry) {
-  while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
-  while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
-  if (!entry.empty() && entry.front() == '[') {
-    const size_t close = entry.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    entry = entry.substr(1, close - 1);
-  } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
-    entry = entry.substr(0, entry.find(':'));  // v4 with a port
-  }
-  entry = entry.substr(0, entry.find('%'));  // a v6 zone
-  boost::system::error_code ec;
-  auto a = boost::asio::ip::make_address(std::string(entry), ec);
-  if (ec) return std::nullopt;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
-  return a.to_string();
-}
-
-// The client's address: the TCP peer; or, with --trust-proxy and a peer that may be our
-// proxy, the last X-Forwarded-For entry over all such header lines (the one our proxy
-// added: what comes before it is the client's own word). Anything unparsable: the peer.
-std::string client_address(const server::HttpRequest& req, const server::RequestInfo& info, bool trust_proxy) {
-  if (!trust_proxy) return info.remote_address;
-  boost::system::error_code ec;
-  const auto peer = boost::asio::ip::make_address(info.remote_address, ec);
-  if (ec || !may_be_our_proxy(peer)) return info.remote_address;
-  std::string_view last;
-  // The lines in the order they came (a proxy may add a line rather than extend one).
-  const auto [first, end] = req.equal_range("X-Forwarded-For");
-  for (auto it = first; it != end; ++it) {
-    std::string_view line = it->value();
-    const size_t comma = line.rfind(',');
-    last = comma == std::string_view::npos ? line : line.substr(comma + 1);
-  }
-  if (last.empty()) return info.remote_address;
-  return parse_forwarded_address(last).value_or(info.remote_address);
-}
-
 // POST /authenticate (and its XRPC name) on the login workers; GET /.well-known/did.json.
 void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, auth::Authenticator& authenticator,
                       const server::ServerConfig& config) {
@@ -159,7 +106,7 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
   // one address fills the queue the owner's login waits in.
   limits.client_key = [trust_proxy = config.trust_proxy](const server::HttpRequest& req,
                                                          const server::RequestInfo& info) {
-    return auth::limiter_key(client_address(req, info, trust_proxy));
+    return auth::limiter_key(server::client_address(req, info, trust_proxy));
   };
   limits.max_per_client = [&authenticator](const std::string& key) -> size_t {
     return authenticator.failure_wait(key, auth::unix_now()) > 0 ? 1 : 8;
@@ -173,7 +120,7 @@ void add_login_routes(server::Server& srv, boost::asio::thread_pool& workers, au
         request.dpop = std::string(req["DPoP"]);
         request.origin = std::string(req[http::field::origin]);
         request.user_agent = std::string(req[http::field::user_agent]);
-        request.address = client_address(req, info, trust_proxy);
+        request.address = server::client_address(req, info, trust_proxy);
         request.body = req.body();
         auth::LoginResponse r = authenticator.login(request, auth::unix_now());
         server::HttpResponse res = json_response(static_cast<http::status>(r.status), r.body);
