@@ -44,15 +44,62 @@ std::optional<automerge::Chunk> whole_document_chunk(const automerge::SyncMessag
 
 }  // namespace
 
+namespace {
+
+// Messages at most this large for a loaded document are quick work.
+constexpr size_t kQuickJobBytes = 64 * 1024;
+
+}  // namespace
+
+// One document's turn on a worker: its state, the messages that came for it, and what
+// the work produced for the repo's thread.
+struct GroupRepo::Job {
+  std::string document_id;
+  std::unique_ptr<Doc> doc;  // null: load it first
+  bool load = false;
+  bool compact = false;  // a compaction of the unloaded document instead
+  std::vector<Inbound> inbox;
+  std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
+  // Results.
+  bool store_failed = false;  // inbox[next..] was not worked on; the document is dropped
+  size_t next = 0;
+  std::set<uint64_t> failed;  // connections told to go
+  std::vector<Outgoing> out;
+  std::vector<storage::PendingFile> writes;
+  uint64_t changes_stored = 0;
+  uint64_t sync_errors = 0;
+  std::vector<std::string> warnings, infos;
+
+  void fail(const Inbound& in, const std::string& peer_id, const std::string& why) {
+    warnings.push_back("conn " + std::to_string(in.conn) + ": " + why + "; closing");
+    ++sync_errors;
+    if (!failed.insert(in.conn).second) return;
+    out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
+    out.push_back({in.conn, {}, why.substr(0, 100)});
+  }
+};
+
+// A commit's turn on the disk lane.
+struct GroupRepo::CommitJob {
+  std::vector<storage::PendingFile> files;
+  std::vector<Outgoing> held;  // sent once the files are durable
+  std::map<std::string, size_t> docs;  // files per document
+  Status status = Status::Ok();
+};
+
 GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> store, GroupRepoOptions options,
                      RepoLogger log)
     : group_(std::move(group)), store_(std::move(store)), options_(std::move(options)), log_(std::move(log)) {}
 
 GroupRepo::~GroupRepo() = default;
 
-void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
-  conns_[conn] = Connection{conn, std::move(peer), {}};
+void GroupRepo::run(Lane lane, std::function<void()> work, std::function<void()> done) {
+  if (options_.executor) return options_.executor(lane, std::move(work), std::move(done));
+  work();
+  done();
 }
+
+void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) { conns_[conn] = Connection{conn, std::move(peer)}; }
 
 void GroupRepo::disconnect(uint64_t conn) {
   auto it = conns_.find(conn);
@@ -61,27 +108,32 @@ void GroupRepo::disconnect(uint64_t conn) {
   conns_.erase(it);
   if (peer_id.empty()) return;
   auto p = peers_.find(peer_id);
-  if (p == peers_.end() || p->second != conn) return;  // replaced by a newer socket
-  peers_.erase(p);
-  // Sync sessions live only as long as the connection (§2.3): a reconnecting client
-  // starts afresh, so nothing lost with the old socket stays "in flight".
-  for (auto& [id, doc] : docs_) doc->sessions.erase(peer_id);
+  if (p != peers_.end() && p->second == conn) peers_.erase(p);
+  // Its sync sessions end with the socket (§2.3): each document's next job drops them
+  // (Session::conn no longer matches a live socket).
 }
 
-void GroupRepo::send(Connection& c, const Message& m) {
+void GroupRepo::send(Connection& c, Bytes frame) {
   if (has_uncommitted()) {  // wait behind what is not durable yet
-    held_.push_back(Held{c.id, encode_message(m), std::nullopt});
+    held_.push_back({c.id, std::move(frame), std::nullopt});
   } else {
-    c.peer->send(encode_message(m));
+    c.peer->send(std::move(frame));
   }
 }
 
 void GroupRepo::close(Connection& c, const std::string& reason) {
   if (has_uncommitted()) {
-    held_.push_back(Held{c.id, {}, reason});
+    held_.push_back({c.id, {}, reason});
   } else {
     c.peer->close(reason);
   }
+}
+
+void GroupRepo::deliver(Outgoing out) {
+  auto it = conns_.find(out.conn);
+  if (it == conns_.end()) return;
+  if (out.close) return close(it->second, *out.close);
+  send(it->second, std::move(out.frame));
 }
 
 void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
@@ -92,35 +144,78 @@ void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
 }
 
 void GroupRepo::commit() {
-  if (!has_uncommitted()) return;
-  Status s = store_->commit();
-  std::vector<Held> held = std::move(held_);
-  held_.clear();
-  std::set<std::string> docs = std::move(uncommitted_docs_);
-  uncommitted_docs_.clear();
-  if (!s) {
-    // Nothing held may leave: it could reveal changes that are not on disk. The
-    // documents go back to what the disk holds; their clients start over.
-    log_.warn("group " + group_ + ": storing changes failed: " + s.error().message);
-    for (const std::string& id : docs) docs_.erase(id);
-    stats_.documents_loaded = static_cast<int64_t>(docs_.size());
-    std::set<uint64_t> told;
-    for (const Held& h : held) {
-      auto it = conns_.find(h.conn);
-      if (it == conns_.end() || !told.insert(h.conn).second) continue;
-      fail(h.conn, it->second, "the server could not store your changes");
-    }
+  if (committing_) return;  // its end starts the next
+  if (!store_->has_pending()) {
+    // Nothing to flush: what waited behind an earlier commit may go.
+    for (Outgoing& h : std::exchange(held_, {})) deliver(std::move(h));
     return;
   }
-  for (Held& h : held) {
-    auto it = conns_.find(h.conn);
-    if (it == conns_.end()) continue;
-    if (h.close) {
-      it->second.peer->close(*h.close);
-    } else {
-      it->second.peer->send(std::move(h.frame));
-    }
+  committing_ = true;
+  auto job = std::make_shared<CommitJob>();
+  job->files = store_->take_pending();
+  job->held = std::exchange(held_, {});
+  job->docs = std::exchange(batch_docs_, {});
+  run(
+      Lane::kDisk, [job] { job->status = storage::DurableBatch::commit(job->files); },
+      [this, job, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
+        committing_ = false;
+        finish_commit(*job);
+        commit();
+      });
+}
+
+void GroupRepo::finish_commit(CommitJob& job) {
+  for (const auto& [id, n] : job.docs) {
+    auto it = slots_.find(id);
+    if (it != slots_.end()) it->second.pending_writes -= std::min(n, it->second.pending_writes);
   }
+  if (job.status) {
+    for (Outgoing& h : job.held) deliver(std::move(h));
+    tidy();
+    return;
+  }
+  // Nothing not yet durable may leave: it could reveal changes that are not on disk.
+  // The documents go back to what the disk holds, and the clients waiting start over.
+  log_.warn("group " + group_ + ": storing changes failed: " + job.status.error().message);
+  std::vector<storage::PendingFile> unflushed = store_->take_pending();  // deleted with it
+  batch_docs_.clear();
+  std::set<uint64_t> told;
+  auto tell = [&](uint64_t conn) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || !told.insert(conn).second) return;
+    Connection& c = it->second;
+    log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": its changes could not be stored; closing");
+    ++stats_.sync_errors;
+    c.peer->send(encode_message(ErrorMessage{options_.peer_id, c.peer_id, "the server could not store your changes"}));
+    c.peer->close("the server could not store your changes");
+  };
+  for (const Outgoing& h : job.held) tell(h.conn);
+  for (const Outgoing& h : std::exchange(held_, {})) tell(h.conn);
+  for (auto& [id, slot] : slots_) {
+    if (slot.busy) {
+      slot.stale = true;
+    } else if (slot.pending_writes > 0 || job.docs.count(id)) {
+      drop(id);
+    }
+    slot.pending_writes = 0;
+  }
+  tidy();
+}
+
+void GroupRepo::tidy() {
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    const Slot& slot = it->second;
+    const bool empty = !slot.busy && !slot.doc && slot.inbox.empty() && slot.pending_writes == 0;
+    it = empty ? slots_.erase(it) : std::next(it);
+  }
+  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
+}
+
+void GroupRepo::drop(const std::string& document_id) {
+  auto it = slots_.find(document_id);
+  if (it == slots_.end()) return;
+  it->second.doc.reset();
 }
 
 GroupRepo::Connection* GroupRepo::find_peer(const std::string& peer_id) {
@@ -136,7 +231,7 @@ void GroupRepo::receive(uint64_t conn, ByteView frame) {
   Connection& c = it->second;
   Result<Message> decoded = decode_message(frame);
   if (!decoded) return fail(conn, c, "malformed message: " + decoded.error().message);
-  const Message& m = *decoded;
+  Message& m = *decoded;
 
   if (auto* join = std::get_if<JoinMessage>(&m)) return on_join(conn, c, *join);
   if (c.peer_id.empty()) {
@@ -146,11 +241,11 @@ void GroupRepo::receive(uint64_t conn, ByteView frame) {
   }
   if (auto* sync = std::get_if<SyncMessage>(&m)) {
     if (sync->sender_id != c.peer_id) return;
-    return on_sync(c, sync->document_id, sync->data, false);
+    return on_sync(c, sync->document_id, std::move(sync->data), false);
   }
   if (auto* request = std::get_if<RequestMessage>(&m)) {
     if (request->sender_id != c.peer_id) return;
-    return on_sync(c, request->document_id, request->data, true);
+    return on_sync(c, request->document_id, std::move(request->data), true);
   }
   if (auto* eph = std::get_if<EphemeralMessage>(&m)) return on_ephemeral(c, *eph);
   // leave, doc-unavailable, remote-*, peer, error and unknown types: nothing to do.
@@ -165,14 +260,13 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
   }
   if (m.sender_id.empty()) return fail(conn, c, "join without a senderId");
   if (!c.peer_id.empty() && c.peer_id != m.sender_id) return fail(conn, c, "a second join with another senderId");
-  // A peer id that reconnects replaces its old socket (§3.2).
+  // A peer id that reconnects replaces its old socket (§3.2); its sessions start afresh
+  // because they belong to the old socket.
   if (auto p = peers_.find(m.sender_id); p != peers_.end() && p->second != conn) {
-    uint64_t old = p->second;
-    if (auto oc = conns_.find(old); oc != conns_.end()) {
+    if (auto oc = conns_.find(p->second); oc != conns_.end()) {
       oc->second.peer->close("replaced by a new connection of the same peer");
       oc->second.peer_id.clear();
     }
-    for (auto& [id, doc] : docs_) doc->sessions.erase(m.sender_id);
   }
   c.peer_id = m.sender_id;
   peers_[m.sender_id] = conn;
@@ -184,15 +278,134 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
   send(c, reply);
 }
 
-void GroupRepo::keep_snapshot(const std::string& document_id, Doc& doc) {
-  const bool whole = doc.files.size() == 1 && doc.graph.queued_count() == 0 &&
-                     *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
-  if (!whole) doc.snapshot.reset();
+void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes data, bool is_request) {
+  Slot& slot = slots_[document_id];
+  slot.last_used = Clock::now();
+  slot.watchers[c.peer_id] = c.id;
+  c.inbox_bytes += data.size();
+  if (c.inbox_bytes >= options_.pause_inbox_bytes && c.inbox_bytes - data.size() < options_.pause_inbox_bytes) {
+    c.peer->pause(true);
+  }
+  slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request});
+  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
+  if (!slot.busy) start_job(document_id, slot);
 }
 
-GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
-  auto found = docs_.find(document_id);
-  if (found != docs_.end()) return found->second.get();
+void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
+  auto job = std::make_shared<Job>();
+  job->document_id = document_id;
+  job->load = !slot.doc;
+  job->doc = std::move(slot.doc);
+  size_t bytes = 0;
+  for (Inbound& in : slot.inbox) {
+    bytes += in.data.size();
+    job->inbox.push_back(std::move(in));
+  }
+  slot.inbox.clear();
+  for (const auto& [peer_id, conn] : slot.watchers) {
+    if (auto p = peers_.find(peer_id); p != peers_.end() && p->second == conn) job->watchers.emplace(peer_id, conn);
+  }
+  slot.watchers = job->watchers;
+  slot.busy = true;
+  ++jobs_;
+  const Lane lane = job->load || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
+  run(
+      lane, [this, job] { work(*job); },
+      [this, job, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
+        finish_job(*job);
+      });
+}
+
+void GroupRepo::finish_job(Job& job) {
+  --jobs_;
+  auto it = slots_.find(job.document_id);
+  if (it == slots_.end()) return;  // cannot happen: a busy slot stays
+  Slot& slot = it->second;
+  slot.busy = false;
+  for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
+  for (const std::string& i : job.infos) log_.info("group " + group_ + ", document " + job.document_id + ": " + i);
+  stats_.sync_errors += job.sync_errors;
+  // What the job did not reach (a write failed) is worked on again, from the document
+  // as the disk has it; the rest no longer counts against its connection.
+  const size_t handled = job.store_failed ? job.next + 1 : job.inbox.size();
+  for (size_t i = 0; i < handled; ++i) {
+    auto c = conns_.find(job.inbox[i].conn);
+    if (c == conns_.end()) continue;
+    const size_t before = c->second.inbox_bytes;
+    c->second.inbox_bytes -= std::min(before, job.inbox[i].data.size());
+    if (before >= options_.pause_inbox_bytes && c->second.inbox_bytes < options_.pause_inbox_bytes) {
+      c->second.peer->pause(false);
+    }
+  }
+  if (slot.stale) {
+    // A commit failed while this job ran, on state that included what it lost: nothing
+    // the job did may leave, and its clients start over.
+    slot.stale = false;
+    job.writes.clear();  // their temp files go
+    job.out.clear();
+    for (size_t i = 0; i < handled; ++i) {
+      const Inbound& in = job.inbox[i];
+      if (!job.failed.insert(in.conn).second) continue;
+      if (auto c = conns_.find(in.conn); c != conns_.end()) fail(in.conn, c->second, "the server could not store your changes");
+    }
+    job.doc.reset();
+  }
+  if (!job.writes.empty()) {
+    slot.pending_writes += job.writes.size();
+    batch_docs_[job.document_id] += job.writes.size();
+    for (storage::PendingFile& f : job.writes) store_->defer(std::move(f));
+    stats_.changes_stored += job.changes_stored;
+  }
+  if (job.store_failed) {
+    // What is in memory must not outrun the disk.
+    job.doc.reset();
+    for (size_t i = job.inbox.size(); i-- > handled;) slot.inbox.push_front(std::move(job.inbox[i]));
+  }
+  slot.doc = std::move(job.doc);
+  for (Outgoing& o : job.out) deliver(std::move(o));
+  if (!slot.inbox.empty()) {
+    start_job(job.document_id, slot);
+  } else if (!slot.doc && slot.pending_writes == 0) {
+    slots_.erase(it);  // unreadable, dropped or compacted: read again when next used
+  }
+  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
+  commit();
+}
+
+void GroupRepo::work(Job& job) const {
+  if (job.compact) {
+    Status s = compact(job.document_id, *job.doc);
+    if (!s) job.warnings.push_back("compacting failed: " + s.error().message);
+    job.doc.reset();  // its memory goes back now, on the worker
+    return;
+  }
+  if (job.load) job.doc = load(job.document_id, job);
+  if (job.doc) {
+    // Sessions of sockets gone since the last job end here.
+    for (auto it = job.doc->sessions.begin(); it != job.doc->sessions.end();) {
+      auto w = job.watchers.find(it->first);
+      it = w == job.watchers.end() || w->second != it->second.conn ? job.doc->sessions.erase(it) : std::next(it);
+    }
+  }
+  for (; job.next < job.inbox.size(); ++job.next) {
+    const Inbound& in = job.inbox[job.next];
+    if (job.failed.count(in.conn)) continue;
+    if (!job.doc) {
+      // Only this document is out of reach (load() said why): the socket stays, and its
+      // other documents keep syncing (closing it would make the client reconnect and
+      // ask again, forever, and sync nothing else).
+      job.warnings.push_back("conn " + std::to_string(in.conn) + ": cannot be read on the server; answered doc-unavailable");
+      ++job.sync_errors;
+      job.out.push_back(
+          {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
+      continue;
+    }
+    if (!receive(job, in)) return;
+  }
+}
+
+std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, Job& job) const {
   auto doc = std::make_unique<Doc>();
   // What is on disk loads whatever its size (it may predate the op limit, or come from
   // another server): refusing it would set the user's data aside as damaged. The limit
@@ -202,7 +415,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   for (const char* kind : {"snapshot", "incremental"}) {
     auto blobs = store_->load_range({document_id, kind});
     if (!blobs) {
-      log_.warn("group " + group_ + ": cannot read document " + document_id + ": " + blobs.error().message);
+      job.warnings.push_back("cannot read the document: " + blobs.error().message);
       return nullptr;
     }
     for (auto& [key, bytes] : *blobs) {
@@ -210,8 +423,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
       if (!s && s.error().over_limit) {
         // Not damage: a document past what this server handles (npm may well load it).
         // Nothing is moved, and it is not served.
-        log_.warn("group " + group_ + ": document " + document_id + " is not served: its " + key[1] + " " +
-                  key.back() + ": " + s.error().message);
+        job.warnings.push_back("not served: its " + key[1] + " " + key.back() + ": " + s.error().message);
         return nullptr;
       }
       if (!s) {
@@ -222,7 +434,7 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
       doc->files.insert(key);
       const bool snapshot = std::string(kind) == "snapshot";
       (snapshot ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
-      if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (keep_snapshot)
+      if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (below)
     }
   }
   doc->graph.set_trusted(false);
@@ -231,25 +443,25 @@ GroupRepo::Doc* GroupRepo::load(const std::string& document_id) {
   if (doc->graph.op_count() >= doc->graph.max_ops()) {
     doc->graph.set_max_ops(doc->graph.op_count() + automerge::kMaxDocumentRows);
   }
-  Doc* raw = doc.get();
-  docs_.emplace(document_id, std::move(doc));
-  keep_snapshot(document_id, *raw);
-  stats_.documents_loaded = static_cast<int64_t>(docs_.size());
-  return raw;
+  const bool whole = doc->files.size() == 1 && doc->graph.queued_count() == 0 &&
+                     *doc->files.begin() == storage::snapshot_key(document_id, heads_hex(doc->graph.heads()));
+  if (!whole) doc->snapshot.reset();
+  return doc;
 }
 
-Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<const ChangeGraph::Index> added,
-                          const automerge::Chunk* document_chunk) {
+Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
+                          const automerge::Chunk* document_chunk) const {
   if (added.empty()) return Status::Ok();
-  uncommitted_docs_.insert(document_id);
+  Doc& doc = *job.doc;
   // A whole document from a client that holds everything we do, in canonical order:
   // stored as it came, a snapshot (a fraction of its changes' size, and what
   // compaction would write).
   if (document_chunk && doc.graph.queued_count() == 0) {
     auto heads = automerge::document_heads(document_chunk->body);
     if (heads && *heads == doc.graph.heads()) {
-      storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
-      GM_TRY(store_->save_deferred(key, document_chunk->bytes));
+      storage::StorageKey key = storage::snapshot_key(job.document_id, heads_hex(doc.graph.heads()));
+      GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, document_chunk->bytes));
+      job.writes.push_back(std::move(file));
       const bool alone = doc.files.empty();
       doc.files.insert(key);
       doc.snapshot_bytes += document_chunk->bytes.size();
@@ -258,7 +470,7 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
       } else {
         doc.snapshot.reset();
       }
-      stats_.changes_stored += added.size();
+      job.changes_stored += added.size();
       return Status::Ok();
     }
   }
@@ -269,82 +481,74 @@ Status GroupRepo::persist(const std::string& document_id, Doc& doc, std::span<co
     for (ChangeGraph::Index i : added) append(joined, doc.graph.chunk(i));
     blob = joined;
   }
-  storage::StorageKey key = storage::incremental_key(document_id, blob);
-  GM_TRY(store_->save_deferred(key, blob));
+  storage::StorageKey key = storage::incremental_key(job.document_id, blob);
+  GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, blob));
+  job.writes.push_back(std::move(file));
   doc.files.insert(key);
   doc.snapshot.reset();  // no longer the whole document
   doc.incremental_bytes += blob.size();
-  stats_.changes_stored += added.size();
+  job.changes_stored += added.size();
   return Status::Ok();
 }
 
-void GroupRepo::send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc) {
-  Connection* c = find_peer(peer_id);
-  if (!c) return;
-  automerge::SyncState& state = doc.sessions[peer_id];
+void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session) const {
+  Doc& doc = *job.doc;
   automerge::SyncOptions options;
   if (doc.snapshot) options.save_document = [&doc] { return *doc.snapshot; };
-  std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, state, options);
+  std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, session.state, options);
   if (!m) return;
   SyncMessage out;
   out.sender_id = options_.peer_id;
   out.target_id = peer_id;
-  out.document_id = document_id;
+  out.document_id = job.document_id;
   out.data = automerge::encode_sync_message(*m);
-  send(*c, std::move(out));  // a Message made from it without copying the data
+  job.out.push_back({session.conn, encode_message(out), std::nullopt});
 }
 
-void GroupRepo::on_sync(Connection& c, const std::string& document_id, ByteView data, bool is_request) {
-  Doc* doc = load(document_id);
-  uint64_t conn = peers_[c.peer_id];
-  if (!doc) {
-    // load() said why. Only this document is out of reach: the socket stays, and its
-    // other documents keep syncing (closing it would make the client reconnect and
-    // ask again, forever, and sync nothing else).
-    log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": document " + document_id +
-              " cannot be read on the server; answered doc-unavailable");
-    ++stats_.sync_errors;
-    send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
-    return;
+bool GroupRepo::receive(Job& job, const Inbound& in) const {
+  Doc& doc = *job.doc;
+  Session& session = doc.sessions[in.peer_id];
+  if (session.conn != in.conn) session = Session{in.conn, {}};
+  Result<automerge::SyncMessage> message = automerge::decode_sync_message(in.data);
+  if (!message) {
+    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + message.error().message);
+    return true;
   }
-  doc->last_used = Clock::now();
-  automerge::SyncState& state = doc->sessions[c.peer_id];
-  Result<automerge::SyncMessage> message = automerge::decode_sync_message(data);
-  if (!message) return fail(conn, c, "bad sync message for " + document_id + ": " + message.error().message);
   std::optional<automerge::Chunk> document_chunk = whole_document_chunk(*message);
   std::vector<ChangeGraph::Index> added;
   bool servable = false;  // the document chunk may be stored and served as it came
-  Status received = document_chunk && !state.read_only
-                        ? apply_document_chunk(doc->graph, document_chunk->body, &added, &servable)
+  Status received = document_chunk && !session.state.read_only
+                        ? apply_document_chunk(doc.graph, document_chunk->body, &added, &servable)
                         : Status::Ok();
   // A whole document is in the graph by now; the message's other fields still count.
-  if (received) received = automerge::receive_sync_message(doc->graph, state, *message, &added);
+  if (received) received = automerge::receive_sync_message(doc.graph, session.state, *message, &added);
   // What reached the graph is stored before anyone hears of it, even if the rest of
   // the message was bad.
-  Status stored = persist(document_id, *doc, added, servable ? &*document_chunk : nullptr);
+  Status stored = persist(job, added, servable ? &*document_chunk : nullptr);
   if (!stored) {
-    log_.warn("group " + group_ + ": storing changes of " + document_id + " failed: " + stored.error().message);
-    // What is in memory must not outrun the disk: reload the document when next used.
-    docs_.erase(document_id);
-    stats_.documents_loaded = static_cast<int64_t>(docs_.size());
-    return fail(conn, c, "the server could not store your changes");
+    job.warnings.push_back("storing changes failed: " + stored.error().message);
+    job.fail(in, options_.peer_id, "the server could not store your changes");
+    job.store_failed = true;
+    return false;
   }
-  if (!received) return fail(conn, c, "bad sync message for " + document_id + ": " + received.error().message);
-
-  if (is_request && doc->graph.empty()) {
+  if (!received) {
+    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + received.error().message);
+    return true;
+  }
+  if (in.is_request && doc.graph.empty()) {
     // We do not have it either. The client stays subscribed (its session is kept)
     // and gets the document when another client uploads it.
-    send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
+    job.out.push_back(
+        {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
   } else {
-    send_sync(c.peer_id, document_id, *doc);
+    generate(job, in.peer_id, session);
   }
   if (!added.empty()) {
-    std::vector<std::string> others;
-    for (const auto& [peer_id, session] : doc->sessions) {
-      if (peer_id != c.peer_id) others.push_back(peer_id);
+    for (auto& [peer_id, other] : doc.sessions) {
+      if (peer_id != in.peer_id && !job.failed.count(other.conn)) generate(job, peer_id, other);
     }
-    for (const std::string& p : others) send_sync(p, document_id, *doc);
   }
+  return true;
 }
 
 void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
@@ -363,13 +567,13 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
     }
   }
   ephemeral_seen_[key] = m.count;
-  auto d = docs_.find(m.document_id);
-  if (d == docs_.end()) return;
-  d->second->last_used = Clock::now();
-  for (const auto& [peer_id, session] : d->second->sessions) {
+  auto d = slots_.find(m.document_id);
+  if (d == slots_.end()) return;
+  d->second.last_used = Clock::now();
+  for (const auto& [peer_id, conn] : d->second.watchers) {
     if (peer_id == c.peer_id) continue;
     Connection* other = find_peer(peer_id);
-    if (!other) continue;
+    if (!other || other->id != conn) continue;
     EphemeralMessage out = m;
     out.target_id = peer_id;
     send(*other, out);
@@ -401,112 +605,64 @@ Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
   return snapshot;
 }
 
-Result<storage::StorageKey> GroupRepo::replace_files(const std::string& document_id,
-                                                     const std::set<storage::StorageKey>& files,
-                                                     const std::vector<automerge::ChangeHash>& heads, ByteView snapshot) {
-  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(heads));
+Status GroupRepo::compact(const std::string& document_id, const Doc& doc) const {
+  GM_ASSIGN_OR_RETURN(Bytes snapshot, compacted_snapshot(doc.graph));
+  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
   std::vector<storage::StorageKey> old;
-  for (const storage::StorageKey& f : files) {
+  for (const storage::StorageKey& f : doc.files) {
     if (f != key) old.push_back(f);
   }
-  GM_TRY(store_->remove_keys(old));
-  return key;
+  return store_->remove_keys(old);
 }
 
-void GroupRepo::compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc) {
-  if (!worth_compacting(*doc) || compacting_.count(document_id)) return;
-  compacting_.insert(document_id);
-  struct Job {
-    std::string id;
-    std::unique_ptr<Doc> doc;
-    std::vector<automerge::ChangeHash> heads;
-    std::optional<Result<Bytes>> snapshot;
-  };
+void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
   auto job = std::make_shared<Job>();
-  job->id = document_id;
-  job->heads = doc->graph.heads();
-  job->doc = std::move(doc);
-  auto work = [job] {
-    job->snapshot = compacted_snapshot(job->doc->graph);
-    job->doc->graph = ChangeGraph();  // its memory goes back now, on the worker
-  };
-  auto done = [this, job, alive = std::weak_ptr<bool>(alive_)] {
-    if (alive.expired()) return;
-    compacting_.erase(job->id);
-    Result<Bytes> snapshot = std::move(*job->snapshot);
-    const std::set<storage::StorageKey> files = std::move(job->doc->files);
-    job->doc.reset();
-    if (!snapshot) {
-      log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + snapshot.error().message);
-      return;
-    }
-    // Loaded again meanwhile: the snapshot still replaces the files it was made from
-    // if the loaded document was read from all of them (none was set aside).
-    auto it = docs_.find(job->id);
-    Doc* loaded = it == docs_.end() ? nullptr : it->second.get();
-    if (loaded && !std::includes(loaded->files.begin(), loaded->files.end(), files.begin(), files.end())) {
-      log_.info("group " + group_ + ": " + job->id + " was loaded again from other files while being compacted");
-      return;
-    }
-    Result<storage::StorageKey> key = replace_files(job->id, files, job->heads, *snapshot);
-    if (!key) {
-      log_.warn("group " + group_ + ": compacting " + job->id + " failed: " + key.error().message);
-      return;
-    }
-    if (!loaded) return;
-    for (const storage::StorageKey& f : files) loaded->files.erase(f);
-    loaded->files.insert(*key);
-    if (loaded->files.size() == 1) {  // the snapshot is all it has: served whole
-      loaded->snapshot_bytes = snapshot->size();
-      loaded->incremental_bytes = 0;
-      loaded->snapshot = std::move(*snapshot);
-    } else {
-      loaded->snapshot_bytes += snapshot->size();  // an estimate: only worth_compacting reads it
-      loaded->snapshot.reset();
-    }
-  };
-  if (options_.background) {
-    options_.background(std::move(work), std::move(done));
-  } else {
-    work();
-    done();
-  }
+  job->document_id = document_id;
+  job->compact = true;
+  job->doc = std::move(slot.doc);
+  slot.busy = true;
+  ++jobs_;
+  run(
+      Lane::kSlow, [this, job] { work(*job); },
+      [this, job, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
+        finish_job(*job);
+      });
 }
 
 void GroupRepo::unload_idle(Clock::time_point now) {
-  commit();  // compaction reads and replaces files: they must all be in place
-  for (auto it = docs_.begin(); it != docs_.end();) {
-    Doc& doc = *it->second;
-    bool idle = now - doc.last_used >= options_.idle_unload;
+  std::vector<std::string> idle;
+  for (auto& [id, slot] : slots_) {
+    if (slot.busy || !slot.doc || slot.pending_writes > 0 || now - slot.last_used < options_.idle_unload) continue;
     bool watched = false;
-    for (const auto& [peer_id, session] : doc.sessions) watched = watched || peers_.count(peer_id) != 0;
-    if (!idle || watched) {
-      ++it;
-      continue;
+    for (const auto& [peer_id, conn] : slot.watchers) {
+      auto p = peers_.find(peer_id);
+      watched = watched || (p != peers_.end() && p->second == conn);
     }
-    const std::string id = it->first;
-    std::unique_ptr<Doc> unloaded = std::move(it->second);
-    it = docs_.erase(it);
-    compact_unloaded(id, std::move(unloaded));
+    if (!watched) idle.push_back(id);
   }
-  stats_.documents_loaded = static_cast<int64_t>(docs_.size());
+  for (const std::string& id : idle) {
+    Slot& slot = slots_[id];
+    if (worth_compacting(*slot.doc)) {
+      compact_unloaded(id, slot);  // the slot goes once it is done
+    } else {
+      slots_.erase(id);
+    }
+  }
+  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
 }
 
 void GroupRepo::flush() {
-  commit();
-  // At shutdown, compaction runs here: the server stops once this returns.
-  for (auto& [id, doc] : docs_) {
-    if (!worth_compacting(*doc) || compacting_.count(id)) continue;
-    Result<Bytes> snapshot = compacted_snapshot(doc->graph);
-    Status s = snapshot ? Status::Ok() : Status(snapshot.error());
-    if (s) {
-      if (auto key = replace_files(id, doc->files, doc->graph.heads(), *snapshot); !key) s = key.error();
-    }
+  // At shutdown, once no job or commit is under way: compaction runs here, and the
+  // server stops once this returns.
+  for (auto& [id, slot] : slots_) {
+    if (slot.busy || !slot.doc || slot.pending_writes > 0 || !worth_compacting(*slot.doc)) continue;
+    Status s = compact(id, *slot.doc);
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }
-  docs_.clear();
+  slots_.clear();
   stats_.documents_loaded = 0;
 }
 

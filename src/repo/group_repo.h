@@ -22,17 +22,26 @@
 // A malformed message or sync payload gets an `error` message and the socket is
 // closed; nobody else notices.
 //
-// Documents load on first use (snapshot + incremental files) and are unloaded once
-// no client has used them for `idle_unload`; unloading compacts a document whose
-// incremental files outweigh its snapshot into one snapshot, written durably before
-// the files it replaces are removed. Compaction loads and saves the whole document
-// (a second for a long history), so it runs in the background (options.background)
-// while this thread goes on serving; its snapshot then replaces exactly the files it
-// was made from, also when the document was loaded again meanwhile (from those files
-// and maybe newer ones). Not thread-safe: call from one thread.
+// Threads. The repo's own thread (the server's io thread) parses frames, routes them
+// and sends; everything that may be slow runs elsewhere (options.executor): each
+// document is worked on by one job at a time (load it from disk, receive the sync
+// messages that came for it, store what they added, make the replies), and messages
+// arriving meanwhile wait in the document's inbox for the next job, so per (document,
+// peer) replies keep their order. A job gets the document's state for its duration
+// and hands it back. Jobs whose work is small (a loaded document, little to receive)
+// run on a quick lane, the others on a slow lane, so a long load or upload never
+// delays another document's edit. The disk flush of a commit runs on a third lane.
+//
+// Documents are unloaded once no client has used them for `idle_unload`; unloading
+// compacts a document whose incremental files outweigh its snapshot into one snapshot,
+// written durably before the files it replaces are removed. Compaction is a job on the
+// document like the others, so a message for the document waits for it and then loads
+// the compacted document. Not thread-safe: call from one thread.
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <optional>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,6 +66,8 @@ class Peer {
   virtual bool send(Bytes frame) = 0;
   // Closes the connection after what is queued; the owner calls disconnect() later.
   virtual void close(std::string reason) = 0;
+  // Stops (true) or resumes (false) reading the connection's messages.
+  virtual void pause(bool paused) { (void)paused; }
 };
 
 struct RepoLogger {
@@ -71,16 +82,24 @@ struct GroupStats {
   uint64_t changes_stored = 0;
 };
 
-// Runs `work` away from the repo's thread and then `done` on it (the server: a worker
-// thread, then a post back to the io thread). Empty: both at once, in the caller.
-using Background = std::function<void(std::function<void()> work, std::function<void()> done)>;
+// Where a job runs: quick (small work on a loaded document), slow (loading, large
+// uploads, compaction) or disk (the flush of a commit).
+enum class Lane { kQuick, kSlow, kDisk };
+
+// Runs `work` on a worker of `lane` and then `done` on the repo's thread (the server: a
+// post back to the io thread). Empty: both at once, in the caller.
+using Executor = std::function<void(Lane lane, std::function<void()> work, std::function<void()> done)>;
 
 struct GroupRepoOptions {
   std::string peer_id;  // our senderId: "storage-server-<hostname>-<group>"
   std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
   // Most ephemeral (senderId, sessionId) pairs remembered for de-duplication.
   size_t ephemeral_memory = 4096;
-  Background background;
+  // Bytes of a connection's sync messages received and not yet worked on past which
+  // its socket stops reading (Peer::pause) until the jobs catch up: what a client can
+  // make the server hold is this plus one message.
+  size_t pause_inbox_bytes = 16u << 20;
+  Executor executor;
 };
 
 class GroupRepo {
@@ -97,36 +116,52 @@ class GroupRepo {
   void disconnect(uint64_t conn);
 
   // Group commit: changes received are written without waiting for the disk, and
-  // every message sent after them waits (in order) until commit() has made them
-  // durable. The owner calls commit() once it has handled the messages at hand, so
-  // one disk flush covers them all. On a storage failure the documents concerned are
-  // dropped from memory and the clients waiting on them get an error and are closed.
+  // every message sent after them waits (in order) until a commit has made them
+  // durable. commit() starts one (on the disk lane) unless one is under way; each job
+  // that stored something asks for one when it ends, so one flush covers what arrived
+  // meanwhile. On a storage failure everything not yet durable is dropped: the
+  // documents concerned go back to what the disk holds and the clients waiting on them
+  // get an error and are closed.
   void commit();
-  bool has_uncommitted() const { return !held_.empty() || store_->has_pending(); }
-  // Unloads documents idle since before now - idle_unload (and compacts them, in the
-  // background).
+  bool has_uncommitted() const { return committing_ || !held_.empty() || store_->has_pending(); }
+  // Jobs or a commit under way (the owner waits for them before flush()).
+  bool busy() const { return jobs_ > 0 || committing_; }
+  // Unloads documents idle since before now - idle_unload, compacting those worth it.
   void unload_idle(Clock::time_point now);
-  // Compacts and unloads every document (shutdown).
+  // Compacts and unloads every document, in the caller (shutdown, once !busy()).
   void flush();
 
   bool has_connections() const { return !conns_.empty(); }
-  void set_background(Background background) { options_.background = std::move(background); }
+  void set_executor(Executor executor) { options_.executor = std::move(executor); }
 
  private:
   struct Connection {
     uint64_t id = 0;
     std::shared_ptr<Peer> peer;
     std::string peer_id;  // empty until join
+    size_t inbox_bytes = 0;  // of its messages waiting for a job
   };
-  // A message (or, with `close`, a close) waiting for commit().
-  struct Held {
+  // A message (or, with `close`, a close) for a connection.
+  struct Outgoing {
     uint64_t conn = 0;
     Bytes frame;
     std::optional<std::string> close;
   };
+  // A sync or request message waiting for its document's next job.
+  struct Inbound {
+    uint64_t conn = 0;
+    std::string peer_id;
+    Bytes data;
+    bool is_request = false;
+  };
+  struct Session {
+    uint64_t conn = 0;  // the socket it was made with: another one starts afresh (§2.3)
+    automerge::SyncState state;
+  };
+  // A document's state; owned by the repo's thread or by the one job working on it.
   struct Doc {
     automerge::ChangeGraph graph;
-    std::map<std::string, automerge::SyncState> sessions;  // by peer id
+    std::map<std::string, Session> sessions;  // by peer id
     std::set<storage::StorageKey> files;  // snapshot and incremental keys on disk
     size_t snapshot_bytes = 0;
     size_t incremental_bytes = 0;
@@ -134,35 +169,59 @@ class GroupRepo {
     // document has (loaded from it, nothing since): a peer with nothing gets it as a
     // V2 whole-document message instead of every change.
     std::optional<Bytes> snapshot;
+  };
+  // The repo thread's view of a document.
+  struct Slot {
+    std::unique_ptr<Doc> doc;  // null while a job has it, or until loaded
+    bool busy = false;         // a job is working on it
+    bool stale = false;        // a commit failed while the job ran: drop what it did
+    std::deque<Inbound> inbox;
+    std::map<std::string, uint64_t> watchers;  // peers that synced it → their socket
+    size_t pending_writes = 0;  // files stored for it that no commit has made durable yet
     Clock::time_point last_used;
   };
+  struct Job;
+  struct CommitJob;
 
   void on_join(uint64_t conn, Connection& c, const JoinMessage& m);
-  void on_sync(Connection& c, const std::string& document_id, ByteView data, bool is_request);
+  void on_sync(Connection& c, const std::string& document_id, Bytes data, bool is_request);
   void on_ephemeral(Connection& c, const EphemeralMessage& m);
   void fail(uint64_t conn, Connection& c, const std::string& why);
 
-  // The document, loaded from the store on first use; nullptr if loading failed.
-  Doc* load(const std::string& document_id);
-  // Keeps doc.snapshot only if it is the whole document (see Doc::snapshot).
-  void keep_snapshot(const std::string& document_id, Doc& doc);
-  // Stores the changes just added (`document_chunk`: the message carried them as one
-  // whole document).
-  Status persist(const std::string& document_id, Doc& doc, std::span<const automerge::ChangeGraph::Index> added,
-                 const automerge::Chunk* document_chunk = nullptr);
+  // Jobs: start_job hands the slot's document and inbox to a worker (work), and
+  // finish_job takes the document back on this thread.
+  void start_job(const std::string& document_id, Slot& slot);
+  void work(Job& job) const;
+  void finish_job(Job& job);
+  // Loads a document from the store; nullptr if it cannot be read (job.log says why).
+  std::unique_ptr<Doc> load(const std::string& document_id, Job& job) const;
+  // One sync message: false if storing its changes failed (the job stops there).
+  bool receive(Job& job, const Inbound& in) const;
+  // Writes the changes just added (`document_chunk`: the message carried them as one
+  // whole document) beside their place, for the next commit.
+  Status persist(Job& job, std::span<const automerge::ChangeGraph::Index> added,
+                 const automerge::Chunk* document_chunk) const;
+  void generate(Job& job, const std::string& peer_id, Session& session) const;
+  void finish_commit(CommitJob& commit);
+  // Forgets the document's state (it is read from disk again when next used).
+  void drop(const std::string& document_id);
+  // Forgets slots with nothing in them.
+  void tidy();
+  void run(Lane lane, std::function<void()> work, std::function<void()> done);
+
   // Whether compacting is worth it, and safe (nothing queued).
   static bool worth_compacting(const Doc& doc);
   // The snapshot that replaces every file of the document; pure (any thread).
   static Result<Bytes> compacted_snapshot(const automerge::ChangeGraph& graph);
-  // Stores `snapshot` durably, then removes the `files` it replaces; its key.
-  Result<storage::StorageKey> replace_files(const std::string& document_id, const std::set<storage::StorageKey>& files,
-                                            const std::vector<automerge::ChangeHash>& heads, ByteView snapshot);
-  // Compacts a document being unloaded, in the background.
-  void compact_unloaded(const std::string& document_id, std::unique_ptr<Doc> doc);
-  void send_sync(const std::string& peer_id, const std::string& document_id, Doc& doc);
+  // Stores the compacted snapshot durably, then removes the files it replaces.
+  Status compact(const std::string& document_id, const Doc& doc) const;
+  void compact_unloaded(const std::string& document_id, Slot& slot);
+
   Connection* find_peer(const std::string& peer_id);
-  void send(Connection& c, const Message& m);
+  void send(Connection& c, Bytes frame);
+  void send(Connection& c, const Message& m) { send(c, encode_message(m)); }
   void close(Connection& c, const std::string& reason);
+  void deliver(Outgoing out);
 
   std::string group_;
   std::shared_ptr<storage::DocumentStore> store_;
@@ -172,16 +231,17 @@ class GroupRepo {
 
   std::unordered_map<uint64_t, Connection> conns_;
   std::unordered_map<std::string, uint64_t> peers_;  // peer id → connection
-  std::unordered_map<std::string, std::unique_ptr<Doc>> docs_;
-  std::vector<Held> held_;
-  std::set<std::string> uncommitted_docs_;  // documents with changes not yet durable
+  std::unordered_map<std::string, Slot> slots_;
+  size_t jobs_ = 0;     // jobs under way
+  bool committing_ = false;
+  std::vector<Outgoing> held_;  // waiting for the next commit
+  std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
   // Ephemeral de-duplication: "senderId\0sessionId" → highest count seen, with
   // insertion order for forgetting the oldest.
   std::unordered_map<std::string, uint64_t> ephemeral_seen_;
   std::vector<std::string> ephemeral_order_;
   size_t ephemeral_next_ = 0;
-  std::set<std::string> compacting_;  // documents with a compaction in the background
-  // Expires with the repo: a compaction that finishes after it does nothing.
+  // Expires with the repo: a job or commit that finishes after it does nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

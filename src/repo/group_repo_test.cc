@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "automerge/document.h"
 #include "automerge/leb.h"
@@ -52,6 +53,31 @@ struct Client {
   automerge::SyncState state;
   automerge::SyncOptions options;
   size_t seen = 0;  // messages of peer->received already handled
+};
+
+// Jobs of the lanes in `deferred` queued, run when the test says (the server runs them
+// on worker threads); the others run at once.
+struct ManualExecutor {
+  std::set<Lane> deferred;
+  struct Job {
+    Lane lane;
+    std::function<void()> work, done;
+  };
+  std::vector<Job> jobs;
+  Executor hook() {
+    return [this](Lane lane, std::function<void()> work, std::function<void()> done) {
+      if (!deferred.count(lane)) {
+        work();
+        done();
+        return;
+      }
+      jobs.push_back({lane, std::move(work), std::move(done)});
+    };
+  }
+  void run(size_t i) {
+    jobs[i].work();
+    jobs[i].done();
+  }
 };
 
 class GroupRepoTest : public ::testing::Test {
@@ -188,6 +214,9 @@ TEST_F(GroupRepoTest, RepliesWaitUntilChangesAreCommitted) {
   ASSERT_TRUE(m);
   ASSERT_FALSE(m->changes.empty());
   const size_t before = a.peer->received.size();
+  ManualExecutor executor;
+  executor.deferred = {Lane::kDisk};
+  repo_->set_executor(executor.hook());
   repo_->receive(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId,
                                                     automerge::encode_sync_message(*m)}));
   auto stored = [&] {
@@ -203,7 +232,8 @@ TEST_F(GroupRepoTest, RepliesWaitUntilChangesAreCommitted) {
   EXPECT_TRUE(repo_->has_uncommitted());
   EXPECT_EQ(a.peer->received.size(), before);
   EXPECT_FALSE(stored());
-  repo_->commit();
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  executor.run(0);
   EXPECT_FALSE(repo_->has_uncommitted());
   EXPECT_TRUE(stored());
   EXPECT_GT(a.peer->received.size(), before);
@@ -535,19 +565,6 @@ Bytes change_by(uint8_t a) {
   return automerge::encode_change(change);
 }
 
-// Compactions queued by the repo, run when the test says (the server runs them on a
-// worker thread).
-struct ManualBackground {
-  std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
-  Background hook() {
-    return [this](std::function<void()> work, std::function<void()> done) { jobs.emplace_back(work, done); };
-  }
-  void run(size_t i) {
-    jobs[i].first();
-    jobs[i].second();
-  }
-};
-
 class GroupRepoCompactionTest : public GroupRepoTest {
  protected:
   // {snapshot files, incremental files} of the document on disk.
@@ -565,99 +582,141 @@ class GroupRepoCompactionTest : public GroupRepoTest {
     sync(c);
   }
   void unload() { repo_->unload_idle(Clock::now() + std::chrono::hours(1)); }
-  // With compactions in `background`: client `a` stores two changes (two files) and
-  // leaves; the document is unloaded and its compaction queued.
-  void store_twice_and_unload(ManualBackground& background, Client& a) {
-    repo_->set_background(background.hook());
+  // Client `a` stores two changes (two files) and leaves; the document is unloaded
+  // and its compaction queued in `executor`, whose slow lane then runs at once again.
+  void store_twice_and_unload(ManualExecutor& executor, Client& a) {
+    repo_->set_executor(executor.hook());
     join(a);
     add(a, change_by(1));
     add(a, change_by(2));
     repo_->disconnect(a.conn);
+    executor.deferred = {Lane::kSlow};
     unload();
+    executor.deferred.clear();
   }
 };
 
 TEST_F(GroupRepoCompactionTest, RunsInTheBackgroundAndReplacesTheFilesOnceDone) {
-  ManualBackground background;
+  ManualExecutor executor;
   Client a{1, "alice"};
-  store_twice_and_unload(background, a);
-  EXPECT_EQ(repo_->stats().documents_loaded, 0);
-  ASSERT_EQ(background.jobs.size(), 1u);
+  store_twice_and_unload(executor, a);
+  ASSERT_EQ(executor.jobs.size(), 1u);
   EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));  // nothing replaced yet
-  background.run(0);
+  executor.run(0);
+  EXPECT_EQ(repo_->stats().documents_loaded, 0);
   EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
   Client b{2, "bob"};
   fetch(b);
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
 }
 
-// A document loaded again while its compaction runs: the snapshot replaces exactly the
-// files it was made from (the loaded document is then served from it), and what came
-// since stays; one compaction per document at a time.
-TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainMeanwhileKeepsWhatCameSince) {
-  ManualBackground background;
+// A message for a document being compacted waits for the compaction, then is answered
+// from the compacted document; what comes after is stored beside it.
+TEST_F(GroupRepoCompactionTest, AMessageDuringTheCompactionWaitsForIt) {
+  ManualExecutor executor;
   Client a{1, "alice"};
-  store_twice_and_unload(background, a);
-  ASSERT_EQ(background.jobs.size(), 1u);
-
-  Client b{2, "bob"};
-  fetch(b);  // loaded again, from the same two files
-  background.run(0);
-  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
-  Client b2{5, "bob2"};
-  fetch(b2);  // served from memory, the snapshot whole
-  EXPECT_EQ(b2.graph.heads(), a.graph.heads());
-
-  add(b, change_by(3));  // a second file
-  repo_->disconnect(b.conn);
-  repo_->disconnect(b2.conn);
-  unload();
-  ASSERT_EQ(background.jobs.size(), 2u);
-  Client c{3, "carol"};
-  fetch(c);
-  add(c, change_by(4));  // a third, while the second compaction runs
-  repo_->disconnect(c.conn);
-  unload();
-  EXPECT_EQ(background.jobs.size(), 2u);  // one compaction per document at a time
-  background.run(1);  // it read two files; the third stays
-  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 1}));
-
-  Client d{4, "dave"};
-  fetch(d);
-  EXPECT_EQ(d.graph.size(), 4u);
-  EXPECT_EQ(d.graph.heads(), c.graph.heads());
-}
-
-// Loaded again from fewer files (one was damaged meanwhile and set aside): the snapshot
-// is not stored, since the loaded document lacks what it holds.
-TEST_F(GroupRepoCompactionTest, ADocumentLoadedAgainFromOtherFilesKeepsThem) {
-  ManualBackground background;
-  Client a{1, "alice"};
-  store_twice_and_unload(background, a);
-  ASSERT_EQ(background.jobs.size(), 1u);
-  {
-    auto store = storage::DocumentStore::open(dir_);
-    ASSERT_TRUE(store.ok());
-    auto keys = (*store)->list_range({kDocId, "incremental"});
-    ASSERT_TRUE(keys.ok() && keys->size() == 2u);
-    ASSERT_TRUE((*store)->save(keys->front(), Bytes{1, 2, 3}).ok());  // damaged
-  }
+  store_twice_and_unload(executor, a);
+  ASSERT_EQ(executor.jobs.size(), 1u);
   Client b{2, "bob"};
   fetch(b);
-  EXPECT_EQ(b.graph.size(), 1u);
-  background.run(0);
-  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 1}));
+  EXPECT_TRUE(b.peer->all<SyncMessage>().empty());
+  EXPECT_TRUE(repo_->busy());
+  executor.run(0);
+  EXPECT_FALSE(repo_->busy());
+  sync(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
+  add(b, change_by(3));
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 1}));
+  Client c{3, "carol"};
+  fetch(c);
+  EXPECT_EQ(c.graph.size(), 3u);
 }
 
+// Jobs finish before the repo goes (the server waits for them); one that ends after it
+// has done its work whole and its end does nothing.
 TEST_F(GroupRepoCompactionTest, ACompactionEndingAfterTheRepoDoesNothing) {
-  ManualBackground background;
+  ManualExecutor executor;
   Client a{1, "alice"};
-  store_twice_and_unload(background, a);
-  ASSERT_EQ(background.jobs.size(), 1u);
-  background.jobs[0].first();
+  store_twice_and_unload(executor, a);
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  executor.jobs[0].work();
   repo_.reset();
-  background.jobs[0].second();
-  EXPECT_EQ(files(), (std::pair<size_t, size_t>{0, 2}));
+  executor.jobs[0].done();
+  EXPECT_EQ(files(), (std::pair<size_t, size_t>{1, 0}));
+}
+
+class GroupRepoJobTest : public GroupRepoTest {};
+
+// Messages for a document whose job is under way wait in order; the replies come once
+// the job is done.
+TEST_F(GroupRepoJobTest, MessagesForABusyDocumentWaitForItsJob) {
+  ManualExecutor executor;
+  executor.deferred = {Lane::kSlow};
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);  // the first message starts the load; nothing comes back yet
+  EXPECT_TRUE(a.peer->all<SyncMessage>().empty());
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  executor.deferred.clear();
+  executor.run(0);
+  sync(a);
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+}
+
+// A connection whose messages wait past pause_inbox_bytes stops being read until its
+// document's job has taken them.
+TEST_F(GroupRepoJobTest, AConnectionWithTooMuchWaitingIsPaused) {
+  struct PausingPeer : FakePeer {
+    std::vector<bool> pauses;
+    void pause(bool paused) override { pauses.push_back(paused); }
+  };
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  o.pause_inbox_bytes = 1;
+  ManualExecutor executor;
+  executor.deferred = {Lane::kSlow};
+  o.executor = executor.hook();
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                      o, RepoLogger{});
+  Client a{1, "alice"};
+  auto peer = std::make_shared<PausingPeer>();
+  a.peer = peer;
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  EXPECT_EQ(peer->pauses, std::vector<bool>{true});
+  executor.run(0);
+  EXPECT_EQ(peer->pauses, (std::vector<bool>{true, false}));
+}
+
+// A commit that fails tells the clients whose replies waited for it, drops what was not
+// durable, and the document goes back to what the disk holds.
+TEST_F(GroupRepoJobTest, AFailedCommitDropsWhatWasNotDurable) {
+  ManualExecutor executor;
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  executor.deferred = {Lane::kDisk};
+  sync(a);
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  for (auto& e : fs::directory_iterator(dir_ / ".tmp")) fs::remove(e.path());  // the disk loses them
+  executor.deferred.clear();
+  executor.run(0);
+  ASSERT_FALSE(a.peer->all<ErrorMessage>().empty());
+  EXPECT_TRUE(a.peer->closed);
+  EXPECT_EQ(repo_->stats().documents_loaded, 0);
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_TRUE(b.graph.empty());
+  EXPECT_FALSE(b.peer->all<DocUnavailableMessage>().empty());
 }
 
 }  // namespace

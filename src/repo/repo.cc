@@ -20,7 +20,7 @@ Status Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Pe
     GroupRepoOptions o;
     o.peer_id = "storage-server-" + options_.hostname + "-" + group;
     o.idle_unload = options_.idle_unload;
-    o.background = background_;
+    o.executor = executor_;
     it = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(store), o, options_.log)).first;
   }
   it->second->connect(conn, std::move(peer));
@@ -32,12 +32,17 @@ void Repo::receive(uint64_t conn, ByteView frame) {
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   it->second->receive(conn, frame);
-  if (it->second->has_uncommitted()) uncommitted_.insert(it->second);
 }
 
 void Repo::commit() {
-  for (GroupRepo* group : uncommitted_) group->commit();
-  uncommitted_.clear();
+  for (auto& [name, group] : groups_) group->commit();
+}
+
+bool Repo::busy() const {
+  for (const auto& [name, group] : groups_) {
+    if (group->busy()) return true;
+  }
+  return false;
 }
 
 void Repo::disconnect(uint64_t conn) {
@@ -48,17 +53,15 @@ void Repo::disconnect(uint64_t conn) {
 }
 
 void Repo::tick(Clock::time_point now) {
-  commit();
   for (auto& [name, group] : groups_) group->unload_idle(now);
 }
 
-void Repo::set_background(Background background) {
-  background_ = std::move(background);
-  for (auto& [name, group] : groups_) group->set_background(background_);
+void Repo::set_executor(Executor executor) {
+  executor_ = std::move(executor);
+  for (auto& [name, group] : groups_) group->set_executor(executor_);
 }
 
 void Repo::flush() {
-  uncommitted_.clear();  // flush() commits each group first
   for (auto& [name, group] : groups_) group->flush();
 }
 

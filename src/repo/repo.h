@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <memory>
-#include <set>
 
 #include "repo/group_repo.h"
 #include "storage/group_registry.h"
@@ -33,17 +32,18 @@ class Repo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
-  // Makes the changes received since the last call durable and sends what waited
-  // for that (GroupRepo::commit): call once the messages at hand are handled.
+  // Starts making the changes received durable in every group (GroupRepo::commit);
+  // each job that stores something asks for this itself.
   void commit();
-  bool has_uncommitted() const { return !uncommitted_.empty(); }
+  // Jobs or commits under way in some group.
+  bool busy() const;
 
   // Unloads idle documents; call every few seconds.
   void tick(Clock::time_point now);
-  // Compacts and unloads everything (shutdown).
+  // Compacts and unloads everything (shutdown; once !busy()).
   void flush();
-  // Where every group runs its compactions (GroupRepoOptions::background).
-  void set_background(Background background);
+  // Where every group runs its jobs (GroupRepoOptions::executor).
+  void set_executor(Executor executor);
 
   // Per group, for metrics and /healthz.
   std::vector<std::pair<std::string, GroupStats>> stats() const;
@@ -54,11 +54,10 @@ class Repo {
       : options_(std::move(options)), registry_(std::move(registry)) {}
 
   RepoOptions options_;
-  Background background_;
+  Executor executor_;
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;
-  std::set<GroupRepo*> uncommitted_;  // groups whose last messages wait for commit()
 };
 
 }  // namespace gm::repo

@@ -58,6 +58,11 @@ class PeerConnection {
   // The same with close code 1008 (policy violation): the socket asked for something
   // this server will not serve (e.g. a group that overlaps another).
   virtual void refuse(std::string reason) = 0;
+  // Stops (true) or resumes (false) reading the socket's messages: the handler's
+  // backpressure while it still works on what came before. Pings are not answered
+  // while paused, so the pause must end within the ping interval or so; a close still
+  // goes through.
+  virtual void pause(bool paused) = 0;
 
   virtual const std::string& group() const = 0;
   virtual const PeerIdentity& identity() const = 0;

@@ -15,6 +15,7 @@ class PeerAdapter : public repo::Peer {
   explicit PeerAdapter(std::shared_ptr<PeerConnection> conn) : conn_(std::move(conn)) {}
   bool send(Bytes frame) override { return conn_->send(std::move(frame)); }
   void close(std::string reason) override { conn_->close(std::move(reason)); }
+  void pause(bool paused) override { conn_->pause(paused); }
 
  private:
   std::shared_ptr<PeerConnection> conn_;
@@ -27,13 +28,17 @@ void RepoHandler::start_timer(boost::asio::any_io_executor executor, std::chrono
   timer_ = std::make_unique<boost::asio::steady_timer>(executor);
   period_ = period;
   arm_timer();
-  repo_.set_background([this](std::function<void()> work, std::function<void()> done) {
-    boost::asio::post(worker_, [this, work = std::move(work), done = std::move(done)]() mutable {
+  repo_.set_executor([this](repo::Lane lane, std::function<void()> work, std::function<void()> done) {
+    boost::asio::thread_pool& pool = lane == repo::Lane::kQuick ? quick_ : lane == repo::Lane::kSlow ? slow_ : disk_;
+    boost::asio::post(pool, [this, lane, work = std::move(work), done = std::move(done)]() mutable {
       work();
+      work = nullptr;  // what it held goes here, on the worker
       {
         std::lock_guard lock(finished_mutex_);
         finished_.push_back(std::move(done));
+        trim_ = trim_ || lane == repo::Lane::kSlow;
       }
+      finished_cv_.notify_one();
       boost::asio::post(*executor_, [this] { run_finished(); });
     });
   });
@@ -41,15 +46,24 @@ void RepoHandler::start_timer(boost::asio::any_io_executor executor, std::chrono
 
 void RepoHandler::run_finished() {
   std::vector<std::function<void()>> finished;
+  bool trim = false;
   {
     std::lock_guard lock(finished_mutex_);
     finished.swap(finished_);
+    trim = std::exchange(trim_, false);
   }
-  if (finished.empty()) return;
   for (auto& done : finished) done();
   finished.clear();
-  // What the compactions held was freed, some of it on the worker thread: give it back.
-  malloc_trim(0);
+  // A load or compaction freed a whole document, partly on a worker thread: give the
+  // memory back (glibc keeps it otherwise).
+  if (trim) malloc_trim(0);
+}
+
+void RepoHandler::stop_workers() {
+  for (boost::asio::thread_pool* pool : {&quick_, &slow_, &disk_}) {
+    pool->stop();
+    pool->join();
+  }
 }
 
 void RepoHandler::arm_timer() {
@@ -90,18 +104,7 @@ void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {
   auto it = groups_.find(peer.id());
   if (it == groups_.end()) return;
   repo_.receive(peer.id(), frame);
-  schedule_commit();
   update_metrics(it->second);
-}
-
-void RepoHandler::schedule_commit() {
-  if (!repo_.has_uncommitted() || commit_posted_) return;
-  if (!executor_) return repo_.commit();
-  commit_posted_ = true;
-  boost::asio::post(*executor_, [this] {
-    commit_posted_ = false;
-    repo_.commit();
-  });
 }
 
 void RepoHandler::on_close(PeerConnection& peer) {
@@ -113,16 +116,22 @@ void RepoHandler::on_close(PeerConnection& peer) {
 
 void RepoHandler::flush() {
   stopped_ = true;
-  repo_.commit();
   // Destroyed here, while its io_context still exists (this handler outlives the
   // server); a wait under way ends with operation_aborted.
   timer_.reset();
-  // A compaction under way finishes and is stored first; those not started yet are
-  // dropped (their files stay as they are). Nothing is posted to the io thread after this.
-  worker_.stop();
-  worker_.join();
-  run_finished();
+  // The jobs under way finish, and what they stored is committed; the io_context no
+  // longer runs what they post, so their ends run here.
+  repo_.commit();
+  while (repo_.busy()) {
+    {
+      std::unique_lock lock(finished_mutex_);
+      finished_cv_.wait(lock, [this] { return !finished_.empty(); });
+    }
+    run_finished();
+  }
+  stop_workers();
   repo_.flush();
+  malloc_trim(0);
   for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
 }
 

@@ -45,7 +45,8 @@ WebSocketSession::WebSocketSession(ServerContext& ctx, uint64_t id, beast::tcp_s
       remote_(std::move(remote)),
       metrics_(ctx.metrics.group(identity_.group)),
       writer_wake_(ws_.get_executor()),
-      token_expiry_(ws_.get_executor()) {}
+      token_expiry_(ws_.get_executor()),
+      resume_(ws_.get_executor()) {}
 
 asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade) {
   co_await session->run(std::move(upgrade));
@@ -102,6 +103,10 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
 
   beast::flat_buffer buffer;
   for (;;) {
+    while (paused_ && state_ == State::open) {
+      resume_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await resume_.async_wait(kTuple);
+    }
     auto [ec, n] = co_await ws_.async_read(buffer, kTuple);
     if (ec) {
       log_read_end(ec);
@@ -229,6 +234,12 @@ void WebSocketSession::begin_close(websocket::close_code code, std::string reaso
   }
   state_ = State::closing;
   wake_writer();
+  resume_.cancel();
+}
+
+void WebSocketSession::pause(bool paused) {
+  paused_ = paused;
+  if (!paused) resume_.cancel();
 }
 
 void WebSocketSession::cut(const char* why) {
@@ -237,6 +248,7 @@ void WebSocketSession::cut(const char* why) {
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).socket().close(ignored);
   wake_writer();
+  resume_.cancel();
 }
 
 void WebSocketSession::wake_writer() { writer_wake_.cancel(); }

@@ -43,6 +43,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   bool send(Bytes frame) override;
   void close(std::string reason) override;
   void refuse(std::string reason) override;
+  void pause(bool paused) override;
   const std::string& group() const override { return identity_.group; }
   const PeerIdentity& identity() const override { return identity_; }
   uint64_t id() const override { return id_; }
@@ -74,7 +75,9 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   // When the writer last finished a message, or the queue last began to fill.
   std::chrono::steady_clock::time_point last_progress_{};
   boost::asio::steady_timer writer_wake_;
-  boost::asio::steady_timer token_expiry_;  // closes the socket when its session token expires
+  boost::asio::steady_timer token_expiry_;
+  boost::asio::steady_timer resume_;  // the reader waits on it while paused
+  bool paused_ = false;  // closes the socket when its session token expires
   bool close_sent_ = false;  // our close frame went out (we began the closing handshake)
   boost::beast::websocket::close_reason close_reason_;
   std::string cut_reason_;  // set when we cut the socket ourselves, for the log line

@@ -256,8 +256,14 @@ Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
 }
 
 Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
+  GM_ASSIGN_OR_RETURN(PendingFile file, prepare(key, bytes));
+  defer(std::move(file));
+  return Status::Ok();
+}
+
+Result<PendingFile> DocumentStore::prepare(const StorageKey& key, ByteView bytes) const {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
-  return batch_.add(dir_ / relative, bytes, 0600);
+  return batch_.prepare(dir_ / relative, bytes, 0600);
 }
 
 Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {

@@ -115,8 +115,9 @@ Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned 
 namespace {
 
 // Creates `dir` and every missing folder above it, mode 0700 (the data is private);
-// with `sync`, fsyncs each parent that gained an entry.
-Status make_directories(const fs::path& dir, bool sync) {
+// with `sync`, fsyncs each parent that gained an entry. Adds the folders it created to
+// `created` when given.
+Status make_directories(const fs::path& dir, bool sync, std::vector<fs::path>* created = nullptr) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
@@ -140,6 +141,8 @@ Status make_directories(const fs::path& dir, bool sync) {
       if (err != EEXIST || ::stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         return errno_error("cannot create folder", *it, err);
       }
+    } else if (created) {
+      created->push_back(*it);
     }
     fs::path parent = it->parent_path();
     if (sync) GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
@@ -151,63 +154,66 @@ Status make_directories(const fs::path& dir, bool sync) {
 
 Status create_directories_durably(const fs::path& dir) { return make_directories(dir, true); }
 
-DurableBatch::~DurableBatch() { discard(); }
+PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
+  if (this != &other) {
+    discard();
+    temp_ = std::exchange(other.temp_, {});
+    path_ = std::exchange(other.path_, {});
+    new_folders_ = std::exchange(other.new_folders_, {});
+  }
+  return *this;
+}
 
-void DurableBatch::discard() {
-  for (const auto& p : pending_) ::unlink(p.temp.c_str());
-  pending_.clear();
+void PendingFile::discard() {
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+  temp_.clear();
+}
+
+Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, unsigned mode) const {
+  PendingFile file;
+  file.path_ = path;
+  // New folders are flushed into their parents by commit().
+  GM_TRY(make_directories(path.parent_path(), false, &file.new_folders_));
+  GM_ASSIGN_OR_RETURN(file.temp_, write_temp(path, bytes, mode, temp_dir_, false));
+  return file;
 }
 
 Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
-  // New folders need no fsync of their own: commit()'s flushes cover them.
-  GM_TRY(make_directories(path.parent_path(), false));
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir_, false));
-  pending_.push_back({std::move(temp), path});
+  GM_ASSIGN_OR_RETURN(PendingFile file, prepare(path, bytes, mode));
+  add(std::move(file));
   return Status::Ok();
 }
 
 namespace {
 
-// syncfs(2) of every filesystem holding one of `folders`.
-Status sync_filesystems(const std::vector<fs::path>& folders) {
-  std::vector<dev_t> done;
-  for (const fs::path& folder : folders) {
-    Fd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd.get() < 0) return errno_error("cannot open folder", folder, errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return errno_error("cannot inspect", folder, errno);
-    if (std::find(done.begin(), done.end(), st.st_dev) != done.end()) continue;
-    if (::syncfs(fd.get()) != 0) return errno_error("cannot flush the filesystem of", folder, errno);
-    done.push_back(st.st_dev);
-  }
+Status sync_data(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("cannot open", path, errno);
+  if (::fdatasync(fd.get()) != 0) return errno_error("cannot flush", path, errno);
   return Status::Ok();
 }
 
 }  // namespace
 
-Status DurableBatch::commit() {
-  if (pending_.empty()) return Status::Ok();
+Status DurableBatch::commit(std::vector<PendingFile>& files) {
+  std::vector<PendingFile> batch = std::move(files);  // dropped (temps deleted) on return
+  files.clear();
+  for (const PendingFile& f : batch) GM_TRY(sync_data(f.temp_));
+  // Folders that gain an entry: each target's, and the parent of each new folder.
   std::vector<fs::path> folders;
-  for (const auto& p : pending_) {
-    if (std::find(folders.begin(), folders.end(), p.path.parent_path()) == folders.end()) {
-      folders.push_back(p.path.parent_path());
+  auto touch = [&folders](const fs::path& folder) {
+    if (std::find(folders.begin(), folders.end(), folder) == folders.end()) folders.push_back(folder);
+  };
+  for (PendingFile& f : batch) {
+    if (::rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
+      return errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
     }
+    f.temp_.clear();  // published
+    touch(f.path_.parent_path());
+    for (const fs::path& created : f.new_folders_) touch(created.parent_path());
   }
-  Status flushed = sync_filesystems(folders);  // the temp files' data and new folders
-  if (!flushed) {
-    discard();
-    return flushed;
-  }
-  for (size_t i = 0; i < pending_.size(); ++i) {
-    if (::rename(pending_[i].temp.c_str(), pending_[i].path.c_str()) != 0) {
-      Error e = errno_error("cannot rename " + pending_[i].temp.string() + " to", pending_[i].path, errno);
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      discard();  // the temps not renamed
-      return e;
-    }
-  }
-  pending_.clear();
-  return sync_filesystems(folders);  // the renames
+  for (const fs::path& folder : folders) GM_TRY(sync_directory(folder));
+  return Status::Ok();
 }
 
 Result<std::optional<Bytes>> read_file(const fs::path& path) {

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/bytes.h"
@@ -45,13 +46,34 @@ Status create_directories_durably(const std::filesystem::path& dir);
 // fsync of a folder, so renames/unlinks/creations inside it are durable.
 Status sync_directory(const std::filesystem::path& dir);
 
-// Group commit: many files made durable with two filesystem flushes in all, where
-// write_file_durably needs two fsyncs per file. add() writes a temp file for each path
-// (in the batch's temp folder, or beside the path; creating missing folders), without
-// fsync; commit() flushes the filesystem
-// (syncfs), renames every temp over its path, and flushes again. After a crash each
-// path holds its old content or the new one, never a part (leftover temps are named
-// with kTempPrefix). Nothing is visible at its path before commit().
+// A value written beside its place (a temp file named with kTempPrefix) but neither
+// durable nor visible yet: what DurableBatch::prepare makes, on any thread, for
+// DurableBatch::commit to publish. Deleted if dropped uncommitted.
+class PendingFile {
+ public:
+  PendingFile() = default;
+  PendingFile(PendingFile&& other) noexcept { *this = std::move(other); }
+  PendingFile& operator=(PendingFile&& other) noexcept;
+  ~PendingFile() { discard(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  friend class DurableBatch;
+  void discard();
+  std::filesystem::path temp_, path_;
+  std::vector<std::filesystem::path> new_folders_;  // created for it; their parents need a flush
+};
+
+// Group commit: many files made durable and visible together. prepare() writes a temp
+// file for a path (in the batch's temp folder, or beside the path; creating missing
+// folders) without flushing it; commit() flushes each temp's data (fdatasync), renames
+// every temp over its path, and flushes each folder that gained an entry once, so the
+// cost is the batch's own files, not the whole filesystem's dirty data. After a crash
+// each path holds its old content or the new one, never a part (leftover temps are
+// named with kTempPrefix). Nothing is visible at its path before commit().
+//
+// Threads: prepare() and the static commit() may run on any thread (the server writes
+// and flushes on workers); add(), take() and the member commit() belong to one thread.
 class DurableBatch {
  public:
   // Temp files go to `temp_dir` (on the same filesystem as the paths), or beside each
@@ -59,20 +81,24 @@ class DurableBatch {
   explicit DurableBatch(std::filesystem::path temp_dir = {}) : temp_dir_(std::move(temp_dir)) {}
   DurableBatch(const DurableBatch&) = delete;
   DurableBatch& operator=(const DurableBatch&) = delete;
-  ~DurableBatch();  // uncommitted temps are deleted
 
+  Result<PendingFile> prepare(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600) const;
+  void add(PendingFile file) { pending_.push_back(std::move(file)); }
   Status add(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
-  // On error, what was not renamed yet is deleted, and the batch is empty again.
-  Status commit();
+  // Everything added so far, to be committed elsewhere; the batch is empty again.
+  std::vector<PendingFile> take() { return std::exchange(pending_, {}); }
+  // Publishes `files` durably. On error, what was not renamed yet is deleted; what was
+  // renamed is visible but maybe not durable.
+  static Status commit(std::vector<PendingFile>& files);
+  Status commit() {
+    std::vector<PendingFile> files = take();
+    return commit(files);
+  }
   bool empty() const { return pending_.empty(); }
 
  private:
-  struct Pending {
-    std::filesystem::path temp, path;
-  };
-  void discard();
   std::filesystem::path temp_dir_;
-  std::vector<Pending> pending_;
+  std::vector<PendingFile> pending_;
 };
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
