@@ -90,6 +90,8 @@ class ChangeGraph {
   const std::vector<ChangeHash>& hashes() const { return hashes_; }  // application order
   // The type-1 chunk. Valid until the next change is added.
   ByteView chunk(Index i) const { return ByteView(arena_).subspan(nodes_[i].offset, nodes_[i].length); }
+  // Bytes of every change chunk together (applied or queued).
+  size_t chunk_bytes() const { return arena_.size(); }
   // The chunks of `indexes` as one view when they lie back to back, in that order, in
   // the graph's storage (changes applied together do); otherwise empty.
   ByteView contiguous_chunks(std::span<const Index> indexes) const;

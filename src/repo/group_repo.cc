@@ -48,6 +48,20 @@ namespace {
 
 // Messages at most this large for a loaded document are quick work.
 constexpr size_t kQuickJobBytes = 64 * 1024;
+// A document with no single snapshot and this many bytes of changes is sent to a peer
+// with nothing as a document chunk saved for it (a fraction of the size), not as every
+// change: a million changes make a message of 100 MiB. Saving takes a while, so all
+// work on such a document is slow.
+constexpr size_t kSaveForNewPeersBytes = 1 << 20;
+
+// The whole document as Automerge.save() writes it: a document chunk.
+Result<Bytes> save_document(const ChangeGraph& graph) {
+  Bytes all;
+  for (ChangeGraph::Index i = 0; i < graph.size(); ++i) append(all, graph.chunk(i));
+  // What the store holds loads whatever its size (GroupRepo::load reads it so too).
+  GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all, /*trusted=*/true));
+  return full.save();
+}
 
 }  // namespace
 
@@ -308,7 +322,8 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   slot.watchers = job->watchers;
   slot.busy = true;
   ++jobs_;
-  const Lane lane = job->load || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
+  const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
+  const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
   run(
       lane, [this, job] { work(*job); },
       [this, job, alive = std::weak_ptr<bool>(alive_)] {
@@ -494,7 +509,22 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
 void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session) const {
   Doc& doc = *job.doc;
   automerge::SyncOptions options;
-  if (doc.snapshot) options.save_document = [&doc] { return *doc.snapshot; };
+  if (doc.snapshot) {
+    options.save_document = [&doc] { return *doc.snapshot; };
+  } else if (doc.graph.chunk_bytes() >= kSaveForNewPeersBytes && doc.graph.queued_count() == 0) {
+    // Saved once, kept until the next change (persist() drops it).
+    options.save_document = [&doc, &job] {
+      Result<Bytes> saved = save_document(doc.graph);
+      if (!saved) {
+        job.warnings.push_back("saving the document for a new peer failed: " + saved.error().message);
+        Bytes all;  // the changes back to back say the same
+        for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
+        return all;
+      }
+      doc.snapshot = std::move(*saved);
+      return *doc.snapshot;
+    };
+  }
   std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, session.state, options);
   if (!m) return;
   SyncMessage out;
@@ -552,21 +582,18 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
 }
 
 void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
-  // Clients forward ephemeral messages to their own peers, so without this check
-  // one message would circle forever (§3.4).
-  std::string key = m.sender_id + '\0' + m.session_id;
-  auto seen = ephemeral_seen_.find(key);
-  if (seen != ephemeral_seen_.end() && seen->second >= m.count) return;
-  if (seen == ephemeral_seen_.end()) {
-    if (ephemeral_order_.size() < options_.ephemeral_memory) {
-      ephemeral_order_.push_back(key);
-    } else {
-      ephemeral_seen_.erase(ephemeral_order_[ephemeral_next_]);
-      ephemeral_order_[ephemeral_next_] = key;
-      ephemeral_next_ = (ephemeral_next_ + 1) % ephemeral_order_.size();
-    }
-  }
-  ephemeral_seen_[key] = m.count;
+  // Only a peer's own messages are relayed. Clients forward the ephemeral messages they
+  // get to their other peers, us included (§3.4): relaying those back would make one
+  // message circle forever, and would let anyone in the group speak as anyone. A star
+  // needs nothing more: the server is every client's hub.
+  if (m.sender_id != c.peer_id) return;
+  // Each (session, count) once: the highest count of the peer's last few sessions (a
+  // repo has one session id for its life; ids are at most 1 KiB).
+  constexpr size_t kSessionsKept = 8;
+  auto seen = c.ephemeral_counts.find(m.session_id);
+  if (seen != c.ephemeral_counts.end() && seen->second >= m.count) return;
+  if (seen == c.ephemeral_counts.end() && c.ephemeral_counts.size() >= kSessionsKept) c.ephemeral_counts.clear();
+  c.ephemeral_counts[m.session_id] = m.count;
   auto d = slots_.find(m.document_id);
   if (d == slots_.end()) return;
   d->second.last_used = Clock::now();
@@ -576,7 +603,13 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
     if (!other || other->id != conn) continue;
     EphemeralMessage out = m;
     out.target_id = peer_id;
-    send(*other, out);
+    Bytes frame = encode_message(out);
+    // Droppable, and it reveals no change: sent at once, to sockets with room only.
+    if (other->peer->has_room(frame.size())) {
+      other->peer->send(std::move(frame));
+    } else {
+      ++stats_.ephemeral_dropped;
+    }
   }
 }
 
@@ -590,11 +623,7 @@ bool GroupRepo::worth_compacting(const Doc& doc) {
 }
 
 Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
-  Bytes all;
-  for (ChangeGraph::Index i = 0; i < graph.size(); ++i) append(all, graph.chunk(i));
-  // What the store holds loads whatever its size (GroupRepo::load reads it so too).
-  GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all, /*trusted=*/true));
-  Bytes snapshot = full.save();
+  GM_ASSIGN_OR_RETURN(Bytes snapshot, save_document(graph));
   // The snapshot must load back as load() will read it, or the changes it replaces
   // would be lost to a limit (a document chunk is denser than its changes).
   ChangeGraph check;

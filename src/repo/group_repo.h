@@ -16,8 +16,8 @@
 //                    a document with no changes gets `doc-unavailable`, and the client
 //                    stays subscribed, so the document reaches it once someone uploads
 //                    it.
-//   ephemeral        relayed to the document's other clients, each
-//                    (senderId, sessionId, count) once.
+//   ephemeral        a peer's own (senderId = its peer id) relayed to the document's
+//                    other clients with room for it, each (sessionId, count) once.
 //   others           ignored (remote-*, leave, doc-unavailable, unknown types).
 // A malformed message or sync payload gets an `error` message and the socket is
 // closed; nobody else notices.
@@ -68,6 +68,11 @@ class Peer {
   virtual void close(std::string reason) = 0;
   // Stops (true) or resumes (false) reading the connection's messages.
   virtual void pause(bool paused) { (void)paused; }
+  // Whether a droppable message of `bytes` (ephemeral) should be sent now.
+  virtual bool has_room(size_t bytes) const {
+    (void)bytes;
+    return true;
+  }
 };
 
 struct RepoLogger {
@@ -80,6 +85,7 @@ struct GroupStats {
   int64_t documents_loaded = 0;
   uint64_t sync_errors = 0;
   uint64_t changes_stored = 0;
+  uint64_t ephemeral_dropped = 0;  // not relayed: the receiving socket had no room
 };
 
 // Where a job runs: quick (small work on a loaded document), slow (loading, large
@@ -93,8 +99,6 @@ using Executor = std::function<void(Lane lane, std::function<void()> work, std::
 struct GroupRepoOptions {
   std::string peer_id;  // our senderId: "storage-server-<hostname>-<group>"
   std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
-  // Most ephemeral (senderId, sessionId) pairs remembered for de-duplication.
-  size_t ephemeral_memory = 4096;
   // Bytes of a connection's sync messages received and not yet worked on past which
   // its socket stops reading (Peer::pause) until the jobs catch up: what a client can
   // make the server hold is this plus one message.
@@ -140,6 +144,7 @@ class GroupRepo {
     std::shared_ptr<Peer> peer;
     std::string peer_id;  // empty until join
     size_t inbox_bytes = 0;  // of its messages waiting for a job
+    std::map<std::string, uint64_t> ephemeral_counts;  // session id → highest count relayed
   };
   // A message (or, with `close`, a close) for a connection.
   struct Outgoing {
@@ -236,11 +241,6 @@ class GroupRepo {
   bool committing_ = false;
   std::vector<Outgoing> held_;  // waiting for the next commit
   std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
-  // Ephemeral de-duplication: "senderId\0sessionId" → highest count seen, with
-  // insertion order for forgetting the oldest.
-  std::unordered_map<std::string, uint64_t> ephemeral_seen_;
-  std::vector<std::string> ephemeral_order_;
-  size_t ephemeral_next_ = 0;
   // Expires with the repo: a job or commit that finishes after it does nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -262,12 +262,32 @@ TEST_F(GroupRepoTest, EphemeralRelayedOnceToOtherPeers) {
   sync(b, true);
   EphemeralMessage e{"alice", "storage-server-test", kDocId, "session-1", 1, Bytes{0xa0}};
   to_server(a.conn, encode_message(e));
-  to_server(a.conn, encode_message(e));  // the same message again (a loop)
+  to_server(a.conn, encode_message(e));  // the same message again
+  to_server(b.conn, encode_message(e));  // bob forwards it back (a loop), or speaks as alice
+  e.sender_id = "bob";
+  e.count = 2;
+  to_server(a.conn, encode_message(e));  // alice speaks as bob
   auto got = b.peer->all<EphemeralMessage>();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target_id, "bob");
   EXPECT_EQ(got[0].sender_id, "alice");
   EXPECT_TRUE(a.peer->all<EphemeralMessage>().empty());
+}
+
+TEST_F(GroupRepoTest, EphemeralGoesOnlyToSocketsWithRoom) {
+  struct FullPeer : FakePeer {
+    bool has_room(size_t) const override { return false; }
+  };
+  Client a{1, "alice"}, b{2, "bob"};
+  b.peer = std::make_shared<FullPeer>();
+  join(a);
+  join(b);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  sync(b, true);
+  to_server(a.conn, encode_message(EphemeralMessage{"alice", "storage-server-test", kDocId, "s", 1, Bytes{0xa0}}));
+  EXPECT_TRUE(b.peer->all<EphemeralMessage>().empty());
+  EXPECT_EQ(repo_->stats().ephemeral_dropped, 1u);
 }
 
 TEST_F(GroupRepoTest, ReconnectingPeerReplacesItsOldSocket) {
@@ -563,6 +583,44 @@ Bytes change_by(uint8_t a) {
   change.ops.resize(1);
   change.ops[0].key.map_key = "k";
   return automerge::encode_change(change);
+}
+
+// A document of many changes and no single snapshot goes to a peer with nothing as one
+// document chunk saved for it, not as every change.
+TEST_F(GroupRepoTest, ALargeDocumentGoesToANewPeerAsASavedDocument) {
+  Client a{1, "alice"};
+  join(a);
+  uint32_t seed = 1;
+  for (uint8_t actor = 1; actor <= 64; ++actor) {
+    automerge::Change change;
+    change.actor = Bytes(16, actor);
+    change.seq = 1;
+    change.start_op = 1;
+    change.ops.resize(1);
+    change.ops[0].key.map_key = "k" + std::to_string(actor);
+    change.ops[0].value.type = static_cast<uint8_t>(automerge::ValueType::kString);
+    for (int i = 0; i < 40'000; ++i) {
+      seed = seed * 1103515245 + 12345;
+      change.ops[0].value.bytes.push_back(static_cast<char>('0' + ((seed >> 16) % 64)));
+    }
+    ASSERT_TRUE(a.graph.add_chunk(automerge::encode_change(change)).ok());
+  }
+  ASSERT_GT(a.graph.chunk_bytes(), size_t{1} << 20);
+  sync(a);
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+  size_t documents = 0;
+  for (const SyncMessage& m : b.peer->all<SyncMessage>()) {
+    auto decoded = automerge::decode_sync_message(ByteView(m.data));
+    ASSERT_TRUE(decoded.ok());
+    for (ByteView c : decoded->changes) {
+      size_t consumed = 0;
+      auto chunk = automerge::parse_chunk(c, &consumed);
+      documents += chunk.ok() && chunk->type == automerge::ChunkType::kDocument;
+    }
+  }
+  EXPECT_EQ(documents, 1u);
 }
 
 class GroupRepoCompactionTest : public GroupRepoTest {

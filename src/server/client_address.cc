@@ -21,6 +21,15 @@ bool may_be_our_proxy(const boost::asio::ip::address& a) {
 
 }  // namespace
 
+bool is_local_request(const HttpRequest& req, const RequestInfo& info) {
+  if (req.count("X-Forwarded-For") != 0 || req.count(http::field::forwarded) != 0) return false;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(info.remote_address, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  return a.is_loopback();
+}
+
 std::optional<std::string> parse_forwarded_address(std::string_view entry) {
   while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
   while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);

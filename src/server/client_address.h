@@ -18,6 +18,10 @@ namespace gm::server {
 
 std::string client_address(const HttpRequest& req, const RequestInfo& info, bool trust_proxy);
 
+// A request from this machine itself: a loopback peer, and not relayed by a proxy (no
+// X-Forwarded-For or Forwarded header), whatever --trust-proxy says.
+bool is_local_request(const HttpRequest& req, const RequestInfo& info);
+
 // One X-Forwarded-For entry as an address: "198.51.100.7", "198.51.100.7:4711",
 // "[2001:db8::5]:4711", "2001:db8::5%eth0"; a v4-mapped v6 as its v4.
 std::optional<std::string> parse_forwarded_address(std::string_view entry);

@@ -32,5 +32,15 @@ TEST(ClientAddress, TheProxysEntryOnlyFromAPrivatePeer) {
   EXPECT_EQ(client_address(with_forwarded({}), RequestInfo{"127.0.0.1"}, true), "127.0.0.1");
 }
 
+TEST(ClientAddress, LocalRequestsComeFromLoopbackWithoutAProxy) {
+  const HttpRequest plain{http::verb::get, "/metrics", 11};
+  EXPECT_TRUE(is_local_request(plain, RequestInfo{"127.0.0.1"}));
+  EXPECT_TRUE(is_local_request(plain, RequestInfo{"::1"}));
+  EXPECT_TRUE(is_local_request(plain, RequestInfo{"::ffff:127.0.0.1"}));
+  EXPECT_FALSE(is_local_request(plain, RequestInfo{"10.1.2.3"}));
+  EXPECT_FALSE(is_local_request(plain, RequestInfo{""}));
+  EXPECT_FALSE(is_local_request(with_forwarded({"127.0.0.1"}), RequestInfo{"127.0.0.1"}));  // through a proxy
+}
+
 }  // namespace
 }  // namespace gm::server

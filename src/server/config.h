@@ -74,6 +74,9 @@ struct ServerConfig {
 
   size_t max_frame_bytes = kDefaultMaxFrameBytes;  // largest WebSocket message accepted
   size_t max_queue_bytes = kDefaultMaxQueueBytes;  // outgoing bytes queued per socket
+  // Droppable messages (ephemeral ones) are queued for a socket only while its queue
+  // is under a quarter of max_queue_bytes and all queues together under this.
+  size_t droppable_queue_budget = 256u << 20;
   size_t max_body_bytes = 1u << 20;                // HTTP request body limit
   size_t max_header_bytes = 16u << 10;             // HTTP request line + headers limit
   size_t max_connections = 4096;                   // open TCP connections; more are closed at once
@@ -84,6 +87,8 @@ struct ServerConfig {
   // WebSockets one session token may hold open at once: a real app opens one per tab;
   // without a bound one token holder could take every connection from the others.
   size_t max_sockets_per_session = 256;
+  // And one group's tokens together, so that one app cannot lock the others out.
+  size_t max_sockets_per_group = 1024;
   std::chrono::milliseconds request_timeout{30'000};  // read one HTTP request / upgrade
   std::chrono::milliseconds ping_interval{5'000};     // WebSocket ping when idle this long
   std::chrono::milliseconds shutdown_grace{3'000};    // wait for close handshakes on stop

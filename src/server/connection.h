@@ -63,6 +63,9 @@ class PeerConnection {
   // while paused, so the pause must end within the ping interval or so; a close still
   // goes through.
   virtual void pause(bool paused) = 0;
+  // Whether a droppable message of `bytes` should be queued now: the socket is open and
+  // neither its queue nor all sockets' queues together are filling up.
+  virtual bool has_room(size_t bytes) const = 0;
 
   virtual const std::string& group() const = 0;
   virtual const PeerIdentity& identity() const = 0;

@@ -28,6 +28,7 @@ struct GroupMetrics {
   std::atomic<uint64_t> bytes_in{0};         // payload bytes received
   std::atomic<uint64_t> bytes_out{0};        // payload bytes sent
   std::atomic<uint64_t> sync_errors{0};      // messages the repo layer could not apply
+  std::atomic<uint64_t> ephemeral_dropped{0};  // ephemeral messages not relayed to a full socket
 };
 
 class MetricsRegistry {

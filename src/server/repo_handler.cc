@@ -16,6 +16,7 @@ class PeerAdapter : public repo::Peer {
   bool send(Bytes frame) override { return conn_->send(std::move(frame)); }
   void close(std::string reason) override { conn_->close(std::move(reason)); }
   void pause(bool paused) override { conn_->pause(paused); }
+  bool has_room(size_t bytes) const override { return conn_->has_room(bytes); }
 
  private:
   std::shared_ptr<PeerConnection> conn_;
@@ -141,6 +142,7 @@ void RepoHandler::update_metrics(const std::string& group) {
     GroupMetrics& m = metrics_.group(name);
     m.documents_loaded = stats.documents_loaded;
     m.sync_errors = stats.sync_errors;
+    m.ephemeral_dropped = stats.ephemeral_dropped;
   }
 }
 

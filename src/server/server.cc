@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include "server/client_address.h"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "server/client_address.h"
 #include "server/http_session.h"
 #include "server/server_context.h"
 
@@ -45,7 +48,13 @@ void add_builtin_routes(ServerContext& ctx) {
     };
     co_return make_response(http::status::ok, body.dump() + "\n", "application/json");
   });
-  ctx.router.add(http::verb::get, "/metrics", [&ctx](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
+  // For the owner's own machine only: its labels name the groups (the owner's apps).
+  // A request through a proxy (it carries X-Forwarded-For) is not local, whatever its
+  // TCP peer; to scrape from elsewhere, tunnel to the server's loopback.
+  ctx.router.add(http::verb::get, "/metrics", [&ctx](const HttpRequest& req, const RequestInfo& info) -> asio::awaitable<HttpResponse> {
+    if (!is_local_request(req, info)) {
+      co_return make_response(http::status::forbidden, "/metrics is served to this machine only\n", "text/plain");
+    }
     co_return make_response(http::status::ok, ctx.metrics.render_prometheus(), "text/plain; version=0.0.4");
   });
 }

@@ -38,6 +38,8 @@ struct ServerContext {
   std::set<uint64_t> plain_http;
   // Open WebSockets by id (Server::close_peers looks through them).
   std::map<uint64_t, PeerConnection*> websockets;
+  // Bytes in every WebSocket's outgoing queue together (PeerConnection::has_room).
+  size_t queued_bytes = 0;
 
   bool on_io_thread() const { return io->get_executor().running_in_this_thread(); }
 };

@@ -64,6 +64,10 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
       [](websocket::response_type& res) { res.set(http::field::server, "groundmist-sync"); }));
   ws_.read_message_max(ctx_.config.max_frame_bytes);
   ws_.binary(true);
+  // One frame per message: Beast would cut a message into write-buffer-sized (4 KiB)
+  // frames, and the `ws` package node clients use refuses a message of more than
+  // 16,384 frames, so a document over 64 MiB could never be fetched.
+  ws_.auto_fragment(false);
 
   LiveRegistration live(ctx_, id_, [this](bool force) {
     if (force) {
@@ -139,6 +143,7 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   state_ = State::closed;
   token_expiry_.cancel();
   queue_.clear();
+  ctx_.queued_bytes -= std::min(ctx_.queued_bytes, queued_bytes_);
   queued_bytes_ = 0;
   wake_writer();
   beast::error_code ignored;
@@ -202,6 +207,7 @@ bool WebSocketSession::send(Bytes frame) {
     }
   }
   queued_bytes_ += cost;
+  ctx_.queued_bytes += cost;
   queue_.push_back(std::move(frame));
   wake_writer();
   return true;
@@ -235,6 +241,12 @@ void WebSocketSession::begin_close(websocket::close_code code, std::string reaso
   state_ = State::closing;
   wake_writer();
   resume_.cancel();
+}
+
+bool WebSocketSession::has_room(size_t bytes) const {
+  const size_t cost = bytes + kPerMessageOverhead;
+  return state_ == State::open && queued_bytes_ + cost <= ctx_.config.max_queue_bytes / 4 &&
+         ctx_.queued_bytes + cost <= ctx_.config.droppable_queue_budget;
 }
 
 void WebSocketSession::pause(bool paused) {
@@ -279,7 +291,8 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
       Bytes frame = std::move(self->queue_.front());
       self->queue_.pop_front();
       const size_t cost = frame.size() + kPerMessageOverhead;
-      self->queued_bytes_ = self->queued_bytes_ >= cost ? self->queued_bytes_ - cost : 0;
+      self->queued_bytes_ -= std::min(self->queued_bytes_, cost);
+      self->ctx_.queued_bytes -= std::min(self->ctx_.queued_bytes, cost);
       self->writing_ = true;
       auto [ec, n] = co_await self->ws_.async_write(asio::buffer(frame), kTuple);
       self->writing_ = false;

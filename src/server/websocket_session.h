@@ -44,6 +44,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   void close(std::string reason) override;
   void refuse(std::string reason) override;
   void pause(bool paused) override;
+  bool has_room(size_t bytes) const override;
   const std::string& group() const override { return identity_.group; }
   const PeerIdentity& identity() const override { return identity_; }
   uint64_t id() const override { return id_; }
