@@ -94,6 +94,22 @@ Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
   return c;
 }
 
+Bytes compress_change(ByteView change) {
+  size_t pos = 9;  // magic, checksum, type
+  uint64_t length = 0;
+  if (change.size() < kCompressChangeMinSize || change.size() < pos || change[8] != uint8_t(ChunkType::kChange) ||
+      !read_uleb(change, &pos, &length) || length != change.size() - pos) {
+    return Bytes(change.begin(), change.end());
+  }
+  Bytes deflated = deflate_raw(change.subspan(pos));
+  Bytes out(change.begin(), change.begin() + 8);  // magic and the type-1 checksum
+  out.push_back(uint8_t(ChunkType::kCompressedChange));
+  put_uleb(out, deflated.size());
+  append(out, deflated);
+  if (out.size() >= change.size()) return Bytes(change.begin(), change.end());
+  return out;
+}
+
 Result<std::vector<Chunk>> parse_chunks(ByteView data) {
   std::vector<Chunk> chunks;
   size_t pos = 0;

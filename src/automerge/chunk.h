@@ -61,6 +61,12 @@ Bytes make_chunk(ChunkType type, ByteView body, ChangeHash* hash = nullptr);
 // The same chunk appended to `out`.
 void append_chunk(Bytes& out, ChunkType type, ByteView body, ChangeHash* hash = nullptr);
 
+// A type-1 change chunk as Automerge saves it: compressed (type 2, its body raw-DEFLATEd,
+// its checksum kept) when the chunk is at least kCompressChangeMinSize bytes and that
+// makes it smaller; otherwise unchanged. `change` must be a whole, checked type-1 chunk.
+inline constexpr size_t kCompressChangeMinSize = 256;
+Bytes compress_change(ByteView change);
+
 // The header of a chunk whose body is `body`, as hashed: type ‖ uLEB(len) ‖ body.
 ChangeHash chunk_hash(ChunkType type, ByteView body);
 

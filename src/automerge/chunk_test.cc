@@ -72,6 +72,22 @@ TEST(Chunk, ParsesDocumentsAndConcatenations) {
   EXPECT_TRUE(none->empty());
 }
 
+// A change compressed for storage reads back as the same change; small ones stay.
+TEST(Chunk, CompressedChangesReadBackTheSame) {
+  Bytes small = *from_hex(kA1);
+  EXPECT_EQ(compress_change(small), small);
+  Bytes body(4096, 'x');
+  Bytes large = make_chunk(ChunkType::kChange, body);
+  Bytes compressed = compress_change(large);
+  ASSERT_LT(compressed.size(), large.size() / 10);
+  EXPECT_EQ(compressed[8], uint8_t(ChunkType::kCompressedChange));
+  size_t consumed = 0;
+  auto chunk = parse_chunk(compressed, &consumed);
+  ASSERT_TRUE(chunk.ok()) << chunk.error().message;
+  EXPECT_EQ(consumed, compressed.size());
+  EXPECT_EQ(Bytes(chunk->bytes.begin(), chunk->bytes.end()), large);
+}
+
 TEST(Chunk, ChecksumMismatch) {
   Bytes bytes = hex(kA1);
   Bytes bad_checksum = bytes;

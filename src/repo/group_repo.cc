@@ -293,6 +293,18 @@ void GroupRepo::on_join(uint64_t conn, Connection& c, const JoinMessage& m) {
 }
 
 void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes data, bool is_request) {
+  if (!c.documents.count(document_id)) {
+    if (c.documents.size() >= options_.max_documents_per_connection) {
+      if (!std::exchange(c.over_document_limit, true)) {
+        log_.warn("group " + group_ + ", conn " + std::to_string(c.id) + ": more than " +
+                  std::to_string(options_.max_documents_per_connection) +
+                  " documents on one connection; the others get doc-unavailable");
+      }
+      ++stats_.sync_errors;
+      return send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
+    }
+    c.documents.insert(document_id);
+  }
   Slot& slot = slots_[document_id];
   slot.last_used = Clock::now();
   slot.watchers[c.peer_id] = c.id;
@@ -489,13 +501,10 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
       return Status::Ok();
     }
   }
-  // Changes applied together lie back to back in the graph: no copy then.
-  ByteView blob = doc.graph.contiguous_chunks(added);
-  Bytes joined;
-  if (blob.empty()) {
-    for (ChangeGraph::Index i : added) append(joined, doc.graph.chunk(i));
-    blob = joined;
-  }
+  // Stored as Automerge saves changes, large ones compressed: a client's compressed
+  // change is not stored inflated (a 189 KB upload could fill 193 MB of disk).
+  Bytes blob;
+  for (ChangeGraph::Index i : added) append(blob, automerge::compress_change(doc.graph.chunk(i)));
   storage::StorageKey key = storage::incremental_key(job.document_id, blob);
   GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, blob));
   job.writes.push_back(std::move(file));

@@ -48,6 +48,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "automerge/change_graph.h"
 #include "automerge/sync.h"
@@ -103,6 +104,9 @@ struct GroupRepoOptions {
   // its socket stops reading (Peer::pause) until the jobs catch up: what a client can
   // make the server hold is this plus one message.
   size_t pause_inbox_bytes = 16u << 20;
+  // Documents one connection may sync: each costs the server a sync session, and one
+  // loaded from disk. Past it, a new document gets `doc-unavailable` (and a log line).
+  size_t max_documents_per_connection = 16384;
   Executor executor;
 };
 
@@ -145,6 +149,8 @@ class GroupRepo {
     std::string peer_id;  // empty until join
     size_t inbox_bytes = 0;  // of its messages waiting for a job
     std::map<std::string, uint64_t> ephemeral_counts;  // session id → highest count relayed
+    std::unordered_set<std::string> documents;  // it synced (max_documents_per_connection)
+    bool over_document_limit = false;            // logged once
   };
   // A message (or, with `close`, a close) for a connection.
   struct Outgoing {

@@ -274,6 +274,25 @@ TEST_F(GroupRepoTest, EphemeralRelayedOnceToOtherPeers) {
   EXPECT_TRUE(a.peer->all<EphemeralMessage>().empty());
 }
 
+TEST_F(GroupRepoTest, OneConnectionSyncsAtMostSoManyDocuments) {
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  o.max_documents_per_connection = 1;
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                      o, RepoLogger{});
+  Client a{1, "alice"};
+  join(a);
+  sync(a, true);  // kDocId: unavailable, but counted
+  const std::string other = new_document_id();
+  to_server(a.conn, encode_message(RequestMessage{a.id, "storage-server-test", other, Bytes{0x42, 0x00, 0x00, 0x00, 0x00}}));
+  auto unavailable = a.peer->all<DocUnavailableMessage>();
+  ASSERT_EQ(unavailable.size(), 2u);
+  EXPECT_EQ(unavailable[1].document_id, other);
+  EXPECT_FALSE(a.peer->closed);
+}
+
 TEST_F(GroupRepoTest, EphemeralGoesOnlyToSocketsWithRoom) {
   struct FullPeer : FakePeer {
     bool has_room(size_t) const override { return false; }
