@@ -74,6 +74,7 @@ struct GroupRepo::Job {
   bool compact = false;  // a compaction of the unloaded document instead
   std::vector<Inbound> inbox;
   std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
+  size_t max_orphan_bytes = 0;  // what the document may hold of changes missing dependencies
   // Results.
   bool store_failed = false;  // inbox[next..] was not worked on; the document is dropped
   size_t next = 0;
@@ -221,12 +222,14 @@ void GroupRepo::tidy() {
   for (auto it = slots_.begin(); it != slots_.end();) {
     const Slot& slot = it->second;
     const bool empty = !slot.busy && !slot.doc && slot.inbox.empty() && slot.pending_writes == 0;
+    if (empty) orphan_bytes_.erase(it->first);
     it = empty ? slots_.erase(it) : std::next(it);
   }
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
 }
 
 void GroupRepo::drop(const std::string& document_id) {
+  orphan_bytes_.erase(document_id);
   auto it = slots_.find(document_id);
   if (it == slots_.end()) return;
   it->second.doc.reset();
@@ -332,6 +335,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
     if (auto p = peers_.find(peer_id); p != peers_.end() && p->second == conn) job->watchers.emplace(peer_id, conn);
   }
   slot.watchers = job->watchers;
+  size_t others = 0;
+  for (const auto& [id, bytes] : orphan_bytes_) others += id == document_id ? 0 : bytes;
+  job->max_orphan_bytes = std::min(options_.max_orphan_bytes_per_document,
+                                   options_.max_orphan_bytes - std::min(options_.max_orphan_bytes, others));
   slot.busy = true;
   ++jobs_;
   const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
@@ -390,6 +397,11 @@ void GroupRepo::finish_job(Job& job) {
     for (size_t i = job.inbox.size(); i-- > handled;) slot.inbox.push_front(std::move(job.inbox[i]));
   }
   slot.doc = std::move(job.doc);
+  if (slot.doc && slot.doc->graph.queued_bytes() > 0) {
+    orphan_bytes_[job.document_id] = slot.doc->graph.queued_bytes();
+  } else {
+    orphan_bytes_.erase(job.document_id);
+  }
   for (Outgoing& o : job.out) deliver(std::move(o));
   if (!slot.inbox.empty()) {
     start_job(job.document_id, slot);
@@ -409,6 +421,8 @@ void GroupRepo::work(Job& job) const {
   }
   if (job.load) job.doc = load(job.document_id, job);
   if (job.doc) {
+    // What it holds from disk stays whatever the budget.
+    job.doc->graph.set_max_queued_bytes(std::max(job.max_orphan_bytes, job.doc->graph.queued_bytes()));
     // Sessions of sockets gone since the last job end here.
     for (auto it = job.doc->sessions.begin(); it != job.doc->sessions.end();) {
       auto w = job.watchers.find(it->first);
@@ -682,6 +696,7 @@ void GroupRepo::unload_idle(Clock::time_point now) {
     if (!watched) idle.push_back(id);
   }
   for (const std::string& id : idle) {
+    orphan_bytes_.erase(id);
     Slot& slot = slots_[id];
     if (worth_compacting(*slot.doc)) {
       compact_unloaded(id, slot);  // the slot goes once it is done
@@ -701,6 +716,7 @@ void GroupRepo::flush() {
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }
   slots_.clear();
+  orphan_bytes_.clear();
   stats_.documents_loaded = 0;
 }
 

@@ -107,6 +107,10 @@ struct GroupRepoOptions {
   // Documents one connection may sync: each costs the server a sync session, and one
   // loaded from disk. Past it, a new document gets `doc-unavailable` (and a log line).
   size_t max_documents_per_connection = 16384;
+  // Bytes of changes held while they wait for missing dependencies: per document, and
+  // for the whole group (a client could otherwise spread them over many documents).
+  size_t max_orphan_bytes_per_document = 32u << 20;
+  size_t max_orphan_bytes = 128u << 20;
   Executor executor;
 };
 
@@ -247,6 +251,9 @@ class GroupRepo {
   bool committing_ = false;
   std::vector<Outgoing> held_;  // waiting for the next commit
   std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
+  // Documents holding changes that wait for dependencies → their bytes, as of the end
+  // of their last job (max_orphan_bytes).
+  std::map<std::string, size_t> orphan_bytes_;
   // Expires with the repo: a job or commit that finishes after it does nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

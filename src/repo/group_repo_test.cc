@@ -293,6 +293,38 @@ TEST_F(GroupRepoTest, OneConnectionSyncsAtMostSoManyDocuments) {
   EXPECT_FALSE(a.peer->closed);
 }
 
+// Changes waiting for dependencies the server lacks are held up to a budget for the
+// whole group, not only per document.
+TEST_F(GroupRepoTest, ChangesMissingDependenciesHaveAGroupBudget) {
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  o.max_orphan_bytes = 150;
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                      o, RepoLogger{});
+  Client a{1, "alice"};
+  join(a);
+  auto orphan_to = [&](const std::string& document_id, uint8_t actor) {
+    automerge::Change change;
+    change.actor = Bytes(16, actor);
+    change.seq = 2;
+    change.start_op = 2;
+    change.deps.push_back(automerge::ChangeHash{});  // never to be seen
+    change.ops.resize(1);
+    change.ops[0].key.map_key = "k";
+    automerge::SyncMessage m;
+    m.add_owned(automerge::encode_change(change));
+    to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", document_id,
+                                                 automerge::encode_sync_message(m)}));
+  };
+  orphan_to(kDocId, 1);  // about 100 bytes: held
+  EXPECT_TRUE(a.peer->all<ErrorMessage>().empty());
+  orphan_to(new_document_id(), 2);  // another document, past the group's budget
+  ASSERT_EQ(a.peer->all<ErrorMessage>().size(), 1u);
+  EXPECT_NE(a.peer->all<ErrorMessage>()[0].message.find("missing dependencies"), std::string::npos);
+}
+
 TEST_F(GroupRepoTest, EphemeralGoesOnlyToSocketsWithRoom) {
   struct FullPeer : FakePeer {
     bool has_room(size_t) const override { return false; }
