@@ -284,6 +284,7 @@ int serve(const ServeOptions& opts) {
   if (opts.idle_unload_seconds) {
     repo_options.idle_unload = std::chrono::milliseconds(std::llround(*opts.idle_unload_seconds * 1000));
   }
+  if (opts.max_group_bytes) repo_options.max_group_bytes = *opts.max_group_bytes;
   repo_options.log.info = [](const std::string& m) { spdlog::info("{}", m); };
   repo_options.log.warn = [](const std::string& m) { spdlog::warn("{}", m); };
   auto repo = repo::Repo::open(repo_options);
@@ -345,6 +346,10 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_option("--idle-unload", opts.idle_unload_seconds,
                   "Seconds a document stays loaded after its last use; then it is compacted and unloaded (default 10)")
       ->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--max-group-bytes", opts.max_group_bytes,
+                  "Bytes one lexicon group's document files may take on disk; past it changes are refused with "
+                  "an error (default 8GiB; 0: no limit)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_option("--owner", opts.owner, "The owner's DID (env ATPROTO_DID); without one, loopback only");
   cmd->add_option("--public-host", opts.public_host,
                   "Host apps reach this server at, e.g. sync.example.com (env GROUNDMIST_SYNC_HOST); the server is "

@@ -29,6 +29,7 @@ struct ServeOptions {
   std::optional<uint64_t> max_queue_bytes;
   std::optional<double> ping_interval_seconds;
   std::optional<double> idle_unload_seconds;
+  std::optional<uint64_t> max_group_bytes;
   std::optional<std::string> owner;
   std::optional<std::string> public_host;
   std::optional<std::string> plc_url;

@@ -75,6 +75,9 @@ struct GroupRepo::Job {
   std::vector<Inbound> inbox;
   std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
   size_t max_orphan_bytes = 0;  // what the document may hold of changes missing dependencies
+  uint64_t max_write_bytes = UINT64_MAX;  // what it may write before the group's quota is full
+  bool over_quota = false;
+  int64_t disk_bytes = 0;  // written (a compaction: minus what it removed)
   // Results.
   bool store_failed = false;  // inbox[next..] was not worked on; the document is dropped
   size_t next = 0;
@@ -114,7 +117,21 @@ void GroupRepo::run(Lane lane, std::function<void()> work, std::function<void()>
   done();
 }
 
-void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) { conns_[conn] = Connection{conn, std::move(peer)}; }
+void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
+  conns_[conn] = Connection{conn, std::move(peer)};
+  if (options_.max_group_bytes == 0 || std::exchange(measuring_, true)) return;
+  // What the group holds already, measured once, while writes count from zero.
+  auto measured = std::make_shared<Result<uint64_t>>(uint64_t{0});
+  ++jobs_;
+  run(
+      Lane::kSlow, [store = store_, measured] { *measured = store->document_bytes(); },
+      [this, measured, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
+        --jobs_;
+        if (!*measured) return log_.warn("group " + group_ + ": " + measured->error().message);
+        stats_.disk_bytes += **measured;
+      });
+}
 
 void GroupRepo::disconnect(uint64_t conn) {
   auto it = conns_.find(conn);
@@ -339,6 +356,9 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   for (const auto& [id, bytes] : orphan_bytes_) others += id == document_id ? 0 : bytes;
   job->max_orphan_bytes = std::min(options_.max_orphan_bytes_per_document,
                                    options_.max_orphan_bytes - std::min(options_.max_orphan_bytes, others));
+  if (options_.max_group_bytes > 0) {
+    job->max_write_bytes = options_.max_group_bytes - std::min(options_.max_group_bytes, stats_.disk_bytes);
+  }
   slot.busy = true;
   ++jobs_;
   const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
@@ -385,6 +405,12 @@ void GroupRepo::finish_job(Job& job) {
     }
     job.doc.reset();
   }
+  stats_.disk_bytes = static_cast<uint64_t>(
+      std::max<int64_t>(0, static_cast<int64_t>(stats_.disk_bytes) + job.disk_bytes));
+  if (job.over_quota) {
+    log_.warn("group " + group_ + ": its files take " + std::to_string(stats_.disk_bytes) +
+              " bytes, the most --max-group-bytes allows; changes are refused until there is room");
+  }
   if (!job.writes.empty()) {
     slot.pending_writes += job.writes.size();
     batch_docs_[job.document_id] += job.writes.size();
@@ -414,8 +440,12 @@ void GroupRepo::finish_job(Job& job) {
 
 void GroupRepo::work(Job& job) const {
   if (job.compact) {
-    Status s = compact(job.document_id, *job.doc);
-    if (!s) job.warnings.push_back("compacting failed: " + s.error().message);
+    Result<size_t> written = compact(job.document_id, *job.doc);
+    if (!written) job.warnings.push_back("compacting failed: " + written.error().message);
+    if (written) {
+      job.disk_bytes = static_cast<int64_t>(*written) -
+                       static_cast<int64_t>(job.doc->snapshot_bytes + job.doc->incremental_bytes);
+    }
     job.doc.reset();  // its memory goes back now, on the worker
     return;
   }
@@ -490,6 +520,17 @@ std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, 
   return doc;
 }
 
+Status GroupRepo::charge(Job& job, size_t bytes) const {
+  if (bytes > job.max_write_bytes) {
+    job.over_quota = true;
+    return error("the group's storage is full (--max-group-bytes " + std::to_string(options_.max_group_bytes) +
+                 "); your changes were not stored");
+  }
+  job.max_write_bytes -= bytes;
+  job.disk_bytes += static_cast<int64_t>(bytes);
+  return Status::Ok();
+}
+
 Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
                           const automerge::Chunk* document_chunk) const {
   if (added.empty()) return Status::Ok();
@@ -501,6 +542,7 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
     auto heads = automerge::document_heads(document_chunk->body);
     if (heads && *heads == doc.graph.heads()) {
       storage::StorageKey key = storage::snapshot_key(job.document_id, heads_hex(doc.graph.heads()));
+      GM_TRY(charge(job, document_chunk->bytes.size()));
       GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, document_chunk->bytes));
       job.writes.push_back(std::move(file));
       const bool alone = doc.files.empty();
@@ -520,6 +562,7 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
   Bytes blob;
   for (ChangeGraph::Index i : added) append(blob, automerge::compress_change(doc.graph.chunk(i)));
   storage::StorageKey key = storage::incremental_key(job.document_id, blob);
+  GM_TRY(charge(job, blob.size()));
   GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, blob));
   job.writes.push_back(std::move(file));
   doc.files.insert(key);
@@ -580,7 +623,7 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   Status stored = persist(job, added, servable ? &*document_chunk : nullptr);
   if (!stored) {
     job.warnings.push_back("storing changes failed: " + stored.error().message);
-    job.fail(in, options_.peer_id, "the server could not store your changes");
+    job.fail(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
     job.store_failed = true;
     return false;
   }
@@ -657,7 +700,7 @@ Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
   return snapshot;
 }
 
-Status GroupRepo::compact(const std::string& document_id, const Doc& doc) const {
+Result<size_t> GroupRepo::compact(const std::string& document_id, const Doc& doc) const {
   GM_ASSIGN_OR_RETURN(Bytes snapshot, compacted_snapshot(doc.graph));
   storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   // The new snapshot is durable before anything it replaces goes.
@@ -666,7 +709,8 @@ Status GroupRepo::compact(const std::string& document_id, const Doc& doc) const 
   for (const storage::StorageKey& f : doc.files) {
     if (f != key) old.push_back(f);
   }
-  return store_->remove_keys(old);
+  GM_TRY(store_->remove_keys(old));
+  return snapshot.size();
 }
 
 void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
@@ -712,7 +756,7 @@ void GroupRepo::flush() {
   // server stops once this returns.
   for (auto& [id, slot] : slots_) {
     if (slot.busy || !slot.doc || slot.pending_writes > 0 || !worth_compacting(*slot.doc)) continue;
-    Status s = compact(id, *slot.doc);
+    Result<size_t> s = compact(id, *slot.doc);
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }
   slots_.clear();

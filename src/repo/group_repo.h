@@ -87,6 +87,7 @@ struct GroupStats {
   uint64_t sync_errors = 0;
   uint64_t changes_stored = 0;
   uint64_t ephemeral_dropped = 0;  // not relayed: the receiving socket had no room
+  uint64_t disk_bytes = 0;         // of the document files (an estimate between restarts)
 };
 
 // Where a job runs: quick (small work on a loaded document), slow (loading, large
@@ -111,6 +112,9 @@ struct GroupRepoOptions {
   // for the whole group (a client could otherwise spread them over many documents).
   size_t max_orphan_bytes_per_document = 32u << 20;
   size_t max_orphan_bytes = 128u << 20;
+  // Bytes the group's document files may take on disk (0: no limit). Past it, changes
+  // are refused with an error that says so; compaction usually gives some back.
+  uint64_t max_group_bytes = 0;
   Executor executor;
 };
 
@@ -228,8 +232,11 @@ class GroupRepo {
   static bool worth_compacting(const Doc& doc);
   // The snapshot that replaces every file of the document; pure (any thread).
   static Result<Bytes> compacted_snapshot(const automerge::ChangeGraph& graph);
-  // Stores the compacted snapshot durably, then removes the files it replaces.
-  Status compact(const std::string& document_id, const Doc& doc) const;
+  // Stores the compacted snapshot durably, then removes the files it replaces; the
+  // snapshot's size.
+  Result<size_t> compact(const std::string& document_id, const Doc& doc) const;
+  // Counts `bytes` the job is about to write against the group's quota.
+  Status charge(Job& job, size_t bytes) const;
   void compact_unloaded(const std::string& document_id, Slot& slot);
 
   Connection* find_peer(const std::string& peer_id);
@@ -251,6 +258,8 @@ class GroupRepo {
   bool committing_ = false;
   std::vector<Outgoing> held_;  // waiting for the next commit
   std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
+  // Bytes on disk: measured once (a walk, on the slow lane) and kept up to date.
+  bool measuring_ = false;
   // Documents holding changes that wait for dependencies → their bytes, as of the end
   // of their last job (max_orphan_bytes).
   std::map<std::string, size_t> orphan_bytes_;

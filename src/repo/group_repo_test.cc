@@ -325,6 +325,43 @@ TEST_F(GroupRepoTest, ChangesMissingDependenciesHaveAGroupBudget) {
   EXPECT_NE(a.peer->all<ErrorMessage>()[0].message.find("missing dependencies"), std::string::npos);
 }
 
+// Past --max-group-bytes a change is refused with an error that says why; what was
+// stored before stays served.
+TEST_F(GroupRepoTest, AFullGroupRefusesChangesAndSaysWhy) {
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  o.max_group_bytes = 200;
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                      o, RepoLogger{});
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  EXPECT_GT(repo_->stats().disk_bytes, 36u);  // the storage id, and the change
+  automerge::Change big;
+  big.actor = Bytes(16, 9);
+  big.seq = 1;
+  big.start_op = 1;
+  big.ops.resize(1);
+  big.ops[0].key.map_key = "big";
+  big.ops[0].value.type = static_cast<uint8_t>(automerge::ValueType::kString);
+  uint32_t seed = 7;  // not compressible much: stored about as large
+  for (int i = 0; i < 300; ++i) {
+    seed = seed * 1103515245 + 12345;
+    big.ops[0].value.bytes.push_back(static_cast<char>('a' + (seed >> 16) % 26));
+  }
+  ASSERT_TRUE(a.graph.add_chunk(automerge::encode_change(big)).ok());
+  sync(a);
+  auto errors = a.peer->all<ErrorMessage>();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("storage is full"), std::string::npos) << errors[0].message;
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.size(), 1u);
+}
+
 TEST_F(GroupRepoTest, EphemeralGoesOnlyToSocketsWithRoom) {
   struct FullPeer : FakePeer {
     bool has_room(size_t) const override { return false; }

@@ -20,6 +20,7 @@ Status Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Pe
     GroupRepoOptions o;
     o.peer_id = "storage-server-" + options_.hostname + "-" + group;
     o.idle_unload = options_.idle_unload;
+    o.max_group_bytes = options_.max_group_bytes;
     o.executor = executor_;
     it = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(store), o, options_.log)).first;
   }

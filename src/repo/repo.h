@@ -15,10 +15,15 @@
 
 namespace gm::repo {
 
+// What one group's files may take on disk by default: far above any one app's data so
+// far, and a stop to a runaway client filling the owner's disk.
+inline constexpr uint64_t kDefaultMaxGroupBytes = uint64_t{8} << 30;
+
 struct RepoOptions {
   std::filesystem::path data_dir;
   std::string hostname;  // part of our peer id: "storage-server-<hostname>-<group>"
   std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
+  uint64_t max_group_bytes = kDefaultMaxGroupBytes;  // GroupRepoOptions::max_group_bytes
   RepoLogger log;
 };
 

@@ -125,6 +125,8 @@ std::string MetricsRegistry::render_prometheus() const {
        [](const GroupMetrics& m) { return static_cast<int64_t>(m.bytes_out.load(std::memory_order_relaxed)); }},
       {"groundmist_sync_sync_errors_total", "counter", "Messages the repo layer could not apply.",
        [](const GroupMetrics& m) { return static_cast<int64_t>(m.sync_errors.load(std::memory_order_relaxed)); }},
+      {"groundmist_sync_disk_bytes", "gauge", "Bytes of the group's document files (as counted since start).",
+       [](const GroupMetrics& m) { return m.disk_bytes.load(std::memory_order_relaxed); }},
       {"groundmist_sync_ephemeral_dropped_total", "counter",
        "Ephemeral messages not relayed because the receiving socket's queue was filling up.",
        [](const GroupMetrics& m) { return static_cast<int64_t>(m.ephemeral_dropped.load(std::memory_order_relaxed)); }},

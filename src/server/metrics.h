@@ -29,6 +29,7 @@ struct GroupMetrics {
   std::atomic<uint64_t> bytes_out{0};        // payload bytes sent
   std::atomic<uint64_t> sync_errors{0};      // messages the repo layer could not apply
   std::atomic<uint64_t> ephemeral_dropped{0};  // ephemeral messages not relayed to a full socket
+  std::atomic<int64_t> disk_bytes{0};          // of the group's document files (gauge)
 };
 
 class MetricsRegistry {

@@ -143,6 +143,7 @@ void RepoHandler::update_metrics(const std::string& group) {
     m.documents_loaded = stats.documents_loaded;
     m.sync_errors = stats.sync_errors;
     m.ephemeral_dropped = stats.ephemeral_dropped;
+    m.disk_bytes = static_cast<int64_t>(stats.disk_bytes);
   }
 }
 

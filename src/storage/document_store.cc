@@ -313,6 +313,22 @@ Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int
   return Status::Ok();
 }
 
+Result<uint64_t> DocumentStore::document_bytes() {
+  uint64_t total = 0;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir_, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().front() == '.') {  // temp files, set-aside files
+      it.disable_recursion_pending();
+      continue;
+    }
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) total += it->file_size(size_ec);
+  }
+  if (ec) return error("cannot measure " + dir_.string() + ": " + ec.message());
+  return total;
+}
+
 Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(prefix));
   fs::path path = dir_ / relative;

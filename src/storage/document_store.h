@@ -126,6 +126,8 @@ class DocumentStore {
   // key. Damaged files are set aside, reported and left out; a file or folder that
   // cannot be read fails the call.
   Result<std::vector<std::pair<StorageKey, Bytes>>> load_range(const StorageKey& prefix);
+  // Bytes of every document file in the store (a walk of the folder; for quotas).
+  Result<uint64_t> document_bytes();
   // Keys only, without reading the files.
   Result<std::vector<StorageKey>> list_range(const StorageKey& prefix);
   // Removing an absent key is not an error.

@@ -159,6 +159,7 @@ PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
     discard();
     temp_ = std::exchange(other.temp_, {});
     path_ = std::exchange(other.path_, {});
+    size_ = std::exchange(other.size_, 0);
     new_folders_ = std::exchange(other.new_folders_, {});
   }
   return *this;
@@ -172,6 +173,7 @@ void PendingFile::discard() {
 Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, unsigned mode) const {
   PendingFile file;
   file.path_ = path;
+  file.size_ = bytes.size();
   // New folders are flushed into their parents by commit().
   GM_TRY(make_directories(path.parent_path(), false, &file.new_folders_));
   GM_ASSIGN_OR_RETURN(file.temp_, write_temp(path, bytes, mode, temp_dir_, false));

@@ -56,11 +56,13 @@ class PendingFile {
   PendingFile& operator=(PendingFile&& other) noexcept;
   ~PendingFile() { discard(); }
   const std::filesystem::path& path() const { return path_; }
+  size_t size() const { return size_; }
 
  private:
   friend class DurableBatch;
   void discard();
   std::filesystem::path temp_, path_;
+  size_t size_ = 0;
   std::vector<std::filesystem::path> new_folders_;  // created for it; their parents need a flush
 };
 
