@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "automerge/doc_chunk.h"
 #include "automerge/leb.h"
 
 namespace gm::automerge {
@@ -500,6 +501,40 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
   state.their_heads = message.heads;
   state.their_need = message.need;
   return Status::Ok();
+}
+
+namespace {
+
+// The document chunk a sync message carries when that is all it carries: a peer
+// sending us its whole document (V2, §2.6).
+std::optional<Chunk> whole_document_chunk(const SyncMessage& m) {
+  if (m.version != SyncVersion::kV2 || m.changes.size() != 1) return std::nullopt;
+  size_t consumed = 0;
+  auto chunk = parse_chunk(m.changes[0], &consumed);
+  if (!chunk || consumed != m.changes[0].size() || chunk->type != ChunkType::kDocument) return std::nullopt;
+  return std::move(*chunk);
+}
+
+}  // namespace
+
+Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMessage& message,
+                            std::vector<ChangeGraph::Index>* applied, std::optional<ReceivedDocument>* document) {
+  document->reset();
+  std::optional<Chunk> chunk = state.read_only ? std::nullopt : whole_document_chunk(message);
+  if (chunk) {
+    // Applied here rather than by the call below (which then finds nothing new in it),
+    // because the decoded chunk also tells whether its op order is canonical.
+    GM_ASSIGN_OR_RETURN(std::vector<ChangeHash> heads, document_heads(chunk->body));
+    if (heads.empty() || !graph.has_all(heads)) {
+      auto decoded = graph.decode_document_chunk(chunk->body);
+      if (!decoded) return context("sync message changes: document chunk", decoded.error());
+      const bool servable = has_canonical_op_order(decoded->doc);
+      decoded->doc.release_ops();
+      GM_TRY(graph.load_document(decoded->doc, std::move(decoded->expanded), applied));
+      *document = ReceivedDocument{std::move(*chunk), servable};
+    }
+  }
+  return receive_sync_message(graph, state, message, applied);
 }
 
 Status receive_sync_message(ChangeGraph& graph, SyncState& state, ByteView message,

@@ -179,4 +179,18 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
 Status receive_sync_message(ChangeGraph& graph, SyncState& state, ByteView message,
                             std::vector<ChangeGraph::Index>* applied = nullptr);
 
+// A message that carried the sender's whole document as one document chunk (V2, §2.6):
+// the chunk, and whether it may be stored and served as it came. Its changes are checked
+// by their hashes, but a loader takes the chunk's op order as the document's state, so
+// that order must be the canonical one (doc_chunk.h).
+struct ReceivedDocument {
+  Chunk chunk;
+  bool servable = false;
+};
+
+// The same, for a peer that keeps what it receives: when the message carried a whole
+// document and its changes reached the graph, *document gets it.
+Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMessage& message,
+                            std::vector<ChangeGraph::Index>* applied, std::optional<ReceivedDocument>* document);
+
 }  // namespace gm::automerge

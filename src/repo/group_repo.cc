@@ -16,32 +16,6 @@ std::vector<std::string> heads_hex(std::span<const automerge::ChangeHash> heads)
   return hex;
 }
 
-// Applies the changes of a document chunk a client sent, as receive_sync_message
-// would (which then finds nothing new in it), and tells whether the chunk itself may
-// be stored and served: its changes are checked by their hashes, but a loader takes
-// the chunk's op order as the document's state, so that order must be the canonical
-// one (doc_chunk.h). Done here because the decoded chunk is needed for both.
-Status apply_document_chunk(ChangeGraph& graph, ByteView body, std::vector<ChangeGraph::Index>* added, bool* servable) {
-  GM_ASSIGN_OR_RETURN(std::vector<automerge::ChangeHash> heads, automerge::document_heads(body));
-  if (graph.has_all(heads) && !heads.empty()) return Status::Ok();
-  auto decoded = graph.decode_document_chunk(body);
-  if (!decoded) return context("sync message changes: document chunk", decoded.error());
-  *servable = automerge::has_canonical_op_order(decoded->doc);
-  decoded->doc.release_ops();
-  GM_TRY(graph.load_document(decoded->doc, std::move(decoded->expanded), added));
-  return Status::Ok();
-}
-
-// The document chunk a sync message carries when that is all it carries: a client
-// sending us its whole document (V2, §2.6).
-std::optional<automerge::Chunk> whole_document_chunk(const automerge::SyncMessage& m) {
-  if (m.version != automerge::SyncVersion::kV2 || m.changes.size() != 1) return std::nullopt;
-  size_t consumed = 0;
-  auto chunk = automerge::parse_chunk(m.changes[0], &consumed);
-  if (!chunk || consumed != m.changes[0].size() || chunk->type != automerge::ChunkType::kDocument) return std::nullopt;
-  return std::move(*chunk);
-}
-
 }  // namespace
 
 namespace {
@@ -610,17 +584,12 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + message.error().message);
     return true;
   }
-  std::optional<automerge::Chunk> document_chunk = whole_document_chunk(*message);
   std::vector<ChangeGraph::Index> added;
-  bool servable = false;  // the document chunk may be stored and served as it came
-  Status received = document_chunk && !session.state.read_only
-                        ? apply_document_chunk(doc.graph, document_chunk->body, &added, &servable)
-                        : Status::Ok();
-  // A whole document is in the graph by now; the message's other fields still count.
-  if (received) received = automerge::receive_sync_message(doc.graph, session.state, *message, &added);
+  std::optional<automerge::ReceivedDocument> document;
+  Status received = automerge::receive_sync_message(doc.graph, session.state, *message, &added, &document);
   // What reached the graph is stored before anyone hears of it, even if the rest of
   // the message was bad.
-  Status stored = persist(job, added, servable ? &*document_chunk : nullptr);
+  Status stored = persist(job, added, document && document->servable ? &document->chunk : nullptr);
   if (!stored) {
     job.warnings.push_back("storing changes failed: " + stored.error().message);
     job.fail(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
