@@ -91,6 +91,19 @@ void GroupRepo::run(Lane lane, std::function<void()> work, std::function<void()>
   done();
 }
 
+void GroupRepo::log_limit(const std::string& limit, const std::string& message) {
+  LimitLog& l = limit_logs_[limit];
+  const Clock::time_point now = Clock::now();
+  if (l.last != Clock::time_point{} && now - l.last < std::chrono::minutes(1)) {
+    ++l.unsaid;
+    return;
+  }
+  const uint64_t unsaid = std::exchange(l.unsaid, 0);
+  l.last = now;
+  log_.warn("group " + group_ + ": " + message +
+            (unsaid ? " (and " + std::to_string(unsaid) + " more times since the last such line)" : ""));
+}
+
 void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   conns_[conn] = Connection{conn, std::move(peer)};
   if (options_.max_group_bytes == 0 || std::exchange(measuring_, true)) return;
@@ -290,9 +303,9 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
   if (!c.documents.count(document_id)) {
     if (c.documents.size() >= options_.max_documents_per_connection) {
       if (!std::exchange(c.over_document_limit, true)) {
-        log_.warn("group " + group_ + ", conn " + std::to_string(c.id) + ": more than " +
-                  std::to_string(options_.max_documents_per_connection) +
-                  " documents on one connection; the others get doc-unavailable");
+        log_limit("documents", "conn " + std::to_string(c.id) + ": more than " +
+                                   std::to_string(options_.max_documents_per_connection) +
+                                   " documents on one connection; the others get doc-unavailable");
       }
       ++stats_.sync_errors;
       return send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
@@ -304,6 +317,8 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
   slot.watchers[c.peer_id] = c.id;
   c.inbox_bytes += data.size();
   if (c.inbox_bytes >= options_.pause_inbox_bytes && c.inbox_bytes - data.size() < options_.pause_inbox_bytes) {
+    log_limit("pause", "conn " + std::to_string(c.id) + " sent " + std::to_string(c.inbox_bytes) +
+                           " bytes not yet worked on; not read until they are");
     c.peer->pause(true);
   }
   slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request});
@@ -382,8 +397,8 @@ void GroupRepo::finish_job(Job& job) {
   stats_.disk_bytes = static_cast<uint64_t>(
       std::max<int64_t>(0, static_cast<int64_t>(stats_.disk_bytes) + job.disk_bytes));
   if (job.over_quota) {
-    log_.warn("group " + group_ + ": its files take " + std::to_string(stats_.disk_bytes) +
-              " bytes, the most --max-group-bytes allows; changes are refused until there is room");
+    log_limit("quota", "its files take " + std::to_string(stats_.disk_bytes) +
+                           " bytes, the most --max-group-bytes allows; changes are refused until there is room");
   }
   if (!job.writes.empty()) {
     slot.pending_writes += job.writes.size();
@@ -644,6 +659,8 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
       other->peer->send(std::move(frame));
     } else {
       ++stats_.ephemeral_dropped;
+      log_limit("ephemeral", "an ephemeral message was not relayed to conn " + std::to_string(other->id) +
+                                 ": its outgoing queue, or all queues together, are filling up");
     }
   }
 }

@@ -227,6 +227,9 @@ class GroupRepo {
   // Forgets slots with nothing in them.
   void tidy();
   void run(Lane lane, std::function<void()> work, std::function<void()> done);
+  // A line saying which limit was hit: at most once a minute per limit, with how many
+  // times it was hit since the last line.
+  void log_limit(const std::string& limit, const std::string& message);
 
   // Whether compacting is worth it, and safe (nothing queued).
   static bool worth_compacting(const Doc& doc);
@@ -258,6 +261,11 @@ class GroupRepo {
   bool committing_ = false;
   std::vector<Outgoing> held_;  // waiting for the next commit
   std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
+  struct LimitLog {
+    Clock::time_point last{};
+    uint64_t unsaid = 0;
+  };
+  std::map<std::string, LimitLog> limit_logs_;
   // Bytes on disk: measured once (a walk, on the slow lane) and kept up to date.
   bool measuring_ = false;
   // Documents holding changes that wait for dependencies → their bytes, as of the end
