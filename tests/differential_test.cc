@@ -747,7 +747,9 @@ std::string compare_sync(const SyncMessage& ours_in, ByteView npm_bytes, int ver
   if (*exact) return "";
   auto npm = decode_sync_message(npm_bytes);
   if (!npm.ok()) return "npm message does not decode: " + npm.error().message;
-  SyncMessage ours = ours_in;
+  auto decoded = decode_sync_message(ours_bytes);  // a copy whose views point into ours_bytes
+  if (!decoded.ok()) return "our message does not decode: " + decoded.error().message;
+  SyncMessage& ours = *decoded;
   if (version == 2) ours.flags = npm->flags;
   if (ours.version != npm->version) return "message type differs (V1/V2)";
   if (ours.heads != npm->heads) return "heads differ: " + join_hex(ours.heads) + " vs npm " + join_hex(npm->heads);

@@ -114,6 +114,13 @@ struct SyncMessage {
   }
   // Equal fields and change bytes (where the bytes live does not matter).
   bool operator==(const SyncMessage& o) const;
+
+  SyncMessage() = default;
+  // `changes` may point into `owned`: a copy would point into the original.
+  SyncMessage(const SyncMessage&) = delete;
+  SyncMessage& operator=(const SyncMessage&) = delete;
+  SyncMessage(SyncMessage&&) noexcept = default;
+  SyncMessage& operator=(SyncMessage&&) noexcept = default;
 };
 
 // The flags section Automerge 3.x appends: legacy V2 byte, bitfield byte.
