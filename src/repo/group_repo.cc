@@ -211,10 +211,13 @@ void GroupRepo::finish_commit(CommitJob& job) {
   };
   for (const Outgoing& h : job.held) tell(h.conn);
   for (const Outgoing& h : std::exchange(held_, {})) tell(h.conn);
+  // A document with nothing in the lost batches is as the disk has it, and its job
+  // under way too.
   for (auto& [id, slot] : slots_) {
+    if (slot.pending_writes == 0 && !job.docs.count(id)) continue;
     if (slot.busy) {
       slot.stale = true;
-    } else if (slot.pending_writes > 0 || job.docs.count(id)) {
+    } else {
       drop(id);
     }
     slot.pending_writes = 0;
