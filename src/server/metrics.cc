@@ -67,6 +67,7 @@ void sample(std::string& out, const char* name, std::string_view labels, int64_t
 }  // namespace
 
 std::string MetricsRegistry::render_prometheus() const {
+  if (refresh_) refresh_();
   std::string out;
   out.reserve(2048);
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -49,12 +50,17 @@ class MetricsRegistry {
   std::atomic<uint64_t> http_requests{0};         // plain HTTP requests answered
 
   double uptime_seconds() const;
+  // Calls the refresh hook, then writes every metric in the Prometheus text format.
   std::string render_prometheus() const;
+  // Run before each render, on the rendering thread: for figures kept elsewhere and
+  // copied in only when someone asks (the repo layer's per-group counts).
+  void set_refresh(std::function<void()> refresh) { refresh_ = std::move(refresh); }
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<GroupMetrics>, std::less<>> groups_;
   std::chrono::steady_clock::time_point started_;
+  std::function<void()> refresh_;
 };
 
 // Escapes a label value for the text format: backslash, double quote and newline.

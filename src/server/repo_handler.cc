@@ -75,10 +75,7 @@ void RepoHandler::arm_timer() {
     int64_t before = 0, after = 0;
     for (const auto& [group, stats] : repo_.stats()) before += stats.documents_loaded;
     repo_.tick(repo::Clock::now());
-    for (const auto& [group, stats] : repo_.stats()) {
-      metrics_.group(group).documents_loaded = stats.documents_loaded;
-      after += stats.documents_loaded;
-    }
+    for (const auto& [group, stats] : repo_.stats()) after += stats.documents_loaded;
     // Give the memory of unloaded documents back to the system, so an idle server is
     // as small as a fresh one (glibc keeps freed memory otherwise).
     if (after < before) malloc_trim(0);
@@ -105,7 +102,6 @@ void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {
   auto it = groups_.find(peer.id());
   if (it == groups_.end()) return;
   repo_.receive(peer.id(), frame);
-  update_metrics(it->second);
 }
 
 void RepoHandler::on_close(PeerConnection& peer) {
@@ -133,12 +129,10 @@ void RepoHandler::flush() {
   stop_workers();
   repo_.flush();
   malloc_trim(0);
-  for (const auto& [group, stats] : repo_.stats()) metrics_.group(group).documents_loaded = stats.documents_loaded;
 }
 
-void RepoHandler::update_metrics(const std::string& group) {
+void RepoHandler::refresh_metrics() {
   for (const auto& [name, stats] : repo_.stats()) {
-    if (name != group) continue;
     GroupMetrics& m = metrics_.group(name);
     m.documents_loaded = stats.documents_loaded;
     m.sync_errors = stats.sync_errors;

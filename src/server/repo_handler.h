@@ -24,10 +24,15 @@ namespace gm::server {
 
 class RepoHandler : public ConnectionHandler {
  public:
-  RepoHandler(repo::Repo& repo, MetricsRegistry& metrics) : repo_(repo), metrics_(metrics) {}
+  RepoHandler(repo::Repo& repo, MetricsRegistry& metrics) : repo_(repo), metrics_(metrics) {
+    metrics_.set_refresh([this] { refresh_metrics(); });
+  }
   // flush() (the server calls it before its io_context goes) has stopped the workers
   // already; this only covers a handler that never served.
-  ~RepoHandler() override { stop_workers(); }
+  ~RepoHandler() override {
+    metrics_.set_refresh(nullptr);
+    stop_workers();
+  }
 
   // Starts the timer that unloads idle documents (every `period`), and from then on
   // runs the repo's jobs on the workers, their ends posted to `executor`. Without it
@@ -40,7 +45,8 @@ class RepoHandler : public ConnectionHandler {
   void flush() override;
 
  private:
-  void update_metrics(const std::string& group);
+  // Copies the repo's per-group counts into the metrics (when /metrics is asked for).
+  void refresh_metrics();
   void arm_timer();
   void run_finished();
   void stop_workers();
