@@ -199,8 +199,46 @@ class GroupRepo {
     size_t pending_writes = 0;  // files stored for it that no commit has made durable yet
     Clock::time_point last_used;
   };
-  struct Job;
+  // One document's turn on a worker: its state, the messages that came for it, and what
+  // the work produced for the repo's thread.
+  struct Job {
+    std::string document_id;
+    std::unique_ptr<Doc> doc;  // null: load it first
+    bool load = false;
+    bool compact = false;  // a compaction of the unloaded document instead
+    std::vector<Inbound> inbox;
+    std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
+    size_t max_orphan_bytes = 0;  // what the document may hold of changes missing dependencies
+    uint64_t max_write_bytes = UINT64_MAX;  // what it may write before the group's quota is full
+    bool over_quota = false;
+    int64_t disk_bytes = 0;  // written (a compaction: minus what it removed)
+    // Results.
+    bool store_failed = false;  // inbox[next..] was not worked on; the document is dropped
+    size_t next = 0;
+    std::set<uint64_t> failed;  // connections told to go
+    std::vector<Outgoing> out;
+    std::vector<storage::PendingFile> writes;
+    uint64_t changes_stored = 0;
+    uint64_t sync_errors = 0;
+    std::vector<std::string> warnings, infos;
+
+    void fail(const Inbound& in, const std::string& peer_id, const std::string& why) {
+      warnings.push_back("conn " + std::to_string(in.conn) + ": " + why + "; closing");
+      ++sync_errors;
+      if (!failed.insert(in.conn).second) return;
+      out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
+      out.push_back({in.conn, {}, why.substr(0, 100)});
+    }
+  };
   struct CommitJob;
+
+  // Messages at most this large for a loaded document are quick work.
+  static constexpr size_t kQuickJobBytes = 64 * 1024;
+  // A document with no single snapshot and this many bytes of changes is sent to a peer
+  // with nothing as a document chunk saved for it (a fraction of the size), not as every
+  // change: a million changes make a message of 100 MiB. Saving takes a while, so all
+  // work on such a document is slow.
+  static constexpr size_t kSaveForNewPeersBytes = 1 << 20;
 
   void on_join(uint64_t conn, Connection& c, const JoinMessage& m);
   void on_sync(Connection& c, const std::string& document_id, Bytes data, bool is_request);

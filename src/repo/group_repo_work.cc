@@ -1,0 +1,269 @@
+// The work a job does on its worker (group_repo.h, "Threads"): loading a document,
+// receiving sync messages, storing what they add, making the replies, and compaction.
+// Everything here reads only the repo's options and store (both safe from any thread)
+// and the job it is given.
+#include "automerge/document.h"
+#include "repo/group_repo.h"
+
+namespace gm::repo {
+
+using automerge::ChangeGraph;
+
+namespace {
+
+std::vector<std::string> heads_hex(std::span<const automerge::ChangeHash> heads) {
+  std::vector<std::string> hex;
+  for (const auto& h : heads) hex.push_back(h.hex());
+  return hex;
+}
+
+// The whole document as Automerge.save() writes it: a document chunk.
+Result<Bytes> save_document(const ChangeGraph& graph) {
+  Bytes all;
+  for (ChangeGraph::Index i = 0; i < graph.size(); ++i) append(all, graph.chunk(i));
+  // What the store holds loads whatever its size (GroupRepo::load reads it so too).
+  GM_ASSIGN_OR_RETURN(automerge::Document full, automerge::Document::load(all, /*trusted=*/true));
+  return full.save();
+}
+
+}  // namespace
+
+void GroupRepo::work(Job& job) const {
+  if (job.compact) {
+    Result<size_t> written = compact(job.document_id, *job.doc);
+    if (!written) job.warnings.push_back("compacting failed: " + written.error().message);
+    if (written) {
+      job.disk_bytes = static_cast<int64_t>(*written) -
+                       static_cast<int64_t>(job.doc->snapshot_bytes + job.doc->incremental_bytes);
+    }
+    job.doc.reset();  // its memory goes back now, on the worker
+    return;
+  }
+  if (job.load) job.doc = load(job.document_id, job);
+  if (job.doc) {
+    // What it holds from disk stays whatever the budget.
+    job.doc->graph.set_max_queued_bytes(std::max(job.max_orphan_bytes, job.doc->graph.queued_bytes()));
+    // Sessions of sockets gone since the last job end here.
+    for (auto it = job.doc->sessions.begin(); it != job.doc->sessions.end();) {
+      auto w = job.watchers.find(it->first);
+      it = w == job.watchers.end() || w->second != it->second.conn ? job.doc->sessions.erase(it) : std::next(it);
+    }
+  }
+  for (; job.next < job.inbox.size(); ++job.next) {
+    const Inbound& in = job.inbox[job.next];
+    if (job.failed.count(in.conn)) continue;
+    if (!job.doc) {
+      // Only this document is out of reach (load() said why): the socket stays, and its
+      // other documents keep syncing (closing it would make the client reconnect and
+      // ask again, forever, and sync nothing else).
+      job.warnings.push_back("conn " + std::to_string(in.conn) + ": cannot be read on the server; answered doc-unavailable");
+      ++job.sync_errors;
+      job.out.push_back(
+          {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
+      continue;
+    }
+    if (!receive(job, in)) return;
+  }
+}
+
+std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, Job& job) const {
+  auto doc = std::make_unique<Doc>();
+  // What is on disk loads whatever its size (it may predate the op limit, or come from
+  // another server): refusing it would set the user's data aside as damaged. The limit
+  // applies to what clients send from here on.
+  doc->graph.set_trusted(true);
+  // Snapshots first, then incrementals: the order automerge-repo loads them in (§4.1).
+  for (const char* kind : {"snapshot", "incremental"}) {
+    auto blobs = store_->load_range({document_id, kind});
+    if (!blobs) {
+      job.warnings.push_back("cannot read the document: " + blobs.error().message);
+      return nullptr;
+    }
+    for (auto& [key, bytes] : *blobs) {
+      Status s = doc->graph.load(bytes);
+      if (!s && s.error().over_limit) {
+        // Not damage: a document past what this server handles (npm may well load it).
+        // Nothing is moved, and it is not served.
+        job.warnings.push_back("not served: its " + key[1] + " " + key.back() + ": " + s.error().message);
+        return nullptr;
+      }
+      if (!s) {
+        // A damaged file is set aside; the rest of the document still loads.
+        (void)store_->quarantine(key, s.error().message);
+        continue;
+      }
+      doc->files.insert(key);
+      const bool snapshot = std::string(kind) == "snapshot";
+      (snapshot ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
+      if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (below)
+    }
+  }
+  doc->graph.set_trusted(false);
+  // A document stored past the op limit (written by npm, which has none) still takes
+  // edits: its limit is what it holds plus as much again as any document may have.
+  if (doc->graph.op_count() >= doc->graph.max_ops()) {
+    doc->graph.set_max_ops(doc->graph.op_count() + automerge::kMaxDocumentRows);
+  }
+  const bool whole = doc->files.size() == 1 && doc->graph.queued_count() == 0 &&
+                     *doc->files.begin() == storage::snapshot_key(document_id, heads_hex(doc->graph.heads()));
+  if (!whole) doc->snapshot.reset();
+  return doc;
+}
+
+Status GroupRepo::charge(Job& job, size_t bytes) const {
+  if (bytes > job.max_write_bytes) {
+    job.over_quota = true;
+    return error("the group's storage is full (--max-group-bytes " + std::to_string(options_.max_group_bytes) +
+                 "); your changes were not stored");
+  }
+  job.max_write_bytes -= bytes;
+  job.disk_bytes += static_cast<int64_t>(bytes);
+  return Status::Ok();
+}
+
+Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
+                          const automerge::Chunk* document_chunk) const {
+  if (added.empty()) return Status::Ok();
+  Doc& doc = *job.doc;
+  // A whole document from a client that holds everything we do, in canonical order:
+  // stored as it came, a snapshot (a fraction of its changes' size, and what
+  // compaction would write).
+  if (document_chunk && doc.graph.queued_count() == 0) {
+    auto heads = automerge::document_heads(document_chunk->body);
+    if (heads && *heads == doc.graph.heads()) {
+      storage::StorageKey key = storage::snapshot_key(job.document_id, heads_hex(doc.graph.heads()));
+      GM_TRY(charge(job, document_chunk->bytes.size()));
+      GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, document_chunk->bytes));
+      job.writes.push_back(std::move(file));
+      const bool alone = doc.files.empty();
+      doc.files.insert(key);
+      doc.snapshot_bytes += document_chunk->bytes.size();
+      if (alone) {
+        doc.snapshot.emplace(document_chunk->bytes.begin(), document_chunk->bytes.end());
+      } else {
+        doc.snapshot.reset();
+      }
+      job.changes_stored += added.size();
+      return Status::Ok();
+    }
+  }
+  // Stored as Automerge saves changes, large ones compressed: a client's compressed
+  // change is not stored inflated (a 189 KB upload could fill 193 MB of disk).
+  Bytes blob;
+  for (ChangeGraph::Index i : added) append(blob, automerge::compress_change(doc.graph.chunk(i)));
+  storage::StorageKey key = storage::incremental_key(job.document_id, blob);
+  GM_TRY(charge(job, blob.size()));
+  GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, blob));
+  job.writes.push_back(std::move(file));
+  doc.files.insert(key);
+  doc.snapshot.reset();  // no longer the whole document
+  doc.incremental_bytes += blob.size();
+  job.changes_stored += added.size();
+  return Status::Ok();
+}
+
+void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session) const {
+  Doc& doc = *job.doc;
+  automerge::SyncOptions options;
+  if (doc.snapshot) {
+    options.save_document = [&doc] { return *doc.snapshot; };
+  } else if (doc.graph.chunk_bytes() >= kSaveForNewPeersBytes && doc.graph.queued_count() == 0) {
+    // Saved once, kept until the next change (persist() drops it).
+    options.save_document = [&doc, &job] {
+      Result<Bytes> saved = save_document(doc.graph);
+      if (!saved) {
+        job.warnings.push_back("saving the document for a new peer failed: " + saved.error().message);
+        Bytes all;  // the changes back to back say the same
+        for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
+        return all;
+      }
+      doc.snapshot = std::move(*saved);
+      return *doc.snapshot;
+    };
+  }
+  std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, session.state, options);
+  if (!m) return;
+  SyncMessage out;
+  out.sender_id = options_.peer_id;
+  out.target_id = peer_id;
+  out.document_id = job.document_id;
+  out.data = automerge::encode_sync_message(*m);
+  job.out.push_back({session.conn, encode_message(out), std::nullopt});
+}
+
+bool GroupRepo::receive(Job& job, const Inbound& in) const {
+  Doc& doc = *job.doc;
+  Session& session = doc.sessions[in.peer_id];
+  if (session.conn != in.conn) session = Session{in.conn, {}};
+  Result<automerge::SyncMessage> message = automerge::decode_sync_message(in.data);
+  if (!message) {
+    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + message.error().message);
+    return true;
+  }
+  std::vector<ChangeGraph::Index> added;
+  std::optional<automerge::ReceivedDocument> document;
+  Status received = automerge::receive_sync_message(doc.graph, session.state, *message, &added, &document);
+  // What reached the graph is stored before anyone hears of it, even if the rest of
+  // the message was bad.
+  Status stored = persist(job, added, document && document->servable ? &document->chunk : nullptr);
+  if (!stored) {
+    job.warnings.push_back("storing changes failed: " + stored.error().message);
+    job.fail(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
+    job.store_failed = true;
+    return false;
+  }
+  if (!received) {
+    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + received.error().message);
+    return true;
+  }
+  if (in.is_request && doc.graph.empty()) {
+    // We do not have it either. The client stays subscribed (its session is kept)
+    // and gets the document when another client uploads it.
+    job.out.push_back(
+        {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
+  } else {
+    generate(job, in.peer_id, session);
+  }
+  if (!added.empty()) {
+    for (auto& [peer_id, other] : doc.sessions) {
+      if (peer_id != in.peer_id && !job.failed.count(other.conn)) generate(job, peer_id, other);
+    }
+  }
+  return true;
+}
+
+bool GroupRepo::worth_compacting(const Doc& doc) {
+  // Worth it when several files hold the document, or one large file of changes (a
+  // document chunk is far smaller); safe only when every stored change is applied (a
+  // queued change lives only in its incremental file).
+  constexpr size_t kCompactSingleFileBytes = 64 * 1024;
+  bool worth = doc.files.size() > 1 || (doc.snapshot_bytes == 0 && doc.incremental_bytes >= kCompactSingleFileBytes);
+  return worth && doc.graph.queued_count() == 0 && !doc.graph.empty();
+}
+
+Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
+  GM_ASSIGN_OR_RETURN(Bytes snapshot, save_document(graph));
+  // The snapshot must load back as load() will read it, or the changes it replaces
+  // would be lost to a limit (a document chunk is denser than its changes).
+  ChangeGraph check;
+  check.set_trusted(true);
+  Status reloads = check.load(snapshot);
+  if (!reloads) return context("the compacted snapshot would not load; the changes are kept", reloads.error());
+  if (check.heads() != graph.heads()) return error("the compacted snapshot has other heads; the changes are kept");
+  return snapshot;
+}
+
+Result<size_t> GroupRepo::compact(const std::string& document_id, const Doc& doc) const {
+  GM_ASSIGN_OR_RETURN(Bytes snapshot, compacted_snapshot(doc.graph));
+  storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
+  // The new snapshot is durable before anything it replaces goes.
+  GM_TRY(store_->save(key, snapshot));
+  std::vector<storage::StorageKey> old;
+  for (const storage::StorageKey& f : doc.files) {
+    if (f != key) old.push_back(f);
+  }
+  GM_TRY(store_->remove_keys(old));
+  return snapshot.size();
+}
+
+}  // namespace gm::repo
