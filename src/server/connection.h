@@ -59,9 +59,9 @@ class PeerConnection {
   // this server will not serve (e.g. a group that overlaps another).
   virtual void refuse(std::string reason) = 0;
   // Stops (true) or resumes (false) reading the socket's messages: the handler's
-  // backpressure while it still works on what came before. Pings are not answered
-  // while paused, so the pause must end within the ping interval or so; a close still
-  // goes through.
+  // backpressure while it still works on what came before. No pings are sent and no
+  // idle timeout runs while paused (a pong could not be read); a close still goes
+  // through.
   virtual void pause(bool paused) = 0;
   // Whether a droppable message of `bytes` should be queued now: the socket is open and
   // neither its queue nor all sockets' queues together are filling up.

@@ -250,7 +250,15 @@ bool WebSocketSession::has_room(size_t bytes) const {
 }
 
 void WebSocketSession::pause(bool paused) {
+  if (paused == paused_) return;
   paused_ = paused;
+  // Nothing is read while paused, so a pong could not be seen: no idle timeout then
+  // (the next read after the pause re-arms it).
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = ctx_.config.request_timeout;
+  t.idle_timeout = paused ? websocket::stream_base::none() : 2 * ctx_.config.ping_interval;
+  t.keep_alive_pings = !paused;
+  ws_.set_option(t);
   if (!paused) resume_.cancel();
 }
 

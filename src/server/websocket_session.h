@@ -76,9 +76,9 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   // When the writer last finished a message, or the queue last began to fill.
   std::chrono::steady_clock::time_point last_progress_{};
   boost::asio::steady_timer writer_wake_;
-  boost::asio::steady_timer token_expiry_;
-  boost::asio::steady_timer resume_;  // the reader waits on it while paused
-  bool paused_ = false;  // closes the socket when its session token expires
+  boost::asio::steady_timer token_expiry_;  // closes the socket when its session token expires
+  boost::asio::steady_timer resume_;        // the reader waits on it while paused
+  bool paused_ = false;
   bool close_sent_ = false;  // our close frame went out (we began the closing handshake)
   boost::beast::websocket::close_reason close_reason_;
   std::string cut_reason_;  // set when we cut the socket ourselves, for the log line
