@@ -8,11 +8,13 @@ namespace gm::repo {
 
 using automerge::ChangeGraph;
 
-// A commit's turn on the disk lane.
+// The flush of what one job wrote, on the disk lane; its replies leave once it is done.
 struct GroupRepo::CommitJob {
+  std::string document_id;
   std::vector<storage::PendingFile> files;
-  std::vector<Outgoing> held;  // sent once the files are durable
-  std::map<std::string, size_t> docs;  // files per document
+  std::vector<Outgoing> out;
+  std::vector<Inbound> inbox;  // the messages it covers (their bytes still count)
+  uint64_t changes_stored = 0;
   Status status = Status::Ok();
 };
 
@@ -69,27 +71,29 @@ void GroupRepo::disconnect(uint64_t conn) {
   // (Session::conn no longer matches a live socket).
 }
 
-void GroupRepo::send(Connection& c, Bytes frame) {
-  if (has_uncommitted()) {  // wait behind what is not durable yet
-    held_.push_back({c.id, std::move(frame), std::nullopt});
-  } else {
-    c.peer->send(std::move(frame));
-  }
-}
+void GroupRepo::send(Connection& c, Bytes frame) { c.peer->send(std::move(frame)); }
 
-void GroupRepo::close(Connection& c, const std::string& reason) {
-  if (has_uncommitted()) {
-    held_.push_back({c.id, {}, reason});
-  } else {
-    c.peer->close(reason);
-  }
-}
+void GroupRepo::close(Connection& c, const std::string& reason) { c.peer->close(reason); }
 
 void GroupRepo::deliver(Outgoing out) {
   auto it = conns_.find(out.conn);
   if (it == conns_.end()) return;
   if (out.close) return close(it->second, *out.close);
   send(it->second, std::move(out.frame));
+}
+
+void GroupRepo::release(std::span<const Inbound> handled) {
+  for (const Inbound& in : handled) {
+    auto it = conns_.find(in.conn);
+    if (it == conns_.end()) continue;
+    Connection& c = it->second;
+    c.inbox_bytes -= std::min(c.inbox_bytes, in.data.size());
+    c.inbox_messages -= std::min<size_t>(c.inbox_messages, 1);
+    if (c.paused && c.inbox_bytes < options_.pause_inbox_bytes && c.inbox_messages < options_.pause_inbox_messages) {
+      c.paused = false;
+      c.peer->pause(false);
+    }
+  }
 }
 
 void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
@@ -99,77 +103,26 @@ void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
   close(c, why.substr(0, 100));
 }
 
-void GroupRepo::commit() {
-  if (committing_) return;  // its end starts the next
-  if (!store_->has_pending()) {
-    // Nothing to flush: what waited behind an earlier commit may go.
-    for (Outgoing& h : std::exchange(held_, {})) deliver(std::move(h));
-    return;
-  }
-  committing_ = true;
-  auto job = std::make_shared<CommitJob>();
-  job->files = store_->take_pending();
-  job->held = std::exchange(held_, {});
-  job->docs = std::exchange(batch_docs_, {});
-  run(
-      Lane::kDisk, [job] { job->status = storage::DurableBatch::commit(job->files); },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        committing_ = false;
-        finish_commit(*job);
-        commit();
-      });
-}
-
-void GroupRepo::finish_commit(CommitJob& job) {
-  for (const auto& [id, n] : job.docs) {
-    auto it = slots_.find(id);
-    if (it != slots_.end()) it->second.pending_writes -= std::min(n, it->second.pending_writes);
-  }
-  if (job.status) {
-    for (Outgoing& h : job.held) deliver(std::move(h));
-    tidy();
-    return;
-  }
-  // Nothing not yet durable may leave: it could reveal changes that are not on disk.
-  // The documents go back to what the disk holds, and the clients waiting start over.
-  log_.warn("group " + group_ + ": storing changes failed: " + job.status.error().message);
-  std::vector<storage::PendingFile> unflushed = store_->take_pending();  // deleted with it
-  batch_docs_.clear();
-  std::set<uint64_t> told;
-  auto tell = [&](uint64_t conn) {
-    auto it = conns_.find(conn);
-    if (it == conns_.end() || !told.insert(conn).second) return;
-    Connection& c = it->second;
-    log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": its changes could not be stored; closing");
-    ++stats_.sync_errors;
-    c.peer->send(encode_message(ErrorMessage{options_.peer_id, c.peer_id, "the server could not store your changes"}));
-    c.peer->close("the server could not store your changes");
-  };
-  for (const Outgoing& h : job.held) tell(h.conn);
-  for (const Outgoing& h : std::exchange(held_, {})) tell(h.conn);
-  // A document with nothing in the lost batches is as the disk has it, and its job
-  // under way too.
-  for (auto& [id, slot] : slots_) {
-    if (slot.pending_writes == 0 && !job.docs.count(id)) continue;
-    if (slot.busy) {
-      slot.stale = true;
-    } else {
-      drop(id);
+void GroupRepo::finish_commit(CommitJob& commit) {
+  auto it = slots_.find(commit.document_id);
+  if (commit.status) {
+    stats_.changes_stored += commit.changes_stored;
+    for (Outgoing& o : commit.out) deliver(std::move(o));
+  } else {
+    // Nothing the job made may leave: it could reveal changes that are not on disk. The
+    // document goes back to what the disk holds; the clients whose changes these were
+    // are told, and send them again.
+    log_.warn("group " + group_ + ", document " + commit.document_id +
+              ": storing changes failed: " + commit.status.error().message);
+    if (it != slots_.end()) drop(commit.document_id);
+    std::set<uint64_t> told;
+    for (const Inbound& in : commit.inbox) {
+      auto c = conns_.find(in.conn);
+      if (c != conns_.end() && told.insert(in.conn).second) fail(in.conn, c->second, "the server could not store your changes");
     }
-    slot.pending_writes = 0;
   }
-  tidy();
-}
-
-void GroupRepo::tidy() {
-  for (auto it = slots_.begin(); it != slots_.end();) {
-    const Slot& slot = it->second;
-    const bool empty = !slot.busy && !slot.doc && slot.inbox.empty() && slot.pending_writes == 0;
-    if (empty) orphan_bytes_.erase(it->first);
-    it = empty ? slots_.erase(it) : std::next(it);
-  }
-  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
+  release(commit.inbox);
+  if (it != slots_.end()) end_turn(commit.document_id, it->second);
 }
 
 void GroupRepo::drop(const std::string& document_id) {
@@ -256,9 +209,11 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
   slot.last_used = Clock::now();
   slot.watchers[c.peer_id] = c.id;
   c.inbox_bytes += data.size();
-  if (c.inbox_bytes >= options_.pause_inbox_bytes && c.inbox_bytes - data.size() < options_.pause_inbox_bytes) {
-    log_limit("pause", "conn " + std::to_string(c.id) + " sent " + std::to_string(c.inbox_bytes) +
-                           " bytes not yet worked on; not read until they are");
+  ++c.inbox_messages;
+  if (!c.paused && (c.inbox_bytes >= options_.pause_inbox_bytes || c.inbox_messages >= options_.pause_inbox_messages)) {
+    log_limit("pause", "conn " + std::to_string(c.id) + " has " + std::to_string(c.inbox_messages) + " messages (" +
+                           std::to_string(c.inbox_bytes) + " bytes) not yet stored and answered; not read until then");
+    c.paused = true;
     c.peer->pause(true);
   }
   slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request});
@@ -293,7 +248,15 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
   const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
   run(
-      lane, [this, job] { work(*job); },
+      lane,
+      [this, job] {
+        try {
+          work(*job);
+        } catch (const std::exception& e) {
+          // Out of memory, most likely: only this job's clients notice.
+          job->abandon("cannot work on the document: " + std::string(e.what()), options_.peer_id);
+        }
+      },
       [this, job, alive = std::weak_ptr<bool>(alive_)] {
         if (alive.expired()) return;
         finish_job(*job);
@@ -301,55 +264,25 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
 }
 
 void GroupRepo::finish_job(Job& job) {
-  --jobs_;
   auto it = slots_.find(job.document_id);
   if (it == slots_.end()) return;  // cannot happen: a busy slot stays
   Slot& slot = it->second;
-  slot.busy = false;
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
   for (const std::string& i : job.infos) log_.info("group " + group_ + ", document " + job.document_id + ": " + i);
   stats_.sync_errors += job.sync_errors;
-  // What the job did not reach (a write failed) is worked on again, from the document
-  // as the disk has it; the rest no longer counts against its connection.
-  const size_t handled = job.store_failed ? job.next + 1 : job.inbox.size();
-  for (size_t i = 0; i < handled; ++i) {
-    auto c = conns_.find(job.inbox[i].conn);
-    if (c == conns_.end()) continue;
-    const size_t before = c->second.inbox_bytes;
-    c->second.inbox_bytes -= std::min(before, job.inbox[i].data.size());
-    if (before >= options_.pause_inbox_bytes && c->second.inbox_bytes < options_.pause_inbox_bytes) {
-      c->second.peer->pause(false);
-    }
-  }
-  if (slot.stale) {
-    // A commit failed while this job ran, on state that included what it lost: nothing
-    // the job did may leave, and its clients start over.
-    slot.stale = false;
-    job.writes.clear();  // their temp files go
-    job.out.clear();
-    for (size_t i = 0; i < handled; ++i) {
-      const Inbound& in = job.inbox[i];
-      if (!job.failed.insert(in.conn).second) continue;
-      if (auto c = conns_.find(in.conn); c != conns_.end()) fail(in.conn, c->second, "the server could not store your changes");
-    }
-    job.doc.reset();
-  }
   stats_.disk_bytes = static_cast<uint64_t>(
       std::max<int64_t>(0, static_cast<int64_t>(stats_.disk_bytes) + job.disk_bytes));
   if (job.over_quota) {
     log_limit("quota", "its files take " + std::to_string(stats_.disk_bytes) +
                            " bytes, the most --max-group-bytes allows; changes are refused until there is room");
   }
-  if (!job.writes.empty()) {
-    slot.pending_writes += job.writes.size();
-    batch_docs_[job.document_id] += job.writes.size();
-    for (storage::PendingFile& f : job.writes) store_->defer(std::move(f));
-    stats_.changes_stored += job.changes_stored;
-  }
+  // A write failed: what is in memory must not outrun the disk, and what the job did
+  // not reach is worked on again, from the document as the disk has it.
+  const size_t handled = job.store_failed ? std::min(job.next + 1, job.inbox.size()) : job.inbox.size();
   if (job.store_failed) {
-    // What is in memory must not outrun the disk.
     job.doc.reset();
     for (size_t i = job.inbox.size(); i-- > handled;) slot.inbox.push_front(std::move(job.inbox[i]));
+    job.inbox.resize(handled);
   }
   slot.doc = std::move(job.doc);
   if (slot.doc && slot.doc->graph.queued_bytes() > 0) {
@@ -357,14 +290,39 @@ void GroupRepo::finish_job(Job& job) {
   } else {
     orphan_bytes_.erase(job.document_id);
   }
+  if (!job.writes.empty()) {
+    // Its replies leave once its files are durable, and the document's next job waits
+    // for that too: a reply never reveals a change before it is on disk, and the
+    // messages a client sends faster than the disk takes them wait (and pause it).
+    auto commit = std::make_shared<CommitJob>();
+    commit->document_id = job.document_id;
+    commit->files = std::move(job.writes);
+    commit->out = std::move(job.out);
+    commit->inbox = std::move(job.inbox);
+    commit->changes_stored = job.changes_stored;
+    run(
+        Lane::kDisk, [commit] { commit->status = storage::DurableBatch::commit(commit->files); },
+        [this, commit, alive = std::weak_ptr<bool>(alive_)] {
+          if (alive.expired()) return;
+          finish_commit(*commit);
+        });
+    return;
+  }
   for (Outgoing& o : job.out) deliver(std::move(o));
+  release(job.inbox);
+  end_turn(job.document_id, slot);
+}
+
+void GroupRepo::end_turn(const std::string& document_id, Slot& slot) {
+  --jobs_;
+  slot.busy = false;
   if (!slot.inbox.empty()) {
-    start_job(job.document_id, slot);
-  } else if (!slot.doc && slot.pending_writes == 0) {
-    slots_.erase(it);  // unreadable, dropped or compacted: read again when next used
+    start_job(document_id, slot);
+  } else if (!slot.doc) {
+    orphan_bytes_.erase(document_id);
+    slots_.erase(document_id);  // unreadable, dropped or compacted: read again when next used
   }
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
-  commit();
 }
 
 void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
@@ -419,7 +377,7 @@ void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
 void GroupRepo::unload_idle(Clock::time_point now) {
   std::vector<std::string> idle;
   for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || slot.pending_writes > 0 || now - slot.last_used < options_.idle_unload) continue;
+    if (slot.busy || !slot.doc || now - slot.last_used < options_.idle_unload) continue;
     bool watched = false;
     for (const auto& [peer_id, conn] : slot.watchers) {
       auto p = peers_.find(peer_id);
@@ -443,7 +401,7 @@ void GroupRepo::flush() {
   // At shutdown, once no job or commit is under way: compaction runs here, and the
   // server stops once this returns.
   for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || slot.pending_writes > 0 || !worth_compacting(*slot.doc)) continue;
+    if (slot.busy || !slot.doc || !worth_compacting(*slot.doc)) continue;
     Result<size_t> s = compact(id, *slot.doc);
     if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
   }

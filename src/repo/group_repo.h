@@ -101,10 +101,12 @@ using Executor = std::function<void(Lane lane, std::function<void()> work, std::
 struct GroupRepoOptions {
   std::string peer_id;  // our senderId: "storage-server-<hostname>-<group>"
   std::chrono::milliseconds idle_unload{std::chrono::seconds(10)};
-  // Bytes of a connection's sync messages received and not yet worked on past which
-  // its socket stops reading (Peer::pause) until the jobs catch up: what a client can
-  // make the server hold is this plus one message.
+  // A connection's sync messages not yet stored and answered, past which its socket
+  // stops reading (Peer::pause) until the jobs and the disk catch up: in bytes, and in
+  // messages (each costs a file and a flush). What a client can make the server hold is
+  // this, one more message, and the replies to it.
   size_t pause_inbox_bytes = 16u << 20;
+  size_t pause_inbox_messages = 256;
   // Documents one connection may sync: each costs the server a sync session, and one
   // loaded from disk. Past it, a new document gets `doc-unavailable` (and a log line).
   size_t max_documents_per_connection = 16384;
@@ -131,17 +133,16 @@ class GroupRepo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
-  // Group commit: changes received are written without waiting for the disk, and
-  // every message sent after them waits (in order) until a commit has made them
-  // durable. commit() starts one (on the disk lane) unless one is under way; each job
-  // that stored something asks for one when it ends, so one flush covers what arrived
-  // meanwhile. On a storage failure everything not yet durable is dropped: the
-  // documents concerned go back to what the disk holds and the clients waiting on them
-  // get an error and are closed.
-  void commit();
-  bool has_uncommitted() const { return committing_ || !held_.empty() || store_->has_pending(); }
-  // Jobs or a commit under way (the owner waits for them before flush()).
-  bool busy() const { return jobs_ > 0 || committing_; }
+  // Durability: a job writes what its messages added beside its place (temp files),
+  // then the disk lane makes them durable (DurableBatch::commit), and only then do the
+  // job's replies leave and the document's next job start, with every message that
+  // came meanwhile. If the flush fails, nothing the job made leaves: the document goes
+  // back to what the disk holds, and the clients whose changes were lost get an error
+  // and are closed (they keep their changes and send them again).
+  //
+  // Jobs or flushes under way (the owner waits for them before flush()); jobs must end
+  // before the repo goes.
+  bool busy() const { return jobs_ > 0; }
   // Unloads documents idle since before now - idle_unload, compacting those worth it.
   void unload_idle(Clock::time_point now);
   // Compacts and unloads every document, in the caller (shutdown, once !busy()).
@@ -155,7 +156,9 @@ class GroupRepo {
     uint64_t id = 0;
     std::shared_ptr<Peer> peer;
     std::string peer_id;  // empty until join
-    size_t inbox_bytes = 0;  // of its messages waiting for a job
+    size_t inbox_bytes = 0;     // of its messages not yet stored and answered
+    size_t inbox_messages = 0;
+    bool paused = false;
     std::map<std::string, uint64_t> ephemeral_counts;  // session id → highest count relayed
     std::unordered_set<std::string> documents;  // it synced (max_documents_per_connection)
     bool over_document_limit = false;            // logged once
@@ -192,11 +195,9 @@ class GroupRepo {
   // The repo thread's view of a document.
   struct Slot {
     std::unique_ptr<Doc> doc;  // null while a job has it, or until loaded
-    bool busy = false;         // a job is working on it
-    bool stale = false;        // a commit failed while the job ran: drop what it did
+    bool busy = false;         // a job is working on it, or its writes are being flushed
     std::deque<Inbound> inbox;
     std::map<std::string, uint64_t> watchers;  // peers that synced it → their socket
-    size_t pending_writes = 0;  // files stored for it that no commit has made durable yet
     Clock::time_point last_used;
   };
   // One document's turn on a worker: its state, the messages that came for it, and what
@@ -221,6 +222,10 @@ class GroupRepo {
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
     std::vector<std::string> warnings, infos;
+    // Peers to answer once every message is in (one reply each, however many messages
+    // they sent) → whether their last message was a `request`.
+    std::map<std::string, bool> answer;
+    bool added = false;  // changes reached the graph: every peer of the document hears
 
     void fail(const Inbound& in, const std::string& peer_id, const std::string& why) {
       warnings.push_back("conn " + std::to_string(in.conn) + ": " + why + "; closing");
@@ -228,6 +233,17 @@ class GroupRepo {
       if (!failed.insert(in.conn).second) return;
       out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
       out.push_back({in.conn, {}, why.substr(0, 100)});
+    }
+    // The work failed midway (an exception): nothing it made is kept, and its clients
+    // are told.
+    void abandon(const std::string& why, const std::string& peer_id) {
+      doc.reset();
+      out.clear();
+      writes.clear();
+      answer.clear();
+      store_failed = true;
+      next = inbox.size();
+      for (const Inbound& in : inbox) fail(in, peer_id, why);
     }
   };
   struct CommitJob;
@@ -260,10 +276,12 @@ class GroupRepo {
                  const automerge::Chunk* document_chunk) const;
   void generate(Job& job, const std::string& peer_id, Session& session) const;
   void finish_commit(CommitJob& commit);
+  // The job (and its flush) is over: the document's next job starts, or its slot goes.
+  void end_turn(const std::string& document_id, Slot& slot);
+  // The messages no longer count against their connections (Connection::inbox_bytes).
+  void release(std::span<const Inbound> handled);
   // Forgets the document's state (it is read from disk again when next used).
   void drop(const std::string& document_id);
-  // Forgets slots with nothing in them.
-  void tidy();
   void run(Lane lane, std::function<void()> work, std::function<void()> done);
   // A line saying which limit was hit: at most once a minute per limit, with how many
   // times it was hit since the last line.
@@ -295,10 +313,7 @@ class GroupRepo {
   std::unordered_map<uint64_t, Connection> conns_;
   std::unordered_map<std::string, uint64_t> peers_;  // peer id → connection
   std::unordered_map<std::string, Slot> slots_;
-  size_t jobs_ = 0;     // jobs under way
-  bool committing_ = false;
-  std::vector<Outgoing> held_;  // waiting for the next commit
-  std::map<std::string, size_t> batch_docs_;  // files per document in the store's batch
+  size_t jobs_ = 0;  // jobs under way, with their flushes
   struct LimitLog {
     Clock::time_point last{};
     uint64_t unsaid = 0;

@@ -95,12 +95,8 @@ class GroupRepoTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // One message handled, then committed, as the server's handler does when no
-  // other message is at hand.
-  void to_server(uint64_t conn, ByteView frame) {
-    repo_->receive(conn, frame);
-    repo_->commit();
-  }
+  // One message handled (with the test's executor, its job and flush run at once).
+  void to_server(uint64_t conn, ByteView frame) { repo_->receive(conn, frame); }
 
   void join(Client& c) {
     repo_->connect(c.conn, c.peer);
@@ -229,12 +225,12 @@ TEST_F(GroupRepoTest, RepliesWaitUntilChangesAreCommitted) {
     return false;
   };
   // Not durable yet: nothing is said, and no incremental file is in place.
-  EXPECT_TRUE(repo_->has_uncommitted());
+  EXPECT_TRUE(repo_->busy());
   EXPECT_EQ(a.peer->received.size(), before);
   EXPECT_FALSE(stored());
   ASSERT_EQ(executor.jobs.size(), 1u);
   executor.run(0);
-  EXPECT_FALSE(repo_->has_uncommitted());
+  EXPECT_FALSE(repo_->busy());
   EXPECT_TRUE(stored());
   EXPECT_GT(a.peer->received.size(), before);
 }

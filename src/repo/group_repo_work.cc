@@ -62,7 +62,24 @@ void GroupRepo::work(Job& job) const {
           {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
       continue;
     }
-    if (!receive(job, in)) return;
+    if (!receive(job, in)) return;  // nothing is said from a document that outran the disk
+  }
+  if (!job.doc) return;
+  // One reply to each peer that spoke, and one message to every other peer if changes
+  // came, from the document as all the messages left it.
+  for (auto& [peer_id, session] : job.doc->sessions) {
+    if (job.failed.count(session.conn)) continue;
+    auto spoke = job.answer.find(peer_id);
+    if (spoke == job.answer.end() && !job.added) continue;
+    if (spoke != job.answer.end() && spoke->second && job.doc->graph.empty()) {
+      // We do not have it either. The client stays subscribed (its session is kept)
+      // and gets the document when another client uploads it.
+      job.out.push_back({session.conn,
+                         encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}),
+                         std::nullopt});
+    } else {
+      generate(job, peer_id, session);
+    }
   }
 }
 
@@ -216,19 +233,8 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + received.error().message);
     return true;
   }
-  if (in.is_request && doc.graph.empty()) {
-    // We do not have it either. The client stays subscribed (its session is kept)
-    // and gets the document when another client uploads it.
-    job.out.push_back(
-        {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
-  } else {
-    generate(job, in.peer_id, session);
-  }
-  if (!added.empty()) {
-    for (auto& [peer_id, other] : doc.sessions) {
-      if (peer_id != in.peer_id && !job.failed.count(other.conn)) generate(job, peer_id, other);
-    }
-  }
+  job.answer[in.peer_id] = in.is_request;
+  job.added = job.added || !added.empty();
   return true;
 }
 

@@ -35,10 +35,6 @@ void Repo::receive(uint64_t conn, ByteView frame) {
   it->second->receive(conn, frame);
 }
 
-void Repo::commit() {
-  for (auto& [name, group] : groups_) group->commit();
-}
-
 bool Repo::busy() const {
   for (const auto& [name, group] : groups_) {
     if (group->busy()) return true;

@@ -37,9 +37,6 @@ class Repo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
-  // Starts making the changes received durable in every group (GroupRepo::commit);
-  // each job that stores something asks for this itself.
-  void commit();
   // Jobs or commits under way in some group.
   bool busy() const;
 

@@ -118,7 +118,6 @@ void RepoHandler::flush() {
   timer_.reset();
   // The jobs under way finish, and what they stored is committed; the io_context no
   // longer runs what they post, so their ends run here.
-  repo_.commit();
   while (repo_.busy()) {
     {
       std::unique_lock lock(finished_mutex_);

@@ -257,7 +257,7 @@ Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
 
 Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
   GM_ASSIGN_OR_RETURN(PendingFile file, prepare(key, bytes));
-  defer(std::move(file));
+  batch_.add(std::move(file));
   return Status::Ok();
 }
 

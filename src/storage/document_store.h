@@ -112,13 +112,10 @@ class DocumentStore {
   Status save_deferred(const StorageKey& key, ByteView bytes);
   Status commit() { return batch_.commit(); }
   bool has_pending() const { return !batch_.empty(); }
-  // save_deferred and commit in pieces, for a caller that writes on a worker, adds on
-  // its own thread and flushes on another: prepare() (any thread) writes the value
-  // beside its place; defer() adds it to the batch; take_pending() hands the batch to
-  // DurableBatch::commit (any thread).
+  // The first half of save_deferred, for a caller that writes on a worker and flushes
+  // on another thread: prepare() (any thread) writes the value beside its place;
+  // DurableBatch::commit (any thread) publishes what it made.
   Result<PendingFile> prepare(const StorageKey& key, ByteView bytes) const;
-  void defer(PendingFile file) { batch_.add(std::move(file)); }
-  std::vector<PendingFile> take_pending() { return batch_.take(); }
   // nullopt if absent, or if the file was damaged and set aside (reported); an error
   // if it cannot be read.
   Result<std::optional<Bytes>> load(const StorageKey& key);

@@ -115,9 +115,8 @@ Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned 
 namespace {
 
 // Creates `dir` and every missing folder above it, mode 0700 (the data is private);
-// with `sync`, fsyncs each parent that gained an entry. Adds the folders it created to
-// `created` when given.
-Status make_directories(const fs::path& dir, bool sync, std::vector<fs::path>* created = nullptr) {
+// with `sync`, fsyncs each parent that gained an entry.
+Status make_directories(const fs::path& dir, bool sync) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
@@ -141,8 +140,6 @@ Status make_directories(const fs::path& dir, bool sync, std::vector<fs::path>* c
       if (err != EEXIST || ::stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         return errno_error("cannot create folder", *it, err);
       }
-    } else if (created) {
-      created->push_back(*it);
     }
     fs::path parent = it->parent_path();
     if (sync) GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
@@ -160,7 +157,6 @@ PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
     temp_ = std::exchange(other.temp_, {});
     path_ = std::exchange(other.path_, {});
     size_ = std::exchange(other.size_, 0);
-    new_folders_ = std::exchange(other.new_folders_, {});
   }
   return *this;
 }
@@ -174,8 +170,12 @@ Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, 
   PendingFile file;
   file.path_ = path;
   file.size_ = bytes.size();
-  // New folders are flushed into their parents by commit().
-  GM_TRY(make_directories(path.parent_path(), false, &file.new_folders_));
+  {
+    // Another caller that finds a folder this one is creating waits until its entry is
+    // durable; the common case (every folder there) is one stat.
+    std::lock_guard lock(folders_mutex_);
+    GM_TRY(make_directories(path.parent_path(), true));
+  }
   GM_ASSIGN_OR_RETURN(file.temp_, write_temp(path, bytes, mode, temp_dir_, false));
   return file;
 }
@@ -201,21 +201,22 @@ Status DurableBatch::commit(std::vector<PendingFile>& files) {
   std::vector<PendingFile> batch = std::move(files);  // dropped (temps deleted) on return
   files.clear();
   for (const PendingFile& f : batch) GM_TRY(sync_data(f.temp_));
-  // Folders that gain an entry: each target's, and the parent of each new folder.
-  std::vector<fs::path> folders;
-  auto touch = [&folders](const fs::path& folder) {
-    if (std::find(folders.begin(), folders.end(), folder) == folders.end()) folders.push_back(folder);
-  };
+  std::vector<fs::path> folders;  // that gained an entry
+  Status renamed = Status::Ok();
   for (PendingFile& f : batch) {
     if (::rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
-      return errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
+      renamed = errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
+      break;
     }
     f.temp_.clear();  // published
-    touch(f.path_.parent_path());
-    for (const fs::path& created : f.new_folders_) touch(created.parent_path());
+    if (std::find(folders.begin(), folders.end(), f.path_.parent_path()) == folders.end()) {
+      folders.push_back(f.path_.parent_path());
+    }
   }
+  // Also after a failed rename: what was published is made durable before anyone may
+  // read it (the caller reloads from disk).
   for (const fs::path& folder : folders) GM_TRY(sync_directory(folder));
-  return Status::Ok();
+  return renamed;
 }
 
 Result<std::optional<Bytes>> read_file(const fs::path& path) {

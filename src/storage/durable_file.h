@@ -16,6 +16,7 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,16 +64,17 @@ class PendingFile {
   void discard();
   std::filesystem::path temp_, path_;
   size_t size_ = 0;
-  std::vector<std::filesystem::path> new_folders_;  // created for it; their parents need a flush
 };
 
-// Group commit: many files made durable and visible together. prepare() writes a temp
-// file for a path (in the batch's temp folder, or beside the path; creating missing
-// folders) without flushing it; commit() flushes each temp's data (fdatasync), renames
-// every temp over its path, and flushes each folder that gained an entry once, so the
-// cost is the batch's own files, not the whole filesystem's dirty data. After a crash
-// each path holds its old content or the new one, never a part (leftover temps are
-// named with kTempPrefix). Nothing is visible at its path before commit().
+// Group commit: many files made durable and visible together. prepare() creates the
+// missing folders of a path durably (each flushed into its parent, one caller at a
+// time, so that no file is published into a folder whose own entry may not be on disk
+// yet) and writes a temp file for it (in the batch's temp folder, or beside the path)
+// without flushing it; commit() flushes each temp's data (fdatasync), renames every
+// temp over its path, and flushes each target folder once, so the cost is the batch's
+// own files, not the whole filesystem's dirty data. After a crash each path holds its
+// old content or the new one, never a part (leftover temps are named with
+// kTempPrefix). Nothing is visible at its path before commit().
 //
 // Threads: prepare() and the static commit() may run on any thread (the server writes
 // and flushes on workers); add(), take() and the member commit() belong to one thread.
@@ -101,6 +103,7 @@ class DurableBatch {
  private:
   std::filesystem::path temp_dir_;
   std::vector<PendingFile> pending_;
+  mutable std::mutex folders_mutex_;  // prepare(): a folder is made durable before anyone uses it
 };
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
