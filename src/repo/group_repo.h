@@ -30,7 +30,8 @@
 // peer) replies keep their order. A job gets the document's state for its duration
 // and hands it back. Jobs whose work is small (a loaded document, little to receive)
 // run on a quick lane, the others on a slow lane, so a long load or upload never
-// delays another document's edit. The disk flush of a commit runs on a third lane.
+// delays another document's edit. The flush of a job's writes runs on a third lane, and
+// the job's replies wait for it (see busy()). docs/architecture.md tells the whole path.
 //
 // Documents are unloaded once no client has used them for `idle_unload`; unloading
 // compacts a document whose incremental files outweigh its snapshot into one snapshot,
@@ -91,7 +92,7 @@ struct GroupStats {
 };
 
 // Where a job runs: quick (small work on a loaded document), slow (loading, large
-// uploads, compaction) or disk (the flush of a commit).
+// uploads, compaction) or disk (the flush of a job's writes).
 enum class Lane { kQuick, kSlow, kDisk };
 
 // Runs `work` on a worker of `lane` and then `done` on the repo's thread (the server: a
@@ -271,7 +272,7 @@ class GroupRepo {
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
   // Writes the changes just added (`document_chunk`: the message carried them as one
-  // whole document) beside their place, for the next commit.
+  // whole document) beside their place, for the job's flush.
   Status persist(Job& job, std::span<const automerge::ChangeGraph::Index> added,
                  const automerge::Chunk* document_chunk) const;
   void generate(Job& job, const std::string& peer_id, Session& session) const;
