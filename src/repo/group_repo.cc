@@ -122,7 +122,8 @@ void GroupRepo::finish_commit(CommitJob& commit) {
     }
   }
   release(commit.inbox);
-  if (it != slots_.end()) end_turn(commit.document_id, it->second);
+  if (it != slots_.end()) return end_turn(commit.document_id, it->second);
+  --jobs_;  // cannot happen: a busy slot stays
 }
 
 void GroupRepo::drop(const std::string& document_id) {
@@ -265,7 +266,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
 
 void GroupRepo::finish_job(Job& job) {
   auto it = slots_.find(job.document_id);
-  if (it == slots_.end()) return;  // cannot happen: a busy slot stays
+  if (it == slots_.end()) {  // cannot happen: a busy slot stays
+    --jobs_;
+    return;
+  }
   Slot& slot = it->second;
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
   for (const std::string& i : job.infos) log_.info("group " + group_ + ", document " + job.document_id + ": " + i);
