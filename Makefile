@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 20
 
-.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench clean
+.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency clean
 
 run: build
 	./$(BUILD)/groundmist-sync serve
@@ -45,6 +45,10 @@ fuzz-smoke:
 
 bench: build npm
 	bash scripts/bench.sh $(BUILD)
+
+# Only the edit-latency part of `make bench` (issue 12).
+bench-latency: build npm
+	bash scripts/bench-latency.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -41,3 +41,7 @@ for doc in text small; do
   printf "| %s (load, save, reload, JSON) | %.1f | %.1f | %s |\n" $doc "$(awk -v k="$c" 'BEGIN{print k/1024}')" "$(awk -v k="$j" 'BEGIN{print k/1024}')" "$(ratio "$c" "$j")"
 done
 bash "$root/scripts/bench-server.sh" "$build"
+echo
+echo "Edit latency:"
+echo
+bash "$root/scripts/bench-latency.sh" "$build"
