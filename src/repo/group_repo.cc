@@ -15,6 +15,7 @@ struct GroupRepo::CommitJob {
   std::vector<Outgoing> out;
   std::vector<Inbound> inbox;  // the messages it covers (their bytes still count)
   uint64_t changes_stored = 0;
+  int64_t disk_bytes = 0;
   Status status = Status::Ok();
 };
 
@@ -82,6 +83,10 @@ void GroupRepo::deliver(Outgoing out) {
   send(it->second, std::move(out.frame));
 }
 
+void GroupRepo::add_disk_bytes(int64_t bytes) {
+  stats_.disk_bytes = static_cast<uint64_t>(std::max<int64_t>(0, static_cast<int64_t>(stats_.disk_bytes) + bytes));
+}
+
 void GroupRepo::release(std::span<const Inbound> handled) {
   for (const Inbound& in : handled) {
     auto it = conns_.find(in.conn);
@@ -107,6 +112,7 @@ void GroupRepo::finish_commit(CommitJob& commit) {
   auto it = slots_.find(commit.document_id);
   if (commit.status) {
     stats_.changes_stored += commit.changes_stored;
+    add_disk_bytes(commit.disk_bytes);
     for (Outgoing& o : commit.out) deliver(std::move(o));
   } else {
     // Nothing the job made may leave: it could reveal changes that are not on disk. The
@@ -114,7 +120,10 @@ void GroupRepo::finish_commit(CommitJob& commit) {
     // are told, and send them again.
     log_.warn("group " + group_ + ", document " + commit.document_id +
               ": storing changes failed: " + commit.status.error().message);
-    if (it != slots_.end()) drop(commit.document_id);
+    if (it != slots_.end()) {
+      drop(commit.document_id);
+      it->second.resync = true;
+    }
     std::set<uint64_t> told;
     for (const Inbound& in : commit.inbox) {
       auto c = conns_.find(in.conn);
@@ -226,6 +235,7 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   auto job = std::make_shared<Job>();
   job->document_id = document_id;
   job->load = !slot.doc;
+  job->resync = std::exchange(slot.resync, false);
   job->doc = std::move(slot.doc);
   size_t bytes = 0;
   for (Inbound& in : slot.inbox) {
@@ -274,8 +284,7 @@ void GroupRepo::finish_job(Job& job) {
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
   for (const std::string& i : job.infos) log_.info("group " + group_ + ", document " + job.document_id + ": " + i);
   stats_.sync_errors += job.sync_errors;
-  stats_.disk_bytes = static_cast<uint64_t>(
-      std::max<int64_t>(0, static_cast<int64_t>(stats_.disk_bytes) + job.disk_bytes));
+  if (job.writes.empty()) add_disk_bytes(job.disk_bytes);  // a compaction's; else once flushed
   if (job.over_quota) {
     log_limit("quota", "its files take " + std::to_string(stats_.disk_bytes) +
                            " bytes, the most --max-group-bytes allows; changes are refused until there is room");
@@ -285,6 +294,7 @@ void GroupRepo::finish_job(Job& job) {
   const size_t handled = job.store_failed ? std::min(job.next + 1, job.inbox.size()) : job.inbox.size();
   if (job.store_failed) {
     job.doc.reset();
+    slot.resync = true;
     for (size_t i = job.inbox.size(); i-- > handled;) slot.inbox.push_front(std::move(job.inbox[i]));
     job.inbox.resize(handled);
   }
@@ -304,6 +314,7 @@ void GroupRepo::finish_job(Job& job) {
     commit->out = std::move(job.out);
     commit->inbox = std::move(job.inbox);
     commit->changes_stored = job.changes_stored;
+    commit->disk_bytes = job.disk_bytes;
     run(
         Lane::kDisk, [commit] { commit->status = storage::DurableBatch::commit(commit->files); },
         [this, commit, alive = std::weak_ptr<bool>(alive_)] {
@@ -320,7 +331,7 @@ void GroupRepo::finish_job(Job& job) {
 void GroupRepo::end_turn(const std::string& document_id, Slot& slot) {
   --jobs_;
   slot.busy = false;
-  if (!slot.inbox.empty()) {
+  if (!slot.inbox.empty() || slot.resync) {
     start_job(document_id, slot);
   } else if (!slot.doc) {
     orphan_bytes_.erase(document_id);
@@ -371,7 +382,14 @@ void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
   slot.busy = true;
   ++jobs_;
   run(
-      Lane::kSlow, [this, job] { work(*job); },
+      Lane::kSlow, [this, job] {
+        try {
+          work(*job);
+        } catch (const std::exception& e) {  // the files stay as they were
+          job->warnings.push_back("compacting failed: " + std::string(e.what()));
+          job->doc.reset();
+        }
+      },
       [this, job, alive = std::weak_ptr<bool>(alive_)] {
         if (alive.expired()) return;
         finish_job(*job);

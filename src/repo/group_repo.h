@@ -197,6 +197,9 @@ class GroupRepo {
   struct Slot {
     std::unique_ptr<Doc> doc;  // null while a job has it, or until loaded
     bool busy = false;         // a job is working on it, or its writes are being flushed
+    // Dropped after a failed write: the next job reloads it and starts every watcher's
+    // session afresh, so that what was stored is announced and nobody loses the document.
+    bool resync = false;
     std::deque<Inbound> inbox;
     std::map<std::string, uint64_t> watchers;  // peers that synced it → their socket
     Clock::time_point last_used;
@@ -207,6 +210,7 @@ class GroupRepo {
     std::string document_id;
     std::unique_ptr<Doc> doc;  // null: load it first
     bool load = false;
+    bool resync = false;   // fresh sessions for every watcher (Slot::resync)
     bool compact = false;  // a compaction of the unloaded document instead
     std::vector<Inbound> inbox;
     std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
@@ -241,9 +245,11 @@ class GroupRepo {
       doc.reset();
       out.clear();
       writes.clear();
+      disk_bytes = 0;
       answer.clear();
       store_failed = true;
       next = inbox.size();
+      failed.clear();  // their earlier error and close went with `out`
       for (const Inbound& in : inbox) fail(in, peer_id, why);
     }
   };
@@ -281,6 +287,7 @@ class GroupRepo {
   void end_turn(const std::string& document_id, Slot& slot);
   // The messages no longer count against their connections (Connection::inbox_bytes).
   void release(std::span<const Inbound> handled);
+  void add_disk_bytes(int64_t bytes);
   // Forgets the document's state (it is read from disk again when next used).
   void drop(const std::string& document_id);
   void run(Lane lane, std::function<void()> work, std::function<void()> done);

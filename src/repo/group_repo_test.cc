@@ -854,12 +854,118 @@ TEST_F(GroupRepoJobTest, AFailedCommitDropsWhatWasNotDurable) {
   executor.run(0);
   ASSERT_FALSE(a.peer->all<ErrorMessage>().empty());
   EXPECT_TRUE(a.peer->closed);
-  EXPECT_EQ(repo_->stats().documents_loaded, 0);
+  EXPECT_EQ(repo_->stats().documents_loaded, 1);  // read again from the disk, which lacks the change
   Client b{2, "bob"};
   fetch(b);
   EXPECT_TRUE(b.graph.empty());
   EXPECT_FALSE(b.peer->all<DocUnavailableMessage>().empty());
 }
 
+// One peer's failed write (here: over the quota) in a job drops the document; the peers
+// whose changes were stored in the same job, and its other watchers, still hear (found
+// by review: both got nothing, and the watcher lost the document for good).
+TEST_F(GroupRepoJobTest, AFailedWriteStillAnnouncesWhatWasStored) {
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  o.max_group_bytes = 200;
+  ManualExecutor executor;
+  o.executor = executor.hook();
+  auto store = storage::DocumentStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
+                                      o, RepoLogger{});
+  Client a{1, "alice"}, b{2, "bob"}, c{3, "carol"};
+  join(a);
+  join(b);
+  join(c);
+  sync(c, true);  // carol subscribes (doc-unavailable), loads the document
+  ASSERT_EQ(c.peer->all<DocUnavailableMessage>().size(), 1u);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  automerge::Change big;
+  big.actor = Bytes(16, 9);
+  big.seq = 1;
+  big.start_op = 1;
+  big.ops.resize(1);
+  big.ops[0].key.map_key = "big";
+  big.ops[0].value.type = static_cast<uint8_t>(automerge::ValueType::kString);
+  uint32_t seed = 7;
+  for (int i = 0; i < 300; ++i) {
+    seed = seed * 1103515245 + 12345;
+    big.ops[0].value.bytes.push_back(static_cast<char>('a' + (seed >> 16) % 26));
+  }
+  ASSERT_TRUE(b.graph.add_chunk(automerge::encode_change(big)).ok());
+  auto handshake = [&](Client& x) {
+    auto hello = automerge::generate_sync_message(x.graph, x.state, {});
+    ASSERT_TRUE(hello);
+    to_server(x.conn, encode_message(SyncMessage{x.id, "storage-server-test", kDocId, automerge::encode_sync_message(*hello)}));
+    deliver(x);
+  };
+  handshake(a);
+  handshake(b);
+  auto ma = automerge::generate_sync_message(a.graph, a.state, {});
+  auto mb = automerge::generate_sync_message(b.graph, b.state, {});
+  ASSERT_TRUE(ma && !ma->changes.empty());
+  ASSERT_TRUE(mb && !mb->changes.empty());
+  // Hold the quick lane: carol says hello again (job 0), then alice's and bob's changes
+  // wait together for job 1.
+  executor.deferred = {Lane::kQuick};
+  automerge::SyncState fresh;
+  auto mc = automerge::generate_sync_message(c.graph, fresh, {});
+  ASSERT_TRUE(mc);
+  to_server(c.conn, encode_message(SyncMessage{c.id, "storage-server-test", kDocId, automerge::encode_sync_message(*mc)}));
+  to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId, automerge::encode_sync_message(*ma)}));
+  to_server(b.conn, encode_message(SyncMessage{b.id, "storage-server-test", kDocId, automerge::encode_sync_message(*mb)}));
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  executor.run(0);
+  ASSERT_EQ(executor.jobs.size(), 2u);
+  const size_t a_before = a.peer->received.size(), c_before = c.peer->received.size();
+  executor.run(1);
+  EXPECT_FALSE(repo_->busy());
+  executor.deferred.clear();
+  while (executor.jobs.size() > 2) executor.run(executor.jobs.size() - 1);  // none: no lane held now
+  EXPECT_FALSE(repo_->busy());
+  EXPECT_EQ(b.peer->all<ErrorMessage>().size(), 1u);
+  EXPECT_TRUE(b.peer->closed);
+  EXPECT_GT(a.peer->received.size(), a_before);
+  EXPECT_GT(c.peer->received.size(), c_before);
+  sync(a);
+  sync(c);
+  EXPECT_EQ(c.graph.heads(), a.graph.heads());  // carol has alice's change
+  Client d{4, "dave"};
+  fetch(d);
+  EXPECT_EQ(d.graph.size(), 1u);  // on disk
+}
+
+// After a failed flush a watcher that was not part of the job keeps hearing of the
+// document (found by review: it lost its subscription).
+TEST_F(GroupRepoJobTest, AFailedFlushKeepsTheOtherWatchers) {
+  ManualExecutor executor;
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"}, b{2, "bob"}, c{3, "carol"};
+  join(a);
+  join(b);
+  join(c);
+  sync(c, true);  // carol subscribes
+  ASSERT_EQ(c.peer->all<DocUnavailableMessage>().size(), 1u);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  executor.deferred = {Lane::kDisk};
+  sync(a);
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  for (auto& e : fs::directory_iterator(dir_ / ".tmp")) fs::remove(e.path());  // the disk loses them
+  executor.deferred.clear();
+  executor.run(0);
+  ASSERT_TRUE(a.peer->closed);
+  ASSERT_FALSE(c.peer->closed);
+  const size_t c_before = c.peer->received.size();
+  // Bob now uploads a change: every subscribed peer should hear of it.
+  ASSERT_TRUE(b.graph.load(*from_hex(kChangeA1)).ok());
+  sync(b);
+  EXPECT_GT(c.peer->received.size(), c_before);
+  sync(c);
+  EXPECT_EQ(c.graph.heads(), b.graph.heads());
+  Client d{4, "dave"};
+  fetch(d);
+  EXPECT_EQ(d.graph.size(), 1u);
+}
 }  // namespace
 }  // namespace gm::repo

@@ -48,6 +48,11 @@ void GroupRepo::work(Job& job) const {
       auto w = job.watchers.find(it->first);
       it = w == job.watchers.end() || w->second != it->second.conn ? job.doc->sessions.erase(it) : std::next(it);
     }
+    if (job.resync) {
+      // Reloaded after a failed write: every watcher starts afresh and hears from us.
+      for (const auto& [peer_id, conn] : job.watchers) job.doc->sessions[peer_id] = Session{conn, {}};
+      job.added = true;
+    }
   }
   for (; job.next < job.inbox.size(); ++job.next) {
     const Inbound& in = job.inbox[job.next];
@@ -223,6 +228,7 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   // What reached the graph is stored before anyone hears of it, even if the rest of
   // the message was bad.
   Status stored = persist(job, added, document && document->servable ? &document->chunk : nullptr);
+  if (stored) job.added = job.added || !added.empty();
   if (!stored) {
     job.warnings.push_back("storing changes failed: " + stored.error().message);
     job.fail(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
@@ -234,7 +240,6 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     return true;
   }
   job.answer[in.peer_id] = in.is_request;
-  job.added = job.added || !added.empty();
   return true;
 }
 
