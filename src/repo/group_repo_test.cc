@@ -95,6 +95,14 @@ class GroupRepoTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // The repo again over the same folder, with options `o`.
+  void reopen(const GroupRepoOptions& o) {
+    auto store = storage::DocumentStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test",
+                                        std::shared_ptr<storage::DocumentStore>(std::move(*store)), o, RepoLogger{});
+  }
+
   // One message handled (with the test's executor, its job and flush run at once).
   void to_server(uint64_t conn, ByteView frame) { repo_->receive(conn, frame); }
 
@@ -274,10 +282,7 @@ TEST_F(GroupRepoTest, OneConnectionSyncsAtMostSoManyDocuments) {
   GroupRepoOptions o;
   o.peer_id = "storage-server-test";
   o.max_documents_per_connection = 1;
-  auto store = storage::DocumentStore::open(dir_);
-  ASSERT_TRUE(store.ok());
-  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
-                                      o, RepoLogger{});
+  reopen(o);
   Client a{1, "alice"};
   join(a);
   sync(a, true);  // kDocId: unavailable, but counted
@@ -295,10 +300,7 @@ TEST_F(GroupRepoTest, ChangesMissingDependenciesHaveAGroupBudget) {
   GroupRepoOptions o;
   o.peer_id = "storage-server-test";
   o.max_orphan_bytes = 150;
-  auto store = storage::DocumentStore::open(dir_);
-  ASSERT_TRUE(store.ok());
-  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
-                                      o, RepoLogger{});
+  reopen(o);
   Client a{1, "alice"};
   join(a);
   auto orphan_to = [&](const std::string& document_id, uint8_t actor) {
@@ -327,10 +329,7 @@ TEST_F(GroupRepoTest, AFullGroupRefusesChangesAndSaysWhy) {
   GroupRepoOptions o;
   o.peer_id = "storage-server-test";
   o.max_group_bytes = 200;
-  auto store = storage::DocumentStore::open(dir_);
-  ASSERT_TRUE(store.ok());
-  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
-                                      o, RepoLogger{});
+  reopen(o);
   Client a{1, "alice"};
   join(a);
   ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
@@ -823,10 +822,7 @@ TEST_F(GroupRepoJobTest, AConnectionWithTooMuchWaitingIsPaused) {
   ManualExecutor executor;
   executor.deferred = {Lane::kSlow};
   o.executor = executor.hook();
-  auto store = storage::DocumentStore::open(dir_);
-  ASSERT_TRUE(store.ok());
-  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
-                                      o, RepoLogger{});
+  reopen(o);
   Client a{1, "alice"};
   auto peer = std::make_shared<PausingPeer>();
   a.peer = peer;
@@ -870,10 +866,7 @@ TEST_F(GroupRepoJobTest, AFailedWriteStillAnnouncesWhatWasStored) {
   o.max_group_bytes = 200;
   ManualExecutor executor;
   o.executor = executor.hook();
-  auto store = storage::DocumentStore::open(dir_);
-  ASSERT_TRUE(store.ok());
-  repo_ = std::make_unique<GroupRepo>("xyz.groundmist.test", std::shared_ptr<storage::DocumentStore>(std::move(*store)),
-                                      o, RepoLogger{});
+  reopen(o);
   Client a{1, "alice"}, b{2, "bob"}, c{3, "carol"};
   join(a);
   join(b);
