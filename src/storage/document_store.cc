@@ -255,12 +255,6 @@ Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
   return write_file_durably(path, bytes, 0600, temp_dir());
 }
 
-Status DocumentStore::save_deferred(const StorageKey& key, ByteView bytes) {
-  GM_ASSIGN_OR_RETURN(PendingFile file, prepare(key, bytes));
-  batch_.add(std::move(file));
-  return Status::Ok();
-}
-
 Result<PendingFile> DocumentStore::prepare(const StorageKey& key, ByteView bytes) const {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   return batch_.prepare(dir_ / relative, bytes, 0600);

@@ -106,15 +106,10 @@ class DocumentStore {
 
   // Durably replaces the value of `key`.
   Status save(const StorageKey& key, ByteView bytes);
-  // Group commit (see DurableBatch): save_deferred() writes the value beside its
-  // place; commit() makes every deferred value durable and visible at once. Until then
-  // reads see the old value. Callers hold back whatever reveals a deferred value.
-  Status save_deferred(const StorageKey& key, ByteView bytes);
-  Status commit() { return batch_.commit(); }
-  bool has_pending() const { return !batch_.empty(); }
-  // The first half of save_deferred, for a caller that writes on a worker and flushes
-  // on another thread: prepare() (any thread) writes the value beside its place;
-  // DurableBatch::commit (any thread) publishes what it made.
+  // A deferred save, for a caller that writes on a worker and flushes on another
+  // thread: prepare() (any thread) writes the value beside its place (reads still see
+  // the old value); DurableBatch::commit (any thread) makes what it wrote durable and
+  // visible. Callers hold back whatever reveals the value until then.
   Result<PendingFile> prepare(const StorageKey& key, ByteView bytes) const;
   // nullopt if absent, or if the file was damaged and set aside (reported); an error
   // if it cannot be read.
@@ -157,7 +152,7 @@ class DocumentStore {
   std::filesystem::path dir_;
   StoreOptions options_;
   std::string storage_id_;
-  DurableBatch batch_;
+  DurableBatch batch_;  // for prepare(): the temp folder, folders made durable one at a time
   std::mutex report_mutex_;
 };
 

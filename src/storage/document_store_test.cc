@@ -259,13 +259,16 @@ TEST_F(Fixture, UnreadableFilesFailTheLoadAndStayInPlace) {
 TEST_F(Fixture, TempFilesAreWrittenOutsideTheDocumentFolders) {
   auto store = open();
   Bytes value = bytes_of("change chunk");
-  ASSERT_TRUE(store->save_deferred({kDoc, "incremental", sha_hex(value)}, value).ok());
+  auto pending = store->prepare({kDoc, "incremental", sha_hex(value)}, value);
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  std::vector<PendingFile> files;
+  files.push_back(std::move(*pending));
   fs::path incremental = dir / "2J" / "vEZqcUdhg7statCjEBnbhyqbTt" / "incremental";
   size_t temps = 0;
   for (const auto& e : fs::directory_iterator(store->temp_dir())) temps += e.path().filename().string().rfind(".tmp-", 0) == 0;
   EXPECT_EQ(temps, 1u);
   EXPECT_TRUE(!fs::exists(incremental) || fs::is_empty(incremental));
-  ASSERT_TRUE(store->commit().ok());
+  ASSERT_TRUE(DurableBatch::commit(files).ok());
   EXPECT_TRUE(fs::exists(incremental / sha_hex(value)));
   EXPECT_TRUE(fs::is_empty(store->temp_dir()));
   // A leftover there is cleaned at open.

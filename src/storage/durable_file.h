@@ -89,13 +89,11 @@ class DurableBatch {
   Result<PendingFile> prepare(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600) const;
   void add(PendingFile file) { pending_.push_back(std::move(file)); }
   Status add(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
-  // Everything added so far, to be committed elsewhere; the batch is empty again.
-  std::vector<PendingFile> take() { return std::exchange(pending_, {}); }
   // Publishes `files` durably. On error, what was not renamed yet is deleted; what was
   // renamed is visible but maybe not durable.
   static Status commit(std::vector<PendingFile>& files);
   Status commit() {
-    std::vector<PendingFile> files = take();
+    std::vector<PendingFile> files = std::exchange(pending_, {});
     return commit(files);
   }
   bool empty() const { return pending_.empty(); }
