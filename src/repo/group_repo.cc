@@ -282,7 +282,6 @@ void GroupRepo::finish_job(Job& job) {
   }
   Slot& slot = it->second;
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
-  for (const std::string& i : job.infos) log_.info("group " + group_ + ", document " + job.document_id + ": " + i);
   stats_.sync_errors += job.sync_errors;
   if (job.writes.empty()) add_disk_bytes(job.disk_bytes);  // a compaction's; else once flushed
   if (job.over_quota) {

@@ -226,7 +226,7 @@ class GroupRepo {
     std::vector<storage::PendingFile> writes;
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
-    std::vector<std::string> warnings, infos;
+    std::vector<std::string> warnings;
     // Peers to answer once every message is in (one reply each, however many messages
     // they sent) → whether their last message was a `request`.
     std::map<std::string, bool> answer;
