@@ -119,6 +119,10 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       socket.close(ignored);
       continue;
     }
+    // Each message is written whole, at once: Nagle's algorithm would only hold a small
+    // reply back until the peer acknowledges the one before.
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     asio::co_spawn(io, serve_http(ctx, std::move(socket)),
                    [](std::exception_ptr e) { log_escaped("connection", e); });
   }
