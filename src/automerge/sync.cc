@@ -323,6 +323,46 @@ SyncMessage reset_message(const std::vector<ChangeHash>& our_heads, const SyncOp
   return m;
 }
 
+// The end of generateSyncMessage (§2.4) once the content is chosen: whether to say
+// anything at all, and what sending it records in the state.
+std::optional<SyncMessage> finish_message(SyncMessage m, SyncState& state, const std::vector<ChangeHash>& our_heads,
+                                          std::vector<ChangeHash> our_need, std::vector<SyncHave> our_have,
+                                          std::span<const ChangeHash> delivered, bool sends_document,
+                                          const SyncOptions& options) {
+  // Say nothing if nothing changed since our last message: neither side has anything
+  // new, or we are still waiting for the answer to our last message.
+  bool heads_unchanged = state.last_sent_heads == our_heads;
+  bool heads_equal = state.their_heads && *state.their_heads == our_heads;
+  if (heads_unchanged && state.have_responded) {
+    if ((heads_equal || state.read_only) && delivered.empty() && !sends_document) return std::nullopt;
+    if (state.in_flight) return std::nullopt;
+  }
+
+  state.have_responded = true;
+  state.last_sent_heads = our_heads;
+  if (sends_document) state.sent_document_heads = our_heads;
+  state.sent_hashes.reserve(state.sent_hashes.size() + delivered.size());
+  state.sent_hashes.insert(delivered.begin(), delivered.end());
+
+  uint8_t bits = kFlagSupportsSyncReset | (state.read_only ? kFlagReadOnly : 0);
+  m.heads = our_heads;
+  if (state.needs_reset) {
+    // Ask the peer to resend what we ignored while read-only. Peers that do not know
+    // the SYNC_RESET flag are told we have nothing, which has the same effect.
+    state.needs_reset = false;
+    if (options.send_flags && state.their_capabilities && state.their_capabilities->sync_reset) {
+      bits |= kFlagSyncReset;
+    } else {
+      m.heads.clear();
+    }
+  }
+  m.need = std::move(our_need);
+  m.have = std::move(our_have);
+  if (options.send_flags) m.flags = make_flags(bits);
+  state.in_flight = true;
+  return m;
+}
+
 }  // namespace
 
 std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncState& state,
@@ -399,57 +439,35 @@ std::optional<SyncMessage> generate_sync_message(const ChangeGraph& graph, SyncS
     }
   }
 
-  // Say nothing if nothing changed since our last message: neither side has anything
-  // new, or we are still waiting for the answer to our last message.
-  bool heads_unchanged = state.last_sent_heads == our_heads;
-  bool heads_equal = state.their_heads && *state.their_heads == our_heads;
-  if (heads_unchanged && state.have_responded) {
-    if ((heads_equal || state.read_only) && delivered.empty() && !sends_document) return std::nullopt;
-    if (state.in_flight) return std::nullopt;
-  }
-
-  state.have_responded = true;
-  state.last_sent_heads = our_heads;
-  if (sends_document) state.sent_document_heads = our_heads;
-  state.sent_hashes.reserve(state.sent_hashes.size() + delivered.size());
-  state.sent_hashes.insert(delivered.begin(), delivered.end());
-
-  uint8_t bits = kFlagSupportsSyncReset | (state.read_only ? kFlagReadOnly : 0);
-  m.heads = our_heads;
-  if (state.needs_reset) {
-    // Ask the peer to resend what we ignored while read-only. Peers that do not know
-    // the SYNC_RESET flag are told we have nothing, which has the same effect.
-    state.needs_reset = false;
-    if (options.send_flags && state.their_capabilities && state.their_capabilities->sync_reset) {
-      bits |= kFlagSyncReset;
-    } else {
-      m.heads.clear();
-    }
-  }
-  m.need = std::move(our_need);
-  m.have = std::move(our_have);
-  if (options.send_flags) m.flags = make_flags(bits);
-  state.in_flight = true;
-  return m;
+  return finish_message(std::move(m), state, our_heads, std::move(our_need), std::move(our_have), delivered,
+                        sends_document, options);
 }
 
 // ---------------------------------------------------------------------------------
 // receiveSyncMessage (§2.5)
+
+namespace {
+
+// What the peer's flags say about it (§2.1).
+void take_flags(SyncState& state, const SyncMessage& message) {
+  if (!message.flags) return;
+  uint8_t bits = message.flag_bits();
+  state.their_capabilities = SyncState::Capabilities{true, (bits & kFlagSupportsSyncReset) != 0};
+  if (bits & kFlagSyncReset) {
+    state.sent_hashes.clear();
+    state.sent_document_heads.clear();
+  }
+  state.peer_read_only = (bits & kFlagReadOnly) != 0;
+}
+
+}  // namespace
 
 Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMessage& message,
                             std::vector<ChangeGraph::Index>* applied) {
   state.in_flight = false;
   std::vector<ChangeHash> before = graph.heads();
 
-  if (message.flags) {
-    uint8_t bits = message.flag_bits();
-    state.their_capabilities = SyncState::Capabilities{true, (bits & kFlagSupportsSyncReset) != 0};
-    if (bits & kFlagSyncReset) {
-      state.sent_hashes.clear();
-      state.sent_document_heads.clear();
-    }
-    state.peer_read_only = (bits & kFlagReadOnly) != 0;
-  }
+  take_flags(state, message);
 
   if (!message.changes.empty() && !state.read_only) {
     Status loaded = graph.load(message.changes, applied);
@@ -501,6 +519,89 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
   state.their_heads = message.heads;
   state.their_need = message.need;
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------
+// A document known by its heads and saved form only
+
+namespace {
+
+bool all_among(std::span<const ChangeHash> hashes, const std::vector<ChangeHash>& heads) {
+  return std::all_of(hashes.begin(), hashes.end(),
+                     [&](const ChangeHash& h) { return std::find(heads.begin(), heads.end(), h) != heads.end(); });
+}
+
+bool same_set(std::vector<ChangeHash> a, std::vector<ChangeHash> b) {
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  std::sort(b.begin(), b.end());
+  b.erase(std::unique(b.begin(), b.end()), b.end());
+  return a == b;
+}
+
+}  // namespace
+
+// Each step below is the graph version's, with what the graph would answer worked out
+// from the heads: a hash among the heads is known and is its own only ancestor among
+// them (heads never descend from one another), and nothing comes after all the heads.
+bool receive_sync_message(const SavedDocument& doc, SyncState& state, const SyncMessage& message) {
+  if (!message.changes.empty() || !state.sent_hashes.empty() || !all_among(message.heads, doc.heads) ||
+      !all_among(state.sent_document_heads, doc.heads)) {
+    return false;
+  }
+  state.in_flight = false;
+  take_flags(state, message);
+  if (all_among(state.sent_document_heads, message.heads)) state.sent_document_heads.clear();
+  if (message.heads == doc.heads) state.last_sent_heads = message.heads;
+  state.shared_heads = message.heads;  // all known
+  if (message.heads.empty()) {
+    state.last_sent_heads.clear();
+    state.sent_hashes.clear();
+    state.sent_document_heads.clear();
+  }
+  state.their_have = message.have;
+  state.their_heads = message.heads;
+  state.their_need = message.need;
+  return true;
+}
+
+bool generate_sync_message(const SavedDocument& doc, SyncState& state, const SyncOptions& options,
+                           std::optional<SyncMessage>* out) {
+  if (!state.sent_hashes.empty()) return false;
+  // Our need is empty when their heads are all ours.
+  if (state.their_heads && !all_among(*state.their_heads, doc.heads)) return false;
+  if (state.their_have && !state.their_have->empty() && !all_among(state.their_have->front().last_sync, doc.heads)) {
+    return false;  // the reset path
+  }
+  bool whole_document = false;
+  if (!state.peer_read_only && state.their_have && state.their_need) {
+    if (state.peer_supports_v2() && state.their_heads && state.their_heads->empty()) {
+      whole_document = true;
+    } else if (!state.their_need->empty() || !state.their_heads || !same_set(*state.their_heads, doc.heads)) {
+      // A peer whose heads are ours has every change (its summary lists all it has since
+      // its last sync, and a bloom filter never misses one): only then is there surely
+      // nothing to send.
+      return false;
+    }
+  }
+  // Our summary: the changes since the shared heads, none when those are our heads. To a
+  // peer that gets the whole document it says "everything up to our heads" instead of
+  // listing every change since none (which needs the changes' hashes): the same to the
+  // peer once it has the document, which this message gives it, so it sends nothing back.
+  std::vector<SyncHave> our_have(1);
+  if (whole_document) {
+    our_have[0].last_sync = doc.heads;
+  } else if (state.shared_heads == doc.heads) {
+    our_have[0].last_sync = state.shared_heads;
+  } else {
+    return false;
+  }
+  SyncMessage m;
+  m.version = whole_document || state.peer_supports_v2() ? SyncVersion::kV2 : SyncVersion::kV1;
+  if (whole_document) m.changes.push_back(doc.saved);
+  *out = finish_message(std::move(m), state, doc.heads, {}, std::move(our_have), {}, whole_document && !doc.heads.empty(),
+                        options);
+  return true;
 }
 
 namespace {

@@ -186,6 +186,26 @@ Status receive_sync_message(ChangeGraph& graph, SyncState& state, const SyncMess
 Status receive_sync_message(ChangeGraph& graph, SyncState& state, ByteView message,
                             std::vector<ChangeGraph::Index>* applied = nullptr);
 
+// A document known only by its heads and its saved form (Automerge.save()): a snapshot
+// loaded from disk and not yet expanded into its changes, which for a large document
+// takes seconds and many times its size in memory. The two functions below are the
+// protocol for it where the answer needs no change graph: a peer that has nothing
+// (which gets the saved form, as a V2 whole-document message) and a peer that has all
+// of it. Elsewhere they return false and leave the state alone: expand the document
+// into a graph, then call the graph versions with the same state.
+struct SavedDocument {
+  std::vector<ChangeHash> heads;  // sorted, as ChangeGraph::heads()
+  ByteView saved;
+};
+
+// §2.5: true when the message has no changes and names only our heads (or none).
+bool receive_sync_message(const SavedDocument& doc, SyncState& state, const SyncMessage& message);
+// §2.4: *out is what the graph version would produce, except that the whole document
+// sent to a peer with nothing comes with a summary of "all up to our heads" (lastSync
+// our heads, no bloom filter) rather than a filter of every change's hash.
+bool generate_sync_message(const SavedDocument& doc, SyncState& state, const SyncOptions& options,
+                           std::optional<SyncMessage>* out);
+
 // A message that carried the sender's whole document as one document chunk (V2, §2.6):
 // the chunk, and whether it may be stored and served as it came. Its changes are checked
 // by their hashes, but a loader takes the chunk's op order as the document's state, so

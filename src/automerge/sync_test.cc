@@ -375,6 +375,132 @@ INSTANTIATE_TEST_SUITE_P(
                                          Start::kConcurrentBranches, Start::kMany, Start::kSame),
                        ::testing::Bool(), ::testing::Bool(), ::testing::Bool()));
 
+void expect_same_state(const SyncState& a, const SyncState& b) {
+  EXPECT_EQ(a.shared_heads, b.shared_heads);
+  EXPECT_EQ(a.last_sent_heads, b.last_sent_heads);
+  EXPECT_EQ(a.their_heads, b.their_heads);
+  EXPECT_EQ(a.their_need, b.their_need);
+  EXPECT_EQ(a.their_have, b.their_have);
+  EXPECT_EQ(a.sent_hashes, b.sent_hashes);
+  EXPECT_EQ(a.sent_document_heads, b.sent_document_heads);
+  EXPECT_EQ(a.in_flight, b.in_flight);
+  EXPECT_EQ(a.have_responded, b.have_responded);
+  EXPECT_EQ(a.their_capabilities.has_value(), b.their_capabilities.has_value());
+  EXPECT_EQ(a.peer_supports_v2(), b.peer_supports_v2());
+  EXPECT_EQ(a.peer_read_only, b.peer_read_only);
+}
+
+// The same message, but that the whole document may come with a summary of "all up to
+// our heads" instead of a filter of every change (generate_sync_message on a
+// SavedDocument).
+void expect_same_but_summary(const SyncMessage& a, const SyncMessage& b) {
+  EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.heads, b.heads);
+  EXPECT_EQ(a.need, b.need);
+  EXPECT_EQ(a.flags, b.flags);
+  ASSERT_EQ(a.have.size(), b.have.size());
+  const bool whole_document = a.version == SyncVersion::kV2 && a.heads.size() > 0 && a.changes.size() == 1 && b.have.size() == 1 && b.have[0].last_sync == b.heads && b.have[0].bloom.entries() == 0;
+  for (size_t i = 0; i < a.have.size() && !whole_document; ++i) EXPECT_EQ(a.have[i], b.have[i]);
+  ASSERT_EQ(a.changes.size(), b.changes.size());
+  for (size_t i = 0; i < a.changes.size(); ++i) {
+    EXPECT_TRUE(std::equal(a.changes[i].begin(), a.changes[i].end(), b.changes[i].begin(), b.changes[i].end()));
+  }
+}
+
+// A server answering from its saved document (heads and saved form) until a message
+// needs the changes, beside one with the graph all along, each with its own client:
+// the same server states and messages at every step, and the same end.
+class SavedDocumentSync : public ::testing::TestWithParam<std::tuple<Start, bool>> {};
+
+TEST_P(SavedDocumentSync, AnswersAsTheGraphUntilItNeedsIt) {
+  auto [start, client_flags] = GetParam();
+  Peer graph_server, graph_client;
+  build(start, graph_server, graph_client);
+  ASSERT_FALSE(graph_server.graph.empty());
+  graph_client.options.send_flags = client_flags;
+  Bytes saved;
+  for (ChangeGraph::Index i = 0; i < graph_server.graph.size(); ++i) append(saved, graph_server.graph.chunk(i));
+  graph_server.options.save_document = [&saved] { return saved; };
+  Peer saved_server = graph_server, saved_client = graph_client;  // its graph is used once expanded
+  const SavedDocument doc{graph_server.graph.heads(), saved};
+  bool expanded = false;
+  int answered_from_saved = 0;
+  for (int round = 0; round < 100; ++round) {
+    auto cg = generate_sync_message(graph_client.graph, graph_client.state, graph_client.options);
+    auto cs = generate_sync_message(saved_client.graph, saved_client.state, saved_client.options);
+    ASSERT_EQ(cg.has_value(), cs.has_value());
+    if (cg) {
+      EXPECT_TRUE(*cg == *cs);
+      ASSERT_TRUE(receive_sync_message(graph_server.graph, graph_server.state, *cg).ok());
+      expanded = expanded || !receive_sync_message(doc, saved_server.state, *cs);
+      if (expanded) {
+        ASSERT_TRUE(receive_sync_message(saved_server.graph, saved_server.state, *cs).ok());
+      }
+      expect_same_state(graph_server.state, saved_server.state);
+    }
+    auto sg = generate_sync_message(graph_server.graph, graph_server.state, graph_server.options);
+    std::optional<SyncMessage> ss;
+    if (!expanded && generate_sync_message(doc, saved_server.state, saved_server.options, &ss)) {
+      ++answered_from_saved;
+    } else {
+      expanded = true;
+      ss = generate_sync_message(saved_server.graph, saved_server.state, saved_server.options);
+    }
+    ASSERT_EQ(sg.has_value(), ss.has_value());
+    expect_same_state(graph_server.state, saved_server.state);
+    if (sg) {
+      expect_same_but_summary(*sg, *ss);
+      ASSERT_TRUE(receive_sync_message(graph_client.graph, graph_client.state, *sg).ok());
+      ASSERT_TRUE(receive_sync_message(saved_client.graph, saved_client.state, *ss).ok());
+    }
+    if (!cg && !sg) break;
+  }
+  expect_converged(graph_server, graph_client);
+  expect_converged(saved_server, saved_client);
+  if ((start == Start::kOneEmpty && client_flags) || start == Start::kSame) {
+    // A peer with nothing that takes V2, and a peer with everything: no graph needed.
+    EXPECT_FALSE(expanded);
+    EXPECT_GT(answered_from_saved, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStarts, SavedDocumentSync,
+                         ::testing::Combine(::testing::Values(Start::kOneEmpty, Start::kDisjoint, Start::kSharedPrefix,
+                                                              Start::kConcurrentBranches, Start::kSame),
+                                            ::testing::Bool()));
+
+TEST(Sync, SavedDocumentLeavesTheStateAloneWhenItNeedsTheChanges) {
+  ChangeGraph g;
+  edit(g, "aa", 3);
+  Bytes saved;
+  for (ChangeGraph::Index i = 0; i < g.size(); ++i) append(saved, g.chunk(i));
+  const SavedDocument doc{g.heads(), saved};
+  ChangeHash older = g.hash(0);
+  std::vector<SyncMessage> needing(3);
+  needing[0].heads = {older};  // known, but not one of our heads
+  needing[1].heads = {*ChangeHash::from_hex(std::string(64, 'f'))};  // unknown
+  needing[2].heads = g.heads();
+  needing[2].changes.push_back(g.chunk(2));  // carries changes
+  for (SyncMessage& m : needing) {
+    SyncState state;
+    EXPECT_FALSE(receive_sync_message(doc, state, m));
+    EXPECT_FALSE(state.their_heads.has_value());
+  }
+  // Their heads are ours but they ask for a change by hash: the graph must find it.
+  SyncMessage asks;
+  asks.heads = g.heads();
+  asks.need = {older};
+  SyncState state;
+  ASSERT_TRUE(receive_sync_message(doc, state, asks));
+  SyncState before = state;
+  std::optional<SyncMessage> out;
+  EXPECT_FALSE(generate_sync_message(doc, state, {}, &out));
+  expect_same_state(before, state);
+  // A fresh state (no message yet) needs the graph for its summary.
+  SyncState fresh;
+  EXPECT_FALSE(generate_sync_message(doc, fresh, {}, &out));
+}
+
 TEST(Sync, WithoutFlagsOnlyV1ChangeChunksFlow) {
   Peer server, client;
   server.options.send_flags = false;
