@@ -256,7 +256,9 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   }
   slot.busy = true;
   ++jobs_;
-  const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
+  // Expanding a large snapshot, or saving a document for a new peer, is slow work.
+  const bool big = job->doc && (job->doc->snapshot ? !job->doc->expanded && job->doc->snapshot_bytes > kQuickJobBytes
+                                                   : job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes);
   const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
   run(
       lane,
@@ -283,6 +285,7 @@ void GroupRepo::finish_job(Job& job) {
   Slot& slot = it->second;
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
   stats_.sync_errors += job.sync_errors;
+  stats_.documents_expanded += job.expanded;
   if (job.writes.empty()) add_disk_bytes(job.disk_bytes);  // a compaction's; else once flushed
   if (job.over_quota) {
     log_limit("quota", "its files take " + std::to_string(stats_.disk_bytes) +

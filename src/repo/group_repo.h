@@ -87,6 +87,7 @@ struct GroupStats {
   int64_t documents_loaded = 0;
   uint64_t sync_errors = 0;
   uint64_t changes_stored = 0;
+  uint64_t documents_expanded = 0;  // snapshots expanded into their changes (Doc::expanded)
   uint64_t ephemeral_dropped = 0;  // not relayed: the receiving socket had no room
   uint64_t disk_bytes = 0;         // of the document files (an estimate between restarts)
 };
@@ -192,6 +193,16 @@ class GroupRepo {
     // document has (loaded from it, nothing since): a peer with nothing gets it as a
     // V2 whole-document message instead of every change.
     std::optional<Bytes> snapshot;
+    // Loaded from its one snapshot and not yet expanded into `graph` (empty until then):
+    // a peer with nothing or with everything is answered from the snapshot and its
+    // heads (automerge::SavedDocument); the first message that needs the changes
+    // expands it (expand()). A document of millions of ops opens in milliseconds.
+    bool expanded = true;
+    bool unexpandable = false;  // expanding it failed on a limit: served whole only
+    std::vector<automerge::ChangeHash> saved_heads;
+
+    bool has_changes() const { return !expanded || !graph.empty(); }
+    automerge::SavedDocument saved() const { return {saved_heads, *snapshot}; }
   };
   // The repo thread's view of a document.
   struct Slot {
@@ -226,6 +237,7 @@ class GroupRepo {
     std::vector<storage::PendingFile> writes;
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
+    bool expanded = false;  // expand() expanded the document
     std::vector<std::string> warnings;
     // Peers to answer once every message is in (one reply each, however many messages
     // they sent) → whether their last message was a `request`.
@@ -275,6 +287,13 @@ class GroupRepo {
   void finish_job(Job& job);
   // Loads a document from the store; nullptr if it cannot be read (job.log says why).
   std::unique_ptr<Doc> load(const std::string& document_id, Job& job) const;
+  // Reads files into the document's graph; false if the document is not to be served.
+  bool read_files(Doc& doc, const std::string& document_id,
+                  std::vector<std::pair<storage::StorageKey, Bytes>> files, Job& job) const;
+  // Expands a document loaded unexpanded; false (and unexpandable) if it cannot be.
+  bool expand(Job& job) const;
+  // Answers `doc-unavailable` to the message: the document cannot be read here.
+  void unavailable(Job& job, const Inbound& in) const;
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
   // Writes the changes just added (`document_chunk`: the message carried them as one

@@ -656,6 +656,46 @@ TEST_F(GroupRepoTest, DocumentsSurviveUnloadAndReload) {
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
 }
 
+// A document stored as one snapshot is not expanded into its changes for a peer with
+// nothing (it gets the snapshot) or with all of it, only for the first peer that brings
+// a change; then everybody hears of the change.
+TEST_F(GroupRepoTest, ASnapshotIsExpandedOnlyWhenAMessageNeedsItsChanges) {
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  auto doc = automerge::Document::load(*from_hex(kChangeA1));
+  ASSERT_TRUE(doc.ok());
+  const Bytes saved = doc->save();
+  ASSERT_EQ(upload_whole(a, saved).size(), 1u);
+  repo_->disconnect(a.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));
+  ASSERT_EQ(repo_->stats().documents_loaded, 0);
+
+  Client b{2, "bob"};
+  fetch(b);
+  EXPECT_EQ(b.graph.heads(), a.graph.heads());
+  EXPECT_TRUE(received_entry(b, saved));
+  Client c{3, "carol"};
+  join(c);
+  ASSERT_TRUE(c.graph.load(saved).ok());
+  sync(c);
+  EXPECT_EQ(repo_->stats().documents_expanded, 0u);
+
+  automerge::Change next;
+  next.actor = Bytes(16, 0xdd);
+  next.seq = 1;
+  next.start_op = 2;
+  next.deps = c.graph.heads();
+  next.ops.resize(1);
+  next.ops[0].key.map_key = "k";
+  ASSERT_TRUE(c.graph.add_chunk(automerge::encode_change(next)).ok());
+  sync(c);
+  EXPECT_EQ(repo_->stats().documents_expanded, 1u);
+  EXPECT_EQ(repo_->stats().changes_stored, 2u);
+  deliver(b);
+  EXPECT_EQ(b.graph.heads(), c.graph.heads());
+}
+
 // A change by actor `a` (16 bytes of it) setting root key "k": changes by different
 // actors are independent (each one more head).
 Bytes change_by(uint8_t a) {

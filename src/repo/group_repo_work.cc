@@ -58,13 +58,7 @@ void GroupRepo::work(Job& job) const {
     const Inbound& in = job.inbox[job.next];
     if (job.failed.count(in.conn)) continue;
     if (!job.doc) {
-      // Only this document is out of reach (load() said why): the socket stays, and its
-      // other documents keep syncing (closing it would make the client reconnect and
-      // ask again, forever, and sync nothing else).
-      job.warnings.push_back("conn " + std::to_string(in.conn) + ": cannot be read on the server; answered doc-unavailable");
-      ++job.sync_errors;
-      job.out.push_back(
-          {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
+      unavailable(job, in);
       continue;
     }
     if (!receive(job, in)) return;  // nothing is said from a document that outran the disk
@@ -76,7 +70,7 @@ void GroupRepo::work(Job& job) const {
     if (job.failed.count(session.conn)) continue;
     auto spoke = job.answer.find(peer_id);
     if (spoke == job.answer.end() && !job.added) continue;
-    if (spoke != job.answer.end() && spoke->second && job.doc->graph.empty()) {
+    if (spoke != job.answer.end() && spoke->second && !job.doc->has_changes()) {
       // We do not have it either. The client stays subscribed (its session is kept)
       // and gets the document when another client uploads it.
       job.out.push_back({session.conn,
@@ -90,46 +84,96 @@ void GroupRepo::work(Job& job) const {
 
 std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, Job& job) const {
   auto doc = std::make_unique<Doc>();
-  // What is on disk loads whatever its size (it may predate the op limit, or come from
-  // another server): refusing it would set the user's data aside as damaged. The limit
-  // applies to what clients send from here on.
-  doc->graph.set_trusted(true);
   // Snapshots first, then incrementals: the order automerge-repo loads them in (§4.1).
+  std::vector<std::pair<storage::StorageKey, Bytes>> files;
   for (const char* kind : {"snapshot", "incremental"}) {
     auto blobs = store_->load_range({document_id, kind});
     if (!blobs) {
       job.warnings.push_back("cannot read the document: " + blobs.error().message);
       return nullptr;
     }
-    for (auto& [key, bytes] : *blobs) {
-      Status s = doc->graph.load(bytes);
-      if (!s && s.error().over_limit) {
-        // Not damage: a document past what this server handles (npm may well load it).
-        // Nothing is moved, and it is not served.
-        job.warnings.push_back("not served: its " + key[1] + " " + key.back() + ": " + s.error().message);
-        return nullptr;
-      }
-      if (!s) {
-        // A damaged file is set aside; the rest of the document still loads.
-        (void)store_->quarantine(key, s.error().message);
-        continue;
-      }
-      doc->files.insert(key);
-      const bool snapshot = std::string(kind) == "snapshot";
-      (snapshot ? doc->snapshot_bytes : doc->incremental_bytes) += bytes.size();
-      if (snapshot) doc->snapshot = std::move(bytes);  // kept only if it is all (below)
+    for (auto& blob : *blobs) files.push_back(std::move(blob));
+  }
+  // One snapshot and nothing else (what compaction leaves, and the usual state of a
+  // document at rest): kept as it is until a message needs its changes. Its checksum
+  // and its name (its heads) are checked now, its changes when it is expanded.
+  if (files.size() == 1 && files[0].first[1] == "snapshot") {
+    size_t consumed = 0;
+    auto chunk = automerge::parse_chunk(files[0].second, &consumed);
+    auto heads = chunk && consumed == files[0].second.size() && chunk->type == automerge::ChunkType::kDocument
+                     ? automerge::document_heads(chunk->body)
+                     : Result<std::vector<automerge::ChangeHash>>(error("not one document chunk"));
+    if (heads && !heads->empty()) std::sort(heads->begin(), heads->end());
+    if (heads && !heads->empty() && files[0].first == storage::snapshot_key(document_id, heads_hex(*heads))) {
+      doc->expanded = false;
+      doc->saved_heads = std::move(*heads);
+      doc->files.insert(files[0].first);
+      doc->snapshot_bytes = files[0].second.size();
+      doc->snapshot = std::move(files[0].second);
+      return doc;
     }
   }
-  doc->graph.set_trusted(false);
+  if (!read_files(*doc, document_id, std::move(files), job)) return nullptr;
+  return doc;
+}
+
+bool GroupRepo::read_files(Doc& doc, const std::string& document_id,
+                           std::vector<std::pair<storage::StorageKey, Bytes>> files, Job& job) const {
+  // What is on disk loads whatever its size (it may predate the op limit, or come from
+  // another server): refusing it would set the user's data aside as damaged. The limit
+  // applies to what clients send from here on.
+  doc.graph.set_trusted(true);
+  for (auto& [key, bytes] : files) {
+    Status s = doc.graph.load(bytes);
+    if (!s && s.error().over_limit) {
+      // Not damage: a document past what this server handles (npm may well load it).
+      // Nothing is moved, and it is not served.
+      job.warnings.push_back("not served: its " + key[1] + " " + key.back() + ": " + s.error().message);
+      return false;
+    }
+    if (!s) {
+      // A damaged file is set aside; the rest of the document still loads.
+      (void)store_->quarantine(key, s.error().message);
+      continue;
+    }
+    doc.files.insert(key);
+    const bool snapshot = key[1] == "snapshot";
+    (snapshot ? doc.snapshot_bytes : doc.incremental_bytes) += bytes.size();
+    if (snapshot) doc.snapshot = std::move(bytes);  // kept only if it is all (below)
+  }
+  doc.graph.set_trusted(false);
   // A document stored past the op limit (written by npm, which has none) still takes
   // edits: its limit is what it holds plus as much again as any document may have.
-  if (doc->graph.op_count() >= doc->graph.max_ops()) {
-    doc->graph.set_max_ops(doc->graph.op_count() + automerge::kMaxDocumentRows);
+  if (doc.graph.op_count() >= doc.graph.max_ops()) {
+    doc.graph.set_max_ops(doc.graph.op_count() + automerge::kMaxDocumentRows);
   }
-  const bool whole = doc->files.size() == 1 && doc->graph.queued_count() == 0 &&
-                     *doc->files.begin() == storage::snapshot_key(document_id, heads_hex(doc->graph.heads()));
-  if (!whole) doc->snapshot.reset();
-  return doc;
+  const bool whole = doc.files.size() == 1 && doc.graph.queued_count() == 0 &&
+                     *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
+  if (!whole) doc.snapshot.reset();
+  return true;
+}
+
+bool GroupRepo::expand(Job& job) const {
+  Doc& doc = *job.doc;
+  if (doc.expanded) return true;
+  if (doc.unexpandable) return false;
+  std::vector<std::pair<storage::StorageKey, Bytes>> files;
+  files.emplace_back(*doc.files.begin(), *doc.snapshot);
+  Doc expanded;
+  if (!read_files(expanded, job.document_id, std::move(files), job)) {
+    // Served whole to peers with nothing, and unavailable to the others.
+    doc.unexpandable = true;
+    return false;
+  }
+  doc.graph = std::move(expanded.graph);
+  doc.graph.set_max_queued_bytes(job.max_orphan_bytes);
+  doc.files = std::move(expanded.files);
+  doc.snapshot_bytes = expanded.snapshot_bytes;
+  doc.snapshot = std::move(expanded.snapshot);
+  doc.saved_heads.clear();
+  doc.expanded = true;
+  job.expanded = true;
+  return true;
 }
 
 Status GroupRepo::charge(Job& job, size_t bytes) const {
@@ -187,7 +231,11 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
 void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session) const {
   Doc& doc = *job.doc;
   automerge::SyncOptions options;
-  if (doc.snapshot) {
+  std::optional<automerge::SyncMessage> m;
+  if (!doc.expanded && !automerge::generate_sync_message(doc.saved(), session.state, options, &m) && !expand(job)) {
+    return;  // the peer was told the document is unavailable when it spoke
+  }
+  if (doc.expanded && doc.snapshot) {
     options.save_document = [&doc] { return *doc.snapshot; };
   } else if (doc.graph.chunk_bytes() >= kSaveForNewPeersBytes && doc.graph.queued_count() == 0) {
     // Saved once, kept until the next change (persist() drops it).
@@ -203,7 +251,7 @@ void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session)
       return *doc.snapshot;
     };
   }
-  std::optional<automerge::SyncMessage> m = automerge::generate_sync_message(doc.graph, session.state, options);
+  if (doc.expanded) m = automerge::generate_sync_message(doc.graph, session.state, options);
   if (!m) return;
   SyncMessage out;
   out.sender_id = options_.peer_id;
@@ -220,6 +268,14 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   Result<automerge::SyncMessage> message = automerge::decode_sync_message(in.data);
   if (!message) {
     job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + message.error().message);
+    return true;
+  }
+  if (!doc.expanded && !automerge::receive_sync_message(doc.saved(), session.state, *message) && !expand(job)) {
+    unavailable(job, in);
+    return true;
+  }
+  if (!doc.expanded) {
+    job.answer[in.peer_id] = in.is_request;
     return true;
   }
   std::vector<ChangeGraph::Index> added;
@@ -241,6 +297,16 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   }
   job.answer[in.peer_id] = in.is_request;
   return true;
+}
+
+void GroupRepo::unavailable(Job& job, const Inbound& in) const {
+  // Only this document is out of reach (load() or expand() said why): the socket stays,
+  // and its other documents keep syncing (closing it would make the client reconnect
+  // and ask again, forever, and sync nothing else).
+  job.warnings.push_back("conn " + std::to_string(in.conn) + ": cannot be read on the server; answered doc-unavailable");
+  ++job.sync_errors;
+  job.out.push_back(
+      {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
 }
 
 bool GroupRepo::worth_compacting(const Doc& doc) {
