@@ -1,12 +1,10 @@
+// GroupRepo's protocol side (group_repo.h): connections, the routing of join, sync and
+// request messages, and the jobs that work on a document, with their flushes.
 #include "repo/group_repo.h"
 
 #include <algorithm>
 
-#include "automerge/document.h"
-
 namespace gm::repo {
-
-using automerge::ChangeGraph;
 
 // The flush of what one job wrote, on the disk lane; its replies leave once it is done.
 struct GroupRepo::CommitJob {
@@ -337,98 +335,6 @@ void GroupRepo::end_turn(const std::string& document_id, Slot& slot) {
     slots_.erase(document_id);  // unreadable, dropped or compacted: read again when next used
   }
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
-}
-
-void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
-  // Only a peer's own messages are relayed. Clients forward the ephemeral messages they
-  // get to their other peers, us included (§3.4): relaying those back would make one
-  // message circle forever, and would let anyone in the group speak as anyone. A star
-  // needs nothing more: the server is every client's hub.
-  if (m.sender_id != c.peer_id) return;
-  // Each (session, count) once: the highest count of the peer's last few sessions (a
-  // repo has one session id for its life; ids are at most 1 KiB).
-  constexpr size_t kSessionsKept = 8;
-  auto seen = c.ephemeral_counts.find(m.session_id);
-  if (seen != c.ephemeral_counts.end() && seen->second >= m.count) return;
-  if (seen == c.ephemeral_counts.end() && c.ephemeral_counts.size() >= kSessionsKept) c.ephemeral_counts.clear();
-  c.ephemeral_counts[m.session_id] = m.count;
-  auto d = slots_.find(m.document_id);
-  if (d == slots_.end()) return;
-  d->second.last_used = Clock::now();
-  for (const auto& [peer_id, conn] : d->second.watchers) {
-    if (peer_id == c.peer_id) continue;
-    Connection* other = find_peer(peer_id);
-    if (!other || other->id != conn) continue;
-    EphemeralMessage out = m;
-    out.target_id = peer_id;
-    Bytes frame = encode_message(out);
-    // Droppable, and it reveals no change: sent at once, to sockets with room only.
-    if (other->peer->has_room(frame.size())) {
-      other->peer->send(std::move(frame));
-    } else {
-      ++stats_.ephemeral_dropped;
-      log_limit("ephemeral", "an ephemeral message was not relayed to conn " + std::to_string(other->id) +
-                                 ": its outgoing queue, or all queues together, are filling up");
-    }
-  }
-}
-
-void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
-  auto job = std::make_shared<Job>();
-  job->document_id = document_id;
-  job->compact = true;
-  job->doc = std::move(slot.doc);
-  slot.busy = true;
-  ++jobs_;
-  run(
-      Lane::kSlow, [this, job] {
-        try {
-          work(*job);
-        } catch (const std::exception& e) {  // the files stay as they were
-          job->warnings.push_back("compacting failed: " + std::string(e.what()));
-          job->doc.reset();
-        }
-      },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        finish_job(*job);
-      });
-}
-
-void GroupRepo::unload_idle(Clock::time_point now) {
-  std::vector<std::string> idle;
-  for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || now - slot.last_used < options_.idle_unload) continue;
-    bool watched = false;
-    for (const auto& [peer_id, conn] : slot.watchers) {
-      auto p = peers_.find(peer_id);
-      watched = watched || (p != peers_.end() && p->second == conn);
-    }
-    if (!watched) idle.push_back(id);
-  }
-  for (const std::string& id : idle) {
-    orphan_bytes_.erase(id);
-    Slot& slot = slots_[id];
-    if (worth_compacting(*slot.doc)) {
-      compact_unloaded(id, slot);  // the slot goes once it is done
-    } else {
-      slots_.erase(id);
-    }
-  }
-  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
-}
-
-void GroupRepo::flush() {
-  // At shutdown, once no job or commit is under way: compaction runs here, and the
-  // server stops once this returns.
-  for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || !worth_compacting(*slot.doc)) continue;
-    Result<size_t> s = compact(id, *slot.doc);
-    if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
-  }
-  slots_.clear();
-  orphan_bytes_.clear();
-  stats_.documents_loaded = 0;
 }
 
 }  // namespace gm::repo

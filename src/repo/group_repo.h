@@ -38,6 +38,10 @@
 // written durably before the files it replaces are removed. Compaction is a job on the
 // document like the others, so a message for the document waits for it and then loads
 // the compacted document. Not thread-safe: call from one thread.
+//
+// The code: group_repo.cc (connections, message routing, jobs and their flush),
+// group_repo_work.cc (what a job does on its worker), group_repo_ephemeral.cc (the
+// relay) and group_repo_unload.cc (unloading and compaction).
 #pragma once
 
 #include <chrono>
