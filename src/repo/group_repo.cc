@@ -252,18 +252,22 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   if (options_.max_group_bytes > 0) {
     job->max_write_bytes = options_.max_group_bytes - std::min(options_.max_group_bytes, stats_.disk_bytes);
   }
-  slot.busy = true;
-  ++jobs_;
   const bool big = job->doc && !job->doc->snapshot && job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes;
   const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
+  run_job(lane, slot, std::move(job));
+}
+
+void GroupRepo::run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job) {
+  slot.busy = true;
+  ++jobs_;
   run(
       lane,
       [this, job] {
         try {
           work(*job);
         } catch (const std::exception& e) {
-          // Out of memory, most likely: only this job's clients notice.
-          job->abandon("cannot work on the document: " + std::string(e.what()), options_.peer_id);
+          // Out of memory, most likely: only this job's document and clients notice.
+          job->abandon(e.what(), options_.peer_id);
         }
       },
       [this, job, alive = std::weak_ptr<bool>(alive_)] {

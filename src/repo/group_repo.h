@@ -243,9 +243,15 @@ class GroupRepo {
       out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
       out.push_back({in.conn, {}, why.substr(0, 100)});
     }
-    // The work failed midway (an exception): nothing it made is kept, and its clients
-    // are told.
-    void abandon(const std::string& why, const std::string& peer_id) {
+    // The work failed midway (an exception, `what`): nothing it made is kept. A
+    // compaction leaves the files as they were; a sync job's clients are told.
+    void abandon(const std::string& what, const std::string& peer_id) {
+      if (compact) {
+        warnings.push_back("compacting failed: " + what);
+        doc.reset();
+        return;
+      }
+      const std::string why = "cannot work on the document: " + what;
       doc.reset();
       out.clear();
       writes.clear();
@@ -275,6 +281,9 @@ class GroupRepo {
   // Jobs: start_job hands the slot's document and inbox to a worker (work), and
   // finish_job takes the document back on this thread.
   void start_job(const std::string& document_id, Slot& slot);
+  // The one way a job runs, for start_job and compact_unloaded: the slot is busy until
+  // finish_job (on this thread) has ended the job's turn.
+  void run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job);
   void work(Job& job) const;
   void finish_job(Job& job);
   // Loads a document from the store; nullptr if it cannot be read (job.log says why).

@@ -20,21 +20,7 @@ void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
   job->document_id = document_id;
   job->compact = true;
   job->doc = std::move(slot.doc);
-  slot.busy = true;
-  ++jobs_;
-  run(
-      Lane::kSlow, [this, job] {
-        try {
-          work(*job);
-        } catch (const std::exception& e) {  // the files stay as they were
-          job->warnings.push_back("compacting failed: " + std::string(e.what()));
-          job->doc.reset();
-        }
-      },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        finish_job(*job);
-      });
+  run_job(Lane::kSlow, slot, std::move(job));
 }
 
 void GroupRepo::unload_idle(Clock::time_point now) {
