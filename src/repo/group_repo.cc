@@ -24,9 +24,13 @@ GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> 
 GroupRepo::~GroupRepo() = default;
 
 void GroupRepo::run(Lane lane, std::function<void()> work, std::function<void()> done) {
-  if (options_.executor) return options_.executor(lane, std::move(work), std::move(done));
-  work();
-  done();
+  if (!options_.executor) {
+    work();
+    return done();
+  }
+  options_.executor(lane, std::move(work), [alive = std::weak_ptr<bool>(alive_), done = std::move(done)] {
+    if (!alive.expired()) done();
+  });
 }
 
 void GroupRepo::log_limit(const std::string& limit, const std::string& message) {
@@ -50,8 +54,7 @@ void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   ++jobs_;
   run(
       Lane::kSlow, [store = store_, measured] { *measured = store->document_bytes(); },
-      [this, measured, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
+      [this, measured] {
         --jobs_;
         if (!*measured) return log_.warn("group " + group_ + ": " + measured->error().message);
         stats_.disk_bytes += **measured;
@@ -270,10 +273,7 @@ void GroupRepo::run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job) {
           job->abandon(e.what(), options_.peer_id);
         }
       },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        finish_job(*job);
-      });
+      [this, job] { finish_job(*job); });
 }
 
 void GroupRepo::finish_job(Job& job) {
@@ -318,10 +318,7 @@ void GroupRepo::finish_job(Job& job) {
     commit->disk_bytes = job.disk_bytes;
     run(
         Lane::kDisk, [commit] { commit->status = storage::DurableBatch::commit(commit->files); },
-        [this, commit, alive = std::weak_ptr<bool>(alive_)] {
-          if (alive.expired()) return;
-          finish_commit(*commit);
-        });
+        [this, commit] { finish_commit(*commit); });
     return;
   }
   for (Outgoing& o : job.out) deliver(std::move(o));

@@ -303,6 +303,8 @@ class GroupRepo {
   void add_disk_bytes(int64_t bytes);
   // Forgets the document's state (it is read from disk again when next used).
   void drop(const std::string& document_id);
+  // Runs `work` on `lane` (options.executor), then `done` on this thread unless the
+  // repo has gone meanwhile (alive_).
   void run(Lane lane, std::function<void()> work, std::function<void()> done);
   // A line saying which limit was hit: at most once a minute per limit, with how many
   // times it was hit since the last line.
