@@ -286,7 +286,7 @@ class GroupRepo {
   void run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job);
   void work(Job& job) const;
   void finish_job(Job& job);
-  // Loads a document from the store; nullptr if it cannot be read (job.log says why).
+  // Loads a document from the store; nullptr if it cannot be read (job.warnings says why).
   std::unique_ptr<Doc> load(const std::string& document_id, Job& job) const;
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
