@@ -1,12 +1,10 @@
+// GroupRepo's protocol side (group_repo.h): connections, the routing of join, sync and
+// request messages, and the jobs that work on a document, with their flushes.
 #include "repo/group_repo.h"
 
 #include <algorithm>
 
-#include "automerge/document.h"
-
 namespace gm::repo {
-
-using automerge::ChangeGraph;
 
 // The flush of what one job wrote, on the disk lane; its replies leave once it is done.
 struct GroupRepo::CommitJob {
@@ -26,9 +24,13 @@ GroupRepo::GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> 
 GroupRepo::~GroupRepo() = default;
 
 void GroupRepo::run(Lane lane, std::function<void()> work, std::function<void()> done) {
-  if (options_.executor) return options_.executor(lane, std::move(work), std::move(done));
-  work();
-  done();
+  if (!options_.executor) {
+    work();
+    return done();
+  }
+  options_.executor(lane, std::move(work), [alive = std::weak_ptr<bool>(alive_), done = std::move(done)] {
+    if (!alive.expired()) done();
+  });
 }
 
 void GroupRepo::log_limit(const std::string& limit, const std::string& message) {
@@ -52,8 +54,7 @@ void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   ++jobs_;
   run(
       Lane::kSlow, [store = store_, measured] { *measured = store->document_bytes(); },
-      [this, measured, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
+      [this, measured] {
         --jobs_;
         if (!*measured) return log_.warn("group " + group_ + ": " + measured->error().message);
         stats_.disk_bytes += **measured;
@@ -254,26 +255,27 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   if (options_.max_group_bytes > 0) {
     job->max_write_bytes = options_.max_group_bytes - std::min(options_.max_group_bytes, stats_.disk_bytes);
   }
-  slot.busy = true;
-  ++jobs_;
   // Expanding a large snapshot, or saving a document for a new peer, is slow work.
   const bool big = job->doc && (job->doc->snapshot ? !job->doc->expanded && job->doc->snapshot_bytes > kQuickJobBytes
                                                    : job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes);
   const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
+  run_job(lane, slot, std::move(job));
+}
+
+void GroupRepo::run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job) {
+  slot.busy = true;
+  ++jobs_;
   run(
       lane,
       [this, job] {
         try {
           work(*job);
         } catch (const std::exception& e) {
-          // Out of memory, most likely: only this job's clients notice.
-          job->abandon("cannot work on the document: " + std::string(e.what()), options_.peer_id);
+          // Out of memory, most likely: only this job's document and clients notice.
+          job->abandon(e.what(), options_.peer_id);
         }
       },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        finish_job(*job);
-      });
+      [this, job] { finish_job(*job); });
 }
 
 void GroupRepo::finish_job(Job& job) {
@@ -319,10 +321,7 @@ void GroupRepo::finish_job(Job& job) {
     commit->disk_bytes = job.disk_bytes;
     run(
         Lane::kDisk, [commit] { commit->status = storage::DurableBatch::commit(commit->files); },
-        [this, commit, alive = std::weak_ptr<bool>(alive_)] {
-          if (alive.expired()) return;
-          finish_commit(*commit);
-        });
+        [this, commit] { finish_commit(*commit); });
     return;
   }
   for (Outgoing& o : job.out) deliver(std::move(o));
@@ -340,98 +339,6 @@ void GroupRepo::end_turn(const std::string& document_id, Slot& slot) {
     slots_.erase(document_id);  // unreadable, dropped or compacted: read again when next used
   }
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
-}
-
-void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
-  // Only a peer's own messages are relayed. Clients forward the ephemeral messages they
-  // get to their other peers, us included (§3.4): relaying those back would make one
-  // message circle forever, and would let anyone in the group speak as anyone. A star
-  // needs nothing more: the server is every client's hub.
-  if (m.sender_id != c.peer_id) return;
-  // Each (session, count) once: the highest count of the peer's last few sessions (a
-  // repo has one session id for its life; ids are at most 1 KiB).
-  constexpr size_t kSessionsKept = 8;
-  auto seen = c.ephemeral_counts.find(m.session_id);
-  if (seen != c.ephemeral_counts.end() && seen->second >= m.count) return;
-  if (seen == c.ephemeral_counts.end() && c.ephemeral_counts.size() >= kSessionsKept) c.ephemeral_counts.clear();
-  c.ephemeral_counts[m.session_id] = m.count;
-  auto d = slots_.find(m.document_id);
-  if (d == slots_.end()) return;
-  d->second.last_used = Clock::now();
-  for (const auto& [peer_id, conn] : d->second.watchers) {
-    if (peer_id == c.peer_id) continue;
-    Connection* other = find_peer(peer_id);
-    if (!other || other->id != conn) continue;
-    EphemeralMessage out = m;
-    out.target_id = peer_id;
-    Bytes frame = encode_message(out);
-    // Droppable, and it reveals no change: sent at once, to sockets with room only.
-    if (other->peer->has_room(frame.size())) {
-      other->peer->send(std::move(frame));
-    } else {
-      ++stats_.ephemeral_dropped;
-      log_limit("ephemeral", "an ephemeral message was not relayed to conn " + std::to_string(other->id) +
-                                 ": its outgoing queue, or all queues together, are filling up");
-    }
-  }
-}
-
-void GroupRepo::compact_unloaded(const std::string& document_id, Slot& slot) {
-  auto job = std::make_shared<Job>();
-  job->document_id = document_id;
-  job->compact = true;
-  job->doc = std::move(slot.doc);
-  slot.busy = true;
-  ++jobs_;
-  run(
-      Lane::kSlow, [this, job] {
-        try {
-          work(*job);
-        } catch (const std::exception& e) {  // the files stay as they were
-          job->warnings.push_back("compacting failed: " + std::string(e.what()));
-          job->doc.reset();
-        }
-      },
-      [this, job, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.expired()) return;
-        finish_job(*job);
-      });
-}
-
-void GroupRepo::unload_idle(Clock::time_point now) {
-  std::vector<std::string> idle;
-  for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || now - slot.last_used < options_.idle_unload) continue;
-    bool watched = false;
-    for (const auto& [peer_id, conn] : slot.watchers) {
-      auto p = peers_.find(peer_id);
-      watched = watched || (p != peers_.end() && p->second == conn);
-    }
-    if (!watched) idle.push_back(id);
-  }
-  for (const std::string& id : idle) {
-    orphan_bytes_.erase(id);
-    Slot& slot = slots_[id];
-    if (worth_compacting(*slot.doc)) {
-      compact_unloaded(id, slot);  // the slot goes once it is done
-    } else {
-      slots_.erase(id);
-    }
-  }
-  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
-}
-
-void GroupRepo::flush() {
-  // At shutdown, once no job or commit is under way: compaction runs here, and the
-  // server stops once this returns.
-  for (auto& [id, slot] : slots_) {
-    if (slot.busy || !slot.doc || !worth_compacting(*slot.doc)) continue;
-    Result<size_t> s = compact(id, *slot.doc);
-    if (!s) log_.warn("group " + group_ + ": compacting " + id + " failed: " + s.error().message);
-  }
-  slots_.clear();
-  orphan_bytes_.clear();
-  stats_.documents_loaded = 0;
 }
 
 }  // namespace gm::repo

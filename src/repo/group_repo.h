@@ -38,6 +38,10 @@
 // written durably before the files it replaces are removed. Compaction is a job on the
 // document like the others, so a message for the document waits for it and then loads
 // the compacted document. Not thread-safe: call from one thread.
+//
+// The code: group_repo.cc (connections, message routing, jobs and their flush),
+// group_repo_work.cc (what a job does on its worker), group_repo_ephemeral.cc (the
+// relay) and group_repo_unload.cc (unloading and compaction).
 #pragma once
 
 #include <chrono>
@@ -251,9 +255,15 @@ class GroupRepo {
       out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
       out.push_back({in.conn, {}, why.substr(0, 100)});
     }
-    // The work failed midway (an exception): nothing it made is kept, and its clients
-    // are told.
-    void abandon(const std::string& why, const std::string& peer_id) {
+    // The work failed midway (an exception, `what`): nothing it made is kept. A
+    // compaction leaves the files as they were; a sync job's clients are told.
+    void abandon(const std::string& what, const std::string& peer_id) {
+      if (compact) {
+        warnings.push_back("compacting failed: " + what);
+        doc.reset();
+        return;
+      }
+      const std::string why = "cannot work on the document: " + what;
       doc.reset();
       out.clear();
       writes.clear();
@@ -283,9 +293,12 @@ class GroupRepo {
   // Jobs: start_job hands the slot's document and inbox to a worker (work), and
   // finish_job takes the document back on this thread.
   void start_job(const std::string& document_id, Slot& slot);
+  // The one way a job runs, for start_job and compact_unloaded: the slot is busy until
+  // finish_job (on this thread) has ended the job's turn.
+  void run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job);
   void work(Job& job) const;
   void finish_job(Job& job);
-  // Loads a document from the store; nullptr if it cannot be read (job.log says why).
+  // Loads a document from the store; nullptr if it cannot be read (job.warnings says why).
   std::unique_ptr<Doc> load(const std::string& document_id, Job& job) const;
   // Reads files into the document's graph; false if the document is not to be served.
   bool read_files(Doc& doc, const std::string& document_id,
@@ -309,6 +322,8 @@ class GroupRepo {
   void add_disk_bytes(int64_t bytes);
   // Forgets the document's state (it is read from disk again when next used).
   void drop(const std::string& document_id);
+  // Runs `work` on `lane` (options.executor), then `done` on this thread unless the
+  // repo has gone meanwhile (alive_).
   void run(Lane lane, std::function<void()> work, std::function<void()> done);
   // A line saying which limit was hit: at most once a minute per limit, with how many
   // times it was hit since the last line.

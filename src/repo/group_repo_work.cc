@@ -309,15 +309,6 @@ void GroupRepo::unavailable(Job& job, const Inbound& in) const {
       {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
 }
 
-bool GroupRepo::worth_compacting(const Doc& doc) {
-  // Worth it when several files hold the document, or one large file of changes (a
-  // document chunk is far smaller); safe only when every stored change is applied (a
-  // queued change lives only in its incremental file).
-  constexpr size_t kCompactSingleFileBytes = 64 * 1024;
-  bool worth = doc.files.size() > 1 || (doc.snapshot_bytes == 0 && doc.incremental_bytes >= kCompactSingleFileBytes);
-  return worth && doc.graph.queued_count() == 0 && !doc.graph.empty();
-}
-
 Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
   GM_ASSIGN_OR_RETURN(Bytes snapshot, save_document(graph));
   // The snapshot must load back as load() will read it, or the changes it replaces

@@ -19,7 +19,8 @@
 // Rejected, with an Error naming the problem and byte offset: a top-level item that is
 // not a map, non-text map keys, duplicate keys, missing or wrong-typed fields of a
 // known type, invalid UTF-8 in text, nesting deeper than kMaxNesting, more than
-// kMaxItems items, ids longer than kMaxIdBytes, indefinite-length items and tags (cbor-x never sends them here),
+// kMaxItems items (both in cbor_value.h, which reads the CBOR), ids longer than
+// kMaxIdBytes, indefinite-length items and tags (cbor-x never sends them here),
 // truncated items, and bytes after the map. Unknown fields are ignored (forward
 // compatibility); an unknown `type` decodes to UnknownMessage (clients and servers
 // drop those). Every `documentId` is checked to be bs58check (document_id.h), so it is
@@ -40,8 +41,6 @@
 
 namespace gm::repo {
 
-inline constexpr size_t kMaxNesting = 16;
-inline constexpr size_t kMaxItems = 65536;
 // senderId, targetId, sessionId and storageId: real ones are tens of bytes (the
 // prototype's own peer id, "storage-server-<hostname>-<group>", at most ~520).
 inline constexpr size_t kMaxIdBytes = 1024;

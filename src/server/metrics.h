@@ -2,10 +2,10 @@
 // (version 0.0.4): `# HELP`, `# TYPE`, then `name{group="..."} value` lines.
 //
 // Most numbers are kept per lexicon group. The server counts connections, frames and
-// bytes; the repo layer sets `documents_loaded` and counts `sync_errors` through the
-// same GroupMetrics it gets from MetricsRegistry::group(). A GroupMetrics reference
-// stays valid for the registry's lifetime, so callers may keep it. Counters are
-// atomics: any thread may update them.
+// bytes; the repo layer's figures (`documents_loaded`, `sync_errors`, …) are copied in
+// by the refresh hook before each render (RepoHandler::refresh_metrics). A
+// GroupMetrics reference from MetricsRegistry::group() stays valid for the registry's
+// lifetime, so callers may keep it. Counters are atomics: any thread may update them.
 #pragma once
 
 #include <atomic>
