@@ -7,11 +7,13 @@
 #include <sys/mman.h>
 #endif
 
+#include "automerge/op_columns.h"
+
 namespace gm::automerge {
 
 namespace {
 
-// Column specs (§1.9).
+// The change columns of a document chunk (§1.9); its op columns are in op_columns.h.
 constexpr uint32_t kChangeActor = column_spec(0, ColumnType::kActor);
 constexpr uint32_t kChangeSeq = column_spec(0, ColumnType::kDelta);
 constexpr uint32_t kChangeMaxOp = column_spec(1, ColumnType::kDelta);
@@ -25,22 +27,6 @@ constexpr uint32_t kKnownChangeColumns[] = {kChangeActor,     kChangeSeq,       
                                             kChangeTime,      kChangeMessage,   kChangeDepsCount,
                                             kChangeDepsIndex, kChangeExtraMeta, kChangeExtraRaw};
 
-constexpr uint32_t kOpObjActor = column_spec(0, ColumnType::kActor);
-constexpr uint32_t kOpObjCounter = column_spec(0, ColumnType::kUleb);
-constexpr uint32_t kOpKeyActor = column_spec(1, ColumnType::kActor);
-constexpr uint32_t kOpKeyCounter = column_spec(1, ColumnType::kDelta);
-constexpr uint32_t kOpKeyString = column_spec(1, ColumnType::kString);
-constexpr uint32_t kOpIdActor = column_spec(2, ColumnType::kActor);
-constexpr uint32_t kOpIdCounter = column_spec(2, ColumnType::kDelta);
-constexpr uint32_t kOpInsert = column_spec(3, ColumnType::kBoolean);
-constexpr uint32_t kOpAction = column_spec(4, ColumnType::kUleb);
-constexpr uint32_t kOpValueMeta = column_spec(5, ColumnType::kValueMeta);
-constexpr uint32_t kOpValueRaw = column_spec(5, ColumnType::kValue);
-constexpr uint32_t kOpSuccCount = column_spec(8, ColumnType::kGroup);
-constexpr uint32_t kOpSuccActor = column_spec(8, ColumnType::kActor);
-constexpr uint32_t kOpSuccCounter = column_spec(8, ColumnType::kDelta);
-constexpr uint32_t kOpExpand = column_spec(9, ColumnType::kBoolean);
-constexpr uint32_t kOpMarkName = column_spec(10, ColumnType::kString);
 constexpr uint32_t kKnownOpColumns[] = {kOpObjActor,   kOpObjCounter, kOpKeyActor,    kOpKeyCounter,
                                         kOpKeyString,  kOpIdActor,    kOpIdCounter,   kOpInsert,
                                         kOpAction,     kOpValueMeta,  kOpValueRaw,    kOpSuccCount,
