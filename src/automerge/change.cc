@@ -3,30 +3,17 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "automerge/op_columns.h"
 #include "util/utf8.h"
 
 namespace gm::automerge {
 
 namespace {
 
-constexpr uint32_t kObjActor = column_spec(0, ColumnType::kActor);
-constexpr uint32_t kObjCounter = column_spec(0, ColumnType::kUleb);
-constexpr uint32_t kKeyActor = column_spec(1, ColumnType::kActor);
-constexpr uint32_t kKeyCounter = column_spec(1, ColumnType::kDelta);
-constexpr uint32_t kKeyString = column_spec(1, ColumnType::kString);
-constexpr uint32_t kInsert = column_spec(3, ColumnType::kBoolean);
-constexpr uint32_t kAction = column_spec(4, ColumnType::kUleb);
-constexpr uint32_t kValueMeta = column_spec(5, ColumnType::kValueMeta);
-constexpr uint32_t kValueRaw = column_spec(5, ColumnType::kValue);
-constexpr uint32_t kPredCount = column_spec(7, ColumnType::kGroup);
-constexpr uint32_t kPredActor = column_spec(7, ColumnType::kActor);
-constexpr uint32_t kPredCounter = column_spec(7, ColumnType::kDelta);
-constexpr uint32_t kExpand = column_spec(9, ColumnType::kBoolean);
-constexpr uint32_t kMarkName = column_spec(10, ColumnType::kString);
-
 // The known columns in spec order, as the encoder emits them.
-constexpr uint32_t kKnownSpecs[] = {kObjActor,  kObjCounter, kKeyActor,  kKeyCounter, kKeyString,   kInsert, kAction,
-                                    kValueMeta, kValueRaw,   kPredCount, kPredActor,  kPredCounter, kExpand, kMarkName};
+constexpr uint32_t kKnownSpecs[] = {kOpObjActor,  kOpObjCounter,  kOpKeyActor,  kOpKeyCounter, kOpKeyString,
+                                    kOpInsert,    kOpAction,      kOpValueMeta, kOpValueRaw,   kOpPredCount,
+                                    kOpPredActor, kOpPredCounter, kOpExpand,    kOpMarkName};
 constexpr size_t kKnownCount = sizeof(kKnownSpecs) / sizeof(kKnownSpecs[0]);
 
 int known_slot(uint32_t spec) {
@@ -38,33 +25,33 @@ int known_slot(uint32_t spec) {
 
 const char* column_name(uint32_t spec) {
   switch (spec) {
-    case kObjActor:
+    case kOpObjActor:
       return "obj actor";
-    case kObjCounter:
+    case kOpObjCounter:
       return "obj counter";
-    case kKeyActor:
+    case kOpKeyActor:
       return "key actor";
-    case kKeyCounter:
+    case kOpKeyCounter:
       return "key counter";
-    case kKeyString:
+    case kOpKeyString:
       return "key string";
-    case kInsert:
+    case kOpInsert:
       return "insert";
-    case kAction:
+    case kOpAction:
       return "action";
-    case kValueMeta:
+    case kOpValueMeta:
       return "value metadata";
-    case kValueRaw:
+    case kOpValueRaw:
       return "value";
-    case kPredCount:
+    case kOpPredCount:
       return "pred count";
-    case kPredActor:
+    case kOpPredActor:
       return "pred actor";
-    case kPredCounter:
+    case kOpPredCounter:
       return "pred counter";
-    case kExpand:
+    case kOpExpand:
       return "expand";
-    case kMarkName:
+    case kOpMarkName:
       return "mark name";
     default:
       return "unknown";
@@ -81,7 +68,7 @@ std::string spec_hex(uint32_t spec) {
 // without visiting rows, and refused past `limit` (a tiny hostile column can claim
 // 2^63 rows).
 Result<size_t> count_ops(const std::vector<ColumnInfo>& columns, size_t limit) {
-  Result<uint64_t> rows = count_uleb_rle_rows(find_column(columns, kAction), limit);
+  Result<uint64_t> rows = count_uleb_rle_rows(find_column(columns, kOpAction), limit);
   if (!rows) return context("change column 'action' (0x42)", rows.error());
   if (*rows > limit) {
     return limit_error("change claims more than " + std::to_string(limit) + " ops (the limit for one change)");
@@ -192,19 +179,19 @@ void encode_op_columns(const std::vector<Op>& ops, EncodedColumns& out) {
 class OpDecoder {
  public:
   OpDecoder(const std::vector<ColumnInfo>& columns, size_t actor_count)
-      : obj_actor_(find_column(columns, kObjActor)),
-        obj_counter_(find_column(columns, kObjCounter)),
-        key_actor_(find_column(columns, kKeyActor)),
-        key_counter_(find_column(columns, kKeyCounter)),
-        key_string_(find_column(columns, kKeyString)),
-        insert_(find_column(columns, kInsert)),
-        action_(find_column(columns, kAction)),
-        value_(find_column(columns, kValueMeta), find_column(columns, kValueRaw)),
-        pred_count_(find_column(columns, kPredCount)),
-        pred_actor_(find_column(columns, kPredActor)),
-        pred_counter_(find_column(columns, kPredCounter)),
-        expand_(find_column(columns, kExpand)),
-        mark_name_(find_column(columns, kMarkName)),
+      : obj_actor_(find_column(columns, kOpObjActor)),
+        obj_counter_(find_column(columns, kOpObjCounter)),
+        key_actor_(find_column(columns, kOpKeyActor)),
+        key_counter_(find_column(columns, kOpKeyCounter)),
+        key_string_(find_column(columns, kOpKeyString)),
+        insert_(find_column(columns, kOpInsert)),
+        action_(find_column(columns, kOpAction)),
+        value_(find_column(columns, kOpValueMeta), find_column(columns, kOpValueRaw)),
+        pred_count_(find_column(columns, kOpPredCount)),
+        pred_actor_(find_column(columns, kOpPredActor)),
+        pred_counter_(find_column(columns, kOpPredCounter)),
+        expand_(find_column(columns, kOpExpand)),
+        mark_name_(find_column(columns, kOpMarkName)),
         actor_count_(actor_count) {}
 
   // Decodes row `index` into `op` (whose id is already set).
@@ -212,8 +199,8 @@ class OpDecoder {
     index_ = index;
     // Object.
     std::optional<uint64_t> obj_actor, obj_counter;
-    if (!obj_actor_.next(&obj_actor)) return column_error(kObjActor, obj_actor_.error());
-    if (!obj_counter_.next(&obj_counter)) return column_error(kObjCounter, obj_counter_.error());
+    if (!obj_actor_.next(&obj_actor)) return column_error(kOpObjActor, obj_actor_.error());
+    if (!obj_counter_.next(&obj_counter)) return column_error(kOpObjCounter, obj_counter_.error());
     if (obj_actor.has_value() != obj_counter.has_value()) {
       return fail("object id has " + std::string(obj_actor ? "an actor but no counter" : "a counter but no actor"));
     }
@@ -227,9 +214,9 @@ class OpDecoder {
     std::optional<uint64_t> key_actor;
     std::optional<int64_t> key_counter;
     std::optional<std::string_view> key_string;
-    if (!key_actor_.next(&key_actor)) return column_error(kKeyActor, key_actor_.error());
-    if (!key_counter_.next(&key_counter)) return column_error(kKeyCounter, key_counter_.error());
-    if (!key_string_.next(&key_string)) return column_error(kKeyString, key_string_.error());
+    if (!key_actor_.next(&key_actor)) return column_error(kOpKeyActor, key_actor_.error());
+    if (!key_counter_.next(&key_counter)) return column_error(kOpKeyCounter, key_counter_.error());
+    if (!key_string_.next(&key_string)) return column_error(kOpKeyString, key_string_.error());
     if (key_string) {
       if (key_actor || key_counter) return fail("key has both a map key and an element id");
       if (!is_valid_utf8(*key_string)) return fail("map key is not valid UTF-8");
@@ -246,17 +233,17 @@ class OpDecoder {
       op.key.elem.counter = static_cast<uint64_t>(*key_counter);
     }
 
-    if (!insert_.next(&op.insert)) return column_error(kInsert, insert_.error());
+    if (!insert_.next(&op.insert)) return column_error(kOpInsert, insert_.error());
 
     std::optional<uint64_t> action;
-    if (!action_.next(&action)) return column_error(kAction, action_.error());
+    if (!action_.next(&action)) return column_error(kOpAction, action_.error());
     if (!action) return fail("op has no action");
     if (*action > static_cast<uint64_t>(Action::kMark)) {
       return fail("unknown action code " + std::to_string(*action) + " (known: 0..7)");
     }
     op.action = *action;
 
-    if (!value_.next(&op.value)) return column_error(kValueMeta, value_.error());
+    if (!value_.next(&op.value)) return column_error(kOpValueMeta, value_.error());
     if (op.value.kind() == ValueType::kString && !is_valid_utf8(op.value.bytes)) {
       return fail("string value is not valid UTF-8");
     }
@@ -266,7 +253,7 @@ class OpDecoder {
     }
 
     std::optional<uint64_t> npred;
-    if (!pred_count_.next(&npred)) return column_error(kPredCount, pred_count_.error());
+    if (!pred_count_.next(&npred)) return column_error(kOpPredCount, pred_count_.error());
     if (!npred) return fail("op has no pred count");
     if (*npred > *pred_budget) return fail("pred count " + std::to_string(*npred) + " exceeds the limit");
     *pred_budget -= *npred;
@@ -274,8 +261,8 @@ class OpDecoder {
     for (uint64_t j = 0; j < *npred; ++j) {
       std::optional<uint64_t> pa;
       std::optional<int64_t> pc;
-      if (!pred_actor_.next(&pa)) return column_error(kPredActor, pred_actor_.error());
-      if (!pred_counter_.next(&pc)) return column_error(kPredCounter, pred_counter_.error());
+      if (!pred_actor_.next(&pa)) return column_error(kOpPredActor, pred_actor_.error());
+      if (!pred_counter_.next(&pc)) return column_error(kOpPredCounter, pred_counter_.error());
       if (!pa || !pc) {
         return fail("pred " + std::to_string(j) + " of " + std::to_string(*npred) + " is missing its " +
                     (pa ? "counter" : "actor") + " (pred columns shorter than the pred counts)");
@@ -286,9 +273,9 @@ class OpDecoder {
       op.pred.push_back(OpId{static_cast<uint64_t>(*pc), actor});
     }
 
-    if (!expand_.next(&op.expand)) return column_error(kExpand, expand_.error());
+    if (!expand_.next(&op.expand)) return column_error(kOpExpand, expand_.error());
     std::optional<std::string_view> mark_name;
-    if (!mark_name_.next(&mark_name)) return column_error(kMarkName, mark_name_.error());
+    if (!mark_name_.next(&mark_name)) return column_error(kOpMarkName, mark_name_.error());
     if (mark_name) {
       if (!is_valid_utf8(*mark_name)) return fail("mark name is not valid UTF-8");
       op.mark_name.emplace(*mark_name);

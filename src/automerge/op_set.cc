@@ -12,8 +12,12 @@ namespace gm::automerge {
 
 namespace {
 
-constexpr uint8_t kActionMakeMap = 0, kActionSet = 1, kActionMakeList = 2, kActionDel = 3, kActionMakeText = 4,
-                  kActionInc = 5, kActionMakeTable = 6, kActionMark = 7;
+// The action codes (types.h) as the op rows here store them, in a byte.
+constexpr uint8_t action_code(Action a) { return static_cast<uint8_t>(a); }
+constexpr uint8_t kActionMakeMap = action_code(Action::kMakeMap), kActionSet = action_code(Action::kSet),
+                  kActionMakeList = action_code(Action::kMakeList), kActionDel = action_code(Action::kDelete),
+                  kActionMakeText = action_code(Action::kMakeText), kActionInc = action_code(Action::kIncrement),
+                  kActionMakeTable = action_code(Action::kMakeTable), kActionMark = action_code(Action::kMark);
 
 bool is_make(uint8_t action) {
   return action == kActionMakeMap || action == kActionMakeList || action == kActionMakeText ||

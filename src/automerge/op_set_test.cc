@@ -724,7 +724,8 @@ TEST(OpSet, CorruptedInputsNeverCrash) {
   }
 }
 
-// Larger sessions written by `node tools/opset_fixtures.mjs DIR --random N`.
+// Larger sessions written by `node tools/opset_fixtures.mjs DIR --random N` (run in
+// tests/interop).
 TEST(OpSetPerf, DISABLED_RandomSessions) {
   const char* dir = getenv("GM_OPSET_RANDOM_DIR");
   ASSERT_NE(dir, nullptr) << "set GM_OPSET_RANDOM_DIR";
