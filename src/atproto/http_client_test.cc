@@ -64,7 +64,7 @@ TEST(HttpClient, BodyOverTheCapIsRefused) {
     auto r = http_get(server.url(path), options);
     ASSERT_FALSE(r.ok()) << path;
     EXPECT_TRUE(contains(r.error().message, "larger than 65536 bytes")) << r.error().message;
-    EXPECT_TRUE(r.error().over_limit);
+    EXPECT_TRUE(r.error().code == ErrorCode::kOverLimit);
   }
   // Exactly the cap is fine.
   options.max_response_bytes = big.size();

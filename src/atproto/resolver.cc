@@ -27,7 +27,7 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 }  // namespace
 
-bool is_did_not_found(const Error& e) { return std::string_view(e.message).starts_with(kDidNotFound); }
+bool is_did_not_found(const Error& e) { return e.code == ErrorCode::kNotFound; }
 
 DidResolver::DidResolver(std::string plc_url, std::chrono::seconds fresh_for, std::chrono::seconds stale_for,
                          std::chrono::seconds refresh_every)
@@ -122,7 +122,7 @@ Result<DidDocument> DidResolver::fetch(const std::string& did) const {
   auto answer = http_get(url, options);
   if (!answer.ok()) return error("could not resolve " + did + ": " + answer.error().message);
   if (answer->status == 404 || answer->status == 410) {
-    return error(std::string(kDidNotFound) + ": " + did + " (" + url + " answered HTTP " +
+    return error(ErrorCode::kNotFound, std::string(kDidNotFound) + ": " + did + " (" + url + " answered HTTP " +
                  std::to_string(answer->status) + ")");
   }
   if (answer->status != 200) {

@@ -361,7 +361,7 @@ Authenticator::Checked Authenticator::check_dpop(const LoginRequest& req, const 
   pending.created_at = now;
   auto added = store_.add_pending_device(pending, options_.max_pending_devices);
   if (!added.ok()) {
-    if (added.error().over_limit) return Refusal{401, "too_many_pending", added.error().message};
+    if (added.error().code == ErrorCode::kOverLimit) return Refusal{401, "too_many_pending", added.error().message};
     spdlog::error("authenticate: devices: {}", added.error().message);
     return Refusal{500, "server_error", "the server could not record the device; see its log"};
   }

@@ -211,7 +211,7 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const fs::path& data_dir) {
     } else if (e.message.find("not a database") != std::string::npos || e.message.find("malformed") != std::string::npos) {
       hint = " (damaged: move it aside to start with no sessions, root documents or devices; apps then log in again)";
     }
-    return context(path.string(), Error{e.message + hint});
+    return context(path.string(), Error{e.message + hint, e.code});
   };
   if (Status s = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !s.ok()) {
     return explain(s.error());

@@ -151,7 +151,7 @@ TEST_F(StateStoreTest, PendingDevicesAreBoundedAndExpire) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(add(i, 100 + i).ok());
   auto refused = add(5, 110);
   ASSERT_FALSE(refused.ok());
-  EXPECT_TRUE(refused.error().over_limit);
+  EXPECT_TRUE(refused.error().code == ErrorCode::kOverLimit);
   EXPECT_EQ(store->list_devices()->back().jkt, "k0");  // the first ones stay
   // An hour later they have expired, and there is room again.
   ASSERT_TRUE(add(6, 100 + kPendingDeviceSeconds + 10).ok());

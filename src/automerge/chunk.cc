@@ -78,7 +78,7 @@ Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
     if (!inflated) return context("compressed change at byte " + std::to_string(base_offset), inflated.error());
     c.owned = make_chunk(ChunkType::kChange, *inflated, &c.hash);
     if (std::memcmp(c.hash.bytes.data(), checksum.data(), 4) != 0) {
-      return error("checksum mismatch in compressed change at byte " + std::to_string(base_offset));
+      return error(ErrorCode::kCorrupt, "checksum mismatch in compressed change at byte " + std::to_string(base_offset));
     }
     c.type = ChunkType::kChange;
     c.bytes = c.owned;
@@ -87,7 +87,7 @@ Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
   }
   c.hash = chunk_hash(c.type, body);
   if (std::memcmp(c.hash.bytes.data(), checksum.data(), 4) != 0) {
-    return error("checksum mismatch in chunk at byte " + std::to_string(base_offset) + " (corrupt data)");
+    return error(ErrorCode::kCorrupt, "checksum mismatch in chunk at byte " + std::to_string(base_offset) + " (corrupt data)");
   }
   c.bytes = data.first(r.pos());
   c.body = body;

@@ -95,6 +95,7 @@ TEST(Chunk, ChecksumMismatch) {
   auto r = parse_chunks(bad_checksum);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("checksum"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
   // A corrupted body byte is caught by the checksum too.
   for (size_t i = 10; i < bytes.size(); ++i) {
     Bytes b = bytes;

@@ -711,13 +711,13 @@ TEST(SyncLimits, HugeHeadsOrNeedAreRefusedAtDecode) {
     const Bytes over = encode_sync_message(m);
     auto decoded = decode_sync_message(over);
     ASSERT_FALSE(decoded.ok()) << field;
-    EXPECT_TRUE(decoded.error().over_limit) << field << ": " << decoded.error().message;
+    EXPECT_TRUE(decoded.error().code == ErrorCode::kOverLimit) << field << ": " << decoded.error().message;
     // Refused before anything is applied or remembered.
     ChangeGraph g = small_graph();
     SyncState s;
     Status r = receive_sync_message(g, s, over);
     ASSERT_FALSE(r.ok());
-    EXPECT_TRUE(r.error().over_limit);
+    EXPECT_TRUE(r.error().code == ErrorCode::kOverLimit);
     EXPECT_FALSE(s.their_heads.has_value());
     // At the limit it decodes.
     list = most;
@@ -731,7 +731,7 @@ TEST(SyncLimits, HugeHeadsOrNeedAreRefusedAtDecode) {
   s.shared_heads = many;
   auto state = decode_sync_state(encode_sync_state(s));
   ASSERT_FALSE(state.ok());
-  EXPECT_TRUE(state.error().over_limit);
+  EXPECT_TRUE(state.error().code == ErrorCode::kOverLimit);
   s.shared_heads = most;
   EXPECT_TRUE(decode_sync_state(encode_sync_state(s)).ok());
 }

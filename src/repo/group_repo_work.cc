@@ -125,7 +125,7 @@ bool GroupRepo::read_files(Doc& doc, const std::string& document_id,
   doc.graph.set_trusted(true);
   for (auto& [key, bytes] : files) {
     Status s = doc.graph.load(bytes);
-    if (!s && s.error().over_limit) {
+    if (!s && s.error().code == ErrorCode::kOverLimit) {
       // Not damage: a document past what this server handles (npm may well load it).
       // Nothing is moved, and it is not served.
       job.warnings.push_back("not served: its " + key[1] + " " + key.back() + ": " + s.error().message);

@@ -231,7 +231,7 @@ TEST(RepoMessage, IdsHaveABoundedLength) {
   join.sender_id += "p";
   auto too_long = decode_message(encode_message(join));
   ASSERT_FALSE(too_long.ok());
-  EXPECT_TRUE(too_long.error().over_limit);
+  EXPECT_TRUE(too_long.error().code == ErrorCode::kOverLimit);
   EXPECT_NE(too_long.error().message.find("senderId is 1025 bytes"), std::string::npos) << too_long.error().message;
   join.sender_id = "p";
   join.peer_metadata.storage_id = std::string(kMaxIdBytes + 1, 's');

@@ -73,7 +73,8 @@ Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode,
 }  // namespace
 
 Error errno_error(std::string_view what, const fs::path& path, int err) {
-  return error(std::string(what) + " " + path.string() + ": " + std::strerror(err));
+  return error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+               std::string(what) + " " + path.string() + ": " + std::strerror(err));
 }
 
 std::string random_suffix() {

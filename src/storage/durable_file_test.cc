@@ -70,6 +70,20 @@ TEST_P(DurableBatchTest, UncommittedFilesLeaveNothing) {
   EXPECT_TRUE(files().empty());
 }
 
+TEST(DurableFile, SystemErrorsSayWhatKind) {
+  EXPECT_EQ(errno_error("cannot open", "/x", ENOENT).code, ErrorCode::kNotFound);
+  EXPECT_EQ(errno_error("cannot write", "/x", ENOSPC).code, ErrorCode::kIo);
+  // A file where a folder should be: the write fails, as an I/O error naming the path.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gm_kind_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(write_file_durably(dir / "file", as_bytes("x")).ok());
+  Status s = write_file_durably(dir / "file" / "inside", as_bytes("y"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kIo) << s.error().message;
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, DurableBatchTest,
                          ::testing::Values(size_t{1}, size_t{100}));
 

@@ -10,20 +10,28 @@
 
 namespace gm {
 
+// What kind of failure an error is: callers decide by it (set aside, retry, refuse,
+// answer 404), never by the message, which is for people.
+enum class ErrorCode {
+  kInvalid,    // input that is not what it should be (malformed, out of range): the default
+  kCorrupt,    // bytes that fail their own integrity check (a checksum)
+  kIo,         // the system refused an operation (disk full, permission, I/O error)
+  kNotFound,   // what was asked for does not exist
+  kOverLimit,  // input that may well be valid but passes one of our limits (rows, ops,
+               // bytes): not proof of damage, so stored data that hits one stays in place
+};
+
 struct Error {
   std::string message;
-  // Input that may well be valid but passes one of our limits (rows, ops, bytes): not
-  // proof of damage, so stored data that hits one is left where it is.
-  bool over_limit = false;
+  ErrorCode code = ErrorCode::kInvalid;
 };
 
 inline Error error(std::string message) { return Error{std::move(message)}; }
-inline Error limit_error(std::string message) { return Error{std::move(message), true}; }
+inline Error error(ErrorCode code, std::string message) { return Error{std::move(message), code}; }
+inline Error limit_error(std::string message) { return Error{std::move(message), ErrorCode::kOverLimit}; }
 
-// Prefixes an error with where it happened ("change 3: ...").
-inline Error context(std::string where, const Error& e) {
-  return Error{std::move(where) + ": " + e.message, e.over_limit};
-}
+// Prefixes an error with where it happened ("change 3: ..."); the code stays.
+inline Error context(std::string where, const Error& e) { return Error{std::move(where) + ": " + e.message, e.code}; }
 
 template <class T>
 class [[nodiscard]] Result {
