@@ -62,19 +62,11 @@ std::variant<PeerIdentity, HttpResponse> check_upgrade(ServerContext& ctx, const
   Result<PeerIdentity> identity = ctx.verifier(**token);
   if (!identity.ok()) return refuse("session token: " + identity.error().message);
   if (identity->group.empty()) return refuse("session token names no group");
-  size_t of_session = 0, of_group = 0;
-  for (const auto& [id, peer] : ctx.websockets) {
-    of_session += !identity->session_id.empty() && peer->identity().session_id == identity->session_id;
-    of_group += peer->identity().group == identity->group;
-  }
-  auto too_many = [&](const std::string& whose, size_t open) -> HttpResponse {
+  if (auto refusal = ctx.websocket_refusal(*identity)) {
     ctx.metrics.upgrades_rejected.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("{}: websocket upgrade refused (429): {} already has {} sockets open (the limit)", who, whose, open);
+    spdlog::warn("{}: websocket upgrade refused (429): {}", who, *refusal);
     return final_response(http::status::too_many_requests, "");
-  };
-  if (of_session >= ctx.config.max_sockets_per_session) return too_many("session " + identity->session_id, of_session);
-  // One group's apps cannot take every connection from the others.
-  if (of_group >= ctx.config.max_sockets_per_group) return too_many("group " + identity->group, of_group);
+  }
   return std::move(identity).value();
 }
 

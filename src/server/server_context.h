@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <string>
 #include <set>
 
 #include "server/config.h"
@@ -42,10 +44,28 @@ struct ServerContext {
   size_t queued_bytes = 0;
 
   bool on_io_thread() const { return io->get_executor().running_in_this_thread(); }
+
+  // Why a WebSocket for `identity` may not open now (its session or group has as many
+  // as the limits allow), or nothing. A WebSocket counts from its registration on, the
+  // handshake included, so upgrades under way cannot all pass one check.
+  std::optional<std::string> websocket_refusal(const PeerIdentity& identity) const {
+    size_t of_session = 0, of_group = 0;
+    for (const auto& [id, peer] : websockets) {
+      of_session += !identity.session_id.empty() && peer->identity().session_id == identity.session_id;
+      of_group += peer->identity().group == identity.group;
+    }
+    auto too_many = [](const std::string& whose, size_t open) {
+      return whose + " already has " + std::to_string(open) + " sockets open (the limit)";
+    };
+    if (of_session >= config.max_sockets_per_session) return too_many("session " + identity.session_id, of_session);
+    // One group's apps cannot take every connection from the others.
+    if (of_group >= config.max_sockets_per_group) return too_many("group " + identity.group, of_group);
+    return std::nullopt;
+  }
 };
 
-// Registers a connection in ServerContext::live for the lifetime of this object.
-// A plain HTTP connection is also listed in ServerContext::plain_http.
+// Lists a connection in ServerContext for the lifetime of this object: in `live`
+// always, in `plain_http` while it speaks plain HTTP, in `websockets` once it is one.
 class LiveRegistration {
  public:
   LiveRegistration(ServerContext& ctx, uint64_t id, std::function<void(bool)> closer, bool plain_http = false)
@@ -53,11 +73,16 @@ class LiveRegistration {
     ctx.live[id] = std::move(closer);
     if (plain_http) ctx.plain_http.insert(id);
   }
+  LiveRegistration(ServerContext& ctx, uint64_t id, std::function<void(bool)> closer, PeerConnection* websocket)
+      : LiveRegistration(ctx, id, std::move(closer)) {
+    ctx.websockets[id] = websocket;
+  }
   ~LiveRegistration() { release(); }
   void release() {
     if (ctx_ != nullptr) {
       ctx_->live.erase(id_);
       ctx_->plain_http.erase(id_);
+      ctx_->websockets.erase(id_);
     }
     ctx_ = nullptr;
   }

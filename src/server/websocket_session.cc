@@ -69,13 +69,19 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   // 16,384 frames, so a document over 64 MiB could never be fetched.
   ws_.auto_fragment(false);
 
-  LiveRegistration live(ctx_, id_, [this](bool force) {
-    if (force) {
-      cut("server shutting down");
-    } else {
-      begin_close(websocket::close_code::going_away, "server shutting down");
-    }
-  });
+  // Listed from here on (before the first wait, so right after the upgrade was checked
+  // against the socket limits): shutdown closes it, revoking its session closes it,
+  // and it counts against its session's and group's limits.
+  LiveRegistration live(
+      ctx_, id_,
+      [this](bool force) {
+        if (force) {
+          cut("server shutting down");
+        } else {
+          begin_close(websocket::close_code::going_away, "server shutting down");
+        }
+      },
+      static_cast<PeerConnection*>(this));
 
   auto [accept_ec] = co_await ws_.async_accept(upgrade, kTuple);
   if (accept_ec) {
@@ -83,13 +89,6 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
     co_return;
   }
   if (state_ == State::accepting) state_ = State::open;  // a shutdown may have begun meanwhile
-  // Listed while open, so that revoking a session can close its sockets.
-  ctx_.websockets[id_] = this;
-  struct Unlist {
-    ServerContext& ctx;
-    uint64_t id;
-    ~Unlist() { ctx.websockets.erase(id); }
-  } unlist{ctx_, id_};
   metrics_.connections.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);
 

@@ -409,6 +409,32 @@ TEST_F(ServerTest, OneSessionCannotTakeEveryConnection) {
   EXPECT_EQ(read_text(*c, ec), "third works");
 }
 
+// Upgrades sent all at once: each counts from the moment it is admitted, so no more
+// than the limit get through however the handshakes interleave.
+TEST_F(ServerTest, UpgradesUnderWayCountAgainstTheLimit) {
+  ServerConfig config;
+  config.max_sockets_per_session = 2;
+  restart(config);
+  asio::io_context io;
+  std::vector<tcp::socket> sockets;
+  const std::string request =
+      "GET /?token=good:a.b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+  for (int i = 0; i < 8; ++i) {
+    sockets.emplace_back(io);
+    sockets.back().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  }
+  for (tcp::socket& socket : sockets) asio::write(socket, asio::buffer(request));
+  int switched = 0;
+  for (tcp::socket& socket : sockets) {
+    char status[12];
+    beast::error_code ec;
+    asio::read(socket, asio::buffer(status), ec);
+    switched += !ec && std::string(status, sizeof status) == "HTTP/1.1 101";
+  }
+  EXPECT_EQ(switched, 2);
+}
+
 TEST_F(ServerTest, StopClosesSocketsThenFlushes) {
   auto c = connect("good:a.b");
   EXPECT_TRUE(eventually([&] {
