@@ -70,8 +70,10 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   // ops and their rebuilt changes (a message could otherwise carry thousands of small
   // chunks, each within what its own size allows), and a chunk with the heads of one
   // already expanded in this call is not expanded again.
-  ChunkBudget budget{trusted_ ? SIZE_MAX : row_limit(input_bytes), op_limit() - std::min(ops_, op_limit()),
-                     expansion_limit(input_bytes)};
+  // A document chunk holds the sender's whole document, mostly what we hold too when it
+  // comes from a peer that made one more change: its ops alone must be within the
+  // limit (the changes it adds count against what the graph holds as each is applied).
+  ChunkBudget budget{trusted_ ? SIZE_MAX : row_limit(input_bytes), op_limit(), expansion_limit(input_bytes)};
   std::set<std::vector<ChangeHash>> expanded_heads;
   for (ByteView data : pieces) {
     for (size_t pos = 0; pos < data.size();) {
@@ -108,7 +110,7 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
 }
 
 Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView body) const {
-  ChunkBudget budget{row_limit(body.size()), op_limit() - std::min(ops_, op_limit()), expansion_limit(body.size())};
+  ChunkBudget budget{row_limit(body.size()), op_limit(), expansion_limit(body.size())};
   return decode_document_chunk(body, budget);
 }
 
@@ -122,7 +124,7 @@ Result<ChangeGraph::DecodedChunk> ChangeGraph::decode_document_chunk(ByteView bo
   // before anything is rebuilt.
   if (doc.ops.size() > budget.ops) {
     return limit_error("its " + std::to_string(doc.ops.size()) +
-                       " ops, with what the document (and the chunks before it) already hold, pass the limit of " +
+                       " ops (with the document chunks before it in the message) pass the limit of " +
                        std::to_string(max_ops_) + " ops for one document");
   }
   budget.ops -= doc.ops.size();

@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 
+#include "automerge/document.h"
 #include "automerge/leb.h"
 #include "util/hex.h"
 
@@ -492,8 +493,8 @@ TEST(ChangeGraph, DocumentChunksOfOneLoadShareTheirRowBudget) {
 // Every caller that decodes a document chunk itself (GroupRepo checks its op order,
 // Document takes its op set) gets it through the graph, under the graph's limits: a
 // chunk rebuilding into more than its size allows is refused for a peer's graph and
-// decoded for a trusted one; and its ops count against what the graph already holds,
-// before anything is rebuilt.
+// decoded for a trusted one; its ops alone must be within the op limit before anything
+// is rebuilt, and the changes it adds count against what the graph holds.
 TEST(ChangeGraph, DecodesDocumentChunksUnderItsOwnLimits) {
   const Bytes bomb = repeated_message_document(1, 20000, 1000);  // ~20 MB rebuilt
   size_t consumed = 0;
@@ -518,9 +519,43 @@ TEST(ChangeGraph, DecodesDocumentChunksUnderItsOwnLimits) {
   ChangeGraph full;
   full.set_max_ops(200'000);
   ASSERT_TRUE(full.load(change_with_ops("aa", 150'000).chunk).ok());
-  auto over = full.decode_document_chunk(counter_chunk->body);
+  auto decoded_counter = full.decode_document_chunk(counter_chunk->body);
+  ASSERT_TRUE(decoded_counter.ok()) << decoded_counter.error().message;
+  Status over = full.load_document(decoded_counter->doc, std::move(decoded_counter->expanded));
   ASSERT_FALSE(over.ok());
-  EXPECT_NE(over.error().message.find("pass the limit of 200000 ops"), std::string::npos) << over.error().message;
+  EXPECT_NE(over.error().message.find("more than the limit of 200000 ops"), std::string::npos) << over.error().message;
+  ChangeGraph small;
+  small.set_max_ops(50'000);
+  auto too_big = small.decode_document_chunk(counter_chunk->body);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code, ErrorCode::kOverLimit) << too_big.error().message;
+}
+
+// A peer that holds a large document and makes one more change sends the whole document
+// back (Automerge does when it has over a third of its changes to send): its ops are
+// mostly ours, and only the new change counts against the limit.
+TEST(ChangeGraph, AWholeDocumentWithOneMoreChangeFitsWhereTheDocumentDoes) {
+  std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/counter_100k.amrg", std::ios::binary);
+  const Bytes counter((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ChangeGraph ours;
+  ASSERT_TRUE(ours.load(counter).ok());
+  ours.set_max_ops(ours.op_count() + ours.op_count() / 2);
+  Change next;
+  next.actor = Bytes(16, 0xbb);
+  next.seq = 1;
+  next.start_op = ours.op_count() + 1;
+  next.deps = ours.heads();
+  next.ops.resize(1);
+  next.ops[0].key.map_key = "k";
+  Bytes both = counter;
+  append(both, encode_change(next));
+  auto theirs = Document::load(both);
+  ASSERT_TRUE(theirs.ok()) << theirs.error().message;
+  std::vector<ChangeGraph::Index> applied;
+  Status s = ours.load(theirs->save(), &applied);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(applied.size(), 1u);
+  EXPECT_EQ(ours.heads(), theirs->heads());
 }
 
 // Uniform changes made in a loop are far denser than typed text: npm 3.5.0 saves a
