@@ -14,6 +14,7 @@ struct GroupRepo::CommitJob {
   std::vector<Inbound> inbox;  // the messages it covers (their bytes still count)
   uint64_t changes_stored = 0;
   int64_t disk_bytes = 0;
+  std::vector<storage::StorageKey> verified;  // snapshots among `files` made from checked changes
   Status status = Status::Ok();
 };
 
@@ -319,8 +320,14 @@ void GroupRepo::finish_job(Job& job) {
     commit->inbox = std::move(job.inbox);
     commit->changes_stored = job.changes_stored;
     commit->disk_bytes = job.disk_bytes;
+    commit->verified = std::move(job.verified);
     run(
-        Lane::kDisk, [commit] { commit->status = storage::DurableBatch::commit(commit->files); },
+        Lane::kDisk,
+        [commit, store = store_] {
+          commit->status = storage::DurableBatch::commit(commit->files);
+          if (!commit->status) return;
+          for (const storage::StorageKey& key : commit->verified) store->set_verified(key);
+        },
         [this, commit] { finish_commit(*commit); });
     return;
   }

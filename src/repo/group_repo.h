@@ -242,6 +242,7 @@ class GroupRepo {
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
     bool expanded = false;  // expand() expanded the document
+    std::vector<storage::StorageKey> verified;  // snapshots it wrote from checked changes
     std::vector<std::string> warnings;
     // Peers to answer once every message is in (one reply each, however many messages
     // they sent) → whether their last message was a `request`.

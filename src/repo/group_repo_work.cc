@@ -95,9 +95,10 @@ std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, 
     for (auto& blob : *blobs) files.push_back(std::move(blob));
   }
   // One snapshot and nothing else (what compaction leaves, and the usual state of a
-  // document at rest): kept as it is until a message needs its changes. Its checksum
-  // and its name (its heads) are checked now, its changes when it is expanded.
-  if (files.size() == 1 && files[0].first[1] == "snapshot") {
+  // document at rest), that this server wrote or has read in full before
+  // (DocumentStore::is_verified): kept as it is until a message needs its changes. Its
+  // checksum and its name (its heads) are checked again now.
+  if (files.size() == 1 && files[0].first[1] == "snapshot" && store_->is_verified(files[0].first)) {
     size_t consumed = 0;
     auto chunk = automerge::parse_chunk(files[0].second, &consumed);
     auto heads = chunk && consumed == files[0].second.size() && chunk->type == automerge::ChunkType::kDocument
@@ -150,6 +151,8 @@ bool GroupRepo::read_files(Doc& doc, const std::string& document_id,
   const bool whole = doc.files.size() == 1 && doc.graph.queued_count() == 0 &&
                      *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   if (!whole) doc.snapshot.reset();
+  // Read in full and found to hold what its name says: next time it loads unexpanded.
+  if (whole && doc.snapshot) store_->set_verified(*doc.files.begin());
   return true;
 }
 
@@ -201,6 +204,7 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
       GM_TRY(charge(job, document_chunk->bytes.size()));
       GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, document_chunk->bytes));
       job.writes.push_back(std::move(file));
+      job.verified.push_back(key);  // its changes were checked as they reached the graph
       const bool alone = doc.files.empty();
       doc.files.insert(key);
       doc.snapshot_bytes += document_chunk->bytes.size();
@@ -233,7 +237,11 @@ void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session)
   automerge::SyncOptions options;
   std::optional<automerge::SyncMessage> m;
   if (!doc.expanded && !automerge::generate_sync_message(doc.saved(), session.state, options, &m) && !expand(job)) {
-    return;  // the peer was told the document is unavailable when it spoke
+    // Not servable to this peer (only whole, as a V2 message): it hears so.
+    ++job.sync_errors;
+    job.out.push_back(
+        {session.conn, encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}), std::nullopt});
+    return;
   }
   if (doc.expanded && doc.snapshot) {
     options.save_document = [&doc] { return *doc.snapshot; };
@@ -326,6 +334,7 @@ Result<size_t> GroupRepo::compact(const std::string& document_id, const Doc& doc
   storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
+  store_->set_verified(key);  // made from the graph, and loaded back to check
   std::vector<storage::StorageKey> old;
   for (const storage::StorageKey& f : doc.files) {
     if (f != key) old.push_back(f);

@@ -1,6 +1,7 @@
 #include "storage/document_store.h"
 
 #include <openssl/rand.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,14 @@ constexpr std::string_view kDamagedPrefix = ".damaged-";
 constexpr std::string_view kTempFolder = ".tmp";
 // Keys are a handful of elements deep; anything deeper is not ours.
 constexpr int kMaxDepth = 16;
+// A registry file larger than this is not read (and is rewritten): it cannot be ours.
+constexpr size_t kMaxVerifiedFileBytes = 64 << 20;
+
+std::string joined(const StorageKey& key) {
+  std::string out;
+  for (const std::string& part : key) out += (out.empty() ? "" : "/") + part;
+  return out;
+}
 
 const StorageKey kStorageIdKey = {"storage-adapter-id"};
 
@@ -130,6 +139,7 @@ StorageKey sync_state_key(std::string_view document_id, std::string_view peer_st
 DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
     : dir_(std::move(dir)), options_(std::move(options)), batch_(dir_ / kTempFolder) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
+  if (options_.verified_file.empty()) options_.verified_file = dir_ / ".verified-snapshots";
 }
 
 Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOptions options) {
@@ -355,6 +365,7 @@ Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(cons
 Status DocumentStore::remove(const StorageKey& key) { return remove_keys(std::span<const StorageKey>(&key, 1)); }
 
 Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
+  for (const StorageKey& key : keys) forget_verified(key);
   // Past a failure, the others are still removed and their folders flushed; the
   // first error is reported.
   Status result;
@@ -380,6 +391,7 @@ Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
 
 Status DocumentStore::remove_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(prefix));
+  forget_verified(prefix);
   fs::path path = dir_ / relative;
   // Rename first so the whole range disappears at once; a crash during the recursive
   // delete leaves only a `.removing-…` folder, which open() finishes off.
@@ -422,11 +434,74 @@ Result<std::vector<std::string>> DocumentStore::list_document_ids() {
 
 Status DocumentStore::quarantine(const StorageKey& key, std::string_view reason) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
+  forget_verified(key);
   fs::path path = dir_ / relative;
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return errno_error("cannot set aside", path, errno);
   set_aside(path, std::string(reason));
   return Status::Ok();
+}
+
+void DocumentStore::load_verified() {
+  if (std::exchange(verified_loaded_, true)) return;
+  const fs::path& path = options_.verified_file;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size > kMaxVerifiedFileBytes) return;
+  auto bytes = read_file(path);
+  if (!bytes || !*bytes) return;
+  std::string_view text(reinterpret_cast<const char*>((*bytes)->data()), (*bytes)->size());
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    std::string line(text.substr(0, end));
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++verified_lines_;
+    // Only what set_verified writes: a snapshot key.
+    StorageKey key;
+    for (size_t from = 0, slash; from <= line.size(); from = slash + 1) {
+      slash = std::min(line.find('/', from), line.size());
+      key.push_back(line.substr(from, slash - from));
+    }
+    if (key.size() == 3 && key[1] == "snapshot" && key_to_relative_path(key)) verified_.insert(line);
+  }
+}
+
+bool DocumentStore::is_verified(const StorageKey& key) {
+  std::lock_guard lock(verified_mutex_);
+  load_verified();
+  return verified_.count(joined(key)) != 0;
+}
+
+void DocumentStore::set_verified(const StorageKey& key) {
+  if (key.size() != 3 || key[1] != "snapshot" || !key_to_relative_path(key)) return;
+  std::lock_guard lock(verified_mutex_);
+  load_verified();
+  if (!verified_.insert(joined(key)).second) return;
+  const fs::path& path = options_.verified_file;
+  std::error_code ec;
+  if (verified_lines_ == 0) fs::create_directories(path.parent_path(), ec);
+  if (verified_lines_ + 1 > 2 * verified_.size() + 1024) {
+    // Mostly keys since removed: written afresh with the live ones.
+    std::string all;
+    for (const std::string& k : verified_) all += k + "\n";
+    if (write_file_durably(path, as_bytes(all))) verified_lines_ = verified_.size();
+    return;
+  }
+  const std::string line = joined(key) + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) ++verified_lines_;
+  ::close(fd);
+}
+
+void DocumentStore::forget_verified(const StorageKey& prefix) {
+  std::lock_guard lock(verified_mutex_);
+  load_verified();
+  const std::string p = joined(prefix);
+  for (auto it = verified_.lower_bound(p); it != verified_.end() && it->starts_with(p);) {
+    const bool under = it->size() == p.size() || (*it)[p.size()] == '/';
+    it = under ? verified_.erase(it) : std::next(it);
+  }
 }
 
 }  // namespace gm::storage

@@ -70,6 +70,8 @@ struct StorageProblem {
 struct StoreOptions {
   // Where damaged files go; empty = `<dir>/.quarantine`.
   std::filesystem::path quarantine_dir;
+  // The registry of checked snapshots (is_verified); empty = `<dir>/.verified-snapshots`.
+  std::filesystem::path verified_file;
   // Called for every problem (from any thread, serialised); default: a line on stderr.
   std::function<void(const StorageProblem&)> report;
 };
@@ -137,6 +139,16 @@ class DocumentStore {
   // content corrupt (e.g. a snapshot that does not parse).
   Status quarantine(const StorageKey& key, std::string_view reason);
 
+  // Snapshots known to hold what their names say: written by this server from changes
+  // it had checked, or read in full once and found right. The repo serves these without
+  // reading them in full (group_repo.h, Doc::expanded); a snapshot written by another
+  // program is read in full, and checked, the first time. Kept in options.verified_file
+  // (one key a line; appended without a flush, as a lost line costs one more check),
+  // rewritten once it holds more lines than live keys; removing or setting aside a key
+  // forgets it. Any thread.
+  bool is_verified(const StorageKey& key);
+  void set_verified(const StorageKey& key);
+
  private:
   DocumentStore(std::filesystem::path dir, StoreOptions options);
   Status remove_leftovers(const std::filesystem::path& folder, int depth);
@@ -154,6 +166,13 @@ class DocumentStore {
   std::string storage_id_;
   DurableBatch batch_;  // for prepare(): the temp folder, folders made durable one at a time
   std::mutex report_mutex_;
+
+  void forget_verified(const StorageKey& prefix);
+  void load_verified();  // under verified_mutex_, once
+  std::mutex verified_mutex_;
+  bool verified_loaded_ = false;
+  std::set<std::string> verified_;  // keys joined with '/'
+  size_t verified_lines_ = 0;       // in the file
 };
 
 }  // namespace gm::storage

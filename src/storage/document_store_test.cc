@@ -98,6 +98,45 @@ TEST_F(Fixture, StorageIdIsCreatedOnceAndKept) {
   EXPECT_TRUE(problems.empty());
 }
 
+// The registry of checked snapshots: kept across opens, forgotten with the file, not
+// a document key (no range lists it), rewritten once it holds mostly removed keys, and
+// junk in it ignored.
+TEST_F(Fixture, VerifiedSnapshotsAreRememberedUntilRemoved) {
+  const StorageKey a = snapshot_key(kDoc, {std::string(64, 'a')}), b = snapshot_key(kDoc, {std::string(64, 'b')});
+  {
+    auto store = open();
+    EXPECT_FALSE(store->is_verified(a));
+    store->set_verified(a);
+    store->set_verified(b);
+    store->set_verified({kDoc, "incremental", std::string(64, 'c')});  // not a snapshot: ignored
+    EXPECT_TRUE(store->is_verified(a));
+  }
+  auto store = open();
+  EXPECT_TRUE(store->is_verified(a));
+  EXPECT_TRUE(store->is_verified(b));
+  EXPECT_FALSE(store->is_verified({kDoc, "incremental", std::string(64, 'c')}));
+  ASSERT_TRUE(store->remove(a).ok());
+  EXPECT_FALSE(store->is_verified(a));
+  ASSERT_TRUE(store->remove_range({kDoc}).ok());
+  EXPECT_FALSE(store->is_verified(b));
+  auto ids = store->list_document_ids();
+  ASSERT_TRUE(ids.ok());
+  EXPECT_TRUE(ids->empty());
+
+  // Many snapshots come and go: the file stays near the size of what it lists.
+  for (int i = 0; i < 5000; ++i) {
+    const StorageKey k = snapshot_key(kDoc, {sha_hex(bytes_of(std::to_string(i)))});
+    store->set_verified(k);
+    ASSERT_TRUE(store->remove(k).ok());
+  }
+  store->set_verified(a);
+  EXPECT_LT(fs::file_size(dir / ".verified-snapshots"), 3000u * 100);
+  std::ofstream(dir / ".verified-snapshots", std::ios::app) << "../../etc/passwd\n\n" << std::string(5000, 'x') << "\n";
+  auto reopened = open();
+  EXPECT_TRUE(reopened->is_verified(a));
+  EXPECT_FALSE(reopened->is_verified({"..", "..", "etc"}));
+}
+
 TEST_F(Fixture, SaveLoadRangeRemove) {
   auto store = open();
   Bytes snap = bytes_of("snapshot-bytes");

@@ -223,6 +223,7 @@ Result<std::shared_ptr<DocumentStore>> GroupRegistry::open_group(std::string_vie
   }
   StoreOptions opts;
   opts.quarantine_dir = state_dir() / "quarantine" / group;
+  opts.verified_file = state_dir() / "verified" / group;
   opts.report = options_.report;
   auto store = DocumentStore::open(data_dir_ / group_relative_folder(group), opts);
   if (!store.ok()) return context("group " + group, store.error());
