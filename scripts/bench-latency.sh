@@ -46,12 +46,9 @@ wait_listening() {
   return 1
 }
 
-# run_one KIND: fresh data folder with the big document, start a KIND server on it,
-# drive it, write $work/KIND.json.
-run_one() {
-  local kind=$1 data="$work/data-$1" log="$work/$1.log" url port big status=0
-  mkdir -p "$data"
-  big=$(cd "$interop" && node bench/latency_bench.mjs prepare --data "$data" --kind "$kind")
+# start_server KIND DATA LOG: starts a KIND server on DATA; sets server_pid and url.
+start_server() {
+  local kind=$1 data=$2 log=$3 port
   if [ "$kind" = cpp ]; then
     "$bin" serve --port 0 --host 127.0.0.1 --data "$data" --log-level warn >"$log" 2>"$log.err" &
     server_pid=$!
@@ -64,6 +61,21 @@ run_one() {
     url="ws://127.0.0.1:$port/?token=unused"
   fi
   echo "bench-latency: $kind server pid $server_pid on port $port" >&2
+}
+
+# run_one KIND: fresh data folder with the big document; a KIND server opens it once
+# (the first open of a snapshot written by another program: this server reads it in
+# full to check it), then a fresh KIND server on the same folder is driven through
+# the phases; writes $work/KIND-first.json and $work/KIND.json.
+run_one() {
+  local kind=$1 data="$work/data-$1" log="$work/$1.log" big status=0
+  mkdir -p "$data"
+  big=$(cd "$interop" && node bench/latency_bench.mjs prepare --data "$data" --kind "$kind")
+  start_server "$kind" "$data" "$log.first"
+  (cd "$interop" && node bench/latency_bench.mjs run --url "$url" --big "$big" --out "$work/$kind-first.json" \
+    --edits 1 --load open) 2> >(sed "s/^/  [$kind first open] /" >&2) || status=$?
+  stop_server
+  start_server "$kind" "$data" "$log"
   # shellcheck disable=SC2086
   (cd "$interop" && node bench/latency_bench.mjs run --url "$url" --big "$big" --out "$work/$kind.json" ${BENCH_LATENCY_ARGS:-}) \
     2> >(sed "s/^/  [$kind] /" >&2) || status=$?
@@ -81,4 +93,4 @@ if [ -z "${BIN:-}" ] && [ -d "$build" ]; then
   cp "$work/cpp.json" "$build/bench-data/latency-cpp.json"
   cp "$work/js.json" "$build/bench-data/latency-js.json"
 fi
-(cd "$interop" && node bench/latency_bench.mjs table "$work/cpp.json" "$work/js.json")
+(cd "$interop" && node bench/latency_bench.mjs table "$work/cpp.json" "$work/js.json" "$work/cpp-first.json" "$work/js-first.json")

@@ -8,7 +8,8 @@
 //        xyz.groundmist.bench group folder; js: DIR itself) and prints its automerge URL
 //   node latency_bench.mjs run --url WS_URL --big AUTOMERGE_URL --out FILE
 //        [--edits 150] [--interval 120] [--text FILE] [--load upload,open]
-//   node latency_bench.mjs table CPP.json JS.json     the markdown table
+//   node latency_bench.mjs table CPP.json JS.json [CPP-FIRST.json JS-FIRST.json]
+//        the markdown table (the first-open runs add their open time as a row)
 //
 // What is measured: client A edits one key of a shared document (`d.n = i`) every
 // --interval ms; client B (its own Repo and WebSocket) listens to handle.on("change")
@@ -330,9 +331,15 @@ async function run(opts) {
 
 // ---- table -----------------------------------------------------------------------
 
-function table(cppFile, jsFile) {
+// The first-open files (optional): a run whose only load was D's open, on a fresh
+// server over the folder as npm wrote it.
+function table(cppFile, jsFile, cppFirstFile, jsFirstFile) {
   const cpp = JSON.parse(readFileSync(cppFile, "utf8"));
   const js = JSON.parse(readFileSync(jsFile, "utf8"));
+  if (cppFirstFile && jsFirstFile) {
+    cpp.firstOpen = JSON.parse(readFileSync(cppFirstFile, "utf8")).open;
+    js.firstOpen = JSON.parse(readFileSync(jsFirstFile, "utf8")).open;
+  }
   const ms = (x) => (x === undefined || Number.isNaN(x) ? "?" : x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const ratio = (a, b) => (a >= 0 && b > 0 ? (a / b).toFixed(2) : "–");
   const row = (label, f, fmt = ms) => `| ${label} | ${fmt(f(cpp))} | ${fmt(f(js))} | ${ratio(f(cpp), f(js))} |`;
@@ -349,6 +356,7 @@ function table(cppFile, jsFile) {
     row("alone p50, socket to socket", (r) => r.phases.alone.socket.p50),
     row("alone p99, socket to socket", (r) => r.phases.alone.socket.p99),
     row("under load p99, socket to socket", (r) => r.phases.load.socket.p99),
+    ...(cpp.firstOpen ? [row("big document, first open (written by npm)", (r) => r.firstOpen?.ms)] : []),
     row(`big document open (D)${failed(cpp, "open")}${failed(js, "open")}`, (r) => r.open?.ms),
     row(`text document upload (C)${failed(cpp, "upload")}${failed(js, "upload")}`, (r) => r.upload?.ms),
     row("lost edits (alone + load, count)", (r) => r.phases.alone.lost + r.phases.load.lost, String),
