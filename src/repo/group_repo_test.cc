@@ -459,27 +459,37 @@ TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
   EXPECT_FALSE(received_entry(b, reordered));
 }
 
-TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
-  Client a{1, "alice"};
-  join(a);
+// The document chunk of kChangeA1 with its head in the header altered (checksum
+// recomputed); `claimed` gets the head it now claims.
+Bytes wrong_heads_chunk(automerge::ChangeHash* claimed, automerge::ChangeHash* real) {
   auto doc = automerge::Document::load(*from_hex(kChangeA1));
-  ASSERT_TRUE(doc.ok());
-  // The same document chunk claiming another head (checksum recomputed): its changes
-  // do not reproduce it.
+  EXPECT_TRUE(doc.ok());
   Bytes saved = doc->save();
   size_t consumed = 0;
   auto chunk = automerge::parse_chunk(saved, &consumed);
-  ASSERT_TRUE(chunk.ok());
+  EXPECT_TRUE(chunk.ok());
   Bytes body(chunk->body.begin(), chunk->body.end());
   auto heads = automerge::document_heads(body);
-  ASSERT_TRUE(heads.ok() && heads->size() == 1u);
+  EXPECT_TRUE(heads.ok() && heads->size() == 1u);
+  *real = (*heads)[0];
   auto at = std::search(body.begin(), body.end(), (*heads)[0].bytes.begin(), (*heads)[0].bytes.end());
-  ASSERT_NE(at, body.end());
+  EXPECT_NE(at, body.end());
   *at ^= 0xff;
+  *claimed = *automerge::document_heads(body)->begin();
+  return automerge::make_chunk(automerge::ChunkType::kDocument, body);
+}
+
+TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
+  Client a{1, "alice"};
+  join(a);
+  // The same document chunk claiming another head (checksum recomputed): its changes
+  // do not reproduce it.
+  automerge::ChangeHash claimed, real;
+  const Bytes bad = wrong_heads_chunk(&claimed, &real);
   automerge::SyncMessage m;
   m.version = automerge::SyncVersion::kV2;
-  m.heads = *heads;
-  m.add_owned(automerge::make_chunk(automerge::ChunkType::kDocument, body));
+  m.heads = {real};
+  m.add_owned(bad);
   to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId, automerge::encode_sync_message(m)}));
   EXPECT_TRUE(a.peer->closed);
   EXPECT_FALSE(a.peer->all<ErrorMessage>().empty());
@@ -800,26 +810,6 @@ TEST_F(GroupRepoTest, AnUnexpandableSnapshotIsUnavailableToAV1PeerWithNothing) {
       << v1.peer->all<DocUnavailableMessage>().size();
   // (A V2 peer with nothing gets it whole, by design; this synthetic chunk is no real
   // document, so that part is not checked here.)
-}
-
-// The document chunk of kChangeA1 with its head in the header altered (checksum
-// recomputed); `claimed` gets the head it now claims.
-Bytes wrong_heads_chunk(automerge::ChangeHash* claimed, automerge::ChangeHash* real) {
-  auto doc = automerge::Document::load(*from_hex(kChangeA1));
-  EXPECT_TRUE(doc.ok());
-  Bytes saved = doc->save();
-  size_t consumed = 0;
-  auto chunk = automerge::parse_chunk(saved, &consumed);
-  EXPECT_TRUE(chunk.ok());
-  Bytes body(chunk->body.begin(), chunk->body.end());
-  auto heads = automerge::document_heads(body);
-  EXPECT_TRUE(heads.ok() && heads->size() == 1u);
-  *real = (*heads)[0];
-  auto at = std::search(body.begin(), body.end(), (*heads)[0].bytes.begin(), (*heads)[0].bytes.end());
-  EXPECT_NE(at, body.end());
-  *at ^= 0xff;
-  *claimed = *automerge::document_heads(body)->begin();
-  return automerge::make_chunk(automerge::ChunkType::kDocument, body);
 }
 
 // A snapshot written by another program whose checksum is right but whose header heads
