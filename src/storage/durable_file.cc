@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -86,7 +88,19 @@ std::string random_suffix() {
 Status sync_directory(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("cannot open folder", dir, errno);
-  if (::fsync(fd.get()) != 0) return errno_error("cannot fsync folder", dir, errno);
+  if (::fsync(fd.get()) != 0) {
+    // Some filesystems (network and FUSE ones) cannot flush a folder: their renames are
+    // as durable as they make them. Said once; refusing every write would lose more.
+    if (errno == EINVAL || errno == ENOTSUP) {
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) {
+        std::fprintf(stderr, "warning: the filesystem of %s cannot flush folders (%s); new files are as durable "
+                     "as it makes them\n", dir.c_str(), std::strerror(errno));
+      }
+      return Status::Ok();
+    }
+    return errno_error("cannot fsync folder", dir, errno);
+  }
   return Status::Ok();
 }
 

@@ -84,6 +84,14 @@ TEST(DurableFile, SystemErrorsSayWhatKind) {
   std::filesystem::remove_all(dir);
 }
 
+// /proc cannot flush folders (EINVAL), as some network and FUSE filesystems cannot:
+// that is no error, or nothing could ever be stored there.
+TEST(DurableFile, AFolderThatCannotBeFlushedIsNoError) {
+  Status s = sync_directory("/proc");
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  EXPECT_FALSE(sync_directory("/no/such/folder").ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, DurableBatchTest,
                          ::testing::Values(size_t{1}, size_t{100}));
 
