@@ -202,9 +202,10 @@ void CborEncoder::text(std::string_view s) {
   append(out_, as_bytes(s));
 }
 void CborEncoder::bytes(ByteView b) {
-  put(out_, cbor_encode_bytestring_start, b.size());
+  bytes_head(b.size());
   append(out_, b);
 }
+void CborEncoder::bytes_head(size_t n) { put(out_, cbor_encode_bytestring_start, n); }
 void CborEncoder::uint(uint64_t v) { put(out_, cbor_encode_uint, v); }
 void CborEncoder::boolean(bool v) { put(out_, cbor_encode_bool, v); }
 void CborEncoder::number(double v) {

@@ -55,6 +55,9 @@ class CborEncoder {
   void array(size_t n);
   void text(std::string_view s);
   void bytes(ByteView b);
+  // Only the head of a byte string of `n` bytes, for a caller that puts them elsewhere.
+  void bytes_head(size_t n);
+  size_t size() const { return out_.size(); }
   void uint(uint64_t v);
   void boolean(bool v);
   // Integral values as integers (smaller, and what cbor-x does below 2^32),

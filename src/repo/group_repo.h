@@ -70,6 +70,8 @@ class Peer {
   virtual ~Peer() = default;
   // Queues one binary frame; false if the connection is closing.
   virtual bool send(Bytes frame) = 0;
+  // The same for a frame whose middle is shared with other sockets' frames.
+  virtual bool send_shared(Frame frame) { return send(frame.flatten()); }
   // Closes the connection after what is queued; the owner calls disconnect() later.
   virtual void close(std::string reason) = 0;
   // Stops (true) or resumes (false) reading the connection's messages.
@@ -288,7 +290,7 @@ class GroupRepo {
 
   void on_join(uint64_t conn, Connection& c, const JoinMessage& m);
   void on_sync(Connection& c, const std::string& document_id, Bytes data, bool is_request);
-  void on_ephemeral(Connection& c, const EphemeralMessage& m);
+  void on_ephemeral(Connection& c, EphemeralMessage& m);
   void fail(uint64_t conn, Connection& c, const std::string& why);
 
   // Jobs: start_job hands the slot's document and inbox to a worker (work), and

@@ -4,7 +4,7 @@
 
 namespace gm::repo {
 
-void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
+void GroupRepo::on_ephemeral(Connection& c, EphemeralMessage& m) {
   // Only a peer's own messages are relayed. Clients forward the ephemeral messages they
   // get to their other peers, us included (§3.4): relaying those back would make one
   // message circle forever, and would let anyone in the group speak as anyone. A star
@@ -20,16 +20,17 @@ void GroupRepo::on_ephemeral(Connection& c, const EphemeralMessage& m) {
   auto d = slots_.find(m.document_id);
   if (d == slots_.end()) return;
   d->second.last_used = Clock::now();
+  // One copy of the payload for every target's frame.
+  auto data = std::make_shared<const Bytes>(std::move(m.data));
   for (const auto& [peer_id, conn] : d->second.watchers) {
     if (peer_id == c.peer_id) continue;
     Connection* other = find_peer(peer_id);
     if (!other || other->id != conn) continue;
-    EphemeralMessage out = m;
-    out.target_id = peer_id;
-    Bytes frame = encode_message(out);
+    m.target_id = peer_id;
+    Frame frame = encode_ephemeral(m, data);
     // Droppable, and it reveals no change: sent at once, to sockets with room only.
     if (other->peer->has_room(frame.size())) {
-      other->peer->send(std::move(frame));
+      other->peer->send_shared(std::move(frame));
     } else {
       ++stats_.ephemeral_dropped;
       log_limit("ephemeral", "an ephemeral message was not relayed to conn " + std::to_string(other->id) +

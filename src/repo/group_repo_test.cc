@@ -34,6 +34,11 @@ struct FakePeer : Peer {
     return !closed;
   }
   void close(std::string) override { closed = true; }
+  std::vector<std::shared_ptr<const Bytes>> shared;  // the shared parts of send_shared frames
+  bool send_shared(Frame frame) override {
+    shared.push_back(frame.shared);
+    return send(frame.flatten());
+  }
   template <class T>
   std::vector<T> all() const {
     std::vector<T> out;
@@ -275,7 +280,29 @@ TEST_F(GroupRepoTest, EphemeralRelayedOnceToOtherPeers) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target_id, "bob");
   EXPECT_EQ(got[0].sender_id, "alice");
+  EXPECT_EQ(got[0].data, Bytes{0xa0});
   EXPECT_TRUE(a.peer->all<EphemeralMessage>().empty());
+}
+
+// The payload of a message relayed to several sockets is held once, by all their frames.
+TEST_F(GroupRepoTest, EphemeralPayloadIsSharedByItsTargets) {
+  Client a{1, "alice"}, b{2, "bob"}, c{3, "carol"};
+  join(a);
+  join(b);
+  join(c);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  sync(b, true);
+  sync(c, true);
+  const Bytes payload(100'000, 0x5a);
+  to_server(a.conn, encode_message(EphemeralMessage{"alice", "storage-server-test", kDocId, "s", 1, payload}));
+  ASSERT_EQ(b.peer->shared.size(), 1u);
+  ASSERT_EQ(c.peer->shared.size(), 1u);
+  ASSERT_NE(b.peer->shared[0], nullptr);
+  EXPECT_EQ(b.peer->shared[0], c.peer->shared[0]);
+  EXPECT_EQ(*b.peer->shared[0], payload);
+  EXPECT_EQ(c.peer->all<EphemeralMessage>().at(0).target_id, "carol");
+  EXPECT_EQ(c.peer->all<EphemeralMessage>().at(0).data, payload);
 }
 
 TEST_F(GroupRepoTest, OneConnectionSyncsAtMostSoManyDocuments) {

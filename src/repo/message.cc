@@ -299,6 +299,27 @@ void encode_text_array(CborEncoder& e, const std::vector<std::string>& items) {
   for (const auto& s : items) e.text(s);
 }
 
+
+// An ephemeral message's fields; with `shared`, the data's bytes are left out (their
+// head stays) and *at says where they go (Frame).
+void encode_ephemeral(CborEncoder& e, const EphemeralMessage& m, const Bytes* shared, size_t* at = nullptr) {
+  e.map(7);
+  e.field("type", "ephemeral");
+  e.field("targetId", m.target_id);
+  e.field("documentId", m.document_id);
+  e.text("data");
+  if (shared) {
+    e.bytes_head(shared->size());
+    *at = e.size();
+  } else {
+    e.bytes(m.data);
+  }
+  e.field("senderId", m.sender_id);
+  e.text("count");
+  e.uint(m.count);
+  e.field("sessionId", m.session_id);
+}
+
 struct EncodeVisitor {
   CborEncoder& e;
   void operator()(const JoinMessage& m) {
@@ -347,18 +368,7 @@ struct EncodeVisitor {
     e.field("targetId", m.target_id);
     e.field("senderId", m.sender_id);
   }
-  void operator()(const EphemeralMessage& m) {
-    e.map(7);
-    e.field("type", "ephemeral");
-    e.field("targetId", m.target_id);
-    e.field("documentId", m.document_id);
-    e.text("data");
-    e.bytes(m.data);
-    e.field("senderId", m.sender_id);
-    e.text("count");
-    e.uint(m.count);
-    e.field("sessionId", m.session_id);
-  }
+  void operator()(const EphemeralMessage& m) { encode_ephemeral(e, m, nullptr); }
   void operator()(const RemoteSubscriptionChangeMessage& m) {
     e.map(5);
     e.field("type", "remote-subscription-change");
@@ -426,6 +436,13 @@ Result<Message> decode_message(ByteView frame) {
   std::string shown = shorten(type);
   fields.set_where("\"" + shown + "\" message");
   return decode_fields(fields, type);
+}
+
+Frame encode_ephemeral(const EphemeralMessage& m, std::shared_ptr<const Bytes> data) {
+  CborEncoder e;
+  size_t at = 0;
+  encode_ephemeral(e, m, data.get(), &at);
+  return Frame(e.take(), std::move(data), at);
 }
 
 Bytes encode_message(const Message& message) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "util/bytes.h"
+#include "util/frame.h"
 #include "util/result.h"
 
 namespace gm::repo {
@@ -160,6 +161,9 @@ Result<Message> decode_message(ByteView frame);
 
 // Encodes one message as a CBOR map. UnknownMessage encodes as {type, senderId?}.
 Bytes encode_message(const Message& message);
+// The ephemeral message `m` with `data` as its data (m.data is not used), sharing it:
+// one payload for every target of a relay.
+Frame encode_ephemeral(const EphemeralMessage& m, std::shared_ptr<const Bytes> data);
 
 // The `type` string of a message ("join", "sync", …; UnknownMessage: its own type).
 std::string_view message_type(const Message& message);

@@ -263,5 +263,16 @@ TEST(RepoMessage, PeerMetadataTypesAreChecked) {
   EXPECT_EQ(e, "\"join\" message peerMetadata field \"isEphemeral\" is a text string, expected boolean");
 }
 
+// A relayed ephemeral message shares its payload: the frame flattened is the message
+// encoded whole, byte for byte.
+TEST(Message, EphemeralWithASharedPayloadIsTheSameBytes) {
+  EphemeralMessage m{"a", "b", kDocId, "sess", 7, Bytes(300, 0x42)};
+  auto data = std::make_shared<const Bytes>(m.data);
+  Frame frame = encode_ephemeral(m, data);
+  EXPECT_EQ(frame.shared, data);
+  EXPECT_EQ(frame.size(), encode_message(m).size());
+  EXPECT_EQ(frame.flatten(), encode_message(m));
+}
+
 }  // namespace
 }  // namespace gm::repo

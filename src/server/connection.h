@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "util/bytes.h"
+#include "util/frame.h"
 
 namespace gm::server {
 
@@ -51,7 +52,7 @@ class PeerConnection {
   // closed, or if its bounded outgoing queue overflowed (past --max-queue with nothing
   // written for a while, or far past it: the connection is then closed as a slow
   // reader, with a log line, and on_close follows).
-  virtual bool send(Bytes frame) = 0;
+  virtual bool send(Frame frame) = 0;
   // Sends what is queued, then a close frame carrying `reason` (kept short: at most
   // 123 bytes go on the wire). on_close follows once the socket is gone.
   virtual void close(std::string reason) = 0;

@@ -14,6 +14,7 @@ class PeerAdapter : public repo::Peer {
  public:
   explicit PeerAdapter(std::shared_ptr<PeerConnection> conn) : conn_(std::move(conn)) {}
   bool send(Bytes frame) override { return conn_->send(std::move(frame)); }
+  bool send_shared(Frame frame) override { return conn_->send(std::move(frame)); }
   void close(std::string reason) override { conn_->close(std::move(reason)); }
   void pause(bool paused) override { conn_->pause(paused); }
   bool has_room(size_t bytes) const override { return conn_->has_room(bytes); }

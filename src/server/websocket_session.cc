@@ -1,5 +1,7 @@
 #include "server/websocket_session.h"
 
+#include <array>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -180,7 +182,7 @@ void WebSocketSession::log_read_end(const boost::system::error_code& ec) {
   }
 }
 
-bool WebSocketSession::send(Bytes frame) {
+bool WebSocketSession::send(Frame frame) {
   if (!ctx_.on_io_thread()) {
     asio::post(ws_.get_executor(),
                [self = shared_from_this(), frame = std::move(frame)]() mutable { self->send(std::move(frame)); });
@@ -295,13 +297,19 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
   while (self->state_ != State::closed) {
     if (!self->queue_.empty() && !self->cut_reason_.empty()) break;
     if (!self->queue_.empty()) {
-      Bytes frame = std::move(self->queue_.front());
+      Frame frame = std::move(self->queue_.front());
       self->queue_.pop_front();
       const size_t cost = frame.size() + kPerMessageOverhead;
       self->queued_bytes_ -= std::min(self->queued_bytes_, cost);
       self->ctx_.queued_bytes -= std::min(self->ctx_.queued_bytes, cost);
       self->writing_ = true;
-      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(frame), kTuple);
+      // One WebSocket message (auto_fragment is off) from its own bytes and the shared part.
+      const ByteView own(frame.own);
+      const std::array<asio::const_buffer, 3> parts{
+          asio::buffer(own.first(frame.at).data(), frame.at),
+          frame.shared ? asio::buffer(*frame.shared) : asio::const_buffer(),
+          asio::buffer(own.subspan(frame.at).data(), own.size() - frame.at)};
+      auto [ec, n] = co_await self->ws_.async_write(parts, kTuple);
       self->writing_ = false;
       self->last_progress_ = std::chrono::steady_clock::now();
       if (ec) {

@@ -40,7 +40,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   // the session alive while awaiting (see serve_websocket()).
   boost::asio::awaitable<void> run(HttpRequest upgrade);
 
-  bool send(Bytes frame) override;
+  bool send(Frame frame) override;
   void close(std::string reason) override;
   void refuse(std::string reason) override;
   void pause(bool paused) override;
@@ -70,7 +70,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
   GroupMetrics& metrics_;
 
   State state_ = State::accepting;
-  std::deque<Bytes> queue_;
+  std::deque<Frame> queue_;
   size_t queued_bytes_ = 0;  // of the queued messages, not the one being written
   bool writing_ = false;     // a message is being written
   // When the writer last finished a message, or the queue last began to fill.
