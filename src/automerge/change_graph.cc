@@ -105,6 +105,13 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
       total_bytes += c.bytes.size();
     }
   }
+  // Room for what is new only: a whole document sent again with one more change holds
+  // mostly changes the graph has (sizing for all of them doubled its memory).
+  std::erase_if(incoming, [&](const Incoming& in) {
+    const bool known = has(in.hash) || is_queued(in.hash);
+    if (known) total_bytes -= std::min(total_bytes, in.chunk.size());
+    return known;
+  });
   reserve(incoming.size(), total_bytes);
   return add_incoming(incoming, applied);
 }
