@@ -14,7 +14,7 @@ struct GroupRepo::CommitJob {
   std::vector<Inbound> inbox;  // the messages it covers (their bytes still count)
   uint64_t changes_stored = 0;
   int64_t disk_bytes = 0;
-  std::vector<storage::StorageKey> verified;  // snapshots among `files` made from checked changes
+  std::vector<std::pair<storage::StorageKey, std::string>> verified;  // as Job::verified
   Status status = Status::Ok();
 };
 
@@ -326,7 +326,7 @@ void GroupRepo::finish_job(Job& job) {
         [commit, store = store_] {
           commit->status = storage::DurableBatch::commit(commit->files);
           if (!commit->status) return;
-          for (const storage::StorageKey& key : commit->verified) store->set_verified(key);
+          for (const auto& [key, print] : commit->verified) store->set_verified(key, print);
         },
         [this, commit] { finish_commit(*commit); });
     return;

@@ -244,7 +244,8 @@ class GroupRepo {
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
     bool expanded = false;  // expand() expanded the document
-    std::vector<storage::StorageKey> verified;  // snapshots it wrote from checked changes
+    // Snapshots it wrote from checked changes, with their fingerprints.
+    std::vector<std::pair<storage::StorageKey, std::string>> verified;
     std::vector<std::string> warnings;
     // Peers to answer once every message is in (one reply each, however many messages
     // they sent) → whether their last message was a `request`.

@@ -486,24 +486,31 @@ TEST_F(GroupRepoTest, AWholeDocumentOutOfCanonicalOrderIsStoredAsItsChanges) {
   EXPECT_FALSE(received_entry(b, reordered));
 }
 
-// The document chunk of kChangeA1 with its head in the header altered (checksum
-// recomputed); `claimed` gets the head it now claims.
-Bytes wrong_heads_chunk(automerge::ChangeHash* claimed, automerge::ChangeHash* real) {
-  auto doc = automerge::Document::load(*from_hex(kChangeA1));
-  EXPECT_TRUE(doc.ok());
-  Bytes saved = doc->save();
+// `saved` (a document chunk with one head) with its head replaced by `head`,
+// checksum recomputed: what a program that labels a snapshot with the wrong heads
+// writes.
+Bytes relabelled(const Bytes& saved, const automerge::ChangeHash& head) {
   size_t consumed = 0;
   auto chunk = automerge::parse_chunk(saved, &consumed);
   EXPECT_TRUE(chunk.ok());
   Bytes body(chunk->body.begin(), chunk->body.end());
   auto heads = automerge::document_heads(body);
   EXPECT_TRUE(heads.ok() && heads->size() == 1u);
-  *real = (*heads)[0];
   auto at = std::search(body.begin(), body.end(), (*heads)[0].bytes.begin(), (*heads)[0].bytes.end());
   EXPECT_NE(at, body.end());
-  *at ^= 0xff;
-  *claimed = *automerge::document_heads(body)->begin();
+  std::copy(head.bytes.begin(), head.bytes.end(), at);
   return automerge::make_chunk(automerge::ChunkType::kDocument, body);
+}
+
+// The document chunk of kChangeA1 with its head in the header altered (checksum
+// recomputed); `claimed` gets the head it now claims.
+Bytes wrong_heads_chunk(automerge::ChangeHash* claimed, automerge::ChangeHash* real) {
+  auto doc = automerge::Document::load(*from_hex(kChangeA1));
+  EXPECT_TRUE(doc.ok());
+  *real = doc->heads().at(0);
+  *claimed = *real;
+  claimed->bytes[0] ^= 0xff;
+  return relabelled(doc->save(), *claimed);
 }
 
 TEST_F(GroupRepoTest, AWholeDocumentWithWrongHeadsIsRefusedAndNothingStored) {
@@ -797,7 +804,7 @@ void store_snapshot(const fs::path& dir, const std::vector<automerge::ChangeHash
   ASSERT_TRUE(store.ok());
   const storage::StorageKey key = storage::snapshot_key(kDocId, heads_hex_of(heads));
   ASSERT_TRUE((*store)->save(key, chunk).ok());
-  if (verified) (*store)->set_verified(key);
+  if (verified) (*store)->set_verified(key, storage::DocumentStore::fingerprint(chunk));
 }
 
 // A document chunk past kMaxStoredDocumentRows (as LargeDocumentsOnDiskAreServedOrLeftInPlace)
@@ -987,11 +994,12 @@ TEST_F(GroupRepoTest, ASnapshotFromElsewhereIsCheckedOnceThenLoadsUnexpanded) {
   const Bytes saved = doc->save();
   store_snapshot(dir_, a.graph.heads(), saved, /*verified=*/false);
   const storage::StorageKey key = storage::snapshot_key(kDocId, heads_hex_of(a.graph.heads()));
-  EXPECT_FALSE((*storage::DocumentStore::open(dir_))->is_verified(key));
+  const std::string print = storage::DocumentStore::fingerprint(saved);
+  EXPECT_FALSE((*storage::DocumentStore::open(dir_))->is_verified(key, print));
   Client b{2, "bob"};
   fetch(b);
   EXPECT_EQ(b.graph.heads(), a.graph.heads());
-  EXPECT_TRUE((*storage::DocumentStore::open(dir_))->is_verified(key));
+  EXPECT_TRUE((*storage::DocumentStore::open(dir_))->is_verified(key, print));
   repo_->disconnect(b.conn);
   repo_->unload_idle(Clock::now() + std::chrono::hours(1));
   // Loaded unexpanded now: a change is what expands it.
@@ -1003,6 +1011,44 @@ TEST_F(GroupRepoTest, ASnapshotFromElsewhereIsCheckedOnceThenLoadsUnexpanded) {
   ASSERT_TRUE(c.graph.add_chunk(change_by(0xcc)).ok());
   sync(c);
   EXPECT_EQ(repo_->stats().documents_expanded, 1u);
+}
+
+// The list of checked snapshots knows files, not names: a checked snapshot replaced
+// (server stopped or document unloaded) by another file of the same name whose changes
+// are not its heads (another program, a restore) is read in full again, and not served.
+TEST_F(GroupRepoTest, ACheckedSnapshotReplacedUnderItsNameIsCheckedAgain) {
+  Client a{1, "alice"};
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  auto doc = automerge::Document::load(*from_hex(kChangeA1));
+  ASSERT_TRUE(doc.ok());
+  const Bytes good = doc->save();
+  // Checked by this server (as ASnapshotFromElsewhereIsCheckedOnceThenLoadsUnexpanded).
+  store_snapshot(dir_, a.graph.heads(), good, /*verified=*/false);
+  Client b{2, "bob"};
+  fetch(b);
+  ASSERT_EQ(b.graph.heads(), a.graph.heads());
+  repo_->disconnect(b.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));
+  ASSERT_EQ(repo_->stats().documents_loaded, 0);
+  // Another program writes a different document under the same name.
+  auto other = automerge::Document::load(change_by(0xcc));
+  ASSERT_TRUE(other.ok());
+  const Bytes bad = relabelled(other->save(), a.graph.heads()[0]);
+  {
+    auto plain = automerge::Document::load(bad);
+    EXPECT_FALSE(plain.ok()) << "the relabelled chunk should not load (mismatching heads)";
+  }
+  store_snapshot(dir_, a.graph.heads(), bad, /*verified=*/false);
+  // A restart changes nothing: the registry line is on disk.
+  GroupRepoOptions o;
+  o.peer_id = "storage-server-test";
+  reopen(o);
+  Client c{3, "carol"};
+  fetch(c);
+  EXPECT_FALSE(received_entry(c, bad)) << "a snapshot whose changes are not its heads was served unchecked";
+  // (The client cannot load it: its receive_sync_message fails above, in deliver(), as
+  // npm's load throws "mismatching heads".)
+  EXPECT_TRUE(c.graph.heads().empty());
 }
 
 class GroupRepoCompactionTest : public GroupRepoTest {

@@ -98,7 +98,8 @@ std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, 
   // document at rest), that this server wrote or has read in full before
   // (DocumentStore::is_verified): kept as it is until a message needs its changes. Its
   // checksum and its name (its heads) are checked again now.
-  if (files.size() == 1 && files[0].first[1] == "snapshot" && store_->is_verified(files[0].first)) {
+  if (files.size() == 1 && files[0].first[1] == "snapshot" &&
+      store_->is_verified(files[0].first, storage::DocumentStore::fingerprint(files[0].second))) {
     size_t consumed = 0;
     auto chunk = automerge::parse_chunk(files[0].second, &consumed);
     auto heads = chunk && consumed == files[0].second.size() && chunk->type == automerge::ChunkType::kDocument
@@ -152,7 +153,7 @@ bool GroupRepo::read_files(Doc& doc, const std::string& document_id,
                      *doc.files.begin() == storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   if (!whole) doc.snapshot.reset();
   // Read in full and found to hold what its name says: next time it loads unexpanded.
-  if (whole && doc.snapshot) store_->set_verified(*doc.files.begin());
+  if (whole && doc.snapshot) store_->set_verified(*doc.files.begin(), storage::DocumentStore::fingerprint(*doc.snapshot));
   return true;
 }
 
@@ -204,7 +205,8 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
       GM_TRY(charge(job, document_chunk->bytes.size()));
       GM_ASSIGN_OR_RETURN(storage::PendingFile file, store_->prepare(key, document_chunk->bytes));
       job.writes.push_back(std::move(file));
-      job.verified.push_back(key);  // its changes were checked as they reached the graph
+      // Its changes were checked as they reached the graph.
+      job.verified.emplace_back(key, storage::DocumentStore::fingerprint(document_chunk->bytes));
       const bool alone = doc.files.empty();
       doc.files.insert(key);
       doc.snapshot_bytes += document_chunk->bytes.size();
@@ -334,7 +336,7 @@ Result<size_t> GroupRepo::compact(const std::string& document_id, const Doc& doc
   storage::StorageKey key = storage::snapshot_key(document_id, heads_hex(doc.graph.heads()));
   // The new snapshot is durable before anything it replaces goes.
   GM_TRY(store_->save(key, snapshot));
-  store_->set_verified(key);  // made from the graph, and loaded back to check
+  store_->set_verified(key, storage::DocumentStore::fingerprint(snapshot));  // made from the graph, loaded back
   std::vector<storage::StorageKey> old;
   for (const storage::StorageKey& f : doc.files) {
     if (f != key) old.push_back(f);

@@ -442,66 +442,112 @@ Status DocumentStore::quarantine(const StorageKey& key, std::string_view reason)
   return Status::Ok();
 }
 
+std::string DocumentStore::fingerprint(ByteView bytes) { return to_hex(sha256(bytes)); }
+
+namespace {
+
+// A key from its joined form; nullopt unless it is a key set_verified would take (a
+// snapshot), or a prefix of one when `prefix`.
+std::optional<StorageKey> split_key(std::string_view joined_key, bool prefix) {
+  StorageKey key;
+  for (size_t from = 0, slash; from <= joined_key.size(); from = slash + 1) {
+    slash = std::min(joined_key.find('/', from), joined_key.size());
+    key.emplace_back(joined_key.substr(from, slash - from));
+  }
+  if (!key_to_relative_path(key)) return std::nullopt;
+  if (prefix ? key.size() > 3 : key.size() != 3 || key[1] != "snapshot") return std::nullopt;
+  return key;
+}
+
+// Whether `key` (joined) is `prefix` (joined) or under it.
+bool under(const std::string& key, const std::string& prefix) {
+  return key.starts_with(prefix) && (key.size() == prefix.size() || key[prefix.size()] == '/');
+}
+
+}  // namespace
+
+void DocumentStore::verified_problem(const std::string& what) {
+  if (std::exchange(verified_reported_, true)) return;
+  report({options_.verified_file, what + "; snapshots this server checked will be read in full again after a restart",
+          std::nullopt});
+}
+
 void DocumentStore::load_verified() {
   if (std::exchange(verified_loaded_, true)) return;
   const fs::path& path = options_.verified_file;
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
-  if (ec || size > kMaxVerifiedFileBytes) return;
+  if (ec) return;  // none yet
+  if (size > kMaxVerifiedFileBytes) return verified_problem("the list of checked snapshots is too large to be ours");
   auto bytes = read_file(path);
-  if (!bytes || !*bytes) return;
-  std::string_view text(reinterpret_cast<const char*>((*bytes)->data()), (*bytes)->size());
+  if (!bytes || !*bytes) return verified_problem("cannot read the list of checked snapshots");
+  std::string_view text = as_string(**bytes);
   while (!text.empty()) {
     const size_t end = std::min(text.find('\n'), text.size());
-    std::string line(text.substr(0, end));
+    const std::string_view line = text.substr(0, end);
     text.remove_prefix(std::min(end + 1, text.size()));
     ++verified_lines_;
-    // Only what set_verified writes: a snapshot key.
-    StorageKey key;
-    for (size_t from = 0, slash; from <= line.size(); from = slash + 1) {
-      slash = std::min(line.find('/', from), line.size());
-      key.push_back(line.substr(from, slash - from));
+    if (line.starts_with('-') && split_key(line.substr(1), /*prefix=*/true)) {
+      const std::string prefix(line.substr(1));
+      for (auto it = verified_.lower_bound(prefix); it != verified_.end() && it->first.starts_with(prefix);) {
+        it = under(it->first, prefix) ? verified_.erase(it) : std::next(it);
+      }
+    } else if (const size_t space = line.find(' '); line.starts_with('+') && space != std::string_view::npos &&
+                                                    split_key(line.substr(1, space - 1), /*prefix=*/false)) {
+      verified_[std::string(line.substr(1, space - 1))] = std::string(line.substr(space + 1));
     }
-    if (key.size() == 3 && key[1] == "snapshot" && key_to_relative_path(key)) verified_.insert(line);
   }
 }
 
-bool DocumentStore::is_verified(const StorageKey& key) {
-  std::lock_guard lock(verified_mutex_);
-  load_verified();
-  return verified_.count(joined(key)) != 0;
-}
-
-void DocumentStore::set_verified(const StorageKey& key) {
-  if (key.size() != 3 || key[1] != "snapshot" || !key_to_relative_path(key)) return;
-  std::lock_guard lock(verified_mutex_);
-  load_verified();
-  if (!verified_.insert(joined(key)).second) return;
+void DocumentStore::append_verified(const std::string& line) {
   const fs::path& path = options_.verified_file;
   std::error_code ec;
   if (verified_lines_ == 0) fs::create_directories(path.parent_path(), ec);
   if (verified_lines_ + 1 > 2 * verified_.size() + 1024) {
-    // Mostly keys since removed: written afresh with the live ones.
+    // Mostly lines about keys since removed: written afresh with the live ones.
     std::string all;
-    for (const std::string& k : verified_) all += k + "\n";
-    if (write_file_durably(path, as_bytes(all))) verified_lines_ = verified_.size();
+    for (const auto& [key, print] : verified_) all += "+" + key + " " + print + "\n";
+    if (Status s = write_file_durably(path, as_bytes(all)); !s) return verified_problem(s.error().message);
+    verified_lines_ = verified_.size();
     return;
   }
-  const std::string line = joined(key) + "\n";
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) ++verified_lines_;
+  if (fd < 0) return verified_problem(errno_error("cannot open", path, errno).message);
+  const bool whole = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  if (!whole) verified_problem(errno_error("cannot write", path, errno).message);
   ::close(fd);
+  if (whole) ++verified_lines_;
+}
+
+bool DocumentStore::is_verified(const StorageKey& key, const std::string& print) {
+  std::lock_guard lock(verified_mutex_);
+  load_verified();
+  auto it = verified_.find(joined(key));
+  return it != verified_.end() && it->second == print;
+}
+
+void DocumentStore::set_verified(const StorageKey& key, const std::string& print) {
+  const std::string k = joined(key);
+  if (!split_key(k, /*prefix=*/false) || print.find_first_of(" \n") != std::string::npos) return;
+  std::lock_guard lock(verified_mutex_);
+  load_verified();
+  auto [it, added] = verified_.try_emplace(k, print);
+  if (!added && it->second == print) return;
+  it->second = print;
+  append_verified("+" + k + " " + print + "\n");
 }
 
 void DocumentStore::forget_verified(const StorageKey& prefix) {
+  const std::string p = joined(prefix);
   std::lock_guard lock(verified_mutex_);
   load_verified();
-  const std::string p = joined(prefix);
-  for (auto it = verified_.lower_bound(p); it != verified_.end() && it->starts_with(p);) {
-    const bool under = it->size() == p.size() || (*it)[p.size()] == '/';
-    it = under ? verified_.erase(it) : std::next(it);
+  bool any = false;
+  for (auto it = verified_.lower_bound(p); it != verified_.end() && it->first.starts_with(p);) {
+    const bool gone = under(it->first, p);
+    any = any || gone;
+    it = gone ? verified_.erase(it) : std::next(it);
   }
+  if (any) append_verified("-" + p + "\n");
 }
 
 }  // namespace gm::storage

@@ -43,6 +43,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -142,12 +143,15 @@ class DocumentStore {
   // Snapshots known to hold what their names say: written by this server from changes
   // it had checked, or read in full once and found right. The repo serves these without
   // reading them in full (group_repo.h, Doc::expanded); a snapshot written by another
-  // program is read in full, and checked, the first time. Kept in options.verified_file
-  // (one key a line; appended without a flush, as a lost line costs one more check),
-  // rewritten once it holds more lines than live keys; removing or setting aside a key
-  // forgets it. Any thread.
-  bool is_verified(const StorageKey& key);
-  void set_verified(const StorageKey& key);
+  // program is read in full, and checked, the first time. Each is known by its key and
+  // the fingerprint of its bytes (a file replaced under the same name is not trusted).
+  // Kept in options.verified_file: one line per change ("+key fingerprint", "-prefix"),
+  // appended without a flush, as a lost line costs one more check or, for a removal,
+  // a fingerprint that no longer matches; rewritten once it holds more lines than live
+  // keys. Removing or setting aside a key forgets it. Any thread.
+  static std::string fingerprint(ByteView bytes);
+  bool is_verified(const StorageKey& key, const std::string& fingerprint);
+  void set_verified(const StorageKey& key, const std::string& fingerprint);
 
  private:
   DocumentStore(std::filesystem::path dir, StoreOptions options);
@@ -168,11 +172,16 @@ class DocumentStore {
   std::mutex report_mutex_;
 
   void forget_verified(const StorageKey& prefix);
-  void load_verified();  // under verified_mutex_, once
+  // Under verified_mutex_: reads the file once; appends a line (rewriting the file when
+  // it has grown past what it lists); says once when the file cannot be kept.
+  void load_verified();
+  void append_verified(const std::string& line);
+  void verified_problem(const std::string& what);
   std::mutex verified_mutex_;
   bool verified_loaded_ = false;
-  std::set<std::string> verified_;  // keys joined with '/'
-  size_t verified_lines_ = 0;       // in the file
+  bool verified_reported_ = false;
+  std::map<std::string, std::string> verified_;  // key joined with '/' → fingerprint
+  size_t verified_lines_ = 0;                    // in the file
 };
 
 }  // namespace gm::storage

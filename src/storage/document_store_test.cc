@@ -103,22 +103,32 @@ TEST_F(Fixture, StorageIdIsCreatedOnceAndKept) {
 // junk in it ignored.
 TEST_F(Fixture, VerifiedSnapshotsAreRememberedUntilRemoved) {
   const StorageKey a = snapshot_key(kDoc, {std::string(64, 'a')}), b = snapshot_key(kDoc, {std::string(64, 'b')});
+  const std::string pa = DocumentStore::fingerprint(bytes_of("a")), pb = DocumentStore::fingerprint(bytes_of("b"));
+  const StorageKey c = {kDoc, "incremental", std::string(64, 'c')};
   {
     auto store = open();
-    EXPECT_FALSE(store->is_verified(a));
-    store->set_verified(a);
-    store->set_verified(b);
-    store->set_verified({kDoc, "incremental", std::string(64, 'c')});  // not a snapshot: ignored
-    EXPECT_TRUE(store->is_verified(a));
+    EXPECT_FALSE(store->is_verified(a, pa));
+    store->set_verified(a, pa);
+    store->set_verified(b, pb);
+    store->set_verified(c, pa);  // not a snapshot: ignored
+    EXPECT_TRUE(store->is_verified(a, pa));
+    EXPECT_FALSE(store->is_verified(a, pb));  // another file under that name
   }
+  {
+    auto store = open();
+    EXPECT_TRUE(store->is_verified(a, pa));
+    EXPECT_TRUE(store->is_verified(b, pb));
+    EXPECT_FALSE(store->is_verified(c, pa));
+    ASSERT_TRUE(store->remove(a).ok());
+    EXPECT_FALSE(store->is_verified(a, pa));
+  }
+  // Forgotten for good: after a restart too.
   auto store = open();
-  EXPECT_TRUE(store->is_verified(a));
-  EXPECT_TRUE(store->is_verified(b));
-  EXPECT_FALSE(store->is_verified({kDoc, "incremental", std::string(64, 'c')}));
-  ASSERT_TRUE(store->remove(a).ok());
-  EXPECT_FALSE(store->is_verified(a));
+  EXPECT_FALSE(store->is_verified(a, pa));
+  store->set_verified(b, pb);
   ASSERT_TRUE(store->remove_range({kDoc}).ok());
-  EXPECT_FALSE(store->is_verified(b));
+  EXPECT_FALSE(store->is_verified(b, pb));
+  EXPECT_FALSE(open()->is_verified(b, pb));
   auto ids = store->list_document_ids();
   ASSERT_TRUE(ids.ok());
   EXPECT_TRUE(ids->empty());
@@ -126,15 +136,33 @@ TEST_F(Fixture, VerifiedSnapshotsAreRememberedUntilRemoved) {
   // Many snapshots come and go: the file stays near the size of what it lists.
   for (int i = 0; i < 5000; ++i) {
     const StorageKey k = snapshot_key(kDoc, {sha_hex(bytes_of(std::to_string(i)))});
-    store->set_verified(k);
+    store->set_verified(k, pa);
     ASSERT_TRUE(store->remove(k).ok());
   }
-  store->set_verified(a);
-  EXPECT_LT(fs::file_size(dir / ".verified-snapshots"), 3000u * 100);
-  std::ofstream(dir / ".verified-snapshots", std::ios::app) << "../../etc/passwd\n\n" << std::string(5000, 'x') << "\n";
+  store->set_verified(a, pa);
+  EXPECT_LT(fs::file_size(dir / ".verified-snapshots"), 3000u * 200);
+  std::ofstream(dir / ".verified-snapshots", std::ios::app)
+      << "+../../etc/passwd x\n\n-\n+" << std::string(5000, 'x') << "\n";
   auto reopened = open();
-  EXPECT_TRUE(reopened->is_verified(a));
-  EXPECT_FALSE(reopened->is_verified({"..", "..", "etc"}));
+  EXPECT_TRUE(reopened->is_verified(a, pa));
+  EXPECT_FALSE(reopened->is_verified({"..", "..", "etc"}, "x"));
+  EXPECT_TRUE(problems.empty());
+}
+
+// A list that cannot be written is said once (the server works on, checking more).
+TEST_F(Fixture, AnUnwritableListOfCheckedSnapshotsIsSaidOnce) {
+  StoreOptions opts;
+  opts.report = [this](const StorageProblem& p) { problems.push_back(p); };
+  write_raw(tmp.path() / "not-a-folder", "x");
+  opts.verified_file = tmp.path() / "not-a-folder" / "verified";
+  auto store = DocumentStore::open(dir, opts);
+  ASSERT_TRUE(store.ok());
+  const StorageKey a = snapshot_key(kDoc, {std::string(64, 'a')}), b = snapshot_key(kDoc, {std::string(64, 'b')});
+  (*store)->set_verified(a, "p");
+  (*store)->set_verified(b, "p");
+  EXPECT_TRUE((*store)->is_verified(a, "p"));  // for this run
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].reason.find("read in full again"), std::string::npos) << problems[0].reason;
 }
 
 TEST_F(Fixture, SaveLoadRangeRemove) {
