@@ -583,7 +583,7 @@ TEST(ChangeGraph, AWholeDocumentSentAgainGrowsTheGraphByItsNewChangeOnly) {
   ASSERT_TRUE(ours.load(whole).ok());
   ::malloc_trim(0);
   const size_t after = ::mallinfo2().uordblks + ::mallinfo2().hblkhd;
-  EXPECT_LT(after - before, ours.chunk_bytes() / 4);
+  EXPECT_LT(static_cast<int64_t>(after) - static_cast<int64_t>(before), static_cast<int64_t>(ours.chunk_bytes() / 4));
 }
 
 // Uniform changes made in a loop are far denser than typed text: npm 3.5.0 saves a
