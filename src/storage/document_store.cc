@@ -193,7 +193,7 @@ Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
   std::error_code ec;
   fs::directory_iterator it(folder, ec);
   if (ec) {
-    if (depth == 0) return error("cannot list " + folder.string() + ": " + ec.message());
+    if (depth == 0) return error(ErrorCode::kIo, "cannot list " + folder.string() + ": " + ec.message());
     report({folder, "cannot list folder: " + ec.message(), std::nullopt});
     return Status::Ok();
   }
@@ -290,7 +290,7 @@ Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int
   // A folder that cannot be listed fails the whole listing: the keys it holds are
   // not known to be absent.
   fs::directory_iterator it(folder, ec);
-  if (ec) return error("cannot list folder " + folder.string() + ": " + ec.message());
+  if (ec) return error(ErrorCode::kIo, "cannot list folder " + folder.string() + ": " + ec.message());
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.empty() || name.front() == '.') continue;  // temp files, set-aside files
@@ -313,7 +313,7 @@ Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int
       report({it->path(), "not a regular file or folder; skipped", std::nullopt});
     }
   }
-  if (ec) return error("cannot list folder " + folder.string() + ": " + ec.message());
+  if (ec) return error(ErrorCode::kIo, "cannot list folder " + folder.string() + ": " + ec.message());
   return Status::Ok();
 }
 
@@ -329,7 +329,7 @@ Result<uint64_t> DocumentStore::document_bytes() {
     std::error_code size_ec;
     if (it->is_regular_file(size_ec)) total += it->file_size(size_ec);
   }
-  if (ec) return error("cannot measure " + dir_.string() + ": " + ec.message());
+  if (ec) return error(ErrorCode::kIo, "cannot measure " + dir_.string() + ": " + ec.message());
   return total;
 }
 
@@ -411,7 +411,7 @@ Result<std::vector<std::string>> DocumentStore::list_document_ids() {
   std::vector<std::string> ids;
   std::error_code ec;
   fs::directory_iterator top(dir_, ec);
-  if (ec) return error("cannot list " + dir_.string() + ": " + ec.message());
+  if (ec) return error(ErrorCode::kIo, "cannot list " + dir_.string() + ": " + ec.message());
   for (; top != fs::directory_iterator(); top.increment(ec)) {
     std::string head = top->path().filename().string();
     std::error_code type_ec;
