@@ -120,8 +120,9 @@ void GroupRepo::finish_commit(CommitJob& commit) {
     // Nothing the job made may leave: it could reveal changes that are not on disk. The
     // document goes back to what the disk holds; the clients whose changes these were
     // are told, and send them again.
-    log_.warn("group " + group_ + ", document " + commit.document_id +
-              ": storing changes failed: " + commit.status.error().message);
+    // A full or failing disk fails every retry: said once a minute, with a count.
+    log_limit("store", "document " + commit.document_id + ": storing changes failed: " +
+                           commit.status.error().message + "; its clients were told and closed");
     if (it != slots_.end()) {
       drop(commit.document_id);
       it->second.resync = true;
@@ -289,6 +290,10 @@ void GroupRepo::finish_job(Job& job) {
   for (const std::string& w : job.warnings) log_.warn("group " + group_ + ", document " + job.document_id + ": " + w);
   stats_.sync_errors += job.sync_errors;
   stats_.documents_expanded += job.expanded;
+  if (!job.store_error.empty() && !job.over_quota) {
+    log_limit("store", "document " + job.document_id + ": storing changes failed: " + job.store_error +
+                           "; the client was told and closed");
+  }
   if (job.writes.empty()) add_disk_bytes(job.disk_bytes);  // a compaction's; else once flushed
   if (job.over_quota) {
     log_limit("quota", "its files take " + std::to_string(stats_.disk_bytes) +

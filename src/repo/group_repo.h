@@ -244,6 +244,7 @@ class GroupRepo {
     uint64_t changes_stored = 0;
     uint64_t sync_errors = 0;
     bool expanded = false;  // expand() expanded the document
+    std::string store_error;  // why storing failed (logged at most once a minute)
     // Snapshots it wrote from checked changes, with their fingerprints.
     std::vector<std::pair<storage::StorageKey, std::string>> verified;
     std::vector<std::string> warnings;
@@ -254,6 +255,10 @@ class GroupRepo {
 
     void fail(const Inbound& in, const std::string& peer_id, const std::string& why) {
       warnings.push_back("conn " + std::to_string(in.conn) + ": " + why + "; closing");
+      tell(in, peer_id, why);
+    }
+    // fail() without a log line (the caller logs, e.g. at most once a minute).
+    void tell(const Inbound& in, const std::string& peer_id, const std::string& why) {
       ++sync_errors;
       if (!failed.insert(in.conn).second) return;
       out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});

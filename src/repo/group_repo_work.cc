@@ -296,8 +296,8 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   Status stored = persist(job, added, document && document->servable ? &document->chunk : nullptr);
   if (stored) job.added = job.added || !added.empty();
   if (!stored) {
-    job.warnings.push_back("storing changes failed: " + stored.error().message);
-    job.fail(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
+    job.store_error = stored.error().message;
+    job.tell(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
     job.store_failed = true;
     return false;
   }
