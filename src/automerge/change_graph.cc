@@ -557,6 +557,15 @@ std::vector<ChangeHash> ChangeGraph::queued_hashes() const {
   return out;
 }
 
+std::vector<ByteView> ChangeGraph::queued_chunks() const {
+  std::vector<ByteView> out;
+  out.reserve(queue_index_.size());
+  for (const Pending& p : queue_) {
+    if (p.waiting) out.push_back(p.chunk);
+  }
+  return out;
+}
+
 std::vector<ChangeHash> ChangeGraph::missing_deps_from(std::span<const ChangeHash> start) const {
   ChangeHashSet seen;
   ChangeHashSet missing;

@@ -137,6 +137,8 @@ class ChangeGraph {
   bool is_queued(const ChangeHash& hash) const { return queue_index_.count(hash) != 0; }
   // Hashes of the queued changes, in arrival order.
   std::vector<ChangeHash> queued_hashes() const;
+  // Their chunks, in the same order.
+  std::vector<ByteView> queued_chunks() const;
 
   // Walking back from `start` through applied-or-queued changes, the first hashes on
   // each path that are neither applied nor queued; sorted. (Automerge main's rule for

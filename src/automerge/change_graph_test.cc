@@ -586,6 +586,27 @@ TEST(ChangeGraph, AWholeDocumentSentAgainGrowsTheGraphByItsNewChangeOnly) {
   EXPECT_LT(static_cast<int64_t>(after) - static_cast<int64_t>(before), static_cast<int64_t>(ours.chunk_bytes() / 4));
 }
 
+// Changes whose dependencies are missing are kept by save(), after the document chunk
+// in the order they came, as npm's save() keeps them. testdata/orphan_mixed.amrg is
+// npm 3.5.0's save of {z: 1} followed by a change (setting b on another document)
+// whose dependency is not there; orphan_mixed.npm-save.amrg is npm's
+// save(loadIncremental(load(that save), that change)).
+TEST(Document, SaveKeepsChangesWaitingForTheirDependencies) {
+  auto read = [](const std::string& name) {
+    std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/" + name, std::ios::binary);
+    return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const Bytes input = read("orphan_mixed.amrg"), npm = read("orphan_mixed.npm-save.amrg");
+  ASSERT_FALSE(input.empty());
+  auto doc = Document::load(input);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  EXPECT_EQ(doc->graph().queued_count(), 1u);
+  EXPECT_EQ(doc->save(), npm);
+  auto again = Document::load(doc->save());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->graph().queued_count(), 1u);
+}
+
 // Uniform changes made in a loop are far denser than typed text: npm 3.5.0 saves a
 // counter incremented 100,000 times within one second (each its own change) in 306
 // bytes, 200,001 rows. A client sending it whole must get it stored.

@@ -145,9 +145,12 @@ Bytes Document::save(bool compress) const {
 
   std::vector<uint64_t> heads_index;
   for (const ChangeHash& h : graph_.heads()) heads_index.push_back(*graph_.find(h));
-  return make_chunk(ChunkType::kDocument,
-                    encode_document_body(actors, graph_.heads(), changes.finish(compress), ops.finish(compress),
-                                         heads_index));
+  Bytes out = make_chunk(ChunkType::kDocument, encode_document_body(actors, graph_.heads(), changes.finish(compress),
+                                                                    ops.finish(compress), heads_index));
+  // Changes still waiting for their dependencies follow, in the order they came, as
+  // Automerge.save() keeps them: saving must not lose what could still apply.
+  for (ByteView c : graph_.queued_chunks()) append(out, c);
+  return out;
 }
 
 std::optional<Bytes> Document::generate_sync_message(SyncState& state, SyncOptions options) const {
