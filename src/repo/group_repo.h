@@ -315,7 +315,7 @@ class GroupRepo {
   // Expands a document loaded unexpanded; false (and unexpandable) if it cannot be.
   bool expand(Job& job) const;
   // Answers `doc-unavailable` to the message: the document cannot be read here.
-  void unavailable(Job& job, const Inbound& in) const;
+  void unavailable(Job& job, uint64_t conn, const std::string& peer_id) const;
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
   // Writes the changes just added (`document_chunk`: the message carried them as one
@@ -323,6 +323,7 @@ class GroupRepo {
   Status persist(Job& job, std::span<const automerge::ChangeGraph::Index> added,
                  const automerge::Chunk* document_chunk) const;
   void generate(Job& job, const std::string& peer_id, Session& session) const;
+  std::optional<automerge::SyncMessage> generate_from_graph(Job& job, Session& session) const;
   void finish_commit(CommitJob& commit);
   // The job (and its flush) is over: the document's next job starts, or its slot goes.
   void end_turn(const std::string& document_id, Slot& slot);

@@ -17,6 +17,18 @@ std::vector<std::string> heads_hex(std::span<const automerge::ChangeHash> heads)
   return hex;
 }
 
+// The heads of `bytes` if they are one whole document chunk (checksum checked), sorted;
+// none otherwise.
+std::vector<automerge::ChangeHash> document_chunk_heads(ByteView bytes) {
+  size_t consumed = 0;
+  auto chunk = automerge::parse_chunk(bytes, &consumed);
+  if (!chunk || consumed != bytes.size() || chunk->type != automerge::ChunkType::kDocument) return {};
+  auto heads = automerge::document_heads(chunk->body);
+  if (!heads) return {};
+  std::sort(heads->begin(), heads->end());
+  return std::move(*heads);
+}
+
 // The whole document as Automerge.save() writes it: a document chunk.
 Result<Bytes> save_document(const ChangeGraph& graph) {
   Bytes all;
@@ -58,7 +70,7 @@ void GroupRepo::work(Job& job) const {
     const Inbound& in = job.inbox[job.next];
     if (job.failed.count(in.conn)) continue;
     if (!job.doc) {
-      unavailable(job, in);
+      unavailable(job, in.conn, in.peer_id);
       continue;
     }
     if (!receive(job, in)) return;  // nothing is said from a document that outran the disk
@@ -100,15 +112,10 @@ std::unique_ptr<GroupRepo::Doc> GroupRepo::load(const std::string& document_id, 
   // checksum and its name (its heads) are checked again now.
   if (files.size() == 1 && files[0].first[1] == "snapshot" &&
       store_->is_verified(files[0].first, storage::DocumentStore::fingerprint(files[0].second))) {
-    size_t consumed = 0;
-    auto chunk = automerge::parse_chunk(files[0].second, &consumed);
-    auto heads = chunk && consumed == files[0].second.size() && chunk->type == automerge::ChunkType::kDocument
-                     ? automerge::document_heads(chunk->body)
-                     : Result<std::vector<automerge::ChangeHash>>(error("not one document chunk"));
-    if (heads && !heads->empty()) std::sort(heads->begin(), heads->end());
-    if (heads && !heads->empty() && files[0].first == storage::snapshot_key(document_id, heads_hex(*heads))) {
+    std::vector<automerge::ChangeHash> heads = document_chunk_heads(files[0].second);
+    if (!heads.empty() && files[0].first == storage::snapshot_key(document_id, heads_hex(heads))) {
       doc->expanded = false;
-      doc->saved_heads = std::move(*heads);
+      doc->saved_heads = std::move(heads);
       doc->files.insert(files[0].first);
       doc->snapshot_bytes = files[0].second.size();
       doc->snapshot = std::move(files[0].second);
@@ -236,16 +243,25 @@ Status GroupRepo::persist(Job& job, std::span<const ChangeGraph::Index> added,
 
 void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session) const {
   Doc& doc = *job.doc;
-  automerge::SyncOptions options;
   std::optional<automerge::SyncMessage> m;
-  if (!doc.expanded && !automerge::generate_sync_message(doc.saved(), session.state, options, &m) && !expand(job)) {
+  if (!doc.expanded && !automerge::generate_sync_message(doc.saved(), session.state, {}, &m) && !expand(job)) {
     // Not servable to this peer (only whole, as a V2 message): it hears so.
-    ++job.sync_errors;
-    job.out.push_back(
-        {session.conn, encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}), std::nullopt});
-    return;
+    return unavailable(job, session.conn, peer_id);
   }
-  if (doc.expanded && doc.snapshot) {
+  if (doc.expanded) m = generate_from_graph(job, session);
+  if (!m) return;
+  SyncMessage out;
+  out.sender_id = options_.peer_id;
+  out.target_id = peer_id;
+  out.document_id = job.document_id;
+  out.data = automerge::encode_sync_message(*m);
+  job.out.push_back({session.conn, encode_message(out), std::nullopt});
+}
+
+std::optional<automerge::SyncMessage> GroupRepo::generate_from_graph(Job& job, Session& session) const {
+  Doc& doc = *job.doc;
+  automerge::SyncOptions options;
+  if (doc.snapshot) {
     options.save_document = [&doc] { return *doc.snapshot; };
   } else if (doc.graph.chunk_bytes() >= kSaveForNewPeersBytes && doc.graph.queued_count() == 0) {
     // Saved once, kept until the next change (persist() drops it).
@@ -261,14 +277,7 @@ void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session)
       return *doc.snapshot;
     };
   }
-  if (doc.expanded) m = automerge::generate_sync_message(doc.graph, session.state, options);
-  if (!m) return;
-  SyncMessage out;
-  out.sender_id = options_.peer_id;
-  out.target_id = peer_id;
-  out.document_id = job.document_id;
-  out.data = automerge::encode_sync_message(*m);
-  job.out.push_back({session.conn, encode_message(out), std::nullopt});
+  return automerge::generate_sync_message(doc.graph, session.state, options);
 }
 
 bool GroupRepo::receive(Job& job, const Inbound& in) const {
@@ -281,7 +290,7 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     return true;
   }
   if (!doc.expanded && !automerge::receive_sync_message(doc.saved(), session.state, *message) && !expand(job)) {
-    unavailable(job, in);
+    unavailable(job, in.conn, in.peer_id);
     return true;
   }
   if (!doc.expanded) {
@@ -309,14 +318,13 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   return true;
 }
 
-void GroupRepo::unavailable(Job& job, const Inbound& in) const {
+void GroupRepo::unavailable(Job& job, uint64_t conn, const std::string& peer_id) const {
   // Only this document is out of reach (load() or expand() said why): the socket stays,
   // and its other documents keep syncing (closing it would make the client reconnect
   // and ask again, forever, and sync nothing else).
-  job.warnings.push_back("conn " + std::to_string(in.conn) + ": cannot be read on the server; answered doc-unavailable");
+  job.warnings.push_back("conn " + std::to_string(conn) + ": cannot be read on the server; answered doc-unavailable");
   ++job.sync_errors;
-  job.out.push_back(
-      {in.conn, encode_message(DocUnavailableMessage{options_.peer_id, in.peer_id, job.document_id}), std::nullopt});
+  job.out.push_back({conn, encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}), std::nullopt});
 }
 
 Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {
