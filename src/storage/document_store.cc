@@ -137,16 +137,19 @@ StorageKey sync_state_key(std::string_view document_id, std::string_view peer_st
 }
 
 DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
-    : dir_(std::move(dir)), options_(std::move(options)), batch_(dir_ / kTempFolder) {
+    : dir_(std::move(dir)),
+      options_(std::move(options)),
+      env_(options_.env ? *options_.env : Env::posix()),
+      batch_(dir_ / kTempFolder, env_) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
   if (options_.verified_file.empty()) options_.verified_file = dir_ / ".verified-snapshots";
 }
 
 Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOptions options) {
   std::unique_ptr<DocumentStore> store(new DocumentStore(std::move(dir), std::move(options)));
-  if (auto st = create_directories_durably(store->dir_); !st.ok()) return context("opening store", st.error());
+  if (auto st = create_directories_durably(store->env_, store->dir_); !st.ok()) return context("opening store", st.error());
   if (auto st = store->remove_leftovers(store->dir_, 0); !st.ok()) return context("opening store", st.error());
-  if (auto st = create_directories_durably(store->temp_dir()); !st.ok()) return context("opening store", st.error());
+  if (auto st = create_directories_durably(store->env_, store->temp_dir()); !st.ok()) return context("opening store", st.error());
   if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
   return store;
 }
@@ -169,59 +172,55 @@ void DocumentStore::set_aside(const fs::path& path, std::string reason) {
   std::string suffix = "." + timestamp_now() + "-" + random_suffix().substr(0, 8);
   fs::path dest = options_.quarantine_dir / relative;
   dest += suffix;
-  Status moved = create_directories_durably(dest.parent_path());
-  if (moved.ok() && ::rename(path.c_str(), dest.c_str()) != 0) moved = errno_error("cannot move", path, errno);
+  Status moved = create_directories_durably(env_, dest.parent_path());
+  if (moved.ok() && env_.rename(path.c_str(), dest.c_str()) != 0) moved = errno_error("cannot move", path, errno);
   if (!moved.ok()) {
     // Quarantine folder unusable (other file system, permissions): hide the file in
     // place instead; names starting with '.' are never read as keys.
     dest = path.parent_path() / (std::string(kDamagedPrefix) + path.filename().string() + suffix);
-    if (::rename(path.c_str(), dest.c_str()) != 0) {
+    if (env_.rename(path.c_str(), dest.c_str()) != 0) {
       report({path, reason + "; could not be set aside (" + moved.error().message + ", then " +
                         std::string(std::strerror(errno)) + "); it is skipped but stays in place",
               std::nullopt});
       return;
     }
   } else {
-    (void)sync_directory(dest.parent_path());
+    (void)sync_directory(env_, dest.parent_path());
   }
-  (void)sync_directory(path.parent_path());
+  (void)sync_directory(env_, path.parent_path());
   report({path, std::move(reason), dest});
 }
 
 Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
   if (depth > kMaxDepth) return Status::Ok();
-  std::error_code ec;
-  fs::directory_iterator it(folder, ec);
-  if (ec) {
-    if (depth == 0) return error(ErrorCode::kIo, "cannot list " + folder.string() + ": " + ec.message());
-    report({folder, "cannot list folder: " + ec.message(), std::nullopt});
+  std::vector<Env::Entry> entries;
+  if (env_.list(folder.c_str(), entries) != 0) {
+    Error e = errno_error("cannot list folder", folder, errno);
+    if (depth == 0) return e;
+    report({folder, e.message, std::nullopt});
     return Status::Ok();
   }
   bool removed = false;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    const fs::path& p = it->path();
-    std::string name = p.filename().string();
-    bool is_dir = it->is_directory(ec) && !it->is_symlink(ec);
-    if (name.rfind(kTempPrefix, 0) == 0 && !is_dir) {
-      if (::unlink(p.c_str()) == 0) removed = true;
-    } else if (name.rfind(kRemovingPrefix, 0) == 0 && is_dir) {
-      std::error_code rm;
-      fs::remove_all(p, rm);
-      if (rm) report({p, "cannot finish removing: " + rm.message(), std::nullopt});
+  for (const Env::Entry& e : entries) {
+    const fs::path p = folder / e.name;
+    const bool is_dir = e.type == Env::Entry::kFolder;
+    if (e.name.starts_with(kTempPrefix) && !is_dir) {
+      if (env_.unlink(p.c_str()) == 0) removed = true;
+    } else if (e.name.starts_with(kRemovingPrefix) && is_dir) {
+      if (Status s = remove_tree(env_, p); !s) report({p, "cannot finish removing: " + s.error().message, std::nullopt});
       removed = true;
-    } else if (is_dir && (name.front() != '.' || (depth == 0 && name == kTempFolder))) {
+    } else if (is_dir && (e.name.front() != '.' || (depth == 0 && e.name == kTempFolder))) {
       GM_TRY(remove_leftovers(p, depth + 1));
     }
   }
-  if (ec) report({folder, "cannot list folder: " + ec.message(), std::nullopt});
-  if (removed) (void)sync_directory(folder);
+  if (removed) (void)sync_directory(env_, folder);
   return Status::Ok();
 }
 
 Status DocumentStore::init_storage_id() {
   fs::path path = dir_ / key_to_relative_path(kStorageIdKey).value();
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto existing = read_file(path);
+    auto existing = read_file(env_, path);
     if (existing.ok() && existing->has_value()) {
       if (plausible_storage_id(**existing)) {
         storage_id_ = std::string(as_string(**existing));
@@ -233,8 +232,8 @@ Status DocumentStore::init_storage_id() {
       return existing.error();  // unreadable is not damaged: a new id would be wrong
     }
     std::string id = new_uuid_v4();
-    GM_TRY(create_directories_durably(path.parent_path()));
-    GM_ASSIGN_OR_RETURN(bool created, create_file_durably(path, as_bytes(id), 0644, temp_dir()));
+    GM_TRY(create_directories_durably(env_, path.parent_path()));
+    GM_ASSIGN_OR_RETURN(bool created, create_file_durably(env_, path, as_bytes(id), 0644, temp_dir()));
     if (created) {
       storage_id_ = std::move(id);
       return Status::Ok();
@@ -261,8 +260,8 @@ std::optional<std::string> DocumentStore::check_content(const StorageKey& key, B
 Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   fs::path path = dir_ / relative;
-  GM_TRY(create_directories_durably(path.parent_path()));
-  return write_file_durably(path, bytes, 0600, temp_dir());
+  GM_TRY(create_directories_durably(env_, path.parent_path()));
+  return write_file_durably(env_, path, bytes, 0600, temp_dir());
 }
 
 Result<PendingFile> DocumentStore::prepare(const StorageKey& key, ByteView bytes) const {
@@ -275,7 +274,7 @@ Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {
   fs::path path = dir_ / relative;
   // A file that cannot be read (permissions, no file descriptors left, an I/O error)
   // is not known to be damaged: the load fails and the file stays where it is.
-  GM_ASSIGN_OR_RETURN(std::optional<Bytes> bytes, read_file(path));
+  GM_ASSIGN_OR_RETURN(std::optional<Bytes> bytes, read_file(env_, path));
   if (bytes) {
     if (auto problem = check_content(key, *bytes)) {
       set_aside(path, *problem);
@@ -286,50 +285,49 @@ Result<std::optional<Bytes>> DocumentStore::load(const StorageKey& key) {
 }
 
 Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int depth, std::vector<StorageKey>& keys) {
-  std::error_code ec;
   // A folder that cannot be listed fails the whole listing: the keys it holds are
   // not known to be absent.
-  fs::directory_iterator it(folder, ec);
-  if (ec) return error(ErrorCode::kIo, "cannot list folder " + folder.string() + ": " + ec.message());
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.empty() || name.front() == '.') continue;  // temp files, set-aside files
-    std::error_code type_ec;
-    fs::file_status st = it->symlink_status(type_ec);
-    if (fs::is_directory(st)) {
+  std::vector<Env::Entry> entries;
+  if (env_.list(folder.c_str(), entries) != 0) return errno_error("cannot list folder", folder, errno);
+  for (const Env::Entry& e : entries) {
+    if (e.name.empty() || e.name.front() == '.') continue;  // temp files, set-aside files
+    const fs::path path = folder / e.name;
+    if (e.type == Env::Entry::kFolder) {
       if (depth >= kMaxDepth) {
-        report({it->path(), "folder nested too deep to be a key; skipped", std::nullopt});
+        report({path, "folder nested too deep to be a key; skipped", std::nullopt});
         continue;
       }
-      GM_TRY(walk(it->path(), relative / name, depth + 1, keys));
-    } else if (fs::is_regular_file(st)) {
-      auto key = relative_path_to_key(relative / name);
+      GM_TRY(walk(path, relative / e.name, depth + 1, keys));
+    } else if (e.type == Env::Entry::kFile) {
+      auto key = relative_path_to_key(relative / e.name);
       if (!key.ok()) {
-        report({it->path(), key.error().message + "; skipped", std::nullopt});
+        report({path, key.error().message + "; skipped", std::nullopt});
         continue;
       }
       keys.push_back(std::move(*key));
     } else {
-      report({it->path(), "not a regular file or folder; skipped", std::nullopt});
+      report({path, "not a regular file or folder; skipped", std::nullopt});
     }
   }
-  if (ec) return error(ErrorCode::kIo, "cannot list folder " + folder.string() + ": " + ec.message());
   return Status::Ok();
 }
 
-Result<uint64_t> DocumentStore::document_bytes() {
+Result<uint64_t> DocumentStore::document_bytes() { return tree_bytes(dir_, 0); }
+
+Result<uint64_t> DocumentStore::tree_bytes(const fs::path& folder, int depth) {
+  std::vector<Env::Entry> entries;
+  if (env_.list(folder.c_str(), entries) != 0) return errno_error("cannot measure", folder, errno);
   uint64_t total = 0;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir_, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->path().filename().string().front() == '.') {  // temp files, set-aside files
-      it.disable_recursion_pending();
-      continue;
+  for (const Env::Entry& e : entries) {
+    if (e.name.front() == '.') continue;  // temp files, set-aside files
+    const fs::path path = folder / e.name;
+    struct stat st {};
+    if (e.type == Env::Entry::kFile && env_.lstat(path.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+    if (e.type == Env::Entry::kFolder && depth < kMaxDepth) {
+      GM_ASSIGN_OR_RETURN(uint64_t below, tree_bytes(path, depth + 1));
+      total += below;
     }
-    std::error_code size_ec;
-    if (it->is_regular_file(size_ec)) total += it->file_size(size_ec);
   }
-  if (ec) return error(ErrorCode::kIo, "cannot measure " + dir_.string() + ": " + ec.message());
   return total;
 }
 
@@ -338,7 +336,7 @@ Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& pref
   fs::path path = dir_ / relative;
   std::vector<StorageKey> keys;
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
+  if (env_.lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return keys;
     return errno_error("cannot inspect", path, errno);
   }
@@ -377,14 +375,14 @@ Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
       continue;
     }
     fs::path path = dir_ / *relative;
-    if (::unlink(path.c_str()) != 0) {
+    if (env_.unlink(path.c_str()) != 0) {
       if (errno != ENOENT && result) result = errno_error("cannot remove", path, errno);
       continue;
     }
     folders.insert(path.parent_path());
   }
   for (const fs::path& folder : folders) {
-    if (Status s = sync_directory(folder); !s && result) result = s;
+    if (Status s = sync_directory(env_, folder); !s && result) result = s;
   }
   return result;
 }
@@ -396,36 +394,32 @@ Status DocumentStore::remove_range(const StorageKey& prefix) {
   // Rename first so the whole range disappears at once; a crash during the recursive
   // delete leaves only a `.removing-…` folder, which open() finishes off.
   fs::path aside = path.parent_path() / (std::string(kRemovingPrefix) + path.filename().string() + "-" + random_suffix());
-  if (::rename(path.c_str(), aside.c_str()) != 0) {
+  if (env_.rename(path.c_str(), aside.c_str()) != 0) {
     if (errno == ENOENT) return Status::Ok();
     return errno_error("cannot remove", path, errno);
   }
-  GM_TRY(sync_directory(path.parent_path()));
-  std::error_code ec;
-  fs::remove_all(aside, ec);
-  if (ec) report({aside, "cannot finish removing (retried at next open): " + ec.message(), std::nullopt});
+  GM_TRY(sync_directory(env_, path.parent_path()));
+  if (Status s = remove_tree(env_, aside); !s) {
+    report({aside, "cannot finish removing (retried at next open): " + s.error().message, std::nullopt});
+  }
   return Status::Ok();
 }
 
 Result<std::vector<std::string>> DocumentStore::list_document_ids() {
   std::vector<std::string> ids;
-  std::error_code ec;
-  fs::directory_iterator top(dir_, ec);
-  if (ec) return error(ErrorCode::kIo, "cannot list " + dir_.string() + ": " + ec.message());
-  for (; top != fs::directory_iterator(); top.increment(ec)) {
-    std::string head = top->path().filename().string();
-    std::error_code type_ec;
-    if (head.size() != 2 || head.front() == '.' || !fs::is_directory(top->symlink_status(type_ec))) continue;
-    std::error_code sub_ec;
-    fs::directory_iterator sub(top->path(), sub_ec);
-    if (sub_ec) {
-      report({top->path(), "cannot list folder: " + sub_ec.message() + "; its documents are skipped", std::nullopt});
+  std::vector<Env::Entry> top, sub;
+  if (env_.list(dir_.c_str(), top) != 0) return errno_error("cannot list", dir_, errno);
+  for (const Env::Entry& head : top) {
+    if (head.name.size() != 2 || head.name.front() == '.' || head.type != Env::Entry::kFolder) continue;
+    const fs::path folder = dir_ / head.name;
+    if (env_.list(folder.c_str(), sub) != 0) {
+      report({folder, errno_error("cannot list folder", folder, errno).message + "; its documents are skipped",
+              std::nullopt});
       continue;
     }
-    for (; sub != fs::directory_iterator(); sub.increment(sub_ec)) {
-      std::string rest = sub->path().filename().string();
-      if (rest.empty() || rest.front() == '.' || !fs::is_directory(sub->symlink_status(type_ec))) continue;
-      ids.push_back(head + rest);
+    for (const Env::Entry& rest : sub) {
+      if (rest.name.empty() || rest.name.front() == '.' || rest.type != Env::Entry::kFolder) continue;
+      ids.push_back(head.name + rest.name);
     }
   }
   std::sort(ids.begin(), ids.end());
@@ -437,7 +431,7 @@ Status DocumentStore::quarantine(const StorageKey& key, std::string_view reason)
   forget_verified(key);
   fs::path path = dir_ / relative;
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return errno_error("cannot set aside", path, errno);
+  if (env_.lstat(path.c_str(), &st) != 0) return errno_error("cannot set aside", path, errno);
   set_aside(path, std::string(reason));
   return Status::Ok();
 }
@@ -475,11 +469,12 @@ void DocumentStore::verified_problem(const std::string& what) {
 void DocumentStore::load_verified() {
   if (std::exchange(verified_loaded_, true)) return;
   const fs::path& path = options_.verified_file;
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return;  // none yet
-  if (size > kMaxVerifiedFileBytes) return verified_problem("the list of checked snapshots is too large to be ours");
-  auto bytes = read_file(path);
+  struct stat st {};
+  if (env_.lstat(path.c_str(), &st) != 0) return;  // none yet
+  if (static_cast<uint64_t>(st.st_size) > kMaxVerifiedFileBytes) {
+    return verified_problem("the list of checked snapshots is too large to be ours");
+  }
+  auto bytes = read_file(env_, path);
   if (!bytes || !*bytes) return verified_problem("cannot read the list of checked snapshots");
   std::string_view text = as_string(**bytes);
   while (!text.empty()) {
@@ -501,21 +496,20 @@ void DocumentStore::load_verified() {
 
 void DocumentStore::append_verified(const std::string& line) {
   const fs::path& path = options_.verified_file;
-  std::error_code ec;
-  if (verified_lines_ == 0) fs::create_directories(path.parent_path(), ec);
+  if (verified_lines_ == 0) (void)create_directories_durably(env_, path.parent_path());
   if (verified_lines_ + 1 > 2 * verified_.size() + 1024) {
     // Mostly lines about keys since removed: written afresh with the live ones.
     std::string all;
     for (const auto& [key, print] : verified_) all += "+" + key + " " + print + "\n";
-    if (Status s = write_file_durably(path, as_bytes(all)); !s) return verified_problem(s.error().message);
+    if (Status s = write_file_durably(env_, path, as_bytes(all)); !s) return verified_problem(s.error().message);
     verified_lines_ = verified_.size();
     return;
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = env_.open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return verified_problem(errno_error("cannot open", path, errno).message);
-  const bool whole = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const bool whole = env_.write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   if (!whole) verified_problem(errno_error("cannot write", path, errno).message);
-  ::close(fd);
+  env_.close(fd);
   if (whole) ++verified_lines_;
 }
 

@@ -36,6 +36,9 @@
 // or folder that cannot be read at all (permissions, no file descriptors left, an I/O
 // error) is not known to be damaged: the call fails and nothing is moved.
 //
+// Every system call goes through options.env (env.h), so tests can make any of them
+// fail (fault_env.h).
+//
 // Thread safety: calls for different keys may run concurrently; concurrent saves of the
 // same key leave one of the values. remove_range must not race saves under its prefix.
 #pragma once
@@ -75,6 +78,9 @@ struct StoreOptions {
   std::filesystem::path verified_file;
   // Called for every problem (from any thread, serialised); default: a line on stderr.
   std::function<void(const StorageProblem&)> report;
+  // Every system call the store makes goes through it (env.h); null = Env::posix().
+  // It must outlive the store and every PendingFile the store prepared.
+  Env* env = nullptr;
 };
 
 // "2J/vEZqc…/snapshot/H" style path of a key relative to the store folder.
@@ -164,9 +170,11 @@ class DocumentStore {
   std::optional<std::string> check_content(const StorageKey& key, ByteView bytes) const;
   Status walk(const std::filesystem::path& folder, const std::filesystem::path& relative, int depth,
               std::vector<StorageKey>& keys);
+  Result<uint64_t> tree_bytes(const std::filesystem::path& folder, int depth);
 
   std::filesystem::path dir_;
   StoreOptions options_;
+  Env& env_;
   std::string storage_id_;
   DurableBatch batch_;  // for prepare(): the temp folder, folders made durable one at a time
   std::mutex report_mutex_;

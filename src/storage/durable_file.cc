@@ -20,31 +20,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Closes a file descriptor on scope exit.
+// A file descriptor of `env`, closed on scope exit.
 class Fd {
  public:
-  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Env& env, int fd) : env_(env), fd_(fd) {}
   ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) env_.close(fd_);
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   // Closes now, reporting the error (close can report a delayed write error).
   int close() {
-    int r = ::close(fd_);
+    int r = env_.close(fd_);
     fd_ = -1;
     return r;
   }
 
  private:
+  Env& env_;
   int fd_;
 };
 
-Status write_all(int fd, ByteView bytes, const fs::path& path) {
+Status write_all(Env& env, int fd, ByteView bytes, const fs::path& path) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = env.write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("cannot write", path, errno);
@@ -56,17 +57,17 @@ Status write_all(int fd, ByteView bytes, const fs::path& path) {
 
 // Writes a fresh temp file for `path` in `temp_dir`, or beside `path` when that is
 // empty (fsynced when `sync`); returns its path.
-Result<fs::path> write_temp(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir,
-                            bool sync = true) {
+Result<fs::path> write_temp(Env& env, const fs::path& path, ByteView bytes, unsigned mode,
+                            const fs::path& temp_dir, bool sync = true) {
   fs::path temp = (temp_dir.empty() ? path.parent_path() : temp_dir) /
                   (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  Fd fd(env, env.open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return errno_error("cannot create", temp, errno);
-  Status st = write_all(fd.get(), bytes, temp);
-  if (st.ok() && sync && ::fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
+  Status st = write_all(env, fd.get(), bytes, temp);
+  if (st.ok() && sync && env.fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
   if (st.ok() && fd.close() != 0) st = errno_error("cannot close", temp, errno);
   if (!st.ok()) {
-    ::unlink(temp.c_str());
+    env.unlink(temp.c_str());
     return st.error();
   }
   return temp;
@@ -85,10 +86,10 @@ std::string random_suffix() {
   return to_hex(ByteView(r.data(), r.size()));
 }
 
-Status sync_directory(const fs::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+Status sync_directory(Env& env, const fs::path& dir) {
+  Fd fd(env, env.open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("cannot open folder", dir, errno);
-  if (::fsync(fd.get()) != 0) {
+  if (env.fsync(fd.get()) != 0) {
     // Some filesystems (network and FUSE ones) cannot flush a folder: their renames are
     // as durable as they make them. Said once; refusing every write would lose more.
     if (errno == EINVAL || errno == ENOTSUP) {
@@ -104,40 +105,55 @@ Status sync_directory(const fs::path& dir) {
   return Status::Ok();
 }
 
-Status write_file_durably(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
+Status write_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(env, path, bytes, mode, temp_dir));
+  if (env.rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
-    ::unlink(temp.c_str());
+    env.unlink(temp.c_str());
     return errno_error("cannot rename " + temp.string() + " to", path, err);
   }
-  return sync_directory(path.parent_path());
+  return sync_directory(env, path.parent_path());
 }
 
-Result<bool> create_file_durably(const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(path, bytes, mode, temp_dir));
-  int r = ::link(temp.c_str(), path.c_str());
+Result<bool> create_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode,
+                                 const fs::path& temp_dir) {
+  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(env, path, bytes, mode, temp_dir));
+  int r = env.link(temp.c_str(), path.c_str());
   int err = errno;
-  ::unlink(temp.c_str());
+  env.unlink(temp.c_str());
   if (r != 0) {
     if (err == EEXIST) return false;
     return errno_error("cannot link " + temp.string() + " to", path, err);
   }
-  GM_TRY(sync_directory(path.parent_path()));
+  GM_TRY(sync_directory(env, path.parent_path()));
   return true;
+}
+
+Status remove_tree(Env& env, const fs::path& path) {
+  struct stat st {};
+  if (env.lstat(path.c_str(), &st) != 0) return errno == ENOENT ? Status::Ok() : errno_error("cannot inspect", path, errno);
+  if (S_ISDIR(st.st_mode)) {
+    std::vector<Env::Entry> entries;
+    if (env.list(path.c_str(), entries) != 0) return errno_error("cannot list folder", path, errno);
+    for (const Env::Entry& e : entries) GM_TRY(remove_tree(env, path / e.name));
+    if (env.rmdir(path.c_str()) != 0 && errno != ENOENT) return errno_error("cannot remove folder", path, errno);
+  } else if (env.unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return errno_error("cannot remove", path, errno);
+  }
+  return Status::Ok();
 }
 
 namespace {
 
 // Creates `dir` and every missing folder above it, mode 0700 (the data is private);
 // with `sync`, fsyncs each parent that gained an entry.
-Status make_directories(const fs::path& dir, bool sync) {
+Status make_directories(Env& env, const fs::path& dir, bool sync) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
   while (true) {
     struct stat st {};
-    if (::stat(p.c_str(), &st) == 0) {
+    if (env.stat(p.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return error(p.string() + " exists but is not a folder");
       break;
     }
@@ -148,27 +164,28 @@ Status make_directories(const fs::path& dir, bool sync) {
     p = parent;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0700) != 0) {
+    if (env.mkdir(it->c_str(), 0700) != 0) {
       const int err = errno;
       // Created meanwhile by someone else is fine, if it is a folder.
       struct stat st {};
-      if (err != EEXIST || ::stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      if (err != EEXIST || env.stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         return errno_error("cannot create folder", *it, err);
       }
     }
     fs::path parent = it->parent_path();
-    if (sync) GM_TRY(sync_directory(parent.empty() ? fs::path(".") : parent));
+    if (sync) GM_TRY(sync_directory(env, parent.empty() ? fs::path(".") : parent));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status create_directories_durably(const fs::path& dir) { return make_directories(dir, true); }
+Status create_directories_durably(Env& env, const fs::path& dir) { return make_directories(env, dir, true); }
 
 PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
   if (this != &other) {
     discard();
+    env_ = std::exchange(other.env_, nullptr);
     temp_ = std::exchange(other.temp_, {});
     path_ = std::exchange(other.path_, {});
     size_ = std::exchange(other.size_, 0);
@@ -177,21 +194,22 @@ PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
 }
 
 void PendingFile::discard() {
-  if (!temp_.empty()) ::unlink(temp_.c_str());
+  if (!temp_.empty()) env_->unlink(temp_.c_str());
   temp_.clear();
 }
 
 Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, unsigned mode) const {
   PendingFile file;
+  file.env_ = &env_;
   file.path_ = path;
   file.size_ = bytes.size();
   {
     // Another caller that finds a folder this one is creating waits until its entry is
     // durable; the common case (every folder there) is one stat.
     std::lock_guard lock(folders_mutex_);
-    GM_TRY(make_directories(path.parent_path(), true));
+    GM_TRY(make_directories(env_, path.parent_path(), true));
   }
-  GM_ASSIGN_OR_RETURN(file.temp_, write_temp(path, bytes, mode, temp_dir_, false));
+  GM_ASSIGN_OR_RETURN(file.temp_, write_temp(env_, path, bytes, mode, temp_dir_, false));
   return file;
 }
 
@@ -203,10 +221,10 @@ Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
 
 namespace {
 
-Status sync_data(const fs::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+Status sync_data(Env& env, const fs::path& path) {
+  Fd fd(env, env.open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("cannot open", path, errno);
-  if (::fdatasync(fd.get()) != 0) return errno_error("cannot flush", path, errno);
+  if (env.fdatasync(fd.get()) != 0) return errno_error("cannot flush", path, errno);
   return Status::Ok();
 }
 
@@ -215,11 +233,13 @@ Status sync_data(const fs::path& path) {
 Status DurableBatch::commit(std::vector<PendingFile>& files) {
   std::vector<PendingFile> batch = std::move(files);  // dropped (temps deleted) on return
   files.clear();
-  for (const PendingFile& f : batch) GM_TRY(sync_data(f.temp_));
+  if (batch.empty()) return Status::Ok();
+  Env& env = *batch.front().env_;
+  for (const PendingFile& f : batch) GM_TRY(sync_data(env, f.temp_));
   std::vector<fs::path> folders;  // that gained an entry
   Status renamed = Status::Ok();
   for (PendingFile& f : batch) {
-    if (::rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
+    if (env.rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
       renamed = errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
       break;
     }
@@ -230,26 +250,26 @@ Status DurableBatch::commit(std::vector<PendingFile>& files) {
   }
   // Also after a failed rename: what was published is made durable before anyone may
   // read it (the caller reloads from disk).
-  for (const fs::path& folder : folders) GM_TRY(sync_directory(folder));
+  for (const fs::path& folder : folders) GM_TRY(sync_directory(env, folder));
   return renamed;
 }
 
-Result<std::optional<Bytes>> read_file(const fs::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+Result<std::optional<Bytes>> read_file(Env& env, const fs::path& path) {
+  Fd fd(env, env.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     if (errno == ENOENT) return std::optional<Bytes>();
     if (errno == ELOOP) return error(path.string() + " is a symbolic link, not a regular file");
     return errno_error("cannot open", path, errno);
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("cannot stat", path, errno);
+  if (env.fstat(fd.get(), &st) != 0) return errno_error("cannot stat", path, errno);
   if (!S_ISREG(st.st_mode)) return error(path.string() + " is not a regular file");
   // Read straight into a buffer of the file's size; keep going if it grew meanwhile.
   Bytes out(static_cast<size_t>(st.st_size));
   size_t done = 0;
   while (true) {
     if (done == out.size()) out.resize(out.size() + 65536);
-    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    ssize_t n = env.read(fd.get(), out.data() + done, out.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("cannot read", path, errno);

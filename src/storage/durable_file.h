@@ -13,6 +13,9 @@
 // NodeFS adapter reads every file in a document's folder, a half-written temp too).
 // Temp files start with kTempPrefix so leftovers can be recognised and deleted. Folders
 // created on the way are fsynced into their parents so a new file's path survives too.
+//
+// Every system call goes through an Env (env.h); the overloads without one use the
+// operating system's.
 #pragma once
 
 #include <filesystem>
@@ -22,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/env.h"
 #include "util/bytes.h"
 #include "util/result.h"
 
@@ -32,20 +36,37 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
 // Writes `bytes` to `path` atomically and durably; the folder must exist. `mode` is the
 // new file's permission bits (before umask); `temp_dir` where the temp file is written
 // (empty: beside `path`).
-Status write_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+Status write_file_durably(Env& env, const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
                           const std::filesystem::path& temp_dir = {});
 
 // Like write_file_durably, but fails (returns false) instead of replacing when `path`
 // already exists: the first writer wins (link(2) instead of rename(2)).
-Result<bool> create_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+Result<bool> create_file_durably(Env& env, const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
                                  const std::filesystem::path& temp_dir = {});
 
 // Creates `dir` and every missing folder above it (mode 0700), fsyncing each parent
 // that gained an entry.
-Status create_directories_durably(const std::filesystem::path& dir);
+Status create_directories_durably(Env& env, const std::filesystem::path& dir);
 
 // fsync of a folder, so renames/unlinks/creations inside it are durable.
-Status sync_directory(const std::filesystem::path& dir);
+Status sync_directory(Env& env, const std::filesystem::path& dir);
+
+// Deletes `path` and, if it is a folder, everything in it (symbolic links are removed,
+// not followed). Absent is not an error. Nothing is flushed.
+Status remove_tree(Env& env, const std::filesystem::path& path);
+
+inline Status write_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+                                 const std::filesystem::path& temp_dir = {}) {
+  return write_file_durably(Env::posix(), path, bytes, mode, temp_dir);
+}
+inline Result<bool> create_file_durably(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600,
+                                        const std::filesystem::path& temp_dir = {}) {
+  return create_file_durably(Env::posix(), path, bytes, mode, temp_dir);
+}
+inline Status create_directories_durably(const std::filesystem::path& dir) {
+  return create_directories_durably(Env::posix(), dir);
+}
+inline Status sync_directory(const std::filesystem::path& dir) { return sync_directory(Env::posix(), dir); }
 
 // A value written beside its place (a temp file named with kTempPrefix) but neither
 // durable nor visible yet: what DurableBatch::prepare makes, on any thread, for
@@ -62,6 +83,7 @@ class PendingFile {
  private:
   friend class DurableBatch;
   void discard();
+  Env* env_ = nullptr;
   std::filesystem::path temp_, path_;
   size_t size_ = 0;
 };
@@ -82,15 +104,16 @@ class DurableBatch {
  public:
   // Temp files go to `temp_dir` (on the same filesystem as the paths), or beside each
   // path when it is empty.
-  explicit DurableBatch(std::filesystem::path temp_dir = {}) : temp_dir_(std::move(temp_dir)) {}
+  explicit DurableBatch(std::filesystem::path temp_dir = {}, Env& env = Env::posix())
+      : env_(env), temp_dir_(std::move(temp_dir)) {}
   DurableBatch(const DurableBatch&) = delete;
   DurableBatch& operator=(const DurableBatch&) = delete;
 
   Result<PendingFile> prepare(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600) const;
   void add(PendingFile file) { pending_.push_back(std::move(file)); }
   Status add(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
-  // Publishes `files` durably. On error, what was not renamed yet is deleted; what was
-  // renamed is visible but maybe not durable.
+  // Publishes `files` durably (through the Env they were prepared with: one for all). On error, what
+  // was not renamed yet is deleted; what was renamed is visible but maybe not durable.
   static Status commit(std::vector<PendingFile>& files);
   Status commit() {
     std::vector<PendingFile> files = std::exchange(pending_, {});
@@ -99,6 +122,7 @@ class DurableBatch {
   bool empty() const { return pending_.empty(); }
 
  private:
+  Env& env_;
   std::filesystem::path temp_dir_;
   std::vector<PendingFile> pending_;
   mutable std::mutex folders_mutex_;  // prepare(): a folder is made durable before anyone uses it
@@ -106,7 +130,10 @@ class DurableBatch {
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
 // be read (permissions, I/O error, not a regular file).
-Result<std::optional<Bytes>> read_file(const std::filesystem::path& path);
+Result<std::optional<Bytes>> read_file(Env& env, const std::filesystem::path& path);
+inline Result<std::optional<Bytes>> read_file(const std::filesystem::path& path) {
+  return read_file(Env::posix(), path);
+}
 
 // `<what> <path>: <strerror(errno)>`.
 Error errno_error(std::string_view what, const std::filesystem::path& path, int err);

@@ -46,9 +46,9 @@ bool lies_inside(const std::string& inner, const std::string& outer) {
   return li.size() > lo.size() && li.compare(0, lo.size(), lo) == 0 && li[lo.size()] == '.';
 }
 
-bool has_storage_id(const fs::path& folder) {
+bool has_storage_id(Env& env, const fs::path& folder) {
   struct stat st {};
-  return ::lstat((folder / "st" / "orage-adapter-id").c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return env.lstat((folder / "st" / "orage-adapter-id").c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 }  // namespace
@@ -85,70 +85,46 @@ fs::path group_relative_folder(std::string_view group) {
 Result<std::unique_ptr<GroupRegistry>> GroupRegistry::open(fs::path data_dir, Options options) {
   data_dir = data_dir.lexically_normal();
   if (!data_dir.has_filename() && data_dir.has_parent_path()) data_dir = data_dir.parent_path();  // "data/" → "data"
-  if (auto st = create_directories_durably(data_dir); !st.ok()) return context("opening data folder", st.error());
-  if (has_storage_id(data_dir)) {
+  Env& env = options.env ? *options.env : Env::posix();
+  if (auto st = create_directories_durably(env, data_dir); !st.ok()) return context("opening data folder", st.error());
+  if (has_storage_id(env, data_dir)) {
     return error("data folder " + data_dir.string() +
                  " is itself an automerge-repo store (it has st/orage-adapter-id); groups live in folders below "
                  "it (e.g. xyz/groundmist/library/): move that store into its group's folder");
   }
   std::unique_ptr<GroupRegistry> registry(new GroupRegistry(std::move(data_dir), std::move(options)));
   std::vector<std::string> segments;
-  registry->discover(registry->data_dir_, segments);
+  registry->discover(registry->data_dir_, segments, /*inside_store=*/false);
   std::sort(registry->known_.begin(), registry->known_.end());
   registry->find_overlaps();
   return registry;
 }
 
-void GroupRegistry::discover(const fs::path& folder, std::vector<std::string>& segments) {
+void GroupRegistry::discover(const fs::path& folder, std::vector<std::string>& segments, bool inside_store) {
   if (segments.size() >= kMaxSegments) return;
-  std::error_code ec;
-  fs::directory_iterator it(folder, ec);
-  if (ec) {
-    if (options_.report) options_.report({folder, "cannot list folder while looking for groups: " + ec.message(), std::nullopt});
+  std::vector<Env::Entry> entries;
+  if (env_.list(folder.c_str(), entries) != 0) {
+    if (options_.report && !inside_store) {
+      options_.report({folder, errno_error("cannot list folder", folder, errno).message + " while looking for groups",
+                       std::nullopt});
+    }
     return;
   }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    std::error_code type_ec;
-    if (!valid_segment_chars(name) || !fs::is_directory(it->symlink_status(type_ec))) continue;
-    segments.push_back(name);
-    std::string group;
-    for (const auto& s : segments) group += (group.empty() ? "" : ".") + s;
-    bool store = has_storage_id(it->path());
-    if (store && validate_group_name(group).ok()) known_.push_back(group);
-    // Keep descending, also into groups: a group nested in another must be found. But
-    // inside a store, the two-character folders are document shards (and `st/`): they
+  for (const Env::Entry& e : entries) {
+    if (!valid_segment_chars(e.name) || e.type != Env::Entry::kFolder) continue;
+    const fs::path path = folder / e.name;
+    const bool store = has_storage_id(env_, path);
+    // Inside a store, the two-character folders are document shards (and `st/`): they
     // are only checked for being a store themselves (at most 58² stats), never walked,
     // which keeps start-up time independent of the number of documents. The price: a
     // nested group below a two-character segment that is not its last goes unnoticed.
-    if (store) {
-      discover_inside_store(it->path(), segments);
-    } else {
-      discover(it->path(), segments);
-    }
-    segments.pop_back();
-  }
-}
-
-void GroupRegistry::discover_inside_store(const fs::path& folder, std::vector<std::string>& segments) {
-  std::error_code ec;
-  fs::directory_iterator it(folder, ec);
-  if (ec) return;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    std::error_code type_ec;
-    if (!valid_segment_chars(name) || !fs::is_directory(it->symlink_status(type_ec))) continue;
-    if (name.size() == 2 && !has_storage_id(it->path())) continue;  // a document shard
-    segments.push_back(name);
+    if (inside_store && e.name.size() == 2 && !store) continue;
+    segments.push_back(e.name);
     std::string group;
     for (const auto& seg : segments) group += (group.empty() ? "" : ".") + seg;
-    bool store = has_storage_id(it->path());
     if (store && validate_group_name(group).ok()) known_.push_back(group);
-    if (store) {
-      discover_inside_store(it->path(), segments);
-    } else {
-      discover(it->path(), segments);
-    }
+    // Keep descending, also into groups: a group nested in another must be found.
+    discover(path, segments, store);
     segments.pop_back();
   }
 }
@@ -187,25 +163,23 @@ std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_v
   // Stores created on disk since open() (e.g. by another server on the same folder).
   fs::path folder = data_dir_ / group_relative_folder(group);
   for (fs::path p = folder.parent_path(); p != data_dir_ && p.has_relative_path(); p = p.parent_path()) {
-    if (has_storage_id(p)) {
+    if (has_storage_id(env_, p)) {
       return "group " + group + " would lie inside the store at <data>/" + p.lexically_relative(data_dir_).string();
     }
   }
-  std::error_code ec;
-  if (fs::is_directory(folder, ec)) {
-    for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
-      if (it.depth() > static_cast<int>(kMaxSegments)) {
-        it.disable_recursion_pending();
-        continue;
-      }
-      std::error_code type_ec;
-      if (it->is_directory(type_ec) && !it->is_symlink(type_ec) && has_storage_id(it->path())) {
-        return "group " + group + " would contain the store at <data>/" +
-               it->path().lexically_relative(data_dir_).string();
-      }
-    }
+  if (auto inner = store_below(folder, 0)) {
+    return "group " + group + " would contain the store at <data>/" + inner->lexically_relative(data_dir_).string();
+  }
+  return std::nullopt;
+}
+
+std::optional<fs::path> GroupRegistry::store_below(const fs::path& folder, size_t depth) {
+  std::vector<Env::Entry> entries;
+  if (depth > kMaxSegments || env_.list(folder.c_str(), entries) != 0) return std::nullopt;
+  for (const Env::Entry& e : entries) {
+    if (e.type != Env::Entry::kFolder) continue;
+    if (has_storage_id(env_, folder / e.name)) return folder / e.name;
+    if (auto inner = store_below(folder / e.name, depth + 1)) return inner;
   }
   return std::nullopt;
 }
@@ -225,6 +199,7 @@ Result<std::shared_ptr<DocumentStore>> GroupRegistry::open_group(std::string_vie
   opts.quarantine_dir = state_dir() / "quarantine" / group;
   opts.verified_file = state_dir() / "verified" / group;
   opts.report = options_.report;
+  opts.env = &env_;
   auto store = DocumentStore::open(data_dir_ / group_relative_folder(group), opts);
   if (!store.ok()) return context("group " + group, store.error());
   std::shared_ptr<DocumentStore> shared = std::move(*store);

@@ -50,11 +50,16 @@ class GroupRegistry {
   struct Options {
     // Problems with files in any group (see StoreOptions::report); default: stderr.
     std::function<void(const StorageProblem&)> report;
+    // For every system call of the registry and its stores (env.h); null = Env::posix().
+    Env* env = nullptr;
   };
 
   // Finds the groups already in `data_dir` (created if missing). Fails if the data
   // folder itself is a store (then every group would lie inside it).
-  static Result<std::unique_ptr<GroupRegistry>> open(std::filesystem::path data_dir, Options options = {});
+  static Result<std::unique_ptr<GroupRegistry>> open(std::filesystem::path data_dir, Options options);
+  static Result<std::unique_ptr<GroupRegistry>> open(std::filesystem::path data_dir) {
+    return open(std::move(data_dir), Options{});
+  }
 
   // The store of `group`, opened once and shared; created when `create` and absent.
   Result<std::shared_ptr<DocumentStore>> open_group(std::string_view group, bool create = true);
@@ -67,16 +72,21 @@ class GroupRegistry {
 
  private:
   GroupRegistry(std::filesystem::path data_dir, Options options)
-      : data_dir_(std::move(data_dir)), options_(std::move(options)) {}
-  void discover(const std::filesystem::path& folder, std::vector<std::string>& segments);
-  // Like discover() within a store's folder, skipping its two-character shard folders.
-  void discover_inside_store(const std::filesystem::path& folder, std::vector<std::string>& segments);
+      : data_dir_(std::move(data_dir)),
+        options_(std::move(options)),
+        env_(options_.env ? *options_.env : Env::posix()) {}
+  // Finds the groups below `folder`; inside a store only folders that are not document
+  // shards are walked.
+  void discover(const std::filesystem::path& folder, std::vector<std::string>& segments, bool inside_store);
+  // A store in `folder` or below it, if any.
+  std::optional<std::filesystem::path> store_below(const std::filesystem::path& folder, size_t depth);
   void find_overlaps();
   // Refusal message if `group` (not yet known) overlaps a known group or a store on disk.
   std::optional<std::string> overlap_error(std::string_view group);
 
   std::filesystem::path data_dir_;
   Options options_;
+  Env& env_;
   mutable std::mutex mutex_;
   std::vector<std::string> known_;                        // groups on disk or created
   std::map<std::string, std::string> conflicts_;          // group → why it is refused
