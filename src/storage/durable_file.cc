@@ -107,12 +107,16 @@ Status sync_directory(Env& env, const fs::path& dir) {
 
 Status write_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
   GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(env, path, bytes, mode, temp_dir));
+  struct stat st {};
+  const bool existed = env.lstat(path.c_str(), &st) == 0;
   if (env.rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     env.unlink(temp.c_str());
     return errno_error("cannot rename " + temp.string() + " to", path, err);
   }
-  return sync_directory(env, path.parent_path());
+  Status synced = sync_directory(env, path.parent_path());
+  if (!synced && !existed) env.unlink(path.c_str());  // not known durable: not left visible (as DurableBatch::commit)
+  return synced;
 }
 
 Result<bool> create_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode,
@@ -125,7 +129,10 @@ Result<bool> create_file_durably(Env& env, const fs::path& path, ByteView bytes,
     if (err == EEXIST) return false;
     return errno_error("cannot link " + temp.string() + " to", path, err);
   }
-  GM_TRY(sync_directory(env, path.parent_path()));
+  if (Status synced = sync_directory(env, path.parent_path()); !synced) {
+    env.unlink(path.c_str());  // not known durable: not left visible
+    return synced.error();
+  }
   return true;
 }
 
@@ -237,21 +244,32 @@ Status DurableBatch::commit(std::vector<PendingFile>& files) {
   Env& env = *batch.front().env_;
   for (const PendingFile& f : batch) GM_TRY(sync_data(env, f.temp_));
   std::vector<fs::path> folders;  // that gained an entry
-  Status renamed = Status::Ok();
+  std::vector<fs::path> added;    // paths that were absent before
+  Status status = Status::Ok();
   for (PendingFile& f : batch) {
+    struct stat st {};
+    const bool existed = env.lstat(f.path_.c_str(), &st) == 0;
     if (env.rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
-      renamed = errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
+      status = errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
       break;
     }
     f.temp_.clear();  // published
+    if (!existed) added.push_back(f.path_);
     if (std::find(folders.begin(), folders.end(), f.path_.parent_path()) == folders.end()) {
       folders.push_back(f.path_.parent_path());
     }
   }
-  // Also after a failed rename: what was published is made durable before anyone may
-  // read it (the caller reloads from disk).
-  for (const fs::path& folder : folders) GM_TRY(sync_directory(env, folder));
-  return renamed;
+  for (const fs::path& folder : folders) {
+    if (!status) break;
+    status = sync_directory(env, folder);
+  }
+  if (status) return status;
+  // Published but not known to be durable: taken away again, so that nobody who reads
+  // the folder next (the caller reloads from it) serves a change that a power loss
+  // could still take. A file that replaced one of the same name stays: names are
+  // content hashes, so it holds what the old one held.
+  for (const fs::path& path : added) env.unlink(path.c_str());
+  return status;
 }
 
 Result<std::optional<Bytes>> read_file(Env& env, const fs::path& path) {

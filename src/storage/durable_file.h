@@ -112,8 +112,9 @@ class DurableBatch {
   Result<PendingFile> prepare(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600) const;
   void add(PendingFile file) { pending_.push_back(std::move(file)); }
   Status add(const std::filesystem::path& path, ByteView bytes, unsigned mode = 0600);
-  // Publishes `files` durably (through the Env they were prepared with: one for all). On error, what
-  // was not renamed yet is deleted; what was renamed is visible but maybe not durable.
+  // Publishes `files` durably (through the Env they were prepared with: one for all).
+  // On error nothing new stays visible: temps are deleted, and files already renamed
+  // into place where there was none are removed again (they may not be durable).
   static Status commit(std::vector<PendingFile>& files);
   Status commit() {
     std::vector<PendingFile> files = std::exchange(pending_, {});

@@ -81,7 +81,7 @@ void FaultEnv::heal() {
   crashed_ = false;
 }
 
-int FaultEnv::step(const std::string& what) {
+int FaultEnv::step(const std::string& what, bool frees) {
   ++steps_;
   log_.push_back(std::to_string(steps_) + " " + what);
   short_write_ = false;
@@ -90,7 +90,8 @@ int FaultEnv::step(const std::string& what) {
     return EIO;
   }
   if (auto it = fail_at_.find(steps_); it != fail_at_.end()) return it->second;
-  if (fail_from_ && steps_ >= fail_from_->first) return fail_from_->second;
+  // A full disk still lets files go (that is how room is made).
+  if (fail_from_ && steps_ >= fail_from_->first && !(frees && fail_from_->second == ENOSPC)) return fail_from_->second;
   short_write_ = short_write_at_ == steps_;
   return 0;
 }
@@ -214,7 +215,7 @@ int FaultEnv::link(const char* from, const char* to) {
 
 int FaultEnv::unlink(const char* path) {
   std::lock_guard lock(mutex_);
-  if (int err = step(std::string("unlink ") + path)) return failed(err);
+  if (int err = step(std::string("unlink ") + path, /*frees=*/true)) return failed(err);
   struct stat st {};
   const bool known = ::lstat(path, &st) == 0;
   std::optional<std::string> content = content_of(path);
@@ -235,7 +236,7 @@ int FaultEnv::mkdir(const char* path, unsigned mode) {
 
 int FaultEnv::rmdir(const char* path) {
   std::lock_guard lock(mutex_);
-  if (int err = step(std::string("rmdir ") + path)) return failed(err);
+  if (int err = step(std::string("rmdir ") + path, /*frees=*/true)) return failed(err);
   if (::rmdir(path) != 0) return -1;
   if (tracked(path)) pending_.push_back({Pending::kRmdir, folder_of(path), "", path, 0, {}});
   return 0;

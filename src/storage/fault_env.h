@@ -8,6 +8,7 @@
 //   const uint64_t from = env.steps();
 //   env.fail_at(from + 3, ENOSPC);            // the third step from now fails, once
 //   env.fail_from(from + 1, EIO);             // every step from the next fails, until heal()
+//                                             // (with ENOSPC, unlink and rmdir still work)
 //   env.short_write_at(from + 2);             // the write at that step writes half
 //   env.crash_at(from + 4);                   // that step and every call after fail: the process is gone
 //   env.lose_unsynced();                      // a power loss: what was not durable is undone on disk
@@ -89,8 +90,9 @@ class FaultEnv : public Env {
     ino_t ino = 0;  // of what was created or moved
     std::optional<std::string> saved;  // the content of the file removed or replaced
   };
-  // Under mutex_: counts a step; 0 to go on, else the errno it fails with.
-  int step(const std::string& what);
+  // Under mutex_: counts a step; 0 to go on, else the errno it fails with. A step that
+  // `frees` space (unlink, rmdir) passes a full disk (fail_from with ENOSPC).
+  int step(const std::string& what, bool frees = false);
   int read_fault() const;  // under mutex_
   bool tracked(const std::string& path) const;
   ino_t folder_of(const std::string& path) const;

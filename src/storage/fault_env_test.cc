@@ -141,6 +141,9 @@ struct Scenario {
   Contents before, after;
   std::function<Status(DocumentStore&)> run;
   std::function<bool(const Contents&)> acceptable;
+  // Whether a write that failed (without a crash) leaves exactly what was there before:
+  // nothing that may not be durable stays visible.
+  bool all_or_nothing = false;
 };
 
 std::vector<Scenario> scenarios() {
@@ -152,7 +155,8 @@ std::vector<Scenario> scenarios() {
   for (std::string s : {"b1", "b2", "b3"}) batch[inc(s)] = s;
   Contents compacted = {{snap, "the snapshot"}};
   return {
-      {"save", two, three, [](DocumentStore& s) { return s.save(inc("change three"), as_bytes("change three")); }, {}},
+      {"save", two, three, [](DocumentStore& s) { return s.save(inc("change three"), as_bytes("change three")); }, {},
+       true},
       {"batch", two, batch,
        [](DocumentStore& s) -> Status {
          std::vector<PendingFile> files;
@@ -162,7 +166,7 @@ std::vector<Scenario> scenarios() {
          }
          return DurableBatch::commit(files);
        },
-       {}},
+       {}, true},
       {"remove_keys", two, {},
        [](DocumentStore& s) {
          std::vector<StorageKey> keys = {inc("change one"), inc("change two")};
@@ -272,6 +276,8 @@ TEST_F(StoreFaultTest, EveryStepOfEveryWriteFailsSafely) {
         if (done) {
           // Reported done: it is all there, even after a power loss.
           EXPECT_EQ(now, sc.after) << where << ": reported done but not on disk";
+        } else if (sc.all_or_nothing && !crashed) {
+          EXPECT_EQ(now, sc.before) << where << ": failed, but something new is visible";
         } else if (sc.acceptable) {
           EXPECT_TRUE(sc.acceptable(now)) << where << ": the document is not whole";
         } else {
