@@ -97,7 +97,7 @@ struct OpColumnEncoders {
   ValueEncoder value;
 };
 
-void encode_op_columns(const std::vector<Op>& ops, EncodedColumns& out) {
+void encode_op_columns(size_t count, const OpSource& ops, EncodedColumns& out) {
   static thread_local OpColumnEncoders e;
   int64_t last_key_counter = 0;
   int64_t last_pred_counter = 0;
@@ -107,7 +107,8 @@ void encode_op_columns(const std::vector<Op>& ops, EncodedColumns& out) {
     return d;
   };
   bool any_expand = false;
-  for (const Op& op : ops) {
+  for (size_t i = 0; i < count; ++i) {
+    const Op& op = ops(i);
     if (op.obj.is_root()) {
       e.obj_actor.append_null();
       e.obj_counter.append_null();
@@ -314,7 +315,7 @@ class OpDecoder {
 // Checks that the known columns are exactly what the canonical encoder writes.
 Status check_canonical(const std::vector<ColumnInfo>& columns, const std::vector<Op>& ops) {
   static thread_local EncodedColumns encoded;
-  encode_op_columns(ops, encoded);
+  encode_op_columns(ops.size(), [&](size_t i) -> const Op& { return ops[i]; }, encoded);
   auto missing = [](size_t k) {
     return error("change column '" + std::string(column_name(kKnownSpecs[k])) + "' (" + spec_hex(kKnownSpecs[k]) +
                  ") is missing although the ops need it (non-canonical encoding)");
@@ -430,28 +431,35 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
 }
 
 namespace {
-void append_change_body(Bytes& out, const Change& change);
+void append_change_body(Bytes& out, const Change& change, size_t op_count, const OpSource& ops);
+OpSource ops_of(const Change& change) {
+  return [&change](size_t i) -> const Op& { return change.ops[i]; };
+}
 }  // namespace
 
 Bytes encode_change_body(const Change& change) {
   Bytes out;
-  append_change_body(out, change);
+  append_change_body(out, change, change.ops.size(), ops_of(change));
   return out;
 }
 
 void append_change_chunk(Bytes& out, const Change& change, ChangeHash* hash) {
+  append_change_chunk(out, change, change.ops.size(), ops_of(change), hash);
+}
+
+void append_change_chunk(Bytes& out, const Change& change, size_t op_count, const OpSource& ops, ChangeHash* hash) {
   static thread_local Bytes body;
   body.clear();
-  append_change_body(body, change);
+  append_change_body(body, change, op_count, ops);
   append_chunk(out, ChunkType::kChange, body, hash);
   if (body.capacity() > (size_t{1} << 20)) Bytes().swap(body);  // not kept for the thread's life
 }
 
 namespace {
 
-void append_change_body(Bytes& out, const Change& change) {
+void append_change_body(Bytes& out, const Change& change, size_t op_count, const OpSource& ops) {
   static thread_local EncodedColumns encoded;
-  encode_op_columns(change.ops, encoded);
+  encode_op_columns(op_count, ops, encoded);
 
   // Calls f(spec, data) for each non-empty column, known and unknown merged in spec
   // order.

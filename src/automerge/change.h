@@ -31,6 +31,7 @@
 // columns; DEFLATEd columns are not allowed in change chunks.
 #pragma once
 
+#include <functional>
 #include <span>
 
 #include "automerge/chunk.h"
@@ -109,6 +110,13 @@ Bytes encode_change_body(const Change& change);
 Bytes encode_change(const Change& change, ChangeHash* hash = nullptr);
 // The same chunk appended to `out` (no allocation beyond out's growth once warmed up).
 void append_change_chunk(Bytes& out, const Change& change, ChangeHash* hash = nullptr);
+// Op i of a change (0-based), for an encoder that takes them one at a time. The
+// reference stays valid until the next call.
+using OpSource = std::function<const Op&(size_t i)>;
+// The same, with the `op_count` ops given one at a time by `ops` instead of
+// change.ops (ignored): a change of millions of ops is encoded without holding them.
+void append_change_chunk(Bytes& out, const Change& change, size_t op_count, const OpSource& ops,
+                         ChangeHash* hash = nullptr);
 
 // Actor-index helpers for moving ops between a change's actor table and a larger
 // one (a document's).

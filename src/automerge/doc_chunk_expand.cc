@@ -191,6 +191,7 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
   std::vector<uint32_t> used;        // other actors of the current change (doc indexes)
   std::vector<uint32_t> local(nactors, 0);  // doc index -> change-local index
   Change change;                     // reused, so its vectors and strings keep capacity
+  Op op;                             // the op being encoded (reused likewise)
   for (size_t row = 0; row < nchanges; ++row) {
     const auto& c = doc.changes[row];
     const uint32_t begin = op_begin[row], end = op_end[row];
@@ -251,10 +252,9 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
       local[used[k]] = static_cast<uint32_t>(k + 1);
     }
 
-    change.ops.resize(end - begin);
-    for (uint32_t h = begin; h < end; ++h) {
-      const HistoryOp& ho = history[h];
-      Op& op = change.ops[h - begin];
+    // The ops go to the encoder one at a time, never all held: a change can have millions.
+    auto op_at = [&](size_t i) -> const Op& {
+      const HistoryOp& ho = history[begin + i];
       op.id = OpId{ho.counter, 0};
       op.pred.resize(ho.pred_end - ho.pred_begin);
       for (uint32_t p = ho.pred_begin; p < ho.pred_end; ++p) {
@@ -291,9 +291,9 @@ Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_
         op.expand = false;
         op.mark_name.reset();
       }
-    }
-
-    append_change_chunk(out.bytes_, change, &hashes.emplace_back());
+      return op;
+    };
+    append_change_chunk(out.bytes_, change, end - begin, op_at, &hashes.emplace_back());
     if (out.bytes_.size() > max_bytes) {
       return limit_error("document chunk: its changes take more than " + std::to_string(max_bytes) +
                          " bytes rebuilt (the limit for a chunk of this size: its strings repeat over many changes)");
