@@ -45,6 +45,50 @@ struct PredEdge {
 
 bool id_less(uint32_t a1, uint64_t c1, uint32_t a2, uint64_t c2) { return a1 != a2 ? a1 < a2 : c1 < c2; }
 
+// Sorts ops by (actor, counter). An actor's counters are usually dense (one person
+// typing: 1, 2, 3, …, whatever order the document stores them in), and then they are
+// placed by counter in linear time; other actors' ops are sorted by comparison.
+void sort_by_id(std::vector<HistoryOp>& ops, size_t nactors) {
+  auto less = [](const HistoryOp& x, const HistoryOp& y) { return id_less(x.actor, x.counter, y.actor, y.counter); };
+  if (std::is_sorted(ops.begin(), ops.end(), less)) return;
+  std::vector<size_t> begin(nactors + 1, 0);
+  for (const HistoryOp& h : ops) ++begin[h.actor + 1];
+  for (size_t a = 0; a < nactors; ++a) begin[a + 1] += begin[a];
+  std::vector<HistoryOp> sorted(ops.size());
+  {
+    std::vector<size_t> next(begin.begin(), begin.end() - 1);
+    for (const HistoryOp& h : ops) sorted[next[h.actor]++] = h;
+  }
+  std::vector<uint32_t> slot;  // counter - lowest -> position in the bucket
+  for (size_t a = 0; a < nactors; ++a) {
+    const auto first = sorted.begin() + static_cast<ptrdiff_t>(begin[a]);
+    const auto last = sorted.begin() + static_cast<ptrdiff_t>(begin[a + 1]);
+    const size_t count = static_cast<size_t>(last - first);
+    if (count < 2) continue;
+    const auto [lo, hi] = std::minmax_element(first, last, less);
+    const uint64_t range = hi->counter - lo->counter + 1;
+    bool placed = range <= 2 * uint64_t{count};
+    if (placed) {
+      slot.assign(range, kDeleted);
+      for (auto it = first; it != last && placed; ++it) {
+        uint32_t& s = slot[it->counter - lo->counter];
+        placed = s == kDeleted;  // a duplicate id: left to the comparison sort, and the caller's check
+        s = static_cast<uint32_t>(it - first);
+      }
+    }
+    if (!placed) {
+      std::sort(first, last, less);
+      continue;
+    }
+    size_t k = 0;
+    for (uint32_t s : slot) {
+      if (s != kDeleted) ops[k++] = first[s];
+    }
+    std::copy(ops.begin(), ops.begin() + static_cast<ptrdiff_t>(count), first);
+  }
+  ops = std::move(sorted);
+}
+
 // Every op of the history, sorted by (actor, counter), with its preds (§1.11 step 2).
 Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& history, std::vector<PredEdge>& preds) {
   const size_t nops = doc.ops.size();
@@ -54,12 +98,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
     stored[i] = HistoryOp{doc.ops[i].id.counter, doc.ops[i].id.actor, static_cast<uint32_t>(i), 0, 0};
     nsucc += doc.ops[i].succ_count;
   }
-  auto stored_less = [](const HistoryOp& x, const HistoryOp& y) {
-    return id_less(x.actor, x.counter, y.actor, y.counter);
-  };
-  if (!std::is_sorted(stored.begin(), stored.end(), stored_less)) {
-    std::sort(stored.begin(), stored.end(), stored_less);
-  }
+  sort_by_id(stored, doc.actors.size());
   for (size_t i = 1; i < nops; ++i) {
     if (stored[i].actor == stored[i - 1].actor && stored[i].counter == stored[i - 1].counter) {
       return error("document chunk: two ops have the id " + op_id_text(stored[i].counter, stored[i].actor));

@@ -115,12 +115,17 @@ uint32_t OpSet::find_op(uint64_t counter, uint32_t actor) const {
   }
 }
 
-void OpSet::index_op(uint32_t op) {
+bool OpSet::index_op(uint32_t op) {
   if ((ops_.size() + 1) * 2 > index_.size()) grow_index();
   size_t mask = index_.size() - 1;
-  size_t slot = hash_op_id(ops_[op].counter, ops_[op].actor) & mask;
-  while (index_[slot] != kNone) slot = (slot + 1) & mask;
+  const StoredOp& o = ops_[op];
+  size_t slot = hash_op_id(o.counter, o.actor) & mask;
+  for (; index_[slot] != kNone; slot = (slot + 1) & mask) {
+    const StoredOp& there = ops_[index_[slot]];
+    if (there.counter == o.counter && there.actor == o.actor) return false;
+  }
   index_[slot] = op;
+  return true;
 }
 
 void OpSet::grow_index() {
@@ -249,7 +254,6 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     so.counter = op.id.counter;
     so.actor = actor_map[op.id.actor];
     so.action = static_cast<uint8_t>(op.action);
-    if (s.find_op(so.counter, so.actor) != kNone) return where("duplicate op id");
     doc.value_into(op, value);
     if (value.kind() == ValueType::kString && !is_valid_utf8(value.bytes)) return where("invalid UTF-8 in value");
     if (value.bytes.size() >= kNone) return where("value too long");
@@ -263,7 +267,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
       s.mark_names_.emplace(idx, std::string(name));
     }
     s.ops_.push_back(so);
-    s.index_op(idx);
+    if (!s.index_op(idx)) return where("duplicate op id");
     for (const OpId& succ : doc.succ(op)) {
       if (succ.actor >= doc.actors.size()) return where("succ actor index out of range");
       s.add_succ(idx, succ.counter, actor_map[succ.actor]);
@@ -282,16 +286,24 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
 
   // Pass 2: place each op in its object, elements in the order given.
   std::vector<uint32_t> tail(s.objects_.size(), kNone);
+  // Ops come object by object (§1.10), and a text typed in order has each element
+  // right after the one it follows: both are checked before the index is asked.
+  OpId last_obj{};
+  uint32_t last_obj_index = 0;
   for (size_t i = 0; i < doc.ops.size(); ++i) {
     const DecodedDocument::OpRow& op = doc.ops[i];
     auto where = [&](const std::string& what) { return error("document op " + std::to_string(i) + ": " + what); };
     uint32_t idx = static_cast<uint32_t>(i);
     uint32_t obj = 0;
-    if (!op.obj.is_root()) {
+    if (!op.obj.is_root() && op.obj == last_obj) {
+      obj = last_obj_index;
+    } else if (!op.obj.is_root()) {
       if (op.obj.actor >= doc.actors.size()) return where("object actor index out of range");
       uint32_t make = s.find_op(op.obj.counter, actor_map[op.obj.actor]);
       obj = make == kNone ? kNone : s.object_of_make_op(make);
       if (obj == kNone) return where("unknown object");
+      last_obj = op.obj;
+      last_obj_index = obj;
     }
     s.ops_[idx].obj = obj;
     Object& o = s.objects_[obj];
@@ -310,7 +322,10 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     uint32_t elem = kNone;
     if (!op.elem.is_root()) {
       if (op.elem.actor >= doc.actors.size()) return where("element actor index out of range");
-      elem = s.find_op(op.elem.counter, actor_map[op.elem.actor]);
+      const uint32_t elem_actor = actor_map[op.elem.actor];
+      elem = idx > 0 && s.ops_[idx - 1].counter == op.elem.counter && s.ops_[idx - 1].actor == elem_actor
+                 ? idx - 1
+                 : s.find_op(op.elem.counter, elem_actor);
       if (elem == kNone || !(s.ops_[elem].flags & kInsert) || s.ops_[elem].obj != obj || elem >= idx)
         return where("unknown element");
     }

@@ -148,7 +148,8 @@ class OpSet {
 
   // The op index (OpId -> op).
   uint32_t find_op(uint64_t counter, uint32_t actor) const;
-  void index_op(uint32_t op);
+  // False (and not indexed) if an op with the same id is indexed already.
+  bool index_op(uint32_t op);
   void grow_index();
 
   uint32_t find_actor(ByteView actor) const;  // kNone if unknown
