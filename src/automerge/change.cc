@@ -389,7 +389,7 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
   Change change;
   static_cast<ChangeHeader&>(change) = std::move(header);
   if (!is_valid_utf8(change.message)) return error("change message is not valid UTF-8");
-  if (change.start_op > UINT32_MAX) {
+  if (change.start_op > kMaxOpCounter) {
     return error("change startOp " + std::to_string(change.start_op) + " is too large (the reference requires < 2^32)");
   }
 
@@ -411,7 +411,7 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
   }
 
   GM_ASSIGN_OR_RETURN(size_t nops, count_ops(columns, options.max_ops));
-  if (nops > 0 && change.start_op + (nops - 1) > UINT32_MAX) {
+  if (nops > 0 && change.start_op + (nops - 1) > kMaxOpCounter) {
     return error("change op counters run past 2^32 (startOp " + std::to_string(change.start_op) + ", " +
                  std::to_string(nops) + " ops)");
   }

@@ -141,7 +141,9 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 
 // Decodes a document chunk body (DEFLATEd columns are inflated). Checks actor and
 // dependency indexes (a dep must name an earlier row), required fields, op ids,
-// keys and the heads index; does not check hashes (expand_document does).
+// keys and the heads index; does not check hashes (expand_document does). Refuses,
+// as npm 3.5.0 does, op counters and maxOps past kMaxOpCounter, and a mark end that
+// does not follow its mark begin in the same object.
 // Run-length columns let a few bytes claim billions of rows, so the number of
 // change rows, op rows, deps and succ entries is each capped at `max_rows`; 0 means
 // kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), and at most kMaxDocumentRows
