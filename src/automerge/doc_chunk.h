@@ -194,7 +194,7 @@ struct RebuiltChange {
   uint64_t start_op = 0;
 };
 
-// Every change chunk of a document, rebuilt back to back in one buffer, with their
+// Every change chunk of a document (or a bundle, bundle.h), rebuilt back to back in one buffer, with their
 // hashes and start ops in parallel arrays (a 260k-change history is a few
 // allocations, not several per change).
 class ExpandedDocument {
@@ -225,6 +225,7 @@ class ExpandedDocument {
 
  private:
   friend Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_bytes);
+  friend Result<ExpandedDocument> expand_bundle(ByteView body, size_t max_rows, size_t max_bytes);
   Bytes bytes_;
   std::vector<size_t> ends_;  // of each chunk in bytes_
   std::vector<ChangeHash> hashes_;
