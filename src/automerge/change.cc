@@ -179,9 +179,10 @@ void encode_op_columns(size_t count, const OpSource& ops, EncodedColumns& out) {
 // Column decoding with errors that name the op and column.
 class OpDecoder {
  public:
-  OpDecoder(const std::vector<ColumnInfo>& columns, size_t actor_count)
+  OpDecoder(const std::vector<ColumnInfo>& columns, size_t actor_count, bool delta_obj_counter)
       : obj_actor_(find_column(columns, kOpObjActor)),
-        obj_counter_(find_column(columns, kOpObjCounter)),
+        obj_counter_(delta_obj_counter ? ByteView() : find_column(columns, kOpObjCounter)),
+        obj_counter_delta_(delta_obj_counter ? find_column(columns, kBundleOpObjCounter) : ByteView()),
         key_actor_(find_column(columns, kOpKeyActor)),
         key_counter_(find_column(columns, kOpKeyCounter)),
         key_string_(find_column(columns, kOpKeyString)),
@@ -193,7 +194,8 @@ class OpDecoder {
         pred_counter_(find_column(columns, kOpPredCounter)),
         expand_(find_column(columns, kOpExpand)),
         mark_name_(find_column(columns, kOpMarkName)),
-        actor_count_(actor_count) {}
+        actor_count_(actor_count),
+        delta_obj_counter_(delta_obj_counter) {}
 
   // Decodes row `index` into `op` (whose id is already set).
   Status next(size_t index, Op& op, size_t* pred_budget) {
@@ -201,7 +203,14 @@ class OpDecoder {
     // Object.
     std::optional<uint64_t> obj_actor, obj_counter;
     if (!obj_actor_.next(&obj_actor)) return column_error(kOpObjActor, obj_actor_.error());
-    if (!obj_counter_.next(&obj_counter)) return column_error(kOpObjCounter, obj_counter_.error());
+    if (delta_obj_counter_) {
+      std::optional<int64_t> delta;
+      if (!obj_counter_delta_.next(&delta)) return column_error(kBundleOpObjCounter, obj_counter_delta_.error());
+      if (delta && *delta < 0) return fail("object id has negative counter " + std::to_string(*delta));
+      if (delta) obj_counter = static_cast<uint64_t>(*delta);
+    } else if (!obj_counter_.next(&obj_counter)) {
+      return column_error(kOpObjCounter, obj_counter_.error());
+    }
     if (obj_actor.has_value() != obj_counter.has_value()) {
       return fail("object id has " + std::string(obj_actor ? "an actor but no counter" : "a counter but no actor"));
     }
@@ -298,7 +307,9 @@ class OpDecoder {
     return static_cast<uint32_t>(index);
   }
 
-  UlebDecoder obj_actor_, obj_counter_, key_actor_;
+  UlebDecoder obj_actor_, obj_counter_;
+  DeltaDecoder obj_counter_delta_;
+  UlebDecoder key_actor_;
   DeltaDecoder key_counter_;
   StringDecoder key_string_;
   BooleanDecoder insert_;
@@ -309,6 +320,7 @@ class OpDecoder {
   BooleanDecoder expand_;
   StringDecoder mark_name_;
   size_t actor_count_;
+  bool delta_obj_counter_;
   size_t index_ = 0;
 };
 
@@ -384,13 +396,20 @@ Result<size_t> count_change_ops(ByteView body, size_t limit) {
   return count_ops(columns, limit);
 }
 
+Status decode_op_rows(const std::vector<ColumnInfo>& columns, size_t count, size_t actor_count, std::vector<Op>& ops,
+                      size_t* pred_budget, bool delta_obj_counter) {
+  OpDecoder decoder(columns, actor_count, delta_obj_counter);
+  for (size_t i = 0; i < count; ++i) GM_TRY(decoder.next(i, ops.emplace_back(), pred_budget));
+  return Status::Ok();
+}
+
 Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) {
   ByteView rest;
   GM_ASSIGN_OR_RETURN(ChangeHeader header, decode_change_header(body, &rest));
   Change change;
   static_cast<ChangeHeader&>(change) = std::move(header);
   if (!is_valid_utf8(change.message)) return error("change message is not valid UTF-8");
-  if (change.start_op > UINT32_MAX) {
+  if (change.start_op > kMaxOpCounter) {
     return error("change startOp " + std::to_string(change.start_op) + " is too large (the reference requires < 2^32)");
   }
 
@@ -412,20 +431,16 @@ Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options) 
   }
 
   GM_ASSIGN_OR_RETURN(size_t nops, count_ops(columns, options.max_ops));
-  if (nops > 0 && change.start_op + (nops - 1) > UINT32_MAX) {
+  if (nops > 0 && change.start_op + (nops - 1) > kMaxOpCounter) {
     return error("change op counters run past 2^32 (startOp " + std::to_string(change.start_op) + ", " +
                  std::to_string(nops) + " ops)");
   }
   // Reserve for what the input can plausibly hold; a run-length-encoded claim of
   // many more ops grows the vector only as the rows really decode.
   change.ops.reserve(std::min(nops, 16 + 4 * body.size()));
-  OpDecoder decoder(columns, change.actor_count());
   size_t pred_budget = options.max_ops;
-  for (size_t i = 0; i < nops; ++i) {
-    Op& op = change.ops.emplace_back();
-    op.id = OpId{change.start_op + i, 0};
-    GM_TRY(decoder.next(i, op, &pred_budget));
-  }
+  GM_TRY(decode_op_rows(columns, nops, change.actor_count(), change.ops, &pred_budget));
+  for (size_t i = 0; i < nops; ++i) change.ops[i].id = OpId{change.start_op + i, 0};
   if (options.require_canonical) GM_TRY(check_canonical(columns, change.ops));
   return change;
 }

@@ -100,6 +100,15 @@ Result<size_t> count_change_ops(ByteView body, size_t limit = kDefaultMaxChangeO
 // the reference). Unknown columns are kept in `unknown_columns`.
 Result<Change> decode_change(ByteView body, const ChangeDecodeOptions& options = {});
 
+// Decodes `count` op rows of change-style op columns (obj, key, insert, action, value,
+// preds, expand, mark name: the table above) onto the end of `ops`, their ids left
+// unset, every actor index checked against `actor_count` and every value and string as
+// decode_change checks them; at most *pred_budget preds in all (reduced by what is
+// read). Bundles (bundle.h) share it: their object counters are a delta column
+// (kBundleOpObjCounter) when `delta_obj_counter`.
+Status decode_op_rows(const std::vector<ColumnInfo>& columns, size_t count, size_t actor_count, std::vector<Op>& ops,
+                      size_t* pred_budget, bool delta_obj_counter = false);
+
 // Encodes a change chunk body with the canonical encoders; decode_change followed by
 // encode_change_body reproduces the input exactly. The change is not validated:
 // actor indexes must be within the change's actor table. Encoding reuses per-thread

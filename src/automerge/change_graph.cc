@@ -6,6 +6,7 @@
 #include <queue>
 #include <set>
 
+#include "automerge/bundle.h"
 #include "automerge/leb.h"
 
 namespace gm::automerge {
@@ -75,6 +76,19 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
   // limit (the changes it adds count against what the graph holds as each is applied).
   ChunkBudget budget{trusted_ ? SIZE_MAX : row_limit(input_bytes), op_limit(), expansion_limit(input_bytes)};
   std::set<std::vector<ChangeHash>> expanded_heads;
+  // The changes rebuilt from a document or bundle chunk join the incoming ones.
+  auto add_rebuilt = [&](ExpandedDocument rebuilt) -> Status {
+    expanded.push_back(std::move(rebuilt));
+    incoming.reserve(incoming.size() + expanded.back().size());
+    for (const RebuiltChange& rc : expanded.back()) {
+      GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
+      auto header = read_header_ref(body);
+      if (!header) return context("rebuilt change", header.error());
+      incoming.push_back(Incoming{rc.chunk, rc.hash, *header});
+      total_bytes += rc.chunk.size();
+    }
+    return Status::Ok();
+  };
   for (ByteView data : pieces) {
     for (size_t pos = 0; pos < data.size();) {
       size_t consumed = 0;
@@ -86,15 +100,18 @@ Status ChangeGraph::load(std::span<const ByteView> pieces, std::vector<Index>* a
         if (has_all(*heads) || !expanded_heads.insert(*heads).second) continue;
         auto decoded = decode_document_chunk(c.body, budget);
         if (!decoded) return context("document chunk at byte " + std::to_string(c.offset), decoded.error());
-        expanded.push_back(std::move(decoded->expanded));
-        incoming.reserve(incoming.size() + expanded.back().size());
-        for (const RebuiltChange& rc : expanded.back()) {
-          GM_ASSIGN_OR_RETURN(ByteView body, chunk_body(rc.chunk));
-          auto header = read_header_ref(body);
-          if (!header) return context("change rebuilt from document chunk", header.error());
-          incoming.push_back(Incoming{rc.chunk, rc.hash, *header});
-          total_bytes += rc.chunk.size();
-        }
+        GM_TRY(add_rebuilt(std::move(decoded->expanded)));
+        continue;
+      }
+      if (c.type == ChunkType::kBundle) {
+        // Under the budget of the document chunks (its changes' ops count as they apply).
+        const size_t rows = std::min(row_limit(c.body.size()), budget.rows);
+        if (rows == 0) return limit_error("more rows than the input's size allows, with the chunks before it");
+        auto rebuilt = expand_bundle(c.body, rows, budget.bytes);
+        if (!rebuilt) return context("bundle chunk at byte " + std::to_string(c.offset), rebuilt.error());
+        budget.rows -= std::min(budget.rows, rebuilt->size());
+        budget.bytes -= std::min(budget.bytes, rebuilt->chunks().size());
+        GM_TRY(add_rebuilt(std::move(*rebuilt)));
         continue;
       }
       auto checked = decode_change_header(c.body);

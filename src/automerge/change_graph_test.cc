@@ -695,3 +695,43 @@ TEST(ChangeGraph, ManyHeadsInOneBatch) {
 
 }  // namespace
 }  // namespace gm::automerge
+
+namespace gm::automerge {
+namespace {
+
+Bytes read_testdata(const std::string& name) {
+  std::ifstream in(std::string(GM_SOURCE_DIR) + "/src/automerge/testdata/" + name, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The documents npm 3.5.0 refuses to load (doc_chunk_test.cc lists npm's messages) are
+// refused wherever bytes come in: a load (a stored file, the doc CLI), a trusted load
+// (storage), the graph alone (the repo), and a whole document in a sync message (an
+// upload). decode_document is the one place that refuses them.
+TEST(ChangeGraph, DocumentsNpmRefusesAreRefusedOnEveryPath) {
+  for (const char* name : {"refused_mark_end_first_v2.amrg", "refused_counter_2p32.amrg",
+                           "refused_succ_counter_2p32.amrg", "refused_max_op_2p32.amrg"}) {
+    SCOPED_TRACE(name);
+    const Bytes bytes = read_testdata(name);
+    ASSERT_FALSE(bytes.empty());
+    EXPECT_FALSE(Document::load(bytes).ok());
+    EXPECT_FALSE(Document::load(bytes, /*trusted=*/true).ok());
+    ChangeGraph graph;
+    EXPECT_FALSE(graph.load(bytes).ok());
+    EXPECT_TRUE(graph.empty());
+    Document doc;
+    SyncState state;
+    SyncMessage m;
+    m.version = SyncVersion::kV2;
+    m.add_owned(bytes);
+    EXPECT_FALSE(doc.receive_sync_message(state, encode_sync_message(m)).ok());
+    EXPECT_TRUE(doc.heads().empty());
+  }
+  // The changes of the mark document load, as in npm (only document chunks are checked).
+  auto doc = Document::load(read_testdata("refused_mark_end_first_v2.changes"));
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  EXPECT_EQ(doc->to_json(), nlohmann::json::parse(R"({"t":"abc"})"));
+}
+
+}  // namespace
+}  // namespace gm::automerge

@@ -70,9 +70,6 @@ Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset) {
   c.offset = base_offset;
   if (type > 3) return error("unknown chunk type " + std::to_string(type) + " at byte " + std::to_string(base_offset));
   c.type = static_cast<ChunkType>(type);
-  if (c.type == ChunkType::kBundle) {
-    return error("bundle chunks (type 3) are not supported, at byte " + std::to_string(base_offset));
-  }
   if (c.type == ChunkType::kCompressedChange) {
     auto inflated = inflate_raw(body);
     if (!inflated) return context("compressed change at byte " + std::to_string(base_offset), inflated.error());

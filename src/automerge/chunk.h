@@ -31,8 +31,8 @@ inline constexpr size_t kMaxInflatedSize = size_t{256} << 20;
 
 struct Chunk {
   ChunkType type = ChunkType::kChange;
-  // The chunk as a type-0 or type-1 chunk: for documents and changes a view of the
-  // input; for compressed changes, the rebuilt type-1 chunk held in `owned`.
+  // The chunk as a type-0, 1 or 3 chunk: for documents, changes and bundles a view of
+  // the input; for compressed changes, the rebuilt type-1 chunk held in `owned`.
   ByteView bytes;
   ByteView body;
   ChangeHash hash;  // SHA-256 of the (type-1) chunk; the change hash for changes
@@ -48,8 +48,9 @@ struct Chunk {
 };
 
 // Parses one chunk at the start of `data`; *consumed is set to its length in `data`.
-// Checks magic, length and checksum; inflates compressed changes. Bundles (type 3)
-// are rejected. `base_offset` only shifts positions in error messages.
+// Checks magic, length and checksum; inflates compressed changes. A bundle (type 3)
+// is returned as it is (expand_bundle in bundle.h reads its body). `base_offset` only
+// shifts positions in error messages.
 Result<Chunk> parse_chunk(ByteView data, size_t* consumed, size_t base_offset = 0);
 
 // Parses a concatenation of chunks. Empty input gives no chunks.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "automerge/doc_chunk_internal.h"
 #include "automerge/op_columns.h"
@@ -82,6 +83,11 @@ Error too_many_rows(const char* table, size_t max_rows) {
                      ")");
 }
 
+Error counter_too_large(const char* table, size_t row, const char* what, uint64_t counter) {
+  return row_error(table, row, std::string(what) + " " + std::to_string(counter) +
+                                   " is larger than 2^32 - 1 (Automerge keeps op counters in 32 bits)");
+}
+
 // Rows an RLE column claims, counted up to one past `max_rows` (enough to refuse it).
 // A malformed column claims none here; the decoder reports it.
 size_t claimed_rows(ByteView column, size_t max_rows) {
@@ -154,6 +160,7 @@ Status decode_changes(const ColumnTable& t, size_t max_rows, DecodedDocument& do
     if (!max_op.next(&s)) return column_error(kTable, "maxOp", row, max_op.error());
     if (!s || *s < 0) return row_error(kTable, row, "missing or negative maxOp");
     c.max_op = static_cast<uint64_t>(*s);
+    if (c.max_op > kMaxOpCounter) return counter_too_large(kTable, row, "maxOp", c.max_op);
     if (!time.next(&s)) return column_error(kTable, "time", row, time.error());
     if (!s) return row_error(kTable, row, "missing time");
     c.time = *s;
@@ -245,6 +252,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     }
     if (u) {
       if (!valid_actor(a, nactors)) return row_error(kTable, row, "object actor index out of range");
+      if (*u > kMaxOpCounter) return counter_too_large(kTable, row, "object id counter", *u);
       op.obj = OpId{*u, static_cast<uint32_t>(*a)};
     }
 
@@ -265,6 +273,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
         if (a) return row_error(kTable, row, "HEAD element id with an actor");
       } else {
         if (!valid_actor(a, nactors)) return row_error(kTable, row, "element id actor missing or out of range");
+        if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "element id counter", *s);
         op.elem = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
       }
     }
@@ -273,6 +282,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (!id_counter.next(&s)) return column_error(kTable, "id counter", row, id_counter.error());
     if (!valid_actor(a, nactors)) return row_error(kTable, row, "op id actor missing or out of range");
     if (!s || *s <= 0) return row_error(kTable, row, "op id counter missing or not positive");
+    if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "op id counter", *s);
     op.id = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
 
     if (!insert.next(&op.insert)) return column_error(kTable, "insert", row, insert.error());
@@ -294,6 +304,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
       if (!succ_counter.next(&s)) return column_error(kTable, "succ counter", row, succ_counter.error());
       if (!valid_actor(a, nactors)) return row_error(kTable, row, "succ actor missing or out of range");
       if (!s || *s <= 0) return row_error(kTable, row, "succ counter missing or not positive");
+      if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "succ counter", *s);
       doc.succs.push_back(OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)});
     }
 
@@ -310,6 +321,42 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
   }
   if (!succ_actor.done() || !succ_counter.done()) {
     return error("document chunk: succ actor/counter columns have more entries than the succ counts");
+  }
+  return Status::Ok();
+}
+
+std::string op_id_text(const DecodedDocument& doc, const OpId& id) {
+  return std::to_string(id.counter) + "@" + to_hex(doc.actors[id.actor]);
+}
+
+// A mark end (a mark op without a name) closes the mark begun by the op one counter
+// before it, of the same actor. npm 3.5.0 refuses a document chunk in which that begin
+// is not an earlier mark op of the same object ("invalid mark operation order"); 2.2.8
+// writes a zero-width mark with expand "after" so (the end placed before the begin).
+// Counters fit in 32 bits here (decode_ops checked), so an id packs into 64.
+Status check_mark_order(const DecodedDocument& doc) {
+  constexpr uint64_t kMark = static_cast<uint64_t>(Action::kMark);
+  auto packed = [](const OpId& id) { return id.counter << 32 | id.actor; };
+  std::unordered_map<uint64_t, OpId> begins;  // mark begin id -> its object
+  for (size_t row = 0; row < doc.ops.size(); ++row) {
+    const DecodedDocument::OpRow& op = doc.ops[row];
+    if (op.action != kMark) continue;
+    if (op.mark_name.present()) {
+      begins.emplace(packed(op.id), op.obj);
+      continue;
+    }
+    const OpId begin{op.id.counter - 1, op.id.actor};
+    auto it = begins.find(packed(begin));
+    if (it == begins.end()) {
+      return row_error("op", row,
+                       "mark end " + op_id_text(doc, op.id) + " comes before its mark begin " +
+                           op_id_text(doc, begin) + " (invalid mark operation order, as npm says)");
+    }
+    if (!(it->second == op.obj)) {
+      return row_error("op", row,
+                       "mark end " + op_id_text(doc, op.id) + " is in another object than its mark begin " +
+                           op_id_text(doc, begin) + " (invalid mark operation order, as npm says)");
+    }
   }
   return Status::Ok();
 }
@@ -581,6 +628,7 @@ Result<DecodedDocument> decode_document(ByteView body, size_t max_rows) {
   if (max_rows == 0) max_rows = document_row_limit(body.size());
   GM_TRY(decode_changes(changes, max_rows, doc));
   GM_TRY(decode_ops(ops, max_rows, doc));
+  GM_TRY(check_mark_order(doc));
   for (size_t i = 0; i < doc.heads_index.size(); ++i) {
     if (doc.heads_index[i] >= doc.changes.size()) {
       return error("document chunk: heads index " + std::to_string(doc.heads_index[i]) + " of head " +

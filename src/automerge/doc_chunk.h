@@ -141,7 +141,9 @@ bool operator==(const DecodedDocument& a, const DecodedDocument& b);
 
 // Decodes a document chunk body (DEFLATEd columns are inflated). Checks actor and
 // dependency indexes (a dep must name an earlier row), required fields, op ids,
-// keys and the heads index; does not check hashes (expand_document does).
+// keys and the heads index; does not check hashes (expand_document does). Refuses,
+// as npm 3.5.0 does, op counters and maxOps past kMaxOpCounter, and a mark end that
+// does not follow its mark begin in the same object.
 // Run-length columns let a few bytes claim billions of rows, so the number of
 // change rows, op rows, deps and succ entries is each capped at `max_rows`; 0 means
 // kMaxRowsPerBodyByte per body byte (plus kMinRowLimit), and at most kMaxDocumentRows
@@ -192,7 +194,7 @@ struct RebuiltChange {
   uint64_t start_op = 0;
 };
 
-// Every change chunk of a document, rebuilt back to back in one buffer, with their
+// Every change chunk of a document (or a bundle, bundle.h), rebuilt back to back in one buffer, with their
 // hashes and start ops in parallel arrays (a 260k-change history is a few
 // allocations, not several per change).
 class ExpandedDocument {
@@ -223,6 +225,7 @@ class ExpandedDocument {
 
  private:
   friend Result<ExpandedDocument> expand_document(const DecodedDocument& doc, size_t max_bytes);
+  friend Result<ExpandedDocument> expand_bundle(ByteView body, size_t max_rows, size_t max_bytes);
   Bytes bytes_;
   std::vector<size_t> ends_;  // of each chunk in bytes_
   std::vector<ChangeHash> hashes_;

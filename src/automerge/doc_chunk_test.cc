@@ -582,3 +582,82 @@ TEST(DocChunk, DecodesPerfDocuments) {
 
 }  // namespace
 }  // namespace gm::automerge
+
+namespace gm::automerge {
+namespace {
+
+// Documents npm 3.5.0 refuses to load (tests/interop/tools/refused_fixtures.mjs checks
+// that it still does, and says how each was made), with what npm says and what we say.
+struct Refused {
+  const char* file;
+  const char* npm;   // npm 3.5.0's message, for the record
+  const char* ours;  // part of our message
+};
+const Refused kRefused[] = {
+    {"refused_mark_end_first_v2.amrg",
+     "error inflating document chunk ops: invalid mark operation order: mark end OpId(6, 0) occurs before mark begin "
+     "OpId(5, 0)",
+     "op row 2: mark end 6@aaaa comes before its mark begin 5@aaaa"},
+    {"refused_counter_2p32.amrg", "error inflating document chunk ops: invalid value: delta value out of domain",
+     "change row 0: maxOp 4294967296 is larger than 2^32 - 1"},
+    {"refused_succ_counter_2p32.amrg", "error inflating document chunk ops: invalid value: delta value out of domain",
+     "change row 1: maxOp 4294967296 is larger than 2^32 - 1"},  // the change rows come first
+    {"refused_max_op_2p32.amrg", "error inflating document chunk ops: mismatching heads",
+     "change row 0: maxOp 4294967296 is larger than 2^32 - 1"},
+};
+
+TEST(DocChunk, RefusesWhatNpmRefuses) {
+  for (const Refused& r : kRefused) {
+    SCOPED_TRACE(r.file);
+    const Bytes bytes = read_file(testdata(r.file));
+    ASSERT_FALSE(bytes.empty());
+    auto doc = decode_file_chunk(bytes);
+    ASSERT_FALSE(doc.ok());
+    EXPECT_EQ(doc.error().code, ErrorCode::kInvalid);
+    EXPECT_NE(doc.error().message.find(r.ours), std::string::npos) << doc.error().message;
+  }
+}
+
+// The same marks in the right order (2.2.8's zero-width mark with expand "before",
+// and 3.5.0's) decode, and the check follows the object: an end whose begin is in
+// another object is refused.
+TEST(DocChunk, MarkEndsMustFollowTheirBeginInTheSameObject) {
+  for (const char* name : {"doc_text_v3.amrg", "doc_text_v2.amrg"}) {
+    EXPECT_TRUE(decode_file_chunk(read_file(testdata(name))).ok()) << name;
+  }
+  auto doc = decode_file_chunk(read_file(testdata("refused_mark_end_first_v2.amrg")));
+  ASSERT_FALSE(doc.ok());
+  // Rebuilt in memory with the two mark ops swapped into order, then the end moved to
+  // another object.
+  DecodedDocument d;
+  d.actors.push_back(ActorId{0xaa});
+  d.add_change(0, 1, 3, 0);
+  Op text;
+  text.id = OpId{1, 0};
+  text.key.map_key = "t";
+  text.action = static_cast<uint64_t>(Action::kMakeText);
+  d.add_op(text);
+  Op begin;
+  begin.id = OpId{2, 0};
+  begin.obj = OpId{1, 0};
+  begin.insert = true;
+  begin.action = static_cast<uint64_t>(Action::kMark);
+  begin.mark_name = "bold";
+  begin.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  d.add_op(begin);
+  Op end = begin;
+  end.id = OpId{3, 0};
+  end.mark_name.reset();
+  end.value = Value{};
+  d.add_op(end);
+  EXPECT_TRUE(decode_document(encode_document_body(d, false)).ok());
+  d.ops[2].obj = OpId{0, 0};  // the end in the root map
+  d.ops[2].insert = false;
+  d.ops[2].key = d.ops[0].key;
+  auto r = decode_document(encode_document_body(d, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("in another object than its mark begin"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace gm::automerge

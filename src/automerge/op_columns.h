@@ -1,5 +1,6 @@
-// The op column specs (spec/automerge.md §1.7, §1.9), defined once for the two chunk
-// types that hold ops: change chunks (change.h) and document chunks (doc_chunk.h).
+// The op column specs (spec/automerge.md §1.7, §1.9), defined once for the chunk
+// types that hold ops: change chunks (change.h), document chunks (doc_chunk.h) and
+// bundles (bundle.h, which use the change chunk's columns with an op id).
 // Both use the same columns except that a change chunk's ops carry their preds (id 7)
 // and take their ids from the change's startOp, while a document chunk's ops carry
 // their own ids (id 2) and their succs (id 8). Each header describes its layout.
@@ -28,5 +29,9 @@ inline constexpr uint32_t kOpSuccActor = column_spec(8, ColumnType::kActor);    
 inline constexpr uint32_t kOpSuccCounter = column_spec(8, ColumnType::kDelta);  // document chunks
 inline constexpr uint32_t kOpExpand = column_spec(9, ColumnType::kBoolean);
 inline constexpr uint32_t kOpMarkName = column_spec(10, ColumnType::kString);
+// Bundle chunks (bundle.h) hold object counters as a delta column, and op id counters
+// either in kOpIdCounter or as the order column below.
+inline constexpr uint32_t kBundleOpObjCounter = column_spec(0, ColumnType::kDelta);
+inline constexpr uint32_t kBundleOpIdOrder = column_spec(11, ColumnType::kDelta);
 
 }  // namespace gm::automerge

@@ -49,6 +49,11 @@ struct OpId {
   bool is_root() const { return counter == 0; }
 };
 
+// The largest op counter: the reference keeps counters in 32 bits, and refuses a change
+// or document chunk that names a larger one (npm 3.5.0: "counter too large" for a
+// change, "delta value out of domain" for a document).
+inline constexpr uint64_t kMaxOpCounter = UINT32_MAX;
+
 enum class Action : uint64_t {
   kMakeMap = 0,
   kSet = 1,
