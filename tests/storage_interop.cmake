@@ -1,3 +1,4 @@
+# Storage and engine facts checked against the JS reference (issue 13).
 # Compaction under injected disk faults leaves folders the JS reference reads
 # (issue 13): group_repo_fault_test keeps the folder of every fault case
 # (GM_FAULT_KEEP), then tools/load_folders.mjs loads each with automerge-repo 2.5.6's
@@ -10,4 +11,13 @@ if(GM_FAULT_NODE AND TARGET group_repo_fault_test)
                    $<TARGET_FILE:group_repo_fault_test>
            WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/interop)
   set_tests_properties(interop_fault_folders PROPERTIES LABELS interop TIMEOUT 120)
+endif()
+
+# The documents the engine refuses (src/automerge/testdata/refused_*) are the ones npm
+# 3.5.0 refuses too.
+if(GM_FAULT_NODE)
+  add_test(NAME interop_refused_fixtures
+           COMMAND ${GM_FAULT_NODE} tools/refused_fixtures.mjs --check ${PROJECT_SOURCE_DIR}/src/automerge/testdata
+           WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/interop)
+  set_tests_properties(interop_refused_fixtures PROPERTIES LABELS interop TIMEOUT 60)
 endif()
