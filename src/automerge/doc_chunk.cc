@@ -8,6 +8,7 @@
 #include "automerge/op_columns.h"
 
 namespace gm::automerge {
+using RowId = DecodedDocument::RowId;
 
 namespace {
 
@@ -114,11 +115,15 @@ Result<DecodedDocument::TextRef> add_text(DecodedDocument& doc, std::string_view
 
 Status set_value(DecodedDocument& doc, DecodedDocument::OpRow& op, const Value& v) {
   op.value_type = v.type;
-  op.scalar = scalar_bits(v);
-  op.bytes = {};
-  if (!v.bytes.empty()) {
-    GM_ASSIGN_OR_RETURN(op.bytes, add_text(doc, v.bytes));
+  if (op.has_scalar()) {
+    op.value_bits = scalar_bits(v);
+    return Status::Ok();
   }
+  DecodedDocument::TextRef bytes;
+  if (!v.bytes.empty()) {
+    GM_ASSIGN_OR_RETURN(bytes, add_text(doc, v.bytes));
+  }
+  op.set_value_bytes(bytes);
   return Status::Ok();
 }
 
@@ -253,7 +258,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (u) {
       if (!valid_actor(a, nactors)) return row_error(kTable, row, "object actor index out of range");
       if (*u > kMaxOpCounter) return counter_too_large(kTable, row, "object id counter", *u);
-      op.obj = OpId{*u, static_cast<uint32_t>(*a)};
+      op.obj = RowId{static_cast<uint32_t>(*u), static_cast<uint32_t>(*a)};
     }
 
     if (!key_actor.next(&a)) return column_error(kTable, "key actor", row, key_actor.error());
@@ -274,7 +279,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
       } else {
         if (!valid_actor(a, nactors)) return row_error(kTable, row, "element id actor missing or out of range");
         if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "element id counter", *s);
-        op.elem = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
+        op.elem = RowId{static_cast<uint32_t>(*s), static_cast<uint32_t>(*a)};
       }
     }
 
@@ -283,13 +288,15 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
     if (!valid_actor(a, nactors)) return row_error(kTable, row, "op id actor missing or out of range");
     if (!s || *s <= 0) return row_error(kTable, row, "op id counter missing or not positive");
     if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "op id counter", *s);
-    op.id = OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)};
+    op.id = RowId{static_cast<uint32_t>(*s), static_cast<uint32_t>(*a)};
 
     if (!insert.next(&op.insert)) return column_error(kTable, "insert", row, insert.error());
     if (op.insert && op.is_map()) return row_error(kTable, row, "insert op with a map key");
     if (!action.next(&u)) return column_error(kTable, "action", row, action.error());
     if (!u) return row_error(kTable, row, "missing action");
-    op.action = *u;
+    // Unknown codes are kept, up to 32 bits (Automerge knows 8 codes).
+    if (*u > UINT32_MAX) return row_error(kTable, row, "action code " + std::to_string(*u) + " is larger than 2^32 - 1");
+    op.action = static_cast<uint32_t>(*u);
     if (!value.next(&v)) return column_error(kTable, "value", row, value.error());
     GM_TRY(set_value(doc, op, v));
 
@@ -305,7 +312,7 @@ Status decode_ops(const ColumnTable& t, size_t max_rows, DecodedDocument& doc) {
       if (!valid_actor(a, nactors)) return row_error(kTable, row, "succ actor missing or out of range");
       if (!s || *s <= 0) return row_error(kTable, row, "succ counter missing or not positive");
       if (static_cast<uint64_t>(*s) > kMaxOpCounter) return counter_too_large(kTable, row, "succ counter", *s);
-      doc.succs.push_back(OpId{static_cast<uint64_t>(*s), static_cast<uint32_t>(*a)});
+      doc.succs.push_back(RowId{static_cast<uint32_t>(*s), static_cast<uint32_t>(*a)});
     }
 
     if (!expand.next(&op.expand)) return column_error(kTable, "expand", row, expand.error());
@@ -394,8 +401,12 @@ void DecodedDocument::value_into(const OpRow& op, Value& out) const {
   out.uint_value = 0;
   out.int_value = 0;
   out.f64_value = 0;
-  set_scalar_bits(out, op.scalar);
-  out.bytes.assign(text_of(op.bytes));
+  if (op.has_scalar()) {
+    set_scalar_bits(out, op.value_bits);
+    out.bytes.clear();
+  } else {
+    out.bytes.assign(text_of(op.value_bytes()));
+  }
 }
 
 Op DecodedDocument::op(size_t i) const {
@@ -422,11 +433,11 @@ void DecodedDocument::add_op(const Op& op) {
 
 void DecodedDocument::set_op(size_t i, const Op& op) {
   OpRow row;
-  row.id = op.id;
-  row.obj = op.obj;
-  row.elem = op.key.elem;
+  row.id = RowId(op.id);
+  row.obj = RowId(op.obj);
+  row.elem = RowId(op.key.elem);
   row.insert = op.insert;
-  row.action = op.action;
+  row.action = static_cast<uint32_t>(op.action);
   row.expand = op.expand;
   // Documents built in memory are small: the text table cannot overflow here.
   if (op.key.map_key) row.key = *add_text(*this, *op.key.map_key);
@@ -439,7 +450,7 @@ void DecodedDocument::set_op(size_t i, const Op& op) {
 void DecodedDocument::set_succ(OpRow& op, std::span<const OpId> succ) {
   op.succ_begin = static_cast<uint32_t>(succs.size());
   op.succ_count = static_cast<uint32_t>(succ.size());
-  succs.insert(succs.end(), succ.begin(), succ.end());
+  for (const OpId& id : succ) succs.push_back(RowId(id));
 }
 
 void DecodedDocument::set_deps(ChangeRow& c, std::span<const uint32_t> deps) {
@@ -662,10 +673,10 @@ Status check_document_indexes(const DecodedDocument& doc) {
     const DecodedDocument::OpRow& op = doc.ops[i];
     bool ok = op.id.actor < nactors && op.id.counter > 0 && (op.obj.is_root() || op.obj.actor < nactors) &&
               (op.elem.counter == 0 || op.elem.actor < nactors) && text_ok(op.key) &&
-              text_ok(op.bytes) && text_ok(op.mark_name) && op.succ_begin <= doc.succs.size() &&
+              text_ok(op.value_bytes()) && text_ok(op.mark_name) && op.succ_begin <= doc.succs.size() &&
               op.succ_count <= doc.succs.size() - op.succ_begin;
     if (!ok) return row_error("op", i, "actor index out of range, zero counter or bad table reference");
-    for (const OpId& s : doc.succ(op)) ok = ok && s.actor < nactors && s.counter > 0;
+    for (const RowId& s : doc.succ(op)) ok = ok && s.actor < nactors && s.counter > 0;
     if (!ok) return row_error("op", i, "actor index out of range or zero counter");
   }
   return Status::Ok();

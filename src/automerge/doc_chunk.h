@@ -55,24 +55,47 @@ struct DecodedDocument {
     uint32_t size = kNone;
     bool present() const { return size != kNone; }
   };
+  // An op id in a row: counters are at most kMaxOpCounter (decode refuses more, as
+  // npm does), so they are kept in 32 bits, 8 bytes an id instead of OpId's 16.
+  struct RowId {
+    uint32_t counter = 0;
+    uint32_t actor = 0;
+    RowId() = default;
+    RowId(uint32_t c, uint32_t a) : counter(c), actor(a) {}
+    // The counter must be at most kMaxOpCounter.
+    explicit RowId(const OpId& id) : counter(static_cast<uint32_t>(id.counter)), actor(id.actor) {}
+    operator OpId() const { return OpId{counter, actor}; }
+    bool operator==(const RowId&) const = default;
+    bool is_root() const { return counter == 0; }
+  };
   // One op, with its strings in `text` and its succ list in `succs` (a 260k-op
   // document is a few flat arrays; an Op would be 240 bytes and an allocation or two).
+  // 64 bytes: a document of millions of ops is mostly these rows while it loads.
   struct OpRow {
-    OpId id;
-    OpId obj;             // counter 0 = the root map
-    OpId elem;            // sequence ops: the element (counter 0 = HEAD)
-    uint64_t action = 1;  // an Action; unknown codes are kept as they are
-    uint64_t scalar = 0;  // the value of a uint, int, counter or timestamp (as bits), or an f64's bits
+    RowId id;
+    RowId obj;            // counter 0 = the root map
+    RowId elem;           // sequence ops: the element (counter 0 = HEAD)
+    // The value: for a uint, int, counter, timestamp or f64 (has_scalar) its bits,
+    // else where its bytes are (strings, bytes, unknown types; none for the others),
+    // as value_bytes() reads it.
+    uint64_t value_bits = 0;
     TextRef key;          // map ops: the key; absent for sequence ops
-    TextRef bytes;        // the value's bytes (strings, bytes, unknown types)
     TextRef mark_name;
     uint32_t succ_begin = 0;  // into succs
     uint32_t succ_count = 0;
+    uint32_t action = 1;     // an Action; unknown codes are kept as they are (decode refuses 2^32 and more)
     uint8_t value_type = 0;  // a ValueType, or 10..15 for unknown types
     bool insert = false;
     bool expand = false;
     bool is_map() const { return key.present(); }
+    bool has_scalar() const { return is_scalar_type(value_type); }
+    TextRef value_bytes() const {
+      return has_scalar() ? TextRef{} : TextRef{static_cast<uint32_t>(value_bits), static_cast<uint32_t>(value_bits >> 32)};
+    }
+    void set_value_bytes(TextRef r) { value_bits = r.offset | uint64_t{r.size} << 32; }
   };
+
+  static_assert(sizeof(OpRow) <= 64, "an op row is most of a large document's memory while it loads");
 
   // A column this implementation does not know: kept (inflated, deflate bit clear) so
   // that encoding reproduces it.
@@ -91,7 +114,7 @@ struct DecodedDocument {
   // Ops in document order (§1.10), each with its SUCC list, as stored (Automerge sorts
   // it in Lamport order). Delete ops are not stored.
   std::vector<OpRow> ops;
-  std::vector<OpId> succs;
+  std::vector<RowId> succs;
   Bytes text;
   // Row of each head in `changes`, parallel to `heads`; empty when the file had none
   // (encode_document then writes none).
@@ -115,8 +138,8 @@ struct DecodedDocument {
     return r.present() ? std::string_view(reinterpret_cast<const char*>(text.data()) + r.offset, r.size)
                        : std::string_view();
   }
-  std::span<const OpId> succ(const OpRow& op) const {
-    return std::span<const OpId>(succs).subspan(op.succ_begin, op.succ_count);
+  std::span<const RowId> succ(const OpRow& op) const {
+    return std::span<const RowId>(succs).subspan(op.succ_begin, op.succ_count);
   }
   Value value(const OpRow& op) const;
   // The same into `out`, whose string keeps its capacity (for loops over many ops).
@@ -132,7 +155,7 @@ struct DecodedDocument {
   // memory; the change rows stay).
   void release_ops() {
     std::vector<OpRow>().swap(ops);
-    std::vector<OpId>().swap(succs);
+    std::vector<RowId>().swap(succs);
     Bytes().swap(text);
   }
 };

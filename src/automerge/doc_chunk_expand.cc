@@ -110,7 +110,7 @@ Status rebuild_history(const DecodedDocument& doc, std::vector<HistoryOp>& histo
   reserve_rows(preds, nsucc);
   for (size_t i = 0; i < nops; ++i) {
     const DecodedDocument::OpRow& p = doc.ops[i];
-    for (const OpId& s : doc.succ(p)) {
+    for (const DecodedDocument::RowId s : doc.succ(p)) {
       preds.push_back(PredEdge{s.counter, s.actor, p.id.actor, p.id.counter, static_cast<uint32_t>(i)});
     }
   }

@@ -651,7 +651,7 @@ TEST(DocChunk, MarkEndsMustFollowTheirBeginInTheSameObject) {
   end.value = Value{};
   d.add_op(end);
   EXPECT_TRUE(decode_document(encode_document_body(d, false)).ok());
-  d.ops[2].obj = OpId{0, 0};  // the end in the root map
+  d.ops[2].obj = DecodedDocument::RowId{};  // the end in the root map
   d.ops[2].insert = false;
   d.ops[2].key = d.ops[0].key;
   auto r = decode_document(encode_document_body(d, false));

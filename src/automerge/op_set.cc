@@ -97,6 +97,15 @@ uint64_t hash_op_id(uint64_t counter, uint32_t actor) {
 
 constexpr size_t kMaxJsonDepth = 2000;  // deeper (or cyclic, in a hostile file) objects render as null
 
+// The op index is kept at most three quarters full: at 4 bytes a slot, a document of
+// millions of ops pays for its slots as much as for a fifth of its ops.
+bool over_load(size_t ops, size_t slots) { return ops * 4 > slots * 3; }
+size_t index_slots(size_t ops) {
+  size_t size = 64;
+  while (over_load(ops, size)) size *= 2;
+  return size;
+}
+
 }  // namespace
 
 OpSet::OpSet() {
@@ -116,7 +125,7 @@ uint32_t OpSet::find_op(uint64_t counter, uint32_t actor) const {
 }
 
 bool OpSet::index_op(uint32_t op) {
-  if ((ops_.size() + 1) * 2 > index_.size()) grow_index();
+  if (over_load(ops_.size() + 1, index_.size())) grow_index();
   size_t mask = index_.size() - 1;
   const StoredOp& o = ops_[op];
   size_t slot = hash_op_id(o.counter, o.actor) & mask;
@@ -129,8 +138,7 @@ bool OpSet::index_op(uint32_t op) {
 }
 
 void OpSet::grow_index() {
-  size_t size = index_.size();
-  while ((ops_.size() + 1) * 2 > size) size *= 2;
+  const size_t size = std::max(index_.size(), index_slots(ops_.size() + 1));
   std::vector<uint32_t> old = std::move(index_);
   index_.assign(size, kNone);
   size_t mask = size - 1;
@@ -239,7 +247,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
   for (size_t i = 0; i < doc.actors.size(); ++i) actor_map[i] = s.intern_actor(doc.actors[i]);
   if (doc.ops.size() >= kNone / 2) return error("document has too many ops");
   s.ops_.reserve(doc.ops.size());
-  s.index_.assign(std::max<size_t>(64, std::bit_ceil(doc.ops.size() * 2 + 2)), kNone);
+  s.index_.assign(index_slots(doc.ops.size() + 1), kNone);
 
   // Pass 1: store every op and index it; create the objects of make ops.
   Value value;  // reused: its string keeps its capacity
@@ -268,7 +276,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     }
     s.ops_.push_back(so);
     if (!s.index_op(idx)) return where("duplicate op id");
-    for (const OpId& succ : doc.succ(op)) {
+    for (const DecodedDocument::RowId succ : doc.succ(op)) {
       if (succ.actor >= doc.actors.size()) return where("succ actor index out of range");
       s.add_succ(idx, succ.counter, actor_map[succ.actor]);
     }

@@ -532,12 +532,12 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
   DecodedDocument doc = exported(s);
   {
     DecodedDocument d = doc;
-    d.ops[3].obj = id(42);
+    d.ops[3].obj = DecodedDocument::RowId(id(42));
     EXPECT_FALSE(OpSet::from_document(d).ok());
   }
   {
     DecodedDocument d = doc;
-    d.ops[4].elem = id(9);  // an element that comes later
+    d.ops[4].elem = DecodedDocument::RowId(id(9));  // an element that comes later
     EXPECT_FALSE(OpSet::from_document(d).ok());
   }
   {
@@ -553,7 +553,7 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
   {
     // Table references out of range (a document edited in memory): refused, not read.
     DecodedDocument d = doc;
-    d.ops[0].bytes = {4, 1000};
+    d.ops[0].set_value_bytes({4, 1000});
     EXPECT_FALSE(OpSet::from_document(d).ok());
     d = doc;
     d.ops[0].succ_count = 1000;

@@ -98,6 +98,21 @@ struct Value {
 
 // A scalar value (uint, int, counter, timestamp, f64) as one 64-bit word, as compact
 // stores keep it: the integer's bits, or the f64's. 0 for the other types.
+// Whether values of this type (a ValueType code) are numbers kept as 64 bits
+// (scalar_bits), with no bytes.
+inline bool is_scalar_type(uint8_t type) {
+  switch (static_cast<ValueType>(type)) {
+    case ValueType::kUint:
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+    case ValueType::kF64:
+      return true;
+    default:
+      return false;
+  }
+}
+
 inline uint64_t scalar_bits(const Value& v) {
   switch (v.kind()) {
     case ValueType::kUint:
