@@ -155,6 +155,7 @@ class DocumentStore {
   // appended without a flush, as a lost line costs one more check or, for a removal,
   // a fingerprint that no longer matches; rewritten once it holds more lines than live
   // keys. Removing or setting aside a key forgets it. Any thread.
+  // "v2:<SHA-256 hex>": the bytes, and the version of the checks they passed.
   static std::string fingerprint(ByteView bytes);
   bool is_verified(const StorageKey& key, const std::string& fingerprint);
   void set_verified(const StorageKey& key, const std::string& fingerprint);
