@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: runs the C++ engine and npm @automerge/automerge on the same work in
 # the same run and prints time and peak-memory ratios (C++ / JS; below 1 is better).
+# BENCH_ENGINE_ONLY=1: the engine tables only, not the server's and the latency.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
-js="node $root/tests/interop/bench/automerge_bench.mjs"
+js="node --max-old-space-size=8000 $root/tests/interop/bench/automerge_bench.mjs"
 cpp="$build/bench/automerge_bench"
 work="$build/bench-data"
 mkdir -p "$work"
@@ -14,6 +15,13 @@ if [ ! -f "$small" ]; then
   echo "generating the many-small-changes document (once; ~2 min)"
   (cd "$root/tests/interop" && $js make-small "$small" 20000)
 fi
+# Two changes of millions of ops each way: one text typed at once, then five letters.
+for ops in 4700000 9400000; do
+  if [ ! -f "$work/big-$ops.amrg" ]; then
+    echo "generating the $ops-op document (once)"
+    (cd "$root/tests/interop" && node --max-old-space-size=8000 bench/automerge_bench.mjs make-big "$work/big-$ops.amrg" $ops)
+  fi
+done
 shared=$root/../shared; [ -d "$shared/spec" ] || shared=/work/shared
 text="$shared/data/automerge-perf/text-doc.amrg"
 
@@ -33,13 +41,21 @@ for doc in text small; do
     printf "| %s | %s | %.1f | %.1f | %s |\n" $doc $op "$c" "$j" "$(ratio "$c" "$j")"
   done
 done
+for doc in big-4700000 big-9400000; do
+  for op in load save json; do
+    c=$(mean_ms "$cpp" run $op "$work/$doc.amrg" 1)
+    j=$(mean_ms $js run $op "$work/$doc.amrg" 1)
+    printf "| %s | %s | %.1f | %.1f | %s |\n" $doc $op "$c" "$j" "$(ratio "$c" "$j")"
+  done
+done
 printf "\n| document | peak RSS C++ MiB | peak RSS JS MiB | memory ratio |\n|---|---|---|---|\n"
-for doc in text small; do
-  file=$text; [ $doc = small ] && file=$small
+for doc in text small big-4700000 big-9400000; do
+  file=$text; [ $doc = small ] && file=$small; [[ $doc = big-* ]] && file=$work/$doc.amrg
   c=$(peak_kb "$cpp" run all "$file" 1)
   j=$(peak_kb $js run all "$file" 1)
   printf "| %s (load, save, reload, JSON) | %.1f | %.1f | %s |\n" $doc "$(awk -v k="$c" 'BEGIN{print k/1024}')" "$(awk -v k="$j" 'BEGIN{print k/1024}')" "$(ratio "$c" "$j")"
 done
+[ "${BENCH_ENGINE_ONLY:-}" = 1 ] && exit 0  # the engine tables only
 bash "$root/scripts/bench-server.sh" "$build"
 echo
 echo "Edit latency:"

@@ -97,9 +97,9 @@ uint64_t hash_op_id(uint64_t counter, uint32_t actor) {
 
 constexpr size_t kMaxJsonDepth = 2000;  // deeper (or cyclic, in a hostile file) objects render as null
 
-// The op index is kept at most three quarters full: at 4 bytes a slot, a document of
-// millions of ops pays for its slots as much as for a fifth of its ops.
-bool over_load(size_t ops, size_t slots) { return ops * 4 > slots * 3; }
+// The op index is kept at most half full: each probe of a lookup reads an op (a cache
+// miss on a large document), and fuller, at 3/4, loading 4.7M ops took 15% longer.
+bool over_load(size_t ops, size_t slots) { return ops * 2 > slots; }
 size_t index_slots(size_t ops) {
   size_t size = 64;
   while (over_load(ops, size)) size *= 2;
@@ -196,18 +196,24 @@ void OpSet::store_value(StoredOp& op, const Value& v) {
   op.value_type = v.type;
   op.payload = scalar_bits(v);
   if (!v.has_bytes()) return;
-  op.value_len = static_cast<uint32_t>(v.bytes.size());
   if (v.bytes.size() <= sizeof(op.payload)) {
+    op.value_len = static_cast<uint8_t>(v.bytes.size());
     std::memcpy(&op.payload, v.bytes.data(), v.bytes.size());
   } else {
+    // Longer values go to the arena after their length (callers refuse 2^32 bytes and more).
+    op.value_len = kInArena;
     op.payload = arena_.size();
+    const uint32_t len = static_cast<uint32_t>(v.bytes.size());
+    arena_.append(reinterpret_cast<const char*>(&len), sizeof len);
     arena_.append(v.bytes);
   }
 }
 
 std::string_view OpSet::value_bytes(const StoredOp& op) const {
-  if (op.value_len <= sizeof(op.payload)) return {reinterpret_cast<const char*>(&op.payload), op.value_len};
-  return std::string_view(arena_).substr(op.payload, op.value_len);
+  if (op.value_len != kInArena) return {reinterpret_cast<const char*>(&op.payload), op.value_len};
+  uint32_t len;
+  std::memcpy(&len, arena_.data() + op.payload, sizeof len);
+  return std::string_view(arena_).substr(op.payload + sizeof len, len);
 }
 
 Value OpSet::load_value(const StoredOp& op) const {
@@ -259,7 +265,7 @@ Result<OpSet> OpSet::from_document(const DecodedDocument& doc) {
     if (op.action > kActionMark || op.action == kActionDel)
       return where("action " + std::to_string(op.action) + " cannot be stored in a document");
     StoredOp so;
-    so.counter = op.id.counter;
+    so.counter = static_cast<uint32_t>(op.id.counter);  // decode refuses more than kMaxOpCounter
     so.actor = actor_map[op.id.actor];
     so.action = static_cast<uint8_t>(op.action);
     doc.value_into(op, value);
@@ -405,6 +411,7 @@ Status OpSet::apply_change(const Change& change) {
                    to_hex(change.actor) + "): " + what);
     };
     if (op.action > kActionMark) return where("unknown action " + std::to_string(op.action));
+    if (change.start_op + i > kMaxOpCounter) return where("op counter larger than 2^32 - 1");
     if (author < actors_.size() && find_op(change.start_op + i, author) != kNone) return where("op already applied");
     if (op.value.kind() == ValueType::kString && !is_valid_utf8(op.value.bytes)) return where("invalid UTF-8 in value");
     if (op.value.bytes.size() >= kNone) return where("value too long");
@@ -481,7 +488,7 @@ Status OpSet::apply_change(const Change& change) {
     if (op.action != kActionDel) {
       uint32_t obj = (r.obj & kPending) ? object_of_make_op(stored[r.obj & 0xffffffffu]) : static_cast<uint32_t>(r.obj);
       StoredOp so;
-      so.counter = counter;
+      so.counter = static_cast<uint32_t>(counter);  // checked above
       so.actor = author;
       so.action = static_cast<uint8_t>(op.action);
       so.obj = obj;
@@ -547,7 +554,7 @@ uint64_t OpSet::highest_counter(uint32_t actor) {
   if (max_counter_.size() < actors_.size()) max_counter_.resize(actors_.size(), 0);
   for (; max_counter_ops_ < ops_.size(); ++max_counter_ops_) {
     const StoredOp& op = ops_[max_counter_ops_];
-    max_counter_[op.actor] = std::max(max_counter_[op.actor], op.counter);
+    max_counter_[op.actor] = std::max<uint64_t>(max_counter_[op.actor], op.counter);
   }
   for (; max_counter_succs_ < succs_.size(); ++max_counter_succs_) {
     const SuccEntry& e = succs_[max_counter_succs_];

@@ -115,20 +115,23 @@ class OpSet {
 
   enum Flags : uint8_t { kInsert = 1, kExpand = 2, kHasMarkName = 4 };
 
+  // 40 bytes: most of a loaded document's memory.
   struct StoredOp {
-    uint64_t counter = 0;
-    uint64_t payload = 0;   // scalar bits, or ≤ 8 inline bytes, or arena offset
+    uint32_t counter = 0;   // at most kMaxOpCounter (changes and documents refuse more)
     uint32_t actor = 0;     // index into actors_
     uint32_t obj = 0;       // index into objects_
     uint32_t key = 0;       // map: index into keys_; sequence: insert op of the element (kNone = HEAD)
     uint32_t chain = kNone; // next lower op on the same key / element
     uint32_t next = kNone;  // insert ops: next element of the sequence
     uint32_t succ = kNone;  // first entry in succs_
-    uint32_t value_len = 0; // byte length of string / bytes / unknown values
     uint8_t action = 0;
     uint8_t value_type = 0;
     uint8_t flags = 0;
+    uint8_t value_len = 0;  // a bytes value's length when it is in payload (≤ 8), else kInArena
+    uint64_t payload = 0;   // scalar bits, or ≤ 8 bytes, or the arena offset of a length-prefixed value
   };
+  static constexpr uint8_t kInArena = 0xff;
+  static_assert(sizeof(StoredOp) == 40);
 
   struct SuccEntry {
     uint64_t counter;

@@ -2,6 +2,8 @@
 // C++ bench/automerge_bench does, with npm @automerge/automerge, in this process.
 //
 //   node automerge_bench.mjs make-small OUT [CHANGES]   write the many-small-changes document
+//   node automerge_bench.mjs make-big OUT OPS          write a text of OPS letters typed in one
+//                                                      change, then 5 more in a second (issue 13)
 //   node automerge_bench.mjs run OP FILE ITERS          OP: load | save | json | all
 // `run` prints one JSON line: {"op", "ms"} (mean per iteration).
 import * as A from "@automerge/automerge";
@@ -48,6 +50,17 @@ function makeSmall(out, changes) {
   console.log(JSON.stringify({ file: out, changes: A.getAllChanges(final).length }));
 }
 
+function makeBig(out, ops) {
+  const rand = rng(7);
+  const letters = new Array(ops);
+  for (let i = 0; i < ops; i++) letters[i] = String.fromCharCode(97 + Math.floor(rand() * 26));
+  let doc = A.from({ text: "" }, { actor: "dd04".padEnd(32, "0") });
+  doc = A.change(doc, { time: 0 }, (d) => A.splice(d, ["text"], 0, 0, letters.join("")));
+  doc = A.change(doc, { time: 1 }, (d) => A.splice(d, ["text"], 5, 0, "hello"));
+  writeFileSync(out, A.save(doc));
+  console.log(JSON.stringify({ file: out, ops }));
+}
+
 function run(op, file, iters) {
   const bytes = readFileSync(file);
   let doc = op === "load" || op === "all" ? null : A.load(bytes);
@@ -65,8 +78,9 @@ function run(op, file, iters) {
 
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === "make-small") makeSmall(args[0], Number(args[1] ?? 20000));
+else if (cmd === "make-big") makeBig(args[0], Number(args[1]));
 else if (cmd === "run") run(args[0], args[1], Number(args[2] ?? 1));
 else {
-  console.error("usage: automerge_bench.mjs make-small OUT [CHANGES] | run OP FILE ITERS");
+  console.error("usage: automerge_bench.mjs make-small OUT [CHANGES] | make-big OUT OPS | run OP FILE ITERS");
   process.exit(2);
 }
