@@ -48,7 +48,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // GM_E2E_TIME_SCALE (default 1) multiplies every bounded wait below (withTimeout,
 // waitFor, and so every client and harness wait built on them): the sanitizer run
-// (tests/e2e.cmake, label e2e-asan) sets 3 for a server built with ASan at -O0.
+// (tests/e2e.cmake, label e2e-asan) sets 5 for a server built with ASan at -O0.
 // Sleeps are not scaled: they give things time to happen, and no test passes because
 // something did not happen during one.
 export const TIME_SCALE = Number(process.env.GM_E2E_TIME_SCALE) > 0 ? Number(process.env.GM_E2E_TIME_SCALE) : 1;
