@@ -25,11 +25,14 @@ build: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The engine's unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan-test: deps
-	@[ -f build-asan/build.ninja ] || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON -DGM_UNIT_ONLY=ON
+# Under AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests again, and the
+# end-to-end suites of restarts, bad input, stress, faults and limits against the
+# sanitized program (label e2e-asan, tests/e2e.cmake). A build-asan configured
+# before it built the program is configured again.
+asan-test: deps npm
+	@grep -qs '^GM_SANITIZER_RUN:BOOL=ON' build-asan/CMakeCache.txt || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON -DGM_SANITIZER_RUN=ON
 	cmake --build build-asan -j $(JOBS)
-	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L '^(unit|e2e-asan)$$'
 
 # libFuzzer targets, clang. `make fuzz` runs each for FUZZ_SECONDS (default 20,
 # try FUZZ_SECONDS=600); `fuzz-smoke` is the short run CI does.

@@ -9,7 +9,7 @@ import { scope } from './lib/scope.mjs';
 import { loadStack } from './lib/clients.mjs';
 import { SERVER_KIND } from './lib/server.mjs';
 import { joinRaw } from './lib/raw.mjs';
-import { tempDir, waitFor, sleep } from './lib/util.mjs';
+import { tempDir, waitFor, sleep, scaled } from './lib/util.mjs';
 
 const skip = SERVER_KIND === 'js' ? 'groundmist-sync behaviour' : false;
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
@@ -17,7 +17,7 @@ const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/
 // Ephemeral messages are droppable: relayed only to sockets with room, so peers that
 // stop reading cannot make the server hold copies of a flood (it held 4 x --max-queue
 // per stuck socket before), and only a peer's own messages are relayed.
-test('limits: an ephemeral flood to sockets that stop reading stays small; nobody speaks for another', { skip, timeout: 120000 }, async (t) => {
+test('limits: an ephemeral flood to sockets that stop reading stays small; nobody speaks for another', { skip, timeout: scaled(120000) }, async (t) => {
   const env = scope(t);
   const server = await env.server({ data: tempDir('ephemeral-flood') });
   const s = await loadStack('2.5.6');
@@ -59,7 +59,10 @@ test('limits: an ephemeral flood to sockets that stop reading stays small; nobod
   const got = reader.messages().filter((m) => m.type === 'ephemeral' && m.sessionId === 'flood').length;
   t.diagnostic(`the reading peer got ${got} of ${count + 1}`);
   t.diagnostic(`server RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB for 160 MiB relayed to 5 peers, 4 of them stuck`);
-  assert.ok(after - before < 128, `the server grew by ${(after - before).toFixed(0)} MiB`);
+  // Under ASan the figure is its allocator's (freed memory is held in quarantine),
+  // not the server's: said, not checked.
+  if (server.sanitized) t.diagnostic('the growth is not checked under ASan');
+  else assert.ok(after - before < 128, `the server grew by ${(after - before).toFixed(0)} MiB`);
   assert.equal(reader.messages().filter((m) => m.type === 'ephemeral' && m.sessionId === 'forged').length, 0);
   assert.equal(flooder.closed, null);
   assert.equal(reader.closed, null);
@@ -73,7 +76,7 @@ test('limits: an ephemeral flood to sockets that stop reading stays small; nobod
 
 // A group past --max-group-bytes refuses a change with an error that says so, and
 // keeps serving what it has.
-test('limits: a full group refuses changes and says why', { skip, timeout: 60000 }, async (t) => {
+test('limits: a full group refuses changes and says why', { skip, timeout: scaled(60000) }, async (t) => {
   const env = scope(t);
   const server = await env.server({ data: tempDir('quota'), args: ['--max-group-bytes', '64kb'] });
   const s = await loadStack('2.5.6');

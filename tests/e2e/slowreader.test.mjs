@@ -80,6 +80,9 @@ test('slow reader: a fast client asking for several large documents at once gets
   const after = rss();
   t.diagnostic(`server RSS ${before.toFixed(1)} MiB, 1.5 s after a 48 MiB message on an open socket ${after.toFixed(1)} MiB`);
   assert.equal(p.closed, null);
-  assert.ok(after - before < 24, `the server kept ${(after - before).toFixed(1)} MiB after the message`);
+  // Under ASan the figure is its allocator's (freed memory is held in quarantine),
+  // not the server's: said, not checked.
+  if (server.sanitized) t.diagnostic('what the server kept is not checked under ASan');
+  else assert.ok(after - before < 24, `the server kept ${(after - before).toFixed(1)} MiB after the message`);
   p.close();
 });

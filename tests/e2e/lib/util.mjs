@@ -46,8 +46,17 @@ export function tempDir(prefix) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Rejects with `what` if `promise` does not settle within `ms`.
+// GM_E2E_TIME_SCALE (default 1) multiplies every bounded wait below (withTimeout,
+// waitFor, and so every client and harness wait built on them): the sanitizer run
+// (tests/e2e.cmake, label e2e-asan) sets 5 for a server built with ASan at -O0.
+// Sleeps are not scaled: they give things time to happen, and no test passes because
+// something did not happen during one.
+export const TIME_SCALE = Number(process.env.GM_E2E_TIME_SCALE) > 0 ? Number(process.env.GM_E2E_TIME_SCALE) : 1;
+export const scaled = (ms) => Math.round(ms * TIME_SCALE);
+
+// Rejects with `what` if `promise` does not settle within `ms` (scaled).
 export function withTimeout(promise, ms, what) {
+  ms = scaled(ms);
   let timer;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
@@ -57,8 +66,9 @@ export function withTimeout(promise, ms, what) {
   ]);
 }
 
-// Polls `cond` (sync or async) every 20 ms until it is truthy; throws after `ms`.
+// Polls `cond` (sync or async) every 20 ms until it is truthy; throws after `ms` (scaled).
 export async function waitFor(cond, ms, what) {
+  ms = scaled(ms);
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
