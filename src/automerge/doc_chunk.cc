@@ -426,12 +426,18 @@ Op DecodedDocument::op(size_t i) const {
   return op;
 }
 
-void DecodedDocument::add_op(const Op& op) {
+Status DecodedDocument::add_op(const Op& op) {
   ops.emplace_back();
-  set_op(ops.size() - 1, op);
+  Status s = set_op(ops.size() - 1, op);
+  if (!s) ops.pop_back();
+  return s;
 }
 
-void DecodedDocument::set_op(size_t i, const Op& op) {
+Status DecodedDocument::set_op(size_t i, const Op& op) {
+  const bool fits = op.id.counter <= kMaxOpCounter && op.obj.counter <= kMaxOpCounter &&
+                    op.key.elem.counter <= kMaxOpCounter && op.action <= UINT32_MAX &&
+                    std::all_of(op.pred.begin(), op.pred.end(), [](const OpId& p) { return p.counter <= kMaxOpCounter; });
+  if (!fits) return error("op: a counter past 2^32 - 1 or an action code past 2^32 - 1 does not fit in a document");
   OpRow row;
   row.id = RowId(op.id);
   row.obj = RowId(op.obj);
@@ -439,12 +445,16 @@ void DecodedDocument::set_op(size_t i, const Op& op) {
   row.insert = op.insert;
   row.action = static_cast<uint32_t>(op.action);
   row.expand = op.expand;
-  // Documents built in memory are small: the text table cannot overflow here.
-  if (op.key.map_key) row.key = *add_text(*this, *op.key.map_key);
-  if (op.mark_name) row.mark_name = *add_text(*this, *op.mark_name);
-  (void)set_value(*this, row, op.value);
+  if (op.key.map_key) {
+    GM_ASSIGN_OR_RETURN(row.key, add_text(*this, *op.key.map_key));
+  }
+  if (op.mark_name) {
+    GM_ASSIGN_OR_RETURN(row.mark_name, add_text(*this, *op.mark_name));
+  }
+  GM_TRY(set_value(*this, row, op.value));
   set_succ(row, op.pred);
   ops[i] = row;
+  return Status::Ok();
 }
 
 void DecodedDocument::set_succ(OpRow& op, std::span<const OpId> succ) {

@@ -146,10 +146,11 @@ struct DecodedDocument {
   void value_into(const OpRow& op, Value& out) const;
   // The op as an Op, its succ list in `pred`.
   Op op(size_t i) const;
-  // Appends an op given as an Op (its succ list in `pred`).
-  void add_op(const Op& op);
-  // Replaces op i (its old strings and succs stay in the tables, unused).
-  void set_op(size_t i, const Op& op);
+  // Appends an op given as an Op (its succ list in `pred`); refuses counters and action
+  // codes a row cannot hold (as decode does).
+  Status add_op(const Op& op);
+  // Replaces op i (its old strings and succs stay in the tables, unused); refuses as add_op.
+  Status set_op(size_t i, const Op& op);
   void set_succ(OpRow& op, std::span<const OpId> succ);
   // Frees the ops and their tables, for a caller done with them (they are most of the
   // memory; the change rows stay).

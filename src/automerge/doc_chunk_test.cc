@@ -424,7 +424,7 @@ TEST(DocChunk, ExpandRejectsWrongHeads) {
   ASSERT_TRUE(doc.ok());
   Op title = doc->op(3);
   title.value.bytes = "ho";  // title changed: the change hash no longer matches
-  doc->set_op(3, title);
+  ASSERT_TRUE(doc->set_op(3, title));
   auto changes = expand_document(*doc);
   ASSERT_FALSE(changes.ok());
   EXPECT_NE(changes.error().message.find("heads"), std::string::npos) << changes.error().message;
@@ -636,7 +636,7 @@ TEST(DocChunk, MarkEndsMustFollowTheirBeginInTheSameObject) {
   text.id = OpId{1, 0};
   text.key.map_key = "t";
   text.action = static_cast<uint64_t>(Action::kMakeText);
-  d.add_op(text);
+  ASSERT_TRUE(d.add_op(text));
   Op begin;
   begin.id = OpId{2, 0};
   begin.obj = OpId{1, 0};
@@ -644,12 +644,12 @@ TEST(DocChunk, MarkEndsMustFollowTheirBeginInTheSameObject) {
   begin.action = static_cast<uint64_t>(Action::kMark);
   begin.mark_name = "bold";
   begin.value.type = static_cast<uint8_t>(ValueType::kTrue);
-  d.add_op(begin);
+  ASSERT_TRUE(d.add_op(begin));
   Op end = begin;
   end.id = OpId{3, 0};
   end.mark_name.reset();
   end.value = Value{};
-  d.add_op(end);
+  ASSERT_TRUE(d.add_op(end));
   EXPECT_TRUE(decode_document(encode_document_body(d, false)).ok());
   d.ops[2].obj = DecodedDocument::RowId{};  // the end in the root map
   d.ops[2].insert = false;
@@ -657,6 +657,29 @@ TEST(DocChunk, MarkEndsMustFollowTheirBeginInTheSameObject) {
   auto r = decode_document(encode_document_body(d, false));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("in another object than its mark begin"), std::string::npos) << r.error().message;
+}
+
+// A row holds 32-bit counters and action codes: what does not fit is refused, never
+// cut to another valid op (found by review: 4294967297@aa became 1@aa, and the action
+// 2^32 + 4 became makeText).
+TEST(DecodedDocument, AddOpRefusesWhatARowCannotHold) {
+  DecodedDocument d;
+  d.actors.push_back(ActorId{0xaa});
+  Op op;
+  op.id = OpId{(uint64_t{1} << 32) + 1, 0};
+  op.key.map_key = "k";
+  op.action = static_cast<uint64_t>(Action::kMakeText);
+  EXPECT_FALSE(d.add_op(op));
+  op.id = OpId{1, 0};
+  op.action = (uint64_t{1} << 32) + static_cast<uint64_t>(Action::kMakeText);
+  EXPECT_FALSE(d.add_op(op));
+  op.action = static_cast<uint64_t>(Action::kMakeText);
+  op.pred = {OpId{uint64_t{1} << 32, 0}};
+  EXPECT_FALSE(d.add_op(op));
+  EXPECT_TRUE(d.ops.empty());
+  op.pred.clear();
+  EXPECT_TRUE(d.add_op(op));
+  EXPECT_EQ(d.ops.size(), 1u);
 }
 
 }  // namespace

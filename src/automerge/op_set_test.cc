@@ -119,7 +119,7 @@ DecodedDocument exported(const OpSet& s) {
   DecodedDocument doc;
   std::vector<Op> ops;
   s.export_ops(&doc.actors, &ops);
-  for (const Op& op : ops) doc.add_op(op);
+  for (const Op& op : ops) EXPECT_TRUE(doc.add_op(op));
   return doc;
 }
 
@@ -567,8 +567,8 @@ TEST(OpSet, FromDocumentRejectsBadDocuments) {
     mk.id = id(1);
     Op link = map_op(kRoot, "m", Action::kMakeMap);
     link.id = id(2);
-    d.add_op(link);
-    d.add_op(mk);
+    ASSERT_TRUE(d.add_op(link));
+    ASSERT_TRUE(d.add_op(mk));
     Result<OpSet> r = OpSet::from_document(d);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->to_json(), json::parse(R"({"m":{}})"));
@@ -699,7 +699,7 @@ TEST(OpSet, CorruptedInputsNeverCrash) {
       const size_t i = rnd(d.ops.size());
       Op op = d.op(i);
       mutate(op, d.actors.size(), 200);
-      d.set_op(i, op);
+      ASSERT_TRUE(d.set_op(i, op));
     }
     auto s = OpSet::from_document(d);
     if (!s.ok()) continue;

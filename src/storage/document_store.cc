@@ -140,7 +140,7 @@ DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
     : dir_(std::move(dir)),
       options_(std::move(options)),
       env_(options_.env ? *options_.env : Env::posix()),
-      batch_(dir_ / kTempFolder, env_) {
+      batch_(dir_ / kTempFolder, env_, dir_) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
   if (options_.verified_file.empty()) options_.verified_file = dir_ / ".verified-snapshots";
 }
@@ -148,8 +148,12 @@ DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
 Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOptions options) {
   std::unique_ptr<DocumentStore> store(new DocumentStore(std::move(dir), std::move(options)));
   if (auto st = create_directories_durably(store->env_, store->dir_); !st.ok()) return context("opening store", st.error());
+  // Its own entry too, whoever made it (an earlier run may have crashed before this).
+  if (auto st = sync_directory(store->env_, store->dir_.parent_path()); !st.ok()) {
+    return context("opening store", st.error());
+  }
   if (auto st = store->remove_leftovers(store->dir_, 0); !st.ok()) return context("opening store", st.error());
-  if (auto st = create_directories_durably(store->env_, store->temp_dir()); !st.ok()) return context("opening store", st.error());
+  if (auto st = store->batch_.make_folders(store->temp_dir()); !st.ok()) return context("opening store", st.error());
   if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
   return store;
 }
@@ -223,6 +227,9 @@ Status DocumentStore::init_storage_id() {
     auto existing = read_file(env_, path);
     if (existing.ok() && existing->has_value()) {
       if (plausible_storage_id(**existing)) {
+        // Made durable before it is used: a run that crashed may have left it unflushed.
+        GM_TRY(batch_.make_folders(path.parent_path()));
+        GM_TRY(sync_directory(env_, path.parent_path()));
         storage_id_ = std::string(as_string(**existing));
         return Status::Ok();
       }
@@ -232,7 +239,7 @@ Status DocumentStore::init_storage_id() {
       return existing.error();  // unreadable is not damaged: a new id would be wrong
     }
     std::string id = new_uuid_v4();
-    GM_TRY(create_directories_durably(env_, path.parent_path()));
+    GM_TRY(batch_.make_folders(path.parent_path()));
     GM_ASSIGN_OR_RETURN(bool created, create_file_durably(env_, path, as_bytes(id), 0644, temp_dir()));
     if (created) {
       storage_id_ = std::move(id);
@@ -260,7 +267,7 @@ std::optional<std::string> DocumentStore::check_content(const StorageKey& key, B
 Status DocumentStore::save(const StorageKey& key, ByteView bytes) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(key));
   fs::path path = dir_ / relative;
-  GM_TRY(create_directories_durably(env_, path.parent_path()));
+  GM_TRY(batch_.make_folders(path.parent_path()));
   return write_file_durably(env_, path, bytes, 0600, temp_dir());
 }
 
@@ -375,14 +382,16 @@ Status DocumentStore::remove_keys(std::span<const StorageKey> keys) {
       continue;
     }
     fs::path path = dir_ / *relative;
-    if (env_.unlink(path.c_str()) != 0) {
-      if (errno != ENOENT && result) result = errno_error("cannot remove", path, errno);
+    if (env_.unlink(path.c_str()) != 0 && errno != ENOENT) {
+      if (result) result = errno_error("cannot remove", path, errno);
       continue;
     }
+    // Gone already is flushed too: an earlier removal may have failed at its flush.
     folders.insert(path.parent_path());
   }
   for (const fs::path& folder : folders) {
-    if (Status s = sync_directory(env_, folder); !s && result) result = s;
+    Status s = sync_directory(env_, folder);
+    if (!s && s.error().code != ErrorCode::kNotFound && result) result = s;  // no folder: nothing to flush
   }
   return result;
 }

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "util/hex.h"
@@ -57,12 +58,20 @@ Status write_all(Env& env, int fd, ByteView bytes, const fs::path& path) {
 
 // Writes a fresh temp file for `path` in `temp_dir`, or beside `path` when that is
 // empty (fsynced when `sync`); returns its path.
-Result<fs::path> write_temp(Env& env, const fs::path& path, ByteView bytes, unsigned mode,
-                            const fs::path& temp_dir, bool sync = true) {
+// A temp file written, and its inode (0 if unknown).
+struct Temp {
+  fs::path path;
+  ino_t ino = 0;
+};
+
+Result<Temp> write_temp(Env& env, const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir,
+                        bool sync = true) {
   fs::path temp = (temp_dir.empty() ? path.parent_path() : temp_dir) /
                   (std::string(kTempPrefix) + path.filename().string() + "-" + random_suffix());
   Fd fd(env, env.open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return errno_error("cannot create", temp, errno);
+  struct stat info {};
+  const ino_t ino = env.fstat(fd.get(), &info) == 0 ? info.st_ino : 0;
   Status st = write_all(env, fd.get(), bytes, temp);
   if (st.ok() && sync && env.fsync(fd.get()) != 0) st = errno_error("cannot fsync", temp, errno);
   if (st.ok() && fd.close() != 0) st = errno_error("cannot close", temp, errno);
@@ -70,7 +79,21 @@ Result<fs::path> write_temp(Env& env, const fs::path& path, ByteView bytes, unsi
     env.unlink(temp.c_str());
     return st.error();
   }
-  return temp;
+  return Temp{std::move(temp), ino};
+}
+
+// Whether nothing is at `path` (an lstat error other than ENOENT is not known absent).
+bool known_absent(Env& env, const fs::path& path) {
+  struct stat st {};
+  return env.lstat(path.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+// After a failed flush: `path` was free before, and if it still holds the file put there
+// (inode `ino`), that file may not be durable and is taken away again, so that nobody
+// reads it next. Anything else at `path` stays.
+void take_back(Env& env, const fs::path& path, bool was_free, ino_t ino) {
+  struct stat st {};
+  if (was_free && ino != 0 && env.lstat(path.c_str(), &st) == 0 && st.st_ino == ino) env.unlink(path.c_str());
 }
 
 }  // namespace
@@ -106,31 +129,30 @@ Status sync_directory(Env& env, const fs::path& dir) {
 }
 
 Status write_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(env, path, bytes, mode, temp_dir));
-  struct stat st {};
-  const bool existed = env.lstat(path.c_str(), &st) == 0;
-  if (env.rename(temp.c_str(), path.c_str()) != 0) {
+  GM_ASSIGN_OR_RETURN(Temp temp, write_temp(env, path, bytes, mode, temp_dir));
+  const bool was_free = known_absent(env, path);
+  if (env.rename(temp.path.c_str(), path.c_str()) != 0) {
     int err = errno;
-    env.unlink(temp.c_str());
-    return errno_error("cannot rename " + temp.string() + " to", path, err);
+    env.unlink(temp.path.c_str());
+    return errno_error("cannot rename " + temp.path.string() + " to", path, err);
   }
   Status synced = sync_directory(env, path.parent_path());
-  if (!synced && !existed) env.unlink(path.c_str());  // not known durable: not left visible (as DurableBatch::commit)
+  if (!synced) take_back(env, path, was_free, temp.ino);
   return synced;
 }
 
 Result<bool> create_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode,
                                  const fs::path& temp_dir) {
-  GM_ASSIGN_OR_RETURN(fs::path temp, write_temp(env, path, bytes, mode, temp_dir));
-  int r = env.link(temp.c_str(), path.c_str());
+  GM_ASSIGN_OR_RETURN(Temp temp, write_temp(env, path, bytes, mode, temp_dir));
+  int r = env.link(temp.path.c_str(), path.c_str());
   int err = errno;
-  env.unlink(temp.c_str());
+  env.unlink(temp.path.c_str());
   if (r != 0) {
     if (err == EEXIST) return false;
-    return errno_error("cannot link " + temp.string() + " to", path, err);
+    return errno_error("cannot link " + temp.path.string() + " to", path, err);
   }
   if (Status synced = sync_directory(env, path.parent_path()); !synced) {
-    env.unlink(path.c_str());  // not known durable: not left visible
+    take_back(env, path, /*was_free=*/true, temp.ino);  // link() fails on a taken place
     return synced.error();
   }
   return true;
@@ -154,14 +176,30 @@ namespace {
 
 // Creates `dir` and every missing folder above it, mode 0700 (the data is private);
 // with `sync`, fsyncs each parent that gained an entry.
-Status make_directories(Env& env, const fs::path& dir, bool sync) {
+// With `known` (the folders whose entries are known durable, `root` the first of them):
+// an existing folder below root that is not known yet has its entry flushed too, once
+// (a process that crashed after a mkdir left it unflushed, and a power loss would take
+// it with every file made durable inside it since).
+Status make_directories(Env& env, const fs::path& dir, std::set<std::string>* known = nullptr,
+                        const fs::path& root = {}) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
   while (true) {
+    if (known && known->count(p.string())) break;
     struct stat st {};
     if (env.stat(p.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return error(p.string() + " exists but is not a folder");
+      if (!known) break;
+      // Up to the root, every existing folder not known yet is flushed into its parent.
+      std::vector<fs::path> unknown;
+      for (fs::path q = p; q != root && q.has_relative_path() && !known->count(q.string()); q = q.parent_path()) {
+        unknown.push_back(q);
+      }
+      for (auto it = unknown.rbegin(); it != unknown.rend(); ++it) {
+        GM_TRY(sync_directory(env, it->parent_path()));
+        known->insert(it->string());
+      }
       break;
     }
     if (errno != ENOENT) return errno_error("cannot inspect", p, errno);
@@ -170,29 +208,43 @@ Status make_directories(Env& env, const fs::path& dir, bool sync) {
     if (parent == p || parent.empty()) break;
     p = parent;
   }
+  // A folder made here whose entry could not be flushed is removed again (deepest
+  // first): left in place, the next call would find it and never flush it, and files
+  // made durable inside it would go with it at a power loss.
+  std::vector<fs::path> made;
+  auto fail = [&](Error e) {
+    for (auto it = made.rbegin(); it != made.rend(); ++it) env.rmdir(it->c_str());
+    return e;
+  };
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (env.mkdir(it->c_str(), 0700) != 0) {
+    if (env.mkdir(it->c_str(), 0700) == 0) {
+      made.push_back(*it);
+    } else {
       const int err = errno;
       // Created meanwhile by someone else is fine, if it is a folder.
       struct stat st {};
       if (err != EEXIST || env.stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return errno_error("cannot create folder", *it, err);
+        return fail(errno_error("cannot create folder", *it, err));
       }
     }
     fs::path parent = it->parent_path();
-    if (sync) GM_TRY(sync_directory(env, parent.empty() ? fs::path(".") : parent));
+    if (Status s = sync_directory(env, parent.empty() ? fs::path(".") : parent); !s) return fail(s.error());
+  }
+  if (known) {
+    for (const fs::path& m : missing) known->insert(m.string());
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status create_directories_durably(Env& env, const fs::path& dir) { return make_directories(env, dir, true); }
+Status create_directories_durably(Env& env, const fs::path& dir) { return make_directories(env, dir); }
 
 PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
   if (this != &other) {
     discard();
     env_ = std::exchange(other.env_, nullptr);
+    ino_ = std::exchange(other.ino_, 0);
     temp_ = std::exchange(other.temp_, {});
     path_ = std::exchange(other.path_, {});
     size_ = std::exchange(other.size_, 0);
@@ -214,10 +266,17 @@ Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, 
     // Another caller that finds a folder this one is creating waits until its entry is
     // durable; the common case (every folder there) is one stat.
     std::lock_guard lock(folders_mutex_);
-    GM_TRY(make_directories(env_, path.parent_path(), true));
+    GM_TRY(make_directories(env_, path.parent_path(), &durable_folders_, root_));
   }
-  GM_ASSIGN_OR_RETURN(file.temp_, write_temp(env_, path, bytes, mode, temp_dir_, false));
+  GM_ASSIGN_OR_RETURN(Temp temp, write_temp(env_, path, bytes, mode, temp_dir_, false));
+  file.temp_ = std::move(temp.path);
+  file.ino_ = temp.ino;
   return file;
+}
+
+Status DurableBatch::make_folders(const fs::path& dir) const {
+  std::lock_guard lock(folders_mutex_);
+  return make_directories(env_, dir, &durable_folders_, root_);
 }
 
 Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {
@@ -244,17 +303,16 @@ Status DurableBatch::commit(std::vector<PendingFile>& files) {
   Env& env = *batch.front().env_;
   for (const PendingFile& f : batch) GM_TRY(sync_data(env, f.temp_));
   std::vector<fs::path> folders;  // that gained an entry
-  std::vector<fs::path> added;    // paths that were absent before
+  std::vector<std::pair<fs::path, ino_t>> placed;  // files renamed into free places
   Status status = Status::Ok();
   for (PendingFile& f : batch) {
-    struct stat st {};
-    const bool existed = env.lstat(f.path_.c_str(), &st) == 0;
+    const bool was_free = known_absent(env, f.path_);
     if (env.rename(f.temp_.c_str(), f.path_.c_str()) != 0) {
       status = errno_error("cannot rename " + f.temp_.string() + " to", f.path_, errno);
       break;
     }
     f.temp_.clear();  // published
-    if (!existed) added.push_back(f.path_);
+    if (was_free) placed.emplace_back(f.path_, f.ino_);
     if (std::find(folders.begin(), folders.end(), f.path_.parent_path()) == folders.end()) {
       folders.push_back(f.path_.parent_path());
     }
@@ -268,7 +326,7 @@ Status DurableBatch::commit(std::vector<PendingFile>& files) {
   // the folder next (the caller reloads from it) serves a change that a power loss
   // could still take. A file that replaced one of the same name stays: names are
   // content hashes, so it holds what the old one held.
-  for (const fs::path& path : added) env.unlink(path.c_str());
+  for (const auto& [path, ino] : placed) take_back(env, path, /*was_free=*/true, ino);
   return status;
 }
 

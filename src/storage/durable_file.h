@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,6 +85,7 @@ class PendingFile {
   friend class DurableBatch;
   void discard();
   Env* env_ = nullptr;
+  ino_t ino_ = 0;  // of the temp file (0 if unknown)
   std::filesystem::path temp_, path_;
   size_t size_ = 0;
 };
@@ -103,9 +105,12 @@ class PendingFile {
 class DurableBatch {
  public:
   // Temp files go to `temp_dir` (on the same filesystem as the paths), or beside each
-  // path when it is empty.
-  explicit DurableBatch(std::filesystem::path temp_dir = {}, Env& env = Env::posix())
-      : env_(env), temp_dir_(std::move(temp_dir)) {}
+  // path when it is empty. Folders are made durable below `root` (whose own entry the
+  // caller made durable): each existing one is flushed into its parent the first time
+  // this batch uses it.
+  explicit DurableBatch(std::filesystem::path temp_dir = {}, Env& env = Env::posix(),
+                        std::filesystem::path root = {})
+      : env_(env), temp_dir_(std::move(temp_dir)), root_(std::move(root)) {}
   DurableBatch(const DurableBatch&) = delete;
   DurableBatch& operator=(const DurableBatch&) = delete;
 
@@ -121,12 +126,16 @@ class DurableBatch {
     return commit(files);
   }
   bool empty() const { return pending_.empty(); }
+  // Creates `dir` and the folders above it (below root) durably, as prepare() does.
+  Status make_folders(const std::filesystem::path& dir) const;
 
  private:
   Env& env_;
   std::filesystem::path temp_dir_;
   std::vector<PendingFile> pending_;
+  std::filesystem::path root_;
   mutable std::mutex folders_mutex_;  // prepare(): a folder is made durable before anyone uses it
+  mutable std::set<std::string> durable_folders_;  // under folders_mutex_: entries known durable
 };
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot

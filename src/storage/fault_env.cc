@@ -103,6 +103,21 @@ bool FaultEnv::tracked(const std::string& path) const {
   return !relative.empty() && *relative.begin() != "..";
 }
 
+std::optional<std::string> FaultEnv::durable_content(const char* path) const {
+  struct stat st {};
+  std::optional<std::string> content = content_of(path);
+  if (!content || ::lstat(path, &st) != 0) return content;
+  // Written since its last flush: only what was flushed would come back.
+  if (auto f = flushed_size_.find(st.st_ino); f != flushed_size_.end()) {
+    content->resize(std::min<size_t>(content->size(), static_cast<size_t>(f->second)));
+  }
+  return content;
+}
+
+void FaultEnv::forget_data(const struct stat& st) {
+  if (st.st_nlink <= 1) flushed_size_.erase(st.st_ino);
+}
+
 ino_t FaultEnv::folder_of(const std::string& path) const {
   struct stat st {};
   fs::path parent = fs::path(path).parent_path();
@@ -196,11 +211,15 @@ int FaultEnv::lstat(const char* path, struct stat* st) {
 int FaultEnv::rename(const char* from, const char* to) {
   std::lock_guard lock(mutex_);
   if (int err = step(std::string("rename ") + from + " -> " + to)) return failed(err);
-  struct stat st {};
+  struct stat st {}, old {};
   const bool known = ::lstat(from, &st) == 0;
-  std::optional<std::string> replaced = content_of(to);
+  const bool replaces = ::lstat(to, &old) == 0;
+  std::optional<std::string> replaced = durable_content(to);
   if (::rename(from, to) != 0) return -1;
-  if (known && tracked(to)) pending_.push_back({Pending::kRename, folder_of(to), from, to, st.st_ino, std::move(replaced)});
+  if (replaces) forget_data(old);
+  if (known && tracked(to)) {
+    pending_.push_back({Pending::kRename, folder_of(to), from, to, st.st_ino, std::move(replaced), replaces ? old.st_ino : 0});
+  }
   return 0;
 }
 
@@ -218,9 +237,9 @@ int FaultEnv::unlink(const char* path) {
   if (int err = step(std::string("unlink ") + path, /*frees=*/true)) return failed(err);
   struct stat st {};
   const bool known = ::lstat(path, &st) == 0;
-  std::optional<std::string> content = content_of(path);
+  std::optional<std::string> content = durable_content(path);
   if (::unlink(path) != 0) return -1;
-  if (known && st.st_nlink <= 1) flushed_size_.erase(st.st_ino);
+  if (known) forget_data(st);
   if (known && tracked(path)) pending_.push_back({Pending::kUnlink, folder_of(path), "", path, st.st_ino, std::move(content)});
   return 0;
 }
@@ -250,10 +269,21 @@ int FaultEnv::list(const char* dir, std::vector<Entry>& out) {
   return Env::list(dir, out);
 }
 
-void FaultEnv::undo(const Pending& p) {
+void FaultEnv::undo(size_t i) {
+  const Pending& p = pending_[i];
   struct stat st {};
   const bool there = ::lstat(p.to.c_str(), &st) == 0;
   const bool same = there && st.st_ino == p.ino;
+  // A file put back is a new inode: older changes that name the old one at that path
+  // mean the new one.
+  auto put_back_at = [&](const std::string& path, const std::string& content, ino_t was) {
+    put_back(path, content);
+    struct stat now {};
+    if (::lstat(path.c_str(), &now) != 0) return;
+    for (size_t j = 0; j < i; ++j) {
+      if (pending_[j].to == path && pending_[j].ino == was) pending_[j].ino = now.st_ino;
+    }
+  };
   switch (p.kind) {
     case Pending::kCreate:
     case Pending::kLink:
@@ -266,10 +296,10 @@ void FaultEnv::undo(const Pending& p) {
       }
       break;
     case Pending::kRename:
-      if (same && ::rename(p.to.c_str(), p.from.c_str()) == 0 && p.saved) put_back(p.to, *p.saved);
+      if (same && ::rename(p.to.c_str(), p.from.c_str()) == 0 && p.saved) put_back_at(p.to, *p.saved, p.replaced);
       break;
     case Pending::kUnlink:
-      if (!there && p.saved) put_back(p.to, *p.saved);
+      if (!there && p.saved) put_back_at(p.to, *p.saved, p.ino);
       break;
     case Pending::kRmdir:
       if (!there) ::mkdir(p.to.c_str(), 0700);
@@ -289,7 +319,7 @@ void FaultEnv::lose_unsynced() {
       if (::truncate(it->path().c_str(), f->second) != 0) continue;
     }
   }
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) undo(*it);
+  for (size_t i = pending_.size(); i-- > 0;) undo(i);
   pending_.clear();
   flushed_size_.clear();
 }

@@ -88,7 +88,8 @@ class FaultEnv : public Env {
     ino_t folder;   // whose fsync makes it durable
     std::string from, to;
     ino_t ino = 0;  // of what was created or moved
-    std::optional<std::string> saved;  // the content of the file removed or replaced
+    std::optional<std::string> saved;  // the durable content of the file removed or replaced
+    ino_t replaced = 0;                // a rename: the inode it replaced at `to`
   };
   // Under mutex_: counts a step; 0 to go on, else the errno it fails with. A step that
   // `frees` space (unlink, rmdir) passes a full disk (fail_from with ENOSPC).
@@ -97,7 +98,11 @@ class FaultEnv : public Env {
   bool tracked(const std::string& path) const;
   ino_t folder_of(const std::string& path) const;
   void flushed(int fd);
-  void undo(const Pending& p);
+  void undo(size_t i);  // pending_[i]; may update older entries
+  // The content of `path` that a power loss would leave (cut to its flushed size).
+  std::optional<std::string> durable_content(const char* path) const;
+  // A file's last name is gone: its inode may be reused.
+  void forget_data(const struct stat& st);
 
   const std::filesystem::path dir_;
   mutable std::mutex mutex_;
