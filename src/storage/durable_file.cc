@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <set>
+#include <unordered_set>
 #include <vector>
 
 #include "util/hex.h"
@@ -180,25 +180,26 @@ namespace {
 // an existing folder below root that is not known yet has its entry flushed too, once
 // (a process that crashed after a mkdir left it unflushed, and a power loss would take
 // it with every file made durable inside it since).
-Status make_directories(Env& env, const fs::path& dir, std::set<std::string>* known = nullptr,
+Status make_directories(Env& env, const fs::path& dir, std::unordered_set<size_t>* known = nullptr,
                         const fs::path& root = {}) {
+  auto id = [](const fs::path& folder) { return std::hash<std::string>()(folder.string()); };
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
   while (true) {
-    if (known && known->count(p.string())) break;
+    if (known && known->count(id(p))) break;
     struct stat st {};
     if (env.stat(p.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return error(p.string() + " exists but is not a folder");
       if (!known) break;
       // Up to the root, every existing folder not known yet is flushed into its parent.
       std::vector<fs::path> unknown;
-      for (fs::path q = p; q != root && q.has_relative_path() && !known->count(q.string()); q = q.parent_path()) {
+      for (fs::path q = p; q != root && q.has_relative_path() && !known->count(id(q)); q = q.parent_path()) {
         unknown.push_back(q);
       }
       for (auto it = unknown.rbegin(); it != unknown.rend(); ++it) {
         GM_TRY(sync_directory(env, it->parent_path()));
-        known->insert(it->string());
+        known->insert(id(*it));
       }
       break;
     }
@@ -231,7 +232,7 @@ Status make_directories(Env& env, const fs::path& dir, std::set<std::string>* kn
     if (Status s = sync_directory(env, parent.empty() ? fs::path(".") : parent); !s) return fail(s.error());
   }
   if (known) {
-    for (const fs::path& m : missing) known->insert(m.string());
+    for (const fs::path& m : missing) known->insert(id(m));
   }
   return Status::Ok();
 }

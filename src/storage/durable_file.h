@@ -21,8 +21,8 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -135,7 +135,9 @@ class DurableBatch {
   std::vector<PendingFile> pending_;
   std::filesystem::path root_;
   mutable std::mutex folders_mutex_;  // prepare(): a folder is made durable before anyone uses it
-  mutable std::set<std::string> durable_folders_;  // under folders_mutex_: entries known durable
+  // Under folders_mutex_: folders whose entries are known durable, by the hash of their
+  // path (a few bytes each, for a store of 100,000 documents).
+  mutable std::unordered_set<size_t> durable_folders_;
 };
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot
