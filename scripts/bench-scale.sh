@@ -26,7 +26,7 @@ bench="node bench/scale_bench.mjs"
 group=xyz.groundmist.scale
 group_path=xyz/groundmist/scale
 sockets=${SCALE_SOCKETS:-10000}
-doc_counts=${SCALE_DOCS:-"1000 10000 100000"}
+doc_counts=${SCALE_DOCS-"1000 10000 100000"}
 [ -x "$bin" ] || { echo "bench-scale: $bin not found (build it first, or set BIN)" >&2; exit 1; }
 # Each socket is a file descriptor on both ends.
 ulimit -n "$(ulimit -Hn)"
@@ -97,7 +97,7 @@ for kind in $kinds; do
   start_server "$kind" "$data" "$work/sockets-$kind.log"
   echo "bench-scale: $sockets sockets to the $kind server (pid $server_pid)" >&2
   (cd "$interop" && $bench sockets --url "$url" --pid "$server_pid" --count "$sockets" --label "$kind" \
-    --out "$work/sockets-$kind.json") 2> >(sed "s/^/  [sockets $kind] /" >&2) >/dev/null
+    --out "$work/sockets-$kind.json") 2> >(sed -u "s/^/  [sockets $kind] /" >&2) >/dev/null
   stop_server
 done
 
@@ -106,7 +106,7 @@ for n in $doc_counts; do
   data="$work/docs-$n"
   mkdir -p -m 700 "$data"
   echo "bench-scale: writing $n documents" >&2
-  (cd "$interop" && $bench gen-docs --dir "$data/$group_path" --docs "$n" --ids "$work/ids-$n.txt") 2> >(sed "s/^/  [docs $n] /" >&2)
+  (cd "$interop" && $bench gen-docs --dir "$data/$group_path" --docs "$n" --ids "$work/ids-$n.txt") 2> >(sed -u "s/^/  [docs $n] /" >&2)
   token=$("$bin" token --group "$group" --data "$data")
   for kind in $kinds; do
     # shellcheck disable=SC2046
@@ -119,7 +119,7 @@ for n in $doc_counts; do
       >/dev/null || echo "bench-scale: first sync on the $kind server with $n documents failed" >&2
     stop_server
   done
-  du -sh "$data" | sed "s/^/  [docs $n] /" >&2
+  du -sh "$data" | sed -u "s/^/  [docs $n] /" >&2
   [ "$n" = "$(echo "$doc_counts" | awk '{print $NF}')" ] || rm -rf "$data"
 done
 
