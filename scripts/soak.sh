@@ -49,7 +49,7 @@ echo "soak: commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff
 status=0
 # shellcheck disable=SC2086
 (cd "$interop" && node bench/soak.mjs --url "$url" --pid "$server_pid" --minutes "$minutes" --out "$work/soak.json" ${SOAK_ARGS:-}) \
-  2> >(sed "s/^/  [soak] /" >&2) || status=$?
+  2> >(sed -u "s/^/  [soak] /" >&2) || status=$?
 kill -0 "$server_pid" 2>/dev/null || { echo "soak: the server died during the run:" >&2; tail -20 "$work/server.err" >&2; status=1; }
 stop_server
 echo "soak: server log: $(grep -c . "$work/server.err" || true) warning/error lines$( [ -s "$work/server.err" ] && echo ", the last:" )" >&2

@@ -99,7 +99,15 @@ async function session(n) {
       for (const h of handles) client.change(h, (d) => { d[key] = e; });
       await sleep(rand(20, 80));
     }
-    for (const h of handles) await client.waitServerHas(h, 30000);
+    for (const [i, h] of handles.entries()) {
+      try {
+        await client.waitServerHas(h, 30000);
+      } catch (e) {
+        const how = i < handles.length - (docUrls.length > 0 ? 1 : 0) ? "created" : "found";
+        throw new Error(`${e.message} (a document it ${how}; its heads ${client.heads(h).map((x) => x.slice(0, 8))}, ` +
+          `the server's last ${client.serverHeads(h).map((x) => x.slice(0, 8))})`);
+      }
+    }
     for (const h of handles) {
       const url = h.url;
       if (!expected.has(url)) {
