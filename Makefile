@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 20
 
-.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency clean
+.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency bench-scale soak clean
 
 run: build
 	./$(BUILD)/groundmist-sync serve
@@ -52,6 +52,16 @@ bench: build npm
 # Only the edit-latency part of `make bench` (issue 12).
 bench-latency: build npm
 	bash scripts/bench-latency.sh $(BUILD)
+
+# Scale (issue 13; not part of `make bench`): 10,000 idle sockets, start-up and first
+# sync over 1k–100k documents (SCALE_SOCKETS, SCALE_DOCS), against the JS reference.
+bench-scale: build npm
+	bash scripts/bench-scale.sh $(BUILD)
+
+# Clients connecting, editing and leaving for SOAK_MINUTES (default 30) while the
+# server's memory and file descriptors are sampled.
+soak: build npm
+	bash scripts/soak.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

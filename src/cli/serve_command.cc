@@ -164,6 +164,9 @@ int serve(const ServeOptions& opts) {
   if (opts.host) config.host = *opts.host;
   if (opts.max_frame_bytes) config.max_frame_bytes = *opts.max_frame_bytes;
   if (opts.max_queue_bytes) config.max_queue_bytes = *opts.max_queue_bytes;
+  if (opts.max_connections) config.max_connections = *opts.max_connections;
+  if (opts.max_sockets_per_group) config.max_sockets_per_group = *opts.max_sockets_per_group;
+  if (opts.max_sockets_per_token) config.max_sockets_per_session = *opts.max_sockets_per_token;
   if (opts.owner) config.owner_did = *opts.owner;
   if (opts.public_host) config.public_host = *opts.public_host;
   if (opts.plc_url) config.plc_url = *opts.plc_url;
@@ -350,6 +353,16 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
                   "Bytes one lexicon group's document files may take on disk; past it changes are refused with "
                   "an error (default 8GiB; 0: no limit)")
       ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--max-connections", opts.max_connections,
+                  "Open TCP connections in all; more are closed at once (default 4096; fewer if the open-file "
+                  "limit would not leave room for the documents' files)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
+  cmd->add_option("--max-sockets-per-group", opts.max_sockets_per_group,
+                  "WebSockets one lexicon group's tokens may hold open together; more are answered 429 (default 1024)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
+  cmd->add_option("--max-sockets-per-token", opts.max_sockets_per_token,
+                  "WebSockets one session token may hold open at once; more are answered 429 (default 256)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
   cmd->add_option("--owner", opts.owner, "The owner's DID (env ATPROTO_DID); without one, loopback only");
   cmd->add_option("--public-host", opts.public_host,
                   "Host apps reach this server at, e.g. sync.example.com (env GROUNDMIST_SYNC_HOST); the server is "

@@ -30,6 +30,9 @@ struct ServeOptions {
   std::optional<double> ping_interval_seconds;
   std::optional<double> idle_unload_seconds;
   std::optional<uint64_t> max_group_bytes;
+  std::optional<uint64_t> max_connections;
+  std::optional<uint64_t> max_sockets_per_group;
+  std::optional<uint64_t> max_sockets_per_token;
   std::optional<std::string> owner;
   std::optional<std::string> public_host;
   std::optional<std::string> plc_url;

@@ -122,11 +122,12 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
         co_await http::async_write(stream, *refusal, kTuple);
         break;
       }
-      // The WebSocket session takes over the socket and registers itself.
+      // The WebSocket session takes over the socket and registers itself, in a
+      // coroutine of its own; this one ends.
       live.reset();
       auto session = std::make_shared<WebSocketSession>(ctx, id, std::move(stream),
                                                         std::get<PeerIdentity>(std::move(checked)), remote);
-      co_await serve_websocket(std::move(session), std::move(req));
+      spawn_websocket(std::move(session), std::move(req), who);
       co_return;
     }
 

@@ -54,6 +54,21 @@ asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session,
   co_await session->run(std::move(upgrade));
 }
 
+void spawn_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade, std::string who) {
+  auto executor = session->executor();
+  asio::co_spawn(executor, serve_websocket(std::move(session), std::move(upgrade)),
+                 [who = std::move(who)](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& x) {
+                     spdlog::error("{}: websocket: {}", who, x.what());
+                   } catch (...) {
+                     spdlog::error("{}: websocket: unknown exception", who);
+                   }
+                 });
+}
+
 asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   // The WebSocket layer has its own timers; the TCP stream's would cut idle sockets.
   beast::get_lowest_layer(ws_).expires_never();
@@ -90,6 +105,9 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
     spdlog::info("conn {} {}: websocket handshake failed: {}", id_, remote_, accept_ec.message());
     co_return;
   }
+  // The upgrade request's headers are not needed past the handshake (they would stay
+  // in this coroutine's frame for the socket's lifetime).
+  upgrade = HttpRequest{};
   if (state_ == State::accepting) state_ = State::open;  // a shutdown may have begun meanwhile
   metrics_.connections.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("conn {} {}: websocket open, group {}", id_, remote_, identity_.group);

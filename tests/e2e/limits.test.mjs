@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { scope } from './lib/scope.mjs';
 import { loadStack } from './lib/clients.mjs';
-import { SERVER_KIND } from './lib/server.mjs';
-import { joinRaw } from './lib/raw.mjs';
+import { SERVER_KIND, mintToken } from './lib/server.mjs';
+import { joinRaw, openRaw } from './lib/raw.mjs';
 import { tempDir, waitFor, sleep, scaled } from './lib/util.mjs';
 
 const skip = SERVER_KIND === 'js' ? 'groundmist-sync behaviour' : false;
@@ -99,4 +99,28 @@ test('limits: a full group refuses changes and says why', { skip, timeout: scale
   assert.match(error.message, /storage is full/);
   await waitFor(() => p.closed, 5000, 'the socket to close');
   assert.ok(server.alive());
+});
+
+// The socket limits can be set (bench-scale.sh raises them for 10,000 sockets):
+// --max-sockets-per-token, --max-sockets-per-group answer 429; past
+// --max-connections a connection is closed at once.
+test('limits: --max-sockets-per-token, --max-sockets-per-group and --max-connections', { skip, timeout: 60000 }, async (t) => {
+  const env = scope(t);
+  const data = tempDir('socket-limits');
+  const server = await env.server({
+    data,
+    args: ['--max-sockets-per-token', '2', '--max-sockets-per-group', '3', '--max-connections', '4'],
+  });
+  const url = (token) => `ws://127.0.0.1:${server.port}/?token=${token}`;
+  const [t1, t2] = [mintToken(undefined, data), mintToken(undefined, data)];
+  const open = [await joinRaw(url(t1)), await joinRaw(url(t1))];
+  assert.equal((await openRaw(url(t1))).status, 429, 'a third socket of one token');
+  open.push(await joinRaw(url(t2)));
+  assert.equal((await openRaw(url(t2))).status, 429, 'a fourth socket of one group');
+  open.push(await joinRaw(server.url('xyz.groundmist.other')));
+  await sleep(200); // the refused upgrades' connections are gone
+  const fifth = await joinRaw(server.url('xyz.groundmist.third')).then(() => 'joined', (e) => e.message);
+  t.diagnostic(`a fifth connection: ${fifth}`);
+  assert.notEqual(fifth, 'joined', 'a fifth connection past --max-connections 4');
+  for (const p of open) assert.equal(p.closed, null, `${p.peerId} still open`);
 });
