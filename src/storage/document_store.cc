@@ -29,6 +29,8 @@ constexpr std::string_view kDamagedPrefix = ".damaged-";
 // temp there would make npm stop reading the document at it, and its compaction then
 // drop what came after).
 constexpr std::string_view kTempFolder = ".tmp";
+// In the temp folder once open() has looked for leftovers of older versions everywhere.
+constexpr std::string_view kSweptMarker = ".swept";
 // Keys are a handful of elements deep; anything deeper is not ours.
 constexpr int kMaxDepth = 16;
 // A registry file larger than this is not read (and is rewritten): it cannot be ours.
@@ -152,10 +154,26 @@ Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOp
   if (auto st = sync_directory(store->env_, store->dir_.parent_path()); !st.ok()) {
     return context("opening store", st.error());
   }
-  if (auto st = store->remove_leftovers(store->dir_, 0); !st.ok()) return context("opening store", st.error());
   if (auto st = store->batch_.make_folders(store->temp_dir()); !st.ok()) return context("opening store", st.error());
+  if (auto st = store->sweep(); !st.ok()) return context("opening store", st.error());
   if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
   return store;
+}
+
+Status DocumentStore::sweep() {
+  // Leftovers live in the temp folder only (temp files, ranges being removed), so
+  // opening a store costs the same whatever it holds. Versions before the marker also
+  // left them beside their targets: those are looked for once, in a walk of the whole
+  // store, and the marker says it was done.
+  const fs::path marker = temp_dir() / kSweptMarker;
+  struct stat st {};
+  if (env_.lstat(marker.c_str(), &st) == 0) return remove_leftovers(temp_dir(), 1);
+  GM_TRY(remove_leftovers(dir_, 0));
+  if (Status s = write_file_durably(env_, marker, {}, 0600, temp_dir()); !s) {
+    report({marker, "cannot mark the store as swept (" + s.error().message + "); it is walked again at the next open",
+            std::nullopt});
+  }
+  return Status::Ok();
 }
 
 fs::path DocumentStore::temp_dir() const { return dir_ / kTempFolder; }
@@ -400,13 +418,15 @@ Status DocumentStore::remove_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(fs::path relative, key_to_relative_path(prefix));
   forget_verified(prefix);
   fs::path path = dir_ / relative;
-  // Rename first so the whole range disappears at once; a crash during the recursive
-  // delete leaves only a `.removing-…` folder, which open() finishes off.
-  fs::path aside = path.parent_path() / (std::string(kRemovingPrefix) + path.filename().string() + "-" + random_suffix());
+  // Rename first, into the temp folder, so the whole range disappears at once; a crash
+  // during the recursive delete leaves only a `.removing-…` folder there, which open()
+  // finishes off.
+  fs::path aside = temp_dir() / (std::string(kRemovingPrefix) + path.filename().string() + "-" + random_suffix());
   if (env_.rename(path.c_str(), aside.c_str()) != 0) {
     if (errno == ENOENT) return Status::Ok();
     return errno_error("cannot remove", path, errno);
   }
+  GM_TRY(sync_directory(env_, temp_dir()));
   GM_TRY(sync_directory(env_, path.parent_path()));
   if (Status s = remove_tree(env_, aside); !s) {
     report({aside, "cannot finish removing (retried at next open): " + s.error().message, std::nullopt});

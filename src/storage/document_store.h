@@ -26,8 +26,9 @@
 // change is durable before anyone is told about it. Temp files stay out of the
 // document folders because npm's NodeFS adapter reads every file in them, a leftover
 // half-written temp too. Names starting with '.' are never keys: load_range skips
-// them, and open() deletes leftover temp files (also those beside their targets, where
-// earlier versions wrote them) and half-removed ranges (`.removing-…`).
+// them, and open() deletes leftover temp files and half-removed ranges (`.removing-…`),
+// all in `.tmp/` (once, also those beside their targets, where earlier versions left
+// them: a marker `.tmp/.swept` says it was done, so opening does not walk the documents).
 //
 // Damage is never fatal: an `incremental` file whose SHA-256 does not match its name
 // (e.g. truncated), or a file the caller reports via quarantine(), is moved under
@@ -163,6 +164,8 @@ class DocumentStore {
  private:
   DocumentStore(std::filesystem::path dir, StoreOptions options);
   Status remove_leftovers(const std::filesystem::path& folder, int depth);
+  // Deletes leftovers of interrupted writes and removals (open()).
+  Status sweep();
   Status init_storage_id();
   // Sets the file aside and reports; never fails (a failure to move is reported too).
   void set_aside(const std::filesystem::path& path, std::string reason);
