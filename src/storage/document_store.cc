@@ -376,6 +376,11 @@ Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& pref
 
 Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(std::vector<StorageKey> keys, list_range(prefix));
+  // What is served must be durable: files a crashed run renamed into place may not be
+  // yet. Each folder is flushed the first time this store reads from it.
+  std::set<fs::path> folders;
+  for (const StorageKey& key : keys) folders.insert((dir_ / key_to_relative_path(key).value()).parent_path());
+  for (const fs::path& folder : folders) GM_TRY(batch_.make_folders(folder));
   std::vector<std::pair<StorageKey, Bytes>> out;
   out.reserve(keys.size());
   for (auto& key : keys) {

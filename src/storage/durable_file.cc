@@ -176,10 +176,10 @@ namespace {
 
 // Creates `dir` and every missing folder above it, mode 0700 (the data is private);
 // with `sync`, fsyncs each parent that gained an entry.
-// With `known` (the folders whose entries are known durable, `root` the first of them):
-// an existing folder below root that is not known yet has its entry flushed too, once
-// (a process that crashed after a mkdir left it unflushed, and a power loss would take
-// it with every file made durable inside it since).
+// With `known` (the folders known durable, entry and entries, `root` the first of them):
+// an existing folder below root that is not known yet is flushed, itself and into its
+// parent, once (a process that crashed after a mkdir or a rename left them unflushed,
+// and a power loss would take what is served or made durable inside them since).
 Status make_directories(Env& env, const fs::path& dir, std::unordered_set<size_t>* known = nullptr,
                         const fs::path& root = {}) {
   auto id = [](const fs::path& folder) { return std::hash<std::string>()(folder.string()); };
@@ -198,6 +198,7 @@ Status make_directories(Env& env, const fs::path& dir, std::unordered_set<size_t
         unknown.push_back(q);
       }
       for (auto it = unknown.rbegin(); it != unknown.rend(); ++it) {
+        GM_TRY(sync_directory(env, *it));
         GM_TRY(sync_directory(env, it->parent_path()));
         known->insert(id(*it));
       }

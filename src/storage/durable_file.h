@@ -126,7 +126,8 @@ class DurableBatch {
     return commit(files);
   }
   bool empty() const { return pending_.empty(); }
-  // Creates `dir` and the folders above it (below root) durably, as prepare() does.
+  // Creates `dir` and the folders above it (below root) durably, as prepare() does; an
+  // existing one this batch has not used yet is flushed (its entries, and its entry).
   Status make_folders(const std::filesystem::path& dir) const;
 
  private:
