@@ -142,7 +142,7 @@ DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
     : dir_(std::move(dir)),
       options_(std::move(options)),
       env_(options_.env ? *options_.env : Env::posix()),
-      batch_(dir_ / kTempFolder, env_, dir_) {
+      batch_(dir_ / kTempFolder, env_) {
   if (options_.quarantine_dir.empty()) options_.quarantine_dir = dir_ / ".quarantine";
   if (options_.verified_file.empty()) options_.verified_file = dir_ / ".verified-snapshots";
 }
@@ -150,10 +150,10 @@ DocumentStore::DocumentStore(fs::path dir, StoreOptions options)
 Result<std::unique_ptr<DocumentStore>> DocumentStore::open(fs::path dir, StoreOptions options) {
   std::unique_ptr<DocumentStore> store(new DocumentStore(std::move(dir), std::move(options)));
   if (auto st = create_directories_durably(store->env_, store->dir_); !st.ok()) return context("opening store", st.error());
-  // Its own entry too, whoever made it (an earlier run may have crashed before this).
-  if (auto st = sync_directory(store->env_, store->dir_.parent_path()); !st.ok()) {
-    return context("opening store", st.error());
-  }
+  // Whatever a run that crashed left visible but unflushed (a folder, a file renamed
+  // into place, the folders above the store) is made durable before any of it is served
+  // or built on: one flush of the filesystem, once per store and process.
+  if (auto st = sync_filesystem(store->env_, store->dir_); !st.ok()) return context("opening store", st.error());
   if (auto st = store->batch_.make_folders(store->temp_dir()); !st.ok()) return context("opening store", st.error());
   if (auto st = store->sweep(); !st.ok()) return context("opening store", st.error());
   if (auto st = store->init_storage_id(); !st.ok()) return context("opening store", st.error());
@@ -168,7 +168,9 @@ Status DocumentStore::sweep() {
   const fs::path marker = temp_dir() / kSweptMarker;
   struct stat st {};
   if (env_.lstat(marker.c_str(), &st) == 0) return remove_leftovers(temp_dir(), 1);
+  leftovers_missed_ = false;
   GM_TRY(remove_leftovers(dir_, 0));
+  if (leftovers_missed_) return Status::Ok();  // reported; walked again at the next open
   if (Status s = write_file_durably(env_, marker, {}, 0600, temp_dir()); !s) {
     report({marker, "cannot mark the store as swept (" + s.error().message + "); it is walked again at the next open",
             std::nullopt});
@@ -219,6 +221,7 @@ Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
   if (env_.list(folder.c_str(), entries) != 0) {
     Error e = errno_error("cannot list folder", folder, errno);
     if (depth == 0) return e;
+    leftovers_missed_ = true;
     report({folder, e.message, std::nullopt});
     return Status::Ok();
   }
@@ -229,7 +232,10 @@ Status DocumentStore::remove_leftovers(const fs::path& folder, int depth) {
     if (e.name.starts_with(kTempPrefix) && !is_dir) {
       if (env_.unlink(p.c_str()) == 0) removed = true;
     } else if (e.name.starts_with(kRemovingPrefix) && is_dir) {
-      if (Status s = remove_tree(env_, p); !s) report({p, "cannot finish removing: " + s.error().message, std::nullopt});
+      if (Status s = remove_tree(env_, p); !s) {
+        leftovers_missed_ = true;
+        report({p, "cannot finish removing: " + s.error().message, std::nullopt});
+      }
       removed = true;
     } else if (is_dir && (e.name.front() != '.' || (depth == 0 && e.name == kTempFolder))) {
       GM_TRY(remove_leftovers(p, depth + 1));
@@ -245,9 +251,6 @@ Status DocumentStore::init_storage_id() {
     auto existing = read_file(env_, path);
     if (existing.ok() && existing->has_value()) {
       if (plausible_storage_id(**existing)) {
-        // Made durable before it is used: a run that crashed may have left it unflushed.
-        GM_TRY(batch_.make_folders(path.parent_path()));
-        GM_TRY(sync_directory(env_, path.parent_path()));
         storage_id_ = std::string(as_string(**existing));
         return Status::Ok();
       }
@@ -376,11 +379,6 @@ Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& pref
 
 Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(std::vector<StorageKey> keys, list_range(prefix));
-  // What is served must be durable: files a crashed run renamed into place may not be
-  // yet. Each folder is flushed the first time this store reads from it.
-  std::set<fs::path> folders;
-  for (const StorageKey& key : keys) folders.insert((dir_ / key_to_relative_path(key).value()).parent_path());
-  for (const fs::path& folder : folders) GM_TRY(batch_.make_folders(folder));
   std::vector<std::pair<StorageKey, Bytes>> out;
   out.reserve(keys.size());
   for (auto& key : keys) {
@@ -428,11 +426,18 @@ Status DocumentStore::remove_range(const StorageKey& prefix) {
   // finishes off.
   fs::path aside = temp_dir() / (std::string(kRemovingPrefix) + path.filename().string() + "-" + random_suffix());
   if (env_.rename(path.c_str(), aside.c_str()) != 0) {
-    if (errno == ENOENT) return Status::Ok();
-    return errno_error("cannot remove", path, errno);
+    const int err = errno;
+    struct stat st {};
+    if (err != ENOENT || env_.lstat(path.c_str(), &st) == 0) return errno_error("cannot remove", path, err);
+    // Gone already, maybe by an earlier call whose flush failed: flushed now.
+    Status s = sync_directory(env_, path.parent_path());
+    return s || s.error().code == ErrorCode::kNotFound ? Status::Ok() : s;
   }
-  GM_TRY(sync_directory(env_, temp_dir()));
-  GM_TRY(sync_directory(env_, path.parent_path()));
+  // The source's flush makes the removal durable; the temp folder's, where it went.
+  Status source = sync_directory(env_, path.parent_path());
+  Status temp = sync_directory(env_, temp_dir());
+  GM_TRY(source);
+  GM_TRY(temp);
   if (Status s = remove_tree(env_, aside); !s) {
     report({aside, "cannot finish removing (retried at next open): " + s.error().message, std::nullopt});
   }

@@ -166,6 +166,7 @@ class DocumentStore {
   Status remove_leftovers(const std::filesystem::path& folder, int depth);
   // Deletes leftovers of interrupted writes and removals (open()).
   Status sweep();
+  bool leftovers_missed_ = false;  // remove_leftovers could not look or remove somewhere
   Status init_storage_id();
   // Sets the file aside and reports; never fails (a failure to move is reported too).
   void set_aside(const std::filesystem::path& path, std::string reason);

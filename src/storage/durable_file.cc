@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <unordered_set>
 #include <vector>
 
 #include "util/hex.h"
@@ -57,7 +56,7 @@ Status write_all(Env& env, int fd, ByteView bytes, const fs::path& path) {
 }
 
 // Writes a fresh temp file for `path` in `temp_dir`, or beside `path` when that is
-// empty (fsynced when `sync`); returns its path.
+// empty (fsynced when `sync`).
 // A temp file written, and its inode (0 if unknown).
 struct Temp {
   fs::path path;
@@ -128,6 +127,13 @@ Status sync_directory(Env& env, const fs::path& dir) {
   return Status::Ok();
 }
 
+Status sync_filesystem(Env& env, const fs::path& dir) {
+  Fd fd(env, env.open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("cannot open folder", dir, errno);
+  if (env.syncfs(fd.get()) != 0) return errno_error("cannot flush the filesystem of", dir, errno);
+  return Status::Ok();
+}
+
 Status write_file_durably(Env& env, const fs::path& path, ByteView bytes, unsigned mode, const fs::path& temp_dir) {
   GM_ASSIGN_OR_RETURN(Temp temp, write_temp(env, path, bytes, mode, temp_dir));
   const bool was_free = known_absent(env, path);
@@ -174,34 +180,16 @@ Status remove_tree(Env& env, const fs::path& path) {
 
 namespace {
 
-// Creates `dir` and every missing folder above it, mode 0700 (the data is private);
-// with `sync`, fsyncs each parent that gained an entry.
-// With `known` (the folders known durable, entry and entries, `root` the first of them):
-// an existing folder below root that is not known yet is flushed, itself and into its
-// parent, once (a process that crashed after a mkdir or a rename left them unflushed,
-// and a power loss would take what is served or made durable inside them since).
-Status make_directories(Env& env, const fs::path& dir, std::unordered_set<size_t>* known = nullptr,
-                        const fs::path& root = {}) {
-  auto id = [](const fs::path& folder) { return std::hash<std::string>()(folder.string()); };
+// Creates `dir` and every missing folder above it, mode 0700 (the data is private),
+// fsyncing each parent that gained an entry.
+Status make_directories(Env& env, const fs::path& dir) {
   // Collect the missing folders, deepest first, stopping at the first existing one.
   std::vector<fs::path> missing;
   fs::path p = dir;
   while (true) {
-    if (known && known->count(id(p))) break;
     struct stat st {};
     if (env.stat(p.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return error(p.string() + " exists but is not a folder");
-      if (!known) break;
-      // Up to the root, every existing folder not known yet is flushed into its parent.
-      std::vector<fs::path> unknown;
-      for (fs::path q = p; q != root && q.has_relative_path() && !known->count(id(q)); q = q.parent_path()) {
-        unknown.push_back(q);
-      }
-      for (auto it = unknown.rbegin(); it != unknown.rend(); ++it) {
-        GM_TRY(sync_directory(env, *it));
-        GM_TRY(sync_directory(env, it->parent_path()));
-        known->insert(id(*it));
-      }
       break;
     }
     if (errno != ENOENT) return errno_error("cannot inspect", p, errno);
@@ -231,9 +219,6 @@ Status make_directories(Env& env, const fs::path& dir, std::unordered_set<size_t
     }
     fs::path parent = it->parent_path();
     if (Status s = sync_directory(env, parent.empty() ? fs::path(".") : parent); !s) return fail(s.error());
-  }
-  if (known) {
-    for (const fs::path& m : missing) known->insert(id(m));
   }
   return Status::Ok();
 }
@@ -268,7 +253,7 @@ Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, 
     // Another caller that finds a folder this one is creating waits until its entry is
     // durable; the common case (every folder there) is one stat.
     std::lock_guard lock(folders_mutex_);
-    GM_TRY(make_directories(env_, path.parent_path(), &durable_folders_, root_));
+    GM_TRY(make_directories(env_, path.parent_path()));
   }
   GM_ASSIGN_OR_RETURN(Temp temp, write_temp(env_, path, bytes, mode, temp_dir_, false));
   file.temp_ = std::move(temp.path);
@@ -278,7 +263,7 @@ Result<PendingFile> DurableBatch::prepare(const fs::path& path, ByteView bytes, 
 
 Status DurableBatch::make_folders(const fs::path& dir) const {
   std::lock_guard lock(folders_mutex_);
-  return make_directories(env_, dir, &durable_folders_, root_);
+  return make_directories(env_, dir);
 }
 
 Status DurableBatch::add(const fs::path& path, ByteView bytes, unsigned mode) {

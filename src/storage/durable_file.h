@@ -22,7 +22,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -51,6 +50,10 @@ Status create_directories_durably(Env& env, const std::filesystem::path& dir);
 
 // fsync of a folder, so renames/unlinks/creations inside it are durable.
 Status sync_directory(Env& env, const std::filesystem::path& dir);
+
+// syncfs of the filesystem `dir` is on: everything written there so far is durable
+// (what a crashed run left unflushed, whoever wrote it).
+Status sync_filesystem(Env& env, const std::filesystem::path& dir);
 
 // Deletes `path` and, if it is a folder, everything in it (symbolic links are removed,
 // not followed). Absent is not an error. Nothing is flushed.
@@ -105,12 +108,9 @@ class PendingFile {
 class DurableBatch {
  public:
   // Temp files go to `temp_dir` (on the same filesystem as the paths), or beside each
-  // path when it is empty. Folders are made durable below `root` (whose own entry the
-  // caller made durable): each existing one is flushed into its parent the first time
-  // this batch uses it.
-  explicit DurableBatch(std::filesystem::path temp_dir = {}, Env& env = Env::posix(),
-                        std::filesystem::path root = {})
-      : env_(env), temp_dir_(std::move(temp_dir)), root_(std::move(root)) {}
+  // path when it is empty.
+  explicit DurableBatch(std::filesystem::path temp_dir = {}, Env& env = Env::posix())
+      : env_(env), temp_dir_(std::move(temp_dir)) {}
   DurableBatch(const DurableBatch&) = delete;
   DurableBatch& operator=(const DurableBatch&) = delete;
 
@@ -126,19 +126,15 @@ class DurableBatch {
     return commit(files);
   }
   bool empty() const { return pending_.empty(); }
-  // Creates `dir` and the folders above it (below root) durably, as prepare() does; an
-  // existing one this batch has not used yet is flushed (its entries, and its entry).
+  // Creates `dir` and the folders above it durably, as prepare() does (one caller at a
+  // time: a folder is durable before anyone uses it).
   Status make_folders(const std::filesystem::path& dir) const;
 
  private:
   Env& env_;
   std::filesystem::path temp_dir_;
   std::vector<PendingFile> pending_;
-  std::filesystem::path root_;
   mutable std::mutex folders_mutex_;  // prepare(): a folder is made durable before anyone uses it
-  // Under folders_mutex_: folders whose entries are known durable, by the hash of their
-  // path (a few bytes each, for a store of 100,000 documents).
-  mutable std::unordered_set<size_t> durable_folders_;
 };
 
 // Reads a regular file. nullopt if it does not exist; an error if it exists but cannot

@@ -19,6 +19,7 @@ ssize_t Env::read(int fd, void* buf, size_t n) { return ::read(fd, buf, n); }
 ssize_t Env::write(int fd, const void* buf, size_t n) { return ::write(fd, buf, n); }
 int Env::fsync(int fd) { return ::fsync(fd); }
 int Env::fdatasync(int fd) { return ::fdatasync(fd); }
+int Env::syncfs(int fd) { return ::syncfs(fd); }
 int Env::fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
 int Env::close(int fd) { return ::close(fd); }
 int Env::stat(const char* path, struct stat* st) { return ::stat(path, st); }

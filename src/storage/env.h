@@ -32,6 +32,8 @@ class Env {
   virtual ssize_t write(int fd, const void* buf, size_t n);
   virtual int fsync(int fd);
   virtual int fdatasync(int fd);
+  // Flushes the whole filesystem `fd` is on (syncfs(2)).
+  virtual int syncfs(int fd);
   virtual int fstat(int fd, struct stat* st);
   virtual int close(int fd);
   virtual int stat(const char* path, struct stat* st);

@@ -180,6 +180,15 @@ int FaultEnv::fdatasync(int fd) {
   return 0;
 }
 
+int FaultEnv::syncfs(int fd) {
+  std::lock_guard lock(mutex_);
+  if (int err = step("syncfs")) return failed(err);
+  if (::syncfs(fd) != 0) return -1;
+  pending_.clear();
+  flushed_size_.clear();
+  return 0;
+}
+
 int FaultEnv::fstat(int fd, struct stat* st) {
   std::lock_guard lock(mutex_);
   if (int err = read_fault()) return failed(err);

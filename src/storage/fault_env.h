@@ -15,7 +15,7 @@
 //   env.heal();                               // no more faults
 //
 // Steps are the calls that change the disk: open with O_CREAT or for writing, write,
-// fsync, fdatasync, close of a file opened for writing, rename, link, unlink, mkdir and
+// fsync, fdatasync, syncfs (which makes everything durable), close of a file opened for writing, rename, link, unlink, mkdir and
 // rmdir. Reads (open for reading, read, stat, list) are not steps; read_error() makes
 // them fail. A failing step does nothing and returns -1 with the errno asked for (a
 // failing close still closes, as close(2) does).
@@ -65,6 +65,7 @@ class FaultEnv : public Env {
   ssize_t write(int fd, const void* buf, size_t n) override;
   int fsync(int fd) override;
   int fdatasync(int fd) override;
+  int syncfs(int fd) override;
   int fstat(int fd, struct stat* st) override;
   int close(int fd) override;
   int stat(const char* path, struct stat* st) override;

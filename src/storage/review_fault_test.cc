@@ -2,7 +2,8 @@
 // published" fix (2026-12-07), each a rule the code or the crash model claims, kept as
 // tests once fixed: the model cuts back unflushed data of files it puts back and follows
 // a path through an undo that makes a new inode; a failed write never removes a file that
-// was there before (an lstat error is not "absent"); a retried removal flushes.
+// was there before (an lstat error is not "absent"); a retried removal flushes. The
+// comment above each test tells what went wrong before the fix.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ class Review : public ::testing::Test {
 // then unlinked (not durably), comes back after lose_unsynced() with all its unflushed
 // data: undo(kUnlink) puts back the content read at unlink time, after the truncation
 // pass ran (and unlink() already dropped the inode from flushed_size_).
-TEST_F(Review, ModelUnflushedDataOfAnUnlinkedFileIsResurrected) {
+TEST_F(Review, ModelPutsBackOnlyTheFlushedDataOfAnUnlinkedFile) {
   FaultEnv env(dir_);
   const fs::path a = dir_ / "a";
   int fd = env.open(a.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -68,7 +69,7 @@ TEST_F(Review, ModelUnflushedDataOfAnUnlinkedFileIsResurrected) {
 
 // Same with a rename over the file instead of an unlink (rename's `saved` is the
 // current content, unflushed bytes included).
-TEST_F(Review, ModelUnflushedDataOfAReplacedFileIsResurrected) {
+TEST_F(Review, ModelPutsBackOnlyTheFlushedDataOfAReplacedFile) {
   FaultEnv env(dir_);
   const fs::path a = dir_ / "a";
   int fd = env.open(a.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -92,7 +93,7 @@ TEST_F(Review, ModelUnflushedDataOfAReplacedFileIsResurrected) {
 // fails, the file is unlinked (not durable). lose_unsynced() undoes the unlink with
 // put_back() (a new inode), then the rename's undo sees another inode and does nothing:
 // a name whose creation was never durable survives the power loss.
-TEST_F(Review, ModelARenameIsNotUndoneOnceItsNameWasUnlinked) {
+TEST_F(Review, ModelUndoesARenameWhoseNameWasUnlinkedSince) {
   FaultEnv env(dir_);
   DurableBatch batch(dir_ / ".tmp", env);
   ASSERT_TRUE(create_directories_durably(env, dir_ / ".tmp"));
@@ -117,7 +118,7 @@ TEST_F(Review, ModelARenameIsNotUndoneOnceItsNameWasUnlinked) {
 // fails, the file at the path -- durable, written and acknowledged earlier -- is
 // unlinked. Here: a durable file, rewritten under its own name (what compaction does
 // when it writes the snapshot of heads it already has on disk), with reads failing.
-TEST_F(Review, AFailedWriteOverADurableFileDeletesIt) {
+TEST_F(Review, AFailedWriteKeepsTheDurableFileItWasReplacing) {
   FaultEnv env(dir_);
   const fs::path a = dir_ / "a";
   ASSERT_TRUE(write_file_durably(env, a, bytes_of("acknowledged")));
@@ -150,7 +151,7 @@ class LstatAndFlushFail : public Env {
   }
 };
 
-TEST_F(Review, AFailedCommitOverADurableFileDeletesIt) {
+TEST_F(Review, AFailedCommitKeepsTheDurableFileItWasReplacing) {
   LstatAndFlushFail env;
   auto store = DocumentStore::open(dir_ / "group", options(&env));
   ASSERT_TRUE(store.ok());
@@ -173,7 +174,7 @@ TEST_F(Review, AFailedCommitOverADurableFileDeletesIt) {
 // for remove_keys retried after a failed folder flush (what the test's retry does, but
 // without a power loss after it): the retry finds the files gone (ENOENT), flushes no
 // folder and reports success; a power loss brings the files back.
-TEST_F(Review, RemoveKeysRetriedAfterAFailedFlushIsNotDurable) {
+TEST_F(Review, RemoveKeysRetriedAfterAFailedFlushIsDurable) {
   FaultEnv env(dir_);
   auto store = DocumentStore::open(dir_ / "group", options(&env));
   ASSERT_TRUE(store.ok());
