@@ -1307,3 +1307,46 @@ TEST_F(GroupRepoJobTest, AFailedFlushKeepsTheOtherWatchers) {
 }
 }  // namespace
 }  // namespace gm::repo
+
+namespace gm::repo {
+namespace {
+
+// Found by the soak: a client's change and its next message (heads only, sent on hearing
+// our answer to its previous change) taken by one job. The second message made the
+// session count the new heads as told (the sync protocol's "their heads are ours"
+// rule), so the job's one reply was never sent and the client never heard that its
+// change was stored. One message at a time, the change's own answer would have told it.
+TEST_F(GroupRepoJobTest, AChangeAndAHeadsOnlyMessageInOneJobAreAcknowledged) {
+  ManualExecutor executor;
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(change_by(1)).ok());
+  sync(a);
+  ASSERT_EQ(a.state.their_heads, a.graph.heads());
+  auto send = [&](const automerge::SyncMessage& m) {
+    to_server(a.conn, encode_message(SyncMessage{a.id, "storage-server-test", kDocId, automerge::encode_sync_message(m)}));
+  };
+  automerge::SyncMessage hello;
+  hello.heads = a.graph.heads();
+  executor.deferred = {Lane::kQuick};
+  send(hello);  // a job the next two wait for
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  ASSERT_TRUE(a.graph.load(change_by(2)).ok());
+  auto change = automerge::generate_sync_message(a.graph, a.state, {});
+  ASSERT_TRUE(change && !change->changes.empty());
+  automerge::SyncMessage heads_only;
+  heads_only.heads = change->heads;
+  heads_only.need = change->need;
+  heads_only.have = change->have;
+  send(*change);
+  send(heads_only);
+  executor.run(0);
+  ASSERT_EQ(executor.jobs.size(), 2u);  // both messages in one job
+  executor.run(1);
+  deliver(a);
+  EXPECT_EQ(a.state.their_heads, a.graph.heads());
+}
+
+}  // namespace
+}  // namespace gm::repo

@@ -89,6 +89,11 @@ void GroupRepo::work(Job& job) const {
                          encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}),
                          std::nullopt});
     } else {
+      // New heads are news to every peer. One message at a time, each peer would have
+      // heard them in the answer to the message that brought them; a later message of
+      // the batch saying the peer's heads equal ours makes the sync state count them as
+      // told (§2.5), and the peer would never learn that its change is stored.
+      if (job.added) session.state.last_sent_heads.clear();
       generate(job, peer_id, session);
     }
   }
