@@ -74,6 +74,9 @@ class Peer {
   virtual bool send_shared(Frame frame) { return send(frame.flatten()); }
   // Closes the connection after what is queued; the owner calls disconnect() later.
   virtual void close(std::string reason) = 0;
+  // The same, for a connection asking what this server will not serve (e.g. a group
+  // that cannot be opened): the server's close code 1008.
+  virtual void refuse(std::string reason) { close(std::move(reason)); }
   // Stops (true) or resumes (false) reading the connection's messages.
   virtual void pause(bool paused) { (void)paused; }
   // Whether a droppable message of `bytes` (ephemeral) should be sent now.

@@ -13,29 +13,81 @@ Result<std::unique_ptr<Repo>> Repo::open(RepoOptions options) {
   return std::unique_ptr<Repo>(new Repo(std::move(options), std::move(registry)));
 }
 
-Status Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer) {
-  auto it = groups_.find(group);
-  if (it == groups_.end()) {
-    GM_ASSIGN_OR_RETURN(std::shared_ptr<storage::DocumentStore> store, registry_->open_group(group));
+void Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer) {
+  if (auto it = groups_.find(group); it != groups_.end()) {
+    it->second->connect(conn, std::move(peer));
+    conns_[conn] = it->second.get();
+    return;
+  }
+  if (Status s = storage::validate_group_name(group); !s) return refuse(conn, *peer, group, s.error().message);
+  waiting_[conn] = Waiting{group, std::move(peer)};
+  std::vector<uint64_t>& conns = opening_[group];
+  conns.push_back(conn);
+  if (conns.size() > 1) return;  // already being opened
+  auto store = std::make_shared<Result<std::shared_ptr<storage::DocumentStore>>>(error("not opened"));
+  auto work = [registry = registry_.get(), group, store] { *store = registry->open_group(group); };
+  auto done = [this, group, store] { opened(group, std::move(*store)); };
+  if (!executor_) {
+    work();
+    return done();
+  }
+  executor_(Lane::kSlow, std::move(work), std::move(done));
+}
+
+void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::DocumentStore>> store) {
+  std::vector<uint64_t> conns = std::move(opening_[group]);
+  opening_.erase(group);
+  GroupRepo* g = nullptr;
+  if (store) {
     GroupRepoOptions o;
     o.peer_id = "storage-server-" + options_.hostname + "-" + group;
     o.idle_unload = options_.idle_unload;
     o.max_group_bytes = options_.max_group_bytes;
     o.executor = executor_;
-    it = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(store), o, options_.log)).first;
+    g = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(*store), o, options_.log))
+            .first->second.get();
   }
-  it->second->connect(conn, std::move(peer));
-  conns_[conn] = it->second.get();
-  return Status::Ok();
+  for (uint64_t conn : conns) {
+    auto node = waiting_.extract(conn);
+    if (node.empty()) continue;  // gone meanwhile
+    Waiting& w = node.mapped();
+    if (!g) {
+      refuse(conn, *w.peer, group, store.error().message);
+      continue;
+    }
+    g->connect(conn, w.peer);
+    conns_[conn] = g;
+    for (const Bytes& frame : w.frames) g->receive(conn, frame);
+    if (!w.frames.empty()) w.peer->pause(false);
+  }
+}
+
+void Repo::refuse(uint64_t conn, Peer& peer, const std::string& group, const std::string& why) {
+  options_.log.warn("conn " + std::to_string(conn) + ": group " + group + " refused: " + why);
+  // Before any join the peer id is not known: the message has no target.
+  const std::string message = "group refused: " + why;
+  peer.send(encode_message(ErrorMessage{"groundmist-sync", "", message}));
+  peer.refuse(message.substr(0, 100));
 }
 
 void Repo::receive(uint64_t conn, ByteView frame) {
-  auto it = conns_.find(conn);
-  if (it == conns_.end()) return;
-  it->second->receive(conn, frame);
+  if (auto it = conns_.find(conn); it != conns_.end()) return it->second->receive(conn, frame);
+  auto w = waiting_.find(conn);
+  if (w == waiting_.end()) return;
+  Waiting& waiting = w->second;
+  if (waiting.frames.size() >= kMaxWaitingFrames || waiting.bytes + frame.size() > kMaxWaitingBytes) {
+    std::shared_ptr<Peer> peer = waiting.peer;
+    const std::string group = waiting.group;
+    waiting_.erase(w);
+    return refuse(conn, *peer, group, "too many messages before the group was open");
+  }
+  if (waiting.frames.empty()) waiting.peer->pause(true);
+  waiting.frames.emplace_back(frame.begin(), frame.end());
+  waiting.bytes += frame.size();
 }
 
 bool Repo::busy() const {
+  if (!opening_.empty()) return true;
   for (const auto& [name, group] : groups_) {
     if (group->busy()) return true;
   }
@@ -43,6 +95,7 @@ bool Repo::busy() const {
 }
 
 void Repo::disconnect(uint64_t conn) {
+  waiting_.erase(conn);
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   it->second->disconnect(conn);

@@ -4,7 +4,15 @@
 // names) and only ever reaches that group's GroupRepo, so a client of one group
 // cannot see, request or overwrite another group's documents. Groups are opened on
 // first use through the storage GroupRegistry, which validates the name and refuses
-// overlapping folders. Not thread-safe: call from one thread.
+// overlapping folders.
+//
+// Opening a group touches the disk (finding overlaps, creating folders, a syncfs that
+// waits for every dirty page of the file system), so it runs on the slow lane, never on
+// the caller's (io) thread: the connections that arrive meanwhile wait, their frames
+// kept (the first one pauses the socket: a client sends its join and then waits for
+// our `peer` reply) and replayed in order once the group is open. A group that cannot
+// be opened refuses its waiting connections with an `error` message and close code
+// 1008. Not thread-safe: call from one thread.
 #pragma once
 
 #include <filesystem>
@@ -31,13 +39,14 @@ class Repo {
  public:
   static Result<std::unique_ptr<Repo>> open(RepoOptions options);
 
-  // Binds `conn` to `group`. Fails (and binds nothing) if the group is invalid or
-  // refused; the caller then closes the connection.
-  Status connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer);
+  // Binds `conn` to `group`, at once or once the group is open. A group that is
+  // invalid or cannot be opened refuses the connection (an `error` message, then
+  // Peer::refuse); the caller still calls disconnect() when the socket goes.
+  void connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer);
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
-  // Jobs or commits under way in some group.
+  // Jobs, commits or group openings under way.
   bool busy() const;
 
   // Unloads idle documents; call every few seconds.
@@ -55,11 +64,28 @@ class Repo {
   Repo(RepoOptions options, std::unique_ptr<storage::GroupRegistry> registry)
       : options_(std::move(options)), registry_(std::move(registry)) {}
 
+  // A connection whose group is being opened.
+  struct Waiting {
+    std::string group;
+    std::shared_ptr<Peer> peer;
+    std::vector<Bytes> frames;  // received meanwhile, replayed in order
+    size_t bytes = 0;
+  };
+  // What a connection may send before its group is open: its join, and little more.
+  static constexpr size_t kMaxWaitingFrames = 16;
+  static constexpr size_t kMaxWaitingBytes = 1 << 20;
+
+  void refuse(uint64_t conn, Peer& peer, const std::string& group, const std::string& why);
+  // On this thread, once the slow lane has opened (or failed to open) `group`.
+  void opened(const std::string& group, Result<std::shared_ptr<storage::DocumentStore>> store);
+
   RepoOptions options_;
   Executor executor_;
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;
+  std::map<std::string, std::vector<uint64_t>> opening_;  // group → connections waiting, in order
+  std::unordered_map<uint64_t, Waiting> waiting_;
 };
 
 }  // namespace gm::repo

@@ -16,6 +16,7 @@ class PeerAdapter : public repo::Peer {
   bool send(Bytes frame) override { return conn_->send(std::move(frame)); }
   bool send_shared(Frame frame) override { return conn_->send(std::move(frame)); }
   void close(std::string reason) override { conn_->close(std::move(reason)); }
+  void refuse(std::string reason) override { conn_->refuse(std::move(reason)); }
   void pause(bool paused) override { conn_->pause(paused); }
   bool has_room(size_t bytes) const override { return conn_->has_room(bytes); }
 
@@ -85,18 +86,8 @@ void RepoHandler::arm_timer() {
 }
 
 void RepoHandler::on_open(std::shared_ptr<PeerConnection> peer) {
-  const std::string group = peer->group();
-  Status s = repo_.connect(peer->id(), group, std::make_shared<PeerAdapter>(peer));
-  if (!s) {
-    spdlog::warn("conn {}: group {} refused: {}", peer->id(), group, s.error().message);
-    // An `error` message (the client logs it) and close code 1008, before any join:
-    // the peer id is not known yet, so the message has no target.
-    const std::string why = "group refused: " + s.error().message;
-    peer->send(repo::encode_message(repo::ErrorMessage{"groundmist-sync", "", why}));
-    peer->refuse(why.substr(0, 100));
-    return;
-  }
-  groups_[peer->id()] = group;
+  groups_[peer->id()] = peer->group();
+  repo_.connect(peer->id(), peer->group(), std::make_shared<PeerAdapter>(peer));
 }
 
 void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {
