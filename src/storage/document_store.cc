@@ -499,9 +499,52 @@ std::optional<StorageKey> split_key(std::string_view joined_key, bool prefix) {
   return key;
 }
 
-// Whether `key` (joined) is `prefix` (joined) or under it.
-bool under(const std::string& key, const std::string& prefix) {
-  return key.starts_with(prefix) && (key.size() == prefix.size() || key[prefix.size()] == '/');
+// The hashes the list of checked snapshots keeps: 8 bytes of a key's or a document id's
+// SHA-256, 16 of a fingerprint's; as hex in the file.
+using PrintHash = std::array<uint8_t, 16>;
+
+uint64_t hash8(std::string_view text) {
+  const Sha256Digest d = sha256(as_bytes(text));
+  uint64_t v = 0;
+  std::memcpy(&v, d.data(), 8);
+  return v;
+}
+
+PrintHash hash16(std::string_view text) {
+  const Sha256Digest d = sha256(as_bytes(text));
+  PrintHash out{};
+  std::copy_n(d.begin(), out.size(), out.begin());
+  return out;
+}
+
+std::string hex8(uint64_t v) {
+  uint8_t bytes[8];
+  std::memcpy(bytes, &v, 8);
+  return to_hex(ByteView(bytes, 8));
+}
+
+std::string hex16(const PrintHash& h) { return to_hex(ByteView(h.data(), h.size())); }
+
+bool parse_hex8(std::string_view hex, uint64_t& out) {
+  auto bytes = hex.size() == 16 ? from_hex(hex) : error("");
+  if (bytes) std::memcpy(&out, bytes->data(), 8);
+  return bytes.ok();
+}
+
+bool parse_hex16(std::string_view hex, PrintHash& out) {
+  auto bytes = hex.size() == 32 ? from_hex(hex) : error("");
+  if (bytes) std::copy_n(bytes->begin(), out.size(), out.begin());
+  return bytes.ok();
+}
+
+// The fields of a line, split at single spaces.
+std::vector<std::string_view> fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  for (size_t from = 0, space; from <= line.size(); from = space + 1) {
+    space = std::min(line.find(' ', from), line.size());
+    out.push_back(line.substr(from, space - from));
+  }
+  return out;
 }
 
 }  // namespace
@@ -525,17 +568,39 @@ void DocumentStore::load_verified() {
   std::string_view text = as_string(**bytes);
   while (!text.empty()) {
     const size_t end = std::min(text.find('\n'), text.size());
-    const std::string_view line = text.substr(0, end);
+    apply_verified(text.substr(0, end));
     text.remove_prefix(std::min(end + 1, text.size()));
     ++verified_lines_;
-    if (line.starts_with('-') && split_key(line.substr(1), /*prefix=*/true)) {
-      const std::string prefix(line.substr(1));
-      for (auto it = verified_.lower_bound(prefix); it != verified_.end() && it->first.starts_with(prefix);) {
-        it = under(it->first, prefix) ? verified_.erase(it) : std::next(it);
+  }
+}
+
+// The lines: "= KEY DOC PRINT" (a checked snapshot: the hashes of its key, its document
+// id and its fingerprint), "x KEY" (a key removed), "X DOC" (a document's range
+// removed). Versions before 0.11 wrote "+key fingerprint" and "-prefix" in full; they
+// are read too. Anything else is ignored.
+void DocumentStore::apply_verified(std::string_view line) {
+  const std::vector<std::string_view> f = fields(line);
+  auto forget_document = [this](uint64_t doc) {
+    std::erase_if(verified_, [doc](const auto& e) { return e.second.document == doc; });
+  };
+  uint64_t key = 0;
+  Verified v;
+  if (f.size() == 4 && f[0] == "=" && parse_hex8(f[1], key) && parse_hex8(f[2], v.document) &&
+      parse_hex16(f[3], v.print)) {
+    verified_[key] = v;
+  } else if (f.size() == 2 && f[0] == "x" && parse_hex8(f[1], key)) {
+    verified_.erase(key);
+  } else if (f.size() == 2 && f[0] == "X" && parse_hex8(f[1], v.document)) {
+    forget_document(v.document);
+  } else if (f.size() == 2 && line.starts_with('+')) {
+    if (auto k = split_key(f[0].substr(1), /*prefix=*/false)) verified_[hash8(joined(*k))] = {hash8((*k)[0]), hash16(f[1])};
+  } else if (f.size() == 1 && line.starts_with('-')) {
+    if (auto prefix = split_key(line.substr(1), /*prefix=*/true)) {
+      if (prefix->size() == 3) {
+        verified_.erase(hash8(joined(*prefix)));
+      } else {
+        forget_document(hash8((*prefix)[0]));
       }
-    } else if (const size_t space = line.find(' '); line.starts_with('+') && space != std::string_view::npos &&
-                                                    split_key(line.substr(1, space - 1), /*prefix=*/false)) {
-      verified_[std::string(line.substr(1, space - 1))] = std::string(line.substr(space + 1));
     }
   }
 }
@@ -546,7 +611,7 @@ void DocumentStore::append_verified(const std::string& line) {
   if (verified_lines_ + 1 > 2 * verified_.size() + 1024) {
     // Mostly lines about keys since removed: written afresh with the live ones.
     std::string all;
-    for (const auto& [key, print] : verified_) all += "+" + key + " " + print + "\n";
+    for (const auto& [key, v] : verified_) all += "= " + hex8(key) + " " + hex8(v.document) + " " + hex16(v.print) + "\n";
     if (Status s = write_file_durably(env_, path, as_bytes(all)); !s) return verified_problem(s.error().message);
     verified_lines_ = verified_.size();
     return;
@@ -560,34 +625,37 @@ void DocumentStore::append_verified(const std::string& line) {
 }
 
 bool DocumentStore::is_verified(const StorageKey& key, const std::string& print) {
+  const uint64_t k = hash8(joined(key));
+  const PrintHash p = hash16(print);
   std::lock_guard lock(verified_mutex_);
   load_verified();
-  auto it = verified_.find(joined(key));
-  return it != verified_.end() && it->second == print;
+  auto it = verified_.find(k);
+  return it != verified_.end() && it->second.print == p;
 }
 
 void DocumentStore::set_verified(const StorageKey& key, const std::string& print) {
-  const std::string k = joined(key);
-  if (!split_key(k, /*prefix=*/false) || print.find_first_of(" \n") != std::string::npos) return;
+  if (!split_key(joined(key), /*prefix=*/false)) return;
+  const uint64_t k = hash8(joined(key));
+  const Verified v{hash8(key[0]), hash16(print)};
   std::lock_guard lock(verified_mutex_);
   load_verified();
-  auto [it, added] = verified_.try_emplace(k, print);
-  if (!added && it->second == print) return;
-  it->second = print;
-  append_verified("+" + k + " " + print + "\n");
+  auto [it, added] = verified_.try_emplace(k, v);
+  if (!added && it->second.print == v.print) return;
+  it->second = v;
+  append_verified("= " + hex8(k) + " " + hex8(v.document) + " " + hex16(v.print) + "\n");
 }
 
 void DocumentStore::forget_verified(const StorageKey& prefix) {
-  const std::string p = joined(prefix);
+  if (prefix.empty()) return;
+  // A shorter prefix than a whole key forgets its whole document: more than needed at
+  // worst (one more check), and the ranges removed are whole documents.
+  const bool whole_key = prefix.size() == 3;
+  const uint64_t h = hash8(whole_key ? joined(prefix) : prefix[0]);
   std::lock_guard lock(verified_mutex_);
   load_verified();
-  bool any = false;
-  for (auto it = verified_.lower_bound(p); it != verified_.end() && it->first.starts_with(p);) {
-    const bool gone = under(it->first, p);
-    any = any || gone;
-    it = gone ? verified_.erase(it) : std::next(it);
-  }
-  if (any) append_verified("-" + p + "\n");
+  const size_t erased = whole_key ? verified_.erase(h)
+                                  : std::erase_if(verified_, [h](const auto& e) { return e.second.document == h; });
+  if (erased > 0) append_verified((whole_key ? "x " : "X ") + hex8(h) + "\n");
 }
 
 }  // namespace gm::storage

@@ -44,6 +44,7 @@
 // same key leave one of the values. remove_range must not race saves under its prefix.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -54,6 +55,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -152,10 +154,14 @@ class DocumentStore {
   // reading them in full (group_repo.h, Doc::expanded); a snapshot written by another
   // program is read in full, and checked, the first time. Each is known by its key and
   // the fingerprint of its bytes (a file replaced under the same name is not trusted).
-  // Kept in options.verified_file: one line per change ("+key fingerprint", "-prefix"),
-  // appended without a flush, as a lost line costs one more check or, for a removal,
-  // a fingerprint that no longer matches; rewritten once it holds more lines than live
-  // keys. Removing or setting aside a key forgets it. Any thread.
+  // Kept in options.verified_file: one line per change, appended without a flush, as a
+  // lost line costs one more check or, for a removal, a fingerprint that no longer
+  // matches; rewritten once it holds more lines than live keys. Removing or setting
+  // aside a key forgets it; removing a range forgets its whole document. In memory and
+  // in the file each snapshot takes hashes only (about 60 bytes of memory: a server
+  // keeps one per document for years), so a hash collision can at worst forget
+  // another snapshot (it is then checked again), never vouch for unchecked bytes: the
+  // fingerprint is compared as 128 bits of its SHA-256. Any thread.
   // "v2:<SHA-256 hex>": the bytes, and the version of the checks they passed.
   static std::string fingerprint(ByteView bytes);
   bool is_verified(const StorageKey& key, const std::string& fingerprint);
@@ -185,16 +191,22 @@ class DocumentStore {
   std::mutex report_mutex_;
 
   void forget_verified(const StorageKey& prefix);
-  // Under verified_mutex_: reads the file once; appends a line (rewriting the file when
-  // it has grown past what it lists); says once when the file cannot be kept.
+  // Under verified_mutex_: reads the file once; applies one line; appends a line
+  // (rewriting the file when it has grown past what it lists); says once when the file
+  // cannot be kept.
   void load_verified();
+  void apply_verified(std::string_view line);
   void append_verified(const std::string& line);
   void verified_problem(const std::string& what);
+  struct Verified {
+    uint64_t document = 0;            // 8 bytes of the document id's SHA-256 (for ranges)
+    std::array<uint8_t, 16> print{};  // 16 bytes of the fingerprint's SHA-256
+  };
   std::mutex verified_mutex_;
   bool verified_loaded_ = false;
   bool verified_reported_ = false;
-  std::map<std::string, std::string> verified_;  // key joined with '/' → fingerprint
-  size_t verified_lines_ = 0;                    // in the file
+  std::unordered_map<uint64_t, Verified> verified_;  // hash of the key → its snapshot
+  size_t verified_lines_ = 0;                        // in the file
 };
 
 }  // namespace gm::storage

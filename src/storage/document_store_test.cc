@@ -149,6 +149,26 @@ TEST_F(Fixture, VerifiedSnapshotsAreRememberedUntilRemoved) {
   EXPECT_TRUE(problems.empty());
 }
 
+// Lines written in full by versions before 0.11 ("+key fingerprint", "-prefix") are
+// still read.
+TEST_F(Fixture, AnOlderListOfCheckedSnapshotsIsRead) {
+  const StorageKey a = snapshot_key(kDoc, {std::string(64, 'a')}), b = snapshot_key(kDoc, {std::string(64, 'b')});
+  const StorageKey c = snapshot_key("2Ab9ckaz9qmMh7EPgvi2MGuPB1ZN", {std::string(64, 'c')});
+  const std::string pa = DocumentStore::fingerprint(bytes_of("a"));
+  fs::create_directories(dir);
+  auto line = [](const StorageKey& k, const std::string& print) { return "+" + k[0] + "/" + k[1] + "/" + k[2] + " " + print + "\n"; };
+  std::ofstream(dir / ".verified-snapshots") << line(a, pa) << line(b, pa) << "-" << a[0] << "/" << a[1] << "/" << a[2]
+                                             << "\n" << line(c, pa);
+  auto store = open();
+  EXPECT_FALSE(store->is_verified(a, pa));
+  EXPECT_TRUE(store->is_verified(b, pa));
+  EXPECT_TRUE(store->is_verified(c, pa));
+  std::ofstream(dir / ".verified-snapshots", std::ios::app) << "-" << kDoc << "\n";
+  auto again = open();
+  EXPECT_FALSE(again->is_verified(b, pa));
+  EXPECT_TRUE(again->is_verified(c, pa));
+}
+
 // A list that cannot be written is said once (the server works on, checking more).
 TEST_F(Fixture, AnUnwritableListOfCheckedSnapshotsIsSaidOnce) {
   StoreOptions opts;
