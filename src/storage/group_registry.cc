@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "storage/durable_file.h"
+#include "util/text.h"
 
 namespace gm::storage {
 namespace fs = std::filesystem;
@@ -29,11 +30,6 @@ std::vector<std::string_view> split_segments(std::string_view group) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool valid_segment_chars(std::string_view s) {
   return !s.empty() && s.size() <= kMaxSegmentLength && s.front() != '-' && s.back() != '-' &&
@@ -42,7 +38,7 @@ bool valid_segment_chars(std::string_view s) {
 
 // Whether group `inner` is `outer` followed by more segments (case-insensitive).
 bool lies_inside(const std::string& inner, const std::string& outer) {
-  std::string li = lower(inner), lo = lower(outer);
+  std::string li = ascii_lower(inner), lo = ascii_lower(outer);
   return li.size() > lo.size() && li.compare(0, lo.size(), lo) == 0 && li[lo.size()] == '.';
 }
 
@@ -136,7 +132,7 @@ void GroupRegistry::find_overlaps() {
       if (lies_inside(a, b)) {
         conflicts_[a] = "group " + a + " lies inside the folder of group " + b + "; move one of them";
         conflicts_[b] = "group " + b + " contains the folder of group " + a + "; move one of them";
-      } else if (lower(a) == lower(b)) {
+      } else if (ascii_lower(a) == ascii_lower(b)) {
         conflicts_[a] = "groups " + a + " and " + b + " differ only in letter case; merge or rename one";
       }
     }
@@ -148,7 +144,7 @@ std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_v
   // stays private.
   std::string group(group_view);
   for (const auto& k : known_) {
-    if (lower(k) == lower(group)) {
+    if (ascii_lower(k) == ascii_lower(group)) {
       return "group " + group + " differs only in letter case from existing group " + k + "; use " + k;
     }
     if (lies_inside(group, k)) {
