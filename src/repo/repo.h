@@ -86,6 +86,8 @@ class Repo {
   std::unordered_map<uint64_t, GroupRepo*> conns_;
   std::map<std::string, std::vector<uint64_t>> opening_;  // group → connections waiting, in order
   std::unordered_map<uint64_t, Waiting> waiting_;
+  // Expires with the repo: an opening that ends after it does nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace gm::repo

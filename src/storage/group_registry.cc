@@ -183,23 +183,35 @@ std::optional<fs::path> GroupRegistry::store_below(const fs::path& folder, size_
 Result<std::shared_ptr<DocumentStore>> GroupRegistry::open_group(std::string_view group_view, bool create) {
   GM_TRY(validate_group_name(group_view));
   std::string group(group_view);
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Opening a store flushes its file system: no lock is held meanwhile (other groups'
+  // opens go on), but a second opener of the same group waits for the first.
+  opened_.wait(lock, [&] { return !opening_.count(group); });
   if (auto it = open_.find(group); it != open_.end()) return it->second;
   if (auto it = conflicts_.find(group); it != conflicts_.end()) return error(it->second);
-  bool known = std::binary_search(known_.begin(), known_.end(), group);
+  const bool known = std::binary_search(known_.begin(), known_.end(), group);
   if (!known) {
     if (auto why = overlap_error(group)) return error(*why);
     if (!create) return error("no group " + group + " in " + data_dir_.string());
+    // Known from now on, so that no overlapping group is opened meanwhile.
+    known_.insert(std::upper_bound(known_.begin(), known_.end(), group), group);
   }
+  opening_.insert(group);
+  lock.unlock();
   StoreOptions opts;
   opts.quarantine_dir = state_dir() / "quarantine" / group;
   opts.verified_file = state_dir() / "verified" / group;
   opts.report = options_.report;
   opts.env = &env_;
   auto store = DocumentStore::open(data_dir_ / group_relative_folder(group), opts);
-  if (!store.ok()) return context("group " + group, store.error());
+  lock.lock();
+  opening_.erase(group);
+  opened_.notify_all();
+  if (!store.ok()) {
+    if (!known) known_.erase(std::lower_bound(known_.begin(), known_.end(), group));
+    return context("group " + group, store.error());
+  }
   std::shared_ptr<DocumentStore> shared = std::move(*store);
-  if (!known) known_.insert(std::upper_bound(known_.begin(), known_.end(), group), group);
   open_[group] = shared;
   return shared;
 }
