@@ -143,7 +143,8 @@ class PatchWriter {
       }
       case Kind::kCopy: {
         GM_ASSIGN_OR_RETURN(Source src, read_source(op.from));
-        return write_copy(op.path, src);
+        GM_ASSIGN_OR_RETURN(Snapshot value, snapshot_of(src));
+        return write_copy(op.path, value);
       }
       case Kind::kMove: {
         if (op.from == op.path) {
@@ -153,10 +154,9 @@ class PatchWriter {
         if (op.path.size() > op.from.size() && std::equal(op.from.begin(), op.from.end(), op.path.begin()))
           return error("cannot move a value into itself");
         GM_ASSIGN_OR_RETURN(Source src, read_source(op.from));
-        // Objects stay readable in the op set after their make op is deleted, so
-        // the value is copied from where it was after the removal.
+        GM_ASSIGN_OR_RETURN(Snapshot value, snapshot_of(src));
         GM_TRY(remove(op.from));
-        return write_copy(op.path, src);
+        return write_copy(op.path, value);
       }
     }
     return error("unknown operation");
@@ -365,19 +365,68 @@ class PatchWriter {
 
   // ---- copies of document values, with their types
 
-  Status write_copy(const std::vector<std::string>& path, const Source& src) {
-    if (src.root) {
-      // The root's members, copied one by one.
-      if (path.empty()) return Status::Ok();
-      return error("the whole document can only be copied onto the root");
+  // A value read out of the document before it is written elsewhere: copy's
+  // target may lie inside its source (RFC 6902 allows that), and move removes the
+  // source first.
+  struct Snapshot {
+    std::optional<ObjType> type;  // unset for a scalar
+    Value scalar;
+    std::string text;
+    std::vector<std::pair<std::string, Snapshot>> members;  // map
+    std::vector<Snapshot> items;                            // list
+  };
+
+  Result<Snapshot> snapshot(const Transaction::Slot& s, size_t depth) {
+    if (depth > kMaxCopyDepth)
+      return limit_error("value to copy nested deeper than " + std::to_string(kMaxCopyDepth) + " levels");
+    Snapshot out;
+    if (!s.object) {
+      out.scalar = s.value;
+      if (s.is_counter()) out.scalar.int_value = s.counter_total;  // a new counter starts where this one is
+      return out;
     }
+    const ObjRef obj = *s.object;
+    out.type = tx_.type(obj);
+    switch (*out.type) {
+      case ObjType::kText:
+        for (const std::string& e : tx_.text_elements(obj)) out.text += e;
+        break;
+      case ObjType::kList:
+        for (size_t i = 0, n = tx_.length(obj); i < n; ++i) {
+          GM_ASSIGN_OR_RETURN(Transaction::Slot item, tx_.get(obj, i));
+          GM_ASSIGN_OR_RETURN(Snapshot copy, snapshot(item, depth + 1));
+          out.items.push_back(std::move(copy));
+        }
+        break;
+      default:
+        for (const std::string& key : tx_.keys(obj)) {
+          GM_ASSIGN_OR_RETURN(Snapshot copy, snapshot(*tx_.get(obj, key), depth + 1));
+          out.members.emplace_back(key, std::move(copy));
+        }
+    }
+    return out;
+  }
+
+  Result<Snapshot> snapshot_of(const Source& src) {
+    if (src.root) {
+      Snapshot root;
+      root.type = ObjType::kMap;
+      for (const std::string& key : tx_.keys(Transaction::root())) {
+        GM_ASSIGN_OR_RETURN(Snapshot copy, snapshot(*tx_.get(Transaction::root(), key), 1));
+        root.members.emplace_back(key, std::move(copy));
+      }
+      return root;
+    }
+    return snapshot(src.slot, 0);
+  }
+
+  Status write_copy(const std::vector<std::string>& path, const Snapshot& v) {
     if (path.empty()) {
-      if (!src.slot.object || tx_.type(*src.slot.object) != ObjType::kMap)
+      if (v.type != ObjType::kMap && v.type != ObjType::kTable)
         return error("the root of a document must be a JSON object");
       const ObjRef root = Transaction::root();
-      const ObjRef from = *src.slot.object;
       for (const std::string& key : tx_.keys(root)) GM_TRY(tx_.remove(root, key));
-      for (const std::string& key : tx_.keys(from)) GM_TRY(copy_into_map(root, key, *tx_.get(from, key), 1));
+      for (const auto& [key, member] : v.members) GM_TRY(copy_into_map(root, key, member));
       return Status::Ok();
     }
     GM_ASSIGN_OR_RETURN(ObjRef parent, parent_of(path));
@@ -385,58 +434,28 @@ class PatchWriter {
     if (tx_.type(parent) == ObjType::kList) {
       Result<size_t> index = array_index(key, tx_.length(parent), true);
       if (!index) return error("path " + pointer(path, path.size()) + ": " + index.error().message);
-      return copy_into_list(parent, *index, src.slot, /*insert=*/true, 1);
+      return copy_into_list(parent, *index, v);
     }
-    return copy_into_map(parent, key, src.slot, 1);
+    return copy_into_map(parent, key, v);
   }
 
-  Status check_depth(size_t depth) {
-    if (depth > kMaxCopyDepth)
-      return limit_error("value to copy nested deeper than " + std::to_string(kMaxCopyDepth) + " levels");
+  Status copy_into_map(ObjRef map, const std::string& key, const Snapshot& v) {
+    if (!v.type) return tx_.put(map, key, v.scalar);
+    GM_ASSIGN_OR_RETURN(ObjRef obj, tx_.put_object(map, key, *v.type));
+    return copy_contents(obj, v);
+  }
+
+  Status copy_into_list(ObjRef list, size_t index, const Snapshot& v) {
+    if (!v.type) return tx_.insert(list, index, v.scalar);
+    GM_ASSIGN_OR_RETURN(ObjRef obj, tx_.insert_object(list, index, *v.type));
+    return copy_contents(obj, v);
+  }
+
+  Status copy_contents(ObjRef to, const Snapshot& v) {
+    if (v.type == ObjType::kText) return tx_.splice_text(to, 0, 0, v.text);
+    for (size_t i = 0; i < v.items.size(); ++i) GM_TRY(copy_into_list(to, i, v.items[i]));
+    for (const auto& [key, member] : v.members) GM_TRY(copy_into_map(to, key, member));
     return Status::Ok();
-  }
-
-  Value copied_scalar(const Transaction::Slot& s) {
-    Value v = s.value;
-    if (s.is_counter()) v.int_value = s.counter_total;  // a new counter starts where this one is
-    return v;
-  }
-
-  Status copy_into_map(ObjRef map, const std::string& key, const Transaction::Slot& s, size_t depth) {
-    GM_TRY(check_depth(depth));
-    if (!s.object) return tx_.put(map, key, copied_scalar(s));
-    GM_ASSIGN_OR_RETURN(ObjRef obj, tx_.put_object(map, key, tx_.type(*s.object)));
-    return copy_contents(obj, *s.object, depth);
-  }
-
-  Status copy_into_list(ObjRef list, size_t index, const Transaction::Slot& s, bool insert, size_t depth) {
-    GM_TRY(check_depth(depth));
-    if (!s.object) return insert ? tx_.insert(list, index, copied_scalar(s)) : tx_.set(list, index, copied_scalar(s));
-    Result<ObjRef> made = insert ? tx_.insert_object(list, index, tx_.type(*s.object))
-                                 : tx_.set_object(list, index, tx_.type(*s.object));
-    GM_TRY(made);
-    return copy_contents(*made, *s.object, depth);
-  }
-
-  Status copy_contents(ObjRef to, ObjRef from, size_t depth) {
-    switch (tx_.type(from)) {
-      case ObjType::kText: {
-        std::string text;
-        for (const std::string& e : tx_.text_elements(from)) text += e;
-        return tx_.splice_text(to, 0, 0, text);
-      }
-      case ObjType::kList: {
-        const size_t n = tx_.length(from);
-        for (size_t i = 0; i < n; ++i) {
-          GM_ASSIGN_OR_RETURN(Transaction::Slot s, tx_.get(from, i));
-          GM_TRY(copy_into_list(to, i, s, true, depth + 1));
-        }
-        return Status::Ok();
-      }
-      default:
-        for (const std::string& key : tx_.keys(from)) GM_TRY(copy_into_map(to, key, *tx_.get(from, key), depth + 1));
-        return Status::Ok();
-    }
   }
 
   Transaction& tx_;
