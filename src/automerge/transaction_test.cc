@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace gm::automerge {
 namespace {
 
@@ -219,6 +222,26 @@ TEST(Document, ToJsonAtHeads) {
   Result<json> bad = doc.to_json_at(std::vector<ChangeHash>{unknown});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, ErrorCode::kNotFound);
+}
+
+// Against npm 3.5.0's view(doc, heads): fixtures from tests/interop/tools/view_fixtures.mjs.
+TEST(Document, ToJsonAtHeadsMatchesNpmView) {
+  const std::string dir = GM_SOURCE_DIR "/src/automerge/testdata/";
+  std::ifstream saved(dir + "view_history.amrg", std::ios::binary);
+  ASSERT_TRUE(saved) << "missing fixture";
+  Bytes bytes((std::istreambuf_iterator<char>(saved)), std::istreambuf_iterator<char>());
+  Result<Document> doc = Document::load(bytes);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  std::ifstream views(dir + "view_history.json");
+  json cases = json::parse(views);
+  ASSERT_GE(cases.size(), 5u);
+  for (const json& c : cases) {
+    std::vector<ChangeHash> heads;
+    for (const json& h : c["heads"]) heads.push_back(*ChangeHash::from_hex(h.get<std::string>()));
+    Result<json> view = doc->to_json_at(heads);
+    ASSERT_TRUE(view.ok()) << view.error().message;
+    EXPECT_EQ(*view, c["json"]) << c["heads"].dump();
+  }
 }
 
 }  // namespace
