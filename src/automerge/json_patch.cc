@@ -372,8 +372,8 @@ class PatchWriter {
     std::optional<ObjType> type;  // unset for a scalar
     Value scalar;
     std::string text;
-    std::vector<std::pair<std::string, Snapshot>> members;  // map
-    std::vector<Snapshot> items;                            // list
+    std::vector<std::string> keys;  // map: keys[i] holds items[i]
+    std::vector<Snapshot> items;    // list elements, or map values
   };
 
   Result<Snapshot> snapshot(const Transaction::Slot& s, size_t depth) {
@@ -401,7 +401,8 @@ class PatchWriter {
       default:
         for (const std::string& key : tx_.keys(obj)) {
           GM_ASSIGN_OR_RETURN(Snapshot copy, snapshot(*tx_.get(obj, key), depth + 1));
-          out.members.emplace_back(key, std::move(copy));
+          out.keys.push_back(key);
+          out.items.push_back(std::move(copy));
         }
     }
     return out;
@@ -413,7 +414,8 @@ class PatchWriter {
       root.type = ObjType::kMap;
       for (const std::string& key : tx_.keys(Transaction::root())) {
         GM_ASSIGN_OR_RETURN(Snapshot copy, snapshot(*tx_.get(Transaction::root(), key), 1));
-        root.members.emplace_back(key, std::move(copy));
+        root.keys.push_back(key);
+        root.items.push_back(std::move(copy));
       }
       return root;
     }
@@ -426,7 +428,7 @@ class PatchWriter {
         return error("the root of a document must be a JSON object");
       const ObjRef root = Transaction::root();
       for (const std::string& key : tx_.keys(root)) GM_TRY(tx_.remove(root, key));
-      for (const auto& [key, member] : v.members) GM_TRY(copy_into_map(root, key, member));
+      for (size_t i = 0; i < v.keys.size(); ++i) GM_TRY(copy_into_map(root, v.keys[i], v.items[i]));
       return Status::Ok();
     }
     GM_ASSIGN_OR_RETURN(ObjRef parent, parent_of(path));
@@ -453,8 +455,11 @@ class PatchWriter {
 
   Status copy_contents(ObjRef to, const Snapshot& v) {
     if (v.type == ObjType::kText) return tx_.splice_text(to, 0, 0, v.text);
-    for (size_t i = 0; i < v.items.size(); ++i) GM_TRY(copy_into_list(to, i, v.items[i]));
-    for (const auto& [key, member] : v.members) GM_TRY(copy_into_map(to, key, member));
+    if (v.type == ObjType::kList) {
+      for (size_t i = 0; i < v.items.size(); ++i) GM_TRY(copy_into_list(to, i, v.items[i]));
+      return Status::Ok();
+    }
+    for (size_t i = 0; i < v.keys.size(); ++i) GM_TRY(copy_into_map(to, v.keys[i], v.items[i]));
     return Status::Ok();
   }
 

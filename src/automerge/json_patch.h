@@ -75,8 +75,9 @@ struct JsonPatchOptions {
 };
 
 // Applies the patch to `doc` as one change by options.actor. Returns the change
-// (nullopt when the patch changes nothing: only tests, or a replace by the value
-// already there). Errors, with the document unchanged:
+// (nullopt when the patch needs no op: only tests, a text replaced by its own
+// string, a counter by its own value; a scalar replaced by an equal scalar is still
+// written, as npm writes it). Errors, with the document unchanged:
 //   kInvalid             malformed patch, a path that does not exist or cannot be
 //                        written (into a string or a scalar, an index out of range, a
 //                        bad array index), remove of the root, move into itself

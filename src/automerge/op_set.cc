@@ -700,6 +700,12 @@ void OpSet::visible_ops_at_key(uint32_t obj, std::string_view key, std::vector<u
     if (visible(ops_[op])) out->push_back(op);
 }
 
+void OpSet::visible_keys(uint32_t obj, std::vector<std::string>* out) const {
+  out->clear();
+  for (const auto& [key, newest] : objects_[obj].keys)
+    if (winner(newest) != kNone) out->push_back(keys_[key]);
+}
+
 void OpSet::visible_elements(uint32_t obj, std::vector<uint32_t>* out) const {
   out->clear();
   for (uint32_t e = objects_[obj].first; e != kNone; e = ops_[e].next) {

@@ -131,6 +131,8 @@ class OpSet {
   // The visible ops at a map key, highest op id first (the first is the value the
   // JSON view shows, the rest are conflicts). Empty when the key is absent.
   void visible_ops_at_key(uint32_t obj, std::string_view key, std::vector<uint32_t>* out) const;
+  // The keys of a map that the JSON view shows (a visible op), in no particular order.
+  void visible_keys(uint32_t obj, std::vector<std::string>* out) const;
   // The elements of a sequence that the JSON view shows, in order, each named by
   // its insert op (its element id).
   void visible_elements(uint32_t obj, std::vector<uint32_t>* out) const;

@@ -110,9 +110,8 @@ Result<Transaction::Slot> Transaction::get(ObjRef seq, size_t index) const {
 
 std::vector<std::string> Transaction::keys(ObjRef map) const {
   std::vector<std::string> out;
-  if (is_sequence(map)) return out;
-  nlohmann::json view = to_json(map);
-  for (auto it = view.begin(); it != view.end(); ++it) out.push_back(it.key());
+  if (!is_sequence(map)) work_.visible_keys(map.index, &out);
+  std::sort(out.begin(), out.end());  // so that a copy writes its ops in a stable order
   return out;
 }
 

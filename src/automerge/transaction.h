@@ -66,7 +66,7 @@ class Transaction {
   // Visible elements of a sequence (code points of a text written by npm 3.x).
   size_t length(ObjRef seq) const;
   Result<Slot> get(ObjRef seq, size_t index) const;
-  // The visible map keys, in no particular order.
+  // The visible map keys, sorted by UTF-8 bytes.
   std::vector<std::string> keys(ObjRef map) const;
   // The string value of each visible element of a text object (one code point each
   // for text npm 3.x wrote; U+FFFC for a non-string element such as a block marker).
