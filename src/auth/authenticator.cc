@@ -133,6 +133,21 @@ bool Authenticator::take_pending_allowance(const std::string& key, int64_t now) 
   return true;
 }
 
+namespace {
+
+// The subject of a browser app: "origin:" + its Origin, taken whole or not at all. An
+// Origin that is long, not printable ASCII, or "null" (sandboxed frames, file: pages:
+// any such page sends it) names no app.
+std::string origin_subject(std::string_view origin) {
+  if (origin.empty() || origin.size() > 300 || origin == "null") return "";  // 300: scheme, 253-byte host, port
+  for (char c : origin) {
+    if (c <= 0x20 || c >= 0x7f) return "";
+  }
+  return "origin:" + std::string(origin);
+}
+
+}  // namespace
+
 LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   // An address past its failure allowance is still heard: a credential that verifies
   // from the cache gets in (the owner behind the same proxy as an attacker, say), but
@@ -238,12 +253,11 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
   claims.owner_did = granted.subject;
   // Scopes beyond the group: those a standing grant of this app allows go into the
   // token; the others wait for the owner as one request (docs/grants.md).
-  const std::string app = granted.device.empty() ? (origin.empty() ? "" : "origin:" + origin) : "device:" + granted.device;
+  const std::string app = granted.device.empty() ? origin_subject(req.origin) : "device:" + granted.device;
   nlohmann::json scope_answer;
   if (!asked.empty()) {
     auto decided = decide_scopes(app, group, asked, origin, printable(req.user_agent, 256), now);
     if (!decided.ok()) {
-      if (decided.error().code == ErrorCode::kOverLimit) return refuse(429, "too_many_requests", decided.error().message);
       spdlog::error("authenticate: scopes: {}", decided.error().message);
       return refuse(500, "server_error", "the server could not record the scope request; see its log");
     }
@@ -318,22 +332,47 @@ Result<Authenticator::ScopeDecision> Authenticator::decide_scopes(const std::str
     if (by->expires_at) d.expires_at = std::min(d.expires_at.value_or(*by->expires_at), *by->expires_at);
     granted.push_back(to_string(want));
   }
-  d.answer = {{"granted", granted}, {"pending", pending}};
-  if (waiting.empty()) return d;
-  if (app.empty()) {
-    // Nothing says which app asks: the owner could not tell whom an approval is for.
-    d.answer["pending"] = nlohmann::json::array();
-    d.answer["refused"] = pending;
-    d.answer["message"] = "scopes beyond the app's own group need an Origin header (a browser app) or a DPoP device key";
-    return d;
+  // The token must stay verifiable: scopes past what its claim may hold are refused.
+  nlohmann::json refused = nlohmann::json::array();
+  while (encode_scope_claim(d.granted).size() > kMaxScopeClaimBytes) {
+    refused.push_back(to_string(d.granted.back()));
+    d.granted.pop_back();
+    granted.erase(granted.end() - 1);
   }
+  d.answer = {{"granted", granted}, {"pending", pending}};
+  auto refuse_waiting = [&](const std::string& why) {
+    for (const auto& s : d.answer["pending"]) refused.push_back(s);
+    d.answer["pending"] = nlohmann::json::array();
+    d.answer["refused"] = refused;
+    d.answer["message"] = why;
+    return d;
+  };
+  if (!refused.empty()) d.answer["refused"] = refused;
+  if (waiting.empty()) return d;
+  // Nothing says which app asks: the owner could not tell whom an approval is for.
+  if (app.empty()) {
+    return refuse_waiting("scopes beyond the app's own group need an Origin header (a browser app) or a DPoP device key");
+  }
+  // The owner said no to this app, for these scopes, within the last month.
+  GM_ASSIGN_OR_RETURN(std::vector<GrantRecord> refusals, store_.refused_grants(app, now));
+  const bool all_refused = std::all_of(waiting.begin(), waiting.end(), [&](const Scope& want) {
+    return std::any_of(refusals.begin(), refusals.end(), [&](const GrantRecord& g) {
+      return std::any_of(g.scopes.begin(), g.scopes.end(), [&](const Scope& s) { return includes(s, want); });
+    });
+  });
+  if (all_refused) return refuse_waiting("the owner refused these scopes to this app");
   GrantRecord request;
   request.subject = app;
   request.scopes = waiting;
   request.created_at = now;
   request.origin = origin;
   request.note = user_agent;
-  GM_ASSIGN_OR_RETURN(GrantRecord recorded, store_.request_grant(request, options_.max_pending_grants));
+  Result<GrantRecord> asked_for = store_.request_grant(request, options_.max_pending_grants);
+  if (!asked_for.ok() && asked_for.error().code == ErrorCode::kOverLimit) {
+    spdlog::warn("authenticate: {}: {}", app, asked_for.error().message);
+    return refuse_waiting(asked_for.error().message);
+  }
+  GM_ASSIGN_OR_RETURN(GrantRecord recorded, std::move(asked_for));
   spdlog::info("authenticate: {} asks for {}: grant request {} waits for the owner (`groundmist-sync grants approve {}`)",
                app, pending.dump(), recorded.id, recorded.id);
   d.answer["request"] = recorded.id;

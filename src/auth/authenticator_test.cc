@@ -175,9 +175,9 @@ TEST_F(AuthenticatorTest, ScopesWaitForTheOwnerThenComeInTheToken) {
   EXPECT_EQ(claims->extra["scp"], "xyz.groundmist.notebook.pages:read@" + id);
   auto carried = decode_scope_claim(claims->extra["scp"]);
   ASSERT_TRUE(carried.ok());
-  EXPECT_EQ(store_->revocation_state(kT + 9)->standing(*carried).size(), 1u);
+  EXPECT_EQ(store_->revocation_state(kT + 9)->standing(*carried, kT + 9).size(), 1u);
   ASSERT_TRUE(*store_->set_grant_status(id, GrantStatus::revoked, kT + 9));
-  EXPECT_TRUE(store_->revocation_state(kT + 10)->standing(*carried).empty());
+  EXPECT_TRUE(store_->revocation_state(kT + 10)->standing(*carried, kT + 10).empty());
 
   // Another origin has no grant: its own request.
   LoginRequest other = request("Bearer " + service_token(), body({"xyz.groundmist.notebook:read"}));
@@ -407,6 +407,97 @@ TEST_F(DpopTest, OffUnlessEnabled) {
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body["message"].get<std::string>().find("--allow-oauth-dpop"), std::string::npos);
   EXPECT_TRUE(store_->list_devices()->empty());
+}
+
+}  // namespace
+}  // namespace gm::auth
+
+namespace gm::auth {
+namespace {
+
+// Found by review (fixed): a full pending queue (filled by any credential holder with distinct scope
+// sets) makes every later login that asks for a scope fail with 429, own group included.
+TEST_F(AuthenticatorTest, AFullQueueOfScopeRequestsStillLetsAppsLogIn) {
+  options_.max_pending_grants = 3;
+  Authenticator auth = make();
+  auto login = [&](const std::string& origin, nlohmann::json scopes, int64_t now) {
+    LoginRequest r = request("Bearer " + service_token({}, now),
+                             nlohmann::json({{"lexiconAuthorityDomain", kGroup}, {"scopes", scopes}}).dump());
+    r.origin = origin;
+    return auth.login(r, now);
+  };
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(login("https://spam.example", {"xyz.spam.s" + std::to_string(i) + ":read"}, kT + i).status, 200);
+  }
+  LoginResponse honest = login("https://notebook.example", {"xyz.groundmist.notebook:read"}, kT + 5);
+  EXPECT_EQ(honest.status, 200) << "an honest app cannot even sync its own group: " << honest.body.dump();
+}
+
+// Found by review (fixed): `grants refuse` does not stick: the next login asking the same makes a new
+// pending request at once.
+TEST_F(AuthenticatorTest, ARefusalHoldsForTheAppThatAsked) {
+  Authenticator auth = make();
+  const std::string body =
+      nlohmann::json({{"lexiconAuthorityDomain", kGroup}, {"scopes", {"xyz.groundmist.notebook:read"}}}).dump();
+  LoginResponse first = auth.login(request("Bearer " + service_token(), body), kT + 1);
+  const std::string id = first.body["scopes"]["request"];
+  ASSERT_TRUE(*store_->set_grant_status(id, GrantStatus::refused, kT + 2));
+  LoginResponse second = auth.login(request("Bearer " + service_token(), body), kT + 3);
+  EXPECT_FALSE(second.body["scopes"].contains("request")) << "refused, yet asked again: " << second.body.dump();
+}
+
+// Found by review (fixed): a login whose granted scopes make the token longer than kMaxSessionTokenLength
+// gets 200 and a token that no verifier accepts (its own group included).
+TEST_F(AuthenticatorTest, TheTokenStaysVerifiableWhateverItsScopes) {
+  Authenticator auth = make();
+  GrantRecord g;
+  g.subject = "origin:https://library.groundmist.xyz";
+  g.scopes = {*parse_scope("xyz.other:read")};
+  g.status = GrantStatus::approved;
+  g.created_at = kT;
+  ASSERT_TRUE(store_->add_grant(g).ok());
+  nlohmann::json scopes = nlohmann::json::array();
+  for (int i = 0; i < 32; ++i) scopes.push_back("xyz.other." + std::string(60, 'a' + (i % 26)) + "." + std::string(60, 'x') + std::to_string(i) + ":read");
+  LoginResponse r = auth.login(
+      request("Bearer " + service_token(), nlohmann::json({{"lexiconAuthorityDomain", kGroup}, {"scopes", scopes}}).dump()),
+      kT + 5);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const std::string token = r.body["token"];
+  auto claims = verify_session_token(TokenKey::from_secret("test secret"), token, kT + 6);
+  EXPECT_TRUE(claims.ok()) << token.size() << " bytes: " << claims.error().message;
+}
+
+// Found by review (fixed): the Origin is clipped to 256 bytes before it becomes the subject, so two
+// different origins sharing their first 256 bytes share a grant.
+TEST_F(AuthenticatorTest, AnOriginIsTakenWholeAsTheSubject) {
+  Authenticator auth = make();
+  // Valid DNS names (253 bytes, labels of at most 63) that differ only in their
+  // registrable domain: ab.io (the victim's) and cd.io (anyone's).
+  const std::string labels = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." +
+                             std::string(55, 'd') + ".";
+  const std::string victim = "https://" + labels + "ab.io", evil = "https://" + labels + "cd.io";
+  ASSERT_EQ(labels.size() + 5, 253u);
+  auto login = [&](const std::string& origin, int64_t now) {
+    LoginRequest r = request("Bearer " + service_token({}, now),
+                             nlohmann::json({{"lexiconAuthorityDomain", kGroup},
+                                             {"scopes", {"xyz.groundmist.notebook:write"}}}).dump());
+    r.origin = origin;
+    return auth.login(r, now);
+  };
+  LoginResponse asked = login(victim, kT + 1);
+  ASSERT_TRUE(*store_->set_grant_status(asked.body["scopes"]["request"], GrantStatus::approved, kT + 2));
+  LoginResponse other = login(evil, kT + 3);
+  EXPECT_TRUE(other.body["scopes"]["granted"].empty()) << "another origin got the victim's grant: " << other.body.dump();
+}
+
+// Found by review (fixed): RevocationState::standing is a deny-list: a scope whose grant the database does
+// not know (restored backup, token minted with the same key against another data folder)
+// is honoured, and `grants revoke` cannot withdraw it.
+TEST_F(AuthenticatorTest, AGrantTheDatabaseDoesNotHoldStandsForNothing) {
+  auto carried = decode_scope_claim("xyz.groundmist:write@GZZZZ-ZZZZ");
+  ASSERT_TRUE(carried.ok());
+  EXPECT_TRUE(store_->revocation_state(kT)->standing(*carried, kT).empty()) << "a grant that does not exist stands";
+  EXPECT_FALSE(*store_->set_grant_status("GZZZZ-ZZZZ", GrantStatus::revoked, kT));
 }
 
 }  // namespace

@@ -27,6 +27,14 @@ void RevocationWatcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void RevocationWatcher::poke() {
+  {
+    std::lock_guard lock(mutex_);
+    poked_ = true;
+  }
+  wake_.notify_all();
+}
+
 std::shared_ptr<const RevocationState> RevocationWatcher::current() const {
   std::lock_guard lock(mutex_);
   return state_;
@@ -37,23 +45,22 @@ Status RevocationWatcher::reload(bool notify) {
   if (version == version_) return Status::Ok();
   GM_ASSIGN_OR_RETURN(RevocationState fresh, store_.revocation_state(unix_now()));
   auto next = std::make_shared<const RevocationState>(std::move(fresh));
-  bool more = false;
   {
     std::lock_guard lock(mutex_);
-    more = next->revoked_before > state_->revoked_before;
-    for (const std::string& id : next->revoked_sessions) more = more || !state_->revoked_sessions.count(id);
-    for (const std::string& id : next->fallen_grants) more = more || !state_->fallen_grants.count(id);
     state_ = next;
     version_ = version;
   }
-  if (notify && more && on_change_) on_change_(*next);
+  // Every change, not only new revocations: a grant approved and revoked between two
+  // looks was never seen standing, yet its sockets must close.
+  if (notify && on_change_) on_change_(*next);
   return Status::Ok();
 }
 
 void RevocationWatcher::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, period_);
+    wake_.wait_for(lock, period_, [this] { return stopping_ || poked_; });
+    poked_ = false;
     if (stopping_) break;
     lock.unlock();
     if (Status s = reload(/*notify=*/true); !s.ok()) spdlog::warn("revocations: {}", s.error().message);

@@ -1,6 +1,6 @@
 // Keeps the serving process's view of revoked sessions in step with the state database,
 // which the owner's commands (`sessions revoke`, `devices revoke`) change from another
-// process.
+// process. `on_change` runs after every reload that found the database changed.
 //
 // Usage:
 //   RevocationWatcher watcher(store, std::chrono::milliseconds(500),
@@ -11,7 +11,7 @@
 //
 // Polling `data_version` costs one tiny query per period and sees every commit of any
 // other connection; the state is reloaded only when it moved. `on_change` runs on the
-// watcher's thread after each reload that revoked something new.
+// watcher's thread after each such reload.
 #pragma once
 
 #include <chrono>
@@ -37,6 +37,9 @@ class RevocationWatcher {
   void start();
   void stop();
   std::shared_ptr<const RevocationState> current() const;
+  // Looks at the database now rather than at the end of the period (a token named a
+  // grant the state does not know yet: approved a moment ago, most likely). Any thread.
+  void poke();
 
  private:
   void run();
@@ -48,6 +51,7 @@ class RevocationWatcher {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool poked_ = false;
   std::shared_ptr<const RevocationState> state_ = std::make_shared<RevocationState>();
   int64_t version_ = -1;
   std::thread thread_;

@@ -225,8 +225,8 @@ const char* to_string(GrantStatus status) {
   return "pending";
 }
 
-std::vector<Scope> RevocationState::standing(std::vector<Scope> scopes) const {
-  std::erase_if(scopes, [this](const Scope& s) { return fallen_grants.count(s.grant_id) != 0; });
+std::vector<Scope> RevocationState::standing(std::vector<Scope> scopes, int64_t now) const {
+  std::erase_if(scopes, [&](const Scope& s) { return !grant_stands(s.grant_id, now); });
   return scopes;
 }
 
@@ -368,12 +368,12 @@ Result<RevocationState> StateStore::revocation_state(int64_t now) const {
     if (!row) break;
     state.revoked_sessions.insert(s.text(0));
   }
-  Statement grants(db_, "SELECT id FROM grants WHERE status = 'revoked' OR (status = 'approved' AND expires_at <= ?)");
+  Statement grants(db_, "SELECT id, expires_at FROM grants WHERE status = 'approved' AND (expires_at IS NULL OR expires_at > ?)");
   grants.bind(now);
   for (;;) {
     GM_ASSIGN_OR_RETURN(bool row, grants.step());
     if (!row) break;
-    state.fallen_grants.insert(grants.text(0));
+    state.standing_grants[grants.text(0)] = grants.maybe_integer(1);
   }
   Statement meta(db_, "SELECT value FROM meta WHERE key = 'revoked_before'");
   GM_ASSIGN_OR_RETURN(bool row, meta.step());
@@ -518,8 +518,17 @@ Result<bool> StateStore::set_device_status(const std::string& code, DeviceStatus
   return true;
 }
 
-Result<GrantRecord> StateStore::add_grant(GrantRecord g) {
-  std::lock_guard lock(mutex_);
+Result<GrantRecord> StateStore::insert_grant(GrantRecord g) {
+  // What no one needs any more: refusals and revocations a month old, grants expired as
+  // long ago (tokens never outlive their grants), requests nobody answered.
+  const int64_t old = g.created_at - kPendingGrantSeconds;
+  GM_TRY(Statement(db_,
+                   "DELETE FROM grants WHERE (status IN ('refused', 'revoked') AND decided_at < ?) OR "
+                   "(status = 'approved' AND expires_at < ?) OR (status = 'pending' AND created_at < ?)")
+             .bind(old)
+             .bind(old)
+             .bind(old)
+             .run());
   for (int attempt = 0;; ++attempt) {
     g.id = "G" + new_device_code();
     Statement s(db_,
@@ -533,35 +542,41 @@ Result<GrantRecord> StateStore::add_grant(GrantRecord g) {
   }
 }
 
+Result<GrantRecord> StateStore::add_grant(GrantRecord g) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  GM_ASSIGN_OR_RETURN(GrantRecord added, insert_grant(std::move(g)));
+  GM_TRY(tx.commit());
+  return added;
+}
+
 Result<GrantRecord> StateStore::request_grant(GrantRecord g, size_t max_pending) {
-  {
-    std::lock_guard lock(mutex_);
-    Transaction tx(db_);
-    GM_TRY(tx.began());
-    GM_TRY(Statement(db_, "DELETE FROM grants WHERE status = 'pending' AND created_at < ?")
-               .bind(g.created_at - kPendingGrantSeconds)
-               .run());
-    Statement same(db_, (std::string("SELECT ") + kGrantColumns +
-                         " FROM grants WHERE subject = ? AND scopes = ? AND status = 'pending'")
-                            .c_str());
-    GM_ASSIGN_OR_RETURN(bool found, same.bind(g.subject).bind(scopes_text(g.scopes)).step());
-    if (found) {
-      GrantRecord pending = read_grant(same);
-      GM_TRY(tx.commit());
-      return pending;
-    }
-    Statement count(db_, "SELECT COUNT(*) FROM grants WHERE status = 'pending'");
-    GM_ASSIGN_OR_RETURN(bool counted, count.step());
-    if (counted && count.integer(0) >= static_cast<int64_t>(max_pending)) {
-      return limit_error(std::to_string(count.integer(0)) +
-                         " scope requests already wait for the owner; new ones are refused until the owner answers "
-                         "them (`groundmist-sync grants list`)");
-    }
-    GM_TRY(tx.commit());
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  Statement same(db_, (std::string("SELECT ") + kGrantColumns +
+                       " FROM grants WHERE subject = ? AND scopes = ? AND status = 'pending' AND created_at >= ?")
+                          .c_str());
+  GM_ASSIGN_OR_RETURN(bool found,
+                      same.bind(g.subject).bind(scopes_text(g.scopes)).bind(g.created_at - kPendingGrantSeconds).step());
+  if (found) return read_grant(same);
+  Statement count(db_, "SELECT COUNT(*), SUM(subject = ?) FROM grants WHERE status = 'pending' AND created_at >= ?");
+  GM_ASSIGN_OR_RETURN(bool counted, count.bind(g.subject).bind(g.created_at - kPendingGrantSeconds).step());
+  if (counted && count.integer(1) >= kPendingGrantsPerSubject) {
+    return limit_error(g.subject + " already has " + std::to_string(count.integer(1)) +
+                       " scope requests waiting for the owner (`groundmist-sync grants list`)");
+  }
+  if (counted && count.integer(0) >= static_cast<int64_t>(max_pending)) {
+    return limit_error(std::to_string(count.integer(0)) +
+                       " scope requests already wait for the owner; new ones are refused until the owner answers "
+                       "them (`groundmist-sync grants list`)");
   }
   g.status = GrantStatus::pending;
   g.decided_at.reset();
-  return add_grant(std::move(g));
+  GM_ASSIGN_OR_RETURN(GrantRecord added, insert_grant(std::move(g)));
+  GM_TRY(tx.commit());
+  return added;
 }
 
 Result<std::vector<GrantRecord>> StateStore::list_grants() const {
@@ -584,13 +599,13 @@ Result<std::optional<GrantRecord>> StateStore::find_grant(const std::string& id)
   return std::optional<GrantRecord>(read_grant(s));
 }
 
-Result<std::vector<GrantRecord>> StateStore::standing_grants(const std::string& subject, int64_t now) const {
+Result<std::vector<GrantRecord>> StateStore::grants_where(const char* condition, const std::string& subject,
+                                                          int64_t time) const {
   std::lock_guard lock(mutex_);
-  Statement s(db_, (std::string("SELECT ") + kGrantColumns +
-                    " FROM grants WHERE subject = ? AND status = 'approved' AND (expires_at IS NULL OR expires_at > ?) "
-                    "ORDER BY created_at, id")
+  Statement s(db_, (std::string("SELECT ") + kGrantColumns + " FROM grants WHERE subject = ? AND " + condition +
+                    " ORDER BY created_at, id")
                        .c_str());
-  s.bind(subject).bind(now);
+  s.bind(subject).bind(time);
   std::vector<GrantRecord> out;
   for (;;) {
     GM_ASSIGN_OR_RETURN(bool row, s.step());
@@ -600,8 +615,18 @@ Result<std::vector<GrantRecord>> StateStore::standing_grants(const std::string& 
   return out;
 }
 
+Result<std::vector<GrantRecord>> StateStore::standing_grants(const std::string& subject, int64_t now) const {
+  return grants_where("status = 'approved' AND (expires_at IS NULL OR expires_at > ?)", subject, now);
+}
+
+Result<std::vector<GrantRecord>> StateStore::refused_grants(const std::string& subject, int64_t now) const {
+  return grants_where("status = 'refused' AND decided_at >= ?", subject, now - kPendingGrantSeconds);
+}
+
 Result<bool> StateStore::set_grant_status(const std::string& id, GrantStatus status, int64_t now) {
   std::lock_guard lock(mutex_);
+  Transaction tx(db_);  // the check and the change together, whatever other process writes
+  GM_TRY(tx.began());
   Statement current(db_, "SELECT status FROM grants WHERE id = ?");
   GM_ASSIGN_OR_RETURN(bool row, current.bind(id).step());
   if (!row) return false;
@@ -616,6 +641,7 @@ Result<bool> StateStore::set_grant_status(const std::string& id, GrantStatus sta
              .bind(now)
              .bind(id)
              .run());
+  GM_TRY(tx.commit());
   return true;
 }
 

@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,8 +82,13 @@ struct DeviceRecord {
 
 enum class GrantStatus { pending, approved, refused, revoked };
 const char* to_string(GrantStatus status);
-// Pending scope requests wait this long for the owner, then go.
+// Pending scope requests wait this long for the owner, then go; a refusal holds as long
+// (the same app asking again within it is answered "refused", not queued again). Grants
+// refused, revoked or expired that long ago are deleted.
 inline constexpr int64_t kPendingGrantSeconds = 30 * 24 * 3600;
+// Scope requests one subject may have waiting at once (and the whole server: the
+// `max_pending` of request_grant).
+inline constexpr int64_t kPendingGrantsPerSubject = 4;
 
 struct GrantRecord {
   std::string id;       // "G" + a code like a device's: `grants approve GXXXX-XXXX`
@@ -101,12 +107,19 @@ struct GrantRecord {
 struct RevocationState {
   std::set<std::string> revoked_sessions;  // ids of revoked sessions not yet expired
   int64_t revoked_before = 0;              // tokens issued before this second are refused (0: none)
-  std::set<std::string> fallen_grants;     // grants revoked or expired: their scopes no longer count
+  // Grants approved and not expired when loaded → their expiry. An allow-list: a grant
+  // the database does not hold (a restored backup, a token minted against another data
+  // folder with the same key) stands for nothing.
+  std::map<std::string, std::optional<int64_t>> standing_grants;
   bool revoked(const std::string& session_id, int64_t issued_at) const {
     return issued_at < revoked_before || revoked_sessions.count(session_id) != 0;
   }
-  // The scopes among `scopes` whose grant still stands.
-  std::vector<Scope> standing(std::vector<Scope> scopes) const;
+  bool grant_stands(const std::string& id, int64_t now) const {
+    auto it = standing_grants.find(id);
+    return it != standing_grants.end() && (!it->second || *it->second > now);
+  }
+  // The scopes among `scopes` whose grant stands at `now`.
+  std::vector<Scope> standing(std::vector<Scope> scopes, int64_t now) const;
 };
 
 class StateStore {
@@ -165,6 +178,8 @@ class StateStore {
   Result<std::optional<GrantRecord>> find_grant(const std::string& id) const;
   // Those of `subject` that stand now.
   Result<std::vector<GrantRecord>> standing_grants(const std::string& subject, int64_t now) const;
+  // Those of `subject` refused less than kPendingGrantSeconds ago.
+  Result<std::vector<GrantRecord>> refused_grants(const std::string& subject, int64_t now) const;
   // pending → approved or refused; pending or approved → revoked. False if there is no
   // such grant; an error if it cannot move so.
   Result<bool> set_grant_status(const std::string& id, GrantStatus status, int64_t now);
@@ -172,6 +187,9 @@ class StateStore {
  private:
   explicit StateStore(sqlite3* db) : db_(db) {}
   Status migrate();
+  // Under mutex_: inserts `grant` with a fresh id; drops grants long decided.
+  Result<GrantRecord> insert_grant(GrantRecord grant);
+  Result<std::vector<GrantRecord>> grants_where(const char* condition, const std::string& subject, int64_t time) const;
 
   mutable std::mutex mutex_;
   sqlite3* db_;

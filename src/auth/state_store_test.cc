@@ -202,9 +202,9 @@ TEST_F(StateStoreTest, GrantsArePendingUntilApprovedAndFallWhenRevoked) {
 
   Scope carried = *parse_scope("xyz.groundmist.library:read");
   carried.grant_id = req->id;
-  EXPECT_EQ(store->revocation_state(now)->standing({carried}).size(), 1u);
+  EXPECT_EQ(store->revocation_state(now)->standing({carried}, now).size(), 1u);
   ASSERT_TRUE(*store->set_grant_status(req->id, GrantStatus::revoked, now + 30));
-  EXPECT_TRUE(store->revocation_state(now + 31)->standing({carried}).empty());
+  EXPECT_TRUE(store->revocation_state(now + 31)->standing({carried}, now + 31).empty());
   EXPECT_TRUE(store->standing_grants("origin:https://notes.example", now + 40)->empty());
 }
 
@@ -217,7 +217,9 @@ TEST_F(StateStoreTest, GrantsExpireAndPendingOnesAreBounded) {
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(store->standing_grants("token:agent", now + 59)->size(), 1u);
   EXPECT_TRUE(store->standing_grants("token:agent", now + 60)->empty());
-  EXPECT_EQ(store->revocation_state(now + 60)->fallen_grants.count(added->id), 1u);
+  EXPECT_FALSE(store->revocation_state(now)->grant_stands(added->id, now + 60));
+  EXPECT_TRUE(store->revocation_state(now)->grant_stands(added->id, now + 59));
+  EXPECT_FALSE(store->revocation_state(now + 60)->grant_stands(added->id, now + 1));
 
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(store->request_grant(grant_of("origin:https://a" + std::to_string(i) + ".example",

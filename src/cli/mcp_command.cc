@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <utility>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -167,8 +168,8 @@ json rpc_error(const json& id, int code, std::string message) {
 }  // namespace
 
 std::optional<json> mcp_answer(const json& message, const ApiCall& api) {
-  if (!message.is_object() || message.value("jsonrpc", "") != "2.0" || !message.contains("method") ||
-      !message["method"].is_string()) {
+  const bool v2 = message.is_object() && message.contains("jsonrpc") && message["jsonrpc"] == "2.0";
+  if (!v2 || !message.contains("method") || !message["method"].is_string()) {
     // A response from the client (we never ask anything) or junk.
     if (message.is_object() && !message.contains("method") && message.contains("id")) return std::nullopt;
     return rpc_error(message.is_object() && message.contains("id") ? message["id"] : json(), -32600,
@@ -211,23 +212,37 @@ std::optional<json> mcp_answer(const json& message, const ApiCall& api) {
 }
 
 void serve_mcp(std::istream& in, std::ostream& out, const ApiCall& api) {
-  std::string line;
   auto send = [&out](const json& m) {
     out << m.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     out.flush();
   };
-  while (std::getline(in, line)) {
-    if (line.size() > kMaxLineBytes) {
+  std::string line;
+  bool too_long = false;
+  for (int c; (c = in.get()) != std::char_traits<char>::eof();) {
+    if (c != '\n') {
+      // Past the limit the rest of the line is read and dropped, never kept.
+      if (line.size() < kMaxLineBytes) {
+        line += static_cast<char>(c);
+      } else {
+        too_long = true;
+      }
+      continue;
+    }
+    if (std::exchange(too_long, false)) {
       send(rpc_error(json(), -32600, "message longer than " + std::to_string(kMaxLineBytes) + " bytes"));
-      continue;
+    } else if (line.find_first_not_of(" \t\r") != std::string::npos) {
+      json message = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (message.is_discarded()) {
+        send(rpc_error(json(), -32700, "not JSON"));
+      } else {
+        try {
+          if (auto answer = mcp_answer(message, api)) send(*answer);
+        } catch (const std::exception& e) {
+          send(rpc_error(message.is_object() && message.contains("id") ? message["id"] : json(), -32603, e.what()));
+        }
+      }
     }
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json message = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (message.is_discarded()) {
-      send(rpc_error(json(), -32700, "not JSON"));
-      continue;
-    }
-    if (auto answer = mcp_answer(message, api)) send(*answer);
+    line.clear();
   }
 }
 

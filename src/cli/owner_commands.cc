@@ -1,5 +1,6 @@
 #include "cli/owner_commands.h"
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <iostream>
@@ -146,6 +147,23 @@ Status list_grants(auth::StateStore& store, const OwnerOptions& opts) {
   return Status::Ok();
 }
 
+// A grant's subject as logins and tokens name it: origin:<scheme>://<host>[:port],
+// device:XXXX-XXXX (upper case, as `devices list` shows it), token:NAME.
+Result<std::string> normalize_subject(const std::string& typed) {
+  const std::string bad = "--subject must be origin:https://host[:port], device:CODE or token:NAME";
+  const size_t colon = typed.find(':');
+  if (colon == std::string::npos || typed.size() > 300) return error(bad);
+  const std::string kind = typed.substr(0, colon), rest = typed.substr(colon + 1);
+  const bool printable = !rest.empty() && std::all_of(rest.begin(), rest.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (!printable) return error(bad);
+  if (kind == "device") return "device:" + normalize_device_code(rest);
+  if (kind == "token") return typed;
+  const bool origin = (rest.starts_with("https://") || rest.starts_with("http://")) &&
+                      rest.find('/', rest.find("//") + 2) == std::string::npos;
+  if (kind == "origin" && origin) return typed;
+  return error(bad + " (an origin has no path: https://app.example)");
+}
+
 Result<std::vector<auth::Scope>> parse_scopes(const std::vector<std::string>& texts) {
   std::vector<auth::Scope> out;
   for (const std::string& t : texts) {
@@ -259,10 +277,7 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
   gadd->callback([&opts] {
     opts.exit_code = with_store("grants add", opts, [&](auth::StateStore& s, int64_t now) -> Status {
       auth::GrantRecord g;
-      g.subject = opts.subject;
-      if (g.subject.find(':') == std::string::npos || g.subject.size() > 300) {
-        return error("--subject must be origin:URL, device:CODE or token:NAME");
-      }
+      GM_ASSIGN_OR_RETURN(g.subject, normalize_subject(opts.subject));
       GM_ASSIGN_OR_RETURN(g.scopes, parse_scopes(opts.scopes));
       g.status = auth::GrantStatus::approved;
       g.created_at = now;

@@ -238,7 +238,7 @@ int serve(const ServeOptions& opts) {
     std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
     return 1;
   }
-  auto verifier = make_session_verifier(config, [&revocations] { return revocations.current(); });
+  auto verifier = make_session_verifier(config, &revocations);
   if (!verifier.ok()) {
     std::cerr << "groundmist-sync serve: " << verifier.error().message << "\n";
     return 1;
@@ -301,11 +301,10 @@ int serve(const ServeOptions& opts) {
   add_login_routes(srv, login_workers, authenticator, config);
   close_revoked = [&srv](const auth::RevocationState& state) {
     srv.close_peers(
-        [state](const server::PeerIdentity& id) {
+        [state, now = auth::unix_now()](const server::PeerIdentity& id) {
           return state.revoked(id.session_id, id.issued_at) ||
-                 std::any_of(id.grants.begin(), id.grants.end(), [&](const std::string& g) {
-                   return state.fallen_grants.count(g) != 0;
-                 });
+                 std::any_of(id.grants.begin(), id.grants.end(),
+                             [&](const std::string& g) { return !state.grant_stands(g, now); });
         },
         "session or grant revoked");
   };

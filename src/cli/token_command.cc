@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -38,6 +39,18 @@ int mint(const TokenOptions& opts) {
   // Listed with the others, so the owner can see and revoke it.
   auto store = auth::StateStore::open(config->data_dir);
   if (!store.ok()) return fail(store.error().message);
+  // The scopes the owner granted to this name (`grants add --subject token:NAME`), and
+  // those asked for now, under a grant made for this token.
+  std::vector<auth::Scope> carried;
+  auto standing = (*store)->standing_grants("token:" + opts.name, claims.issued_at);
+  if (!standing.ok()) return fail(standing.error().message);
+  for (const auth::GrantRecord& g : *standing) {
+    for (auth::Scope s : g.scopes) {
+      s.grant_id = g.id;
+      carried.push_back(std::move(s));
+    }
+    if (g.expires_at) claims.expires_at = std::min(claims.expires_at, *g.expires_at);
+  }
   if (!opts.scopes.empty()) {
     auth::GrantRecord grant;
     grant.subject = "token:" + opts.name;
@@ -52,15 +65,21 @@ int mint(const TokenOptions& opts) {
     grant.note = "token --name " + opts.name;
     auto added = (*store)->add_grant(grant);
     if (!added.ok()) return fail(added.error().message);
-    for (auth::Scope& s : added->scopes) s.grant_id = added->id;
+    for (auth::Scope& s : added->scopes) {
+      s.grant_id = added->id;
+      carried.push_back(s);
+    }
     claims.grant_id = added->id;
-    claims.extra["scp"] = auth::encode_scope_claim(added->scopes);
     std::cerr << "grant " << added->id << " (`groundmist-sync grants revoke " << added->id << "` withdraws it)\n";
+  }
+  if (!carried.empty()) {
+    claims.extra["scp"] = auth::encode_scope_claim(carried);
+    if (claims.extra["scp"].size() > 2048) return fail("too many scopes for one token (their claim passes 2048 bytes)");
   }
   auth::SessionRecord session;
   session.id = claims.token_id;
   session.group = claims.group;
-  session.subject = opts.scopes.empty() ? "" : "token:" + opts.name;
+  session.subject = carried.empty() ? "" : "token:" + opts.name;
   session.kind = "local";
   session.created_at = claims.issued_at;
   session.expires_at = claims.expires_at;
@@ -71,14 +90,15 @@ int mint(const TokenOptions& opts) {
 
 }  // namespace
 
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationSource revocations) {
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config,
+                                                    auth::RevocationWatcher* revocations) {
   GM_ASSIGN_OR_RETURN(auth::TokenKey key, auth::load_token_key(config.data_dir, configured_secret(config)));
   spdlog::info("session tokens: key from {}", key.source());
   return server::TokenVerifier(
       [key = std::move(key), owner = config.owner_did,
-       revocations = std::move(revocations)](std::string_view token) -> Result<server::PeerIdentity> {
+       revocations](std::string_view token) -> Result<server::PeerIdentity> {
         GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
-        auto state = revocations ? revocations() : std::make_shared<const auth::RevocationState>();
+        auto state = revocations ? revocations->current() : std::make_shared<const auth::RevocationState>();
         if (state->revoked(claims.token_id, claims.issued_at)) {
           return error("session " + claims.token_id + " was revoked by the owner");
         }
@@ -88,9 +108,16 @@ Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& 
         server::PeerIdentity identity;
         if (auto scp = claims.extra.find("scp"); scp != claims.extra.end()) {
           GM_ASSIGN_OR_RETURN(std::vector<auth::Scope> scopes, auth::decode_scope_claim(scp->second));
-          for (const auth::Scope& s : state->standing(std::move(scopes))) {
-            identity.scopes.push_back(auth::to_string(s));
-            identity.grants.push_back(s.grant_id);
+          const int64_t now = auth::unix_now();
+          for (const auth::Scope& s : scopes) {
+            if (std::find(identity.grants.begin(), identity.grants.end(), s.grant_id) == identity.grants.end()) {
+              identity.grants.push_back(s.grant_id);
+            }
+            if (state->grant_stands(s.grant_id, now)) {
+              identity.scopes.push_back(auth::to_string(s));
+            } else if (revocations && !state->standing_grants.count(s.grant_id)) {
+              revocations->poke();  // approved a moment ago, most likely: look now
+            }
           }
         }
         identity.group = std::move(claims.group);

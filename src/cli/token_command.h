@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/revocation_watcher.h"
 #include "auth/state_store.h"
 #include "cli/serve_command.h"
 #include "server/config.h"
@@ -33,14 +34,13 @@ struct TokenOptions {
 
 void add_token_command(CLI::App& app, TokenOptions& opts);
 
-// The current revocation state (auth/revocation_watcher.h); called on the io thread,
-// must be quick. Empty: nothing is revoked.
-using RevocationSource = std::function<std::shared_ptr<const auth::RevocationState>()>;
 
 // Verifies session tokens signed with the configured key for `serve`. With an owner
 // configured, a token that names another DID as its subject is refused too, and so is
-// one whose session was revoked. The identity carries the token's scopes whose grants
-// still stand.
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationSource revocations);
+// one whose session was revoked (`revocations`, null: nothing is). The identity carries
+// the token's scopes whose grants stand, and every grant the token names (a socket
+// closes when one of them falls).
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config,
+                                                    auth::RevocationWatcher* revocations);
 
 }  // namespace gm::cli
