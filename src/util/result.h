@@ -19,6 +19,8 @@ enum class ErrorCode {
   kNotFound,   // what was asked for does not exist
   kOverLimit,  // input that may well be valid but passes one of our limits (rows, ops,
                // bytes): not proof of damage, so stored data that hits one stays in place
+  kFailedPrecondition,  // well-formed input whose stated condition does not hold (a
+                        // JSON Patch `test` that fails): nothing was done
 };
 
 struct Error {
