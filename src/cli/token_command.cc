@@ -51,19 +51,28 @@ int mint(const TokenOptions& opts) {
 
 }  // namespace
 
+ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config, RevocationCheck revoked) {
+  return [key = std::move(key), owner = config.owner_did,
+          revoked = std::move(revoked)](std::string_view token) -> Result<auth::SessionClaims> {
+    GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
+    if (revoked && revoked(claims.token_id, claims.issued_at)) {
+      return error("session " + claims.token_id + " was revoked by the owner");
+    }
+    if (!owner.empty() && claims.owner_did && *claims.owner_did != owner) {
+      return error("token was issued to " + *claims.owner_did + ", not to the owner " + owner);
+    }
+    if (claims.group.empty()) return error("session token names no group");
+    return claims;
+  };
+}
+
 Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationCheck revoked) {
   GM_ASSIGN_OR_RETURN(auth::TokenKey key, auth::load_token_key(config.data_dir, configured_secret(config)));
   spdlog::info("session tokens: key from {}", key.source());
   return server::TokenVerifier(
-      [key = std::move(key), owner = config.owner_did,
-       revoked = std::move(revoked)](std::string_view token) -> Result<server::PeerIdentity> {
-        GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
-        if (revoked && revoked(claims.token_id, claims.issued_at)) {
-          return error("session " + claims.token_id + " was revoked by the owner");
-        }
-        if (!owner.empty() && claims.owner_did && *claims.owner_did != owner) {
-          return error("token was issued to " + *claims.owner_did + ", not to the owner " + owner);
-        }
+      [verify = make_claims_verifier(std::move(key), config, std::move(revoked))](
+          std::string_view token) -> Result<server::PeerIdentity> {
+        GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, verify(token));
         server::PeerIdentity identity;
         identity.group = std::move(claims.group);
         identity.subject = claims.owner_did.value_or("");

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "auth/session_token.h"
 #include "cli/serve_command.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -33,5 +34,8 @@ using RevocationCheck = std::function<bool(const std::string& session_id, int64_
 // configured, a token that names another DID as its subject is refused too, and so is
 // one whose session was revoked.
 Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationCheck revoked);
+// The same checks, giving the token's claims (the JSON API's door, api/routes.h).
+using ClaimsVerifier = std::function<Result<auth::SessionClaims>(std::string_view token)>;
+ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config, RevocationCheck revoked);
 
 }  // namespace gm::cli

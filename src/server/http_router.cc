@@ -126,6 +126,12 @@ void HttpRouter::add(http::verb method, std::string path, RouteHandler handler, 
   routes_[{std::move(path), method}] = std::move(handler);
 }
 
+std::vector<std::pair<std::string, http::verb>> HttpRouter::routes() const {
+  std::vector<std::pair<std::string, http::verb>> out;
+  for (const auto& [key, handler] : routes_) out.push_back(key);
+  return out;
+}
+
 std::string HttpRouter::match(const std::string& path, RequestInfo& info) const {
   auto exact = routes_.lower_bound({path, http::verb::unknown});
   if (exact != routes_.end() && exact->first.first == path) return path;

@@ -62,6 +62,9 @@ class HttpRouter {
   // sets keep-alive and writes it.
   boost::asio::awaitable<HttpResponse> route(const HttpRequest& req, const RequestInfo& info) const;
 
+  // Every (path or pattern, method) routed, in order (e.g. to check an API's description).
+  std::vector<std::pair<std::string, http::verb>> routes() const;
+
  private:
   // The route key (exact path or pattern) for a request path, filling `params`; empty
   // if none.

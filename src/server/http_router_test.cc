@@ -88,3 +88,31 @@ TEST(HttpRouter, PatternMethodsAnd405AndPreflight) {
 
 }  // namespace
 }  // namespace gm::server
+
+namespace gm::server {
+namespace {
+
+TEST(RequestLimiter, BoundsPerKeyAndInAll) {
+  RequestLimiter limiter(3);
+  auto a1 = limiter.admit("a", 2);
+  auto a2 = limiter.admit("a", 2);
+  ASSERT_TRUE(a1 && a2);
+  EXPECT_FALSE(limiter.admit("a", 2));  // a's own bound
+  auto b1 = limiter.admit("b", 2);
+  ASSERT_TRUE(b1);
+  EXPECT_FALSE(limiter.admit("c", 2));  // the server's
+  EXPECT_EQ(limiter.under_way(), 3u);
+  a1.reset();
+  EXPECT_EQ(limiter.under_way(), 2u);
+  auto a3 = limiter.admit("a", 2);
+  EXPECT_TRUE(a3);
+  {
+    std::optional<RequestLimiter::Ticket> moved(std::move(*a3));
+    a3.reset();  // a moved-from ticket counts nothing out
+    EXPECT_EQ(limiter.under_way(), 3u);
+  }
+  EXPECT_EQ(limiter.under_way(), 2u);
+}
+
+}  // namespace
+}  // namespace gm::server
