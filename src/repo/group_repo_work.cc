@@ -341,6 +341,12 @@ Result<const ChangeGraph*> GroupRepo::DocumentAccess::graph() {
 Result<automerge::Document*> GroupRepo::DocumentAccess::document() {
   Doc& doc = *job_.doc;
   if (doc.view && doc.view->heads() == doc.heads()) return doc.view.get();
+  if (doc.view && doc.expanded && doc.graph.has_all(doc.view->heads())) {
+    // Clients changed it since it was built: only their changes are applied.
+    Bytes newer;
+    for (ChangeGraph::Index i : doc.graph.changes_since(doc.view->heads())) append(newer, doc.graph.chunk(i));
+    if (doc.view->apply(newer) && doc.view->heads() == doc.heads()) return doc.view.get();
+  }
   doc.view.reset();
   // What the store holds (or a client sent and the store took) loads whatever its size,
   // as load() reads it.
