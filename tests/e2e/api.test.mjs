@@ -200,7 +200,7 @@ test('api: tokens, groups, ids and methods are checked', { skip, timeout: 60000 
 });
 
 test('api: POST creates and PATCH changes a document, live in a 2.5.6 client (or 501 without the engine)', { skip, timeout: 60000 }, async (t) => {
-  const { call, client } = await setup(t);
+  const { call, client, env, server } = await setup(t);
   const created = await call(`/api/v1/groups/${GROUP}/documents`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'from the API', items: [1] }),
   });
@@ -249,4 +249,26 @@ test('api: POST creates and PATCH changes a document, live in a 2.5.6 client (or
   // Every API change of one token is by one actor.
   const changes = await call(`/api/v1/documents/${id}/changes`);
   assert.equal(new Set(changes.json.changes.map((c) => c.actor)).size, 1);
+
+  // ?heads= is the document as it was: npm's view at those heads.
+  const then = await call(`/api/v1/documents/${id}?heads=${heads.join(',')}`);
+  assert.equal(then.status, 200, JSON.stringify(then.json));
+  assert.deepEqual(then.json, client.A.toJS(client.A.view(client.doc(found.handle), heads)));
+  assert.deepEqual(then.json, { title: 'from the API', items: [1] });
+  assert.equal((await call(`/api/v1/documents/${id}?heads=${'00'.repeat(32)}`)).status, 404);
+
+  // A 1.2.1 client (automerge 2.2.8) of the document sees a PATCH too.
+  const old = await env.client('1.2.1', server.url(GROUP));
+  await old.waitPeer();
+  const oldFound = await old.find(url, 5000);
+  assert.equal(oldFound.state, 'ready');
+  const again = await call(`/api/v1/documents/${id}`, {
+    method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' },
+    body: JSON.stringify([{ op: 'add', path: '/by', value: 'api' }]),
+  });
+  assert.equal(again.status, 200, JSON.stringify(again.json));
+  await waitFor(() => old.json(oldFound.handle)?.by === 'api', 5000, 'the PATCH at the 1.2.1 client');
+  await waitFor(() => client.json(found.handle)?.by === 'api', 5000, 'the PATCH at the 2.5.6 client');
+  const now = await call(`/api/v1/documents/${id}`);
+  assert.deepEqual(now.json, plain(client, found.handle));
 });
