@@ -50,7 +50,10 @@ struct ApiLimits {
   size_t max_in_flight = 64;           // requests under way, server-wide
   size_t max_in_flight_per_token = 8;  // of one token
   size_t max_body_bytes = 1 << 20;     // POST and PATCH bodies; more is 413
-  size_t max_json_depth = 64;          // nesting of a body's JSON; more is 400
+  // Nesting of a body's JSON, checked on the text before it is parsed (more is 400):
+  // a patch's values may nest 64 deep (automerge::kMaxPatchValueDepth), inside the
+  // patch's array and operation object.
+  size_t max_json_depth = 66;
   size_t default_page = 50;
   size_t max_page = 200;               // ?limit= above it is 400
   size_t max_heads = 64;               // hashes in ?since=, ?heads=, If-Match
