@@ -9,7 +9,9 @@
 #
 #   scripts/soak.sh [BUILD_DIR]             (BIN=path overrides the binary)
 #   SOAK_MINUTES=2 scripts/soak.sh          a quick run
-# More arguments for soak.mjs via SOAK_ARGS, e.g. SOAK_ARGS="--concurrency 8".
+# More arguments for soak.mjs via SOAK_ARGS, e.g. SOAK_ARGS="--concurrency 8", and for
+# the server via SOAK_SERVE_ARGS, e.g. SOAK_SERVE_ARGS="--idle-unload 0.3" (documents
+# unloaded and compacted between a session's edits: the race hunt of issue 13).
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +36,8 @@ trap 'exit 130' INT TERM
 
 data="$work/data"
 mkdir -p -m 700 "$data"
-"$bin" serve --port 0 --host 127.0.0.1 --data "$data" --log-level warn >"$work/server.log" 2>"$work/server.err" &
+# shellcheck disable=SC2086
+"$bin" serve --port 0 --host 127.0.0.1 --data "$data" --log-level warn ${SOAK_SERVE_ARGS:-} >"$work/server.log" 2>"$work/server.err" &
 server_pid=$!
 port=
 for _ in $(seq 200); do

@@ -21,7 +21,9 @@ struct Access {
 
   // The groups this token may read, its own first (a document id is looked for in
   // them in this order).
-  std::vector<std::string> readable_groups() const { return {own_group}; }
+  std::vector<std::string> readable_groups() const {
+    return own_group.empty() ? std::vector<std::string>{} : std::vector<std::string>{own_group};
+  }
   bool can_read(std::string_view group) const { return !own_group.empty() && group == own_group; }
   bool can_write(std::string_view group) const { return !own_group.empty() && group == own_group; }
 };

@@ -7,17 +7,13 @@
 #include <memory>
 #include <mutex>
 
+#include "util/text.h"
+
 namespace gm::atproto {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
+  return s.size() >= prefix.size() && ascii_lower(s.substr(0, prefix.size())) == prefix;
 }
 
 struct UrlDeleter {
@@ -71,7 +67,7 @@ Result<CheckedUrl> parse_url(std::string_view url) {
   if (!url_part(handle.get(), CURLUPART_USER).empty() || !url_part(handle.get(), CURLUPART_PASSWORD).empty()) {
     return error("URL \"" + shown + "\" has a user:password@ part, which is not allowed");
   }
-  const std::string host = lower(url_part(handle.get(), CURLUPART_HOST));
+  const std::string host = ascii_lower(url_part(handle.get(), CURLUPART_HOST));
   if (host.empty()) return error("URL \"" + shown + "\" has no host");
   CheckedUrl checked;
   checked.scheme = https ? "https" : "http";
@@ -108,7 +104,9 @@ bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-Result<HttpResult> perform(const std::string& first_url, const std::string* post_body, const HttpOptions& options) {
+// `body` (of `content_type`) goes with any method but GET; none: a GET.
+Result<HttpResult> perform(const std::string& first_url, std::string method, const std::string* body,
+                           const std::string& content_type, const HttpOptions& options) {
   init_http();
   for (const std::string& header : options.headers) {
     if (header.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
@@ -117,7 +115,6 @@ Result<HttpResult> perform(const std::string& first_url, const std::string* post
   }
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   std::string url = first_url;
-  std::string method = post_body ? "POST" : "GET";
   std::vector<std::string> headers = options.headers;
   std::string previous_origin;
   bool started_https = false;
@@ -175,13 +172,16 @@ Result<HttpResult> perform(const std::string& first_url, const std::string* post
       }
       return grown != nullptr;
     };
-    if (post_body) {
+    if (body) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
-      if (!add_header("Content-Type: application/json")) return error(what + ": out of memory");
+      if (method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+      if (!add_header("Content-Type: " + content_type)) return error(what + ": out of memory");
       // No "Expect: 100-continue" round trip for large bodies.
       if (!add_header("Expect:")) return error(what + ": out of memory");
+    } else if (method != "GET") {
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
     }
     for (const std::string& h : headers) {
       if (!add_header(h)) return error(what + ": out of memory");
@@ -216,8 +216,8 @@ Result<HttpResult> perform(const std::string& first_url, const std::string* post
     }
     url = location;
     // As browsers do: 303 always, and 301/302 after a POST, continue with a GET.
-    if (result.status == 303 || (post_body && (result.status == 301 || result.status == 302))) {
-      post_body = nullptr;
+    if (result.status == 303 || (method == "POST" && (result.status == 301 || result.status == 302))) {
+      body = nullptr;
       method = "GET";
     }
   }
@@ -237,11 +237,22 @@ Status check_url(std::string_view url) {
 }
 
 Result<HttpResult> http_get(const std::string& url, const HttpOptions& options) {
-  return perform(url, nullptr, options);
+  return perform(url, "GET", nullptr, "", options);
 }
 
 Result<HttpResult> http_post_json(const std::string& url, const std::string& json_body, const HttpOptions& options) {
-  return perform(url, &json_body, options);
+  return perform(url, "POST", &json_body, "application/json", options);
+}
+
+Result<HttpResult> http_request(const std::string& method, const std::string& url, const std::string* body,
+                                const std::string& content_type, const HttpOptions& options) {
+  if (method.empty() || method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos) {
+    return error("HTTP method \"" + method + "\" refused");
+  }
+  if (content_type.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    return error("Content-Type contains a line break or NUL: refused");
+  }
+  return perform(url, method, body, content_type, options);
 }
 
 }  // namespace gm::atproto

@@ -46,5 +46,9 @@ Status check_url(std::string_view url);
 
 Result<HttpResult> http_get(const std::string& url, const HttpOptions& options);
 Result<HttpResult> http_post_json(const std::string& url, const std::string& json_body, const HttpOptions& options);
+// Any method (upper-case letters), with `body` of `content_type` unless null: the JSON
+// API's PATCH and DELETE, for `groundmist-sync mcp`.
+Result<HttpResult> http_request(const std::string& method, const std::string& url, const std::string* body,
+                                const std::string& content_type, const HttpOptions& options);
 
 }  // namespace gm::atproto

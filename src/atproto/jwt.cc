@@ -90,12 +90,6 @@ std::optional<int64_t> time_claim(const nlohmann::json& object, const char* name
   return std::nullopt;
 }
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string clip_claim(std::string_view s) { return printable(s, 120); }
 
 }  // namespace gm::atproto

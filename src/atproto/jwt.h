@@ -22,6 +22,7 @@
 
 #include "util/bytes.h"
 #include "util/result.h"
+#include "util/text.h"
 
 namespace gm::atproto {
 
@@ -49,8 +50,6 @@ inline constexpr int64_t kMaxUnixTime = 253402300799;
 const std::string* string_claim(const nlohmann::json& object, const char* name);
 // The member `name` if it is an integer in [0, kMaxUnixTime], else nullopt.
 std::optional<int64_t> time_claim(const nlohmann::json& object, const char* name);
-// ASCII lower case (alg, typ and scheme comparisons).
-std::string ascii_lower(std::string_view s);
 // A claim value for an error message: printable (util/text.h), at most 120 bytes.
 std::string clip_claim(std::string_view s);
 

@@ -193,6 +193,26 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
     }
   }
 
+  std::vector<Scope> asked;
+  if (auto scopes = body.find("scopes"); scopes != body.end() && !scopes->is_null()) {
+    if (!scopes->is_array() || scopes->size() > kMaxRequestedScopes) {
+      return refuse(400, "invalid_request",
+                    "scopes must be an array of at most " + std::to_string(kMaxRequestedScopes) +
+                        " entries, each \"NSID:read\", \"NSID:write\" or {\"nsid\": NSID, \"access\": \"read\" | \"write\"}");
+    }
+    for (const nlohmann::json& entry : *scopes) {
+      Result<Scope> scope = error("scopes: each entry is \"NSID:access\" or {\"nsid\", \"access\"}");
+      if (entry.is_string()) {
+        scope = parse_scope(entry.get<std::string>());
+      } else if (entry.is_object() && entry.contains("nsid") && entry["nsid"].is_string() && entry.contains("access") &&
+                 entry["access"].is_string()) {
+        scope = parse_scope(entry["nsid"].get<std::string>() + ":" + entry["access"].get<std::string>());
+      }
+      if (!scope.ok()) return refuse(400, "invalid_request", "scopes: " + scope.error().message);
+      asked.push_back(std::move(*scope));
+    }
+  }
+
   if (options_.owner_did.empty()) {
     return refuse(401, "no_owner", "this server has no owner configured (ATPROTO_DID or --owner); it accepts only "
                                    "tokens minted on its machine with `groundmist-sync token`");
@@ -216,6 +236,24 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
 
   SessionClaims claims = new_session_claims(group, options_.session_ttl_seconds, now);
   claims.owner_did = granted.subject;
+  // Scopes beyond the group: those a standing grant of this app allows go into the
+  // token; the others wait for the owner as one request (docs/grants.md).
+  const std::string app = granted.device.empty() ? (origin.empty() ? "" : "origin:" + origin) : "device:" + granted.device;
+  nlohmann::json scope_answer;
+  if (!asked.empty()) {
+    auto decided = decide_scopes(app, group, asked, origin, printable(req.user_agent, 256), now);
+    if (!decided.ok()) {
+      if (decided.error().code == ErrorCode::kOverLimit) return refuse(429, "too_many_requests", decided.error().message);
+      spdlog::error("authenticate: scopes: {}", decided.error().message);
+      return refuse(500, "server_error", "the server could not record the scope request; see its log");
+    }
+    scope_answer = decided->answer;
+    if (!decided->granted.empty()) {
+      claims.extra["scp"] = encode_scope_claim(decided->granted);
+      claims.grant_id = decided->granted.front().grant_id;
+      if (decided->expires_at) claims.expires_at = std::min(claims.expires_at, *decided->expires_at);
+    }
+  }
   const std::string token = mint_session_token(key_, claims);
   SessionRecord session;
   session.id = claims.token_id;
@@ -245,7 +283,61 @@ LoginResponse Authenticator::login(const LoginRequest& req, int64_t now) {
             {"token", token},
             {"rootDocUrl", root->has_value() ? nlohmann::json(**root) : nlohmann::json(nullptr)},
             {"expiresAt", iso8601_utc(claims.expires_at)}};
+  if (!scope_answer.is_null()) r.body["scopes"] = scope_answer;
   return r;
+}
+
+Result<Authenticator::ScopeDecision> Authenticator::decide_scopes(const std::string& app, const std::string& group,
+                                                                  const std::vector<Scope>& asked,
+                                                                  const std::string& origin,
+                                                                  const std::string& user_agent, int64_t now) {
+  ScopeDecision d;
+  nlohmann::json granted = nlohmann::json::array(), pending = nlohmann::json::array();
+  std::vector<Scope> waiting;
+  std::vector<GrantRecord> standing;
+  if (!app.empty()) {
+    GM_ASSIGN_OR_RETURN(standing, store_.standing_grants(app, now));
+  }
+  for (const Scope& want : asked) {
+    if (want.nsid == ascii_lower(group)) {  // its own group: always, read and write
+      granted.push_back(to_string(want));
+      continue;
+    }
+    const GrantRecord* by = nullptr;
+    for (const GrantRecord& g : standing) {
+      for (const Scope& have : g.scopes) by = !by && includes(have, want) ? &g : by;
+    }
+    if (!by) {
+      waiting.push_back(want);
+      pending.push_back(to_string(want));
+      continue;
+    }
+    Scope carried = want;
+    carried.grant_id = by->id;
+    d.granted.push_back(carried);
+    if (by->expires_at) d.expires_at = std::min(d.expires_at.value_or(*by->expires_at), *by->expires_at);
+    granted.push_back(to_string(want));
+  }
+  d.answer = {{"granted", granted}, {"pending", pending}};
+  if (waiting.empty()) return d;
+  if (app.empty()) {
+    // Nothing says which app asks: the owner could not tell whom an approval is for.
+    d.answer["pending"] = nlohmann::json::array();
+    d.answer["refused"] = pending;
+    d.answer["message"] = "scopes beyond the app's own group need an Origin header (a browser app) or a DPoP device key";
+    return d;
+  }
+  GrantRecord request;
+  request.subject = app;
+  request.scopes = waiting;
+  request.created_at = now;
+  request.origin = origin;
+  request.note = user_agent;
+  GM_ASSIGN_OR_RETURN(GrantRecord recorded, store_.request_grant(request, options_.max_pending_grants));
+  spdlog::info("authenticate: {} asks for {}: grant request {} waits for the owner (`groundmist-sync grants approve {}`)",
+               app, pending.dump(), recorded.id, recorded.id);
+  d.answer["request"] = recorded.id;
+  return d;
 }
 
 Authenticator::Checked Authenticator::check_service_auth(const std::string& token, int64_t now, bool limited) {

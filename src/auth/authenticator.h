@@ -29,6 +29,13 @@
 //                 as pending and answered 401 approval_required with its code.
 //
 // rootDocUrl: the first one given for a group is kept and returned to every caller.
+//
+// scopes (optional, docs/grants.md): ["NSID:read" | "NSID:write" | {"nsid", "access"}, …]
+// beyond the app's own group. Those a standing grant of the app (its Origin, or its
+// DPoP device) allows go into the token; the rest wait for the owner as one pending
+// grant request. The answer then has "scopes": {"granted": [...], "pending": [...],
+// "request": grant id}; an app with neither Origin nor device gets them as "refused".
+// The token still opens the app's own group either way.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +54,8 @@
 namespace gm::auth {
 
 inline constexpr const char* kAuthenticateNsid = "xyz.groundmist.sync.authenticate";
+// Scopes one login may ask for.
+inline constexpr size_t kMaxRequestedScopes = 32;
 
 struct LoginRequest {
   std::string path;           // as requested: "/authenticate" or "/xrpc/xyz.groundmist.sync.authenticate"
@@ -73,6 +82,7 @@ struct AuthenticatorOptions {
   int failure_burst = 20;
   int64_t failure_refill_seconds = 3;
   size_t max_pending_devices = 64;
+  size_t max_pending_grants = 64;
   // `sessions revoke --all` (RevocationState::revoked_before): credentials issued before
   // it are refused too, not only the sessions they opened. Unset: none.
   std::function<int64_t()> revoked_before;
@@ -120,6 +130,14 @@ class Authenticator {
   Checked check_service_auth(const std::string& token, int64_t now, bool limited);
   Checked check_dpop(const LoginRequest& request, const std::string& group, const std::string& token, int64_t now,
                      bool limited);
+  struct ScopeDecision {
+    std::vector<Scope> granted;         // for the token, each with its grant
+    std::optional<int64_t> expires_at;  // the first of their grants to expire
+    nlohmann::json answer;              // {"granted", "pending", "request"?, "refused"?}
+  };
+  // What the app (`app`: "origin:…" or "device:…", empty if unknown) gets of `asked`.
+  Result<ScopeDecision> decide_scopes(const std::string& app, const std::string& group, const std::vector<Scope>& asked,
+                                      const std::string& origin, const std::string& user_agent, int64_t now);
   // True when this failure used up the address's allowance.
   bool count_failure(const std::string& address, int64_t now);
 

@@ -146,6 +146,58 @@ TEST_F(AuthenticatorTest, MalformedBodiesAre400) {
   }
 }
 
+// Scopes beyond the app's group wait for the owner as one request; once approved, the
+// next login's token carries them with their grant; revoking the grant makes them fall.
+TEST_F(AuthenticatorTest, ScopesWaitForTheOwnerThenComeInTheToken) {
+  Authenticator auth = make();
+  auto body = [](nlohmann::json scopes) {
+    return nlohmann::json({{"lexiconAuthorityDomain", kGroup}, {"scopes", scopes}}).dump();
+  };
+  const nlohmann::json asked = {"xyz.groundmist.notebook:read", {{"nsid", "xyz.groundmist.library"}, {"access", "write"}}};
+  LoginResponse first = auth.login(request("Bearer " + service_token(), body(asked)), kT + 5);
+  ASSERT_EQ(first.status, 200) << first.body.dump();
+  EXPECT_EQ(first.body["scopes"]["granted"], nlohmann::json({"xyz.groundmist.library:write"}));
+  EXPECT_EQ(first.body["scopes"]["pending"], nlohmann::json({"xyz.groundmist.notebook:read"}));
+  const std::string id = first.body["scopes"]["request"];
+  auto claims = verify_session_token(TokenKey::from_secret("test secret"), first.body["token"].get<std::string>(), kT + 5);
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->extra.count("scp"), 0u);
+  // Asking again is the same request.
+  EXPECT_EQ(auth.login(request("Bearer " + service_token(), body(asked)), kT + 6).body["scopes"]["request"], id);
+
+  ASSERT_TRUE(*store_->set_grant_status(id, GrantStatus::approved, kT + 7));
+  LoginResponse second = auth.login(request("Bearer " + service_token(), body({"xyz.groundmist.notebook.pages:read"})), kT + 8);
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(second.body["scopes"]["granted"], nlohmann::json({"xyz.groundmist.notebook.pages:read"}));
+  EXPECT_FALSE(second.body["scopes"].contains("request"));
+  claims = verify_session_token(TokenKey::from_secret("test secret"), second.body["token"].get<std::string>(), kT + 8);
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->extra["scp"], "xyz.groundmist.notebook.pages:read@" + id);
+  auto carried = decode_scope_claim(claims->extra["scp"]);
+  ASSERT_TRUE(carried.ok());
+  EXPECT_EQ(store_->revocation_state(kT + 9)->standing(*carried).size(), 1u);
+  ASSERT_TRUE(*store_->set_grant_status(id, GrantStatus::revoked, kT + 9));
+  EXPECT_TRUE(store_->revocation_state(kT + 10)->standing(*carried).empty());
+
+  // Another origin has no grant: its own request.
+  LoginRequest other = request("Bearer " + service_token(), body({"xyz.groundmist.notebook:read"}));
+  other.origin = "https://other.example";
+  LoginResponse third = auth.login(other, kT + 11);
+  EXPECT_EQ(third.body["scopes"]["pending"], nlohmann::json({"xyz.groundmist.notebook:read"}));
+  EXPECT_NE(third.body["scopes"]["request"], id);
+  // Without an Origin (or a device) nobody could tell whom an approval is for.
+  other = request("Bearer " + service_token(), body({"xyz.groundmist.notebook:read"}));
+  other.origin.clear();
+  LoginResponse fourth = auth.login(other, kT + 12);
+  ASSERT_EQ(fourth.status, 200);
+  EXPECT_EQ(fourth.body["scopes"]["refused"], nlohmann::json({"xyz.groundmist.notebook:read"}));
+  // Malformed scopes are the app's bug.
+  for (const nlohmann::json& bad : {nlohmann::json("x"), nlohmann::json({"nope"}), nlohmann::json({{{"nsid", 1}}}),
+                                    nlohmann::json(std::vector<std::string>(40, "xyz.a.b:read"))}) {
+    EXPECT_EQ(auth.login(request("Bearer " + service_token(), body(bad)), kT + 13).status, 400) << bad.dump();
+  }
+}
+
 TEST_F(AuthenticatorTest, RootDocumentFirstWins) {
   Authenticator auth = make();
   auto login = [&](nlohmann::json root) {

@@ -42,6 +42,7 @@ Status RevocationWatcher::reload(bool notify) {
     std::lock_guard lock(mutex_);
     more = next->revoked_before > state_->revoked_before;
     for (const std::string& id : next->revoked_sessions) more = more || !state_->revoked_sessions.count(id);
+    for (const std::string& id : next->fallen_grants) more = more || !state_->fallen_grants.count(id);
     state_ = next;
     version_ = version;
   }

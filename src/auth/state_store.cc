@@ -34,6 +34,13 @@ constexpr const char* kMigrations[] = {
       origin TEXT NOT NULL, user_agent TEXT NOT NULL, address TEXT NOT NULL,
       created_at INTEGER NOT NULL, decided_at INTEGER, UNIQUE (jkt, grp));
     )sql",
+    R"sql(
+    CREATE TABLE grants (
+      id TEXT PRIMARY KEY, subject TEXT NOT NULL, scopes TEXT NOT NULL, status TEXT NOT NULL,
+      created_at INTEGER NOT NULL, expires_at INTEGER, decided_at INTEGER,
+      origin TEXT NOT NULL, note TEXT NOT NULL);
+    CREATE INDEX grants_by_subject ON grants (subject, status);
+    )sql",
 };
 
 // One prepared statement; binds by position from 1, steps, reads columns.
@@ -172,7 +179,56 @@ std::string new_device_code() {
   return code.substr(0, 4) + "-" + code.substr(4);
 }
 
+const char* kGrantColumns = "id, subject, scopes, status, created_at, expires_at, decided_at, origin, note";
+
+std::string scopes_text(const std::vector<Scope>& scopes) {
+  std::string out;
+  for (const Scope& s : scopes) out += (out.empty() ? "" : " ") + to_string(s);
+  return out;
+}
+
+GrantRecord read_grant(const Statement& s) {
+  GrantRecord g;
+  g.id = s.text(0);
+  g.subject = s.text(1);
+  const std::string scopes = s.text(2);
+  for (size_t from = 0, space; from < scopes.size(); from = space + 1) {
+    space = std::min(scopes.find(' ', from), scopes.size());
+    if (auto scope = parse_scope(std::string_view(scopes).substr(from, space - from))) g.scopes.push_back(*scope);
+  }
+  const std::string status = s.text(3);
+  g.status = status == "approved" ? GrantStatus::approved
+             : status == "refused" ? GrantStatus::refused
+             : status == "revoked" ? GrantStatus::revoked
+                                   : GrantStatus::pending;
+  g.created_at = s.integer(4);
+  g.expires_at = s.maybe_integer(5);
+  g.decided_at = s.maybe_integer(6);
+  g.origin = s.text(7);
+  g.note = s.text(8);
+  return g;
+}
+
 }  // namespace
+
+const char* to_string(GrantStatus status) {
+  switch (status) {
+    case GrantStatus::pending:
+      return "pending";
+    case GrantStatus::approved:
+      return "approved";
+    case GrantStatus::refused:
+      return "refused";
+    case GrantStatus::revoked:
+      return "revoked";
+  }
+  return "pending";
+}
+
+std::vector<Scope> RevocationState::standing(std::vector<Scope> scopes) const {
+  std::erase_if(scopes, [this](const Scope& s) { return fallen_grants.count(s.grant_id) != 0; });
+  return scopes;
+}
 
 const char* to_string(DeviceStatus status) {
   switch (status) {
@@ -311,6 +367,13 @@ Result<RevocationState> StateStore::revocation_state(int64_t now) const {
     GM_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) break;
     state.revoked_sessions.insert(s.text(0));
+  }
+  Statement grants(db_, "SELECT id FROM grants WHERE status = 'revoked' OR (status = 'approved' AND expires_at <= ?)");
+  grants.bind(now);
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, grants.step());
+    if (!row) break;
+    state.fallen_grants.insert(grants.text(0));
   }
   Statement meta(db_, "SELECT value FROM meta WHERE key = 'revoked_before'");
   GM_ASSIGN_OR_RETURN(bool row, meta.step());
@@ -452,6 +515,107 @@ Result<bool> StateStore::set_device_status(const std::string& code, DeviceStatus
                .run());
   }
   GM_TRY(tx.commit());
+  return true;
+}
+
+Result<GrantRecord> StateStore::add_grant(GrantRecord g) {
+  std::lock_guard lock(mutex_);
+  for (int attempt = 0;; ++attempt) {
+    g.id = "G" + new_device_code();
+    Statement s(db_,
+                "INSERT OR IGNORE INTO grants (id, subject, scopes, status, created_at, expires_at, decided_at, origin, "
+                "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    GM_TRY(s.bind(g.id).bind(g.subject).bind(scopes_text(g.scopes)).bind(std::string(to_string(g.status)))
+               .bind(g.created_at).bind(g.expires_at).bind(g.decided_at).bind(g.origin).bind(g.note)
+               .run());
+    if (sqlite3_changes(db_) > 0) return g;
+    if (attempt == 8) return error("database: no free grant id");
+  }
+}
+
+Result<GrantRecord> StateStore::request_grant(GrantRecord g, size_t max_pending) {
+  {
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_);
+    GM_TRY(tx.began());
+    GM_TRY(Statement(db_, "DELETE FROM grants WHERE status = 'pending' AND created_at < ?")
+               .bind(g.created_at - kPendingGrantSeconds)
+               .run());
+    Statement same(db_, (std::string("SELECT ") + kGrantColumns +
+                         " FROM grants WHERE subject = ? AND scopes = ? AND status = 'pending'")
+                            .c_str());
+    GM_ASSIGN_OR_RETURN(bool found, same.bind(g.subject).bind(scopes_text(g.scopes)).step());
+    if (found) {
+      GrantRecord pending = read_grant(same);
+      GM_TRY(tx.commit());
+      return pending;
+    }
+    Statement count(db_, "SELECT COUNT(*) FROM grants WHERE status = 'pending'");
+    GM_ASSIGN_OR_RETURN(bool counted, count.step());
+    if (counted && count.integer(0) >= static_cast<int64_t>(max_pending)) {
+      return limit_error(std::to_string(count.integer(0)) +
+                         " scope requests already wait for the owner; new ones are refused until the owner answers "
+                         "them (`groundmist-sync grants list`)");
+    }
+    GM_TRY(tx.commit());
+  }
+  g.status = GrantStatus::pending;
+  g.decided_at.reset();
+  return add_grant(std::move(g));
+}
+
+Result<std::vector<GrantRecord>> StateStore::list_grants() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kGrantColumns + " FROM grants ORDER BY created_at DESC, id").c_str());
+  std::vector<GrantRecord> out;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back(read_grant(s));
+  }
+  return out;
+}
+
+Result<std::optional<GrantRecord>> StateStore::find_grant(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kGrantColumns + " FROM grants WHERE id = ?").c_str());
+  GM_ASSIGN_OR_RETURN(bool row, s.bind(id).step());
+  if (!row) return std::optional<GrantRecord>();
+  return std::optional<GrantRecord>(read_grant(s));
+}
+
+Result<std::vector<GrantRecord>> StateStore::standing_grants(const std::string& subject, int64_t now) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kGrantColumns +
+                    " FROM grants WHERE subject = ? AND status = 'approved' AND (expires_at IS NULL OR expires_at > ?) "
+                    "ORDER BY created_at, id")
+                       .c_str());
+  s.bind(subject).bind(now);
+  std::vector<GrantRecord> out;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back(read_grant(s));
+  }
+  return out;
+}
+
+Result<bool> StateStore::set_grant_status(const std::string& id, GrantStatus status, int64_t now) {
+  std::lock_guard lock(mutex_);
+  Statement current(db_, "SELECT status FROM grants WHERE id = ?");
+  GM_ASSIGN_OR_RETURN(bool row, current.bind(id).step());
+  if (!row) return false;
+  const std::string from = current.text(0);
+  const bool allowed = status == GrantStatus::revoked ? from == "pending" || from == "approved" || from == "revoked"
+                       : status == GrantStatus::pending ? false
+                                                        : from == "pending" || from == to_string(status);
+  if (!allowed) return error("grant " + id + " is " + from + "; it cannot become " + to_string(status));
+  if (from == to_string(status)) return true;
+  GM_TRY(Statement(db_, "UPDATE grants SET status = ?, decided_at = ? WHERE id = ?")
+             .bind(std::string(to_string(status)))
+             .bind(now)
+             .bind(id)
+             .run());
   return true;
 }
 

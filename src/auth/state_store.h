@@ -21,6 +21,11 @@
 //              none is accepted twice, across restarts.
 //   devices    DPoP proof keys (by RFC 7638 thumbprint) per group: pending until the
 //              owner approves them, then approved or revoked.
+//   grants     scopes beyond its own group a subject may reach (auth/scopes.h,
+//              docs/grants.md): id, subject, scopes ("nsid:access" space-separated),
+//              status (pending until the owner approves or refuses it; approved;
+//              refused; revoked), created, expires (NULL: never), decided, the Origin
+//              and a note from the request.
 //   meta       key/value: revoked_before.
 //
 // Every call is one transaction, durable when it returns (WAL, synchronous=FULL): a
@@ -39,13 +44,14 @@
 #include <string>
 #include <vector>
 
+#include "auth/scopes.h"
 #include "util/result.h"
 
 struct sqlite3;
 
 namespace gm::auth {
 
-inline constexpr int kStateSchemaVersion = 1;
+inline constexpr int kStateSchemaVersion = 2;
 inline constexpr int64_t kPendingDeviceSeconds = 3600;
 
 struct SessionRecord {
@@ -73,13 +79,34 @@ struct DeviceRecord {
   std::optional<int64_t> decided_at;
 };
 
+enum class GrantStatus { pending, approved, refused, revoked };
+const char* to_string(GrantStatus status);
+// Pending scope requests wait this long for the owner, then go.
+inline constexpr int64_t kPendingGrantSeconds = 30 * 24 * 3600;
+
+struct GrantRecord {
+  std::string id;       // "G" + a code like a device's: `grants approve GXXXX-XXXX`
+  std::string subject;  // who: "origin:https://app.example", "device:CODE", "token:NAME"
+  std::vector<Scope> scopes;
+  GrantStatus status = GrantStatus::pending;
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;  // none: until revoked
+  std::optional<int64_t> decided_at;
+  std::string origin;  // of the request that asked for it, if any
+  std::string note;    // what the owner sees beside it (the app's User-Agent, a token's name)
+  bool stands(int64_t now) const { return status == GrantStatus::approved && (!expires_at || *expires_at > now); }
+};
+
 // What revocation checks need, cheap to copy around.
 struct RevocationState {
   std::set<std::string> revoked_sessions;  // ids of revoked sessions not yet expired
   int64_t revoked_before = 0;              // tokens issued before this second are refused (0: none)
+  std::set<std::string> fallen_grants;     // grants revoked or expired: their scopes no longer count
   bool revoked(const std::string& session_id, int64_t issued_at) const {
     return issued_at < revoked_before || revoked_sessions.count(session_id) != 0;
   }
+  // The scopes among `scopes` whose grant still stands.
+  std::vector<Scope> standing(std::vector<Scope> scopes) const;
 };
 
 class StateStore {
@@ -127,6 +154,20 @@ class StateStore {
   Result<std::vector<DeviceRecord>> list_devices() const;
   // False if there is no such device. Revoking also revokes the sessions it opened.
   Result<bool> set_device_status(const std::string& code, DeviceStatus status, int64_t now);
+
+  // Grants. add_grant records one as given (the owner's own: `grants add`, `token
+  // --scope`), with a fresh id. request_grant records a pending one, or returns the
+  // pending request of the same subject and scopes; with `max_pending` already waiting,
+  // a new one is refused (a limit error).
+  Result<GrantRecord> add_grant(GrantRecord grant);
+  Result<GrantRecord> request_grant(GrantRecord grant, size_t max_pending);
+  Result<std::vector<GrantRecord>> list_grants() const;
+  Result<std::optional<GrantRecord>> find_grant(const std::string& id) const;
+  // Those of `subject` that stand now.
+  Result<std::vector<GrantRecord>> standing_grants(const std::string& subject, int64_t now) const;
+  // pending → approved or refused; pending or approved → revoked. False if there is no
+  // such grant; an error if it cannot move so.
+  Result<bool> set_grant_status(const std::string& id, GrantStatus status, int64_t now);
 
  private:
   explicit StateStore(sqlite3* db) : db_(db) {}

@@ -166,5 +166,87 @@ TEST_F(StateStoreTest, DataVersionMovesWhenAnotherConnectionWrites) {
   EXPECT_NE(*server->data_version(), before);
 }
 
+GrantRecord grant_of(std::string subject, std::vector<std::string> scopes, GrantStatus status, int64_t now) {
+  GrantRecord g;
+  g.subject = std::move(subject);
+  for (const auto& text : scopes) g.scopes.push_back(*parse_scope(text));
+  g.status = status;
+  g.created_at = now;
+  return g;
+}
+
+// A request waits for the owner; asking again returns the same request; approving makes
+// it stand; revoking makes its scopes fall for every token that carries them.
+TEST_F(StateStoreTest, GrantsArePendingUntilApprovedAndFallWhenRevoked) {
+  auto store = open();
+  const int64_t now = 1'800'000'000;
+  auto req = store->request_grant(grant_of("origin:https://notes.example", {"xyz.groundmist.library:read"},
+                                           GrantStatus::pending, now), 8);
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  EXPECT_EQ(req->status, GrantStatus::pending);
+  EXPECT_EQ(req->id.front(), 'G');
+  auto again = store->request_grant(grant_of("origin:https://notes.example", {"xyz.groundmist.library:read"},
+                                             GrantStatus::pending, now + 5), 8);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, req->id);
+  EXPECT_TRUE(store->standing_grants("origin:https://notes.example", now)->empty());
+
+  ASSERT_TRUE(*store->set_grant_status(req->id, GrantStatus::approved, now + 10));
+  auto standing = store->standing_grants("origin:https://notes.example", now + 20);
+  ASSERT_TRUE(standing.ok());
+  ASSERT_EQ(standing->size(), 1u);
+  EXPECT_EQ(to_string((*standing)[0].scopes.at(0)), "xyz.groundmist.library:read");
+  EXPECT_FALSE(store->set_grant_status(req->id, GrantStatus::pending, now).ok());
+  EXPECT_FALSE(store->set_grant_status(req->id, GrantStatus::refused, now).ok());  // decided already
+  EXPECT_FALSE(*store->set_grant_status("GNONE-XXXX", GrantStatus::approved, now));
+
+  Scope carried = *parse_scope("xyz.groundmist.library:read");
+  carried.grant_id = req->id;
+  EXPECT_EQ(store->revocation_state(now)->standing({carried}).size(), 1u);
+  ASSERT_TRUE(*store->set_grant_status(req->id, GrantStatus::revoked, now + 30));
+  EXPECT_TRUE(store->revocation_state(now + 31)->standing({carried}).empty());
+  EXPECT_TRUE(store->standing_grants("origin:https://notes.example", now + 40)->empty());
+}
+
+TEST_F(StateStoreTest, GrantsExpireAndPendingOnesAreBounded) {
+  auto store = open();
+  const int64_t now = 1'800'000'000;
+  GrantRecord g = grant_of("token:agent", {"xyz.groundmist:write"}, GrantStatus::approved, now);
+  g.expires_at = now + 60;
+  auto added = store->add_grant(g);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(store->standing_grants("token:agent", now + 59)->size(), 1u);
+  EXPECT_TRUE(store->standing_grants("token:agent", now + 60)->empty());
+  EXPECT_EQ(store->revocation_state(now + 60)->fallen_grants.count(added->id), 1u);
+
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store->request_grant(grant_of("origin:https://a" + std::to_string(i) + ".example",
+                                              {"xyz.groundmist.library:read"}, GrantStatus::pending, now), 3).ok());
+  }
+  auto over = store->request_grant(grant_of("origin:https://b.example", {"xyz.groundmist.library:read"},
+                                            GrantStatus::pending, now), 3);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kOverLimit);
+  // A month later the old requests are gone and new ones are heard.
+  EXPECT_TRUE(store->request_grant(grant_of("origin:https://b.example", {"xyz.groundmist.library:read"},
+                                            GrantStatus::pending, now + kPendingGrantSeconds + 1), 3).ok());
+  EXPECT_EQ(store->list_grants()->size(), 2u);  // the approved one and the new request
+}
+
+// A database of schema version 1 (before grants) is migrated, its sessions kept.
+TEST_F(StateStoreTest, AVersionOneDatabaseGainsGrants) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->add_session(session("s1", 1'800'000'000, 1'900'000'000)).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(StateStore::path_for(dir_).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE grants; PRAGMA user_version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = open();
+  EXPECT_EQ(store->list_sessions(1'800'000'000, false)->size(), 1u);
+  EXPECT_TRUE(store->add_grant(grant_of("token:x", {"xyz.groundmist.library:read"}, GrantStatus::approved, 1)).ok());
+}
+
 }  // namespace
 }  // namespace gm::auth

@@ -497,6 +497,11 @@ Error ChangeGraph::too_many_ops(const ChangeHash& hash, uint64_t ops) const {
                      " ops for one document");
 }
 
+uint64_t ChangeGraph::max_seq(ByteView actor) const {
+  auto it = actor_index_.find(std::string(as_string(actor)));
+  return it == actor_index_.end() ? 0 : max_seq_[it->second];
+}
+
 uint32_t ChangeGraph::intern_actor(ByteView actor) {
   // Most changes come from the same actor as the one before.
   if (last_actor_ < actors_.size() && std::equal(actor.begin(), actor.end(), actors_[last_actor_].begin(),

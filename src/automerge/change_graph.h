@@ -99,6 +99,8 @@ class ChangeGraph {
   // The change's author as an index into actors(), the graph's table in first-seen order.
   uint32_t actor_index(Index i) const { return nodes_[i].actor; }
   const std::vector<ActorId>& actors() const { return actors_; }
+  // The highest seq among the actor's applied changes; 0 when it has none.
+  uint64_t max_seq(ByteView actor) const;
   uint64_t seq(Index i) const { return nodes_[i].seq; }
   uint64_t start_op(Index i) const { return nodes_[i].start_op; }
   // Indexes of the change's dependencies, in the order of its deps list (hash order).

@@ -89,10 +89,33 @@ void Document::record_meta(ChangeGraph::Index i, uint64_t max_op, int64_t time, 
                            ByteView extra) {
   if (meta_.size() <= i) meta_.resize(i + 1);
   meta_[i] = ChangeMeta{max_op, time};
+  max_op_ = std::max(max_op_, max_op);
   if (empty_message_.size() <= i) empty_message_.resize(i + 1);
   empty_message_[i] = message && message->empty();
   if (message && !message->empty()) messages_[i] = *message;
   if (!extra.empty()) extra_[i] = Bytes(extra.begin(), extra.end());
+}
+
+Result<nlohmann::json> Document::to_json_at(std::span<const ChangeHash> heads) const {
+  // Mark the ancestors-or-self of the heads; dependencies have lower indexes, so a
+  // walk from the highest index down visits each change after all its dependents.
+  std::vector<bool> wanted(graph_.size(), false);
+  for (const ChangeHash& h : heads) {
+    std::optional<ChangeGraph::Index> i = graph_.find(h);
+    if (!i) return error(ErrorCode::kNotFound, "unknown head " + h.hex() + ": not a change of this document");
+    wanted[*i] = true;
+  }
+  for (size_t i = graph_.size(); i-- > 0;) {
+    if (!wanted[i]) continue;
+    for (ChangeGraph::Index d : graph_.deps(static_cast<ChangeGraph::Index>(i))) wanted[d] = true;
+  }
+  // Application order is a topological order, so the chunks apply in one pass.
+  Bytes chunks;
+  for (ChangeGraph::Index i = 0; i < graph_.size(); ++i) {
+    if (wanted[i]) append(chunks, graph_.chunk(i));
+  }
+  GM_ASSIGN_OR_RETURN(Document past, Document::load(chunks, /*trusted=*/true));
+  return past.to_json();
 }
 
 std::vector<ByteView> Document::changes() const {

@@ -40,6 +40,16 @@ class Document {
 
   const ChangeGraph& graph() const { return graph_; }
 
+  // The JSON view as of `heads` (Automerge.view(doc, heads) then toJS): the view of
+  // a document holding only those changes and their ancestors. Rebuilt from those
+  // changes, so it costs a load of them. Empty heads give the empty document ({}).
+  // Errors (kNotFound) when a head is not an applied change.
+  Result<nlohmann::json> to_json_at(std::span<const ChangeHash> heads) const;
+
+  // The largest op counter of any applied change (0 for an empty document): a new
+  // change starts at max_op() + 1.
+  uint64_t max_op() const { return max_op_; }
+
   // Sync protocol (§2.4, §2.5). An empty optional means there is nothing to send.
   // Whole-document (V2) sends use save() unless options.save_document is set.
   std::optional<Bytes> generate_sync_message(SyncState& state, SyncOptions options = {}) const;
@@ -67,6 +77,7 @@ class Document {
   std::map<ChangeGraph::Index, std::string> messages_;       // sparse, non-empty messages
   std::vector<bool> empty_message_;                          // by graph index: message is 
   std::map<ChangeGraph::Index, Bytes> extra_;                // sparse
+  uint64_t max_op_ = 0;
 };
 
 }  // namespace gm::automerge

@@ -670,14 +670,69 @@ nlohmann::json OpSet::render_value(uint32_t idx) const {
 }
 
 nlohmann::json OpSet::to_json() const {
+  nlohmann::json root = nlohmann::json::object();
+  render_tree(0, &root);
+  return root;
+}
+
+nlohmann::json OpSet::value_to_json(uint32_t op) const {
+  if (!is_make(ops_[op].action)) return render_value(op);
+  uint32_t obj = object_of_make_op(op);
+  if (obj == kNone) return nullptr;
+  nlohmann::json out;
+  render_tree(obj, &out);
+  return out;
+}
+
+nlohmann::json OpSet::object_to_json(uint32_t obj) const {
+  nlohmann::json out;
+  render_tree(obj, &out);
+  return out;
+}
+
+void OpSet::visible_ops_at_key(uint32_t obj, std::string_view key, std::vector<uint32_t>* out) const {
+  out->clear();
+  auto k = key_index_.find(std::string(key));
+  if (k == key_index_.end()) return;
+  auto it = objects_[obj].keys.find(k->second);
+  if (it == objects_[obj].keys.end()) return;
+  for (uint32_t op = it->second; op != kNone; op = ops_[op].chain)
+    if (visible(ops_[op])) out->push_back(op);
+}
+
+void OpSet::visible_keys(uint32_t obj, std::vector<std::string>* out) const {
+  out->clear();
+  for (const auto& [key, newest] : objects_[obj].keys)
+    if (winner(newest) != kNone) out->push_back(keys_[key]);
+}
+
+void OpSet::visible_elements(uint32_t obj, std::vector<uint32_t>* out) const {
+  out->clear();
+  for (uint32_t e = objects_[obj].first; e != kNone; e = ops_[e].next) {
+    if (winner(ops_[e].chain) != kNone || visible(ops_[e])) out->push_back(e);
+  }
+}
+
+void OpSet::visible_ops_at_element(uint32_t elem, std::vector<uint32_t>* out) const {
+  out->clear();
+  // Ops set on an element come after its insert op, so they have higher ids.
+  for (uint32_t op = ops_[elem].chain; op != kNone; op = ops_[op].chain)
+    if (visible(ops_[op])) out->push_back(op);
+  if (visible(ops_[elem])) out->push_back(elem);
+}
+
+void OpSet::render_tree(uint32_t root_obj, nlohmann::json* root) const {
   // An explicit stack instead of recursion: a hostile document may nest deeply.
   // Each frame renders one object into `out`.
   struct Frame {
     uint32_t obj;
     nlohmann::json* out;
   };
-  nlohmann::json root = nlohmann::json::object();
-  std::vector<Frame> stack{{0, &root}};
+  const ObjType root_type = objects_[root_obj].type;
+  *root = root_type == ObjType::kList   ? nlohmann::json::array()
+          : root_type == ObjType::kText ? nlohmann::json(std::string())
+                                        : nlohmann::json::object();
+  std::vector<Frame> stack{{root_obj, root}};
   std::vector<size_t> depth{0};
   auto value_of = [&](uint32_t op, nlohmann::json* slot, size_t d) {
     if (!is_make(ops_[op].action)) {
@@ -740,7 +795,6 @@ nlohmann::json OpSet::to_json() const {
       }
     }
   }
-  return root;
 }
 
 // ---- export ----------------------------------------------------------------------

@@ -107,12 +107,47 @@ class OpSet {
 
   size_t op_count() const { return ops_.size(); }
   size_t actor_count() const { return actors_.size(); }
+
+  // ---- Reading the current state op by op, for authoring changes (transaction.h).
+  // Objects are named by their index here (0 = the root map), ops by their index in
+  // the op set, actors by their index in actor(): all stable while ops are only
+  // added. kNone is "no such op / object".
+  static constexpr uint32_t kNone = 0xffffffffu;
+  enum class ObjType : uint8_t { kMap, kList, kText, kTable };
+
+  size_t object_count() const { return objects_.size(); }
+  ObjType object_type(uint32_t obj) const { return objects_[obj].type; }
+  // The object a make op created, or kNone when `op` makes none.
+  uint32_t object_made_by(uint32_t op) const { return object_of_make_op(op); }
+  // The id of the op that made `obj` (counter 0 for the root).
+  OpId object_id(uint32_t obj) const { return obj == 0 ? OpId{} : op_id(objects_[obj].make_op); }
+  // Actor indexes of op_id() and object_id() name entries of this table (arrival
+  // order; a new actor is appended).
+  const ActorId& actor(uint32_t index) const { return actors_[index]; }
+  uint32_t actor_index(ByteView actor) const { return find_actor(actor); }
+  OpId op_id(uint32_t op) const { return OpId{ops_[op].counter, ops_[op].actor}; }
+  uint8_t op_action(uint32_t op) const { return ops_[op].action; }
+  Value op_value(uint32_t op) const { return load_value(ops_[op]); }
+  // The visible ops at a map key, highest op id first (the first is the value the
+  // JSON view shows, the rest are conflicts). Empty when the key is absent.
+  void visible_ops_at_key(uint32_t obj, std::string_view key, std::vector<uint32_t>* out) const;
+  // The keys of a map that the JSON view shows (a visible op), in no particular order.
+  void visible_keys(uint32_t obj, std::vector<std::string>* out) const;
+  // The elements of a sequence that the JSON view shows, in order, each named by
+  // its insert op (its element id).
+  void visible_elements(uint32_t obj, std::vector<uint32_t>* out) const;
+  // The visible ops of one element (its insert op and the ops set on it), highest
+  // op id first.
+  void visible_ops_at_element(uint32_t elem, std::vector<uint32_t>* out) const;
+  // The JSON view of an op's value (of the object it made, for a make op), as
+  // to_json() renders it.
+  nlohmann::json value_to_json(uint32_t op) const;
+  // The JSON view of one object (0 = the whole document, as to_json()).
+  nlohmann::json object_to_json(uint32_t obj) const;
   // Approximate heap bytes held (for benchmarks).
   size_t memory_bytes() const;
 
  private:
-  static constexpr uint32_t kNone = 0xffffffffu;
-
   enum Flags : uint8_t { kInsert = 1, kExpand = 2, kHasMarkName = 4 };
 
   // 40 bytes: most of a loaded document's memory.
@@ -138,8 +173,6 @@ class OpSet {
     uint32_t actor;
     uint32_t next;  // next entry of the same op's succ list, kNone at the end
   };
-
-  enum class ObjType : uint8_t { kMap, kList, kText, kTable };
 
   struct Object {
     uint32_t make_op = kNone;  // kNone for the root
@@ -184,7 +217,8 @@ class OpSet {
 
   bool visible(const StoredOp& op) const;
   nlohmann::json render_value(uint32_t op) const;
-  nlohmann::json render_object(uint32_t obj) const;
+  // The JSON view of the objects reachable from `root` (rendered into *out).
+  void render_tree(uint32_t root, nlohmann::json* out) const;
   uint32_t winner(uint32_t newest) const;  // highest visible op of a chain, or kNone
 
   std::vector<StoredOp> ops_;

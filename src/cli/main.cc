@@ -14,6 +14,7 @@
 #include "atproto/http_client.h"
 #include "cli/atproto_commands.h"
 #include "cli/doc_command.h"
+#include "cli/mcp_command.h"
 #include "cli/owner_commands.h"
 #include "cli/serve_command.h"
 #include "cli/token_command.h"
@@ -63,9 +64,11 @@ int main(int argc, char** argv) {
   gm::cli::add_owner_commands(app, owner);
   gm::cli::AtprotoOptions atproto;
   gm::cli::add_atproto_commands(app, atproto);
+  gm::cli::McpOptions mcp;
+  gm::cli::add_mcp_command(app, mcp);
 
   CLI11_PARSE(app, argc, argv);
-  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code}) {
+  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code, mcp.exit_code}) {
     if (code != 0) return code;
   }
   return 0;

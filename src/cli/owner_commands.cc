@@ -25,6 +25,13 @@ std::string normalize_device_code(const std::string& typed) {
   return code;
 }
 
+// Grant ids likewise: "gabcd2345" → "GABCD-2345".
+std::string normalize_grant_id(const std::string& typed) {
+  std::string code = normalize_device_code(typed);
+  if (code.size() == 9 && code[0] == 'G') code.insert(5, "-");
+  return code;
+}
+
 std::string dump(const nlohmann::json& j) {
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -101,6 +108,54 @@ Status list_devices(auth::StateStore& store, const OwnerOptions& opts) {
   return Status::Ok();
 }
 
+std::string scope_list(const std::vector<auth::Scope>& scopes) {
+  std::string out;
+  for (const auth::Scope& s : scopes) out += (out.empty() ? "" : " ") + auth::to_string(s);
+  return out;
+}
+
+Status list_grants(auth::StateStore& store, const OwnerOptions& opts) {
+  GM_ASSIGN_OR_RETURN(auto grants, store.list_grants());
+  if (opts.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : grants) {
+      nlohmann::json scopes = nlohmann::json::array();
+      for (const auto& s : g.scopes) {
+        scopes.push_back({{"nsid", s.nsid}, {"access", s.access == auth::ScopeAccess::kWrite ? "write" : "read"}});
+      }
+      out.push_back({{"id", g.id},
+                     {"subject", g.subject},
+                     {"scopes", scopes},
+                     {"status", auth::to_string(g.status)},
+                     {"created", auth::iso8601_utc(g.created_at)},
+                     {"expires", g.expires_at ? nlohmann::json(auth::iso8601_utc(*g.expires_at)) : nlohmann::json()},
+                     {"decided", g.decided_at ? nlohmann::json(auth::iso8601_utc(*g.decided_at)) : nlohmann::json()},
+                     {"origin", g.origin},
+                     {"note", g.note}});
+    }
+    std::cout << dump(out) << "\n";
+    return Status::Ok();
+  }
+  if (grants.empty()) std::cerr << "no grants (apps ask for scopes when they log in; `grants add` gives some)\n";
+  for (const auto& g : grants) {
+    std::cout << g.id << "  " << auth::to_string(g.status) << "  " << g.subject << "  " << scope_list(g.scopes)
+              << "  since " << auth::iso8601_utc(g.created_at)
+              << (g.expires_at ? "  expires " + auth::iso8601_utc(*g.expires_at) : std::string()) << "  "
+              << or_dash(g.note) << "\n";
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<auth::Scope>> parse_scopes(const std::vector<std::string>& texts) {
+  std::vector<auth::Scope> out;
+  for (const std::string& t : texts) {
+    GM_ASSIGN_OR_RETURN(auth::Scope s, auth::parse_scope(t));
+    out.push_back(std::move(s));
+  }
+  if (out.empty()) return error("give at least one --scope NSID:read or NSID:write");
+  return out;
+}
+
 }  // namespace
 
 void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
@@ -166,6 +221,62 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
       });
     });
   }
+
+  CLI::App* grants = app.add_subcommand("grants", "Let apps, tools and agents reach other groups (scopes)");
+  grants->require_subcommand(1);
+  CLI::App* glist = grants->add_subcommand("list", "Grants and scope requests, newest first");
+  glist->add_flag("--json", opts.json, "Machine-readable output");
+  data_flag(glist);
+  glist->callback([&opts] {
+    opts.exit_code = with_store("grants list", opts, [&](auth::StateStore& s, int64_t) { return list_grants(s, opts); });
+  });
+  for (auto [name, status, help] :
+       {std::tuple{"approve", auth::GrantStatus::approved, "Grant a pending scope request (its ID from `grants list`)"},
+        std::tuple{"refuse", auth::GrantStatus::refused, "Refuse a pending scope request"},
+        std::tuple{"revoke", auth::GrantStatus::revoked,
+                   "Withdraw a grant: every token that used it loses its scopes, and their sockets close"}}) {
+    CLI::App* cmd = grants->add_subcommand(name, help);
+    cmd->add_option("id", opts.id, "Grant id, e.g. G7QK2-M9XD")->required();
+    data_flag(cmd);
+    cmd->callback([&opts, name = std::string(name), status = status] {
+      opts.exit_code = with_store(("grants " + name).c_str(), opts, [&](auth::StateStore& s, int64_t now) -> Status {
+        const std::string id = normalize_grant_id(opts.id);
+        GM_ASSIGN_OR_RETURN(bool found, s.set_grant_status(id, status, now));
+        if (!found) return error("no grant " + id + " (see `groundmist-sync grants list`)");
+        std::cout << "grant " << id << ": " << auth::to_string(status) << "\n";
+        return Status::Ok();
+      });
+    });
+  }
+  CLI::App* gadd = grants->add_subcommand("add", "Grant scopes to a subject without waiting for its request");
+  gadd->add_option("--subject", opts.subject,
+                   "Who: origin:https://app.example, device:CODE, or token:NAME (for `token --name NAME`)")
+      ->required();
+  gadd->add_option("--scope", opts.scopes, "NSID:read or NSID:write (repeatable); a prefix covers the groups below it")
+      ->required();
+  gadd->add_option("--ttl", opts.ttl, "Lifetime: 15m, 12h, 30d, 2w (default: until revoked)");
+  data_flag(gadd);
+  gadd->callback([&opts] {
+    opts.exit_code = with_store("grants add", opts, [&](auth::StateStore& s, int64_t now) -> Status {
+      auth::GrantRecord g;
+      g.subject = opts.subject;
+      if (g.subject.find(':') == std::string::npos || g.subject.size() > 300) {
+        return error("--subject must be origin:URL, device:CODE or token:NAME");
+      }
+      GM_ASSIGN_OR_RETURN(g.scopes, parse_scopes(opts.scopes));
+      g.status = auth::GrantStatus::approved;
+      g.created_at = now;
+      g.decided_at = now;
+      if (!opts.ttl.empty()) {
+        GM_ASSIGN_OR_RETURN(int64_t ttl, auth::parse_duration(opts.ttl));
+        g.expires_at = now + ttl;
+      }
+      g.note = "added by the owner";
+      GM_ASSIGN_OR_RETURN(auth::GrantRecord added, s.add_grant(g));
+      std::cout << "grant " << added.id << ": " << added.subject << " " << scope_list(added.scopes) << "\n";
+      return Status::Ok();
+    });
+  });
 
   CLI::App* root = app.add_subcommand("root", "Show or set a group's root document (rootDocUrl)");
   root->add_option("group", opts.group, "Lexicon NSID group, e.g. xyz.groundmist.library")->required();

@@ -6,6 +6,11 @@
 //   groundmist-sync devices list [--json]                DPoP keys: pending, approved, revoked
 //   groundmist-sync devices approve CODE                 let a pending device log in
 //   groundmist-sync devices revoke CODE                  refuse it again, and close its sessions
+//   groundmist-sync grants list [--json]                 scope grants: pending, approved, refused, revoked
+//   groundmist-sync grants approve|refuse ID             answer a pending scope request
+//   groundmist-sync grants revoke ID                     withdraw a grant: its tokens lose its scopes at once
+//   groundmist-sync grants add --subject S --scope NSID:read|write … [--ttl D]
+//                                                        grant scopes to a subject without a request
 //   groundmist-sync root GROUP [URL]                     show or set a group's root document
 //
 // Every one takes --data DIR (env DATA_DIR, default .data).
@@ -23,7 +28,10 @@ struct OwnerOptions {
   bool json = false;
   bool expired = false;
   bool all = false;
-  std::string id;     // session id or device code
+  std::string id;     // session id, device code or grant id
+  std::string subject;
+  std::vector<std::string> scopes;
+  std::string ttl;
   std::string group;
   std::string url;
   int exit_code = 0;

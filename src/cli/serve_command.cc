@@ -240,9 +240,7 @@ int serve(const ServeOptions& opts) {
     std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
     return 1;
   }
-  auto verifier = make_session_verifier(config, [&revocations](const std::string& id, int64_t issued_at) {
-    return revocations.current()->revoked(id, issued_at);
-  });
+  auto verifier = make_session_verifier(config, [&revocations] { return revocations.current(); });
   if (!verifier.ok()) {
     std::cerr << "groundmist-sync serve: " << verifier.error().message << "\n";
     return 1;
@@ -306,16 +304,19 @@ int serve(const ServeOptions& opts) {
   add_login_routes(srv, login_workers, authenticator, config);
   api::add_api_routes(
       srv.router(), **repo,
-      make_claims_verifier(api_key, config,
-                           [&revocations](const std::string& id, int64_t issued_at) {
-                             return revocations.current()->revoked(id, issued_at);
-                           }),
+      make_claims_verifier(api_key, config, [&revocations] { return revocations.current(); }),
       [key = api_key](const auth::SessionClaims& claims) {
         return auth::keyed_id(key, "api-actor v1", api::writer_subject(claims));
       });
   close_revoked = [&srv](const auth::RevocationState& state) {
-    srv.close_peers([state](const server::PeerIdentity& id) { return state.revoked(id.session_id, id.issued_at); },
-                    "session revoked");
+    srv.close_peers(
+        [state](const server::PeerIdentity& id) {
+          return state.revoked(id.session_id, id.issued_at) ||
+                 std::any_of(id.grants.begin(), id.grants.end(), [&](const std::string& g) {
+                   return state.fallen_grants.count(g) != 0;
+                 });
+        },
+        "session or grant revoked");
   };
   auto port = srv.listen();
   if (!port.ok()) {

@@ -1,6 +1,8 @@
-// `groundmist-sync token --group G [--ttl D] [--data DIR]`: mints a session token for one
-// lexicon group with the server's key and prints it on stdout (for scripts, tests and
-// agents on the server's own machine). The key is the one `serve` uses:
+// `groundmist-sync token --group G [--scope NSID:read|write …] [--name N] [--ttl D]
+// [--data DIR]`: mints a session token for one lexicon group with the server's key and
+// prints it on stdout (for scripts, tests and agents on the server's own machine). With
+// scopes, the token also reaches those groups, under a grant made for it (subject
+// `token:N`, N default "cli", expiring with the token; `grants revoke` withdraws it). The key is the one `serve` uses:
 // GROUNDMIST_SYNC_SECRET_KEY (environment or .env), else <data>/.groundmist/secret.key
 // (created on first use). Also the bridge from the auth part's session tokens
 // (auth/session_token.h) to the server's TokenVerifier.
@@ -8,9 +10,12 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "auth/session_token.h"
+#include "auth/state_store.h"
 #include "cli/serve_command.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -22,20 +27,25 @@ struct TokenOptions {
   CommonServerFlags common;
   std::string group;
   std::string ttl = "12h";
+  std::vector<std::string> scopes;
+  std::string name = "cli";
   int exit_code = 0;
 };
 
 void add_token_command(CLI::App& app, TokenOptions& opts);
 
-// Whether a session (id, issued at) was revoked; called on the io thread, must be quick.
-using RevocationCheck = std::function<bool(const std::string& session_id, int64_t issued_at)>;
+// The current revocation state (auth/revocation_watcher.h); called on the io thread,
+// must be quick. Empty: nothing is revoked.
+using RevocationSource = std::function<std::shared_ptr<const auth::RevocationState>()>;
 
 // Verifies session tokens signed with the configured key for `serve`. With an owner
 // configured, a token that names another DID as its subject is refused too, and so is
-// one whose session was revoked.
-Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationCheck revoked);
-// The same checks, giving the token's claims (the JSON API's door, api/routes.h).
+// one whose session was revoked. The identity carries the token's scopes whose grants
+// still stand.
+Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config, RevocationSource revocations);
+// The same checks (signature, expiry, revocation, owner), giving the token's claims:
+// the JSON API's door (api/routes.h).
 using ClaimsVerifier = std::function<Result<auth::SessionClaims>(std::string_view token)>;
-ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config, RevocationCheck revoked);
+ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config, RevocationSource revocations);
 
 }  // namespace gm::cli

@@ -311,7 +311,8 @@ class GroupRepo {
     std::vector<std::pair<storage::StorageKey, std::string>> verified;
     std::vector<std::string> warnings;
     // Peers to answer once every message is in (one reply each, however many messages
-    // they sent) → whether their last message was a `request`.
+    // they sent) → whether one of their messages was a `request` (so a peer asking for a
+    // document nobody has hears `doc-unavailable` whatever it sent after).
     std::map<std::string, bool> answer;
     bool added = false;  // changes reached the graph: every peer of the document hears
 

@@ -1461,3 +1461,67 @@ TEST_F(GroupRepoTest, AChangeThatDoesNotParseIsRefused) {
 
 }  // namespace
 }  // namespace gm::repo
+
+namespace gm::repo {
+namespace {
+
+// REVIEW: alice's change and bob's heads-only message (bob got the change from alice
+// directly, e.g. a BroadcastChannel) in one job; then both sides answer until quiet.
+TEST_F(GroupRepoJobTest, ReviewTwoPeersNoPingPong) {
+  ManualExecutor executor;
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"}, b{2, "bob"};
+  join(a);
+  join(b);
+  ASSERT_TRUE(a.graph.load(change_by(1)).ok());
+  sync(a);
+  sync(b);
+  ASSERT_EQ(b.graph.heads(), a.graph.heads());
+  auto send = [&](Client& c, const automerge::SyncMessage& m) {
+    to_server(c.conn, encode_message(SyncMessage{c.id, "storage-server-test", kDocId, automerge::encode_sync_message(m)}));
+  };
+  automerge::SyncMessage hello;
+  hello.heads = a.graph.heads();
+  executor.deferred = {Lane::kQuick};
+  send(a, hello);
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  ASSERT_TRUE(a.graph.load(change_by(2)).ok());
+  ASSERT_TRUE(b.graph.load(change_by(2)).ok());
+  auto change = automerge::generate_sync_message(a.graph, a.state, {});
+  ASSERT_TRUE(change && !change->changes.empty());
+  send(a, *change);
+  auto bm = automerge::generate_sync_message(b.graph, b.state, {});
+  ASSERT_TRUE(bm);
+  automerge::SyncMessage bh;
+  bh.heads = bm->heads;
+  bh.need = bm->need;
+  bh.have = bm->have;
+  b.state.sent_hashes.insert(b.graph.heads().begin(), b.graph.heads().end());
+  send(b, bh);
+  executor.run(0);
+  ASSERT_EQ(executor.jobs.size(), 2u);
+  executor.deferred.clear();
+  executor.run(1);
+  std::printf("REVIEW to bob from the job: %zu syncs\n", b.peer->received.size() - b.seen);
+  size_t before = a.peer->received.size() + b.peer->received.size();
+  int rounds = 0;
+  for (; rounds < 50; ++rounds) {
+    bool any = false;
+    for (Client* c : {&a, &b}) {
+      any = deliver(*c) || any;
+      if (auto m = automerge::generate_sync_message(c->graph, c->state, c->options)) {
+        send(*c, *m);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  EXPECT_LT(rounds, 10);
+  EXPECT_EQ(a.state.their_heads, a.graph.heads());
+  EXPECT_EQ(b.state.their_heads, b.graph.heads());
+  std::printf("REVIEW rounds=%d server messages after job=%zu\n", rounds,
+              a.peer->received.size() + b.peer->received.size() - before);
+}
+
+}  // namespace
+}  // namespace gm::repo

@@ -303,7 +303,7 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     return true;
   }
   if (!doc.expanded) {
-    job.answer[in.peer_id] = in.is_request;
+    job.answer[in.peer_id] |= in.is_request;
     return true;
   }
   std::vector<ChangeGraph::Index> added;
@@ -323,7 +323,7 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + received.error().message);
     return true;
   }
-  job.answer[in.peer_id] = in.is_request;
+  job.answer[in.peer_id] |= in.is_request;
   return true;
 }
 

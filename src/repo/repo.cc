@@ -40,7 +40,9 @@ void Repo::start_opening(const std::string& group) {
   if (waiting(opening_) + waiting(group_waiters_) > 1) return;  // already being opened
   auto store = std::make_shared<Result<std::shared_ptr<storage::DocumentStore>>>(error("not opened"));
   auto work = [registry = registry_.get(), group, store] { *store = registry->open_group(group); };
-  auto done = [this, group, store] { opened(group, std::move(*store)); };
+  auto done = [this, alive = std::weak_ptr<bool>(alive_), group, store] {
+    if (alive.lock()) opened(group, std::move(*store));
+  };
   if (!executor_) {
     work();
     return done();
@@ -64,9 +66,11 @@ void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::Docu
             .first->second.get();
   }
   for (uint64_t conn : conns) {
-    auto node = waiting_.extract(conn);
-    if (node.empty()) continue;  // gone meanwhile
-    Waiting& w = node.mapped();
+    auto it = waiting_.find(conn);
+    // Gone meanwhile (or its id now waits for another group).
+    if (it == waiting_.end() || it->second.group != group) continue;
+    Waiting w = std::move(it->second);
+    waiting_.erase(it);
     if (!g) {
       refuse(conn, *w.peer, group, store.error().message);
       continue;

@@ -94,6 +94,8 @@ class Repo {
   // group → with_group callers waiting for it to open
   std::map<std::string, std::vector<std::function<void(Result<GroupRepo*>)>>> group_waiters_;
   std::unordered_map<uint64_t, Waiting> waiting_;
+  // Expires with the repo: an opening that ends after it does nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace gm::repo

@@ -29,6 +29,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/bytes.h"
 #include "util/frame.h"
@@ -42,6 +43,11 @@ struct PeerIdentity {
   std::string session_id;  // the token's session id (for revocation and logs)
   int64_t issued_at = 0;   // unix seconds
   int64_t expires_at = 0;  // unix seconds
+  // Scopes beyond `group` (auth/scopes.h) that stood when the socket opened, as
+  // "nsid:read" / "nsid:write", and the grants they came from: revoking one of those
+  // closes the socket.
+  std::vector<std::string> scopes;
+  std::vector<std::string> grants;
 };
 
 class PeerConnection {

@@ -537,10 +537,11 @@ bool parse_hex16(std::string_view hex, PrintHash& out) {
   return bytes.ok();
 }
 
-// The fields of a line, split at single spaces.
+// The fields of a line, split at single spaces; no more than 5 (no line of ours has
+// more: a longer one is junk, and a corrupt file must not cost memory per space).
 std::vector<std::string_view> fields(std::string_view line) {
   std::vector<std::string_view> out;
-  for (size_t from = 0, space; from <= line.size(); from = space + 1) {
+  for (size_t from = 0, space; from <= line.size() && out.size() < 5; from = space + 1) {
     space = std::min(line.find(' ', from), line.size());
     out.push_back(line.substr(from, space - from));
   }

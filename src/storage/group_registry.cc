@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "storage/durable_file.h"
+#include "util/text.h"
 
 namespace gm::storage {
 namespace fs = std::filesystem;
@@ -29,11 +30,6 @@ std::vector<std::string_view> split_segments(std::string_view group) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool valid_segment_chars(std::string_view s) {
   return !s.empty() && s.size() <= kMaxSegmentLength && s.front() != '-' && s.back() != '-' &&
@@ -42,7 +38,7 @@ bool valid_segment_chars(std::string_view s) {
 
 // Whether group `inner` is `outer` followed by more segments (case-insensitive).
 bool lies_inside(const std::string& inner, const std::string& outer) {
-  std::string li = lower(inner), lo = lower(outer);
+  std::string li = ascii_lower(inner), lo = ascii_lower(outer);
   return li.size() > lo.size() && li.compare(0, lo.size(), lo) == 0 && li[lo.size()] == '.';
 }
 
@@ -136,7 +132,7 @@ void GroupRegistry::find_overlaps() {
       if (lies_inside(a, b)) {
         conflicts_[a] = "group " + a + " lies inside the folder of group " + b + "; move one of them";
         conflicts_[b] = "group " + b + " contains the folder of group " + a + "; move one of them";
-      } else if (lower(a) == lower(b)) {
+      } else if (ascii_lower(a) == ascii_lower(b)) {
         conflicts_[a] = "groups " + a + " and " + b + " differ only in letter case; merge or rename one";
       }
     }
@@ -148,7 +144,7 @@ std::optional<std::string> GroupRegistry::overlap_error(std::string_view group_v
   // stays private.
   std::string group(group_view);
   for (const auto& k : known_) {
-    if (lower(k) == lower(group)) {
+    if (ascii_lower(k) == ascii_lower(group)) {
       return "group " + group + " differs only in letter case from existing group " + k + "; use " + k;
     }
     if (lies_inside(group, k)) {
@@ -187,23 +183,35 @@ std::optional<fs::path> GroupRegistry::store_below(const fs::path& folder, size_
 Result<std::shared_ptr<DocumentStore>> GroupRegistry::open_group(std::string_view group_view, bool create) {
   GM_TRY(validate_group_name(group_view));
   std::string group(group_view);
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Opening a store flushes its file system: no lock is held meanwhile (other groups'
+  // opens go on), but a second opener of the same group waits for the first.
+  opened_.wait(lock, [&] { return !opening_.count(group); });
   if (auto it = open_.find(group); it != open_.end()) return it->second;
   if (auto it = conflicts_.find(group); it != conflicts_.end()) return error(it->second);
-  bool known = std::binary_search(known_.begin(), known_.end(), group);
+  const bool known = std::binary_search(known_.begin(), known_.end(), group);
   if (!known) {
     if (auto why = overlap_error(group)) return error(*why);
     if (!create) return error("no group " + group + " in " + data_dir_.string());
+    // Known from now on, so that no overlapping group is opened meanwhile.
+    known_.insert(std::upper_bound(known_.begin(), known_.end(), group), group);
   }
+  opening_.insert(group);
+  lock.unlock();
   StoreOptions opts;
   opts.quarantine_dir = state_dir() / "quarantine" / group;
   opts.verified_file = state_dir() / "verified" / group;
   opts.report = options_.report;
   opts.env = &env_;
   auto store = DocumentStore::open(data_dir_ / group_relative_folder(group), opts);
-  if (!store.ok()) return context("group " + group, store.error());
+  lock.lock();
+  opening_.erase(group);
+  opened_.notify_all();
+  if (!store.ok()) {
+    if (!known) known_.erase(std::lower_bound(known_.begin(), known_.end(), group));
+    return context("group " + group, store.error());
+  }
   std::shared_ptr<DocumentStore> shared = std::move(*store);
-  if (!known) known_.insert(std::upper_bound(known_.begin(), known_.end(), group), group);
   open_[group] = shared;
   return shared;
 }

@@ -27,10 +27,12 @@
 // Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +93,8 @@ class GroupRegistry {
   std::vector<std::string> known_;                        // groups on disk or created
   std::map<std::string, std::string> conflicts_;          // group → why it is refused
   std::map<std::string, std::shared_ptr<DocumentStore>> open_;
+  std::set<std::string> opening_;  // being opened, without the lock
+  std::condition_variable opened_;
 };
 
 }  // namespace gm::storage

@@ -16,5 +16,8 @@
 namespace gm {
 
 std::string printable(std::string_view text, size_t max_bytes);
+// ASCII letters in lower case, other bytes as they are (no locale): NSID authorities,
+// JWT alg and typ, URL schemes.
+std::string ascii_lower(std::string_view text);
 
 }  // namespace gm

@@ -15,7 +15,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { scope } from './lib/scope.mjs';
-import { SERVER_KIND } from './lib/server.mjs';
+import { SERVER_KIND, serverEnv } from './lib/server.mjs';
 import { loadStack } from './lib/clients.mjs';
 import { openRaw, joinRaw } from './lib/raw.mjs';
 import { tempDir, waitFor, sleep, withTimeout } from './lib/util.mjs';
@@ -445,6 +445,80 @@ test('sessions: listed with who and where; a revoked session\'s socket is closed
     throw new Error(`a session created right after \`sessions revoke --all\` cannot connect (${e.message})`);
   });
   p3.close();
+});
+
+// Issue 14: scopes beyond the app's group wait for the owner (`grants list / approve`);
+// the next login's token carries them; `grants revoke` closes the sockets that used them
+// at once, and the token keeps its own group.
+test('grants: a scope request waits for the owner, then comes in the token; revoking closes its sockets', { skip, timeout: 40000 }, async (t) => {
+  const env = scope(t);
+  const server = await ownerServer(env);
+  const data = server.data;
+  const headers = { origin: APP_ORIGIN, 'user-agent': 'groundmist-e2e grants' };
+  const login = async (scopes) => {
+    const res = await postAuthenticate(server.origin, {
+      auth: `Bearer ${await pdsToken(alice, server.aud)}`, body: { lexiconAuthorityDomain: GROUP, scopes }, headers,
+    });
+    return assertOk(res, `login asking ${JSON.stringify(scopes)}`);
+  };
+  const first = await login(['xyz.groundmist.notebook:read']);
+  assert.deepEqual(first.scopes.granted, [], JSON.stringify(first));
+  assert.deepEqual(first.scopes.pending, ['xyz.groundmist.notebook:read'], JSON.stringify(first));
+  const id = first.scopes.request;
+  assert.match(id, /^G[0-9A-Z]{4}-[0-9A-Z]{4}$/, JSON.stringify(first));
+  let grants = await cli(['grants', 'list', '--json', '--data', data], { json: true });
+  const pending = grants.find((g) => g.id === id);
+  assert.equal(pending?.status, 'pending', JSON.stringify(grants));
+  assert.equal(pending.subject, `origin:${APP_ORIGIN}`, JSON.stringify(pending));
+  assert.deepEqual(pending.scopes, [{ nsid: 'xyz.groundmist.notebook', access: 'read' }]);
+  // Not granted before the owner says so.
+  assert.deepEqual((await login(['xyz.groundmist.notebook:read'])).scopes.pending, ['xyz.groundmist.notebook:read']);
+
+  await cli(['grants', 'approve', id.toLowerCase().replace('-', ''), '--data', data]);
+  const second = await login(['xyz.groundmist.notebook:read']);
+  assert.deepEqual(second.scopes.granted, ['xyz.groundmist.notebook:read'], JSON.stringify(second));
+  assert.deepEqual(second.scopes.pending, []);
+  const claims = JSON.parse(Buffer.from(second.token.split('.')[1], 'base64url').toString());
+  assert.equal(claims.scp, `xyz.groundmist.notebook:read@${id}`, JSON.stringify(claims));
+  const plain = await login([]);  // a socket without the grant stays open
+
+  const p1 = await joinRaw(wsUrl(server, second.token));
+  const p2 = await joinRaw(wsUrl(server, plain.token));
+  t.after(() => { p1.close(); p2.close(); });
+  const t0 = performance.now();
+  await cli(['grants', 'revoke', id, '--data', data]);
+  const closed = await withTimeout(p1.closedPromise, 3000, 'the socket whose grant was revoked to close');
+  t.diagnostic(`closed ${(performance.now() - t0).toFixed(0)} ms after \`grants revoke\` (code ${closed.code} ${closed.reason})`);
+  await sleep(300);
+  assert.equal(p2.closed, null, 'a socket that did not use the grant stays connected');
+  // The token keeps its own group, without the fallen scope.
+  const p3 = await joinRaw(wsUrl(server, second.token));
+  p3.close();
+  grants = await cli(['grants', 'list', '--json', '--data', data], { json: true });
+  assert.equal(grants.find((g) => g.id === id)?.status, 'revoked', JSON.stringify(grants));
+  assert.deepEqual((await login(['xyz.groundmist.notebook:read'])).scopes.pending, ['xyz.groundmist.notebook:read'],
+    'after revoking, the scope is asked for again');
+
+  // The owner's own tools: `token --scope` makes a grant for the token; `grants revoke` closes it.
+  const minted = await runCli(['token', '--group', 'xyz.groundmist.agent', '--scope', 'xyz.groundmist:read',
+    '--name', 'e2e-agent', '--data', data], { env: serverEnv() });
+  assert.equal(minted.code, 0, minted.stderr);
+  const agentGrant = /grant (G[0-9A-Z-]+)/.exec(minted.stderr)?.[1];
+  assert.ok(agentGrant, minted.stderr);
+  const p4 = await joinRaw(wsUrl(server, minted.stdout.trim()));
+  grants = await cli(['grants', 'list', '--json', '--data', data], { json: true });
+  const g = grants.find((x) => x.id === agentGrant);
+  assert.equal(g?.subject, 'token:e2e-agent', JSON.stringify(grants));
+  assert.equal(g.status, 'approved');
+  await cli(['grants', 'revoke', agentGrant, '--data', data]);
+  await withTimeout(p4.closedPromise, 3000, 'the agent token\'s socket to close');
+  // Refusing and approving what is no longer pending is an error that says so.
+  const again = await runCli(['grants', 'approve', agentGrant, '--data', data]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /revoked/);
+  const bad = await runCli(['grants', 'add', '--subject', 'token:x', '--scope', 'nope', '--data', data]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /scope/);
 });
 
 test('tokens from `groundmist-sync token` (gms1) still work beside atproto logins', { skip, timeout: 30000 }, async (t) => {

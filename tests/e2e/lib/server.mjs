@@ -31,7 +31,7 @@ const SANITIZER_ENV = {
   LSAN_OPTIONS: 'report_objects=1',
 };
 
-function serverEnv(extra = {}) {
+export function serverEnv(extra = {}) {
   const env = { ...SANITIZER_ENV, ...process.env, GROUNDMIST_SYNC_SECRET_KEY: SECRET, ...extra };
   for (const v of ['PORT', 'DATA_DIR', 'ATPROTO_DID']) delete env[v];
   return env;

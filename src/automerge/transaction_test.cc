@@ -1,0 +1,248 @@
+#include "automerge/transaction.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+namespace gm::automerge {
+namespace {
+
+using nlohmann::json;
+using ObjType = Transaction::ObjType;
+
+const ActorId kAlice = {0xaa, 0xaa};
+const ActorId kBob = {0xbb, 0xbb};
+
+Value str(std::string s) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kString);
+  v.bytes = std::move(s);
+  return v;
+}
+Value int_value(int64_t i) {
+  Value v;
+  v.type = static_cast<uint8_t>(ValueType::kInt);
+  v.int_value = i;
+  return v;
+}
+Value counter(int64_t i) {
+  Value v = int_value(i);
+  v.type = static_cast<uint8_t>(ValueType::kCounter);
+  return v;
+}
+
+Transaction::Committed commit(Transaction& tx, Document& doc) {
+  Result<std::optional<Transaction::Committed>> c = tx.commit(doc);
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->has_value());
+  return **c;
+}
+
+Change decode(const Transaction::Committed& c) {
+  size_t consumed = 0;
+  Result<Chunk> chunk = parse_chunk(c.chunk, &consumed);
+  EXPECT_TRUE(chunk.ok());
+  Result<Change> change = decode_change(chunk->body);
+  EXPECT_TRUE(change.ok()) << change.error().message;
+  return *change;
+}
+
+TEST(Transaction, MapPutsNestedObjectsAndHeader) {
+  Document doc;
+  Transaction tx(doc, kAlice, 1700000000, "first");
+  ASSERT_TRUE(tx.put(Transaction::root(), "n", int_value(5)).ok());
+  Result<Transaction::ObjRef> list = tx.put_object(Transaction::root(), "list", ObjType::kList);
+  ASSERT_TRUE(list.ok());
+  ASSERT_TRUE(tx.insert(*list, 0, int_value(1)).ok());
+  ASSERT_TRUE(tx.insert(*list, 1, int_value(3)).ok());
+  ASSERT_TRUE(tx.insert(*list, 1, int_value(2)).ok());
+  Result<Transaction::ObjRef> text = tx.put_object(Transaction::root(), "t", ObjType::kText);
+  ASSERT_TRUE(tx.splice_text(*text, 0, 0, "h\xc3\xa9😀").ok());
+  EXPECT_EQ(tx.length(*text), 3u);  // one element per code point
+  Result<Transaction::ObjRef> map = tx.insert_object(*list, 3, ObjType::kMap);
+  ASSERT_TRUE(tx.put(*map, "k", str("v")).ok());
+  EXPECT_EQ(tx.to_json(Transaction::root()),
+            json::parse(R"({"n":5,"list":[1,2,3,{"k":"v"}],"t":"hé😀"})"));
+  EXPECT_TRUE(doc.heads().empty());  // nothing before commit
+
+  Transaction::Committed c = commit(tx, doc);
+  EXPECT_EQ(doc.to_json(), json::parse(R"({"n":5,"list":[1,2,3,{"k":"v"}],"t":"hé😀"})"));
+  ASSERT_EQ(doc.heads().size(), 1u);
+  EXPECT_EQ(doc.heads()[0], c.hash);
+  Change change = decode(c);
+  EXPECT_EQ(change.seq, 1u);
+  EXPECT_EQ(change.start_op, 1u);
+  EXPECT_EQ(change.time, 1700000000);
+  EXPECT_EQ(change.message, "first");
+  EXPECT_TRUE(change.deps.empty());
+  EXPECT_EQ(change.ops.size(), 11u);
+
+  // The next change follows on: deps = heads, seq + 1, startOp = max op + 1.
+  Transaction tx2(doc, kAlice, 1700000001);
+  ASSERT_TRUE(tx2.put(Transaction::root(), "n", int_value(6)).ok());
+  Transaction::Committed c2 = commit(tx2, doc);
+  Change change2 = decode(c2);
+  EXPECT_EQ(change2.seq, 2u);
+  EXPECT_EQ(change2.start_op, 12u);
+  EXPECT_EQ(change2.deps, std::vector<ChangeHash>{c.hash});
+  ASSERT_EQ(change2.ops.size(), 1u);
+  ASSERT_EQ(change2.ops[0].pred.size(), 1u);
+  EXPECT_EQ(change2.ops[0].pred[0].counter, 1u);  // the put of n
+  EXPECT_EQ(doc.to_json()["n"], 6);
+}
+
+TEST(Transaction, PutOverConflictSupersedesEveryValue) {
+  Document a;
+  Transaction ta(a, kAlice, 0);
+  ASSERT_TRUE(ta.put(Transaction::root(), "x", int_value(1)).ok());
+  Transaction::Committed ca = commit(ta, a);
+  Document b;
+  Transaction tb(b, kBob, 0);
+  ASSERT_TRUE(tb.put(Transaction::root(), "x", int_value(2)).ok());
+  Transaction::Committed cb = commit(tb, b);
+  ASSERT_TRUE(a.apply(cb.chunk).ok());  // x now has two visible values
+  EXPECT_EQ(a.to_json()["x"], 2);       // bb > aa: bob's wins
+
+  Transaction t(a, kAlice, 0);
+  ASSERT_TRUE(t.put(Transaction::root(), "x", int_value(3)).ok());
+  Transaction::Committed c = commit(t, a);
+  Change change = decode(c);
+  ASSERT_EQ(change.ops.size(), 1u);
+  EXPECT_EQ(change.ops[0].pred.size(), 2u);  // both conflicting values
+  EXPECT_EQ(change.seq, 2u);
+  EXPECT_EQ(change.start_op, 2u);
+  EXPECT_EQ(change.deps.size(), 2u);
+  EXPECT_EQ(a.to_json()["x"], 3);
+  // Bob, loading everything, agrees.
+  ASSERT_TRUE(b.apply(ca.chunk).ok());
+  ASSERT_TRUE(b.apply(c.chunk).ok());
+  EXPECT_EQ(b.to_json(), a.to_json());
+}
+
+TEST(Transaction, ListSetDeleteAndCounters) {
+  Document doc;
+  Transaction tx(doc, kAlice, 0);
+  auto list = tx.put_object(Transaction::root(), "l", ObjType::kList);
+  ASSERT_TRUE(list.ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(tx.insert(*list, static_cast<size_t>(i), int_value(i)).ok());
+  ASSERT_TRUE(tx.put(Transaction::root(), "c", counter(10)).ok());
+  ASSERT_TRUE(tx.insert(*list, 4, counter(1)).ok());
+  commit(tx, doc);
+
+  Transaction t(doc, kAlice, 0);
+  list = t.get(Transaction::root(), "l")->object.value();
+  ASSERT_TRUE(t.remove(*list, 1).ok());
+  ASSERT_TRUE(t.set(*list, 0, str("zero")).ok());
+  ASSERT_TRUE(t.increment(Transaction::root(), "c", -3).ok());
+  ASSERT_TRUE(t.increment(*list, 3, 41).ok());
+  EXPECT_EQ(t.get(Transaction::root(), "c")->counter_total, 7);
+  EXPECT_FALSE(t.increment(*list, 0, 1).ok());  // not a counter
+  EXPECT_FALSE(t.remove(*list, 4).ok());        // out of range
+  EXPECT_FALSE(t.insert(*list, 5, int_value(0)).ok());
+  EXPECT_FALSE(t.remove(Transaction::root(), "absent").ok());
+  commit(t, doc);
+  EXPECT_EQ(doc.to_json(), json::parse(R"({"l":["zero",2,3,42],"c":7})"));
+}
+
+TEST(Transaction, NothingChangesBeforeCommitAndEmptyMakesNoChange) {
+  Document doc;
+  Transaction tx(doc, kAlice, 0);
+  ASSERT_TRUE(tx.put(Transaction::root(), "a", int_value(1)).ok());
+  // Dropped: the document never saw it.
+  EXPECT_EQ(doc.to_json(), json::object());
+  Transaction empty(doc, kAlice, 0);
+  Result<std::optional<Transaction::Committed>> c = empty.commit(doc);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->has_value());
+  EXPECT_TRUE(doc.heads().empty());
+}
+
+TEST(Transaction, StaleTransactionIsRefused) {
+  Document doc;
+  Transaction t1(doc, kAlice, 0), t2(doc, kBob, 0);
+  ASSERT_TRUE(t1.put(Transaction::root(), "a", int_value(1)).ok());
+  ASSERT_TRUE(t2.put(Transaction::root(), "b", int_value(1)).ok());
+  commit(t1, doc);
+  EXPECT_FALSE(t2.commit(doc).ok());
+  EXPECT_EQ(doc.to_json(), json::parse(R"({"a":1})"));
+}
+
+TEST(Transaction, SpliceAroundTombstonesAndConcurrentInserts) {
+  Document a;
+  Transaction t(a, kAlice, 0);
+  auto text = t.put_object(Transaction::root(), "t", ObjType::kText);
+  ASSERT_TRUE(t.splice_text(*text, 0, 0, "abcdef").ok());
+  ASSERT_TRUE(t.splice_text(*text, 1, 2, "").ok());  // "adef"
+  ASSERT_TRUE(t.splice_text(*text, 1, 0, "XY").ok());  // "aXYdef"
+  EXPECT_FALSE(t.splice_text(*text, 5, 2, "").ok());
+  commit(t, a);
+  EXPECT_EQ(a.to_json()["t"], "aXYdef");
+
+  // Bob edits concurrently at the end; alice replaces the middle: both survive.
+  Document b = *Document::load(a.save());
+  Transaction tb(b, kBob, 0);
+  ASSERT_TRUE(tb.splice_text(*tb.get(Transaction::root(), "t")->object, 6, 0, "!").ok());
+  Transaction::Committed cb = commit(tb, b);
+  Transaction ta(a, kAlice, 0);
+  ASSERT_TRUE(ta.splice_text(*ta.get(Transaction::root(), "t")->object, 1, 2, "-").ok());
+  Transaction::Committed ca = commit(ta, a);
+  ASSERT_TRUE(a.apply(cb.chunk).ok());
+  ASSERT_TRUE(b.apply(ca.chunk).ok());
+  EXPECT_EQ(a.to_json()["t"], "a-def!");
+  EXPECT_EQ(b.to_json(), a.to_json());
+}
+
+TEST(Transaction, OpLimit) {
+  Document doc;
+  Transaction tx(doc, kAlice, 0);
+  tx.set_max_ops(3);
+  auto text = tx.put_object(Transaction::root(), "t", ObjType::kText);
+  Status s = tx.splice_text(*text, 0, 0, "abc");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kOverLimit);
+}
+
+TEST(Document, ToJsonAtHeads) {
+  Document doc;
+  std::vector<ChangeHash> heads;
+  for (int i = 0; i < 3; ++i) {
+    Transaction t(doc, kAlice, 0);
+    ASSERT_TRUE(t.put(Transaction::root(), "v", int_value(i)).ok());
+    heads.push_back(commit(t, doc).hash);
+  }
+  for (int i = 0; i < 3; ++i) {
+    Result<json> view = doc.to_json_at(std::vector<ChangeHash>{heads[static_cast<size_t>(i)]});
+    ASSERT_TRUE(view.ok()) << view.error().message;
+    EXPECT_EQ((*view)["v"], i);
+  }
+  EXPECT_EQ(*doc.to_json_at({}), json::object());
+  ChangeHash unknown;
+  unknown.bytes[0] = 1;
+  Result<json> bad = doc.to_json_at(std::vector<ChangeHash>{unknown});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kNotFound);
+}
+
+// Against npm 3.5.0's view(doc, heads): fixtures from tests/interop/tools/view_fixtures.mjs.
+TEST(Document, ToJsonAtHeadsMatchesNpmView) {
+  const std::string dir = GM_SOURCE_DIR "/src/automerge/testdata/";
+  std::ifstream saved(dir + "view_history.amrg", std::ios::binary);
+  ASSERT_TRUE(saved) << "missing fixture";
+  Bytes bytes((std::istreambuf_iterator<char>(saved)), std::istreambuf_iterator<char>());
+  Result<Document> doc = Document::load(bytes);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  std::ifstream views(dir + "view_history.json");
+  json cases = json::parse(views);
+  ASSERT_GE(cases.size(), 5u);
+  for (const json& c : cases) {
+    std::vector<ChangeHash> heads;
+    for (const json& h : c["heads"]) heads.push_back(*ChangeHash::from_hex(h.get<std::string>()));
+    Result<json> view = doc->to_json_at(heads);
+    ASSERT_TRUE(view.ok()) << view.error().message;
+    EXPECT_EQ(*view, c["json"]) << c["heads"].dump();
+  }
+}
+
+}  // namespace
+}  // namespace gm::automerge
