@@ -245,6 +245,14 @@ Result<SessionClaims> verify_session_token(const TokenKey& key, std::string_view
   return c;
 }
 
+Bytes keyed_id(const TokenKey& key, std::string_view purpose, std::string_view subject) {
+  std::string data(purpose);
+  data += '\n';
+  data += subject;
+  const auto mac = hmac_sha256(key.bytes(), data);
+  return Bytes(mac.begin(), mac.begin() + 16);
+}
+
 Result<int64_t> parse_duration(std::string_view text) {
   auto bad = [&] {
     return error("invalid duration \"" + std::string(text.substr(0, 40)) + "\": use a number with s, m, h, d or w (e.g. 30d)");

@@ -88,6 +88,12 @@ SessionClaims new_session_claims(std::string group, int64_t ttl_seconds, int64_t
 std::string mint_session_token(const TokenKey& key, SessionClaims claims);
 Result<SessionClaims> verify_session_token(const TokenKey& key, std::string_view token, int64_t now = unix_now());
 
+// A stable 16-byte id for `subject`, unguessable without the key: the first 16 bytes of
+// HMAC-SHA256(key, "<purpose>\n<subject>"). The JSON API names the Automerge actor of
+// the changes it authors for a token or grant so (purpose "api-actor v1"): the same
+// subject always writes as the same actor, and history shows who wrote what.
+Bytes keyed_id(const TokenKey& key, std::string_view purpose, std::string_view subject);
+
 // "90s", "15m", "12h", "30d", "2w" or plain seconds → seconds (> 0), for --ttl.
 Result<int64_t> parse_duration(std::string_view text);
 

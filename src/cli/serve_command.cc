@@ -21,6 +21,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "api/access.h"
+#include "api/routes.h"
 #include "atproto/did.h"
 #include "atproto/resolver.h"
 #include "auth/authenticator.h"
@@ -271,6 +273,7 @@ int serve(const ServeOptions& opts) {
   auth_options.allow_oauth_dpop = config.allow_oauth_dpop;
   auth_options.session_ttl_seconds = config.session_ttl_seconds;
   auth_options.revoked_before = [&revocations] { return revocations.current()->revoked_before; };
+  const auth::TokenKey api_key = *token_key;  // the JSON API checks the same tokens
   auth::Authenticator authenticator(auth_options, **store, std::move(token_key).value(),
                                     [&resolver, owner = config.owner_did](bool refresh) -> Result<atproto::PublicKey> {
                                       GM_ASSIGN_OR_RETURN(atproto::DidDocument doc, resolver.resolve(owner, refresh));
@@ -299,6 +302,12 @@ int serve(const ServeOptions& opts) {
   // After the server: joined (in its destructor) while the server's io_context exists.
   boost::asio::thread_pool login_workers(2);
   add_login_routes(srv, login_workers, authenticator, config);
+  api::add_api_routes(
+      srv.router(), **repo,
+      make_claims_verifier(api_key, config, &revocations),
+      [key = api_key](const auth::SessionClaims& claims) {
+        return auth::keyed_id(key, "api-actor v1", api::writer_subject(claims));
+      });
   close_revoked = [&srv](const auth::RevocationState& state) {
     srv.close_peers(
         [state, now = auth::unix_now()](const server::PeerIdentity& id) {

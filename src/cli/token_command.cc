@@ -90,41 +90,80 @@ int mint(const TokenOptions& opts) {
 
 }  // namespace
 
+namespace {
+
+// A token checked (signature, expiry, revocation, owner), with the scopes it carries and
+// which of them stand now.
+struct CheckedToken {
+  auth::SessionClaims claims;
+  std::vector<auth::Scope> carried, standing;
+};
+using TokenCheck = std::function<Result<CheckedToken>(std::string_view token)>;
+
+TokenCheck make_token_check(auth::TokenKey key, const server::ServerConfig& config,
+                            auth::RevocationWatcher* revocations) {
+  return [key = std::move(key), owner = config.owner_did, revocations](std::string_view token) -> Result<CheckedToken> {
+    CheckedToken t;
+    GM_ASSIGN_OR_RETURN(t.claims, auth::verify_session_token(key, token));
+    auto state = revocations ? revocations->current() : std::make_shared<const auth::RevocationState>();
+    if (state->revoked(t.claims.token_id, t.claims.issued_at)) {
+      return error("session " + t.claims.token_id + " was revoked by the owner");
+    }
+    if (!owner.empty() && t.claims.owner_did && *t.claims.owner_did != owner) {
+      return error("token was issued to " + *t.claims.owner_did + ", not to the owner " + owner);
+    }
+    if (auto scp = t.claims.extra.find("scp"); scp != t.claims.extra.end()) {
+      GM_ASSIGN_OR_RETURN(t.carried, auth::decode_scope_claim(scp->second));
+      const int64_t now = auth::unix_now();
+      for (const auth::Scope& s : t.carried) {
+        if (state->grant_stands(s.grant_id, now)) {
+          t.standing.push_back(s);
+        } else if (revocations && !state->standing_grants.count(s.grant_id)) {
+          revocations->poke();  // approved a moment ago, most likely: look now
+        }
+      }
+    }
+    return t;
+  };
+}
+
+}  // namespace
+
+ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config,
+                                    auth::RevocationWatcher* revocations) {
+  return [check = make_token_check(std::move(key), config, revocations)](
+             std::string_view token) -> Result<auth::SessionClaims> {
+    GM_ASSIGN_OR_RETURN(CheckedToken t, check(token));
+    // The scopes that count are those whose grant stands (api/access.h reads them here).
+    if (t.standing.empty()) {
+      t.claims.extra.erase("scp");
+    } else {
+      t.claims.extra["scp"] = auth::encode_scope_claim(t.standing);
+    }
+    return std::move(t.claims);
+  };
+}
+
 Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config,
                                                     auth::RevocationWatcher* revocations) {
   GM_ASSIGN_OR_RETURN(auth::TokenKey key, auth::load_token_key(config.data_dir, configured_secret(config)));
   spdlog::info("session tokens: key from {}", key.source());
   return server::TokenVerifier(
-      [key = std::move(key), owner = config.owner_did,
-       revocations](std::string_view token) -> Result<server::PeerIdentity> {
-        GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(key, token));
-        auto state = revocations ? revocations->current() : std::make_shared<const auth::RevocationState>();
-        if (state->revoked(claims.token_id, claims.issued_at)) {
-          return error("session " + claims.token_id + " was revoked by the owner");
-        }
-        if (!owner.empty() && claims.owner_did && *claims.owner_did != owner) {
-          return error("token was issued to " + *claims.owner_did + ", not to the owner " + owner);
-        }
+      [check = make_token_check(std::move(key), config, revocations)](
+          std::string_view token) -> Result<server::PeerIdentity> {
+        GM_ASSIGN_OR_RETURN(CheckedToken t, check(token));
         server::PeerIdentity identity;
-        if (auto scp = claims.extra.find("scp"); scp != claims.extra.end()) {
-          GM_ASSIGN_OR_RETURN(std::vector<auth::Scope> scopes, auth::decode_scope_claim(scp->second));
-          const int64_t now = auth::unix_now();
-          for (const auth::Scope& s : scopes) {
-            if (std::find(identity.grants.begin(), identity.grants.end(), s.grant_id) == identity.grants.end()) {
-              identity.grants.push_back(s.grant_id);
-            }
-            if (state->grant_stands(s.grant_id, now)) {
-              identity.scopes.push_back(auth::to_string(s));
-            } else if (revocations && !state->standing_grants.count(s.grant_id)) {
-              revocations->poke();  // approved a moment ago, most likely: look now
-            }
+        for (const auth::Scope& s : t.carried) {
+          if (std::find(identity.grants.begin(), identity.grants.end(), s.grant_id) == identity.grants.end()) {
+            identity.grants.push_back(s.grant_id);
           }
         }
-        identity.group = std::move(claims.group);
-        identity.subject = claims.owner_did.value_or("");
-        identity.session_id = std::move(claims.token_id);
-        identity.issued_at = claims.issued_at;
-        identity.expires_at = claims.expires_at;
+        for (const auth::Scope& s : t.standing) identity.scopes.push_back(auth::to_string(s));
+        identity.group = std::move(t.claims.group);
+        identity.subject = t.claims.owner_did.value_or("");
+        identity.session_id = std::move(t.claims.token_id);
+        identity.issued_at = t.claims.issued_at;
+        identity.expires_at = t.claims.expires_at;
         return identity;
       });
 }

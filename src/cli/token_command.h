@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "auth/revocation_watcher.h"
+#include "auth/session_token.h"
 #include "auth/state_store.h"
 #include "cli/serve_command.h"
 #include "server/config.h"
@@ -42,5 +43,10 @@ void add_token_command(CLI::App& app, TokenOptions& opts);
 // closes when one of them falls).
 Result<server::TokenVerifier> make_session_verifier(const server::ServerConfig& config,
                                                     auth::RevocationWatcher* revocations);
+// The same checks (signature, expiry, revocation, owner), giving the token's claims:
+// the JSON API's door (api/routes.h).
+using ClaimsVerifier = std::function<Result<auth::SessionClaims>(std::string_view token)>;
+ClaimsVerifier make_claims_verifier(auth::TokenKey key, const server::ServerConfig& config,
+                                    auth::RevocationWatcher* revocations);
 
 }  // namespace gm::cli

@@ -116,6 +116,7 @@ void GroupRepo::finish_commit(CommitJob& commit) {
     stats_.changes_stored += commit.changes_stored;
     add_disk_bytes(commit.disk_bytes);
     for (Outgoing& o : commit.out) deliver(std::move(o));
+    finish_calls(commit.inbox, Status::Ok());
   } else {
     // Nothing the job made may leave: it could reveal changes that are not on disk. The
     // document goes back to what the disk holds; the clients whose changes these were
@@ -132,6 +133,7 @@ void GroupRepo::finish_commit(CommitJob& commit) {
       auto c = conns_.find(in.conn);
       if (c != conns_.end() && told.insert(in.conn).second) fail(in.conn, c->second, "the server could not store your changes");
     }
+    finish_calls(commit.inbox, context("storing the change failed", commit.status.error()));
   }
   release(commit.inbox);
   if (it != slots_.end()) return end_turn(commit.document_id, it->second);
@@ -241,8 +243,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   job->resync = std::exchange(slot.resync, false);
   job->doc = std::move(slot.doc);
   size_t bytes = 0;
+  bool calls = false;
   for (Inbound& in : slot.inbox) {
     bytes += in.data.size();
+    calls = calls || in.call;
     job->inbox.push_back(std::move(in));
   }
   slot.inbox.clear();
@@ -260,7 +264,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   // Expanding a large snapshot, or saving a document for a new peer, is slow work.
   const bool big = job->doc && (job->doc->snapshot ? !job->doc->expanded && job->doc->snapshot_bytes > kQuickJobBytes
                                                    : job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes);
-  const Lane lane = job->load || big || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
+  // A call may build the document's op set: slow work unless it is built or small.
+  const bool build = calls && job->doc && (!job->doc->view || job->doc->view->heads() != job->doc->heads()) &&
+                     job->doc->snapshot_bytes + job->doc->incremental_bytes > kQuickJobBytes;
+  const Lane lane = job->load || big || build || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
   run_job(lane, slot, std::move(job));
 }
 
@@ -337,8 +344,35 @@ void GroupRepo::finish_job(Job& job) {
     return;
   }
   for (Outgoing& o : job.out) deliver(std::move(o));
+  finish_calls(job.inbox, Status::Ok());
   release(job.inbox);
   end_turn(job.document_id, slot);
+}
+
+void GroupRepo::finish_calls(std::span<const Inbound> handled, const Status& stored) {
+  for (const Inbound& in : handled) {
+    if (in.call && in.call->call.done) in.call->call.done(stored ? in.call->outcome : stored);
+  }
+}
+
+void GroupRepo::call(const std::string& document_id, DocumentCall call) {
+  Slot& slot = slots_[document_id];
+  slot.last_used = Clock::now();
+  Inbound in;
+  in.call = std::make_shared<PendingCall>(PendingCall{std::move(call)});
+  slot.inbox.push_back(std::move(in));
+  stats_.documents_loaded = static_cast<int64_t>(slots_.size());
+  if (!slot.busy) start_job(document_id, slot);
+}
+
+void GroupRepo::with_store(std::function<void(storage::DocumentStore& store)> work, std::function<void()> done) {
+  ++jobs_;
+  run(
+      Lane::kSlow, [store = store_, work = std::move(work)] { work(*store); },
+      [this, done = std::move(done)] {
+        --jobs_;
+        done();
+      });
 }
 
 void GroupRepo::end_turn(const std::string& document_id, Slot& slot) {

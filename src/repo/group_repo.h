@@ -56,6 +56,7 @@
 #include <unordered_set>
 
 #include "automerge/change_graph.h"
+#include "automerge/document.h"
 #include "automerge/sync.h"
 #include "repo/message.h"
 #include "storage/document_store.h"
@@ -132,7 +133,48 @@ struct GroupRepoOptions {
 };
 
 class GroupRepo {
+  struct Job;
+
  public:
+  // A document as a DocumentCall sees it, on the call's worker, for its duration.
+  class DocumentAccess {
+   public:
+    // Whether it has changes (from the store or from clients). A document that has
+    // none is new: a call may create it by adding the first change.
+    bool exists() const;
+    // Its heads, sorted.
+    std::vector<automerge::ChangeHash> heads() const;
+    // Bytes of its files, as stored.
+    size_t bytes() const;
+    // Its change graph (a document loaded unexpanded is expanded first: slow for a
+    // large one); an error if it cannot be.
+    Result<const automerge::ChangeGraph*> graph();
+    // The whole document with its op set, for the JSON view or to author a change on.
+    // Built from the graph (or the snapshot) once and kept with the document while its
+    // heads stay; a change authored on it must be what the call returns.
+    Result<automerge::Document*> document();
+
+   private:
+    friend class GroupRepo;
+    DocumentAccess(const GroupRepo& repo, Job& job) : repo_(repo), job_(job) {}
+    const GroupRepo& repo_;
+    Job& job_;
+  };
+  // Work on one document from outside the sync protocol (the JSON API). It runs as a
+  // job on the document's slot, in order with the sync messages that came before and
+  // after it, so it sees the document as the clients' acknowledged changes left it. A
+  // change it returns goes the way a client's change goes: added to the graph,
+  // persisted, made durable (the job's DurableBatch commit), and only then sent to
+  // every client of the document and `done`.
+  struct DocumentCall {
+    // On a worker: a change chunk to add (nullopt: nothing to add), or an error
+    // (nothing is added). What it computes for the caller it keeps itself.
+    std::function<Result<std::optional<Bytes>>(DocumentAccess& doc)> work;
+    // On the repo's thread: the outcome of `work`, or why it did not run or its change
+    // could not be stored.
+    std::function<void(Status)> done;
+  };
+
   GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> store, GroupRepoOptions options,
             RepoLogger log);
   ~GroupRepo();
@@ -159,6 +201,12 @@ class GroupRepo {
   // Compacts and unloads every document, in the caller (shutdown, once !busy()).
   void flush();
 
+  // Runs `call` on the document (see DocumentCall).
+  void call(const std::string& document_id, DocumentCall call);
+  // Runs `work` with the group's store on the slow lane (listings and measures that
+  // walk the folder), then `done` on this thread; counted in busy().
+  void with_store(std::function<void(storage::DocumentStore& store)> work, std::function<void()> done);
+
   bool has_connections() const { return !conns_.empty(); }
   void set_executor(Executor executor) { options_.executor = std::move(executor); }
 
@@ -180,12 +228,18 @@ class GroupRepo {
     Bytes frame;
     std::optional<std::string> close;
   };
-  // A sync or request message waiting for its document's next job.
+  // A DocumentCall with its outcome (set on the worker).
+  struct PendingCall {
+    DocumentCall call;
+    Status outcome = error("the document's job did not reach this call");
+  };
+  // A sync or request message (or a DocumentCall) waiting for its document's next job.
   struct Inbound {
-    uint64_t conn = 0;
+    uint64_t conn = 0;  // 0 for a call
     std::string peer_id;
     Bytes data;
     bool is_request = false;
+    std::shared_ptr<PendingCall> call;
   };
   struct Session {
     uint64_t conn = 0;  // the socket it was made with: another one starts afresh (§2.3)
@@ -210,7 +264,12 @@ class GroupRepo {
     bool unexpandable = false;  // expanding it failed on a limit: served whole only
     std::vector<automerge::ChangeHash> saved_heads;
 
+    // The document with its op set, for DocumentCalls; current while its heads are
+    // the document's (DocumentAccess::document).
+    std::unique_ptr<automerge::Document> view;
+
     bool has_changes() const { return !expanded || !graph.empty(); }
+    const std::vector<automerge::ChangeHash>& heads() const { return expanded ? graph.heads() : saved_heads; }
     automerge::SavedDocument saved() const { return {saved_heads, *snapshot}; }
   };
   // The repo thread's view of a document.
@@ -285,7 +344,13 @@ class GroupRepo {
       store_failed = true;
       next = inbox.size();
       failed.clear();  // their earlier error and close went with `out`
-      for (const Inbound& in : inbox) fail(in, peer_id, why);
+      for (const Inbound& in : inbox) {
+        if (in.call) {
+          in.call->outcome = error(why);
+        } else {
+          fail(in, peer_id, why);
+        }
+      }
     }
   };
   struct CommitJob;
@@ -322,6 +387,10 @@ class GroupRepo {
   void unavailable(Job& job, uint64_t conn, const std::string& peer_id) const;
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
+  // One DocumentCall: the same.
+  bool run_call(Job& job, const Inbound& in) const;
+  // Tells the calls among `handled` their outcome, or (storing failed) `stored`.
+  static void finish_calls(std::span<const Inbound> handled, const Status& stored);
   // Writes the changes just added (`document_chunk`: the message carried them as one
   // whole document) beside their place, for the job's flush.
   Status persist(Job& job, std::span<const automerge::ChangeGraph::Index> added,

@@ -11,6 +11,7 @@
 #include "automerge/leb.h"
 #include "repo/document_id.h"
 #include "util/hex.h"
+#include <nlohmann/json.hpp>
 
 namespace gm::repo {
 namespace {
@@ -1346,6 +1347,116 @@ TEST_F(GroupRepoJobTest, AChangeAndAHeadsOnlyMessageInOneJobAreAcknowledged) {
   executor.run(1);
   deliver(a);
   EXPECT_EQ(a.state.their_heads, a.graph.heads());
+}
+
+
+// --- DocumentCall (the JSON API's way to a document) -----------------------------
+
+// A call whose work returns `change` and records what it saw.
+struct CallProbe {
+  bool existed = false;
+  std::vector<automerge::ChangeHash> heads;
+  nlohmann::json view;
+  std::optional<Status> outcome;
+  GroupRepo::DocumentCall make(std::optional<Bytes> change, bool fail = false) {
+    return {[this, change, fail](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+              existed = doc.exists();
+              heads = doc.heads();
+              if (existed) {
+                GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
+                view = d->to_json();
+              }
+              if (fail) return error("refused by the call");
+              return change;
+            },
+            [this](Status s) { outcome = s; }};
+  }
+};
+
+TEST_F(GroupRepoTest, ACallSeesWhatClientsStored) {
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(std::nullopt));
+  ASSERT_TRUE(probe.outcome.has_value());
+  EXPECT_TRUE(probe.outcome->ok());
+  EXPECT_TRUE(probe.existed);
+  EXPECT_EQ(probe.heads, a.graph.heads());
+  EXPECT_EQ(probe.view, nlohmann::json({{"title", "hi"}}));
+}
+
+TEST_F(GroupRepoTest, ACallOnAnUnknownDocumentSeesNothing) {
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(std::nullopt));
+  ASSERT_TRUE(probe.outcome.has_value());
+  EXPECT_TRUE(probe.outcome->ok());
+  EXPECT_FALSE(probe.existed);
+  EXPECT_TRUE(probe.heads.empty());
+}
+
+TEST_F(GroupRepoTest, AChangeFromACallIsStoredThenReachesEveryWatcher) {
+  Client a{1, "alice"};
+  fetch(a);  // subscribed to a document nobody has yet
+  ASSERT_EQ(a.peer->all<DocUnavailableMessage>().size(), 1u);
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(*from_hex(kChangeA1)));
+  ASSERT_TRUE(probe.outcome.has_value());
+  ASSERT_TRUE(probe.outcome->ok()) << probe.outcome->error().message;
+  bool stored = false;
+  for (auto& e : fs::recursive_directory_iterator(dir_)) stored = stored || e.path().string().find("incremental") != std::string::npos;
+  EXPECT_TRUE(stored);
+  sync(a);
+  ASSERT_EQ(a.graph.heads().size(), 1u);
+  // And a later call sees it.
+  CallProbe again;
+  repo_->call(kDocId, again.make(std::nullopt));
+  EXPECT_EQ(again.heads, a.graph.heads());
+  EXPECT_EQ(again.view, nlohmann::json({{"title", "hi"}}));
+}
+
+// The call's change is told to nobody, and the call is not done, until it is durable.
+TEST_F(GroupRepoTest, ACallsChangeWaitsForItsCommit) {
+  ManualExecutor executor;
+  executor.deferred = {Lane::kDisk};
+  repo_->set_executor(executor.hook());
+  Client a{1, "alice"};
+  fetch(a);
+  const size_t before = a.peer->all<SyncMessage>().size();
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(*from_hex(kChangeA1)));
+  EXPECT_FALSE(probe.outcome.has_value());
+  EXPECT_EQ(a.peer->all<SyncMessage>().size(), before);
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  EXPECT_EQ(executor.jobs[0].lane, Lane::kDisk);
+  EXPECT_TRUE(repo_->busy());
+  executor.run(0);
+  ASSERT_TRUE(probe.outcome.has_value());
+  EXPECT_TRUE(probe.outcome->ok());
+  EXPECT_GT(a.peer->all<SyncMessage>().size(), before);
+  EXPECT_FALSE(repo_->busy());
+}
+
+TEST_F(GroupRepoTest, AFailedCallAddsNothing) {
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(*from_hex(kChangeA1), /*fail=*/true));
+  ASSERT_TRUE(probe.outcome.has_value());
+  EXPECT_FALSE(probe.outcome->ok());
+  EXPECT_EQ(probe.outcome->error().message, "refused by the call");
+  CallProbe after;
+  repo_->call(kDocId, after.make(std::nullopt));
+  EXPECT_FALSE(after.existed);
+}
+
+TEST_F(GroupRepoTest, AChangeThatDoesNotParseIsRefused) {
+  CallProbe probe;
+  repo_->call(kDocId, probe.make(Bytes{0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 0}));
+  ASSERT_TRUE(probe.outcome.has_value());
+  EXPECT_FALSE(probe.outcome->ok());
+  CallProbe after;
+  repo_->call(kDocId, after.make(std::nullopt));
+  EXPECT_FALSE(after.existed);
 }
 
 }  // namespace

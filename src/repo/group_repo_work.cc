@@ -68,6 +68,10 @@ void GroupRepo::work(Job& job) const {
   }
   for (; job.next < job.inbox.size(); ++job.next) {
     const Inbound& in = job.inbox[job.next];
+    if (in.call) {
+      if (!run_call(job, in)) return;
+      continue;
+    }
     if (job.failed.count(in.conn)) continue;
     if (!job.doc) {
       unavailable(job, in.conn, in.peer_id);
@@ -320,6 +324,80 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
     return true;
   }
   job.answer[in.peer_id] |= in.is_request;
+  return true;
+}
+
+bool GroupRepo::DocumentAccess::exists() const { return job_.doc->has_changes(); }
+
+std::vector<automerge::ChangeHash> GroupRepo::DocumentAccess::heads() const { return job_.doc->heads(); }
+
+size_t GroupRepo::DocumentAccess::bytes() const { return job_.doc->snapshot_bytes + job_.doc->incremental_bytes; }
+
+Result<const ChangeGraph*> GroupRepo::DocumentAccess::graph() {
+  if (!repo_.expand(job_)) return error("the document is too large to read in full here");
+  return &job_.doc->graph;
+}
+
+Result<automerge::Document*> GroupRepo::DocumentAccess::document() {
+  Doc& doc = *job_.doc;
+  if (doc.view && doc.view->heads() == doc.heads()) return doc.view.get();
+  if (doc.view && doc.expanded && doc.graph.has_all(doc.view->heads())) {
+    // Clients changed it since it was built: only their changes are applied.
+    Bytes newer;
+    for (ChangeGraph::Index i : doc.graph.changes_since(doc.view->heads())) append(newer, doc.graph.chunk(i));
+    if (doc.view->apply(newer) && doc.view->heads() == doc.heads()) return doc.view.get();
+  }
+  doc.view.reset();
+  // What the store holds (or a client sent and the store took) loads whatever its size,
+  // as load() reads it.
+  Result<automerge::Document> built = error("");
+  if (!doc.expanded) {
+    built = automerge::Document::load(*doc.snapshot, /*trusted=*/true);
+  } else {
+    Bytes all;
+    for (ChangeGraph::Index i = 0; i < doc.graph.size(); ++i) append(all, doc.graph.chunk(i));
+    built = automerge::Document::load(all, /*trusted=*/true);
+  }
+  if (!built) return context("cannot build the document", built.error());
+  doc.view = std::make_unique<automerge::Document>(std::move(*built));
+  return doc.view.get();
+}
+
+bool GroupRepo::run_call(Job& job, const Inbound& in) const {
+  PendingCall& call = *in.call;
+  if (!job.doc) {
+    call.outcome = error(ErrorCode::kIo, "the document cannot be read on the server (see the server's log)");
+    return true;
+  }
+  DocumentAccess access(*this, job);
+  Result<std::optional<Bytes>> change = call.call.work(access);
+  if (!change) {
+    call.outcome = change.error();
+    return true;
+  }
+  call.outcome = Status::Ok();
+  if (!*change) return true;
+  if (!expand(job)) {
+    call.outcome = error("the document is too large to change here");
+    return true;
+  }
+  Doc& doc = *job.doc;
+  std::vector<ChangeGraph::Index> added;
+  // Checked like a client's change (the same limits), though the server authored it.
+  Status applied = doc.graph.add_chunk(**change, &added);
+  if (!applied) {
+    doc.view.reset();  // it may hold the change the graph refused
+    call.outcome = context("the change does not apply", applied.error());
+    return true;
+  }
+  Status stored = persist(job, added, nullptr);
+  if (!stored) {
+    job.store_error = stored.error().message;
+    call.outcome = stored;
+    job.store_failed = true;
+    return false;
+  }
+  job.added = job.added || !added.empty();
   return true;
 }
 

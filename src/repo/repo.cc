@@ -21,9 +21,23 @@ void Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer
   }
   if (Status s = storage::validate_group_name(group); !s) return refuse(conn, *peer, group, s.error().message);
   waiting_[conn] = Waiting{group, std::move(peer)};
-  std::vector<uint64_t>& conns = opening_[group];
-  conns.push_back(conn);
-  if (conns.size() > 1) return;  // already being opened
+  opening_[group].push_back(conn);
+  start_opening(group);
+}
+
+void Repo::with_group(const std::string& group, std::function<void(Result<GroupRepo*>)> then) {
+  if (auto it = groups_.find(group); it != groups_.end()) return then(it->second.get());
+  if (Status s = storage::validate_group_name(group); !s) return then(s.error());
+  group_waiters_[group].push_back(std::move(then));
+  start_opening(group);
+}
+
+void Repo::start_opening(const std::string& group) {
+  auto waiting = [&group](const auto& by_group) {
+    auto it = by_group.find(group);
+    return it == by_group.end() ? 0 : it->second.size();
+  };
+  if (waiting(opening_) + waiting(group_waiters_) > 1) return;  // already being opened
   auto store = std::make_shared<Result<std::shared_ptr<storage::DocumentStore>>>(error("not opened"));
   auto work = [registry = registry_.get(), group, store] { *store = registry->open_group(group); };
   auto done = [this, alive = std::weak_ptr<bool>(alive_), group, store] {
@@ -39,6 +53,8 @@ void Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer
 void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::DocumentStore>> store) {
   std::vector<uint64_t> conns = std::move(opening_[group]);
   opening_.erase(group);
+  std::vector<std::function<void(Result<GroupRepo*>)>> waiters = std::move(group_waiters_[group]);
+  group_waiters_.erase(group);
   GroupRepo* g = nullptr;
   if (store) {
     GroupRepoOptions o;
@@ -63,6 +79,13 @@ void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::Docu
     conns_[conn] = g;
     for (const Bytes& frame : w.frames) g->receive(conn, frame);
     if (!w.frames.empty()) w.peer->pause(false);
+  }
+  for (auto& then : waiters) {
+    if (g) {
+      then(g);
+    } else {
+      then(context("group " + group + " cannot be opened", store.error()));
+    }
   }
 }
 
@@ -91,7 +114,7 @@ void Repo::receive(uint64_t conn, ByteView frame) {
 }
 
 bool Repo::busy() const {
-  if (!opening_.empty()) return true;
+  if (!opening_.empty() || !group_waiters_.empty()) return true;
   for (const auto& [name, group] : groups_) {
     if (group->busy()) return true;
   }

@@ -46,6 +46,10 @@ class Repo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
+  // Runs `then` with the group's GroupRepo once it is open (at once if it is), or with
+  // why it cannot be opened. For the JSON API, which reaches a group without a socket.
+  void with_group(const std::string& group, std::function<void(Result<GroupRepo*>)> then);
+
   // Jobs, commits or group openings under way.
   bool busy() const;
 
@@ -76,6 +80,8 @@ class Repo {
   static constexpr size_t kMaxWaitingBytes = 1 << 20;
 
   void refuse(uint64_t conn, Peer& peer, const std::string& group, const std::string& why);
+  // Opens `group` on the slow lane unless that is under way; opened() runs then.
+  void start_opening(const std::string& group);
   // On this thread, once the slow lane has opened (or failed to open) `group`.
   void opened(const std::string& group, Result<std::shared_ptr<storage::DocumentStore>> store);
 
@@ -85,6 +91,8 @@ class Repo {
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;
   std::map<std::string, std::vector<uint64_t>> opening_;  // group → connections waiting, in order
+  // group → with_group callers waiting for it to open
+  std::map<std::string, std::vector<std::function<void(Result<GroupRepo*>)>>> group_waiters_;
   std::unordered_map<uint64_t, Waiting> waiting_;
   // Expires with the repo: an opening that ends after it does nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

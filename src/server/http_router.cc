@@ -6,6 +6,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <map>
 #include <exception>
 #include <memory>
@@ -23,26 +24,46 @@ HttpResponse make_response(http::status status, std::string body, std::string_vi
   return res;
 }
 
-void add_cors_headers(HttpResponse& res, std::string_view origin) {
+void add_cors_headers(HttpResponse& res, std::string_view origin, std::string_view methods) {
   if (!origin.empty()) {
     res.set(http::field::access_control_allow_origin, origin);
     res.set(http::field::vary, "Origin");
   }
-  res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
-  res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, DPoP");
-  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, Retry-After");
+  res.set(http::field::access_control_allow_methods, methods);
+  res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, DPoP, If-Match");
+  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, Retry-After, ETag");
   res.set(http::field::access_control_max_age, "86400");
 }
 
+RequestLimiter::Ticket::~Ticket() {
+  if (!state_) return;  // moved from
+  --state_->total;
+  if (auto c = state_->per_key.find(key_); c != state_->per_key.end() && --c->second == 0) state_->per_key.erase(c);
+}
+
+std::optional<RequestLimiter::Ticket> RequestLimiter::admit(const std::string& key, size_t max_for_key) {
+  auto it = state_->per_key.find(key);
+  const size_t mine = it == state_->per_key.end() ? 0 : it->second;
+  if (state_->total >= state_->max_total || mine >= max_for_key) return std::nullopt;
+  ++state_->total;
+  ++state_->per_key[key];
+  return Ticket(state_, key);
+}
+
+HttpResponse busy_response(std::string body, std::string_view content_type) {
+  HttpResponse busy = make_response(http::status::service_unavailable, std::move(body), content_type);
+  busy.set(http::field::retry_after, "1");
+  return busy;
+}
+
 RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, BlockingLimits limits) {
-  // Counts, touched only on the io thread (admission, and the answer's way back).
   struct State {
     BlockingWork work;
     BlockingLimits limits;
-    size_t queued = 0;
-    std::map<std::string, size_t> per_client;
+    RequestLimiter limiter;  // touched only on the io thread (admission, and the answer's way back)
   };
-  auto state = std::make_shared<State>(State{std::move(work), std::move(limits)});
+  const size_t max_queued = limits.max_queued;
+  auto state = std::make_shared<State>(State{std::move(work), std::move(limits), RequestLimiter(max_queued)});
   return [&pool, state](const HttpRequest& req, const RequestInfo& info) -> boost::asio::awaitable<HttpResponse> {
     const BlockingLimits& limits = state->limits;
     if (req.body().size() > limits.max_body) {
@@ -51,16 +72,9 @@ RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, B
                               "text/plain; charset=utf-8");
     }
     const std::string key = limits.client_key ? limits.client_key(req, info) : info.remote_address;
-    auto it = state->per_client.find(key);
-    const size_t mine = it == state->per_client.end() ? 0 : it->second;
-    if (state->queued >= limits.max_queued || (limits.max_per_client && mine >= limits.max_per_client(key))) {
-      HttpResponse busy = make_response(http::status::service_unavailable, "busy, try again in a second\n",
-                                        "text/plain; charset=utf-8");
-      busy.set(http::field::retry_after, "1");
-      co_return busy;
-    }
-    ++state->queued;
-    ++state->per_client[key];
+    std::optional<RequestLimiter::Ticket> ticket =
+        state->limiter.admit(key, limits.max_per_client ? limits.max_per_client(key) : SIZE_MAX);
+    if (!ticket) co_return busy_response();
     // Plain handlers, not a coroutine lambda with captures (g++ 12 destroys those twice
     // when co_spawn runs them). The worker owns its copy of the request: this coroutine
     // may be destroyed meanwhile (at shutdown) while the worker still runs.
@@ -80,23 +94,72 @@ RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, B
         });
       });
     };
-    HttpResponse res = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpResponse)>(
+    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpResponse)>(
         std::move(initiate), boost::asio::use_awaitable);
-    --state->queued;
-    if (auto c = state->per_client.find(key); c != state->per_client.end() && --c->second == 0) {
-      state->per_client.erase(c);
-    }
-    co_return res;
   };
 }
 
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> segments;
+  size_t start = 1;  // after the leading '/'
+  for (;;) {
+    const size_t slash = path.find('/', start);
+    segments.push_back(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) return segments;
+    start = slash + 1;
+  }
+}
+
+bool is_parameter(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
 void HttpRouter::add(http::verb method, std::string path, RouteHandler handler, bool cross_origin) {
   if (cross_origin) cross_origin_.insert(path);
+  if (path.find('{') != std::string::npos && std::find(patterns_.begin(), patterns_.end(), path) == patterns_.end()) {
+    patterns_.push_back(path);
+  }
   routes_[{std::move(path), method}] = std::move(handler);
 }
 
-boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, const RequestInfo& info) const {
-  const std::string path(split_target(req.target()).path);
+std::vector<std::pair<std::string, http::verb>> HttpRouter::routes() const {
+  std::vector<std::pair<std::string, http::verb>> out;
+  for (const auto& [key, handler] : routes_) out.push_back(key);
+  return out;
+}
+
+std::string HttpRouter::match(const std::string& path, RequestInfo& info) const {
+  auto exact = routes_.lower_bound({path, http::verb::unknown});
+  if (exact != routes_.end() && exact->first.first == path) return path;
+  if (path.empty() || path.front() != '/') return {};
+  const std::vector<std::string_view> segments = split_path(path);
+  for (const std::string& pattern : patterns_) {
+    const std::vector<std::string_view> want = split_path(pattern);
+    if (want.size() != segments.size()) continue;
+    std::map<std::string, std::string, std::less<>> params;
+    bool ok = true;
+    for (size_t i = 0; ok && i < want.size(); ++i) {
+      if (is_parameter(want[i])) {
+        ok = !segments[i].empty();
+        params[std::string(want[i].substr(1, want[i].size() - 2))] = std::string(segments[i]);
+      } else {
+        ok = want[i] == segments[i];
+      }
+    }
+    if (!ok) continue;
+    info.params = std::move(params);
+    return pattern;
+  }
+  return {};
+}
+
+boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, const RequestInfo& request_info) const {
+  RequestInfo info = request_info;
+  const std::string path = match(std::string(split_target(req.target()).path), info);
   const std::string origin(req[http::field::origin]);
   const bool head = req.method() == http::verb::head;
   const http::verb method = head ? http::verb::get : req.method();
@@ -129,7 +192,7 @@ boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, c
     res = make_response(http::status::method_not_allowed, "method not allowed\n", "text/plain; charset=utf-8");
     res.set(http::field::allow, allowed + ", OPTIONS");
   }
-  if (cross_origin_.count(path)) add_cors_headers(res, origin);
+  if (cross_origin_.count(path)) add_cors_headers(res, origin, allowed + ", OPTIONS");
   if (head) {
     res.prepare_payload();  // Content-Length of the GET body...
     res.body().clear();     // ...but no body (Beast writes none for an empty body)

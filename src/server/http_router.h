@@ -1,17 +1,22 @@
 // Plain HTTP routes (everything that is not a WebSocket upgrade).
 //
-// Routes match the request path exactly (the query string is ignored) and method. Other
-// parts add their routes before the server starts (auth: POST /authenticate,
-// GET /.well-known/did.json). Handlers are coroutines so that a route needing slow work
+// Routes match the request path (the query string is ignored) and method. A path is
+// exact, or a pattern whose `{name}` segments each match one non-empty segment of the
+// request's path (`/api/v1/documents/{id}`); the segment, as sent (not percent-decoded:
+// the names this server uses need no escapes, and a handler validates what it gets), is
+// RequestInfo::params["name"]. An exact path wins over a pattern, and patterns are
+// tried in the order they were added. Other parts add their routes before the server
+// starts (auth: POST /authenticate, GET /.well-known/did.json; api: /api/v1/...). Handlers are coroutines so that a route needing slow work
 // (an HTTP call to a PDS) can await it without blocking the io thread; a handler that
 // does CPU-only work simply co_returns.
 //
 // The router answers by itself: HEAD like GET without a body; OPTIONS on a known path
 // (CORS preflight) with 204 and `Allow`; 405 for a known path and other method; 404
 // otherwise. Answers on paths added as cross-origin carry CORS headers
-// (Access-Control-Allow-Origin echoing the request's Origin, -Methods "GET, POST,
-// OPTIONS", -Headers "Content-Type, Authorization, DPoP", -Max-Age 86400), because
-// browser apps call /authenticate from their own origin. Unlike the prototype, never
+// (Access-Control-Allow-Origin echoing the request's Origin, -Methods: the path's
+// methods and OPTIONS, -Headers "Content-Type, Authorization, DPoP, If-Match",
+// -Expose-Headers "WWW-Authenticate, Retry-After, ETag", -Max-Age 86400), because
+// browser apps call /authenticate (and the JSON API) from their own origin. Unlike the prototype, never
 // Access-Control-Allow-Credentials: the credential is a header the app sets, never a
 // cookie, so no other origin gets to read an answer that a browser's cookies earned.
 #pragma once
@@ -21,10 +26,13 @@
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace gm::server {
 
@@ -34,6 +42,7 @@ using HttpResponse = http::response<http::string_body>;
 // What the connection knows beyond the request itself.
 struct RequestInfo {
   std::string remote_address;  // the client's IP address
+  std::map<std::string, std::string, std::less<>> params;  // a pattern route's {name} segments
 };
 using RouteHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&, const RequestInfo&)>;
 
@@ -42,7 +51,8 @@ HttpResponse make_response(http::status status, std::string body, std::string_vi
 
 class HttpRouter {
  public:
-  // Adds or replaces the route for (method, path). `path` starts with '/'. With
+  // Adds or replaces the route for (method, path). `path` starts with '/' and may hold
+  // `{name}` segments (a pattern, see above). With
   // `cross_origin`, answers on that path (and its preflight) carry CORS headers, so
   // that browser apps on any origin may call it; other paths carry none, so no other
   // origin's page can read them.
@@ -52,10 +62,56 @@ class HttpRouter {
   // sets keep-alive and writes it.
   boost::asio::awaitable<HttpResponse> route(const HttpRequest& req, const RequestInfo& info) const;
 
+  // Every (path or pattern, method) routed, in order (e.g. to check an API's description).
+  std::vector<std::pair<std::string, http::verb>> routes() const;
+
  private:
+  // The route key (exact path or pattern) for a request path, filling `params`; empty
+  // if none.
+  std::string match(const std::string& path, RequestInfo& info) const;
+
   std::map<std::pair<std::string, http::verb>, RouteHandler> routes_;
+  std::vector<std::string> patterns_;  // in the order added
   std::set<std::string, std::less<>> cross_origin_;
 };
+
+// Requests under way, server-wide and per client, for routes that hand work to other
+// threads: admit() counts a request in only below both bounds, and the Ticket it gives
+// counts it out when destroyed. Used on the io thread only.
+class RequestLimiter {
+  struct State {
+    size_t max_total = 0;
+    size_t total = 0;
+    std::map<std::string, size_t, std::less<>> per_key;
+  };
+
+ public:
+  explicit RequestLimiter(size_t max_total) : state_(std::make_shared<State>()) { state_->max_total = max_total; }
+
+  class Ticket {
+   public:
+    Ticket(Ticket&& other) noexcept = default;
+    Ticket& operator=(Ticket&&) = delete;
+    Ticket(const Ticket&) = delete;
+    ~Ticket();
+
+   private:
+    friend class RequestLimiter;
+    Ticket(std::shared_ptr<State> state, std::string key) : state_(std::move(state)), key_(std::move(key)) {}
+    std::shared_ptr<State> state_;
+    std::string key_;
+  };
+  // A ticket, or none if `max_total` requests are under way, or `max_for_key` of `key`.
+  std::optional<Ticket> admit(const std::string& key, size_t max_for_key);
+  size_t under_way() const { return state_->total; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// 503 with Retry-After: 1, for a request over a RequestLimiter's bounds.
+HttpResponse busy_response(std::string body = "busy, try again in a second\n",
+                           std::string_view content_type = "text/plain; charset=utf-8");
 
 // A route whose work blocks (network calls, the state database): `work` runs on `pool`
 // while the io thread serves everyone else, and the answer is written from the io
@@ -73,7 +129,8 @@ struct BlockingLimits {
 };
 RouteHandler blocking_route(boost::asio::thread_pool& pool, BlockingWork work, BlockingLimits limits = {});
 
-// Adds the CORS headers to `res` for a request from `origin` (may be empty).
-void add_cors_headers(HttpResponse& res, std::string_view origin);
+// Adds the CORS headers to `res` for a request from `origin` (may be empty); `methods`
+// is the Access-Control-Allow-Methods list.
+void add_cors_headers(HttpResponse& res, std::string_view origin, std::string_view methods = "GET, POST, OPTIONS");
 
 }  // namespace gm::server

@@ -1,0 +1,596 @@
+#include "api/routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <variant>
+
+#include "api/access.h"
+#include "api/author.h"
+#include "api/openapi.h"
+#include "automerge/change.h"
+#include "automerge/chunk.h"
+#include "repo/document_id.h"
+#include "server/url_query.h"
+#include "storage/group_registry.h"
+#include "util/base64url.h"
+#include "util/hex.h"
+
+namespace gm::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using automerge::ChangeHash;
+using repo::GroupRepo;
+using server::HttpRequest;
+using server::HttpResponse;
+using server::RequestInfo;
+
+size_t json_nesting(std::string_view json) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+namespace {
+
+// What a route answers: made on a worker (the JSON text too), sent from the io thread.
+struct Answer {
+  http::status status = http::status::internal_server_error;
+  std::string body;
+  std::string content_type = "application/json";
+  std::string etag;
+  bool set = false;
+};
+
+std::string dump(const nlohmann::json& j) {
+  // Invalid UTF-8 (a key a client wrote) is replaced, never thrown.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+Answer json_answer(http::status status, const nlohmann::json& body) { return {status, dump(body), "application/json", "", true}; }
+Answer error_answer(http::status status, const std::string& message) {
+  return json_answer(status, {{"error", message}});
+}
+
+HttpResponse to_response(Answer a) {
+  HttpResponse res = server::make_response(a.status, std::move(a.body), a.content_type);
+  res.set(http::field::cache_control, "no-store");
+  if (!a.etag.empty()) res.set(http::field::etag, a.etag);
+  return res;
+}
+
+HttpResponse error_response(http::status status, const std::string& message) {
+  return to_response(error_answer(status, message));
+}
+
+// How an error from the engine or the repo is answered.
+http::status status_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kInvalid: return http::status::bad_request;
+    case ErrorCode::kNotFound: return http::status::not_found;
+    case ErrorCode::kOverLimit: return http::status::payload_too_large;
+    case ErrorCode::kFailedPrecondition: return http::status::conflict;
+    case ErrorCode::kIo: return http::status::service_unavailable;
+    case ErrorCode::kCorrupt: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+// The answer a DocumentCall's work made, unless what followed it failed (its change
+// could not be stored, the group could not be opened): then that.
+HttpResponse respond(const Status& s, Answer& answer) {
+  const bool refused = answer.set && answer.status >= http::status::bad_request;
+  if (answer.set && s.ok() != refused) return to_response(std::move(answer));
+  if (!s.ok()) return error_response(status_for(s.error()), s.error().message);
+  return error_response(http::status::internal_server_error, "the document's job gave no answer");
+}
+
+std::vector<std::string> heads_hex(std::span<const ChangeHash> heads) {
+  std::vector<std::string> out;
+  for (const ChangeHash& h : heads) out.push_back(h.hex());
+  return out;
+}
+
+// The ETag of a document: its heads, sorted, joined by commas, quoted.
+std::string etag_of(std::span<const ChangeHash> heads) {
+  std::string tag = "\"";
+  for (const ChangeHash& h : heads) tag += (tag.size() > 1 ? "," : "") + h.hex();
+  return tag + "\"";
+}
+
+// "h1,h2" (as in ?since=, ?heads=) or an ETag ("\"h1,h2\"") -> sorted hashes.
+Result<std::vector<ChangeHash>> parse_heads(std::string_view text, size_t max) {
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
+  std::vector<ChangeHash> heads;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view one = text.substr(0, comma);
+    if (heads.size() == max) return error("more than " + std::to_string(max) + " change hashes");
+    auto h = ChangeHash::from_hex(one);
+    if (!h || one.size() != 64) return error("\"" + std::string(one.substr(0, 80)) + "\" is not a change hash (64 hex digits)");
+    heads.push_back(*h);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  std::sort(heads.begin(), heads.end());
+  heads.erase(std::unique(heads.begin(), heads.end()), heads.end());
+  return heads;
+}
+
+// Awaits a callback API of the repo: `start(done)` begins the work, and done(value)
+// (on the io thread, possibly at once) resumes the coroutine, always through a post.
+// g++ 12 destroys a temporary with a destructor twice when it is made in a co_await
+// expression (a lambda converted to std::function, a std::string): the coroutines here
+// take their arguments by reference, and every caller names its arguments before the
+// co_await.
+template <class T, class Start>
+asio::awaitable<T> repo_callback(const Start& start) {
+  auto initiate = [&start](auto handler) mutable {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    start([shared](T value) {
+      auto executor = asio::get_associated_executor(*shared);
+      asio::post(executor, [shared, value = std::move(value)]() mutable { std::move(*shared)(std::move(value)); });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiate),
+                                                                                  asio::use_awaitable);
+}
+
+using CallWork = std::function<Result<std::optional<Bytes>>(GroupRepo::DocumentAccess&)>;
+
+// Runs `work` as a DocumentCall on document `id` of `group` (opened if need be).
+asio::awaitable<Status> call_document(repo::Repo& repo, const std::string& group, const std::string& id,
+                                      const CallWork& work) {
+  auto start = [&repo, group, id, work](std::function<void(Status)> done) {
+    repo.with_group(group, [id, work, done](Result<GroupRepo*> g) {
+      if (!g) return done(g.error());
+      (*g)->call(id, {work, done});
+    });
+  };
+  co_return co_await repo_callback<Status>(start);
+}
+
+// Runs `work` with the store of `group` on the repo's slow lane.
+asio::awaitable<Status> with_store(repo::Repo& repo, const std::string& group,
+                                   const std::function<void(storage::DocumentStore&)>& work) {
+  auto start = [&repo, group, work](std::function<void(Status)> done) {
+    repo.with_group(group, [work, done](Result<GroupRepo*> g) {
+      if (!g) return done(g.error());
+      (*g)->with_store(work, [done] { done(Status::Ok()); });
+    });
+  };
+  co_return co_await repo_callback<Status>(start);
+}
+
+struct Api {
+  repo::Repo& repo;
+  ClaimsVerifier verify;
+  WriterId writer;
+  ApiLimits limits;
+  server::RequestLimiter limiter;
+};
+
+// A request let in: whose it is, and its place among the requests under way.
+struct Caller {
+  auth::SessionClaims claims;
+  Access access;
+  server::RequestLimiter::Ticket ticket;
+};
+
+std::variant<Caller, HttpResponse> admit(Api& api, const HttpRequest& req) {
+  std::string_view authorization = req[http::field::authorization];
+  constexpr std::string_view kBearer = "bearer ";
+  auto unauthorized = [](const std::string& why) {
+    HttpResponse res = error_response(http::status::unauthorized, why);
+    res.set(http::field::www_authenticate, "Bearer realm=\"groundmist-sync\"");
+    return res;
+  };
+  if (authorization.size() <= kBearer.size() ||
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    return unauthorized("no Authorization: Bearer <session token> (mint one with `groundmist-sync token`)");
+  }
+  Result<auth::SessionClaims> claims = api.verify(authorization.substr(kBearer.size()));
+  if (!claims) return unauthorized("session token: " + claims.error().message);
+  if (req.body().size() > api.limits.max_body_bytes) {
+    return error_response(http::status::payload_too_large,
+                          "request body over " + std::to_string(api.limits.max_body_bytes) + " bytes");
+  }
+  std::optional<server::RequestLimiter::Ticket> ticket =
+      api.limiter.admit(claims->token_id, api.limits.max_in_flight_per_token);
+  if (!ticket) {
+    HttpResponse busy = error_response(http::status::service_unavailable, "busy, try again in a second");
+    busy.set(http::field::retry_after, "1");
+    return busy;
+  }
+  Access access = access_for(*claims);
+  return Caller{std::move(*claims), std::move(access), std::move(*ticket)};
+}
+
+std::string param(const RequestInfo& info, std::string_view name) {
+  auto it = info.params.find(name);
+  return it == info.params.end() ? std::string() : it->second;
+}
+
+// A query parameter, or an error answer for a malformed query.
+Result<std::optional<std::string>> query(const HttpRequest& req, std::string_view name) {
+  return server::query_param(server::split_target(req.target()).query, name);
+}
+
+bool content_type_is(const HttpRequest& req, std::initializer_list<std::string_view> types) {
+  std::string_view type = req[http::field::content_type];
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  for (std::string_view t : types) {
+    if (type.size() == t.size() && std::equal(t.begin(), t.end(), type.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string url_of(const std::string& id) { return "automerge:" + id; }
+
+// The time of the latest of `heads` (seconds, as the change says), or none.
+std::optional<int64_t> last_change_time(const automerge::ChangeGraph& graph, std::span<const ChangeHash> heads) {
+  std::optional<int64_t> latest;
+  for (const ChangeHash& h : heads) {
+    auto i = graph.find(h);
+    if (!i) continue;
+    size_t consumed = 0;
+    auto chunk = automerge::parse_chunk(graph.chunk(*i), &consumed);
+    if (!chunk) continue;
+    auto header = automerge::decode_change_header(chunk->body);
+    if (!header) continue;
+    latest = std::max(latest.value_or(header->time), header->time);
+  }
+  return latest;
+}
+
+// Finds document `id` in the first of `groups` that has it, and runs `work` there with
+// the group's name; an answer, or 404.
+using FoundWork = std::function<Answer(GroupRepo::DocumentAccess&, const std::string& group, std::optional<Bytes>& change)>;
+asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const std::string& id, const FoundWork& work) {
+  if (Status s = repo::validate_document_id(id); !s) {
+    co_return error_response(http::status::bad_request, "document id \"" + id.substr(0, 140) + "\": " + s.error().message);
+  }
+  for (const std::string& group : caller.access.readable_groups(api.repo.groups())) {
+    auto answer = std::make_shared<Answer>();
+    const CallWork call = [answer, work, group](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+      if (!doc.exists()) return error(ErrorCode::kNotFound, "not in this group");
+      std::optional<Bytes> change;
+      *answer = work(doc, group, change);
+      if (answer->status >= http::status::bad_request) return error(answer->body);  // nothing is added
+      return change;
+    };
+    Status s = co_await call_document(api.repo, group, id, call);
+    if (!s.ok() && s.error().code == ErrorCode::kNotFound && !answer->set) continue;
+    co_return respond(s, *answer);
+  }
+  co_return error_response(http::status::not_found, "no document " + id + " in the groups this token may read");
+}
+
+// ---- Routes.
+
+asio::awaitable<HttpResponse> list_groups(Api& api, const Caller& caller) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const std::string& group : caller.access.readable_groups(api.repo.groups())) {
+    auto counts = std::make_shared<std::pair<Result<std::vector<std::string>>, Result<uint64_t>>>(
+        error("not measured"), error("not measured"));
+    const std::function<void(storage::DocumentStore&)> measure = [counts](storage::DocumentStore& store) {
+      counts->first = store.list_document_ids();
+      counts->second = store.document_bytes();
+    };
+    Status s = co_await with_store(api.repo, group, measure);
+    if (!s) co_return error_response(status_for(s.error()), s.error().message);
+    if (!counts->first) co_return error_response(http::status::service_unavailable, counts->first.error().message);
+    if (!counts->second) co_return error_response(http::status::service_unavailable, counts->second.error().message);
+    groups.push_back({{"group", group},
+                      {"documents", counts->first->size()},
+                      {"bytes", *counts->second},
+                      {"write", caller.access.can_write(group)}});
+  }
+  co_return to_response(json_answer(http::status::ok, {{"groups", groups}}));
+}
+
+asio::awaitable<HttpResponse> list_documents(Api& api, const Caller& caller, const HttpRequest& req,
+                                             const RequestInfo& info) {
+  const std::string group = param(info, "group");
+  if (Status s = storage::validate_group_name(group); !s) co_return error_response(http::status::bad_request, s.error().message);
+  if (!caller.access.can_read(group)) co_return error_response(http::status::forbidden, "this token may not read " + group);
+  size_t limit = api.limits.default_page;
+  auto limit_text = query(req, "limit");
+  if (!limit_text) co_return error_response(http::status::bad_request, limit_text.error().message);
+  if (*limit_text) {
+    const std::string& t = **limit_text;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), limit);
+    if (ec != std::errc() || end != t.data() + t.size() || limit == 0 || limit > api.limits.max_page) {
+      co_return error_response(http::status::bad_request,
+                               "limit must be a number from 1 to " + std::to_string(api.limits.max_page));
+    }
+  }
+  std::string after;
+  auto cursor = query(req, "cursor");
+  if (!cursor) co_return error_response(http::status::bad_request, cursor.error().message);
+  if (*cursor && !(*cursor)->empty()) {
+    auto decoded = base64url_decode(**cursor);
+    if (decoded) after.assign(decoded->begin(), decoded->end());
+    if (!decoded || !repo::validate_document_id(after)) {
+      co_return error_response(http::status::bad_request, "cursor: not one this server gave");
+    }
+  }
+  auto ids = std::make_shared<Result<std::vector<std::string>>>(error("not listed"));
+  const std::function<void(storage::DocumentStore&)> list = [ids](storage::DocumentStore& store) {
+    *ids = store.list_document_ids();
+  };
+  Status listed = co_await with_store(api.repo, group, list);
+  if (!listed) co_return error_response(status_for(listed.error()), listed.error().message);
+  if (!*ids) co_return error_response(http::status::service_unavailable, ids->error().message);
+  auto first = std::upper_bound((*ids)->begin(), (*ids)->end(), after);
+  std::vector<std::string> page(first, first + std::min<size_t>(limit, (*ids)->end() - first));
+  const bool more = static_cast<size_t>((*ids)->end() - first) > page.size();
+
+  // Each document's summary, by its own call (in parallel, on its own slot).
+  auto rows = std::make_shared<std::vector<nlohmann::json>>(page.size());
+  auto summarize = [&api, &page, group, rows](std::function<void(bool)> all_done) {
+    auto left = std::make_shared<size_t>(page.size());
+    if (page.empty()) return all_done(true);
+    for (size_t i = 0; i < page.size(); ++i) {
+      const std::string id = page[i];
+      api.repo.with_group(group, [i, id, rows, left, all_done](Result<GroupRepo*> g) {
+        auto finished = [left, all_done](Status) {
+          if (--*left == 0) all_done(true);
+        };
+        if (!g) return finished(g.error());
+        (*g)->call(id, {[i, id, rows](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+                          if (!doc.exists()) return std::optional<Bytes>();  // removed meanwhile
+                          const std::vector<ChangeHash> heads = doc.heads();
+                          nlohmann::json row = {{"id", id}, {"url", url_of(id)}, {"heads", heads_hex(heads)},
+                                                {"size", doc.bytes()}, {"time", nullptr}};
+                          if (auto graph = doc.graph()) {
+                            if (auto t = last_change_time(**graph, heads)) row["time"] = *t;
+                          }
+                          (*rows)[i] = std::move(row);
+                          return std::optional<Bytes>();
+                        },
+                        finished});
+      });
+    }
+  };
+  co_await repo_callback<bool>(summarize);
+  nlohmann::json documents = nlohmann::json::array();
+  for (auto& row : *rows) {
+    if (!row.is_null()) documents.push_back(std::move(row));
+  }
+  nlohmann::json body = {{"group", group}, {"documents", std::move(documents)}, {"cursor", nullptr}};
+  if (more && !page.empty()) body["cursor"] = base64url_encode(ByteView(reinterpret_cast<const uint8_t*>(page.back().data()), page.back().size()));
+  co_return to_response(json_answer(http::status::ok, body));
+}
+
+asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, const HttpRequest& req,
+                                            const RequestInfo& info) {
+  const bool saved = req[http::field::accept].find("application/octet-stream") != std::string_view::npos;
+  auto heads_text = query(req, "heads");
+  if (!heads_text) co_return error_response(http::status::bad_request, heads_text.error().message);
+  std::optional<std::vector<ChangeHash>> at;
+  if (*heads_text) {
+    auto parsed = parse_heads(**heads_text, api.limits.max_heads);
+    if (!parsed) co_return error_response(http::status::bad_request, "heads: " + parsed.error().message);
+    if (!authoring_available()) co_return error_response(http::status::not_implemented, std::string(kAuthoringUnavailable));
+    at = std::move(*parsed);
+  }
+  const std::string id = param(info, "id");
+  const FoundWork work =
+      [saved, at](GroupRepo::DocumentAccess& doc, const std::string&, std::optional<Bytes>&) -> Answer {
+        auto document = doc.document();
+        if (!document) return error_answer(http::status::internal_server_error, document.error().message);
+        const automerge::Document& d = **document;
+        if (saved) {
+          Bytes bytes = d.save();
+          return {http::status::ok, std::string(bytes.begin(), bytes.end()), "application/octet-stream",
+                  etag_of(d.heads()), true};
+        }
+        if (at) {
+          auto view = view_at(d, *at);
+          if (!view) return error_answer(status_for(view.error()), "heads: " + view.error().message);
+          Answer a = json_answer(http::status::ok, *view);
+          a.etag = etag_of(*at);
+          return a;
+        }
+        Answer a = json_answer(http::status::ok, d.to_json());
+        a.etag = etag_of(d.heads());
+        return a;
+      };
+  co_return co_await on_document(api, caller, id, work);
+}
+
+asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const HttpRequest& req,
+                                           const RequestInfo& info) {
+  auto since_text = query(req, "since");
+  if (!since_text) co_return error_response(http::status::bad_request, since_text.error().message);
+  std::vector<ChangeHash> since;
+  if (*since_text) {
+    auto parsed = parse_heads(**since_text, api.limits.max_heads);
+    if (!parsed) co_return error_response(http::status::bad_request, "since: " + parsed.error().message);
+    since = std::move(*parsed);
+  }
+  const std::string id = param(info, "id");
+  const FoundWork work =
+      [since](GroupRepo::DocumentAccess& doc, const std::string&, std::optional<Bytes>&) -> Answer {
+        auto graph = doc.graph();
+        if (!graph) return error_answer(http::status::internal_server_error, graph.error().message);
+        const automerge::ChangeGraph& g = **graph;
+        for (const ChangeHash& h : since) {
+          if (!g.has(h)) return error_answer(http::status::bad_request, "since: the document has no change " + h.hex());
+        }
+        nlohmann::json changes = nlohmann::json::array();
+        for (automerge::ChangeGraph::Index i : g.changes_since(since)) {
+          size_t consumed = 0;
+          auto chunk = automerge::parse_chunk(g.chunk(i), &consumed);
+          if (!chunk) return error_answer(http::status::internal_server_error, chunk.error().message);
+          auto header = automerge::decode_change_header(chunk->body);
+          if (!header) return error_answer(http::status::internal_server_error, header.error().message);
+          changes.push_back({{"hash", g.hash(i).hex()},
+                             {"actor", to_hex(header->actor)},
+                             {"seq", header->seq},
+                             {"startOp", header->start_op},
+                             {"time", header->time},
+                             {"message", header->message.empty() ? nlohmann::json(nullptr) : nlohmann::json(header->message)},
+                             {"deps", heads_hex(header->deps)}});
+        }
+        Answer a = json_answer(http::status::ok, {{"changes", std::move(changes)}, {"heads", heads_hex(g.heads())}});
+        a.etag = etag_of(g.heads());
+        return a;
+      };
+  co_return co_await on_document(api, caller, id, work);
+}
+
+// The checks a JSON body passes before it is parsed.
+std::optional<HttpResponse> check_json_body(const Api& api, const HttpRequest& req,
+                                            std::initializer_list<std::string_view> types) {
+  if (!content_type_is(req, types)) {
+    return error_response(http::status::unsupported_media_type,
+                          "Content-Type must be " + std::string(*types.begin()));
+  }
+  if (json_nesting(req.body()) > api.limits.max_json_depth) {
+    return error_response(http::status::bad_request,
+                          "the JSON nests deeper than " + std::to_string(api.limits.max_json_depth) + " levels");
+  }
+  if (!authoring_available()) return error_response(http::status::not_implemented, std::string(kAuthoringUnavailable));
+  return std::nullopt;
+}
+
+asio::awaitable<HttpResponse> create_document(Api& api, const Caller& caller, const HttpRequest& req,
+                                              const RequestInfo& info) {
+  const std::string group = param(info, "group");
+  if (Status s = storage::validate_group_name(group); !s) co_return error_response(http::status::bad_request, s.error().message);
+  if (!caller.access.can_write(group)) co_return error_response(http::status::forbidden, "this token may not write " + group);
+  if (auto refused = check_json_body(api, req, {"application/json"})) co_return std::move(*refused);
+  auto body = std::make_shared<nlohmann::json>(nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false));
+  if (body->is_discarded()) co_return error_response(http::status::bad_request, "the body is not JSON");
+  if (!body->is_object()) co_return error_response(http::status::bad_request, "the body must be a JSON object (the document's root)");
+  const std::string id = repo::new_document_id();
+  auto answer = std::make_shared<Answer>();
+  const automerge::ActorId actor = api.writer(caller.claims);
+  const CallWork create = [answer, body, id, actor](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+        if (doc.exists()) return error("a new document id is taken (try again)");
+        GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
+        auto change = author_create(*d, *body, actor, auth::unix_now());
+        if (!change) {
+          *answer = error_answer(status_for(change.error()), change.error().message);
+          return change.error();
+        }
+        if (!*change) {
+          *answer = error_answer(http::status::bad_request, "an empty object makes no change: give the document a value");
+          return error(answer->body);
+        }
+        *answer = json_answer(http::status::created, {{"id", id}, {"url", url_of(id)}, {"heads", heads_hex(d->heads())}});
+        answer->etag = etag_of(d->heads());
+        return change;
+      };
+  Status s = co_await call_document(api.repo, group, id, create);
+  HttpResponse res = respond(s, *answer);
+  if (res.result() == http::status::created) res.set(http::field::location, "/api/v1/documents/" + id);
+  co_return res;
+}
+
+asio::awaitable<HttpResponse> patch_document(Api& api, const Caller& caller, const HttpRequest& req,
+                                             const RequestInfo& info) {
+  if (auto refused = check_json_body(api, req, {"application/json-patch+json", "application/json"})) {
+    co_return std::move(*refused);
+  }
+  std::optional<std::vector<ChangeHash>> if_match;
+  if (std::string_view m = req[http::field::if_match]; !m.empty() && m != "*") {
+    auto parsed = parse_heads(m, api.limits.max_heads);
+    if (!parsed) co_return error_response(http::status::bad_request, "If-Match: " + parsed.error().message);
+    if_match = std::move(*parsed);
+  }
+  const std::string id = param(info, "id");
+  auto patch = std::make_shared<std::string>(req.body());
+  const automerge::ActorId actor = api.writer(caller.claims);
+  const Access access = caller.access;
+  const FoundWork work =
+      [patch, if_match, actor, access, id](GroupRepo::DocumentAccess& doc, const std::string& group,
+                                           std::optional<Bytes>& change) -> Answer {
+        if (!access.can_write(group)) return error_answer(http::status::forbidden, "this token may not write " + group);
+        if (if_match && *if_match != doc.heads()) {
+          return error_answer(http::status::precondition_failed, "the document's heads are not those of If-Match");
+        }
+        auto document = doc.document();
+        if (!document) return error_answer(http::status::internal_server_error, document.error().message);
+        auto authored = author_patch(**document, *patch, actor, auth::unix_now());
+        if (!authored) return error_answer(status_for(authored.error()), authored.error().message);
+        change = std::move(*authored);
+        Answer a = json_answer(http::status::ok, {{"id", id}, {"url", url_of(id)}, {"heads", heads_hex((*document)->heads())}});
+        a.etag = etag_of((*document)->heads());
+        return a;
+      };
+  co_return co_await on_document(api, caller, id, work);
+}
+
+using Route = asio::awaitable<HttpResponse> (*)(Api&, const Caller&, const HttpRequest&, const RequestInfo&);
+
+server::RouteHandler handler(std::shared_ptr<Api> api, Route route) {
+  return [api, route](const HttpRequest& req, const RequestInfo& info) -> asio::awaitable<HttpResponse> {
+    auto caller = admit(*api, req);
+    if (auto* refused = std::get_if<HttpResponse>(&caller)) co_return std::move(*refused);
+    co_return co_await route(*api, std::get<Caller>(caller), req, info);
+  };
+}
+
+asio::awaitable<HttpResponse> list_groups_route(Api& api, const Caller& caller, const HttpRequest&,
+                                                const RequestInfo&) {
+  co_return co_await list_groups(api, caller);
+}
+
+}  // namespace
+
+void add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify, WriterId writer,
+                    ApiLimits limits) {
+  const size_t total = limits.max_in_flight;
+  auto api = std::make_shared<Api>(Api{repo, std::move(verify), std::move(writer), limits, server::RequestLimiter(total)});
+  // Public: the description says nothing about the owner's data.
+  router.add(http::verb::get, "/api/v1/openapi.json",
+             [](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
+               co_return server::make_response(http::status::ok, dump(openapi_description()), "application/json");
+             },
+             true);
+  router.add(http::verb::get, "/api/v1/groups", handler(api, list_groups_route), true);
+  router.add(http::verb::get, "/api/v1/groups/{group}/documents", handler(api, list_documents), true);
+  router.add(http::verb::post, "/api/v1/groups/{group}/documents", handler(api, create_document), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}", handler(api, read_document), true);
+  router.add(http::verb::patch, "/api/v1/documents/{id}", handler(api, patch_document), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}/changes", handler(api, list_changes), true);
+}
+
+}  // namespace gm::api
