@@ -209,6 +209,18 @@ GrantRecord read_grant(const Statement& s) {
   return g;
 }
 
+// Every row `s` gives, each read by `read`.
+template <class Read>
+auto read_rows(Statement& s, Read read) -> Result<std::vector<decltype(read(s))>> {
+  std::vector<decltype(read(s))> out;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back(read(s));
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* to_string(GrantStatus status) {
@@ -325,13 +337,7 @@ Result<std::vector<SessionRecord>> StateStore::list_sessions(int64_t now, bool i
                     " FROM sessions WHERE expires_at > ? ORDER BY created_at DESC, id")
                        .c_str());
   s.bind(include_expired ? int64_t{INT64_MIN} : now);
-  std::vector<SessionRecord> out;
-  for (;;) {
-    GM_ASSIGN_OR_RETURN(bool row, s.step());
-    if (!row) break;
-    out.push_back(read_session(s));
-  }
-  return out;
+  return read_rows(s, read_session);
 }
 
 Result<bool> StateStore::revoke_session(const std::string& id, int64_t now) {
@@ -489,13 +495,7 @@ Result<DeviceRecord> StateStore::add_pending_device(DeviceRecord d, size_t max_p
 Result<std::vector<DeviceRecord>> StateStore::list_devices() const {
   std::lock_guard lock(mutex_);
   Statement s(db_, (std::string("SELECT ") + kDeviceColumns + " FROM devices ORDER BY created_at DESC, code").c_str());
-  std::vector<DeviceRecord> out;
-  for (;;) {
-    GM_ASSIGN_OR_RETURN(bool row, s.step());
-    if (!row) break;
-    out.push_back(read_device(s));
-  }
-  return out;
+  return read_rows(s, read_device);
 }
 
 Result<bool> StateStore::set_device_status(const std::string& code, DeviceStatus status, int64_t now) {
@@ -582,13 +582,7 @@ Result<GrantRecord> StateStore::request_grant(GrantRecord g, size_t max_pending)
 Result<std::vector<GrantRecord>> StateStore::list_grants() const {
   std::lock_guard lock(mutex_);
   Statement s(db_, (std::string("SELECT ") + kGrantColumns + " FROM grants ORDER BY created_at DESC, id").c_str());
-  std::vector<GrantRecord> out;
-  for (;;) {
-    GM_ASSIGN_OR_RETURN(bool row, s.step());
-    if (!row) break;
-    out.push_back(read_grant(s));
-  }
-  return out;
+  return read_rows(s, read_grant);
 }
 
 Result<std::optional<GrantRecord>> StateStore::find_grant(const std::string& id) const {
@@ -606,13 +600,7 @@ Result<std::vector<GrantRecord>> StateStore::grants_where(const char* condition,
                     " ORDER BY created_at, id")
                        .c_str());
   s.bind(subject).bind(time);
-  std::vector<GrantRecord> out;
-  for (;;) {
-    GM_ASSIGN_OR_RETURN(bool row, s.step());
-    if (!row) break;
-    out.push_back(read_grant(s));
-  }
-  return out;
+  return read_rows(s, read_grant);
 }
 
 Result<std::vector<GrantRecord>> StateStore::standing_grants(const std::string& subject, int64_t now) const {
