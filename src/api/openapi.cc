@@ -46,7 +46,8 @@ constexpr const char* kDescription = R"json({
                "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}}, "default": {"$ref": "#/components/responses/Error"}}}
     },
     "/api/v1/documents/{id}": {
-      "parameters": [{"$ref": "#/components/parameters/id"}],
+      "parameters": [{"$ref": "#/components/parameters/id"},
+                     {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "look only in this group (an id is unique within a group only; answers name theirs in Groundmist-Group)"}],
       "get": {"summary": "The JSON view (npm toJS); ETag = the heads",
               "parameters": [{"name": "heads", "in": "query", "schema": {"type": "string"}, "description": "h1,h2: the view as of these heads"}],
               "responses": {"200": {"description": "the JSON view, or with Accept: application/octet-stream the saved document",
@@ -57,7 +58,8 @@ constexpr const char* kDescription = R"json({
                 "responses": {"200": {"description": "durable and sent to the document's clients", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}}, "default": {"$ref": "#/components/responses/Error"}}}
     },
     "/api/v1/documents/{id}/changes": {
-      "parameters": [{"$ref": "#/components/parameters/id"}],
+      "parameters": [{"$ref": "#/components/parameters/id"},
+                     {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "look only in this group"}],
       "get": {"summary": "The changes' metadata",
               "parameters": [{"name": "since", "in": "query", "schema": {"type": "string"}, "description": "h1,h2: only changes not reachable from these"}],
               "responses": {"200": {"description": "{changes: [{hash, actor, seq, startOp, time, message, deps}], heads}"}, "default": {"$ref": "#/components/responses/Error"}}}

@@ -277,14 +277,36 @@ std::optional<int64_t> last_change_time(const automerge::ChangeGraph& graph, std
   return latest;
 }
 
-// Finds document `id` in the first of `groups` that has it, and runs `work` there with
-// the group's name; an answer, or 404.
+// Finds document `id` and runs `work` there with the group's name; an answer, or 404.
+// The groups looked in: the one `?group=` names (it must be readable), else every
+// readable group, the token's own first; a write (`for_write`) looks in the writable
+// ones before the others, so a copy under the same id in a group the token may only
+// read never hides the one it may write. The answer names the group it came from
+// (header Groundmist-Group): an id is unique within a group only.
 using FoundWork = std::function<Answer(GroupRepo::DocumentAccess&, const std::string& group, std::optional<Bytes>& change)>;
-asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const std::string& id, const FoundWork& work) {
+asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const HttpRequest& req, const std::string& id,
+                                          const FoundWork& work, bool for_write = false) {
   if (Status s = repo::validate_document_id(id); !s) {
     co_return error_response(http::status::bad_request, "document id \"" + id.substr(0, 140) + "\": " + s.error().message);
   }
-  for (const std::string& group : caller.access.readable_groups(api.repo.groups())) {
+  auto pinned = query(req, "group");
+  if (!pinned) co_return error_response(http::status::bad_request, pinned.error().message);
+  std::vector<std::string> groups;
+  if (*pinned) {
+    if (Status s = storage::validate_group_name(**pinned); !s) {
+      co_return error_response(http::status::bad_request, "group: " + s.error().message);
+    }
+    if (!caller.access.can_read(**pinned)) {
+      co_return error_response(http::status::forbidden, "this token may not read " + **pinned);
+    }
+    groups.push_back(**pinned);
+  } else {
+    groups = caller.access.readable_groups(api.repo.groups());
+    if (for_write) {
+      std::stable_partition(groups.begin(), groups.end(), [&](const std::string& g) { return caller.access.can_write(g); });
+    }
+  }
+  for (const std::string& group : groups) {
     auto answer = std::make_shared<Answer>();
     const CallWork call = [answer, work, group](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
       if (!doc.exists()) return error(ErrorCode::kNotFound, "not in this group");
@@ -295,7 +317,9 @@ asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const 
     };
     Status s = co_await call_document(api.repo, group, id, call);
     if (!s.ok() && s.error().code == ErrorCode::kNotFound && !answer->set) continue;
-    co_return respond(s, *answer);
+    HttpResponse res = respond(s, *answer);
+    res.set("Groundmist-Group", group);
+    co_return res;
   }
   co_return error_response(http::status::not_found, "no document " + id + " in the groups this token may read");
 }
@@ -407,6 +431,10 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
     auto parsed = parse_heads(**heads_text, api.limits.max_heads);
     if (!parsed) co_return error_response(http::status::bad_request, "heads: " + parsed.error().message);
     if (!authoring_available()) co_return error_response(http::status::not_implemented, std::string(kAuthoringUnavailable));
+    if (saved) {
+      co_return error_response(http::status::not_acceptable,
+                               "the saved document is only the current one: ?heads= answers JSON");
+    }
     at = std::move(*parsed);
   }
   const std::string id = param(info, "id");
@@ -431,7 +459,7 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
         a.etag = etag_of(d.heads());
         return a;
       };
-  co_return co_await on_document(api, caller, id, work);
+  co_return co_await on_document(api, caller, req, id, work);
 }
 
 asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const HttpRequest& req,
@@ -472,7 +500,7 @@ asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const
         a.etag = etag_of(g.heads());
         return a;
       };
-  co_return co_await on_document(api, caller, id, work);
+  co_return co_await on_document(api, caller, req, id, work);
 }
 
 // The checks a JSON body passes before it is parsed.
@@ -555,7 +583,7 @@ asio::awaitable<HttpResponse> patch_document(Api& api, const Caller& caller, con
         a.etag = etag_of((*document)->heads());
         return a;
       };
-  co_return co_await on_document(api, caller, id, work);
+  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/true);
 }
 
 using Route = asio::awaitable<HttpResponse> (*)(Api&, const Caller&, const HttpRequest&, const RequestInfo&);

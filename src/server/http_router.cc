@@ -31,7 +31,7 @@ void add_cors_headers(HttpResponse& res, std::string_view origin, std::string_vi
   }
   res.set(http::field::access_control_allow_methods, methods);
   res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, DPoP, If-Match");
-  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, Retry-After, ETag");
+  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, Retry-After, ETag, Location, Groundmist-Group");
   res.set(http::field::access_control_max_age, "86400");
 }
 

@@ -289,7 +289,14 @@ test('api: a token\'s scopes reach other groups, read or write, until its grant 
   const reader = await mint(['--scope', `${GROUP}:read`, '--name', 'e2e-reader']);
   assert.ok(reader.grant);
   await waitFor(async () => (await call(path, { token: reader.token })).status === 200, 5000, 'the grant to be seen');
-  assert.deepEqual((await call(path, { token: reader.token })).json, { shared: 'by the library app' });
+  const read = await call(path, { token: reader.token });
+  assert.deepEqual(read.json, { shared: 'by the library app' });
+  assert.equal(read.headers.get('groundmist-group'), GROUP, 'the answer names the group it came from');
+  assert.equal((await call(`${path}?group=${GROUP}`, { token: reader.token })).status, 200);
+  assert.equal((await call(`${path}?group=${OTHER}`, { token: reader.token })).status, 404, 'pinned to a group without it');
+  assert.equal((await call(`${path}?group=xyz.groundmist.elsewhere`, { token: reader.token })).status, 403);
+  const head = read.headers.get('etag').replace(/"/g, '').split(',')[0];
+  assert.equal((await call(`${path}?heads=${head}`, { token: reader.token, headers: { accept: 'application/octet-stream' } })).status, 406);
   const groups = await call('/api/v1/groups', { token: reader.token });
   assert.deepEqual(groups.json.groups.map((g) => [g.group, g.write]), [[OTHER, true], [GROUP, false]]);
   assert.equal((await call(`/api/v1/groups/${GROUP}/documents`, { token: reader.token })).status, 200);
