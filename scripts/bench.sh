@@ -61,3 +61,7 @@ echo
 echo "Edit latency:"
 echo
 bash "$root/scripts/bench-latency.sh" "$build"
+echo
+echo "JSON API (issue 14):"
+echo
+(cd "$root/tests/interop" && node bench/api_bench.mjs --bin "$build/groundmist-sync" --text "$shared/data/automerge-perf/text-doc-50k.amrg")

@@ -1,0 +1,123 @@
+// The JSON API benchmark of `make bench` (issue 14), against `groundmist-sync serve` on
+// 127.0.0.1 and npm @automerge/automerge 3.5.0 doing the same work in this process:
+//
+//   read   GET /api/v1/documents/{id} of the 50k-change text document (automerge-perf
+//          text-doc-50k.amrg, uploaded by a real 2.5.6 client): cold (the document
+//          unloaded from the server) and warm (again and again), against npm load +
+//          toJS of the same bytes;
+//   patch  PATCH of one key of a 10,000-key document (created with POST), round trip
+//          including the durable commit, against npm load + change + save.
+//
+//   node bench/api_bench.mjs --bin PATH --text FILE [--patches 200] [--reads 30]
+// Prints a markdown table: median and p99 per side, and the ratio of medians (C++ / JS).
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import * as A from "@automerge/automerge";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const { makeClient } = await import(path.resolve(HERE, "../../e2e/lib/clients.mjs"));
+const { values } = parseArgs({
+  options: {
+    bin: { type: "string" },
+    text: { type: "string" },
+    patches: { type: "string", default: "200" },
+    reads: { type: "string", default: "30" },
+  },
+});
+const GROUP = "xyz.groundmist.bench";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+const data = fs.mkdtempSync(path.join(os.tmpdir(), "gm-api-bench-"));
+const server = spawn(values.bin, ["serve", "--port", "0", "--host", "127.0.0.1", "--data", data, "--log-level", "warn",
+  "--idle-unload", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+const port = await new Promise((resolve, reject) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+    if (m) resolve(Number(m[1]));
+  });
+  server.on("exit", (code) => reject(new Error(`the server exited (${code})`)));
+});
+const token = spawnSync(values.bin, ["token", "--group", GROUP, "--data", data]).stdout.toString().trim();
+const base = `http://127.0.0.1:${port}/api/v1`;
+const auth = { authorization: `Bearer ${token}` };
+let client;
+try {
+  // The text document, as an app would have put it there.
+  const bytes = fs.readFileSync(values.text);
+  client = await makeClient("2.5.6", `ws://127.0.0.1:${port}/?token=${token}`);
+  await client.waitPeer();
+  const handle = client.repo.import(new Uint8Array(bytes));
+  await client.waitServerHas(handle, 120000);
+  const id = handle.documentId;
+  await client.close();
+  await sleep(4000);  // unloaded (--idle-unload 1)
+
+  const read = async () => {
+    const t0 = now();
+    const res = await fetch(`${base}/documents/${id}`, { headers: auth });
+    await res.text();
+    if (res.status !== 200) throw new Error(`read: HTTP ${res.status}`);
+    return now() - t0;
+  };
+  const cold = await read();
+  const warm = [];
+  for (let i = 0; i < Number(values.reads); i++) warm.push(await read());
+  const npmRead = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = now();
+    JSON.stringify(A.toJS(A.load(new Uint8Array(bytes))));
+    npmRead.push(now() - t0);
+  }
+
+  // A 10,000-key document, then one key patched at a time.
+  const keys = Object.fromEntries(Array.from({ length: 10000 }, (_, i) => [`k${i}`, i]));
+  const made = await fetch(`${base}/groups/${GROUP}/documents`, {
+    method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(keys),
+  });
+  if (made.status !== 201) throw new Error(`POST: HTTP ${made.status} ${await made.text()}`);
+  const doc = (await made.json()).id;
+  const patches = [];
+  for (let i = 0; i < Number(values.patches); i++) {
+    const t0 = now();
+    const res = await fetch(`${base}/documents/${doc}`, {
+      method: "PATCH", headers: { ...auth, "content-type": "application/json-patch+json" },
+      body: JSON.stringify([{ op: "replace", path: `/k${(i * 37) % 10000}`, value: -i }]),
+    });
+    await res.text();
+    if (res.status !== 200) throw new Error(`PATCH: HTTP ${res.status}`);
+    patches.push(now() - t0);
+  }
+  let saved = A.save(A.from(keys));
+  const npmPatch = [];
+  for (let i = 0; i < Math.min(50, Number(values.patches)); i++) {
+    const t0 = now();
+    const d = A.change(A.load(saved), (x) => { x[`k${(i * 37) % 10000}`] = -i; });
+    saved = A.save(d);
+    npmPatch.push(now() - t0);
+  }
+
+  const row = (what, c, j) => `| ${what} | ${quantile(c, 0.5).toFixed(2)} | ${quantile(c, 0.99).toFixed(2)} | ` +
+    `${quantile(j, 0.5).toFixed(2)} | ${quantile(j, 0.99).toFixed(2)} | ${(quantile(c, 0.5) / quantile(j, 0.5)).toFixed(3)} |`;
+  console.log("| operation | C++ API median ms | C++ API p99 ms | npm median ms | npm p99 ms | ratio of medians |");
+  console.log("|---|---|---|---|---|---|");
+  console.log(row("read the 50k-change text document, cold (npm: load + toJS)", [cold], npmRead));
+  console.log(row(`read it warm (${warm.length} reads)`, warm, npmRead));
+  console.log(row(`PATCH one key of a 10,000-key document, durable (${patches.length}; npm: load + change + save)`, patches, npmPatch));
+} finally {
+  await client?.close().catch(() => {});
+  server.kill("SIGTERM");
+  await new Promise((r) => server.on("exit", r));
+  fs.rmSync(data, { recursive: true, force: true });
+}
+process.exit(0);
