@@ -455,9 +455,9 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
           a.etag = etag_of(*at);
           return a;
         }
-        Answer a = json_answer(http::status::ok, d.to_json());
-        a.etag = etag_of(d.heads());
-        return a;
+        auto text = doc.json_text();
+        if (!text) return error_answer(http::status::internal_server_error, text.error().message);
+        return {http::status::ok, **text, "application/json", etag_of(d.heads()), true};
       };
   co_return co_await on_document(api, caller, req, id, work);
 }

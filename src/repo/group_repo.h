@@ -153,6 +153,10 @@ class GroupRepo {
     // Built from the graph (or the snapshot) once and kept with the document while its
     // heads stay; a change authored on it must be what the call returns.
     Result<automerge::Document*> document();
+    // The JSON view as compact text (a JSON.stringify of npm's toJS, invalid UTF-8
+    // replaced), kept with the document while its heads stay: a read of an unchanged
+    // document is a copy.
+    Result<const std::string*> json_text();
 
    private:
     friend class GroupRepo;
@@ -267,6 +271,9 @@ class GroupRepo {
     // The document with its op set, for DocumentCalls; current while its heads are
     // the document's (DocumentAccess::document).
     std::unique_ptr<automerge::Document> view;
+    // Its JSON view as text, and the heads it is of (DocumentAccess::json_text).
+    std::string view_json;
+    std::vector<automerge::ChangeHash> view_json_heads;
 
     bool has_changes() const { return !expanded || !graph.empty(); }
     const std::vector<automerge::ChangeHash>& heads() const { return expanded ? graph.heads() : saved_heads; }

@@ -363,6 +363,15 @@ Result<automerge::Document*> GroupRepo::DocumentAccess::document() {
   return doc.view.get();
 }
 
+Result<const std::string*> GroupRepo::DocumentAccess::json_text() {
+  Doc& doc = *job_.doc;
+  if (!doc.view_json.empty() && doc.view_json_heads == doc.heads()) return &doc.view_json;
+  GM_ASSIGN_OR_RETURN(automerge::Document * d, document());
+  doc.view_json = d->to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  doc.view_json_heads = doc.heads();
+  return &doc.view_json;
+}
+
 bool GroupRepo::run_call(Job& job, const Inbound& in) const {
   PendingCall& call = *in.call;
   if (!job.doc) {
