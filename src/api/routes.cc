@@ -524,13 +524,20 @@ asio::awaitable<HttpResponse> create_document(Api& api, const Caller& caller, co
   if (Status s = storage::validate_group_name(group); !s) co_return error_response(http::status::bad_request, s.error().message);
   if (!caller.access.can_write(group)) co_return error_response(http::status::forbidden, "this token may not write " + group);
   if (auto refused = check_json_body(api, req, {"application/json"})) co_return std::move(*refused);
-  auto body = std::make_shared<nlohmann::json>(nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false));
-  if (body->is_discarded()) co_return error_response(http::status::bad_request, "the body is not JSON");
-  if (!body->is_object()) co_return error_response(http::status::bad_request, "the body must be a JSON object (the document's root)");
+  // Parsed on the worker, like a PATCH's body: up to a MiB of JSON is not io-thread work.
+  auto text = std::make_shared<std::string>(req.body());
   const std::string id = repo::new_document_id();
   auto answer = std::make_shared<Answer>();
   const automerge::ActorId actor = api.writer(caller.claims);
-  const CallWork create = [answer, body, id, actor](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+  const CallWork create = [answer, text, id, actor](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+        const nlohmann::json parsed = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+        const nlohmann::json* body = &parsed;
+        if (parsed.is_discarded() || !parsed.is_object()) {
+          *answer = error_answer(http::status::bad_request, parsed.is_discarded()
+                                                                ? "the body is not JSON"
+                                                                : "the body must be a JSON object (the document's root)");
+          return error(answer->body);
+        }
         if (doc.exists()) return error("a new document id is taken (try again)");
         GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
         auto change = author_create(*d, *body, actor, auth::unix_now());

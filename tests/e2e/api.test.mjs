@@ -189,6 +189,11 @@ test('api: tokens, groups, ids and methods are checked', { skip, timeout: 60000 
   const deep = await call(`/api/v1/groups/${GROUP}/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' + '['.repeat(100000) + ']'.repeat(100000) + '}' });
   assert.equal(deep.status, 400);
   assert.equal((await call(`/api/v1/groups/${OTHER}/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' })).status, 403);
+  for (const body of ['not json', '[1]', '"x"', '{"a":']) {
+    const r = await call(`/api/v1/groups/${GROUP}/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(r.status, 400, body);
+    assert.match(r.json.error, /JSON/, body);
+  }
 
   // Many requests at once from one token: each is answered, 200 or 503 + Retry-After,
   // and the server keeps serving.
