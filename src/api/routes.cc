@@ -168,11 +168,11 @@ using CallWork = std::function<Result<std::optional<Bytes>>(GroupRepo::DocumentA
 
 // Runs `work` as a DocumentCall on document `id` of `group` (opened if need be).
 asio::awaitable<Status> call_document(repo::Repo& repo, const std::string& group, const std::string& id,
-                                      const CallWork& work) {
-  auto start = [&repo, group, id, work](std::function<void(Status)> done) {
-    repo.with_group(group, [id, work, done](Result<GroupRepo*> g) {
+                                      const CallWork& work, bool heavy = false) {
+  auto start = [&repo, group, id, work, heavy](std::function<void(Status)> done) {
+    repo.with_group(group, [id, work, done, heavy](Result<GroupRepo*> g) {
       if (!g) return done(g.error());
-      (*g)->call(id, {work, done});
+      (*g)->call(id, {work, done, heavy});
     });
   };
   co_return co_await repo_callback<Status>(start);
@@ -285,7 +285,7 @@ std::optional<int64_t> last_change_time(const automerge::ChangeGraph& graph, std
 // (header Groundmist-Group): an id is unique within a group only.
 using FoundWork = std::function<Answer(GroupRepo::DocumentAccess&, const std::string& group, std::optional<Bytes>& change)>;
 asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const HttpRequest& req, const std::string& id,
-                                          const FoundWork& work, bool for_write = false) {
+                                          const FoundWork& work, bool for_write = false, bool heavy = false) {
   if (Status s = repo::validate_document_id(id); !s) {
     co_return error_response(http::status::bad_request, "document id \"" + id.substr(0, 140) + "\": " + s.error().message);
   }
@@ -315,7 +315,7 @@ asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const 
       if (answer->status >= http::status::bad_request) return error(answer->body);  // nothing is added
       return change;
     };
-    Status s = co_await call_document(api.repo, group, id, call);
+    Status s = co_await call_document(api.repo, group, id, call, heavy);
     if (!s.ok() && s.error().code == ErrorCode::kNotFound && !answer->set) continue;
     HttpResponse res = respond(s, *answer);
     res.set("Groundmist-Group", group);
@@ -459,7 +459,8 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
         if (!text) return error_answer(http::status::internal_server_error, text.error().message);
         return {http::status::ok, **text, "application/json", etag_of(d.heads()), true};
       };
-  co_return co_await on_document(api, caller, req, id, work);
+  const bool heavy = at.has_value();  // a view at other heads is rebuilt from the history
+  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/false, heavy);
 }
 
 asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const HttpRequest& req,
@@ -500,7 +501,7 @@ asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const
         a.etag = etag_of(g.heads());
         return a;
       };
-  co_return co_await on_document(api, caller, req, id, work);
+  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/false, /*heavy=*/true);
 }
 
 // The checks a JSON body passes before it is parsed.

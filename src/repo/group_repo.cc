@@ -243,10 +243,11 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   job->resync = std::exchange(slot.resync, false);
   job->doc = std::move(slot.doc);
   size_t bytes = 0;
-  bool calls = false;
+  bool calls = false, heavy = false;
   for (Inbound& in : slot.inbox) {
     bytes += in.data.size();
     calls = calls || in.call;
+    heavy = heavy || (in.call && in.call->call.heavy);
     job->inbox.push_back(std::move(in));
   }
   slot.inbox.clear();
@@ -265,7 +266,8 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
   const bool big = job->doc && (job->doc->snapshot ? !job->doc->expanded && job->doc->snapshot_bytes > kQuickJobBytes
                                                    : job->doc->graph.chunk_bytes() >= kSaveForNewPeersBytes);
   // A call may build the document's op set: slow work unless it is built or small.
-  const bool build = calls && job->doc && (!job->doc->view || job->doc->view->heads() != job->doc->heads()) &&
+  const bool build = calls && job->doc &&
+                     (heavy || !job->doc->view || job->doc->view->heads() != job->doc->heads()) &&
                      job->doc->snapshot_bytes + job->doc->incremental_bytes > kQuickJobBytes;
   const Lane lane = job->load || big || build || bytes > kQuickJobBytes ? Lane::kSlow : Lane::kQuick;
   run_job(lane, slot, std::move(job));

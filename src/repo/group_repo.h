@@ -177,6 +177,10 @@ class GroupRepo {
     // On the repo's thread: the outcome of `work`, or why it did not run or its change
     // could not be stored.
     std::function<void(Status)> done;
+    // Work that grows with the document's history (a view at other heads, every
+    // change's metadata): on the slow lane unless the document is small, never beside
+    // the clients' quick sync work.
+    bool heavy = false;
   };
 
   GroupRepo(std::string group, std::shared_ptr<storage::DocumentStore> store, GroupRepoOptions options,
