@@ -298,9 +298,7 @@ class PatchWriter {
       }
     }
     if (!slot.object && slot.value.kind() == ValueType::kString && value.is_string()) {
-      Value v;
-      v.type = static_cast<uint8_t>(ValueType::kString);
-      v.bytes = value.get<std::string>();
+      const Value v = Value::string(value.get<std::string>());
       return t.in_list ? tx_.set(parent, t.index, v) : tx_.put(parent, t.key, v);
     }
     return t.in_list ? set_new(parent, t.index, value) : put_new(parent, t.key, value);

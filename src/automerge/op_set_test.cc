@@ -12,18 +12,8 @@ using nlohmann::json;
 // ---- hand-built values, ops and changes ------------------------------------------
 
 Value null_value() { return Value{}; }
-Value str(std::string s) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kString);
-  v.bytes = std::move(s);
-  return v;
-}
-Value int_value(int64_t i) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kInt);
-  v.int_value = i;
-  return v;
-}
+Value str(std::string s) { return Value::string(std::move(s)); }
+Value int_value(int64_t i) { return Value::integer(i); }
 Value uint_value(uint64_t u) {
   Value v;
   v.type = static_cast<uint8_t>(ValueType::kUint);
@@ -37,9 +27,7 @@ Value f64_value(double d) {
   return v;
 }
 Value counter_value(int64_t i) {
-  Value v = int_value(i);
-  v.type = static_cast<uint8_t>(ValueType::kCounter);
-  return v;
+  return Value::integer(i, ValueType::kCounter);
 }
 Value timestamp_value(int64_t ms) {
   Value v = int_value(ms);

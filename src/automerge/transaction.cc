@@ -30,20 +30,6 @@ Action make_action(OpSet::ObjType type) {
   return Action::kMakeMap;
 }
 
-Value string_value(std::string_view s) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kString);
-  v.bytes = std::string(s);
-  return v;
-}
-
-Value int_value(int64_t n) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kInt);
-  v.int_value = n;
-  return v;
-}
-
 // Length in bytes of the UTF-8 sequence starting with lead byte b (input is valid).
 size_t utf8_length(unsigned char b) { return b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4; }
 
@@ -235,7 +221,7 @@ Status Transaction::increment(ObjRef map, std::string_view key, int64_t delta) {
   op.obj = obj_id(map);
   op.key.map_key = std::string(key);
   op.action = kActionInc;
-  op.value = int_value(delta);
+  op.value = Value::integer(delta);
   op.pred = {work_.op_id(scratch_.front())};
   return add_op(std::move(op));
 }
@@ -308,7 +294,7 @@ Status Transaction::increment(ObjRef seq, size_t index, int64_t delta) {
   op.obj = obj_id(seq);
   op.key.elem = work_.op_id(elem);
   op.action = kActionInc;
-  op.value = int_value(delta);
+  op.value = Value::integer(delta);
   op.pred = {work_.op_id(w)};
   return add_op(std::move(op));
 }
@@ -343,7 +329,7 @@ Status Transaction::splice_text(ObjRef seq, size_t index, size_t delete_count, s
     op.key.elem = after;
     op.insert = true;
     op.action = kActionSet;
-    op.value = string_value(text.substr(i, n));
+    op.value = Value::string(std::string(text.substr(i, n)));
     GM_TRY(add_op(std::move(op)));
     after = OpId{start_op_ + ops_.size() - 1, author_};
     i += n;

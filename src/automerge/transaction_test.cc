@@ -14,23 +14,9 @@ using ObjType = Transaction::ObjType;
 const ActorId kAlice = {0xaa, 0xaa};
 const ActorId kBob = {0xbb, 0xbb};
 
-Value str(std::string s) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kString);
-  v.bytes = std::move(s);
-  return v;
-}
-Value int_value(int64_t i) {
-  Value v;
-  v.type = static_cast<uint8_t>(ValueType::kInt);
-  v.int_value = i;
-  return v;
-}
-Value counter(int64_t i) {
-  Value v = int_value(i);
-  v.type = static_cast<uint8_t>(ValueType::kCounter);
-  return v;
-}
+Value str(std::string s) { return Value::string(std::move(s)); }
+Value int_value(int64_t i) { return Value::integer(i); }
+Value counter(int64_t i) { return Value::integer(i, ValueType::kCounter); }
 
 Transaction::Committed commit(Transaction& tx, Document& doc) {
   Result<std::optional<Transaction::Committed>> c = tx.commit(doc);

@@ -87,6 +87,23 @@ struct Value {
   double f64_value = 0;
   std::string bytes;  // string (UTF-8), bytes, unknown raw
 
+  static Value of(ValueType type) {
+    Value v;
+    v.type = static_cast<uint8_t>(type);
+    return v;
+  }
+  static Value string(std::string s) {
+    Value v = of(ValueType::kString);
+    v.bytes = std::move(s);
+    return v;
+  }
+  // An int, or with `type` a counter or timestamp (the other 64-bit signed kinds).
+  static Value integer(int64_t n, ValueType type = ValueType::kInt) {
+    Value v = of(type);
+    v.int_value = n;
+    return v;
+  }
+
   ValueType kind() const { return static_cast<ValueType>(type); }
   // Whether the value is bytes in `bytes` (string, bytes, unknown types), not a scalar.
   bool has_bytes() const { return kind() == ValueType::kString || kind() == ValueType::kBytes || type >= 10; }
