@@ -73,6 +73,7 @@ namespace http = boost::beast::http;
 TEST(ApiLimits, RequestsUnderWayAreBoundedPerTokenAndInAll) {
   const auto dir = std::filesystem::temp_directory_path() / ("gm_api_limits_test_" + std::to_string(::getpid()));
   std::deque<server::HttpRequest> requests;
+  std::deque<server::RequestInfo> infos;
   server::HttpRouter router;
   asio::io_context io;
   repo::RepoOptions options;
@@ -98,7 +99,9 @@ TEST(ApiLimits, RequestsUnderWayAreBoundedPerTokenAndInAll) {
   auto get = [&](const std::string& token) {
     server::HttpRequest& req = requests.emplace_back(http::verb::get, "/api/v1/documents/3Rvncn6vGfW9LAndSNbqedrx1V2g", 11);
     req.set(http::field::authorization, "Bearer " + token);
-    answers.push_back(asio::co_spawn(io, router.route(req, server::RequestInfo{"127.0.0.1", {}}), asio::use_future));
+    // Kept beside the request: route() refers to both until its coroutine ends.
+    const server::RequestInfo& info = infos.emplace_back(server::RequestInfo{"127.0.0.1", {}});
+    answers.push_back(asio::co_spawn(io, router.route(req, info), asio::use_future));
     io.poll();
     io.restart();
   };

@@ -24,7 +24,10 @@ HttpResponse call(const HttpRouter& router, http::verb method, std::string targe
   asio::io_context io;
   HttpRequest req{method, target, 11};
   if (!origin.empty()) req.set(http::field::origin, origin);
-  auto future = asio::co_spawn(io, router.route(req, RequestInfo{"127.0.0.1", {}}), asio::use_future);
+  // Named: route() keeps a reference to it until the coroutine has run (a temporary
+  // would be gone by io.run(); ASan caught it).
+  const RequestInfo info{"127.0.0.1", {}};
+  auto future = asio::co_spawn(io, router.route(req, info), asio::use_future);
   io.run();
   return future.get();
 }
