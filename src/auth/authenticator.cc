@@ -317,10 +317,11 @@ Result<Authenticator::ScopeDecision> Authenticator::decide_scopes(const std::str
       granted.push_back(to_string(want));
       continue;
     }
-    const GrantRecord* by = nullptr;
-    for (const GrantRecord& g : standing) {
-      for (const Scope& have : g.scopes) by = !by && includes(have, want) ? &g : by;
-    }
+    auto allows = [&](const GrantRecord& g) {
+      return std::any_of(g.scopes.begin(), g.scopes.end(), [&](const Scope& have) { return includes(have, want); });
+    };
+    auto found = std::find_if(standing.begin(), standing.end(), allows);
+    const GrantRecord* by = found == standing.end() ? nullptr : &*found;
     if (!by) {
       waiting.push_back(want);
       pending.push_back(to_string(want));

@@ -54,10 +54,8 @@
 namespace gm::auth {
 
 inline constexpr const char* kAuthenticateNsid = "xyz.groundmist.sync.authenticate";
-// Scopes one login may ask for, and the bytes the token's `scp` claim may take (the
-// token must stay under kMaxSessionTokenLength; scopes past it are answered refused).
+// Scopes one login may ask for (those past kMaxScopeClaimBytes are answered refused).
 inline constexpr size_t kMaxRequestedScopes = 32;
-inline constexpr size_t kMaxScopeClaimBytes = 2048;
 
 struct LoginRequest {
   std::string path;           // as requested: "/authenticate" or "/xrpc/xyz.groundmist.sync.authenticate"

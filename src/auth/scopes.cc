@@ -51,10 +51,7 @@ bool covers(const Scope& scope, std::string_view group, ScopeAccess need) {
   return g == scope.nsid || (g.size() > scope.nsid.size() && g.starts_with(scope.nsid) && g[scope.nsid.size()] == '.');
 }
 
-bool includes(const Scope& wide, const Scope& narrow) {
-  const Scope as_group{narrow.nsid, narrow.access, ""};
-  return covers(wide, as_group.nsid, narrow.access);
-}
+bool includes(const Scope& wide, const Scope& narrow) { return covers(wide, narrow.nsid, narrow.access); }
 
 std::string encode_scope_claim(std::span<const Scope> scopes) {
   std::string out;

@@ -15,6 +15,7 @@
 // (`grp`) is always reachable, read and write, as before grants existed.
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,7 +42,9 @@ bool covers(const Scope& scope, std::string_view group, ScopeAccess need);
 // Whether `wide` allows all that `narrow` asks (its prefix and access, whatever grant).
 bool includes(const Scope& wide, const Scope& narrow);
 
-// The `scp` claim: each scope as "nsid:access@grant", space-separated.
+// The `scp` claim: each scope as "nsid:access@grant", space-separated. At most this many
+// bytes, so that a token stays under kMaxSessionTokenLength (scopes past it are refused).
+inline constexpr size_t kMaxScopeClaimBytes = 2048;
 std::string encode_scope_claim(std::span<const Scope> scopes);
 Result<std::vector<Scope>> decode_scope_claim(std::string_view claim);
 

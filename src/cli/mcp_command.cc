@@ -99,7 +99,7 @@ std::string heads_query(const json& args, const char* name) {
     if (!h.is_string()) throw std::invalid_argument(std::string(name) + " must be an array of strings");
     out += (out.empty() ? "" : ",") + percent_encode(h.get<std::string>());
   }
-  return std::string("?") + (std::string(name) == "heads" ? "heads=" : "since=") + out;
+  return std::string("?") + name + "=" + out;
 }
 
 std::string required_string(const json& args, const char* name) {

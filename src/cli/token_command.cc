@@ -74,7 +74,10 @@ int mint(const TokenOptions& opts) {
   }
   if (!carried.empty()) {
     claims.extra["scp"] = auth::encode_scope_claim(carried);
-    if (claims.extra["scp"].size() > 2048) return fail("too many scopes for one token (their claim passes 2048 bytes)");
+    if (claims.extra["scp"].size() > auth::kMaxScopeClaimBytes) {
+      return fail("too many scopes for one token (their claim passes " + std::to_string(auth::kMaxScopeClaimBytes) +
+                  " bytes)");
+    }
   }
   auth::SessionRecord session;
   session.id = claims.token_id;
