@@ -52,6 +52,15 @@ TEST(SessionToken, KnownAnswer) {
   EXPECT_EQ(*back, c);
 }
 
+// Session ids are typed after `sessions revoke`: none may look like an option.
+TEST(SessionToken, IdsNeverStartWithADash) {
+  for (int i = 0; i < 5000; ++i) {
+    const std::string id = new_session_claims("xyz.groundmist.library", 60).token_id;
+    ASSERT_FALSE(id.empty());
+    ASSERT_NE(id[0], '-') << id;
+  }
+}
+
 TEST(SessionToken, RoundTripKeepsEveryClaim) {
   TokenKey key = TokenKey::from_secret("s");
   SessionClaims c = new_session_claims("xyz.groundmist.notebook.essay", 3600, kNow);
