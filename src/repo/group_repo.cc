@@ -49,6 +49,34 @@ void GroupRepo::log_limit(const std::string& limit, const std::string& message) 
 
 void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   conns_[conn] = Connection{conn, std::move(peer)};
+  measure_once();
+}
+
+void GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender,
+                       bool read_only) {
+  Connection c{conn, std::move(peer)};
+  c.peer_id = std::move(peer_id);
+  c.sender = std::move(sender);
+  c.read_only = read_only;
+  // The same client over a new socket replaces the old one here too (its own group
+  // closes the old socket).
+  peers_[c.peer_id] = conn;
+  if (!conns_.count(conn)) ++attached_;
+  conns_[conn] = std::move(c);
+  measure_once();
+}
+
+std::string GroupRepo::peer_of(uint64_t conn) const {
+  auto it = conns_.find(conn);
+  return it == conns_.end() ? std::string() : it->second.peer_id;
+}
+
+bool GroupRepo::holds(const std::string& document_id) const {
+  auto it = slots_.find(document_id);
+  return it != slots_.end() && it->second.doc && it->second.doc->has_changes();
+}
+
+void GroupRepo::measure_once() {
   if (options_.max_group_bytes == 0 || std::exchange(measuring_, true)) return;
   // What the group holds already, measured once, while writes count from zero.
   auto measured = std::make_shared<Result<uint64_t>>(uint64_t{0});
@@ -66,6 +94,7 @@ void GroupRepo::disconnect(uint64_t conn) {
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   const std::string peer_id = it->second.peer_id;
+  if (!it->second.sender.empty()) --attached_;
   conns_.erase(it);
   if (peer_id.empty()) return;
   auto p = peers_.find(peer_id);
@@ -106,7 +135,7 @@ void GroupRepo::release(std::span<const Inbound> handled) {
 void GroupRepo::fail(uint64_t conn, Connection& c, const std::string& why) {
   log_.warn("group " + group_ + ", conn " + std::to_string(conn) + ": " + why + "; closing");
   ++stats_.sync_errors;
-  send(c, ErrorMessage{options_.peer_id, c.peer_id, why});
+  send(c, ErrorMessage{sender(c), c.peer_id, why});
   close(c, why.substr(0, 100));
 }
 
@@ -216,7 +245,7 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
                                    " documents on one connection; the others get doc-unavailable");
       }
       ++stats_.sync_errors;
-      return send(c, DocUnavailableMessage{options_.peer_id, c.peer_id, document_id});
+      return send(c, DocUnavailableMessage{sender(c), c.peer_id, document_id});
     }
     c.documents.insert(document_id);
   }
@@ -255,6 +284,17 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
     if (auto p = peers_.find(peer_id); p != peers_.end() && p->second == conn) job->watchers.emplace(peer_id, conn);
   }
   slot.watchers = job->watchers;
+  if (attached_ > 0) {
+    // Who is an attached connection, for the worker (it cannot look in conns_).
+    auto note = [&](uint64_t conn) {
+      auto c = conns_.find(conn);
+      if (c == conns_.end() || c->second.sender.empty()) return;
+      job->senders.emplace(conn, c->second.sender);
+      if (c->second.read_only) job->read_only.insert(conn);
+    };
+    for (const auto& [peer_id, conn] : job->watchers) note(conn);
+    for (const Inbound& in : job->inbox) note(in.conn);
+  }
   size_t others = 0;
   for (const auto& [id, bytes] : orphan_bytes_) others += id == document_id ? 0 : bytes;
   job->max_orphan_bytes = std::min(options_.max_orphan_bytes_per_document,
@@ -274,6 +314,7 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
 }
 
 void GroupRepo::run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job) {
+  job->peer_id = &options_.peer_id;
   slot.busy = true;
   ++jobs_;
   run(
@@ -283,7 +324,7 @@ void GroupRepo::run_job(Lane lane, Slot& slot, std::shared_ptr<Job> job) {
           work(*job);
         } catch (const std::exception& e) {
           // Out of memory, most likely: only this job's document and clients notice.
-          job->abandon(e.what(), options_.peer_id);
+          job->abandon(e.what());
         }
       },
       [this, job] { finish_job(*job); });

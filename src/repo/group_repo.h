@@ -194,6 +194,22 @@ class GroupRepo {
   void receive(uint64_t conn, ByteView frame);
   void disconnect(uint64_t conn);
 
+  // A connection that joined another group and reaches this one through its token's
+  // scopes (Repo routes it here, document by document). It is joined already: it is
+  // `peer_id` to us, and hears from us as `sender` (the peer id its own group gave it in
+  // `peer`: a client knows one peer per socket, and drops messages from any other). A
+  // `read_only` one gets every document it asks for, but its changes are never stored
+  // or forwarded: it is told once per document with an `error` message, and its sync
+  // sessions are read-only (sync.h), so neither side asks again.
+  void attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender, bool read_only);
+  // The peer id the connection joined with (empty before its join, or unknown).
+  std::string peer_of(uint64_t conn) const;
+  const std::string& peer_id() const { return options_.peer_id; }
+  // Whether the document is in memory with changes (a quick answer; the store knows
+  // the rest: DocumentStore::has_document).
+  bool holds(const std::string& document_id) const;
+  const std::shared_ptr<storage::DocumentStore>& store() const { return store_; }
+
   // Durability: a job writes what its messages added beside its place (temp files),
   // then the disk lane makes them durable (DurableBatch::commit), and only then do the
   // job's replies leave and the document's next job start, with every message that
@@ -223,6 +239,8 @@ class GroupRepo {
     uint64_t id = 0;
     std::shared_ptr<Peer> peer;
     std::string peer_id;  // empty until join
+    std::string sender;   // our peer id to it, if not options.peer_id (attach)
+    bool read_only = false;
     size_t inbox_bytes = 0;     // of its messages not yet stored and answered
     size_t inbox_messages = 0;
     bool paused = false;
@@ -252,6 +270,7 @@ class GroupRepo {
   struct Session {
     uint64_t conn = 0;  // the socket it was made with: another one starts afresh (§2.3)
     automerge::SyncState state;
+    bool told_read_only = false;  // the peer heard its changes are not taken
   };
   // A document's state; owned by the repo's thread or by the one job working on it.
   struct Doc {
@@ -304,6 +323,10 @@ class GroupRepo {
     bool compact = false;  // a compaction of the unloaded document instead
     std::vector<Inbound> inbox;
     std::map<std::string, uint64_t> watchers;  // live peers of the document, as the job began
+    // Our peer id to each connection: `peer_id`, or the one `senders` names (attach).
+    const std::string* peer_id = nullptr;  // set by run_job
+    std::unordered_map<uint64_t, std::string> senders;
+    std::unordered_set<uint64_t> read_only;  // attached read-only connections
     size_t max_orphan_bytes = 0;  // what the document may hold of changes missing dependencies
     uint64_t max_write_bytes = UINT64_MAX;  // what it may write before the group's quota is full
     bool over_quota = false;
@@ -327,20 +350,24 @@ class GroupRepo {
     std::map<std::string, bool> answer;
     bool added = false;  // changes reached the graph: every peer of the document hears
 
-    void fail(const Inbound& in, const std::string& peer_id, const std::string& why) {
+    const std::string& sender(uint64_t conn) const {
+      auto it = senders.find(conn);
+      return it == senders.end() ? *peer_id : it->second;
+    }
+    void fail(const Inbound& in, const std::string& why) {
       warnings.push_back("conn " + std::to_string(in.conn) + ": " + why + "; closing");
-      tell(in, peer_id, why);
+      tell(in, why);
     }
     // fail() without a log line (the caller logs, e.g. at most once a minute).
-    void tell(const Inbound& in, const std::string& peer_id, const std::string& why) {
+    void tell(const Inbound& in, const std::string& why) {
       ++sync_errors;
       if (!failed.insert(in.conn).second) return;
-      out.push_back({in.conn, encode_message(ErrorMessage{peer_id, in.peer_id, why}), std::nullopt});
+      out.push_back({in.conn, encode_message(ErrorMessage{sender(in.conn), in.peer_id, why}), std::nullopt});
       out.push_back({in.conn, {}, why.substr(0, 100)});
     }
     // The work failed midway (an exception, `what`): nothing it made is kept. A
     // compaction leaves the files as they were; a sync job's clients are told.
-    void abandon(const std::string& what, const std::string& peer_id) {
+    void abandon(const std::string& what) {
       if (compact) {
         warnings.push_back("compacting failed: " + what);
         doc.reset();
@@ -359,7 +386,7 @@ class GroupRepo {
         if (in.call) {
           in.call->outcome = error(why);
         } else {
-          fail(in, peer_id, why);
+          fail(in, why);
         }
       }
     }
@@ -396,6 +423,8 @@ class GroupRepo {
   bool expand(Job& job) const;
   // Answers `doc-unavailable` to the message: the document cannot be read here.
   void unavailable(Job& job, uint64_t conn, const std::string& peer_id) const;
+  // A fresh sync session with the connection (read-only for an attached read-only one).
+  static Session new_session(const Job& job, uint64_t conn);
   // One sync message: false if storing its changes failed (the job stops there).
   bool receive(Job& job, const Inbound& in) const;
   // One DocumentCall: the same.
@@ -435,6 +464,9 @@ class GroupRepo {
   void compact_unloaded(const std::string& document_id, Slot& slot);
 
   Connection* find_peer(const std::string& peer_id);
+  const std::string& sender(const Connection& c) const { return c.sender.empty() ? options_.peer_id : c.sender; }
+  // Measures what the group holds on disk, once (for max_group_bytes).
+  void measure_once();
   void send(Connection& c, Bytes frame);
   void send(Connection& c, const Message& m) { send(c, encode_message(m)); }
   void close(Connection& c, const std::string& reason);
@@ -448,6 +480,7 @@ class GroupRepo {
 
   std::unordered_map<uint64_t, Connection> conns_;
   std::unordered_map<std::string, uint64_t> peers_;  // peer id → connection
+  size_t attached_ = 0;  // connections among conns_ that came by attach()
   std::unordered_map<std::string, Slot> slots_;
   size_t jobs_ = 0;  // jobs under way, with their flushes
   struct LimitLog {

@@ -62,7 +62,7 @@ void GroupRepo::work(Job& job) const {
     }
     if (job.resync) {
       // Reloaded after a failed write: every watcher starts afresh and hears from us.
-      for (const auto& [peer_id, conn] : job.watchers) job.doc->sessions[peer_id] = Session{conn, {}};
+      for (const auto& [peer_id, conn] : job.watchers) job.doc->sessions[peer_id] = new_session(job, conn);
       job.added = true;
     }
   }
@@ -90,7 +90,7 @@ void GroupRepo::work(Job& job) const {
       // We do not have it either. The client stays subscribed (its session is kept)
       // and gets the document when another client uploads it.
       job.out.push_back({session.conn,
-                         encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}),
+                         encode_message(DocUnavailableMessage{job.sender(session.conn), peer_id, job.document_id}),
                          std::nullopt});
     } else {
       // New heads are news to every peer. One message at a time, each peer would have
@@ -260,7 +260,7 @@ void GroupRepo::generate(Job& job, const std::string& peer_id, Session& session)
   if (doc.expanded) m = generate_from_graph(job, session);
   if (!m) return;
   SyncMessage out;
-  out.sender_id = options_.peer_id;
+  out.sender_id = job.sender(session.conn);
   out.target_id = peer_id;
   out.document_id = job.document_id;
   out.data = automerge::encode_sync_message(*m);
@@ -289,14 +289,29 @@ std::optional<automerge::SyncMessage> GroupRepo::generate_from_graph(Job& job, S
   return automerge::generate_sync_message(doc.graph, session.state, options);
 }
 
+GroupRepo::Session GroupRepo::new_session(const Job& job, uint64_t conn) {
+  Session session{conn, {}};
+  session.state.read_only = job.read_only.count(conn) != 0;
+  return session;
+}
+
 bool GroupRepo::receive(Job& job, const Inbound& in) const {
   Doc& doc = *job.doc;
   Session& session = doc.sessions[in.peer_id];
-  if (session.conn != in.conn) session = Session{in.conn, {}};
+  if (session.conn != in.conn) session = new_session(job, in.conn);
   Result<automerge::SyncMessage> message = automerge::decode_sync_message(in.data);
   if (!message) {
-    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + message.error().message);
+    job.fail(in, "bad sync message for " + job.document_id + ": " + message.error().message);
     return true;
+  }
+  if (session.state.read_only && !message->changes.empty() && !std::exchange(session.told_read_only, true)) {
+    // The sync state ignores them (and says so in its flags); the client hears why, once.
+    ++job.sync_errors;
+    job.out.push_back({in.conn,
+                       encode_message(ErrorMessage{job.sender(in.conn), in.peer_id,
+                                                   "read-only: your changes to " + job.document_id +
+                                                       " are not stored (the grant for this group is read-only)"}),
+                       std::nullopt});
   }
   if (!doc.expanded && !automerge::receive_sync_message(doc.saved(), session.state, *message) && !expand(job)) {
     unavailable(job, in.conn, in.peer_id);
@@ -315,12 +330,12 @@ bool GroupRepo::receive(Job& job, const Inbound& in) const {
   if (stored) job.added = job.added || !added.empty();
   if (!stored) {
     job.store_error = stored.error().message;
-    job.tell(in, options_.peer_id, job.over_quota ? stored.error().message : "the server could not store your changes");
+    job.tell(in, job.over_quota ? stored.error().message : "the server could not store your changes");
     job.store_failed = true;
     return false;
   }
   if (!received) {
-    job.fail(in, options_.peer_id, "bad sync message for " + job.document_id + ": " + received.error().message);
+    job.fail(in, "bad sync message for " + job.document_id + ": " + received.error().message);
     return true;
   }
   job.answer[in.peer_id] |= in.is_request;
@@ -416,7 +431,7 @@ void GroupRepo::unavailable(Job& job, uint64_t conn, const std::string& peer_id)
   // and ask again, forever, and sync nothing else).
   job.warnings.push_back("conn " + std::to_string(conn) + ": cannot be read on the server; answered doc-unavailable");
   ++job.sync_errors;
-  job.out.push_back({conn, encode_message(DocUnavailableMessage{options_.peer_id, peer_id, job.document_id}), std::nullopt});
+  job.out.push_back({conn, encode_message(DocUnavailableMessage{job.sender(conn), peer_id, job.document_id}), std::nullopt});
 }
 
 Result<Bytes> GroupRepo::compacted_snapshot(const ChangeGraph& graph) {

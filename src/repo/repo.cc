@@ -2,6 +2,38 @@
 
 namespace gm::repo {
 
+namespace {
+
+// A socket that more than one party may pause (the repo while a group opens or a
+// document is looked up, each group whose inbox fills up): it is read again once every
+// one of them has resumed it. Each party pauses and resumes in pairs.
+class SharedPause : public Peer {
+ public:
+  explicit SharedPause(std::shared_ptr<Peer> peer) : peer_(std::move(peer)) {}
+  bool send(Bytes frame) override { return peer_->send(std::move(frame)); }
+  bool send_shared(Frame frame) override { return peer_->send_shared(std::move(frame)); }
+  void close(std::string reason) override { peer_->close(std::move(reason)); }
+  void refuse(std::string reason) override { peer_->refuse(std::move(reason)); }
+  void pause(bool paused) override {
+    if (paused ? pauses_++ == 0 : pauses_ > 0 && --pauses_ == 0) peer_->pause(paused);
+  }
+  bool has_room(size_t bytes) const override { return peer_->has_room(bytes); }
+
+ private:
+  std::shared_ptr<Peer> peer_;
+  int pauses_ = 0;
+};
+
+// The document a message is about, if it is one that is routed by document.
+const std::string* routed_document(const Message& m) {
+  if (auto* sync = std::get_if<SyncMessage>(&m)) return &sync->document_id;
+  if (auto* request = std::get_if<RequestMessage>(&m)) return &request->document_id;
+  if (auto* eph = std::get_if<EphemeralMessage>(&m)) return &eph->document_id;
+  return nullptr;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Repo>> Repo::open(RepoOptions options) {
   storage::GroupRegistry::Options registry_options;
   RepoLogger log = options.log;
@@ -13,7 +45,10 @@ Result<std::unique_ptr<Repo>> Repo::open(RepoOptions options) {
   return std::unique_ptr<Repo>(new Repo(std::move(options), std::move(registry)));
 }
 
-void Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer) {
+void Repo::connect(uint64_t conn, const std::string& group, std::shared_ptr<Peer> peer, ReachOf reach) {
+  peer = std::make_shared<SharedPause>(std::move(peer));
+  routes_.erase(conn);
+  if (reach) routes_[conn] = std::make_shared<Route>(Route{std::move(reach), peer, group});
   if (auto it = groups_.find(group); it != groups_.end()) {
     it->second->connect(conn, std::move(peer));
     conns_[conn] = it->second.get();
@@ -77,7 +112,7 @@ void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::Docu
     }
     g->connect(conn, w.peer);
     conns_[conn] = g;
-    for (const Bytes& frame : w.frames) g->receive(conn, frame);
+    for (const Bytes& frame : w.frames) deliver(conn, *g, frame);
     if (!w.frames.empty()) w.peer->pause(false);
   }
   for (auto& then : waiters) {
@@ -98,7 +133,7 @@ void Repo::refuse(uint64_t conn, Peer& peer, const std::string& group, const std
 }
 
 void Repo::receive(uint64_t conn, ByteView frame) {
-  if (auto it = conns_.find(conn); it != conns_.end()) return it->second->receive(conn, frame);
+  if (auto it = conns_.find(conn); it != conns_.end()) return deliver(conn, *it->second, frame);
   auto w = waiting_.find(conn);
   if (w == waiting_.end()) return;
   Waiting& waiting = w->second;
@@ -113,6 +148,105 @@ void Repo::receive(uint64_t conn, ByteView frame) {
   waiting.bytes += frame.size();
 }
 
+void Repo::deliver(uint64_t conn, GroupRepo& own, ByteView frame) {
+  auto it = routes_.find(conn);
+  if (it == routes_.end()) return own.receive(conn, frame);
+  Route& r = *it->second;
+  if (!r.locating) {
+    route(conn, r, own, frame);
+    return;
+  }
+  // Paused when the lookup began: only what was read before that can come.
+  if (r.held.size() >= kMaxHeldFrames) return r.peer->close("too many messages while a document was looked up");
+  r.held.emplace_back(frame.begin(), frame.end());
+}
+
+void Repo::route(uint64_t conn, Route& r, GroupRepo& own, ByteView frame) {
+  Result<Message> m = decode_message(frame);
+  const std::string* document_id = m ? routed_document(*m) : nullptr;
+  // Its own group answers the rest (a join, a malformed message), and whatever comes
+  // before its join (ignored there).
+  const std::string peer_id = document_id ? own.peer_of(conn) : std::string();
+  if (peer_id.empty()) return own.receive(conn, frame);
+  GroupRepo* group = &own;
+  if (auto found = r.documents.find(*document_id); found != r.documents.end()) {
+    group = found->second;
+  } else if (r.documents.size() < kMaxRoutedDocuments && !std::holds_alternative<EphemeralMessage>(*m)) {
+    // Looked up first; this frame waits, ahead of any held after it.
+    r.held.emplace_front(frame.begin(), frame.end());
+    return locate(conn, routes_.at(conn), *document_id);
+  }
+  if (group != &own && r.attached.insert(group).second) {
+    group->attach(conn, r.peer, peer_id, own.peer_id(), r.reach(group->group()) != Reach::kWrite);
+  }
+  group->receive(conn, frame);
+}
+
+void Repo::locate(uint64_t conn, const std::shared_ptr<Route>& route, const std::string& document_id) {
+  route->locating = true;
+  if (!std::exchange(route->paused, true)) route->peer->pause(true);
+  std::vector<std::string> candidates{route->group};
+  for (const std::string& g : registry_->groups()) {
+    if (g != route->group && route->reach(g) != Reach::kNone) candidates.push_back(g);
+  }
+  struct Lookup {
+    std::vector<GroupRepo*> groups;  // null: could not be opened
+    size_t opening = 0;
+    std::optional<size_t> found;
+  };
+  auto lookup = std::make_shared<Lookup>(Lookup{std::vector<GroupRepo*>(candidates.size()), candidates.size()});
+  std::weak_ptr<Route> weak = route;
+  auto done = [this, alive = std::weak_ptr<bool>(alive_), conn, weak, document_id, lookup] {
+    auto r = weak.lock();
+    if (!alive.lock() || !r) return;  // the repo, or the connection, went meanwhile
+    located(conn, *r, document_id, lookup->found ? lookup->groups[*lookup->found] : nullptr);
+  };
+  auto look = [this, lookup, document_id, done] {
+    for (size_t i = 0; i < lookup->groups.size(); ++i) {
+      if (lookup->groups[i] && lookup->groups[i]->holds(document_id)) {
+        lookup->found = i;
+        return done();
+      }
+    }
+    std::vector<std::shared_ptr<storage::DocumentStore>> stores;
+    for (GroupRepo* g : lookup->groups) stores.push_back(g ? g->store() : nullptr);
+    auto work = [stores = std::move(stores), lookup, document_id] {
+      for (size_t i = 0; i < stores.size(); ++i) {
+        // A folder that cannot be listed holds nothing we could serve.
+        Result<bool> has = stores[i] ? stores[i]->has_document(document_id) : Result<bool>(false);
+        if (has && *has) {
+          lookup->found = i;
+          return;
+        }
+      }
+    };
+    if (!executor_) {
+      work();
+      return done();
+    }
+    executor_(Lane::kQuick, std::move(work), done);
+  };
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    with_group(candidates[i], [lookup, i, look](Result<GroupRepo*> g) {
+      if (g) lookup->groups[i] = *g;
+      if (--lookup->opening == 0) look();
+    });
+  }
+}
+
+void Repo::located(uint64_t conn, Route& r, const std::string& document_id, GroupRepo* group) {
+  r.locating = false;
+  auto own = conns_.find(conn);
+  if (own == conns_.end()) return;
+  r.documents[document_id] = group ? group : own->second;
+  while (!r.locating && !r.held.empty()) {
+    Bytes frame = std::move(r.held.front());
+    r.held.pop_front();
+    route(conn, r, *own->second, frame);
+  }
+  if (!r.locating && std::exchange(r.paused, false)) r.peer->pause(false);
+}
+
 bool Repo::busy() const {
   if (!opening_.empty() || !group_waiters_.empty()) return true;
   for (const auto& [name, group] : groups_) {
@@ -123,6 +257,10 @@ bool Repo::busy() const {
 
 void Repo::disconnect(uint64_t conn) {
   waiting_.erase(conn);
+  if (auto r = routes_.find(conn); r != routes_.end()) {
+    for (GroupRepo* g : r->second->attached) g->disconnect(conn);
+    routes_.erase(r);
+  }
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   it->second->disconnect(conn);

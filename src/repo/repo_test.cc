@@ -189,3 +189,223 @@ TEST_F(RepoTest, ReviewReusedIdIsBoundToTheGroupItAskedFor) {
 
 }  // namespace
 }  // namespace gm::repo
+
+// Connections whose token reaches other groups (Repo::Route).
+#include "automerge/change.h"
+#include "automerge/sync.h"
+
+namespace gm::repo {
+namespace {
+
+const char* kDoc = "3Rvncn6vGfW9LAndSNbqedrx1V2g";
+const char* kOtherDoc = "4NMNnkMhL8jXrdJ9jamS58PAVdXu";
+
+// A change by actor `a` setting root key "k" (each actor's is one more head).
+Bytes change_by(uint8_t a) {
+  automerge::Change change;
+  change.actor = Bytes(16, a);
+  change.seq = 1;
+  change.start_op = 1;
+  change.ops.resize(1);
+  change.ops[0].key.map_key = "k";
+  return automerge::encode_change(change);
+}
+
+// A client of one socket: its documents and their sync sessions with the server.
+struct RoutedClient {
+  uint64_t conn;
+  std::string id;
+  std::shared_ptr<TestPeer> peer = std::make_shared<TestPeer>();
+  std::map<std::string, automerge::ChangeGraph> docs;
+  std::map<std::string, automerge::SyncState> states;
+  size_t seen = 0;
+  bool legacy = false;  // ignores sync flags, as automerge 2.x does (so, read-only too)
+};
+
+class RoutingTest : public RepoTest {
+ protected:
+  void connect(RoutedClient& c, const std::string& group, ReachOf reach = {}) {
+    repo_->connect(c.conn, group, c.peer, std::move(reach));
+    repo_->receive(c.conn, join(c.id));
+    executor_.run_all();
+    c.seen = c.peer->received.size();
+  }
+  // Syncs one document until neither side says more; the rounds it took.
+  int sync(RoutedClient& c, const std::string& doc) {
+    for (int round = 1; round <= 20; ++round) {
+      auto m = automerge::generate_sync_message(c.docs[doc], c.states[doc]);
+      if (m) repo_->receive(c.conn, encode_message(SyncMessage{c.id, "", doc, automerge::encode_sync_message(*m)}));
+      executor_.run_all();
+      bool got = false;
+      for (; c.seen < c.peer->received.size(); ++c.seen) {
+        auto* s = std::get_if<SyncMessage>(&c.peer->received[c.seen]);
+        if (!s || s->document_id != doc) continue;
+        EXPECT_EQ(s->sender_id, peer_id_) << "one peer id per socket";
+        auto decoded = automerge::decode_sync_message(ByteView(s->data));
+        EXPECT_TRUE(decoded.ok());
+        if (!decoded.ok()) continue;
+        if (c.legacy) decoded->flags.reset();
+        EXPECT_TRUE(automerge::receive_sync_message(c.docs[doc], c.states[doc], *decoded).ok());
+        got = true;
+      }
+      if (!m && !got) return round;
+    }
+    return 99;
+  }
+  std::vector<std::string> files_of(const std::string& group_dir, const std::string& doc) {
+    std::vector<std::string> out;
+    fs::path dir = dir_ / group_dir / doc.substr(0, 2) / doc.substr(2);
+    if (!fs::exists(dir)) return out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file()) out.push_back(e.path().filename());
+    }
+    return out;
+  }
+  // Group b holds kDoc, written by its own app.
+  void write_doc_in_b(RoutedClient& w) {
+    connect(w, "xyz.groundmist.b");
+    ASSERT_TRUE(w.docs[kDoc].load(change_by(1)).ok());
+    sync(w, kDoc);
+    ASSERT_EQ(files_of("xyz/groundmist/b", kDoc).size(), 1u);
+  }
+  std::string peer_id_ = "storage-server-test-xyz.groundmist.a";
+};
+
+ReachOf reach_b(Reach r) {
+  return [r](const std::string& group) { return group == "xyz.groundmist.b" ? r : Reach::kNone; };
+}
+
+class ReadOnlyTest : public RoutingTest, public ::testing::WithParamInterface<bool> {};
+
+// A client of automerge 3.x hears the server is read-only for it (sync flags) and does
+// not send its changes; one of 2.x sends them once and hears why in an `error`.
+TEST_P(ReadOnlyTest, AReadScopeReadsAnotherGroupsDocumentButItsChangesAreRefusedOnce) {
+  RoutedClient w{1, "writer"}, r{2, "reader"};
+  r.legacy = GetParam();
+  const size_t errors = r.legacy ? 1 : 0;
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  ASSERT_EQ(r.peer->count<PeerMessage>(), 1u);
+  sync(r, kDoc);
+  EXPECT_EQ(r.docs[kDoc].heads(), w.docs[kDoc].heads()) << "b's document reached the reader";
+  EXPECT_FALSE(r.peer->paused);
+
+  // The reader edits: told once, nothing stored or forwarded, and the sync goes quiet.
+  ASSERT_TRUE(r.docs[kDoc].load(change_by(2)).ok());
+  const size_t writer_had = w.peer->received.size();
+  EXPECT_LE(sync(r, kDoc), 3);
+  EXPECT_EQ(r.peer->count<ErrorMessage>(), errors);
+  EXPECT_FALSE(r.peer->closed);
+  EXPECT_EQ(files_of("xyz/groundmist/b", kDoc).size(), 1u);
+  EXPECT_TRUE(files_of("xyz/groundmist/a", kDoc).empty());
+  EXPECT_EQ(w.peer->received.size(), writer_had);
+  // A second edit: still quiet, no second error on this socket.
+  ASSERT_TRUE(r.docs[kDoc].load(change_by(3)).ok());
+  EXPECT_LE(sync(r, kDoc), 3);
+  EXPECT_EQ(r.peer->count<ErrorMessage>(), errors);
+
+  // Reads keep working: the writer's next change reaches the reader.
+  automerge::Change next;
+  next.actor = Bytes(16, 1);
+  next.seq = 2;
+  next.start_op = 2;
+  next.deps = w.docs[kDoc].heads();
+  next.ops.resize(1);
+  next.ops[0].key.map_key = "k";
+  ASSERT_TRUE(w.docs[kDoc].load(automerge::encode_change(next)).ok());
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  sync(w, kDoc);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  EXPECT_LE(sync(r, kDoc), 3);
+  EXPECT_TRUE(r.docs[kDoc].has(w.docs[kDoc].heads()[0]));
+  EXPECT_EQ(files_of("xyz/groundmist/b", kDoc).size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Clients, ReadOnlyTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Automerge2" : "Automerge3"; });
+
+TEST_F(RoutingTest, AWriteScopeWritesToTheGroupThatHoldsTheDocument) {
+  RoutedClient w{1, "writer"}, r{2, "other-app"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kWrite));
+  sync(r, kDoc);
+  ASSERT_TRUE(r.docs[kDoc].load(change_by(2)).ok());
+  sync(r, kDoc);
+  EXPECT_EQ(r.peer->count<ErrorMessage>(), 0u);
+  EXPECT_EQ(files_of("xyz/groundmist/b", kDoc).size(), 2u);
+  EXPECT_TRUE(files_of("xyz/groundmist/a", kDoc).empty());
+  EXPECT_FALSE(w.peer->received.empty());
+  EXPECT_EQ(std::get_if<SyncMessage>(&w.peer->received.back())->document_id, kDoc);
+}
+
+TEST_F(RoutingTest, ANewDocumentGoesToTheOwnGroupAndUngrantedGroupsAreNotSearched) {
+  RoutedClient w{1, "writer"}, r{2, "reader"}, n{3, "no-scope"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  ASSERT_TRUE(r.docs[kOtherDoc].load(change_by(5)).ok());
+  sync(r, kOtherDoc);
+  EXPECT_EQ(files_of("xyz/groundmist/a", kOtherDoc).size(), 1u);
+  EXPECT_TRUE(files_of("xyz/groundmist/b", kOtherDoc).empty());
+  // A token without scopes asking for b's document makes a new one in its own group.
+  connect(n, "xyz.groundmist.a", [](const std::string&) { return Reach::kNone; });
+  sync(n, kDoc);
+  EXPECT_TRUE(n.docs[kDoc].heads().empty());
+  EXPECT_EQ(n.peer->count<DocUnavailableMessage>(), 0u);  // a sync, not a request: it just has nothing
+}
+
+TEST_F(RoutingTest, ADocumentOnDiskIsFoundAfterARestartAndFramesKeepTheirOrder) {
+  RoutedClient w{1, "writer"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  repo_->disconnect(1);
+  repo_->flush();
+  RepoOptions o;
+  o.data_dir = dir_;
+  o.hostname = "test";
+  auto reopened = Repo::open(o);
+  ASSERT_TRUE(reopened.ok());
+  repo_ = std::move(*reopened);
+  // Lookups on the quick lane wait until the test runs them.
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> quick;
+  repo_->set_executor([&](Lane lane, std::function<void()> work, std::function<void()> done) {
+    if (lane == Lane::kQuick && quick.size() < 100) {
+      quick.emplace_back(std::move(work), std::move(done));
+      return;
+    }
+    work();
+    done();
+  });
+  RoutedClient r{2, "reader"};
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  repo_->connect(r.conn, "xyz.groundmist.a", r.peer, reach_b(Reach::kRead));
+  repo_->receive(r.conn, join(r.id));
+  // Two documents asked for back to back: the second waits for the first's lookup.
+  for (const char* doc : {kDoc, kOtherDoc}) {
+    auto m = automerge::generate_sync_message(r.docs[doc], r.states[doc]);
+    repo_->receive(r.conn, encode_message(RequestMessage{r.id, "", doc, automerge::encode_sync_message(*m)}));
+  }
+  EXPECT_TRUE(r.peer->paused);
+  while (!quick.empty()) {
+    auto [work, done] = std::move(quick.front());
+    quick.erase(quick.begin());
+    work();
+    done();
+  }
+  EXPECT_FALSE(r.peer->paused);
+  // kDoc came from b's disk; kOtherDoc is nowhere: doc-unavailable, from the own group.
+  std::vector<std::string> order;
+  for (const Message& m : r.peer->received) {
+    if (auto* s = std::get_if<SyncMessage>(&m)) order.push_back(s->document_id);
+    if (auto* u = std::get_if<DocUnavailableMessage>(&m)) order.push_back("unavailable " + u->document_id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{kDoc, std::string("unavailable ") + kOtherDoc}));
+}
+
+}  // namespace
+}  // namespace gm::repo

@@ -5,6 +5,8 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "auth/scopes.h"
+
 namespace gm::server {
 
 namespace {
@@ -23,6 +25,19 @@ class PeerAdapter : public repo::Peer {
  private:
   std::shared_ptr<PeerConnection> conn_;
 };
+
+// What the socket's scopes let it reach beyond its own group; empty without scopes
+// (the socket then reaches its own group only, with no lookups).
+repo::ReachOf reach_of(const PeerIdentity& identity) {
+  auth::Access access{identity.group, {}};
+  for (const std::string& text : identity.scopes) {
+    if (auto scope = auth::parse_scope(text)) access.scopes.push_back(std::move(*scope));
+  }
+  if (access.scopes.empty()) return {};
+  return [access = std::move(access)](const std::string& group) {
+    return access.can_write(group) ? repo::Reach::kWrite : access.can_read(group) ? repo::Reach::kRead : repo::Reach::kNone;
+  };
+}
 
 }  // namespace
 
@@ -87,7 +102,7 @@ void RepoHandler::arm_timer() {
 
 void RepoHandler::on_open(std::shared_ptr<PeerConnection> peer) {
   groups_[peer->id()] = peer->group();
-  repo_.connect(peer->id(), peer->group(), std::make_shared<PeerAdapter>(peer));
+  repo_.connect(peer->id(), peer->group(), std::make_shared<PeerAdapter>(peer), reach_of(peer->identity()));
 }
 
 void RepoHandler::on_message(PeerConnection& peer, ByteView frame) {

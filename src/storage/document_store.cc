@@ -377,6 +377,14 @@ Result<std::vector<StorageKey>> DocumentStore::list_range(const StorageKey& pref
   return keys;
 }
 
+Result<bool> DocumentStore::has_document(const std::string& document_id) {
+  for (const char* kind : {"snapshot", "incremental"}) {
+    GM_ASSIGN_OR_RETURN(std::vector<StorageKey> keys, list_range({document_id, kind}));
+    if (!keys.empty()) return true;
+  }
+  return false;
+}
+
 Result<std::vector<std::pair<StorageKey, Bytes>>> DocumentStore::load_range(const StorageKey& prefix) {
   GM_ASSIGN_OR_RETURN(std::vector<StorageKey> keys, list_range(prefix));
   std::vector<std::pair<StorageKey, Bytes>> out;

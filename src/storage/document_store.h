@@ -134,6 +134,8 @@ class DocumentStore {
   Result<uint64_t> document_bytes();
   // Keys only, without reading the files.
   Result<std::vector<StorageKey>> list_range(const StorageKey& prefix);
+  // Whether the document has a snapshot or incremental file (keys only, no reads).
+  Result<bool> has_document(const std::string& document_id);
   // Removing an absent key is not an error.
   Status remove(const StorageKey& key);
   // The same for several keys, each folder flushed once, not once per file (a
