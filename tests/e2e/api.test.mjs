@@ -268,12 +268,14 @@ test('api: POST creates and PATCH changes a document, live in a 2.5.6 client (or
   await old.waitPeer();
   const oldFound = await old.find(url, 5000);
   assert.equal(oldFound.state, 'ready');
+  const t1 = performance.now();
   const again = await call(`/api/v1/documents/${id}`, {
     method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' },
     body: JSON.stringify([{ op: 'add', path: '/by', value: 'api' }]),
   });
   assert.equal(again.status, 200, JSON.stringify(again.json));
   await waitFor(() => old.json(oldFound.handle)?.by === 'api', 5000, 'the PATCH at the 1.2.1 client');
+  t.diagnostic(`PATCH to the 1.2.1 client: ${(performance.now() - t1).toFixed(0)} ms`);
   await waitFor(() => client.json(found.handle)?.by === 'api', 5000, 'the PATCH at the 2.5.6 client');
   const now = await call(`/api/v1/documents/${id}`);
   assert.deepEqual(now.json, plain(client, found.handle));
