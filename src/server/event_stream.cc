@@ -6,7 +6,9 @@ namespace gm::server {
 
 bool EventStream::send(std::string event) {
   if (ended_) return false;
-  if (unsent_bytes_ + event.size() > max_unsent_bytes_) {
+  // One event always goes, however large (a large document's snapshot): what is held
+  // is at most the bound plus one event.
+  if (unsent_bytes_ > 0 && unsent_bytes_ + event.size() > max_unsent_bytes_) {
     cut("slow reader: more than " + std::to_string(max_unsent_bytes_) + " bytes of events unsent");
     return false;
   }

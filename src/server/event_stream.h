@@ -11,7 +11,7 @@
 //
 // The producer (e.g. the API's document watcher) talks to the stream on the io thread
 // only. What it may make the server hold for a client is bounded: a stream whose
-// unsent bytes would pass max_unsent_bytes is cut (the client, slower than the events,
+// unsent bytes would pass max_unsent_bytes (plus one event) is cut (the client, slower than the events,
 // reconnects and starts afresh). A stream ends:
 //   end()        by the producer: what is queued is sent, then the body ends;
 //   cut()        by the producer, or a slow reader: at once, unsent events dropped;
@@ -47,7 +47,8 @@ class EventStream {
   // ---- The producer's side.
 
   // Queues `event` (whole event text, ending in a blank line). False if the stream has
-  // ended, or if this would pass max_unsent_bytes (the stream is then cut).
+  // ended, or if this would pass max_unsent_bytes with other bytes still unsent (the
+  // stream is then cut; an event alone goes whatever its size).
   bool send(std::string event);
   // Ends after what is queued.
   void end(std::string why);

@@ -33,6 +33,15 @@ TEST(EventStream, ASlowReaderIsCutAtTheBound) {
   EXPECT_FALSE(s.send("later"));
 }
 
+// A large document's snapshot is one event over the bound: it goes, and the next one
+// waits for it to be written.
+TEST(EventStream, OneEventGoesWhateverItsSize) {
+  EventStream s(100);
+  EXPECT_TRUE(s.send(std::string(150, 'x')));
+  EXPECT_FALSE(s.send("y"));
+  EXPECT_TRUE(s.is_cut());
+}
+
 TEST(EventStream, WrittenBytesMakeRoomAgain) {
   EventStream s(100);
   EXPECT_TRUE(s.send(std::string(80, 'x')));

@@ -105,7 +105,12 @@ asio::awaitable<void> serve_event_stream(ServerContext& ctx, beast::tcp_stream& 
   if (auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple); ec) co_return;
 
   asio::steady_timer wake(stream.get_executor());
-  events->attach([&wake] { wake.cancel(); });
+  events->attach([&wake, &stream, &events] {
+    wake.cancel();
+    // A cut stream stops now, even in the middle of a write its client does not read.
+    beast::error_code ignored;
+    if (events->is_cut()) stream.socket().cancel(ignored);
+  });
   // Nobody reads the socket while the stream runs but this: a client that closes its
   // side (or sends anything: nothing is expected) ends the stream now, not at the next
   // failed write. `alive` keeps a late completion from touching the socket once this
