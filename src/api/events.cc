@@ -23,7 +23,67 @@ nlohmann::json heads_json(std::span<const ChangeHash> heads) {
   return out;
 }
 
+// RFC 6901: '~' and '/' in a key are escaped.
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void diff_into(const nlohmann::json& before, const nlohmann::json& after, const std::string& path,
+               nlohmann::json& ops) {
+  if (before == after) return;
+  if (before.type() != after.type() || (!before.is_object() && !before.is_array())) {
+    ops.push_back({{"op", "replace"}, {"path", path}, {"value", after}});
+    return;
+  }
+  if (before.is_object()) {
+    for (const auto& [key, value] : before.items()) {
+      auto there = after.find(key);
+      if (there == after.end()) {
+        ops.push_back({{"op", "remove"}, {"path", path + "/" + pointer_token(key)}});
+      } else {
+        diff_into(value, *there, path + "/" + pointer_token(key), ops);
+      }
+    }
+    for (const auto& [key, value] : after.items()) {
+      if (!before.contains(key)) ops.push_back({{"op", "add"}, {"path", path + "/" + pointer_token(key)}, {"value", value}});
+    }
+    return;
+  }
+  // Arrays: what is equal at the start and at the end stays; the middle is changed in
+  // place pairwise, then shortened or lengthened where it ends. An insert or a delete
+  // anywhere in a long list is one operation.
+  const size_t nb = before.size(), na = after.size(), shorter = std::min(nb, na);
+  size_t head = 0;
+  while (head < shorter && before[head] == after[head]) ++head;
+  size_t tail = 0;
+  while (tail < shorter - head && before[nb - 1 - tail] == after[na - 1 - tail]) ++tail;
+  const size_t mid_before = nb - head - tail, mid_after = na - head - tail;
+  const size_t paired = std::min(mid_before, mid_after);
+  for (size_t i = head; i < head + paired; ++i) diff_into(before[i], after[i], path + "/" + std::to_string(i), ops);
+  const std::string at = path + "/" + std::to_string(head + paired);
+  for (size_t i = paired; i < mid_before; ++i) ops.push_back({{"op", "remove"}, {"path", at}});
+  for (size_t i = head + paired; i < head + mid_after; ++i) {
+    ops.push_back({{"op", "add"}, {"path", path + "/" + std::to_string(i)}, {"value", after[i]}});
+  }
+}
+
 }  // namespace
+
+nlohmann::json json_diff(const nlohmann::json& before, const nlohmann::json& after) {
+  nlohmann::json ops = nlohmann::json::array();
+  diff_into(before, after, "", ops);
+  return ops;
+}
 
 std::string heads_id(std::span<const ChangeHash> heads) {
   std::string id;
@@ -59,9 +119,7 @@ Result<std::optional<NextEvent>> next_change_event(GroupRepo::DocumentAccess& do
   if (heads == last.heads) return std::optional<NextEvent>();
   GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
   auto view = std::make_shared<const nlohmann::json>(d->to_json());
-  // Index-based for arrays (RFC 6902 allows any patch that gives the new value): an
-  // insert in the middle of a list is a run of replaces and an add at the end.
-  nlohmann::json patch = last.view ? nlohmann::json::diff(*last.view, *view)
+  nlohmann::json patch = last.view ? json_diff(*last.view, *view)
                                    : nlohmann::json::array({{{"op", "replace"}, {"path", ""}, {"value", *view}}});
   std::string data = dump({{"heads", heads_json(heads)}, {"patch", std::move(patch)}});
   std::string text = sse_event("change", heads_id(heads), data);

@@ -47,6 +47,11 @@ struct WatchedView {
   std::shared_ptr<const nlohmann::json> view;
 };
 
+// An RFC 6902 patch from `before` to `after`. Unlike nlohmann's json::diff (index by
+// index), a list keeps what is equal at its start and end: an insert or a delete in a
+// long list is one operation, not a replace of every element after it.
+nlohmann::json json_diff(const nlohmann::json& before, const nlohmann::json& after);
+
 // "h1,h2": an event's id.
 std::string heads_id(std::span<const automerge::ChangeHash> heads);
 // One event: `event: type`, `id: id` (if any) and `data: data` (one line: compact JSON
