@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { scope } from './lib/scope.mjs';
 import { GROUP, SERVER_KIND, serverEnv, mintToken } from './lib/server.mjs';
 import { runCli } from './lib/atproto.mjs';
-import { importFrom, INTEROP_DIR, tempDir, waitFor, withTimeout } from './lib/util.mjs';
+import { importFrom, INTEROP_DIR, sleep, tempDir, waitFor, withTimeout } from './lib/util.mjs';
 
 const skip = SERVER_KIND !== 'cpp' ? 'the JS reference server has no JSON API' : false;
 const OTHER = 'xyz.groundmist.other';
@@ -268,4 +268,42 @@ test('events: shutting the server down ends the streams and does not wait for th
   t.diagnostic(`stopped in ${ms.toFixed(0)} ms (exit ${stopped?.code ?? stopped?.signal})`);
   assert.ok(ms < 5000, `stopping took ${ms.toFixed(0)} ms`);
   for (const s of streams) await withTimeout(s.done, 2000, 'the stream to end');
+});
+
+// A client that stops reading is cut once its unsent events pass the bound (4 MiB),
+// and the others on the document go on. Each change sets a 1 MB string (one op: an
+// ImmutableString), so each event is a 1 MB patch.
+test('events: a reader that does not read is cut; the others keep their stream', { skip, timeout: 90000 }, async (t) => {
+  const { client, open, server } = await setup(t);
+  const h = client.create({ s: '' });
+  await client.waitServerHas(h);
+  const fast = await open(h.documentId);
+  let view = (await fast.next('snapshot')).data.doc;
+
+  const net = await import('node:net');
+  const slow = net.connect(server.port, '127.0.0.1');
+  await new Promise((resolve) => slow.once('connect', resolve));
+  slow.pause();  // reads nothing: the kernel's buffers fill, then the server's queue
+  slow.write(`GET /api/v1/documents/${h.documentId}/events HTTP/1.1\r\nHost: x\r\n` +
+             `Authorization: Bearer ${server.token(GROUP)}\r\n\r\n`);
+  await sleep(300);  // its snapshot is on its way
+
+  let changes = 0;
+  while (!/slow reader/.test(server.log()) && changes < 30) {
+    const letter = String.fromCharCode(97 + (changes++ % 26));
+    client.change(h, (d) => { d.s = new client.A.ImmutableString(letter.repeat(1 << 20)); });
+    await client.waitServerHas(h, 20000);
+    view = await followTo(fast, view, client.heads(h));
+  }
+  t.diagnostic(`cut after ${changes} changes of 1 MiB`);
+  assert.match(server.log(), /slow reader/);
+  assert.deepEqual(view, plain(client, h), 'the fast reader followed every change');
+  // What the slow client gets: a body that stops (no last chunk), then the close.
+  let received = '';
+  slow.setEncoding('latin1');
+  slow.on('data', (d) => { received = (received + d).slice(-64); });
+  slow.resume();
+  await withTimeout(new Promise((resolve) => slow.once('close', resolve)), 10000, 'the slow connection to close');
+  assert.ok(!received.endsWith('0\r\n\r\n'), 'cut, not ended');
+  assert.ok(!fast.ended);
 });
