@@ -63,6 +63,16 @@ constexpr const char* kDescription = R"json({
       "get": {"summary": "The changes' metadata",
               "parameters": [{"name": "since", "in": "query", "schema": {"type": "string"}, "description": "h1,h2: only changes not reachable from these"}],
               "responses": {"200": {"description": "{changes: [{hash, actor, seq, startOp, time, message, deps}], heads}"}, "default": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/api/v1/documents/{id}/events": {
+      "parameters": [{"$ref": "#/components/parameters/id"},
+                     {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "look only in this group"}],
+      "get": {"summary": "Server-Sent Events: a snapshot of the JSON view, then each change as a JSON Patch",
+              "parameters": [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}, "description": "the id of the last event seen (its heads): equal to the current heads, no snapshot is sent"}],
+              "responses": {"200": {"description": "text/event-stream: `event: snapshot` data {heads, doc}, then `event: change` data {heads, patch} (RFC 6902, from the previous view); id = the heads, comma-joined; a `: heartbeat` comment every 15 s",
+                                    "content": {"text/event-stream": {}}},
+                            "429": {"description": "this token has as many event streams open as allowed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                            "default": {"$ref": "#/components/responses/Error"}}}
     }
   }
 })json";

@@ -15,6 +15,7 @@
 
 #include "api/access.h"
 #include "api/author.h"
+#include "api/events.h"
 #include "api/openapi.h"
 #include "automerge/change.h"
 #include "automerge/chunk.h"
@@ -196,6 +197,7 @@ struct Api {
   WriterId writer;
   ApiLimits limits;
   server::RequestLimiter limiter;
+  std::shared_ptr<DocumentWatchers> watchers;  // GET .../events (api/events.h)
 };
 
 // A request let in: whose it is, and its place among the requests under way.
@@ -594,6 +596,67 @@ asio::awaitable<HttpResponse> patch_document(Api& api, const Caller& caller, con
   co_return co_await on_document(api, caller, req, id, work, /*for_write=*/true);
 }
 
+// GET /api/v1/documents/{id}/events (api/events.h): found like a read, answered with
+// the snapshot event, then followed by api.watchers.
+asio::awaitable<HttpResponse> watch_document(Api& api, const Caller& caller, const HttpRequest& req,
+                                             const RequestInfo& info) {
+  if (!info.event_stream) co_return error_response(http::status::not_implemented, "no event streams here");
+  auto place = api.watchers->admit(caller.claims.token_id);
+  if (auto* refused = std::get_if<std::string>(&place)) {
+    if (*refused == "token") {
+      co_return error_response(http::status::too_many_requests,
+                               "this token has " + std::to_string(api.limits.max_event_streams_per_token) +
+                                   " event streams open (the limit)");
+    }
+    HttpResponse busy = error_response(http::status::service_unavailable, "too many event streams open; try again later");
+    busy.set(http::field::retry_after, "5");
+    co_return busy;
+  }
+  // A reconnect that says it has seen the current heads gets no snapshot.
+  const std::string last_event_id(req["Last-Event-ID"].substr(0, 64 * 65));
+  struct First {
+    WatchedView state;
+    std::string snapshot;  // the event, unless the client has this view already
+    std::string group;
+  };
+  auto first = std::make_shared<First>();
+  const std::string id = param(info, "id");
+  const FoundWork work = [first, last_event_id](GroupRepo::DocumentAccess& doc, const std::string& group,
+                                                std::optional<Bytes>&) -> Answer {
+    first->group = group;
+    first->state.heads = doc.heads();
+    auto document = doc.document();
+    if (!document) return error_answer(http::status::internal_server_error, document.error().message);
+    auto view = std::make_shared<const nlohmann::json>((*document)->to_json());
+    if (last_event_id.empty() || last_event_id != heads_id(first->state.heads)) {
+      first->snapshot = snapshot_event(first->state.heads, dump(*view));
+    }
+    first->state.view = std::move(view);
+    return {http::status::ok, "", "text/event-stream", "", true};
+  };
+  HttpResponse res = co_await on_document(api, caller, req, id, work, /*for_write=*/false, /*heavy=*/false);
+  if (res.result() != http::status::ok || req.method() == http::verb::head) co_return res;
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");  // a proxy (nginx) passes events on as they come
+  auto out = std::make_shared<server::EventStream>();
+  if (caller.claims.expires_at > 0) {
+    const auto left = std::chrono::seconds(std::max<int64_t>(0, caller.claims.expires_at - auth::unix_now()));
+    out->set_deadline(server::EventStream::Clock::now() + left);
+  }
+  if (!first->snapshot.empty()) out->send(std::move(first->snapshot));
+  // The token is checked again at every heartbeat: revoked, or its grant withdrawn, the
+  // stream ends.
+  std::string authorization(req[http::field::authorization]);
+  auto still_allowed = [&api, token = authorization.substr(7), group = first->group] {
+    Result<auth::SessionClaims> claims = api.verify(token);
+    return claims.ok() && access_for(*claims).can_read(group);
+  };
+  api.watchers->watch(first->group, id, out, std::move(first->state),
+                      std::move(std::get<server::RequestLimiter::Ticket>(place)), std::move(still_allowed));
+  *info.event_stream = std::move(out);
+  co_return res;
+}
+
 using Route = asio::awaitable<HttpResponse> (*)(Api&, const Caller&, const HttpRequest&, const RequestInfo&);
 
 server::RouteHandler handler(std::shared_ptr<Api> api, Route route) {
@@ -611,10 +674,16 @@ asio::awaitable<HttpResponse> list_groups_route(Api& api, const Caller& caller, 
 
 }  // namespace
 
-void add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify, WriterId writer,
-                    ApiLimits limits) {
+std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify,
+                                     WriterId writer, ApiLimits limits) {
   const size_t total = limits.max_in_flight;
   auto api = std::make_shared<Api>(Api{repo, std::move(verify), std::move(writer), limits, server::RequestLimiter(total)});
+  api->watchers =
+      std::make_shared<DocumentWatchers>(repo, limits.max_event_streams, limits.max_event_streams_per_token);
+  repo.set_change_listener([watchers = std::weak_ptr<DocumentWatchers>(api->watchers)](
+                               const std::string& group, const std::string& id) {
+    if (auto w = watchers.lock()) w->changed(group, id);
+  });
   // Public: the description says nothing about the owner's data.
   router.add(http::verb::get, "/api/v1/openapi.json",
              [](const HttpRequest&, const RequestInfo&) -> asio::awaitable<HttpResponse> {
@@ -627,6 +696,10 @@ void add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier
   router.add(http::verb::get, "/api/v1/documents/{id}", handler(api, read_document), true);
   router.add(http::verb::patch, "/api/v1/documents/{id}", handler(api, patch_document), true);
   router.add(http::verb::get, "/api/v1/documents/{id}/changes", handler(api, list_changes), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}/events", handler(api, watch_document), true);
+  return [watchers = std::weak_ptr<DocumentWatchers>(api->watchers)] {
+    if (auto w = watchers.lock()) w->recheck();
+  };
 }
 
 }  // namespace gm::api

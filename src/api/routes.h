@@ -9,6 +9,8 @@
 //                                                 the saved document (Accept: octet-stream)
 //   PATCH /api/v1/documents/{id}                  RFC 6902 JSON Patch, If-Match: heads
 //   GET   /api/v1/documents/{id}/changes          ?since=h1,h2 the changes' metadata
+//   GET   /api/v1/documents/{id}/events           Server-Sent Events: a snapshot, then
+//                                                 each change as a JSON Patch (events.h)
 //   GET   /api/v1/openapi.json                    this API's description
 //
 // Threads: handlers run on the io thread and never do work that grows with a document
@@ -57,12 +59,15 @@ struct ApiLimits {
   size_t default_page = 50;
   size_t max_page = 200;               // ?limit= above it is 400
   size_t max_heads = 64;               // hashes in ?since=, ?heads=, If-Match
+  size_t max_event_streams = 64;       // GET .../events streams open, server-wide (then 503)
+  size_t max_event_streams_per_token = 8;  // of one token (then 429)
 };
 
 // Adds the routes above to `router`. `repo` is used on the io thread only, and must
-// outlive the router's server.
-void add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify, WriterId writer,
-                    ApiLimits limits = {});
+// outlive the router's server. The function returned checks every open event stream's
+// token again, ending those revoked: call it on the io thread after a revocation.
+std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify,
+                                     WriterId writer, ApiLimits limits = {});
 
 // The deepest nesting of arrays and objects in `json` (strings skipped), without
 // parsing it: a check before a parser or a copy that recurses. Exposed for tests.

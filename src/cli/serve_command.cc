@@ -17,6 +17,7 @@
 #include <optional>
 
 #include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cctype>
 #include <nlohmann/json.hpp>
@@ -302,13 +303,13 @@ int serve(const ServeOptions& opts) {
   // After the server: joined (in its destructor) while the server's io_context exists.
   boost::asio::thread_pool login_workers(2);
   add_login_routes(srv, login_workers, authenticator, config);
-  api::add_api_routes(
+  const std::function<void()> recheck_event_streams = api::add_api_routes(
       srv.router(), **repo,
       make_claims_verifier(api_key, config, &revocations),
       [key = api_key](const auth::SessionClaims& claims) {
         return auth::keyed_id(key, "api-actor v1", api::writer_subject(claims));
       });
-  close_revoked = [&srv](const auth::RevocationState& state) {
+  close_revoked = [&srv, recheck_event_streams](const auth::RevocationState& state) {
     srv.close_peers(
         [state, now = auth::unix_now()](const server::PeerIdentity& id) {
           return state.revoked(id.session_id, id.issued_at) ||
@@ -316,6 +317,7 @@ int serve(const ServeOptions& opts) {
                              [&](const std::string& g) { return !state.grant_stands(g, now); });
         },
         "session or grant revoked");
+    boost::asio::post(srv.executor(), recheck_event_streams);  // the API's event streams, likewise
   };
   auto port = srv.listen();
   if (!port.ok()) {

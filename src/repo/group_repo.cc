@@ -146,6 +146,8 @@ void GroupRepo::finish_commit(CommitJob& commit) {
     add_disk_bytes(commit.disk_bytes);
     for (Outgoing& o : commit.out) deliver(std::move(o));
     finish_calls(commit.inbox, Status::Ok());
+    // Every change reaches the graph through a flush: this is where heads move.
+    if (commit.changes_stored > 0 && options_.on_changed) options_.on_changed(commit.document_id);
   } else {
     // Nothing the job made may leave: it could reveal changes that are not on disk. The
     // document goes back to what the disk holds; the clients whose changes these were

@@ -130,6 +130,10 @@ struct GroupRepoOptions {
   // are refused with an error that says so; compaction usually gives some back.
   uint64_t max_group_bytes = 0;
   Executor executor;
+  // On the repo's thread, when a document's heads moved: its new changes are durable
+  // and on their way to its clients (the point where a job's replies leave). For
+  // watchers outside the sync protocol (the API's event streams); may be empty.
+  std::function<void(const std::string& document_id)> on_changed;
 };
 
 class GroupRepo {

@@ -97,6 +97,9 @@ void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::Docu
     o.idle_unload = options_.idle_unload;
     o.max_group_bytes = options_.max_group_bytes;
     o.executor = executor_;
+    o.on_changed = [this, group](const std::string& document_id) {
+      if (on_changed_) on_changed_(group, document_id);
+    };
     g = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(*store), o, options_.log))
             .first->second.get();
   }
@@ -275,6 +278,8 @@ void Repo::set_executor(Executor executor) {
   executor_ = std::move(executor);
   for (auto& [name, group] : groups_) group->set_executor(executor_);
 }
+
+void Repo::set_change_listener(ChangeListener listener) { on_changed_ = std::move(listener); }
 
 void Repo::flush() {
   for (auto& [name, group] : groups_) group->flush();

@@ -76,6 +76,10 @@ class Repo {
   void flush();
   // Where every group runs its jobs (GroupRepoOptions::executor).
   void set_executor(Executor executor);
+  // Told (group, document id) whenever a document's heads move, in every group, open
+  // or opened later (GroupRepoOptions::on_changed). One listener; on this thread.
+  using ChangeListener = std::function<void(const std::string& group, const std::string& document_id)>;
+  void set_change_listener(ChangeListener listener);
 
   // Per group, for metrics and /healthz.
   std::vector<std::pair<std::string, GroupStats>> stats() const;
@@ -131,6 +135,7 @@ class Repo {
 
   RepoOptions options_;
   Executor executor_;
+  ChangeListener on_changed_;
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;

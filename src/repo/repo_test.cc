@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "util/hex.h"
+
 namespace gm::repo {
 namespace {
 
@@ -185,6 +187,37 @@ TEST_F(RepoTest, ReviewReusedIdIsBoundToTheGroupItAskedFor) {
   auto peers = b->received;
   ASSERT_EQ(b->count<PeerMessage>(), 0u) << "bob (a token for group two) was bound to group one: "
                                           << std::get<PeerMessage>(b->received[0]).sender_id;
+}
+
+// The API's event streams learn of new heads through the change listener: once per
+// job whose changes are durable, in whatever group, and never for a job that added
+// nothing.
+TEST_F(RepoTest, TheChangeListenerHearsOfDurableChangesOnly) {
+  std::vector<std::pair<std::string, std::string>> heard;
+  repo_->set_change_listener([&](const std::string& group, const std::string& id) { heard.emplace_back(group, id); });
+  const std::string id = "3Rvncn6vGfW9LAndSNbqedrx1V2g";
+  // Spec vector a1: one change setting title = "hi".
+  const Bytes change = *from_hex(
+      "856f4a83913f8185013400100123456789abcdef0123456789abcdef0101000000061507340142025602570270027f057469746c65017f01"
+      "7f2668697f00");
+  std::vector<Status> outcomes;
+  auto call = [&](std::optional<Bytes> c) {
+    repo_->with_group("xyz.groundmist.test", [&, c](Result<GroupRepo*> g) {
+      ASSERT_TRUE(g.ok());
+      (*g)->call(id, {[c](GroupRepo::DocumentAccess&) -> Result<std::optional<Bytes>> { return c; },
+                      [&](Status s) { outcomes.push_back(s); }});
+    });
+    executor_.run_all();
+  };
+  call(std::nullopt);
+  EXPECT_TRUE(heard.empty());
+  call(change);
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_TRUE(outcomes[1].ok()) << outcomes[1].error().message;
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0], std::make_pair(std::string("xyz.groundmist.test"), id));
+  call(change);  // known already: nothing new
+  EXPECT_EQ(heard.size(), 1u);
 }
 
 }  // namespace

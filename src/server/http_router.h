@@ -39,10 +39,16 @@ namespace gm::server {
 namespace http = boost::beast::http;
 using HttpRequest = http::request<http::string_body>;
 using HttpResponse = http::response<http::string_body>;
+class EventStream;
+
 // What the connection knows beyond the request itself.
 struct RequestInfo {
   std::string remote_address;  // the client's IP address
   std::map<std::string, std::string, std::less<>> params;  // a pattern route's {name} segments
+  // Where a handler that answers with an event stream (server/event_stream.h) puts it;
+  // its response then carries only the status and headers. Null where the caller
+  // cannot stream (the handler answers 501 then).
+  std::shared_ptr<EventStream>* event_stream = nullptr;
 };
 using RouteHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&, const RequestInfo&)>;
 

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -11,8 +13,10 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <variant>
 
+#include "server/event_stream.h"
 #include "server/url_query.h"
 #include "server/websocket_session.h"
 
@@ -68,6 +72,90 @@ std::variant<PeerIdentity, HttpResponse> check_upgrade(ServerContext& ctx, const
     return final_response(http::status::too_many_requests, "");
   }
   return std::move(identity).value();
+}
+
+constexpr std::string_view kHeartbeat = ": heartbeat\n\n";
+
+// Part of an event stream's body: false if it could not be written in time.
+asio::awaitable<bool> write_body(ServerContext& ctx, beast::tcp_stream& stream, bool chunked, std::string_view text) {
+  stream.expires_after(ctx.config.request_timeout);  // a client that stops reading is cut here
+  beast::error_code ec;
+  if (chunked) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)), kTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(text), kTuple);
+  }
+  co_return !ec;
+}
+
+// Writes `head` (a route's answer, its body ignored) and then `events` until the stream
+// ends (event_stream.h says when). The connection is not reused afterwards.
+asio::awaitable<void> serve_event_stream(ServerContext& ctx, beast::tcp_stream& stream, HttpResponse& head,
+                                         unsigned request_version, const std::shared_ptr<EventStream>& events,
+                                         const std::string& who) {
+  // HTTP/1.1 chunks the body, so a client tells an ended stream from a cut one;
+  // HTTP/1.0 has no chunks: the body ends with the connection.
+  const bool chunked = request_version >= 11;
+  head.body().clear();
+  head.erase(http::field::content_length);
+  head.keep_alive(false);
+  if (chunked) head.chunked(true);
+  http::response_serializer<http::string_body> serializer(head);
+  stream.expires_after(ctx.config.request_timeout);
+  if (auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple); ec) co_return;
+
+  asio::steady_timer wake(stream.get_executor());
+  events->attach([&wake, &stream, &events] {
+    wake.cancel();
+    // A cut stream stops now, even in the middle of a write its client does not read.
+    beast::error_code ignored;
+    if (events->is_cut()) stream.socket().cancel(ignored);
+  });
+  // Nobody reads the socket while the stream runs but this: a client that closes its
+  // side (or sends anything: nothing is expected) ends the stream now, not at the next
+  // failed write. `alive` keeps a late completion from touching the socket once this
+  // frame is gone.
+  auto alive = std::make_shared<bool>(true);
+  auto sink = std::make_shared<std::array<char, 512>>();
+  stream.socket().async_read_some(asio::buffer(*sink), [alive, sink, events](beast::error_code, size_t) {
+    if (*alive) events->cut("the client closed the stream");
+  });
+
+  auto next_beat = EventStream::Clock::now() + events->heartbeat();
+  bool open = true;
+  while (open) {
+    if (!events->drained() && !events->is_cut()) {
+      const std::string text = events->take();
+      open = co_await write_body(ctx, stream, chunked, text);
+      events->sent(text.size());
+      continue;
+    }
+    if (events->ended()) {
+      if (!events->is_cut() && chunked) {
+        stream.expires_after(ctx.config.request_timeout);
+        co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
+      }
+      break;
+    }
+    const auto now = EventStream::Clock::now();
+    if (now >= events->deadline()) {
+      events->cut("expired");
+    } else if (now >= next_beat) {
+      if (events->check && !events->check()) {
+        events->cut("no longer authorized");
+      } else {
+        open = co_await write_body(ctx, stream, chunked, kHeartbeat);
+        next_beat = EventStream::Clock::now() + events->heartbeat();
+      }
+    } else {
+      // Single-threaded: nothing can be sent between the checks above and this wait.
+      wake.expires_at(std::min(next_beat, events->deadline()));
+      co_await wake.async_wait(kTuple);
+    }
+  }
+  spdlog::debug("{}: event stream over: {}", who, events->ended() ? events->why() : "the connection failed");
+  *alive = false;
+  events->detach();
 }
 
 }  // namespace
@@ -132,7 +220,23 @@ asio::awaitable<void> serve_http(ServerContext& ctx, tcp::socket socket) {
     }
 
     ctx.metrics.http_requests.fetch_add(1, std::memory_order_relaxed);
+    std::shared_ptr<EventStream> events;
+    info.event_stream = &events;
     HttpResponse res = co_await ctx.router.route(req, info);
+    if (events) {
+      // An authenticated, long-lived answer: no longer a plain connection that a new
+      // one may push out (ServerContext::plain_http); ended at shutdown, cut if forced.
+      live.reset();
+      live.emplace(ctx, id, [&stream, events](bool force) {
+        events->end("server shutting down");
+        if (force) stream.close();
+      });
+      if (ctx.stopping) events->end("server shutting down");
+      co_await serve_event_stream(ctx, stream, res, req.version(), events, who);
+      events->detach();  // also when the header could not be written
+      stream.close();
+      co_return;
+    }
     res.keep_alive(req.keep_alive() && !ctx.stopping);
     stream.expires_after(ctx.config.request_timeout);
     auto [write_ec, write_n] = co_await http::async_write(stream, res, kTuple);

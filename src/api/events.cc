@@ -1,0 +1,224 @@
+#include "api/events.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace gm::api {
+
+using automerge::ChangeHash;
+using repo::GroupRepo;
+
+namespace {
+
+std::string dump(const nlohmann::json& j) {
+  // Invalid UTF-8 (a key a client wrote) is replaced, as in the JSON view.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json heads_json(std::span<const ChangeHash> heads) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ChangeHash& h : heads) out.push_back(h.hex());
+  return out;
+}
+
+// RFC 6901: '~' and '/' in a key are escaped.
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void diff_into(const nlohmann::json& before, const nlohmann::json& after, const std::string& path,
+               nlohmann::json& ops) {
+  if (before == after) return;
+  if (before.type() != after.type() || (!before.is_object() && !before.is_array())) {
+    ops.push_back({{"op", "replace"}, {"path", path}, {"value", after}});
+    return;
+  }
+  if (before.is_object()) {
+    for (const auto& [key, value] : before.items()) {
+      auto there = after.find(key);
+      if (there == after.end()) {
+        ops.push_back({{"op", "remove"}, {"path", path + "/" + pointer_token(key)}});
+      } else {
+        diff_into(value, *there, path + "/" + pointer_token(key), ops);
+      }
+    }
+    for (const auto& [key, value] : after.items()) {
+      if (!before.contains(key)) ops.push_back({{"op", "add"}, {"path", path + "/" + pointer_token(key)}, {"value", value}});
+    }
+    return;
+  }
+  // Arrays: what is equal at the start and at the end stays; the middle is changed in
+  // place pairwise, then shortened or lengthened where it ends. An insert or a delete
+  // anywhere in a long list is one operation.
+  const size_t nb = before.size(), na = after.size(), shorter = std::min(nb, na);
+  size_t head = 0;
+  while (head < shorter && before[head] == after[head]) ++head;
+  size_t tail = 0;
+  while (tail < shorter - head && before[nb - 1 - tail] == after[na - 1 - tail]) ++tail;
+  const size_t mid_before = nb - head - tail, mid_after = na - head - tail;
+  const size_t paired = std::min(mid_before, mid_after);
+  for (size_t i = head; i < head + paired; ++i) diff_into(before[i], after[i], path + "/" + std::to_string(i), ops);
+  const std::string at = path + "/" + std::to_string(head + paired);
+  for (size_t i = paired; i < mid_before; ++i) ops.push_back({{"op", "remove"}, {"path", at}});
+  for (size_t i = head + paired; i < head + mid_after; ++i) {
+    ops.push_back({{"op", "add"}, {"path", path + "/" + std::to_string(i)}, {"value", after[i]}});
+  }
+}
+
+}  // namespace
+
+nlohmann::json json_diff(const nlohmann::json& before, const nlohmann::json& after) {
+  nlohmann::json ops = nlohmann::json::array();
+  diff_into(before, after, "", ops);
+  return ops;
+}
+
+std::string heads_id(std::span<const ChangeHash> heads) {
+  std::string id;
+  for (const ChangeHash& h : heads) id += (id.empty() ? "" : ",") + h.hex();
+  return id;
+}
+
+std::string sse_event(std::string_view type, std::string_view id, std::string_view data) {
+  std::string e = "event: ";
+  e += type;
+  e += '\n';
+  if (!id.empty()) {
+    e += "id: ";
+    e += id;
+    e += '\n';
+  }
+  e += "data: ";
+  e += data;
+  e += "\n\n";
+  return e;
+}
+
+std::string snapshot_event(std::span<const ChangeHash> heads, std::string_view view_json) {
+  while (!view_json.empty() && (view_json.back() == '\n' || view_json.back() == ' ')) view_json.remove_suffix(1);
+  std::string data = R"({"heads":)" + dump(heads_json(heads)) + R"(,"doc":)";
+  data += view_json;
+  data += '}';
+  return sse_event("snapshot", heads_id(heads), data);
+}
+
+Result<std::optional<NextEvent>> next_change_event(GroupRepo::DocumentAccess& doc, const WatchedView& last) {
+  std::vector<ChangeHash> heads = doc.heads();
+  if (heads == last.heads) return std::optional<NextEvent>();
+  GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
+  auto view = std::make_shared<const nlohmann::json>(d->to_json());
+  nlohmann::json patch = last.view ? json_diff(*last.view, *view)
+                                   : nlohmann::json::array({{{"op", "replace"}, {"path", ""}, {"value", *view}}});
+  std::string data = dump({{"heads", heads_json(heads)}, {"patch", std::move(patch)}});
+  std::string text = sse_event("change", heads_id(heads), data);
+  return std::optional<NextEvent>(NextEvent{{std::move(heads), std::move(view)}, std::move(text)});
+}
+
+struct DocumentWatchers::Watch {
+  std::string group;
+  std::string id;
+  std::shared_ptr<server::EventStream> out;
+  WatchedView last;
+  server::RequestLimiter::Ticket ticket;
+  bool building = false;  // a call is bringing it up to date
+  bool again = false;     // the heads moved meanwhile: one more call when it is done
+};
+
+std::variant<server::RequestLimiter::Ticket, std::string> DocumentWatchers::admit(const std::string& token_id) {
+  if (auto ticket = limiter_.admit(token_id, max_per_token_)) return std::move(*ticket);
+  return std::string(limiter_.under_way() >= max_streams_ ? "server" : "token");
+}
+
+void DocumentWatchers::watch(std::string group, std::string id, std::shared_ptr<server::EventStream> out,
+                             WatchedView first, server::RequestLimiter::Ticket ticket,
+                             std::function<bool()> still_allowed) {
+  auto w = std::make_shared<Watch>(Watch{std::move(group), std::move(id), std::move(out), std::move(first),
+                                         std::move(ticket)});
+  w->out->check = std::move(still_allowed);
+  // The watch goes with its stream (the stream's on_close is cleared once run, so a
+  // weak reference keeps neither alive).
+  w->out->on_close = [self = weak_from_this(), raw = w.get()] {
+    if (auto s = self.lock()) s->forget(raw);
+  };
+  watches_[{w->group, w->id}].push_back(w);
+  // The heads may have moved between the snapshot and now: a call finds out (and sends
+  // nothing if they did not).
+  update(w);
+}
+
+void DocumentWatchers::forget(const Watch* w) {
+  auto it = watches_.find({w->group, w->id});
+  if (it == watches_.end()) return;
+  std::erase_if(it->second, [w](const std::shared_ptr<Watch>& x) { return x.get() == w; });
+  if (it->second.empty()) watches_.erase(it);
+}
+
+void DocumentWatchers::changed(const std::string& group, const std::string& id) {
+  auto it = watches_.find({group, id});
+  if (it == watches_.end()) return;
+  const std::vector<std::shared_ptr<Watch>> watching = it->second;  // update() may forget some
+  for (const auto& w : watching) update(w);
+}
+
+void DocumentWatchers::recheck() {
+  std::vector<std::shared_ptr<Watch>> all;
+  for (const auto& [key, list] : watches_) all.insert(all.end(), list.begin(), list.end());
+  for (const auto& w : all) {
+    if (w->out->check && !w->out->check()) w->out->cut("no longer authorized");
+  }
+}
+
+void DocumentWatchers::update(const std::shared_ptr<Watch>& w) {
+  if (w->out->ended()) return;
+  if (w->building) {
+    w->again = true;
+    return;
+  }
+  w->building = true;
+  auto next = std::make_shared<Result<std::optional<NextEvent>>>(std::optional<NextEvent>());
+  const WatchedView last = w->last;
+  GroupRepo::DocumentCall call;
+  call.work = [next, last](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+    if (!doc.exists()) return error(ErrorCode::kNotFound, "the document is gone");
+    *next = next_change_event(doc, last);
+    return std::optional<Bytes>();  // nothing to add
+  };
+  // The view and the patch grow with the document: a large one is slow-lane work.
+  call.heavy = true;
+  call.done = [self = weak_from_this(), w, next](Status s) {
+    w->building = false;
+    if (!self.lock() || w->out->ended()) return;
+    if (s && !*next) s = next->error();
+    if (!s) {
+      spdlog::warn("events for document {} of {}: {}; ending the stream", w->id, w->group, s.error().message);
+      return w->out->cut("the document could not be read: " + s.error().message);
+    }
+    if (**next) {
+      NextEvent& e = ***next;
+      w->last = std::move(e.state);
+      if (!w->out->send(std::move(e.text))) {
+        spdlog::info("events for document {} of {}: stream cut: {}", w->id, w->group, w->out->why());
+        return;
+      }
+    }
+    if (std::exchange(w->again, false)) self.lock()->update(w);
+  };
+  repo_.with_group(w->group, [id = w->id, call = std::move(call)](Result<GroupRepo*> g) mutable {
+    if (!g) return call.done(g.error());
+    (*g)->call(id, std::move(call));
+  });
+}
+
+}  // namespace gm::api
