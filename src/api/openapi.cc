@@ -61,8 +61,10 @@ constexpr const char* kDescription = R"json({
       "parameters": [{"$ref": "#/components/parameters/id"},
                      {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "look only in this group"}],
       "get": {"summary": "The changes' metadata",
-              "parameters": [{"name": "since", "in": "query", "schema": {"type": "string"}, "description": "h1,h2: only changes not reachable from these"}],
-              "responses": {"200": {"description": "{changes: [{hash, actor, seq, startOp, time, message, deps}], heads}"}, "default": {"$ref": "#/components/responses/Error"}}}
+              "parameters": [{"name": "since", "in": "query", "schema": {"type": "string"}, "description": "h1,h2: only changes not reachable from these"},
+                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "at most this many (default and most: 1000)"},
+                             {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "the previous page's cursor (with the same since)"}],
+              "responses": {"200": {"description": "{changes: [{hash, actor, seq, startOp, time, message, deps}], heads, cursor}: cursor is null on the last page"}, "default": {"$ref": "#/components/responses/Error"}}}
     },
     "/api/v1/documents/{id}/events": {
       "parameters": [{"$ref": "#/components/parameters/id"},

@@ -349,22 +349,27 @@ asio::awaitable<HttpResponse> list_groups(Api& api, const Caller& caller) {
   co_return to_response(json_answer(http::status::ok, {{"groups", groups}}));
 }
 
+// A whole number query parameter from `least` to `most`; nullopt when absent.
+Result<std::optional<size_t>> count_param(const HttpRequest& req, std::string_view name, size_t least, size_t most,
+                                          const std::string& wrong) {
+  auto text = query(req, name);
+  if (!text) return text.error();
+  if (!*text) return std::optional<size_t>();
+  const std::string& t = **text;
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+  if (ec != std::errc() || end != t.data() + t.size() || n < least || n > most) return error(std::string(name) + ": " + wrong);
+  return std::optional<size_t>(n);
+}
+
 asio::awaitable<HttpResponse> list_documents(Api& api, const Caller& caller, const HttpRequest& req,
                                              const RequestInfo& info) {
   const std::string group = param(info, "group");
   if (Status s = storage::validate_group_name(group); !s) co_return error_response(http::status::bad_request, s.error().message);
   if (!caller.access.can_read(group)) co_return error_response(http::status::forbidden, "this token may not read " + group);
-  size_t limit = api.limits.default_page;
-  auto limit_text = query(req, "limit");
-  if (!limit_text) co_return error_response(http::status::bad_request, limit_text.error().message);
-  if (*limit_text) {
-    const std::string& t = **limit_text;
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), limit);
-    if (ec != std::errc() || end != t.data() + t.size() || limit == 0 || limit > api.limits.max_page) {
-      co_return error_response(http::status::bad_request,
-                               "limit must be a number from 1 to " + std::to_string(api.limits.max_page));
-    }
-  }
+  auto limit = count_param(req, "limit", 1, api.limits.max_page,
+                           "a number from 1 to " + std::to_string(api.limits.max_page));
+  if (!limit) co_return error_response(http::status::bad_request, limit.error().message);
   std::string after;
   auto cursor = query(req, "cursor");
   if (!cursor) co_return error_response(http::status::bad_request, cursor.error().message);
@@ -383,7 +388,7 @@ asio::awaitable<HttpResponse> list_documents(Api& api, const Caller& caller, con
   if (!listed) co_return error_response(status_for(listed.error()), listed.error().message);
   if (!*ids) co_return error_response(http::status::service_unavailable, ids->error().message);
   auto first = std::upper_bound((*ids)->begin(), (*ids)->end(), after);
-  std::vector<std::string> page(first, first + std::min<size_t>(limit, (*ids)->end() - first));
+  std::vector<std::string> page(first, first + std::min<size_t>(limit->value_or(api.limits.default_page), (*ids)->end() - first));
   const bool more = static_cast<size_t>((*ids)->end() - first) > page.size();
 
   // Each document's summary, by its own call (in parallel, on its own slot).
@@ -475,17 +480,29 @@ asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const
     if (!parsed) co_return error_response(http::status::bad_request, "since: " + parsed.error().message);
     since = std::move(*parsed);
   }
+  // A page: `limit` changes from the `cursor`-th on. The changes after `since` are in the
+  // order they were applied, and new ones only ever come after, so a position stays
+  // valid while the document grows.
+  auto limit_param = count_param(req, "limit", 1, api.limits.max_changes_page,
+                                 "a number from 1 to " + std::to_string(api.limits.max_changes_page));
+  if (!limit_param) co_return error_response(http::status::bad_request, limit_param.error().message);
+  auto cursor = count_param(req, "cursor", 0, SIZE_MAX, "not one this server gave");
+  if (!cursor) co_return error_response(http::status::bad_request, cursor.error().message);
+  const size_t limit = limit_param->value_or(api.limits.max_changes_page), from = cursor->value_or(0);
   const std::string id = param(info, "id");
   const FoundWork work =
-      [since](GroupRepo::DocumentAccess& doc, const std::string&, std::optional<Bytes>&) -> Answer {
+      [since, limit, from](GroupRepo::DocumentAccess& doc, const std::string&, std::optional<Bytes>&) -> Answer {
         auto graph = doc.graph();
         if (!graph) return error_answer(http::status::internal_server_error, graph.error().message);
         const automerge::ChangeGraph& g = **graph;
         for (const ChangeHash& h : since) {
           if (!g.has(h)) return error_answer(http::status::bad_request, "since: the document has no change " + h.hex());
         }
+        const std::vector<automerge::ChangeGraph::Index> after = g.changes_since(since);
+        const size_t first = std::min(from, after.size()), last = first + std::min(limit, after.size() - first);
         nlohmann::json changes = nlohmann::json::array();
-        for (automerge::ChangeGraph::Index i : g.changes_since(since)) {
+        for (size_t k = first; k < last; ++k) {
+          const automerge::ChangeGraph::Index i = after[k];
           size_t consumed = 0;
           auto chunk = automerge::parse_chunk(g.chunk(i), &consumed);
           if (!chunk) return error_answer(http::status::internal_server_error, chunk.error().message);
@@ -499,7 +516,9 @@ asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const
                              {"message", header->message.empty() ? nlohmann::json(nullptr) : nlohmann::json(header->message)},
                              {"deps", heads_hex(header->deps)}});
         }
-        Answer a = json_answer(http::status::ok, {{"changes", std::move(changes)}, {"heads", heads_hex(g.heads())}});
+        nlohmann::json body = {{"changes", std::move(changes)}, {"heads", heads_hex(g.heads())}, {"cursor", nullptr}};
+        if (last < after.size()) body["cursor"] = std::to_string(last);
+        Answer a = json_answer(http::status::ok, body);
         a.etag = etag_of(g.heads());
         return a;
       };

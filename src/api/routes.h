@@ -59,6 +59,7 @@ struct ApiLimits {
   size_t default_page = 50;
   size_t max_page = 200;               // ?limit= above it is 400
   size_t max_heads = 64;               // hashes in ?since=, ?heads=, If-Match
+  size_t max_changes_page = 1000;      // changes in one answer of .../changes (?limit= caps lower)
   size_t max_event_streams = 64;       // GET .../events streams open, server-wide (then 503)
   size_t max_event_streams_per_token = 8;  // of one token (then 429)
 };

@@ -71,9 +71,13 @@ const json& tools() {
            {{"id", string_property("Document id: the part of its automerge: URL after 'automerge:'")},
             {"heads", heads_property("Change hashes (hex) of an earlier version")}},
            {"id"}, true),
-      tool("list_changes", "A document's history: hash, actor, seq, time, message and deps of each change.",
+      tool("list_changes",
+           "A document's history: hash, actor, seq, time, message and deps of each change, oldest first. Paged: "
+           "pass the returned cursor (and the same since) to get the next page.",
            {{"id", string_property("Document id")},
-            {"since", heads_property("Only the changes after these heads")}},
+            {"since", heads_property("Only the changes after these heads")},
+            {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many (the server caps it)"}}},
+            {"cursor", string_property("From the previous page")}},
            {"id"}, true),
       tool("create_document", "Creates a document in a group from a JSON object; returns its id, URL and heads.",
            {{"group", string_property("Lexicon NSID group the token may write")},
@@ -102,6 +106,17 @@ std::string heads_query(const json& args, const char* name) {
   return std::string("?") + name + "=" + out;
 }
 
+// "limit=…&cursor=…" from the arguments, after `before` (a query already begun, or "").
+std::string page_query(const json& args, const std::string& before) {
+  std::string query;
+  if (auto l = args.find("limit"); l != args.end() && l->is_number_integer()) query += "limit=" + l->dump();
+  if (auto c = args.find("cursor"); c != args.end() && c->is_string()) {
+    query += (query.empty() ? "" : "&") + std::string("cursor=") + percent_encode(c->get<std::string>());
+  }
+  if (query.empty()) return "";
+  return (before.empty() ? "?" : "&") + query;
+}
+
 std::string required_string(const json& args, const char* name) {
   auto it = args.find(name);
   if (it == args.end() || !it->is_string() || it->get<std::string>().empty()) {
@@ -118,16 +133,12 @@ json call_tool(const std::string& name, const json& args, const ApiCall& api) {
     path = "/api/v1/groups";
   } else if (name == "list_documents") {
     path = "/api/v1/groups/" + percent_encode(required_string(args, "group")) + "/documents";
-    std::string query;
-    if (auto l = args.find("limit"); l != args.end() && l->is_number_integer()) query += "limit=" + l->dump();
-    if (auto c = args.find("cursor"); c != args.end() && c->is_string()) {
-      query += (query.empty() ? "" : "&") + std::string("cursor=") + percent_encode(c->get<std::string>());
-    }
-    if (!query.empty()) path += "?" + query;
+    path += page_query(args, "");
   } else if (name == "read_document") {
     path = "/api/v1/documents/" + percent_encode(required_string(args, "id")) + heads_query(args, "heads");
   } else if (name == "list_changes") {
-    path = "/api/v1/documents/" + percent_encode(required_string(args, "id")) + "/changes" + heads_query(args, "since");
+    const std::string since = heads_query(args, "since");
+    path = "/api/v1/documents/" + percent_encode(required_string(args, "id")) + "/changes" + since + page_query(args, since);
   } else if (name == "create_document") {
     method = "POST";
     path = "/api/v1/groups/" + percent_encode(required_string(args, "group")) + "/documents";

@@ -82,6 +82,21 @@ test('api: a 2.5.6 client\'s document reads as npm toJS, with heads, changes and
   assert.equal(since.json.changes.length, npm.length - 1);
   const none = await call(`/api/v1/documents/${h.documentId}/changes?since=${client.heads(h).join(',')}`);
   assert.deepEqual(none.json.changes, []);
+  assert.equal(none.json.cursor, null);
+  // Pages: followed cursor by cursor, they are the whole list, in its order.
+  const paged = [];
+  for (let cursor = '', pages = 0; cursor !== null; ++pages) {
+    assert.ok(pages < 10);
+    const page = await call(`/api/v1/documents/${h.documentId}/changes?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+    assert.equal(page.status, 200);
+    assert.ok(page.json.changes.length <= 1);
+    paged.push(...page.json.changes);
+    cursor = page.json.cursor;
+  }
+  assert.deepEqual(paged, changes.json.changes);
+  for (const bad of ['limit=0', 'limit=1001', 'limit=x', 'cursor=-1', 'cursor=1e3']) {
+    assert.equal((await call(`/api/v1/documents/${h.documentId}/changes?${bad}`)).status, 400, bad);
+  }
   for (const bad of ['xyz', 'ab'.repeat(32) + ',', '00'.repeat(32)]) {
     const r = await call(`/api/v1/documents/${h.documentId}/changes?since=${bad}`);
     assert.equal(r.status, 400, `since=${bad}: ${JSON.stringify(r.json)}`);
