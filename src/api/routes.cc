@@ -264,21 +264,6 @@ bool content_type_is(const HttpRequest& req, std::initializer_list<std::string_v
 std::string url_of(const std::string& id) { return "automerge:" + id; }
 
 // The time of the latest of `heads` (seconds, as the change says), or none.
-std::optional<int64_t> last_change_time(const automerge::ChangeGraph& graph, std::span<const ChangeHash> heads) {
-  std::optional<int64_t> latest;
-  for (const ChangeHash& h : heads) {
-    auto i = graph.find(h);
-    if (!i) continue;
-    size_t consumed = 0;
-    auto chunk = automerge::parse_chunk(graph.chunk(*i), &consumed);
-    if (!chunk) continue;
-    auto header = automerge::decode_change_header(chunk->body);
-    if (!header) continue;
-    latest = std::max(latest.value_or(header->time), header->time);
-  }
-  return latest;
-}
-
 // Finds document `id` and runs `work` there with the group's name; an answer, or 404.
 // The groups looked in: the one `?group=` names (it must be readable), else every
 // readable group, the token's own first; a write (`for_write`) looks in the writable
@@ -408,9 +393,7 @@ asio::awaitable<HttpResponse> list_documents(Api& api, const Caller& caller, con
                           const std::vector<ChangeHash> heads = doc.heads();
                           nlohmann::json row = {{"id", id}, {"url", url_of(id)}, {"heads", heads_hex(heads)},
                                                 {"size", doc.bytes()}, {"time", nullptr}};
-                          if (auto graph = doc.graph()) {
-                            if (auto t = last_change_time(**graph, heads)) row["time"] = *t;
-                          }
+                          if (auto t = doc.last_change_time(); t && *t) row["time"] = **t;
                           (*rows)[i] = std::move(row);
                           return std::optional<Bytes>();
                         },

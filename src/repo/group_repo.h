@@ -153,6 +153,10 @@ class GroupRepo {
     // Its change graph (a document loaded unexpanded is expanded first: slow for a
     // large one); an error if it cannot be.
     Result<const automerge::ChangeGraph*> graph();
+    // The latest time among its heads' changes (as their authors' clocks said; nullopt
+    // for a document with none). A document at rest (one snapshot, not expanded) is
+    // not expanded for it: the snapshot's change columns say it.
+    Result<std::optional<int64_t>> last_change_time();
     // The whole document with its op set, for the JSON view or to author a change on.
     // Built from the graph (or the snapshot) once and kept with the document while its
     // heads stay; a change authored on it must be what the call returns.

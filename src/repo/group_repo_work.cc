@@ -2,6 +2,7 @@
 // receiving sync messages, storing what they add, making the replies, and compaction.
 // Everything here reads only the repo's options and store (both safe from any thread)
 // and the job it is given.
+#include "automerge/doc_chunk.h"
 #include "automerge/document.h"
 #include "repo/group_repo.h"
 
@@ -347,6 +348,38 @@ bool GroupRepo::DocumentAccess::exists() const { return job_.doc->has_changes();
 std::vector<automerge::ChangeHash> GroupRepo::DocumentAccess::heads() const { return job_.doc->heads(); }
 
 size_t GroupRepo::DocumentAccess::bytes() const { return job_.doc->snapshot_bytes + job_.doc->incremental_bytes; }
+
+Result<std::optional<int64_t>> GroupRepo::DocumentAccess::last_change_time() {
+  std::optional<int64_t> latest;
+  auto take = [&latest](int64_t t) { latest = std::max(latest.value_or(t), t); };
+  const Doc& d = *job_.doc;
+  if (!d.expanded && d.snapshot) {
+    size_t consumed = 0;
+    auto chunk = automerge::parse_chunk(*d.snapshot, &consumed);
+    auto decoded = chunk ? automerge::decode_document(chunk->body, automerge::document_row_limit(
+                                                                      chunk->body.size(), automerge::kMaxStoredDocumentRows))
+                         : Result<automerge::DecodedDocument>(chunk.error());
+    if (decoded) {
+      for (uint64_t row : decoded->heads_index) {
+        if (row < decoded->changes.size()) take(decoded->changes[row].time);
+      }
+      // A file without head indexes: its last change in topological order is a head.
+      if (decoded->heads_index.empty() && !decoded->changes.empty()) take(decoded->changes.back().time);
+      return latest;
+    }
+  }
+  GM_ASSIGN_OR_RETURN(const ChangeGraph* g, graph());
+  for (const automerge::ChangeHash& h : g->heads()) {
+    auto i = g->find(h);
+    if (!i) continue;
+    size_t consumed = 0;
+    auto chunk = automerge::parse_chunk(g->chunk(*i), &consumed);
+    if (!chunk) continue;
+    auto header = automerge::decode_change_header(chunk->body);
+    if (header) take(header->time);
+  }
+  return latest;
+}
 
 Result<const ChangeGraph*> GroupRepo::DocumentAccess::graph() {
   if (!repo_.expand(job_)) return error("the document is too large to read in full here");
