@@ -260,7 +260,7 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
     c.paused = true;
     c.peer->pause(true);
   }
-  slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request});
+  slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request, nullptr, c.read_only});
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
   if (!slot.busy) start_job(document_id, slot);
 }
@@ -294,6 +294,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
     };
     for (const auto& [peer_id, conn] : job->watchers) note(conn);
     for (const Inbound& in : job->inbox) note(in.conn);
+  }
+  // Whatever became of its socket, a read-only message stays read-only.
+  for (const Inbound& in : job->inbox) {
+    if (in.read_only) job->read_only.insert(in.conn);
   }
   size_t others = 0;
   for (const auto& [id, bytes] : orphan_bytes_) others += id == document_id ? 0 : bytes;

@@ -266,6 +266,9 @@ class GroupRepo {
     Bytes data;
     bool is_request = false;
     std::shared_ptr<PendingCall> call;
+    // From an attached read-only connection: kept with the message, since the
+    // connection may be gone (and unknown to start_job) by the time it is worked on.
+    bool read_only = false;
   };
   struct Session {
     uint64_t conn = 0;  // the socket it was made with: another one starts afresh (§2.3)
