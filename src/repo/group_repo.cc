@@ -52,8 +52,12 @@ void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   measure_once();
 }
 
-void GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender,
+bool GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender,
                        bool read_only) {
+  if (auto p = peers_.find(peer_id); p != peers_.end() && p->second != conn) {
+    auto other = conns_.find(p->second);
+    if (other != conns_.end() && other->second.sender.empty()) return false;
+  }
   Connection c{conn, std::move(peer)};
   c.peer_id = std::move(peer_id);
   c.sender = std::move(sender);
@@ -64,6 +68,7 @@ void GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string pe
   if (!conns_.count(conn)) ++attached_;
   conns_[conn] = std::move(c);
   measure_once();
+  return true;
 }
 
 std::string GroupRepo::peer_of(uint64_t conn) const {

@@ -201,7 +201,9 @@ class GroupRepo {
   // `read_only` one gets every document it asks for, but its changes are never stored
   // or forwarded: it is told once per document with an `error` message, and its sync
   // sessions are read-only (sync.h), so neither side asks again.
-  void attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender, bool read_only);
+  // False (and nothing changes) if `peer_id` is a live connection of this group's own:
+  // an attached socket never takes a peer id from under one.
+  bool attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender, bool read_only);
   // The peer id the connection joined with (empty before its join, or unknown).
   std::string peer_of(uint64_t conn) const;
   const std::string& peer_id() const { return options_.peer_id; }

@@ -176,8 +176,13 @@ void Repo::route(uint64_t conn, Route& r, GroupRepo& own, ByteView frame) {
     r.held.emplace_front(frame.begin(), frame.end());
     return locate(conn, routes_.at(conn), *document_id);
   }
-  if (group != &own && r.attached.insert(group).second) {
-    group->attach(conn, r.peer, peer_id, own.peer_id(), r.reach(group->group()) != Reach::kWrite);
+  if (group != &own && !r.attached.count(group)) {
+    if (!group->attach(conn, r.peer, peer_id, own.peer_id(), r.reach(group->group()) != Reach::kWrite)) {
+      // Its peer id is a live socket of that group's own, which it must not displace.
+      r.peer->send(encode_message(DocUnavailableMessage{own.peer_id(), peer_id, *document_id}));
+      return;
+    }
+    r.attached.insert(group);
   }
   group->receive(conn, frame);
 }
