@@ -52,8 +52,12 @@ void GroupRepo::connect(uint64_t conn, std::shared_ptr<Peer> peer) {
   measure_once();
 }
 
-void GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender,
+bool GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender,
                        bool read_only) {
+  if (auto p = peers_.find(peer_id); p != peers_.end() && p->second != conn) {
+    auto other = conns_.find(p->second);
+    if (other != conns_.end() && other->second.sender.empty()) return false;
+  }
   Connection c{conn, std::move(peer)};
   c.peer_id = std::move(peer_id);
   c.sender = std::move(sender);
@@ -64,6 +68,7 @@ void GroupRepo::attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string pe
   if (!conns_.count(conn)) ++attached_;
   conns_[conn] = std::move(c);
   measure_once();
+  return true;
 }
 
 std::string GroupRepo::peer_of(uint64_t conn) const {
@@ -262,7 +267,7 @@ void GroupRepo::on_sync(Connection& c, const std::string& document_id, Bytes dat
     c.paused = true;
     c.peer->pause(true);
   }
-  slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request});
+  slot.inbox.push_back({c.id, c.peer_id, std::move(data), is_request, nullptr, c.read_only});
   stats_.documents_loaded = static_cast<int64_t>(slots_.size());
   if (!slot.busy) start_job(document_id, slot);
 }
@@ -296,6 +301,10 @@ void GroupRepo::start_job(const std::string& document_id, Slot& slot) {
     };
     for (const auto& [peer_id, conn] : job->watchers) note(conn);
     for (const Inbound& in : job->inbox) note(in.conn);
+  }
+  // Whatever became of its socket, a read-only message stays read-only.
+  for (const Inbound& in : job->inbox) {
+    if (in.read_only) job->read_only.insert(in.conn);
   }
   size_t others = 0;
   for (const auto& [id, bytes] : orphan_bytes_) others += id == document_id ? 0 : bytes;

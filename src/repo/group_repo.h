@@ -209,7 +209,9 @@ class GroupRepo {
   // `read_only` one gets every document it asks for, but its changes are never stored
   // or forwarded: it is told once per document with an `error` message, and its sync
   // sessions are read-only (sync.h), so neither side asks again.
-  void attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender, bool read_only);
+  // False (and nothing changes) if `peer_id` is a live connection of this group's own:
+  // an attached socket never takes a peer id from under one.
+  bool attach(uint64_t conn, std::shared_ptr<Peer> peer, std::string peer_id, std::string sender, bool read_only);
   // The peer id the connection joined with (empty before its join, or unknown).
   std::string peer_of(uint64_t conn) const;
   const std::string& peer_id() const { return options_.peer_id; }
@@ -274,6 +276,9 @@ class GroupRepo {
     Bytes data;
     bool is_request = false;
     std::shared_ptr<PendingCall> call;
+    // From an attached read-only connection: kept with the message, since the
+    // connection may be gone (and unknown to start_job) by the time it is worked on.
+    bool read_only = false;
   };
   struct Session {
     uint64_t conn = 0;  // the socket it was made with: another one starts afresh (§2.3)

@@ -179,8 +179,13 @@ void Repo::route(uint64_t conn, Route& r, GroupRepo& own, ByteView frame) {
     r.held.emplace_front(frame.begin(), frame.end());
     return locate(conn, routes_.at(conn), *document_id);
   }
-  if (group != &own && r.attached.insert(group).second) {
-    group->attach(conn, r.peer, peer_id, own.peer_id(), r.reach(group->group()) != Reach::kWrite);
+  if (group != &own && !r.attached.count(group)) {
+    if (!group->attach(conn, r.peer, peer_id, own.peer_id(), r.reach(group->group()) != Reach::kWrite)) {
+      // Its peer id is a live socket of that group's own, which it must not displace.
+      r.peer->send(encode_message(DocUnavailableMessage{own.peer_id(), peer_id, *document_id}));
+      return;
+    }
+    r.attached.insert(group);
   }
   group->receive(conn, frame);
 }
@@ -205,18 +210,22 @@ void Repo::locate(uint64_t conn, const std::shared_ptr<Route>& route, const std:
     located(conn, *r, document_id, lookup->found ? lookup->groups[*lookup->found] : nullptr);
   };
   auto look = [this, lookup, document_id, done] {
-    for (size_t i = 0; i < lookup->groups.size(); ++i) {
-      if (lookup->groups[i] && lookup->groups[i]->holds(document_id)) {
-        lookup->found = i;
-        return done();
-      }
+    // In order: a group that holds it in memory counts only once every group before it
+    // was found not to have it on disk (the own group first).
+    std::vector<bool> held;
+    for (GroupRepo* g : lookup->groups) held.push_back(g && g->holds(document_id));
+    if (held[0]) {
+      lookup->found = 0;
+      return done();
     }
     std::vector<std::shared_ptr<storage::DocumentStore>> stores;
     for (GroupRepo* g : lookup->groups) stores.push_back(g ? g->store() : nullptr);
-    auto work = [stores = std::move(stores), lookup, document_id] {
+    auto work = [stores = std::move(stores), held = std::move(held), lookup, document_id] {
       for (size_t i = 0; i < stores.size(); ++i) {
         // A folder that cannot be listed holds nothing we could serve.
-        Result<bool> has = stores[i] ? stores[i]->has_document(document_id) : Result<bool>(false);
+        Result<bool> has = held[i] ? Result<bool>(true)
+                           : stores[i] ? stores[i]->has_document(document_id)
+                                       : Result<bool>(false);
         if (has && *has) {
           lookup->found = i;
           return;

@@ -442,3 +442,138 @@ TEST_F(RoutingTest, ADocumentOnDiskIsFoundAfterARestartAndFramesKeepTheirOrder) 
 
 }  // namespace
 }  // namespace gm::repo
+
+// REVIEW (review-ws): attacks on routed connections (Repo::Route, GroupRepo::attach).
+namespace gm::repo {
+namespace {
+
+// Every lane waits until run_all(), in order.
+struct DeferAll {
+  std::deque<std::pair<std::function<void()>, std::function<void()>>> jobs;
+  Executor hook() {
+    return [this](Lane, std::function<void()> work, std::function<void()> done) {
+      jobs.emplace_back(std::move(work), std::move(done));
+    };
+  }
+  void run_all() {
+    while (!jobs.empty()) {
+      auto [work, done] = std::move(jobs.front());
+      jobs.pop_front();
+      work();
+      done();
+    }
+  }
+};
+
+// A legacy (2.x) client's sync message that carries one change, whatever its state.
+Bytes sync_with_change(const std::string& from, const std::string& doc, const automerge::ChangeGraph& graph,
+                       const Bytes& change) {
+  automerge::SyncMessage m;
+  m.heads = graph.heads();
+  m.add_owned(change);
+  return encode_message(SyncMessage{from, "", doc, automerge::encode_sync_message(m)});
+}
+
+// A read-only socket's message that waits in the document's inbox behind a job under
+// way is worked on after the socket closed: the job no longer knows the connection was
+// read-only (start_job looks it up in conns_), so the session it makes is a writing
+// one, and the change is stored in b and forwarded to b's clients.
+TEST_F(RoutingTest, ReviewReadOnlyChangeQueuedBehindABusyJobIsNotStoredAfterTheSocketCloses) {
+  RoutedClient w{1, "writer"}, r{2, "reader"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  sync(r, kDoc);
+  ASSERT_EQ(r.docs[kDoc].heads(), w.docs[kDoc].heads());
+
+  DeferAll deferred;
+  repo_->set_executor(deferred.hook());
+  const Bytes mine = change_by(2);
+  ASSERT_TRUE(r.docs[kDoc].load(mine).ok());
+  const size_t writer_had = w.peer->received.size();
+  // Two frames back to back: the first starts a job, the second waits in the inbox.
+  repo_->receive(r.conn, sync_with_change(r.id, kDoc, r.docs[kDoc], mine));
+  repo_->receive(r.conn, sync_with_change(r.id, kDoc, r.docs[kDoc], mine));
+  repo_->disconnect(r.conn);  // the client closes at once
+  deferred.run_all();
+  EXPECT_EQ(files_of("xyz/groundmist/b", kDoc).size(), 1u) << "a read-only socket's change was stored in b";
+  size_t forwarded = 0;
+  for (size_t i = writer_had; i < w.peer->received.size(); ++i) forwarded += std::holds_alternative<SyncMessage>(w.peer->received[i]);
+  EXPECT_EQ(forwarded, 0u) << "a read-only socket's change was forwarded to b's clients";
+}
+
+// The in-memory check (GroupRepo::holds) runs over every group before any disk
+// listing, so a document the socket's own group has on disk is found in another group
+// that happens to hold the same id in memory: "own group first" does not hold, and the
+// socket syncs (read-only) against the other group's copy of its own document.
+TEST_F(RoutingTest, ReviewTheOwnGroupComesFirstEvenWhenAnotherGroupHoldsTheIdInMemory) {
+  RoutedClient own{1, "own-app"}, w{2, "writer"}, r{3, "reader"};
+  // a has kDoc on disk (written by its own app, then unloaded).
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(own, "xyz.groundmist.a");
+  ASSERT_TRUE(own.docs[kDoc].load(change_by(7)).ok());
+  sync(own, kDoc);
+  repo_->disconnect(own.conn);
+  repo_->flush();
+  executor_.run_all();
+  ASSERT_FALSE(files_of("xyz/groundmist/a", kDoc).empty());
+  // b has a document of the same id, loaded now.
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  // A socket of a with a read scope on b asks for kDoc.
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  sync(r, kDoc);
+  EXPECT_EQ(r.docs[kDoc].heads(), own.docs[kDoc].heads()) << "the socket got b's document instead of its own group's";
+}
+
+// A connection attached to b takes over b's peer id → connection map (peers_) even
+// when that id belongs to a live socket of b's own (the same app's Repo over two
+// sockets, or anyone who learnt the id: b's ephemeral relays carry it to the reader).
+// b's own client then stops hearing other clients' changes: start_job keeps only the
+// watchers peers_ maps to.
+TEST_F(RoutingTest, ReviewAnAttachedSocketWithTheSamePeerIdDoesNotCutOffTheGroupsOwnClient) {
+  RoutedClient victim{1, "shared-peer"}, bob{2, "bob"}, r{3, "shared-peer"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(victim);
+  connect(bob, "xyz.groundmist.b");
+  sync(bob, kDoc);
+  sync(victim, kDoc);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  sync(r, kDoc);
+  // bob edits; the victim, a native client of b, should hear it.
+  automerge::Change next;
+  next.actor = Bytes(16, 9);
+  next.seq = 1;
+  next.start_op = 2;
+  next.deps = bob.docs[kDoc].heads();
+  next.ops.resize(1);
+  next.ops[0].key.map_key = "k";
+  ASSERT_TRUE(bob.docs[kDoc].load(automerge::encode_change(next)).ok());
+  const size_t victim_had = victim.peer->received.size();
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  sync(bob, kDoc);
+  size_t heard = 0;
+  for (size_t i = victim_had; i < victim.peer->received.size(); ++i) {
+    heard += std::holds_alternative<SyncMessage>(victim.peer->received[i]);
+  }
+  EXPECT_GT(heard, 0u) << "b's own client no longer hears b's changes";
+  // And once the attached socket goes, b forgets the victim's peer id altogether.
+  repo_->disconnect(r.conn);
+  next.seq = 2;
+  next.start_op = 3;
+  next.deps = bob.docs[kDoc].heads();
+  ASSERT_TRUE(bob.docs[kDoc].load(automerge::encode_change(next)).ok());
+  const size_t victim_had2 = victim.peer->received.size();
+  sync(bob, kDoc);
+  heard = 0;
+  for (size_t i = victim_had2; i < victim.peer->received.size(); ++i) {
+    heard += std::holds_alternative<SyncMessage>(victim.peer->received[i]);
+  }
+  EXPECT_GT(heard, 0u) << "after the attached socket left, b's own client is still cut off";
+}
+
+}  // namespace
+}  // namespace gm::repo
