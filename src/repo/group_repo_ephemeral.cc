@@ -10,6 +10,9 @@ void GroupRepo::on_ephemeral(Connection& c, EphemeralMessage& m) {
   // message circle forever, and would let anyone in the group speak as anyone. A star
   // needs nothing more: the server is every client's hub.
   if (m.sender_id != c.peer_id) return;
+  // A read-only grant reads the group; it does not speak to the group's apps (presence,
+  // cursors and the like would reach them from a socket they never let in).
+  if (c.read_only) return;
   // Each (session, count) once: the highest count of the peer's last few sessions (a
   // repo has one session id for its life; ids are at most 1 KiB).
   constexpr size_t kSessionsKept = 8;

@@ -1525,3 +1525,57 @@ TEST_F(GroupRepoJobTest, ReviewTwoPeersNoPingPong) {
 
 }  // namespace
 }  // namespace gm::repo
+
+namespace gm::repo {
+namespace {
+
+// A document list's time: a document at rest (one snapshot) answers from the snapshot's
+// change columns, without being expanded; a live one from its heads' changes.
+TEST_F(GroupRepoTest, TheLastChangeTimeOfADocumentAtRestNeedsNoExpansion) {
+  automerge::Change first;
+  first.actor = Bytes(16, 0xaa);
+  first.seq = 1;
+  first.start_op = 1;
+  first.time = 1700000000;
+  first.ops.resize(1);
+  first.ops[0].key.map_key = "k";
+  auto doc = automerge::Document::load(automerge::encode_change(first));
+  ASSERT_TRUE(doc.ok());
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(automerge::encode_change(first)).ok());
+  ASSERT_EQ(upload_whole(a, doc->save()).size(), 1u);
+  repo_->disconnect(a.conn);
+  repo_->unload_idle(Clock::now() + std::chrono::hours(1));
+  ASSERT_EQ(repo_->stats().documents_loaded, 0);
+
+  std::optional<int64_t> time;
+  auto ask = [&] {
+    time.reset();
+    repo_->call(kDocId, {[&](GroupRepo::DocumentAccess& d) -> Result<std::optional<Bytes>> {
+                           auto t = d.last_change_time();
+                           if (t) time = *t;
+                           return std::optional<Bytes>();
+                         },
+                         [](Status) {}});
+  };
+  ask();
+  EXPECT_EQ(time, 1700000000);
+  EXPECT_EQ(repo_->stats().documents_expanded, 0u);
+
+  automerge::Change next = first;
+  next.actor = Bytes(16, 0xbb);
+  next.start_op = 2;
+  next.time = 1700000500;
+  next.deps = a.graph.heads();
+  Client b{2, "bob"};
+  join(b);
+  ASSERT_TRUE(b.graph.load(automerge::encode_change(first)).ok());
+  ASSERT_TRUE(b.graph.add_chunk(automerge::encode_change(next)).ok());
+  sync(b);
+  ask();
+  EXPECT_EQ(time, 1700000500);
+}
+
+}  // namespace
+}  // namespace gm::repo

@@ -577,3 +577,26 @@ TEST_F(RoutingTest, ReviewAnAttachedSocketWithTheSamePeerIdDoesNotCutOffTheGroup
 
 }  // namespace
 }  // namespace gm::repo
+
+namespace gm::repo {
+namespace {
+
+// A read-only grant hears the group's ephemeral messages but does not speak to its apps.
+TEST_F(RoutingTest, AReadOnlySocketsEphemeralMessagesAreNotRelayed) {
+  RoutedClient w{1, "writer"}, r{2, "reader"};
+  peer_id_ = "storage-server-test-xyz.groundmist.b";
+  write_doc_in_b(w);
+  peer_id_ = "storage-server-test-xyz.groundmist.a";
+  connect(r, "xyz.groundmist.a", reach_b(Reach::kRead));
+  sync(r, kDoc);
+  auto ephemeral = [](const std::string& from, uint64_t count) {
+    return encode_message(EphemeralMessage{from, "", kDoc, "session-" + from, count, Bytes{0xa0}});
+  };
+  repo_->receive(r.conn, ephemeral(r.id, 1));
+  EXPECT_EQ(w.peer->count<EphemeralMessage>(), 0u);
+  repo_->receive(w.conn, ephemeral(w.id, 1));
+  EXPECT_EQ(r.peer->count<EphemeralMessage>(), 1u);
+}
+
+}  // namespace
+}  // namespace gm::repo
