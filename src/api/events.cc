@@ -1,5 +1,7 @@
 #include "api/events.h"
 
+#include "automerge/json_patch.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,20 +25,6 @@ nlohmann::json heads_json(std::span<const ChangeHash> heads) {
   return out;
 }
 
-// RFC 6901: '~' and '/' in a key are escaped.
-std::string pointer_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 void diff_into(const nlohmann::json& before, const nlohmann::json& after, const std::string& path,
                nlohmann::json& ops) {
@@ -49,13 +37,13 @@ void diff_into(const nlohmann::json& before, const nlohmann::json& after, const 
     for (const auto& [key, value] : before.items()) {
       auto there = after.find(key);
       if (there == after.end()) {
-        ops.push_back({{"op", "remove"}, {"path", path + "/" + pointer_token(key)}});
+        ops.push_back({{"op", "remove"}, {"path", path + "/" + automerge::json_pointer_token(key)}});
       } else {
-        diff_into(value, *there, path + "/" + pointer_token(key), ops);
+        diff_into(value, *there, path + "/" + automerge::json_pointer_token(key), ops);
       }
     }
     for (const auto& [key, value] : after.items()) {
-      if (!before.contains(key)) ops.push_back({{"op", "add"}, {"path", path + "/" + pointer_token(key)}, {"value", value}});
+      if (!before.contains(key)) ops.push_back({{"op", "add"}, {"path", path + "/" + automerge::json_pointer_token(key)}, {"value", value}});
     }
     return;
   }

@@ -197,15 +197,7 @@ class PatchWriter {
     std::string out;
     for (size_t i = 0; i < n; ++i) {
       out += '/';
-      for (char c : path[i]) {
-        if (c == '~') {
-          out += "~0";
-        } else if (c == '/') {
-          out += "~1";
-        } else {
-          out += c;
-        }
-      }
+      out += json_pointer_token(path[i]);
     }
     return "\"" + out + "\"";
   }
@@ -465,6 +457,20 @@ class PatchWriter {
 };
 
 }  // namespace
+
+std::string json_pointer_token(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 Result<std::vector<std::string>> parse_json_pointer(std::string_view pointer) {
   std::vector<std::string> tokens;

@@ -88,5 +88,7 @@ Result<std::optional<Transaction::Committed>> apply_json_patch(Document& doc, co
 
 // The JSON Pointer tokens of a path, or an error (exposed for tests).
 Result<std::vector<std::string>> parse_json_pointer(std::string_view pointer);
+// One key as a JSON Pointer token: '~' and '/' escaped (RFC 6901).
+std::string json_pointer_token(std::string_view key);
 
 }  // namespace gm::automerge
