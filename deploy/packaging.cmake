@@ -30,9 +30,9 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${GM_PACKAGE_CONTACT}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "personal sync server for local-first apps (automerge-repo, atproto)")
 set(CPACK_PACKAGE_DESCRIPTION
-    "Groundmist Sync stores the Automerge documents of one person's local-first apps, \
-each app's under its Lexicon NSID group, and syncs them over WebSocket with the \
-automerge-repo protocol. It is linked to its owner's AT Protocol identity (a DID): \
+    "Groundmist Sync stores the Automerge documents of one person's local-first apps,
+each app's under its Lexicon NSID group, and syncs them over WebSocket with the
+automerge-repo protocol. It is linked to its owner's AT Protocol identity (a DID):
 apps find it through the owner's atproto record and prove they act for the owner.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
