@@ -26,8 +26,11 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The .deb (CPack; deploy/packaging.cmake, docs/deploy.md): $(BUILD)/groundmist-sync_*.deb.
-package: build
-	cmake --build $(BUILD) --target package
+# Only the program is built for it, not the tests and benchmarks.
+package: deps
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS) --target groundmist-sync
+	cd $(BUILD) && cpack -G DEB
 
 # Under AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests again, and the
 # end-to-end suites of restarts, bad input, stress, faults and limits against the
