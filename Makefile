@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 20
 
-.PHONY: run test build deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency bench-scale soak clean
+.PHONY: run test build package deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency bench-scale soak clean
 
 run: build
 	./$(BUILD)/groundmist-sync serve
@@ -24,6 +24,13 @@ npm: deps
 build: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The .deb (CPack; deploy/packaging.cmake, docs/deploy.md): $(BUILD)/groundmist-sync_*.deb.
+# Only the program is built for it, not the tests and benchmarks.
+package: deps
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS) --target groundmist-sync
+	cd $(BUILD) && cpack -G DEB
 
 # Under AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests again, and the
 # end-to-end suites of restarts, bad input, stress, faults and limits against the

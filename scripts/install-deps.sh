@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only those that are missing (make and
 # python3 build better-sqlite3, the reference PDS's database, for the login tests).
-# Runs apt-get as root (or through sudo).
+# Runs apt-get as root (or through sudo). With --program, only what building the program
+# and its .deb needs (deploy/Dockerfile's build stage): no benchmarks, fuzzers or node.
 set -euo pipefail
 
-packages=(
-  g++ cmake ninja-build pkg-config make python3
+# The program (GoogleTest too: CMakeLists.txt looks for it whatever is built), and
+# `make package` (dpkg-shlibdeps in dpkg-dev, and `file`, which CPack's DEB generator
+# uses to find the program's libraries).
+program_packages=(
+  g++ cmake ninja-build pkg-config make
   libboost1.81-dev libssl-dev libdeflate-dev libsqlite3-dev libcurl4-openssl-dev
   libcbor-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev time
-  nodejs npm
+  libgtest-dev libgmock-dev
+  dpkg-dev file
 )
+packages=("${program_packages[@]}")
+if [ "${1:-}" != "--program" ]; then
+  packages+=(
+    python3 libbenchmark-dev
+    clang libclang-rt-14-dev time
+    nodejs npm
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
