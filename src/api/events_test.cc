@@ -98,6 +98,69 @@ TEST(JsonDiff, RandomChangesPatchExactly) {
   }
 }
 
+// Review (sse): keys that need escaping or are empty, unicode, arrays of arrays, and
+// list/map/scalar type changes at every depth, patched by nlohmann's RFC 6902 applier.
+TEST(JsonDiff, ReviewAdversarialKeysAndShapes) {
+  std::mt19937 rng(6902);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const std::vector<std::string> keys = {"", "/", "~", "~1", "~0", "a/b", "~/~", "0", "-", "h\u00e9", "\U0001F600", " "};
+  std::function<json(int)> value = [&](int depth) -> json {
+    switch (depth > 3 ? pick(4) : pick(7)) {
+      case 0: return pick(3);
+      case 1: return keys[static_cast<size_t>(pick(static_cast<int>(keys.size())))];
+      case 2: return nullptr;
+      case 3: return pick(2) == 0;
+      case 4: case 5: {
+        json a = json::array();
+        for (int i = pick(5); i > 0; --i) a.push_back(value(depth + 1));
+        return a;
+      }
+      default: {
+        json o = json::object();
+        for (int i = pick(5); i > 0; --i) o[keys[static_cast<size_t>(pick(static_cast<int>(keys.size())))]] = value(depth + 1);
+        return o;
+      }
+    }
+  };
+  std::function<void(json&, int)> mutate = [&](json& v, int depth) {
+    if (v.is_array() && !v.empty() && pick(3)) return mutate(v[static_cast<size_t>(pick(static_cast<int>(v.size())))], depth + 1);
+    if (v.is_object() && !v.empty() && pick(3)) {
+      auto it = v.begin();
+      std::advance(it, pick(static_cast<int>(v.size())));
+      return mutate(it.value(), depth + 1);
+    }
+    if (v.is_array() && pick(2)) {
+      if (v.empty() || pick(2)) {
+        v.insert(v.begin() + pick(static_cast<int>(v.size()) + 1), value(depth + 1));
+      } else {
+        v.erase(v.begin() + pick(static_cast<int>(v.size())));
+      }
+      return;
+    }
+    if (v.is_object() && pick(2)) {
+      if (!v.empty() && pick(2)) {
+        auto it = v.begin();
+        std::advance(it, pick(static_cast<int>(v.size())));
+        v.erase(it);
+      } else {
+        v[keys[static_cast<size_t>(pick(static_cast<int>(keys.size())))]] = value(depth + 1);
+      }
+      return;
+    }
+    v = value(depth);
+  };
+  for (int round = 0; round < 20000; ++round) {
+    json before = value(0);
+    json after = before;
+    for (int i = pick(4) + 1; i > 0; --i) mutate(after, 0);
+    expect_patches(before, after);
+    // The patch as the client sees it: through the event's text and back.
+    const json patch = json::parse(json_diff(before, after).dump());
+    EXPECT_EQ(before.patch(patch), after);
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 TEST(Events, TheTextOfAnEvent) {
   EXPECT_EQ(sse_event("change", "a,b", R"({"x":1})"), "event: change\nid: a,b\ndata: {\"x\":1}\n\n");
   EXPECT_EQ(sse_event("change", "", "{}"), "event: change\ndata: {}\n\n");

@@ -8,10 +8,14 @@ bool EventStream::send(std::string event) {
   if (ended_) return false;
   // One event always goes, however large (a large document's snapshot): what is held
   // is at most the bound plus one event.
-  if (unsent_bytes_ > 0 && unsent_bytes_ + event.size() > max_unsent_bytes_) {
+  // An event over the bound that went alone (a large snapshot) does not count against
+  // those behind it: a change made while it is written waits for it.
+  const size_t others = unsent_bytes_ - alone_left_;
+  if (others > 0 && others + event.size() > max_unsent_bytes_) {
     cut("slow reader: more than " + std::to_string(max_unsent_bytes_) + " bytes of events unsent");
     return false;
   }
+  if (unsent_bytes_ == 0 && event.size() > max_unsent_bytes_) alone_left_ = event.size();
   unsent_bytes_ += event.size();
   queue_.push_back(std::move(event));
   wake();
@@ -28,7 +32,7 @@ void EventStream::end(std::string why) {
 void EventStream::cut(std::string why) {
   if (!ended_) why_ = std::move(why);
   ended_ = cut_ = true;
-  unsent_bytes_ = 0;
+  unsent_bytes_ = alone_left_ = 0;
   queue_.clear();
   wake();
 }

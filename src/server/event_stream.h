@@ -11,7 +11,8 @@
 //
 // The producer (e.g. the API's document watcher) talks to the stream on the io thread
 // only. What it may make the server hold for a client is bounded: a stream whose
-// unsent bytes would pass max_unsent_bytes (plus one event) is cut (the client, slower than the events,
+// unsent bytes would pass max_unsent_bytes (not counting an oldest event that was over
+// it alone, e.g. a large snapshot) is cut (the client, slower than the events,
 // reconnects and starts afresh). A stream ends:
 //   end()        by the producer: what is queued is sent, then the body ends;
 //   cut()        by the producer, or a slow reader: at once, unsent events dropped;
@@ -69,7 +70,10 @@ class EventStream {
 
   // Everything queued, joined; its bytes count as unsent until sent() says otherwise.
   std::string take();
-  void sent(size_t bytes) { unsent_bytes_ -= std::min(unsent_bytes_, bytes); }
+  void sent(size_t bytes) {
+    unsent_bytes_ -= std::min(unsent_bytes_, bytes);
+    alone_left_ -= std::min(alone_left_, bytes);  // the oldest bytes are written first
+  }
   bool drained() const { return queue_.empty(); }
   // Whether what is queued is to be dropped (cut) rather than sent (end).
   bool is_cut() const { return cut_; }
@@ -90,6 +94,7 @@ class EventStream {
   const std::chrono::milliseconds heartbeat_;
   std::deque<std::string> queue_;
   size_t unsent_bytes_ = 0;  // queued, and taken but not yet written
+  size_t alone_left_ = 0;    // of those, an oldest event over the bound that went alone
   bool ended_ = false;
   bool cut_ = false;
   bool detached_ = false;

@@ -307,3 +307,102 @@ test('events: a reader that does not read is cut; the others keep their stream',
   assert.ok(!received.endsWith('0\r\n\r\n'), 'cut, not ended');
   assert.ok(!fast.ended);
 });
+
+// ---- Review (branch review-sse).
+
+// Review: a document whose snapshot is over the 4 MiB bound. A client that reads as it
+// can, but whose snapshot takes a while to arrive (here: it reads nothing for a second,
+// as over a slow link), is cut by the first change made meanwhile: its one small event
+// is counted on top of the snapshot's unsent megabytes. Each reconnect is cut the same
+// way while the document is being edited.
+test('review: a change made while a large snapshot is on its way waits for it', { skip, timeout: 120000 }, async (t) => {
+  const { client, server } = await setup(t);
+  const h = client.create({ v: 0 });
+  for (const k of ['a', 'b', 'c']) {
+    client.change(h, (d) => { d[k] = new client.A.ImmutableString(k.repeat(4 << 20)); });
+  }
+  await client.waitServerHas(h, 60000);
+
+  const net = await import('node:net');
+  const sock = net.connect(server.port, '127.0.0.1');
+  await new Promise((resolve) => sock.once('connect', resolve));
+  sock.pause();  // not reading yet: the 12 MiB snapshot is still being written
+  sock.write(`GET /api/v1/documents/${h.documentId}/events HTTP/1.1\r\nHost: x\r\n` +
+             `Authorization: Bearer ${server.token(GROUP)}\r\n\r\n`);
+  await sleep(1000);
+  client.change(h, (d) => { d.v = 1; });  // one small change
+  await client.waitServerHas(h);
+  await sleep(500);
+
+  let received = '';
+  let closed = false;
+  sock.setEncoding('latin1');
+  sock.on('data', (d) => { received += d; });
+  sock.on('close', () => { closed = true; });
+  sock.resume();
+  await waitFor(() => /event: change/.test(received) || closed, 30000, 'the change event or the close');
+  t.diagnostic(`received ${received.length} bytes; server: ${(server.log().match(/stream cut: [^\n]*/) || ['-'])[0]}`);
+  sock.destroy();
+  assert.match(received.slice(0, 200), /^HTTP\/1\.1 200/);
+  assert.ok(!closed || /event: change/.test(received), 'the stream was cut before the change event');
+  assert.match(received, /event: change/);
+  assert.doesNotMatch(server.log(), /slow reader/);
+});
+
+// Review: each stream builds its own JSON view of the document at every change (a
+// DocumentCall per stream, heavy: the slow lane for a large document), one after the
+// other on the document's slot. With 32 streams on a large document, a change costs
+// 32 full view builds and diffs, and the document's next write waits behind them all.
+test('review: streams on a large document share the work of a change', { skip, timeout: 240000 }, async (t) => {
+  const { client, base, server } = await setup(t);
+  const items = Array.from({ length: 40000 }, (_, i) => ({ i, name: `item ${i}`, tags: ['x', 'y'] }));
+  const h = client.create({ v: 0, items });
+  await client.waitServerHas(h, 60000);
+  const patch = async (v) => {
+    const t0 = performance.now();
+    const res = await fetch(`${base}/api/v1/documents/${h.documentId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${server.token(GROUP)}`, 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/v', value: v }]),
+    });
+    const body = await res.text();
+    assert.equal(res.status, 200, body);
+    return performance.now() - t0;
+  };
+  // Two writes in a row; the second waits for what the first set off.
+  const measure = async (streams, v) => {
+    const [, second] = await Promise.all([patch(v), sleep(20).then(() => patch(v + 1))]);
+    for (const s of streams) {
+      await waitFor(() => s.events.some((e) => e.type === 'change' && e.data.patch.some((o) => o.value === v + 1)),
+                    60000, 'every stream to hear of the writes');
+    }
+    return second;
+  };
+  const tokens = [server.token(GROUP), ...[1, 2, 3].map(() => mintToken(GROUP, server.data))];
+  let opened = 0;
+  const open = async (n) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const s = await openEvents(base, h.documentId, { token: tokens[Math.floor(opened++ / 8)] });
+      assert.equal(s.status, 200);
+      await s.next('snapshot', 60000);
+      out.push(s);
+    }
+    t.after(() => out.forEach((s) => s.close()));
+    return out;
+  };
+  // The quickest of three: the machine is shared.
+  let v = 0;
+  const best = async (streams) => {
+    const times = [];
+    for (let i = 0; i < 3; i++) times.push(await measure(streams, (v += 10)));
+    return Math.min(...times);
+  };
+  const one = await open(1);
+  await measure(one, 1);  // warm
+  const alone = await best(one);
+  const many = [...one, ...(await open(31))];
+  const shared = await best(many);
+  t.diagnostic(`second write: ${alone.toFixed(0)} ms with 1 stream, ${shared.toFixed(0)} ms with 32`);
+  assert.ok(shared < alone * 3 + 300, `32 streams made a write wait ${shared.toFixed(0)} ms (1 stream: ${alone.toFixed(0)} ms)`);
+});
