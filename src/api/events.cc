@@ -102,16 +102,24 @@ std::string snapshot_event(std::span<const ChangeHash> heads, std::string_view v
   return sse_event("snapshot", heads_id(heads), data);
 }
 
-Result<std::optional<NextEvent>> next_change_event(GroupRepo::DocumentAccess& doc, const WatchedView& last) {
-  std::vector<ChangeHash> heads = doc.heads();
-  if (heads == last.heads) return std::optional<NextEvent>();
-  GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
-  auto view = std::make_shared<const nlohmann::json>(d->to_json());
-  nlohmann::json patch = last.view ? json_diff(*last.view, *view)
-                                   : nlohmann::json::array({{{"op", "replace"}, {"path", ""}, {"value", *view}}});
-  std::string data = dump({{"heads", heads_json(heads)}, {"patch", std::move(patch)}});
-  std::string text = sse_event("change", heads_id(heads), data);
-  return std::optional<NextEvent>(NextEvent{{std::move(heads), std::move(view)}, std::move(text)});
+Result<std::vector<std::optional<NextEvent>>> next_change_events(GroupRepo::DocumentAccess& doc,
+                                                                 std::span<const WatchedView> lasts) {
+  const std::vector<ChangeHash> heads = doc.heads();
+  std::vector<std::optional<NextEvent>> out(lasts.size());
+  std::shared_ptr<const nlohmann::json> view;
+  for (size_t i = 0; i < lasts.size(); ++i) {
+    const WatchedView& last = lasts[i];
+    if (heads == last.heads) continue;
+    if (!view) {
+      GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
+      view = std::make_shared<const nlohmann::json>(d->to_json());
+    }
+    nlohmann::json patch = last.view ? json_diff(*last.view, *view)
+                                     : nlohmann::json::array({{{"op", "replace"}, {"path", ""}, {"value", *view}}});
+    std::string data = dump({{"heads", heads_json(heads)}, {"patch", std::move(patch)}});
+    out[i] = NextEvent{{heads, view}, sse_event("change", heads_id(heads), data)};
+  }
+  return out;
 }
 
 struct DocumentWatchers::Watch {
@@ -120,8 +128,6 @@ struct DocumentWatchers::Watch {
   std::shared_ptr<server::EventStream> out;
   WatchedView last;
   server::RequestLimiter::Ticket ticket;
-  bool building = false;  // a call is bringing it up to date
-  bool again = false;     // the heads moved meanwhile: one more call when it is done
 };
 
 std::variant<server::RequestLimiter::Ticket, std::string> DocumentWatchers::admit(const std::string& token_id) {
@@ -140,70 +146,88 @@ void DocumentWatchers::watch(std::string group, std::string id, std::shared_ptr<
   w->out->on_close = [self = weak_from_this(), raw = w.get()] {
     if (auto s = self.lock()) s->forget(raw);
   };
-  watches_[{w->group, w->id}].push_back(w);
+  const Key key{w->group, w->id};
+  feeds_[key].watches.push_back(w);
   // The heads may have moved between the snapshot and now: a call finds out (and sends
   // nothing if they did not).
-  update(w);
+  update(key);
 }
 
 void DocumentWatchers::forget(const Watch* w) {
-  auto it = watches_.find({w->group, w->id});
-  if (it == watches_.end()) return;
-  std::erase_if(it->second, [w](const std::shared_ptr<Watch>& x) { return x.get() == w; });
-  if (it->second.empty()) watches_.erase(it);
+  auto it = feeds_.find({w->group, w->id});
+  if (it == feeds_.end()) return;
+  std::erase_if(it->second.watches, [w](const std::shared_ptr<Watch>& x) { return x.get() == w; });
+  // A call under way finds the feed gone, and ends there.
+  if (it->second.watches.empty()) feeds_.erase(it);
 }
 
-void DocumentWatchers::changed(const std::string& group, const std::string& id) {
-  auto it = watches_.find({group, id});
-  if (it == watches_.end()) return;
-  const std::vector<std::shared_ptr<Watch>> watching = it->second;  // update() may forget some
-  for (const auto& w : watching) update(w);
-}
+void DocumentWatchers::changed(const std::string& group, const std::string& id) { update({group, id}); }
 
 void DocumentWatchers::recheck() {
   std::vector<std::shared_ptr<Watch>> all;
-  for (const auto& [key, list] : watches_) all.insert(all.end(), list.begin(), list.end());
+  for (const auto& [key, feed] : feeds_) all.insert(all.end(), feed.watches.begin(), feed.watches.end());
   for (const auto& w : all) {
     if (w->out->check && !w->out->check()) w->out->cut("no longer authorized");
   }
 }
 
-void DocumentWatchers::update(const std::shared_ptr<Watch>& w) {
-  if (w->out->ended()) return;
-  if (w->building) {
-    w->again = true;
+void DocumentWatchers::update(const Key& key) {
+  auto it = feeds_.find(key);
+  if (it == feeds_.end()) return;
+  Feed& feed = it->second;
+  if (feed.building) {
+    feed.again = true;
     return;
   }
-  w->building = true;
-  auto next = std::make_shared<Result<std::optional<NextEvent>>>(std::optional<NextEvent>());
-  const WatchedView last = w->last;
+  // The views the streams were told last, each once (streams that kept up share one).
+  auto lasts = std::make_shared<std::vector<WatchedView>>();
+  for (const auto& w : feed.watches) {
+    if (w->out->ended()) continue;
+    auto same = [&w](const WatchedView& v) { return v.heads == w->last.heads; };
+    if (std::none_of(lasts->begin(), lasts->end(), same)) lasts->push_back(w->last);
+  }
+  if (lasts->empty()) return;
+  feed.building = true;
+  auto next = std::make_shared<Result<std::vector<std::optional<NextEvent>>>>(error("not built"));
   GroupRepo::DocumentCall call;
-  call.work = [next, last](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+  call.work = [next, lasts](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
     if (!doc.exists()) return error(ErrorCode::kNotFound, "the document is gone");
-    *next = next_change_event(doc, last);
+    *next = next_change_events(doc, *lasts);
     return std::optional<Bytes>();  // nothing to add
   };
   // The view and the patch grow with the document: a large one is slow-lane work.
   call.heavy = true;
-  call.done = [self = weak_from_this(), w, next](Status s) {
-    w->building = false;
-    if (!self.lock() || w->out->ended()) return;
+  call.done = [self = weak_from_this(), key, lasts, next](Status s) {
+    auto me = self.lock();
+    if (!me) return;
+    auto it = me->feeds_.find(key);
+    if (it == me->feeds_.end()) return;  // every stream went meanwhile
+    it->second.building = false;
     if (s && !*next) s = next->error();
-    if (!s) {
-      spdlog::warn("events for document {} of {}: {}; ending the stream", w->id, w->group, s.error().message);
-      return w->out->cut("the document could not be read: " + s.error().message);
-    }
-    if (**next) {
-      NextEvent& e = ***next;
-      w->last = std::move(e.state);
-      if (!w->out->send(std::move(e.text))) {
-        spdlog::info("events for document {} of {}: stream cut: {}", w->id, w->group, w->out->why());
-        return;
+    // A copy: sending may cut a stream, which forgets it (and may erase the feed).
+    const std::vector<std::shared_ptr<Watch>> watching = it->second.watches;
+    for (const auto& w : watching) {
+      if (w->out->ended()) continue;
+      if (!s) {
+        spdlog::warn("events for document {} of {}: {}; ending the stream", key.second, key.first, s.error().message);
+        w->out->cut("the document could not be read: " + s.error().message);
+        continue;
+      }
+      // A stream that came meanwhile was told other heads: the next call is for it.
+      auto told = std::find_if(lasts->begin(), lasts->end(),
+                               [&w](const WatchedView& v) { return v.heads == w->last.heads; });
+      if (told == lasts->end()) continue;
+      std::optional<NextEvent>& e = (**next)[told - lasts->begin()];
+      if (!e) continue;
+      w->last = e->state;
+      if (!w->out->send(std::string(e->text))) {
+        spdlog::info("events for document {} of {}: stream cut: {}", key.second, key.first, w->out->why());
       }
     }
-    if (std::exchange(w->again, false)) self.lock()->update(w);
+    it = me->feeds_.find(key);
+    if (it != me->feeds_.end() && std::exchange(it->second.again, false)) me->update(key);
   };
-  repo_.with_group(w->group, [id = w->id, call = std::move(call)](Result<GroupRepo*> g) mutable {
+  repo_.with_group(key.first, [id = key.second, call = std::move(call)](Result<GroupRepo*> g) mutable {
     if (!g) return call.done(g.error());
     (*g)->call(id, std::move(call));
   });

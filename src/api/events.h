@@ -12,11 +12,13 @@
 //
 // How it runs. The repo tells DocumentWatchers::changed() when a document's heads move
 // (repo::Repo::set_change_listener: its new changes are durable and on their way to
-// its clients). Each stream on that document then runs a DocumentCall on the
-// document's slot: on a worker, it builds the JSON view at the new heads and the patch
-// from the view it sent last, and the io thread only queues the event text. Changes
-// that land while a stream's call runs are coalesced: one more call follows, at the
-// latest heads, so a burst of edits is one event (or a few), never a backlog.
+// its clients). One DocumentCall for all the document's streams then runs on the
+// document's slot: on a worker, it builds the JSON view at the new heads once, and one
+// patch per view the streams were told last (streams that kept up share one), and the
+// io thread only queues the event text, the same for every stream that shares it.
+// Changes that land while the call runs are coalesced: one more call follows, at the
+// latest heads, so a burst of edits is one event (or a few), never a backlog, and the
+// work of a change does not grow with the number of streams.
 //
 // Bounds: streams server-wide and per token (admit(); ApiLimits::max_event_streams and
 // max_event_streams_per_token); each stream's unsent bytes
@@ -60,13 +62,15 @@ std::string sse_event(std::string_view type, std::string_view id, std::string_vi
 // The snapshot event for `heads` and the view's JSON text (a JSON object).
 std::string snapshot_event(std::span<const automerge::ChangeHash> heads, std::string_view view_json);
 
-// On a worker: the change event from `last` to the document as it is, and the new
-// state; nothing if its heads are still `last.heads`.
+// On a worker: for each of `lasts`, the change event from it to the document as it is,
+// and the new state; nothing for one whose heads are still the document's. The view is
+// built once for all of them.
 struct NextEvent {
   WatchedView state;
   std::string text;
 };
-Result<std::optional<NextEvent>> next_change_event(repo::GroupRepo::DocumentAccess& doc, const WatchedView& last);
+Result<std::vector<std::optional<NextEvent>>> next_change_events(repo::GroupRepo::DocumentAccess& doc,
+                                                                 std::span<const WatchedView> lasts);
 
 // Every open document event stream. On the io thread only.
 class DocumentWatchers : public std::enable_shared_from_this<DocumentWatchers> {
@@ -93,15 +97,21 @@ class DocumentWatchers : public std::enable_shared_from_this<DocumentWatchers> {
  private:
   struct Watch;
   using Key = std::pair<std::string, std::string>;  // group, document id
-  // Brings `w` up to the document's heads (coalescing, see above).
-  void update(const std::shared_ptr<Watch>& w);
+  // The streams of one document, and the one call bringing them up to date.
+  struct Feed {
+    std::vector<std::shared_ptr<Watch>> watches;
+    bool building = false;  // a call is under way
+    bool again = false;     // the heads moved (or a stream came) meanwhile: one more call then
+  };
+  // Brings the document's streams up to its heads (coalescing, see above).
+  void update(const Key& key);
   void forget(const Watch* w);
 
   repo::Repo& repo_;
   server::RequestLimiter limiter_;
   const size_t max_streams_;
   const size_t max_per_token_;
-  std::map<Key, std::vector<std::shared_ptr<Watch>>> watches_;
+  std::map<Key, Feed> feeds_;
 };
 
 }  // namespace gm::api
