@@ -6,9 +6,15 @@
 //          unloaded from the server) and warm (again and again), against npm load +
 //          toJS of the same bytes;
 //   patch  PATCH of one key of a 10,000-key document (created with POST), round trip
-//          including the durable commit, against npm load + change + save.
+//          including the durable commit, against npm load + change + save;
+//   floor  GET /healthz (a small answer made on the io thread) by the same client: what
+//          any request costs, the HTTP round trip of node's fetch on loopback.
+// Requests go one at a time over node's fetch, which keeps its connection alive (checked:
+// no connection to the server is closed, in TIME-WAIT, after the reads; `ss` counts them).
 //
-//   node bench/api_bench.mjs --bin PATH --text FILE [--patches 200] [--reads 30]
+//   node bench/api_bench.mjs --bin PATH --text FILE [--patches 200] [--reads 200] [--data DIR]
+// --data: where the server's data folder is made (default the OS's temp folder; its
+// filesystem's flush is part of every PATCH).
 // Prints a markdown table: median and p99 per side, and the ratio of medians (C++ / JS).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -25,7 +31,8 @@ const { values } = parseArgs({
     bin: { type: "string" },
     text: { type: "string" },
     patches: { type: "string", default: "200" },
-    reads: { type: "string", default: "30" },
+    reads: { type: "string", default: "200" },
+    data: { type: "string" },
   },
 });
 const GROUP = "xyz.groundmist.bench";
@@ -36,7 +43,7 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-const data = fs.mkdtempSync(path.join(os.tmpdir(), "gm-api-bench-"));
+const data = fs.mkdtempSync(path.join(values.data ?? os.tmpdir(), "gm-api-bench-"));
 const server = spawn(values.bin, ["serve", "--port", "0", "--host", "127.0.0.1", "--data", data, "--log-level", "warn",
   "--idle-unload", "1"], { stdio: ["ignore", "pipe", "inherit"] });
 const port = await new Promise((resolve, reject) => {
@@ -71,8 +78,23 @@ try {
     return now() - t0;
   };
   const cold = await read();
+  // Connections to the server closed lately (TIME-WAIT), as `ss` sees them.
+  const closed = () => {
+    const out = spawnSync("ss", ["-tanH", "state", "time-wait", `( dport = :${port} or sport = :${port} )`]);
+    return out.status === 0 ? out.stdout.toString().split("\n").filter(Boolean).length : NaN;
+  };
+  const before = closed();
   const warm = [];
   for (let i = 0; i < Number(values.reads); i++) warm.push(await read());
+  const floor = [];
+  for (let i = 0; i < Number(values.reads); i++) {
+    const t0 = now();
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    await res.text();
+    floor.push(now() - t0);
+  }
+  const after = closed();
+  if (after > before) console.error(`note: ${after - before} connections closed during the reads (no keep-alive?)`);
   const npmRead = [];
   for (let i = 0; i < 5; i++) {
     const t0 = now();
@@ -113,6 +135,7 @@ try {
   console.log("|---|---|---|---|---|---|");
   console.log(row("read the 50k-change text document, cold (npm: load + toJS)", [cold], npmRead));
   console.log(row(`read it warm (${warm.length} reads)`, warm, npmRead));
+  console.log(row(`floor: GET /healthz, same client (${floor.length})`, floor, npmRead));
   console.log(row(`PATCH one key of a 10,000-key document, durable (${patches.length}; npm: load + change + save)`, patches, npmPatch));
 } finally {
   await client?.close().catch(() => {});
