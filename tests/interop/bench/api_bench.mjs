@@ -8,7 +8,12 @@
 //   patch  PATCH of one key of a 10,000-key document (created with POST), round trip
 //          including the durable commit, against npm load + change + save;
 //   floor  GET /healthz (a small answer made on the io thread) by the same client: what
-//          any request costs, the HTTP round trip of node's fetch on loopback.
+//          any request costs, the HTTP round trip of node's fetch on loopback;
+//   disk   the flushes of the data folder's filesystem, measured here right after the
+//          PATCHes: one fdatasync of a small overwrite (one device flush), and a new file
+//          made durable the way a PATCH's change is (write a temp file, fdatasync it,
+//          rename it into another folder, fsync that folder: two flushes). A PATCH
+//          answered only once durable cannot beat the second.
 // Requests go one at a time over node's fetch, which keeps its connection alive (checked:
 // no connection to the server is closed, in TIME-WAIT, after the reads; `ss` counts them).
 //
@@ -84,10 +89,11 @@ try {
     return out.status === 0 ? out.stdout.toString().split("\n").filter(Boolean).length : NaN;
   };
   const before = closed();
+  // Taken in turns, so that both see the client as warm and the machine as loaded.
   const warm = [];
-  for (let i = 0; i < Number(values.reads); i++) warm.push(await read());
   const floor = [];
   for (let i = 0; i < Number(values.reads); i++) {
+    warm.push(await read());
     const t0 = now();
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     await res.text();
@@ -129,6 +135,32 @@ try {
     npmPatch.push(now() - t0);
   }
 
+  // The disk's floor, on the data folder's filesystem.
+  const disk = { flush: [], file: [] };
+  const scratch = fs.mkdtempSync(path.join(data, "disk-floor-"));
+  fs.mkdirSync(path.join(scratch, "tmp"));
+  fs.mkdirSync(path.join(scratch, "dst"));
+  const small = Buffer.alloc(100, 1);
+  const one = fs.openSync(path.join(scratch, "one"), "w");
+  const dst = fs.openSync(path.join(scratch, "dst"), "r");
+  for (let i = 0; i < Number(values.patches); i++) {
+    let t0 = now();
+    fs.writeSync(one, small, 0, small.length, 0);
+    fs.fdatasyncSync(one);
+    disk.flush.push(now() - t0);
+    t0 = now();
+    const temp = path.join(scratch, "tmp", `t${i}`);
+    const fd = fs.openSync(temp, "wx", 0o600);
+    fs.writeSync(fd, small);
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(temp, path.join(scratch, "dst", `f${i}`));
+    fs.fsyncSync(dst);
+    disk.file.push(now() - t0);
+  }
+  fs.closeSync(one);
+  fs.closeSync(dst);
+
   const row = (what, c, j) => `| ${what} | ${quantile(c, 0.5).toFixed(2)} | ${quantile(c, 0.99).toFixed(2)} | ` +
     `${quantile(j, 0.5).toFixed(2)} | ${quantile(j, 0.99).toFixed(2)} | ${(quantile(c, 0.5) / quantile(j, 0.5)).toFixed(3)} |`;
   console.log("| operation | C++ API median ms | C++ API p99 ms | npm median ms | npm p99 ms | ratio of medians |");
@@ -137,6 +169,9 @@ try {
   console.log(row(`read it warm (${warm.length} reads)`, warm, npmRead));
   console.log(row(`floor: GET /healthz, same client (${floor.length})`, floor, npmRead));
   console.log(row(`PATCH one key of a 10,000-key document, durable (${patches.length}; npm: load + change + save)`, patches, npmPatch));
+  const only = (what, c) => `| ${what} | ${quantile(c, 0.5).toFixed(2)} | ${quantile(c, 0.99).toFixed(2)} | | | |`;
+  console.log(only(`disk: one flush, fdatasync of a 100-byte overwrite (${disk.flush.length})`, disk.flush));
+  console.log(only(`disk: a new durable file, as a PATCH's: temp, fdatasync, rename, fsync of the folder (${disk.file.length})`, disk.file));
 } finally {
   await client?.close().catch(() => {});
   server.kill("SIGTERM");
