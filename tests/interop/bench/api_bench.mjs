@@ -9,7 +9,7 @@
 //          including the durable commit, against npm load + change + save;
 //   floor  GET /healthz (a small answer made on the io thread) by the same client: what
 //          any request costs, the HTTP round trip of node's fetch on loopback;
-//   disk   the flushes of the data folder's filesystem, measured here right after the
+//   disk   the flushes of the data folder's filesystem, measured here in turns with the
 //          PATCHes: one fdatasync of a small overwrite (one device flush), and a new file
 //          made durable the way a PATCH's change is (write a temp file, fdatasync it,
 //          rename it into another folder, fsync that folder: two flushes). A PATCH
@@ -115,27 +115,8 @@ try {
   });
   if (made.status !== 201) throw new Error(`POST: HTTP ${made.status} ${await made.text()}`);
   const doc = (await made.json()).id;
-  const patches = [];
-  for (let i = 0; i < Number(values.patches); i++) {
-    const t0 = now();
-    const res = await fetch(`${base}/documents/${doc}`, {
-      method: "PATCH", headers: { ...auth, "content-type": "application/json-patch+json" },
-      body: JSON.stringify([{ op: "replace", path: `/k${(i * 37) % 10000}`, value: -i }]),
-    });
-    await res.text();
-    if (res.status !== 200) throw new Error(`PATCH: HTTP ${res.status}`);
-    patches.push(now() - t0);
-  }
-  let saved = A.save(A.from(keys));
-  const npmPatch = [];
-  for (let i = 0; i < Math.min(50, Number(values.patches)); i++) {
-    const t0 = now();
-    const d = A.change(A.load(saved), (x) => { x[`k${(i * 37) % 10000}`] = -i; });
-    saved = A.save(d);
-    npmPatch.push(now() - t0);
-  }
-
-  // The disk's floor, on the data folder's filesystem.
+  // The disk's floor, on the data folder's filesystem, measured in turns with the
+  // PATCHes (this machine's flushes change speed over minutes).
   const disk = { flush: [], file: [] };
   const scratch = fs.mkdtempSync(path.join(data, "disk-floor-"));
   fs.mkdirSync(path.join(scratch, "tmp"));
@@ -143,7 +124,7 @@ try {
   const small = Buffer.alloc(100, 1);
   const one = fs.openSync(path.join(scratch, "one"), "w");
   const dst = fs.openSync(path.join(scratch, "dst"), "r");
-  for (let i = 0; i < Number(values.patches); i++) {
+  const floorTurn = (i) => {
     let t0 = now();
     fs.writeSync(one, small, 0, small.length, 0);
     fs.fdatasyncSync(one);
@@ -157,9 +138,29 @@ try {
     fs.renameSync(temp, path.join(scratch, "dst", `f${i}`));
     fs.fsyncSync(dst);
     disk.file.push(now() - t0);
+  };
+  const patches = [];
+  for (let i = 0; i < Number(values.patches); i++) {
+    floorTurn(i);
+    const t0 = now();
+    const res = await fetch(`${base}/documents/${doc}`, {
+      method: "PATCH", headers: { ...auth, "content-type": "application/json-patch+json" },
+      body: JSON.stringify([{ op: "replace", path: `/k${(i * 37) % 10000}`, value: -i }]),
+    });
+    await res.text();
+    if (res.status !== 200) throw new Error(`PATCH: HTTP ${res.status}`);
+    patches.push(now() - t0);
   }
   fs.closeSync(one);
   fs.closeSync(dst);
+  let saved = A.save(A.from(keys));
+  const npmPatch = [];
+  for (let i = 0; i < Math.min(50, Number(values.patches)); i++) {
+    const t0 = now();
+    const d = A.change(A.load(saved), (x) => { x[`k${(i * 37) % 10000}`] = -i; });
+    saved = A.save(d);
+    npmPatch.push(now() - t0);
+  }
 
   const row = (what, c, j) => `| ${what} | ${quantile(c, 0.5).toFixed(2)} | ${quantile(c, 0.99).toFixed(2)} | ` +
     `${quantile(j, 0.5).toFixed(2)} | ${quantile(j, 0.99).toFixed(2)} | ${(quantile(c, 0.5) / quantile(j, 0.5)).toFixed(3)} |`;
