@@ -270,9 +270,13 @@ std::string url_of(const std::string& id) { return "automerge:" + id; }
 // ones before the others, so a copy under the same id in a group the token may only
 // read never hides the one it may write. The answer names the group it came from
 // (header Groundmist-Group): an id is unique within a group only.
+// `at_once`, if given, may answer from a group's repo on this thread without a turn on
+// a worker (GroupRepo::kept_json_text); when it does not, `work` runs.
 using FoundWork = std::function<Answer(GroupRepo::DocumentAccess&, const std::string& group, std::optional<Bytes>& change)>;
+using AtOnce = std::function<std::optional<Answer>(GroupRepo&)>;
 asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const HttpRequest& req, const std::string& id,
-                                          const FoundWork& work, bool for_write = false, bool heavy = false) {
+                                          const FoundWork& work, bool for_write = false, bool heavy = false,
+                                          const AtOnce* at_once = nullptr) {
   if (Status s = repo::validate_document_id(id); !s) {
     co_return error_response(http::status::bad_request, "document id \"" + id.substr(0, 140) + "\": " + s.error().message);
   }
@@ -294,6 +298,13 @@ asio::awaitable<HttpResponse> on_document(Api& api, const Caller& caller, const 
     }
   }
   for (const std::string& group : groups) {
+    if (GroupRepo* open = at_once ? api.repo.open_group(group) : nullptr) {
+      if (std::optional<Answer> now = (*at_once)(*open)) {
+        HttpResponse res = to_response(std::move(*now));
+        res.set("Groundmist-Group", group);
+        co_return res;
+      }
+    }
     auto answer = std::make_shared<Answer>();
     const CallWork call = [answer, work, group](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
       if (!doc.exists()) return error(ErrorCode::kNotFound, "not in this group");
@@ -450,7 +461,15 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
         return {http::status::ok, **text, "application/json", etag_of(d.heads()), true};
       };
   const bool heavy = at.has_value();  // a view at other heads is rebuilt from the history
-  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/false, heavy);
+  // The usual read, the current JSON of a document in use and unchanged since its last
+  // read, is a copy of the kept text on this thread: no turn on a worker.
+  const AtOnce kept = [id](GroupRepo& group) -> std::optional<Answer> {
+    auto text = group.kept_json_text(id);
+    if (!text) return std::nullopt;
+    return Answer{http::status::ok, std::move(text->text), "application/json", etag_of(text->heads), true};
+  };
+  const bool current_json = !saved && !at;
+  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/false, heavy, current_json ? &kept : nullptr);
 }
 
 asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const HttpRequest& req,

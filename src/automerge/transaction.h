@@ -13,12 +13,15 @@
 // or a delete supersedes every conflicting value, not only the one the JSON view
 // shows; an increment names the counter it increments.
 //
-// Reading inside a transaction sees its own ops: each op is applied at once to a
-// private copy of the document's op set, so a later op can address an object or
-// element an earlier one made. The copy costs a pass over the op set per
-// transaction (simple first; an overlay on the document's op set would avoid it).
-// Nothing touches the document before commit(): dropping a Transaction, or an
-// error from any call, leaves the document as it was.
+// Reading inside a transaction sees its own ops: they are applied to a private copy
+// of the document's op set, so a later op can address an object or element an earlier
+// one made. The copy costs a pass over the op set (1.5 ms for 10,000 keys), so it is
+// made only when needed: until then reads see the document's own op set, and the
+// first op waits; the copy is made (and that op applied to it) when a read or another
+// op comes after it. A change of one op that makes no object (a JSON Patch
+// `replace` of one value, the usual edit) never copies. The document must stay
+// unchanged until commit(), as before. Nothing touches the document before commit():
+// dropping a Transaction, or an error from any call, leaves the document as it was.
 //
 // Objects are named by ObjRef (an index into the op set, valid for the transaction's
 // life). Sequence positions are indexes among the visible elements; for text one
@@ -57,7 +60,7 @@ class Transaction {
   Transaction(const Document& doc, ActorId actor, int64_t time, std::string message = {});
 
   static ObjRef root() { return ObjRef{0}; }
-  ObjType type(ObjRef obj) const { return work_.object_type(obj.index); }
+  ObjType type(ObjRef obj) const { return work().object_type(obj.index); }
   bool is_sequence(ObjRef obj) const { return type(obj) == ObjType::kList || type(obj) == ObjType::kText; }
 
   // ---- Reading (the document with this transaction's ops so far).
@@ -113,20 +116,29 @@ class Transaction {
   Result<std::optional<Committed>> commit(Document& doc);
 
  private:
-  // A new op, actor indexes into work_'s actor table; appended to ops_ and applied
-  // to work_.
+  // A new op, actor indexes into the op set's actor table; appended to ops_ and
+  // applied to the copy (the first one later: work()).
   Status add_op(Op op);
   Result<uint32_t> element_at(ObjRef seq, size_t index) const;  // insert op of the index-th element
   Status check_scalar(const Value& v) const;
   Slot slot_of(uint32_t op) const;
-  OpId obj_id(ObjRef obj) const { return work_.object_id(obj.index); }
+  OpId obj_id(ObjRef obj) const { return work().object_id(obj.index); }
   std::vector<OpId> pred_ids(const std::vector<uint32_t>& ops) const;
   Status insert_op(ObjRef seq, size_t index, Op op);
   Status set_op(ObjRef seq, size_t index, Op op);
 
-  OpSet work_;
+  // The op set with every op so far: the document's while no op is applied, else the
+  // copy, made now if an op waits (a failure to apply it is kept in broken_).
+  const OpSet& work() const;
+  // Applies `op` (its id set) alone to copy_, as a one-op change in its own actor table.
+  Status apply_to_copy(const Op& op) const;
+
+  const OpSet* base_;                   // the document's op set
+  mutable std::optional<OpSet> copy_;   // base_ with ops_ applied, once needed
+  mutable bool first_waits_ = false;    // ops_[0] is not in copy_ yet (copy_ not made)
+  mutable Status broken_ = Status::Ok();  // applying a waiting op failed: commit() says so
   ActorId actor_;
-  uint32_t author_ = 0;  // actor_'s index in work_'s table (appended if it was new)
+  uint32_t author_ = 0;  // actor_'s index in the op set's table (appended if it was new)
   int64_t time_;
   std::string message_;
   std::vector<ChangeHash> deps_;

@@ -144,6 +144,51 @@ TEST(Transaction, NothingChangesBeforeCommitAndEmptyMakesNoChange) {
   EXPECT_TRUE(doc.heads().empty());
 }
 
+// The first op waits to be applied to a copy of the op set until something reads
+// after it or another op follows; each way gives the same change.
+TEST(Transaction, AFirstOpThatWaitsGivesTheSameChange) {
+  Document base;
+  {
+    Transaction t(base, kAlice, 0);
+    ASSERT_TRUE(t.put(Transaction::root(), "a", int_value(1)).ok());
+    ASSERT_TRUE(t.put(Transaction::root(), "b", int_value(2)).ok());
+    commit(t, base);
+  }
+  const Bytes saved = base.save();
+  auto fresh = [&] {
+    Result<Document> d = Document::load(saved);
+    EXPECT_TRUE(d.ok());
+    return std::move(*d);
+  };
+  // One op by an actor new to the document (its table grows at commit, never copied).
+  Document one = fresh();
+  Transaction t1(one, kBob, 5);
+  ASSERT_TRUE(t1.put(Transaction::root(), "a", str("x")).ok());
+  Transaction::Committed c1 = commit(t1, one);
+  EXPECT_EQ(one.to_json(), json::parse(R"({"a":"x","b":2})"));
+  Change change = decode(c1);
+  EXPECT_EQ(change.actor, kBob);
+  ASSERT_EQ(change.ops.size(), 1u);
+  ASSERT_EQ(change.ops[0].pred.size(), 1u);  // supersedes Alice's value
+  // The same op, then a read (the copy is made, the op applied to it): the same change.
+  Document two = fresh();
+  Transaction t2(two, kBob, 5);
+  ASSERT_TRUE(t2.put(Transaction::root(), "a", str("x")).ok());
+  EXPECT_EQ(t2.to_json(Transaction::root()), json::parse(R"({"a":"x","b":2})"));
+  EXPECT_EQ(two.to_json(), json::parse(R"({"a":1,"b":2})"));  // not before commit
+  EXPECT_EQ(commit(t2, two).chunk, c1.chunk);
+  // Two ops: the second sees the first (its pred is the first op).
+  Document three = fresh();
+  Transaction t3(three, kBob, 5);
+  ASSERT_TRUE(t3.put(Transaction::root(), "c", int_value(3)).ok());
+  ASSERT_TRUE(t3.put(Transaction::root(), "c", int_value(4)).ok());
+  Change c3 = decode(commit(t3, three));
+  ASSERT_EQ(c3.ops.size(), 2u);
+  ASSERT_EQ(c3.ops[1].pred.size(), 1u);
+  EXPECT_EQ(c3.ops[1].pred[0].counter, c3.start_op);
+  EXPECT_EQ(three.to_json(), json::parse(R"({"a":1,"b":2,"c":4})"));
+}
+
 TEST(Transaction, StaleTransactionIsRefused) {
   Document doc;
   Transaction t1(doc, kAlice, 0), t2(doc, kBob, 0);

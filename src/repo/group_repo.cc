@@ -419,6 +419,19 @@ void GroupRepo::call(const std::string& document_id, DocumentCall call) {
   if (!slot.busy) start_job(document_id, slot);
 }
 
+std::optional<GroupRepo::JsonText> GroupRepo::kept_json_text(const std::string& document_id) {
+  auto it = slots_.find(document_id);
+  if (it == slots_.end()) return std::nullopt;
+  Slot& slot = it->second;
+  // A busy slot's document is a job's (or holds changes not yet durable), and what
+  // waits in its inbox comes first.
+  if (slot.busy || !slot.inbox.empty() || slot.resync || !slot.doc) return std::nullopt;
+  const Doc& doc = *slot.doc;
+  if (doc.view_json.empty() || doc.view_json_heads != doc.heads()) return std::nullopt;
+  slot.last_used = Clock::now();
+  return JsonText{doc.view_json, doc.view_json_heads};
+}
+
 void GroupRepo::with_store(std::function<void(storage::DocumentStore& store)> work, std::function<void()> done) {
   ++jobs_;
   run(

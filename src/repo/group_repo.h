@@ -237,6 +237,18 @@ class GroupRepo {
 
   // Runs `call` on the document (see DocumentCall).
   void call(const std::string& document_id, DocumentCall call);
+  // The document's JSON view as text (DocumentAccess::json_text), when this thread can
+  // answer it at once: the document is loaded, no job is on it or waiting for it, and
+  // its text was made for its current heads. A copy (nothing is built here), with those
+  // heads; nullopt otherwise (then a DocumentCall reads it). What it answers is what a
+  // call would: every change answered before (a call's, a client's) is in it, as a
+  // change makes new heads and the text is not for them until a job has made it. It
+  // counts as a use of the document (idle unload).
+  struct JsonText {
+    std::string text;
+    std::vector<automerge::ChangeHash> heads;
+  };
+  std::optional<JsonText> kept_json_text(const std::string& document_id);
   // Runs `work` with the group's store on the slow lane (listings and measures that
   // walk the folder), then `done` on this thread; counted in busy().
   void with_store(std::function<void(storage::DocumentStore& store)> work, std::function<void()> done);

@@ -9,6 +9,7 @@
 
 #include "automerge/document.h"
 #include "automerge/leb.h"
+#include "automerge/transaction.h"
 #include "repo/document_id.h"
 #include "util/hex.h"
 #include <nlohmann/json.hpp>
@@ -1457,6 +1458,58 @@ TEST_F(GroupRepoTest, AChangeThatDoesNotParseIsRefused) {
   CallProbe after;
   repo_->call(kDocId, after.make(std::nullopt));
   EXPECT_FALSE(after.existed);
+}
+
+// A read of the current JSON is answered on the repo's thread only while the kept text
+// is for the document's heads and no job is on the document: a change answered before
+// (here a call's) is never missed.
+TEST_F(GroupRepoTest, TheKeptJsonTextIsOfTheCurrentHeadsOfAnIdleDocument) {
+  EXPECT_FALSE(repo_->kept_json_text(kDocId));
+  Client a{1, "alice"};
+  join(a);
+  ASSERT_TRUE(a.graph.load(*from_hex(kChangeA1)).ok());
+  sync(a);
+  EXPECT_FALSE(repo_->kept_json_text(kDocId));  // no read has made it
+  auto read = [&] {
+    std::optional<std::string> text;
+    repo_->call(kDocId, {[&text](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+                           GM_ASSIGN_OR_RETURN(const std::string* t, doc.json_text());
+                           text = *t;
+                           return std::optional<Bytes>();
+                         },
+                         [](Status) {}});
+    return text;
+  };
+  ASSERT_EQ(read(), "{\"title\":\"hi\"}\n");
+  auto kept = repo_->kept_json_text(kDocId);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->text, "{\"title\":\"hi\"}\n");
+  EXPECT_EQ(kept->heads, a.graph.heads());
+
+  // A call's change: neither while its commit is under way nor once it is answered is
+  // the kept text (of the heads before) served.
+  ManualExecutor executor;
+  executor.deferred = {Lane::kDisk};
+  repo_->set_executor(executor.hook());
+  std::optional<Status> done;
+  repo_->call(kDocId, {[](GroupRepo::DocumentAccess& doc) -> Result<std::optional<Bytes>> {
+                         GM_ASSIGN_OR_RETURN(automerge::Document * d, doc.document());
+                         automerge::Transaction tx(*d, {0xcc, 0xcc}, 0);
+                         GM_TRY(tx.put(automerge::Transaction::root(), "title", automerge::Value::string("bye")));
+                         GM_ASSIGN_OR_RETURN(auto committed, tx.commit(*d));
+                         return std::optional<Bytes>(committed->chunk);
+                       },
+                       [&done](Status s) { done = s; }});
+  EXPECT_FALSE(repo_->kept_json_text(kDocId));
+  ASSERT_EQ(executor.jobs.size(), 1u);
+  executor.run(0);
+  ASSERT_TRUE(done && done->ok());
+  EXPECT_FALSE(repo_->kept_json_text(kDocId));
+  executor.deferred.clear();
+  EXPECT_EQ(read(), "{\"title\":\"bye\"}\n");
+  kept = repo_->kept_json_text(kDocId);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->text, "{\"title\":\"bye\"}\n");
 }
 
 }  // namespace

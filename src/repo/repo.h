@@ -66,6 +66,11 @@ class Repo {
   // Runs `then` with the group's GroupRepo once it is open (at once if it is), or with
   // why it cannot be opened. For the JSON API, which reaches a group without a socket.
   void with_group(const std::string& group, std::function<void(Result<GroupRepo*>)> then);
+  // The group's GroupRepo if it is open, else null (nothing is opened).
+  GroupRepo* open_group(const std::string& group) {
+    auto it = groups_.find(group);
+    return it == groups_.end() ? nullptr : it->second.get();
+  }
 
   // Jobs, commits or group openings under way.
   bool busy() const;

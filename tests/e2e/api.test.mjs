@@ -294,6 +294,24 @@ test('api: POST creates and PATCH changes a document, live in a 2.5.6 client (or
   await waitFor(() => client.json(found.handle)?.by === 'api', 5000, 'the PATCH at the 2.5.6 client');
   const now = await call(`/api/v1/documents/${id}`);
   assert.deepEqual(now.json, plain(client, found.handle));
+
+  // Read your writes: a read after a PATCH was answered sees it, though an unchanged
+  // document's read is answered from its kept JSON text on the io thread; and a
+  // client's change too, once the client knows the server has it.
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await call(`/api/v1/documents/${id}`)).status, 200);  // the text is kept
+    const w = await call(`/api/v1/documents/${id}`, {
+      method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'add', path: '/n', value: i }]),
+    });
+    assert.equal(w.status, 200, JSON.stringify(w.json));
+    const r = await call(`/api/v1/documents/${id}`);
+    assert.equal(r.json.n, i);
+    assert.equal(r.headers.get('etag'), `"${[...w.json.heads].sort().join(',')}"`);
+  }
+  client.change(found.handle, (d) => { d.n = 'client'; });
+  await client.waitServerHas(found.handle);
+  assert.equal((await call(`/api/v1/documents/${id}`)).json.n, 'client');
 });
 
 // Issue 14, grants: a token minted with scopes reads (and, with :write, writes) the

@@ -6,9 +6,20 @@
 //          unloaded from the server) and warm (again and again), against npm load +
 //          toJS of the same bytes;
 //   patch  PATCH of one key of a 10,000-key document (created with POST), round trip
-//          including the durable commit, against npm load + change + save.
+//          including the durable commit, against npm load + change + save;
+//   floor  GET /healthz (a small answer made on the io thread) by the same client: what
+//          any request costs, the HTTP round trip of node's fetch on loopback;
+//   disk   the flushes of the data folder's filesystem, measured here in turns with the
+//          PATCHes: one fdatasync of a small overwrite (one device flush), and a new file
+//          made durable the way a PATCH's change is (write a temp file, fdatasync it,
+//          rename it into another folder, fsync that folder: two flushes). A PATCH
+//          answered only once durable cannot beat the second.
+// Requests go one at a time over node's fetch, which keeps its connection alive (checked:
+// no connection to the server is closed, in TIME-WAIT, after the reads; `ss` counts them).
 //
-//   node bench/api_bench.mjs --bin PATH --text FILE [--patches 200] [--reads 30]
+//   node bench/api_bench.mjs --bin PATH --text FILE [--patches 200] [--reads 200] [--data DIR]
+// --data: where the server's data folder is made (default the OS's temp folder; its
+// filesystem's flush is part of every PATCH).
 // Prints a markdown table: median and p99 per side, and the ratio of medians (C++ / JS).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -25,7 +36,8 @@ const { values } = parseArgs({
     bin: { type: "string" },
     text: { type: "string" },
     patches: { type: "string", default: "200" },
-    reads: { type: "string", default: "30" },
+    reads: { type: "string", default: "200" },
+    data: { type: "string" },
   },
 });
 const GROUP = "xyz.groundmist.bench";
@@ -36,7 +48,7 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-const data = fs.mkdtempSync(path.join(os.tmpdir(), "gm-api-bench-"));
+const data = fs.mkdtempSync(path.join(values.data ?? os.tmpdir(), "gm-api-bench-"));
 const server = spawn(values.bin, ["serve", "--port", "0", "--host", "127.0.0.1", "--data", data, "--log-level", "warn",
   "--idle-unload", "1"], { stdio: ["ignore", "pipe", "inherit"] });
 const port = await new Promise((resolve, reject) => {
@@ -71,8 +83,24 @@ try {
     return now() - t0;
   };
   const cold = await read();
+  // Connections to the server closed lately (TIME-WAIT), as `ss` sees them.
+  const closed = () => {
+    const out = spawnSync("ss", ["-tanH", "state", "time-wait", `( dport = :${port} or sport = :${port} )`]);
+    return out.status === 0 ? out.stdout.toString().split("\n").filter(Boolean).length : NaN;
+  };
+  const before = closed();
+  // Taken in turns, so that both see the client as warm and the machine as loaded.
   const warm = [];
-  for (let i = 0; i < Number(values.reads); i++) warm.push(await read());
+  const floor = [];
+  for (let i = 0; i < Number(values.reads); i++) {
+    warm.push(await read());
+    const t0 = now();
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    await res.text();
+    floor.push(now() - t0);
+  }
+  const after = closed();
+  if (after > before) console.error(`note: ${after - before} connections closed during the reads (no keep-alive?)`);
   const npmRead = [];
   for (let i = 0; i < 5; i++) {
     const t0 = now();
@@ -87,8 +115,33 @@ try {
   });
   if (made.status !== 201) throw new Error(`POST: HTTP ${made.status} ${await made.text()}`);
   const doc = (await made.json()).id;
+  // The disk's floor, on the data folder's filesystem, measured in turns with the
+  // PATCHes (this machine's flushes change speed over minutes).
+  const disk = { flush: [], file: [] };
+  const scratch = fs.mkdtempSync(path.join(data, "disk-floor-"));
+  fs.mkdirSync(path.join(scratch, "tmp"));
+  fs.mkdirSync(path.join(scratch, "dst"));
+  const small = Buffer.alloc(100, 1);
+  const one = fs.openSync(path.join(scratch, "one"), "w");
+  const dst = fs.openSync(path.join(scratch, "dst"), "r");
+  const floorTurn = (i) => {
+    let t0 = now();
+    fs.writeSync(one, small, 0, small.length, 0);
+    fs.fdatasyncSync(one);
+    disk.flush.push(now() - t0);
+    t0 = now();
+    const temp = path.join(scratch, "tmp", `t${i}`);
+    const fd = fs.openSync(temp, "wx", 0o600);
+    fs.writeSync(fd, small);
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(temp, path.join(scratch, "dst", `f${i}`));
+    fs.fsyncSync(dst);
+    disk.file.push(now() - t0);
+  };
   const patches = [];
   for (let i = 0; i < Number(values.patches); i++) {
+    floorTurn(i);
     const t0 = now();
     const res = await fetch(`${base}/documents/${doc}`, {
       method: "PATCH", headers: { ...auth, "content-type": "application/json-patch+json" },
@@ -98,6 +151,8 @@ try {
     if (res.status !== 200) throw new Error(`PATCH: HTTP ${res.status}`);
     patches.push(now() - t0);
   }
+  fs.closeSync(one);
+  fs.closeSync(dst);
   let saved = A.save(A.from(keys));
   const npmPatch = [];
   for (let i = 0; i < Math.min(50, Number(values.patches)); i++) {
@@ -113,7 +168,11 @@ try {
   console.log("|---|---|---|---|---|---|");
   console.log(row("read the 50k-change text document, cold (npm: load + toJS)", [cold], npmRead));
   console.log(row(`read it warm (${warm.length} reads)`, warm, npmRead));
+  console.log(row(`floor: GET /healthz, same client (${floor.length})`, floor, npmRead));
   console.log(row(`PATCH one key of a 10,000-key document, durable (${patches.length}; npm: load + change + save)`, patches, npmPatch));
+  const only = (what, c) => `| ${what} | ${quantile(c, 0.5).toFixed(2)} | ${quantile(c, 0.99).toFixed(2)} | | | |`;
+  console.log(only(`disk: one flush, fdatasync of a 100-byte overwrite (${disk.flush.length})`, disk.flush));
+  console.log(only(`disk: a new durable file, as a PATCH's: temp, fdatasync, rename, fsync of the folder (${disk.file.length})`, disk.file));
 } finally {
   await client?.close().catch(() => {});
   server.kill("SIGTERM");
