@@ -428,6 +428,8 @@ std::optional<GroupRepo::JsonText> GroupRepo::kept_json_text(const std::string& 
   if (slot.busy || !slot.inbox.empty() || slot.resync || !slot.doc) return std::nullopt;
   const Doc& doc = *slot.doc;
   if (doc.view_json.empty() || doc.view_json_heads != doc.heads()) return std::nullopt;
+  // A copy on the io thread: a large one (about a millisecond per 10 MB) goes to a job.
+  if (doc.view_json.size() > kIoThreadCopyBytes) return std::nullopt;
   slot.last_used = Clock::now();
   return JsonText{doc.view_json, doc.view_json_heads};
 }

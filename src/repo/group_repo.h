@@ -249,6 +249,8 @@ class GroupRepo {
     std::vector<automerge::ChangeHash> heads;
   };
   std::optional<JsonText> kept_json_text(const std::string& document_id);
+  // The largest kept text copied on the io thread; larger ones are read by a call.
+  static constexpr size_t kIoThreadCopyBytes = 1 << 20;
   // Runs `work` with the group's store on the slow lane (listings and measures that
   // walk the folder), then `done` on this thread; counted in busy().
   void with_store(std::function<void(storage::DocumentStore& store)> work, std::function<void()> done);
