@@ -84,8 +84,13 @@ bool same_entries(std::vector<Env::Entry> a, std::vector<Env::Entry> b) {
 
 class Copier {
  public:
-  Copier(const fs::path& data_dir, const fs::path& out_dir, const StoreCopyOptions& options, std::vector<CopiedFile>& files)
-      : data_(data_dir), out_(out_dir), options_(options), env_(options.env ? *options.env : Env::posix()), files_(files) {}
+  Copier(const fs::path& data_dir, const fs::path& out_dir, const StoreCopyOptions& options,
+         std::vector<CopiedFile>& files)
+      : data_(data_dir),
+        out_(out_dir),
+        options_(options),
+        env_(options.env ? *options.env : Env::posix()),
+        files_(files) {}
 
   Status run() {
     GM_TRY(copy_tree(fs::path(), 0, /*store_root=*/false));

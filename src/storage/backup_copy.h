@@ -78,8 +78,8 @@ struct StoreCopyStats {
   size_t documents = 0;
   size_t files = 0;
   uint64_t bytes = 0;
-  size_t repeated_passes = 0;          // passes repeated because a file went meanwhile
-  std::vector<std::string> skipped;    // special files left out (relative paths)
+  size_t repeated_passes = 0;        // passes repeated because a file went meanwhile
+  std::vector<std::string> skipped;  // special files left out (relative paths)
 };
 
 // Lists `dir` (without "." and "..") as one atomic snapshot where the file system
