@@ -4,6 +4,7 @@
 //   doc     inspect Automerge files        (cli/doc_command.h)
 //   sessions, devices, root               the owner's control of logins (cli/owner_commands.h)
 //   publish, unpublish, resolve            the discovery record in the owner's PDS (cli/atproto_commands.h)
+//   backup, restore, backup-check          copies of the data folder (cli/backup_command.h)
 // Logs go to stderr so that stdout carries only a command's result.
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -13,6 +14,7 @@
 
 #include "atproto/http_client.h"
 #include "cli/atproto_commands.h"
+#include "cli/backup_command.h"
 #include "cli/doc_command.h"
 #include "cli/mcp_command.h"
 #include "cli/owner_commands.h"
@@ -66,9 +68,11 @@ int main(int argc, char** argv) {
   gm::cli::add_atproto_commands(app, atproto);
   gm::cli::McpOptions mcp;
   gm::cli::add_mcp_command(app, mcp);
+  gm::cli::BackupCommandOptions backup;
+  gm::cli::add_backup_commands(app, backup);
 
   CLI11_PARSE(app, argc, argv);
-  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code, mcp.exit_code}) {
+  for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code, mcp.exit_code, backup.exit_code}) {
     if (code != 0) return code;
   }
   return 0;
