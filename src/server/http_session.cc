@@ -183,13 +183,13 @@ constexpr std::string_view kPlainOnTlsPort =
 // and a plain-HTTP request is answered kPlainOnTlsPort.
 asio::awaitable<bool> tls_handshake(ServerContext& ctx, TlsStream& stream, beast::flat_buffer& buffer,
                                     const std::string& who) {
-  beast::tcp_stream& tcp = stream.next_layer();
-  tcp.expires_after(ctx.config.request_timeout);
-  auto [detect_ec, is_tls] = co_await beast::async_detect_ssl(tcp, buffer, kTuple);
+  beast::tcp_stream& raw = stream.next_layer();
+  raw.expires_after(ctx.config.request_timeout);
+  auto [detect_ec, is_tls] = co_await beast::async_detect_ssl(raw, buffer, kTuple);
   if (!detect_ec && !is_tls) {
     ctx.metrics.tls_handshakes_failed.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("{}: plain text on the TLS port, answering 400", who);
-    co_await asio::async_write(tcp, asio::buffer(kPlainOnTlsPort), kTuple);
+    co_await asio::async_write(raw, asio::buffer(kPlainOnTlsPort), kTuple);
     co_return false;
   }
   beast::error_code ec = detect_ec;
@@ -314,20 +314,20 @@ asio::awaitable<void> serve_connection(ServerContext& ctx, tcp::socket socket,
   // left, for a second or 8 MiB at most, before closing. Under TLS this is done on the
   // TCP socket beneath, without a close_notify: every answer here says where it ends
   // (a length or a last chunk), so a client loses nothing by the missing alert.
-  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
+  beast::tcp_stream& raw = beast::get_lowest_layer(stream);
   beast::error_code ignored;
-  tcp.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  raw.socket().shutdown(tcp::socket::shutdown_send, ignored);
   if (!ctx.stopping) {
     // On the heap: this coroutine's frame lives as long as the WebSocket it became.
     auto sink = std::make_unique<std::array<char, 16384>>();
-    tcp.expires_after(std::chrono::seconds(1));
+    raw.expires_after(std::chrono::seconds(1));
     for (size_t drained = 0; drained < (size_t{8} << 20);) {
-      auto [ec, n] = co_await tcp.async_read_some(asio::buffer(*sink), kTuple);
+      auto [ec, n] = co_await raw.async_read_some(asio::buffer(*sink), kTuple);
       if (ec) break;
       drained += n;
     }
   }
-  tcp.close();
+  raw.close();
 }
 
 }  // namespace
