@@ -3,6 +3,7 @@
 # python3 build better-sqlite3, the reference PDS's database, for the login tests).
 # Runs apt-get as root (or through sudo). With --program, only what building the program
 # and its .deb needs (deploy/Dockerfile's build stage): no benchmarks, fuzzers or node.
+# The openssl program makes the certificates of the TLS end-to-end test.
 set -euo pipefail
 
 # The program (GoogleTest too: CMakeLists.txt looks for it whatever is built), and
@@ -21,6 +22,7 @@ if [ "${1:-}" != "--program" ]; then
     python3 libbenchmark-dev
     clang libclang-rt-14-dev time
     nodejs npm
+    openssl
   )
 fi
 

@@ -35,6 +35,7 @@
 #include "server/metrics.h"
 #include "server/client_address.h"
 #include "server/server.h"
+#include "server/tls.h"
 #include "server/url_query.h"
 #include "storage/durable_file.h"
 #include "util/text.h"
@@ -175,6 +176,8 @@ int serve(const ServeOptions& opts) {
   if (opts.plc_url) config.plc_url = *opts.plc_url;
   config.allow_oauth_dpop = opts.allow_oauth_dpop;
   config.trust_proxy = opts.trust_proxy;
+  if (opts.tls_cert) config.tls_cert_file = *opts.tls_cert;
+  if (opts.tls_key) config.tls_key_file = *opts.tls_key;
   if (opts.session_ttl) {
     auto ttl = auth::parse_duration(*opts.session_ttl);
     if (!ttl.ok()) {
@@ -193,6 +196,18 @@ int serve(const ServeOptions& opts) {
   if (Status s = server::resolve_host(config); !s.ok()) {
     std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
     return 1;
+  }
+  // A wrong certificate or key is said now, before anything is opened (the server
+  // loads them again when it starts listening, and on SIGHUP).
+  if (Status s = server::check_tls_files(config); !s.ok()) {
+    std::cerr << "groundmist-sync serve: " << s.error().message << "\n";
+    return 1;
+  }
+  if (!config.tls_cert_file.empty()) {
+    if (auto tls = server::load_tls_context(config.tls_cert_file, config.tls_key_file); !tls.ok()) {
+      std::cerr << "groundmist-sync serve: " << tls.error().message << "\n";
+      return 1;
+    }
   }
 
   fit_open_file_limit(config.max_connections);
@@ -325,8 +340,9 @@ int serve(const ServeOptions& opts) {
     return 1;
   }
   const bool v6 = config.host.find(':') != std::string::npos;
-  std::printf("groundmist-sync listening on http://%s%s%s:%u (data: %s)\n", v6 ? "[" : "", config.host.c_str(),
-              v6 ? "]" : "", static_cast<unsigned>(*port), data_path.c_str());
+  std::printf("groundmist-sync listening on %s://%s%s%s:%u (data: %s)\n",
+              config.tls_cert_file.empty() ? "http" : "https", v6 ? "[" : "", config.host.c_str(), v6 ? "]" : "",
+              static_cast<unsigned>(*port), data_path.c_str());
   std::fflush(stdout);
   // Look for idle documents a few times per idle period, at most every 5 s.
   using std::chrono::milliseconds;
@@ -344,7 +360,7 @@ int serve(const ServeOptions& opts) {
 }  // namespace
 
 void add_serve_command(CLI::App& app, ServeOptions& opts) {
-  CLI::App* cmd = app.add_subcommand("serve", "Run the sync server (HTTP + WebSocket) until SIGTERM/SIGINT");
+  CLI::App* cmd = app.add_subcommand("serve", "Run the sync server (HTTP + WebSocket) until SIGTERM/SIGINT (SIGHUP reloads the TLS certificate)");
   cmd->add_option("--port", opts.port, "TCP port (env PORT, default 3031; 0 picks a free port)");
   cmd->add_option("--data", opts.common.data_dir, "Data folder (env DATA_DIR, default .data)");
   cmd->add_option("--host", opts.host,
@@ -387,6 +403,12 @@ void add_serve_command(CLI::App& app, ServeOptions& opts) {
   cmd->add_flag("--trust-proxy", opts.trust_proxy,
                 "Behind a reverse proxy: take client addresses (logs, sessions, login rate limits) from the last "
                 "X-Forwarded-For entry");
+  cmd->add_option("--tls-cert", opts.tls_cert,
+                  "PEM certificate (then its chain) to serve HTTPS and WSS with on the port, which then speaks "
+                  "TLS only (env GROUNDMIST_SYNC_TLS_CERT); read again on SIGHUP");
+  cmd->add_option("--tls-key", opts.tls_key,
+                  "PEM private key of --tls-cert, without a passphrase (env GROUNDMIST_SYNC_TLS_KEY); read again on "
+                  "SIGHUP");
   cmd->add_option("--session-ttl", opts.session_ttl, "Lifetime of session tokens from /authenticate (default 24h)");
   cmd->add_option("--log-level", opts.log_level, "trace, debug, info, warn, error or off (default info)");
   cmd->callback([&opts] { opts.exit_code = serve(opts); });

@@ -38,6 +38,8 @@ struct ServeOptions {
   std::optional<std::string> plc_url;
   bool allow_oauth_dpop = false;
   bool trust_proxy = false;
+  std::optional<std::string> tls_cert;  // --tls-cert (env GROUNDMIST_SYNC_TLS_CERT)
+  std::optional<std::string> tls_key;   // --tls-key (env GROUNDMIST_SYNC_TLS_KEY)
   std::optional<std::string> session_ttl;
   std::string log_level = "info";
   int exit_code = 0;

@@ -129,11 +129,23 @@ Status apply_environment(const Environment& env, ServerConfig& config, bool read
   if (auto did = env.get("ATPROTO_DID")) config.owner_did = *did;
   if (auto host = env.get("GROUNDMIST_SYNC_HOST"); host && !host->empty()) config.public_host = *host;
   if (auto plc = env.get("PLC_URL"); plc && !plc->empty()) config.plc_url = *plc;
+  if (auto cert = env.get("GROUNDMIST_SYNC_TLS_CERT"); cert && !cert->empty()) config.tls_cert_file = *cert;
+  if (auto key = env.get("GROUNDMIST_SYNC_TLS_KEY"); key && !key->empty()) config.tls_key_file = *key;
   return Status::Ok();
 }
 
 bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
+}
+
+Status check_tls_files(const ServerConfig& config) {
+  if (config.tls_cert_file.empty() && !config.tls_key_file.empty()) {
+    return error("a TLS key (--tls-key, GROUNDMIST_SYNC_TLS_KEY) without a certificate: give --tls-cert too");
+  }
+  if (!config.tls_cert_file.empty() && config.tls_key_file.empty()) {
+    return error("a TLS certificate (--tls-cert, GROUNDMIST_SYNC_TLS_CERT) without its key: give --tls-key too");
+  }
+  return Status::Ok();
 }
 
 Status resolve_host(ServerConfig& config) {

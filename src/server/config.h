@@ -10,6 +10,8 @@
 //   ATPROTO_DID                 the owner's DID; without it the server binds to 127.0.0.1
 //   GROUNDMIST_SYNC_HOST        the host apps reach the server at (names did:web:<host>)
 //   PLC_URL                     the PLC directory, default https://plc.directory
+//   GROUNDMIST_SYNC_TLS_CERT    PEM certificate (and chain) to serve HTTPS/WSS with (--tls-cert)
+//   GROUNDMIST_SYNC_TLS_KEY     its PEM private key (--tls-key); both or neither
 //
 // `.env` syntax (what the npm `dotenv` 16 package accepts, single-line values only):
 // one `KEY=VALUE` per line (KEY of letters, digits, `_`, `.`, `-`), optional leading
@@ -70,6 +72,10 @@ struct ServerConfig {
   std::string plc_url = "https://plc.directory";
   bool allow_oauth_dpop = false;             // accept today's OAuth apps (device approval)
   bool trust_proxy = false;                  // client address from X-Forwarded-For (behind a proxy)
+  // Native TLS: with both set the port speaks HTTPS and WSS only (server/tls.h); the
+  // files are read again on SIGHUP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   int64_t session_ttl_seconds = 24 * 3600;  // lifetime of tokens from /authenticate
 
   size_t max_frame_bytes = kDefaultMaxFrameBytes;  // largest WebSocket message accepted
@@ -96,8 +102,8 @@ struct ServerConfig {
   std::string version = "0.0.0";  // reported by /healthz
 };
 
-// Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY, ATPROTO_DID, GROUNDMIST_SYNC_HOST and PLC_URL from `env` into
-// `config`. An invalid PORT is an error naming the value; without `read_port` (a --port
+// Fills PORT, DATA_DIR, GROUNDMIST_SYNC_SECRET_KEY, ATPROTO_DID, GROUNDMIST_SYNC_HOST, PLC_URL and
+// GROUNDMIST_SYNC_TLS_CERT/_KEY from `env` into `config`. An invalid PORT is an error naming the value; without `read_port` (a --port
 // flag wins, or the command does not listen) PORT is not read at all.
 Status apply_environment(const Environment& env, ServerConfig& config, bool read_port = true);
 
@@ -108,5 +114,8 @@ Status resolve_host(ServerConfig& config);
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_host(std::string_view host);
+
+// Native TLS needs both files or neither: an error naming the missing one.
+Status check_tls_files(const ServerConfig& config);
 
 }  // namespace gm::server

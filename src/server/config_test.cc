@@ -92,6 +92,26 @@ TEST(Config, BadPortIsAnError) {
   }
 }
 
+TEST(Config, TlsFilesFromTheEnvironmentBothOrNeither) {
+  Environment env(EnvMap{{"GROUNDMIST_SYNC_TLS_KEY", "/etc/k.pem"}},
+                  fake_env({{"GROUNDMIST_SYNC_TLS_CERT", "/etc/c.pem"}}));
+  ServerConfig config;
+  ASSERT_TRUE(apply_environment(env, config).ok());
+  EXPECT_EQ(config.tls_cert_file, "/etc/c.pem");
+  EXPECT_EQ(config.tls_key_file, "/etc/k.pem");
+  EXPECT_TRUE(check_tls_files(config).ok());
+  EXPECT_TRUE(check_tls_files(ServerConfig{}).ok());
+
+  ServerConfig cert_only = config;
+  cert_only.tls_key_file.clear();
+  ASSERT_FALSE(check_tls_files(cert_only).ok());
+  EXPECT_NE(check_tls_files(cert_only).error().message.find("--tls-key"), std::string::npos);
+  ServerConfig key_only = config;
+  key_only.tls_cert_file.clear();
+  ASSERT_FALSE(check_tls_files(key_only).ok());
+  EXPECT_NE(check_tls_files(key_only).error().message.find("--tls-cert"), std::string::npos);
+}
+
 TEST(Config, HostWithoutOwnerIsLoopbackOnly) {
   ServerConfig config;
   ASSERT_TRUE(resolve_host(config).ok());

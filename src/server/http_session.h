@@ -1,4 +1,6 @@
-// One accepted TCP connection, from its first HTTP request on.
+// One accepted TCP connection, from its first HTTP request on (after the TLS handshake
+// when the server has a certificate: then the port speaks TLS only, and a plain-HTTP
+// request gets a 400 saying so).
 //
 // Reads requests (each within config.request_timeout, headers within max_header_bytes,
 // bodies within max_body_bytes), answers plain requests through the router with

@@ -92,10 +92,19 @@ std::string MetricsRegistry::render_prometheus() const {
        &frames_rejected_size},
       {"groundmist_sync_slow_readers_closed_total", "Sockets closed because their outgoing queue was full.",
        &slow_readers_closed},
+      {"groundmist_sync_tls_handshakes_failed_total",
+       "TLS connections closed without a completed handshake (timeout, plain HTTP, no shared cipher, ...).",
+       &tls_handshakes_failed},
   };
   for (const Global& g : globals) {
     header(out, g.name, "counter", g.help);
     sample(out, g.name, "", static_cast<int64_t>(g.value->load(std::memory_order_relaxed)));
+  }
+
+  if (const int64_t expiry = tls_certificate_expiry.load(std::memory_order_relaxed); expiry != 0) {
+    header(out, "groundmist_sync_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "Unix time at which the served TLS certificate expires (alert well before it).");
+    sample(out, "groundmist_sync_tls_certificate_expiry_timestamp_seconds", "", expiry);
   }
 
   std::lock_guard lock(mu_);

@@ -48,6 +48,8 @@ class MetricsRegistry {
   std::atomic<uint64_t> frames_rejected_size{0};  // sockets closed for an oversized message
   std::atomic<uint64_t> slow_readers_closed{0};   // sockets closed for a full outgoing queue
   std::atomic<uint64_t> http_requests{0};         // plain HTTP requests answered
+  std::atomic<uint64_t> tls_handshakes_failed{0};  // TLS connections that never completed a handshake
+  std::atomic<int64_t> tls_certificate_expiry{0};  // unix time the served certificate expires (0: no TLS)
 
   double uptime_seconds() const;
   // Calls the refresh hook, then writes every metric in the Prometheus text format.

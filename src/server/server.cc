@@ -21,6 +21,7 @@
 #include "server/client_address.h"
 #include "server/http_session.h"
 #include "server/server_context.h"
+#include "server/tls.h"
 
 namespace gm::server {
 
@@ -92,6 +93,8 @@ struct Server::Impl {
   asio::awaitable<void> wait_for_signal();
   asio::awaitable<void> drain();
   void begin_shutdown(const char* why);
+  Status load_tls(const std::string& why);
+  void reload_tls(const char* why);
 };
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -129,9 +132,46 @@ asio::awaitable<void> Server::Impl::accept_loop() {
 }
 
 asio::awaitable<void> Server::Impl::wait_for_signal() {
-  auto [ec, signo] = co_await signals.async_wait(kTuple);
-  if (ec) co_return;  // cancelled by a shutdown that began elsewhere
-  begin_shutdown(signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "signal");
+  for (;;) {
+    auto [ec, signo] = co_await signals.async_wait(kTuple);
+    if (ec) co_return;  // cancelled by a shutdown that began elsewhere
+    if (signo == SIGHUP) {
+      reload_tls("SIGHUP");
+      continue;
+    }
+    begin_shutdown(signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "signal");
+    co_return;
+  }
+}
+
+// Builds a TLS context from the configured files and puts it in place for new
+// connections. Files of a few KiB, read on the io thread: a reload is rare.
+Status Server::Impl::load_tls(const std::string& why) {
+  auto loaded = load_tls_context(ctx.config.tls_cert_file, ctx.config.tls_key_file);
+  if (!loaded.ok()) return loaded.error();
+  ctx.tls = std::move(loaded->context);
+  const TlsCertificateInfo& cert = loaded->certificate;
+  ctx.metrics.tls_certificate_expiry.store(cert.not_after_unix, std::memory_order_relaxed);
+  spdlog::info("TLS certificate {}: {}", why, describe(cert));
+  constexpr int64_t kDay = 24 * 3600;
+  if (cert.seconds_left <= 0) {
+    spdlog::error("TLS certificate {} has expired ({}): clients will refuse to connect; renew it, then SIGHUP",
+                  ctx.config.tls_cert_file, cert.not_after);
+  } else if (cert.seconds_left < 14 * kDay) {
+    spdlog::warn("TLS certificate {} expires in {} day(s) ({}); renew it, then SIGHUP", ctx.config.tls_cert_file,
+                 cert.seconds_left / kDay, cert.not_after);
+  }
+  return Status::Ok();
+}
+
+void Server::Impl::reload_tls(const char* why) {
+  if (ctx.config.tls_cert_file.empty()) {
+    spdlog::info("{}: no TLS certificate to reload (no --tls-cert); nothing else is reloaded", why);
+    return;
+  }
+  if (Status s = load_tls(std::string("reloaded (") + why + ")"); !s.ok()) {
+    spdlog::error("{}: TLS reload failed, still serving the previous certificate: {}", why, s.error().message);
+  }
 }
 
 // How long a shutdown waits, handling no more messages, before it closes the sockets.
@@ -204,6 +244,10 @@ asio::any_io_executor Server::executor() { return impl_->io.get_executor(); }
 
 Result<uint16_t> Server::listen() {
   const ServerConfig& config = impl_->ctx.config;
+  if (!config.tls_cert_file.empty() || !config.tls_key_file.empty()) {
+    GM_TRY(check_tls_files(config));
+    GM_TRY(impl_->load_tls("loaded"));
+  }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(config.host == "localhost" ? "127.0.0.1" : config.host, ec);
   if (ec) return error("listen address \"" + config.host + "\" is not an IP address: " + ec.message());
@@ -226,6 +270,9 @@ void Server::run(bool handle_signals) {
   if (handle_signals) {
     impl.signals.add(SIGTERM);
     impl.signals.add(SIGINT);
+    // Also without TLS: `systemctl reload` must not end a server that has nothing to
+    // reload (SIGHUP's default action would).
+    impl.signals.add(SIGHUP);
     asio::co_spawn(impl.io, impl.wait_for_signal(), [](std::exception_ptr e) { log_escaped("signals", e); });
   }
   asio::co_spawn(impl.io, impl.accept_loop(), [](std::exception_ptr e) { log_escaped("listener", e); });
@@ -248,6 +295,10 @@ void Server::close_peers(std::function<bool(const PeerIdentity&)> match, std::st
       peer->refuse(reason);
     }
   });
+}
+
+void Server::reload_tls() {
+  asio::post(impl_->io, [impl = impl_.get()] { impl->reload_tls("reload requested"); });
 }
 
 void Server::stop() {

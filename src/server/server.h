@@ -8,6 +8,12 @@
 //   auto port = server.listen();            // binds; port 0 picks a free one
 //   server.run();                           // until SIGTERM/SIGINT or stop()
 //
+// With config().tls_cert_file and tls_key_file the port speaks HTTPS and WSS only
+// (server/tls.h). listen() loads them (an error names the file and what is wrong);
+// SIGHUP, or reload_tls(), loads them again for the connections that follow, while
+// open connections keep the certificate they began with. A reload that fails is logged
+// and the certificate in use stays.
+//
 // Shutdown (signal or stop()): the listener closes, every WebSocket gets a close frame
 // ("server shutting down", 1001), HTTP connections are closed; sockets still open after
 // `shutdown_grace` are cut. Once every on_close has been delivered, handler.flush() runs
@@ -49,15 +55,20 @@ class Server {
   HttpRouter& router();
   const ServerConfig& config() const;
 
-  // Binds config().host:config().port and starts listening. Returns the bound port.
+  // Loads the TLS certificate if configured, binds config().host:config().port and
+  // starts listening. Returns the bound port.
   Result<uint16_t> listen();
 
   // Serves until shutdown completes (see above). With `handle_signals`, SIGTERM and
-  // SIGINT start the shutdown.
+  // SIGINT start the shutdown and SIGHUP reloads the TLS certificate.
   void run(bool handle_signals = true);
 
   // Starts the shutdown; safe from any thread and more than once.
   void stop();
+
+  // Reads the TLS certificate and key again (what SIGHUP does), on the io thread; the
+  // outcome is logged. Safe from any thread.
+  void reload_tls();
 
   // Closes (code 1008, `reason`) every open WebSocket whose identity `match` accepts:
   // a revoked session, device or grant. Safe from any thread; `match` runs on the io

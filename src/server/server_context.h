@@ -3,9 +3,11 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <set>
@@ -28,6 +30,9 @@ struct ServerContext {
   MetricsRegistry& metrics;
   HttpRouter router;
   boost::asio::io_context* io = nullptr;
+  // With native TLS, the context new connections handshake with (server/tls.h); each
+  // connection holds on to the one it began with. Null: plain HTTP and WebSocket.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 
   bool stopping = false;
   uint64_t next_id = 1;

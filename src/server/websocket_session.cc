@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl.hpp>
 #include <algorithm>
 #include <exception>
 
@@ -38,10 +39,12 @@ constexpr size_t kMaxCloseReason = 123;
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(ServerContext& ctx, uint64_t id, beast::tcp_stream stream, PeerIdentity identity,
-                                   std::string remote)
+template <class Stream>
+WebSocketSession<Stream>::WebSocketSession(ServerContext& ctx, uint64_t id, Stream stream, PeerIdentity identity,
+                                           std::string remote, std::shared_ptr<asio::ssl::context> tls)
     : ctx_(ctx),
       id_(id),
+      tls_(std::move(tls)),
       ws_(std::move(stream)),
       identity_(std::move(identity)),
       remote_(std::move(remote)),
@@ -50,11 +53,13 @@ WebSocketSession::WebSocketSession(ServerContext& ctx, uint64_t id, beast::tcp_s
       token_expiry_(ws_.get_executor()),
       resume_(ws_.get_executor()) {}
 
-asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade) {
+template <class Stream>
+asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession<Stream>> session, HttpRequest upgrade) {
   co_await session->run(std::move(upgrade));
 }
 
-void spawn_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade, std::string who) {
+template <class Stream>
+void spawn_websocket(std::shared_ptr<WebSocketSession<Stream>> session, HttpRequest upgrade, std::string who) {
   auto executor = session->executor();
   asio::co_spawn(executor, serve_websocket(std::move(session), std::move(upgrade)),
                  [who = std::move(who)](std::exception_ptr e) {
@@ -69,7 +74,8 @@ void spawn_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgr
                  });
 }
 
-asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
+template <class Stream>
+asio::awaitable<void> WebSocketSession<Stream>::run(HttpRequest upgrade) {
   // The WebSocket layer has its own timers; the TCP stream's would cut idle sockets.
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeouts{};
@@ -177,7 +183,8 @@ asio::awaitable<void> WebSocketSession::run(HttpRequest upgrade) {
   }
 }
 
-void WebSocketSession::log_read_end(const boost::system::error_code& ec) {
+template <class Stream>
+void WebSocketSession<Stream>::log_read_end(const boost::system::error_code& ec) {
   if (!cut_reason_.empty()) {
     spdlog::info("conn {} {}: closed: {}", id_, remote_, cut_reason_);
   } else if (close_sent_ && ec != websocket::error::message_too_big) {
@@ -200,7 +207,8 @@ void WebSocketSession::log_read_end(const boost::system::error_code& ec) {
   }
 }
 
-bool WebSocketSession::send(Frame frame) {
+template <class Stream>
+bool WebSocketSession<Stream>::send(Frame frame) {
   if (!ctx_.on_io_thread()) {
     asio::post(ws_.get_executor(),
                [self = shared_from_this(), frame = std::move(frame)]() mutable { self->send(std::move(frame)); });
@@ -232,13 +240,18 @@ bool WebSocketSession::send(Frame frame) {
   return true;
 }
 
-void WebSocketSession::close(std::string reason) { close_with(websocket::close_code::normal, std::move(reason)); }
+template <class Stream>
+void WebSocketSession<Stream>::close(std::string reason) {
+  close_with(websocket::close_code::normal, std::move(reason));
+}
 
-void WebSocketSession::refuse(std::string reason) {
+template <class Stream>
+void WebSocketSession<Stream>::refuse(std::string reason) {
   close_with(websocket::close_code::policy_error, std::move(reason));
 }
 
-void WebSocketSession::close_with(websocket::close_code code, std::string reason) {
+template <class Stream>
+void WebSocketSession<Stream>::close_with(websocket::close_code code, std::string reason) {
   if (!ctx_.on_io_thread()) {
     asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
       self->close_with(code, std::move(reason));
@@ -248,7 +261,8 @@ void WebSocketSession::close_with(websocket::close_code code, std::string reason
   begin_close(code, std::move(reason));
 }
 
-void WebSocketSession::begin_close(websocket::close_code code, std::string reason) {
+template <class Stream>
+void WebSocketSession<Stream>::begin_close(websocket::close_code code, std::string reason) {
   if (state_ == State::closing || state_ == State::closed) return;
   if (reason.size() > kMaxCloseReason) reason.resize(kMaxCloseReason);
   close_reason_ = websocket::close_reason(code, reason);
@@ -262,13 +276,15 @@ void WebSocketSession::begin_close(websocket::close_code code, std::string reaso
   resume_.cancel();
 }
 
-bool WebSocketSession::has_room(size_t bytes) const {
+template <class Stream>
+bool WebSocketSession<Stream>::has_room(size_t bytes) const {
   const size_t cost = bytes + kPerMessageOverhead;
   return state_ == State::open && queued_bytes_ + cost <= ctx_.config.max_queue_bytes / 4 &&
          ctx_.queued_bytes + cost <= ctx_.config.droppable_queue_budget;
 }
 
-void WebSocketSession::pause(bool paused) {
+template <class Stream>
+void WebSocketSession<Stream>::pause(bool paused) {
   if (paused == paused_) return;
   paused_ = paused;
   // Nothing is read while paused, so a pong could not be seen: no idle timeout then
@@ -281,7 +297,8 @@ void WebSocketSession::pause(bool paused) {
   if (!paused) resume_.cancel();
 }
 
-void WebSocketSession::cut(const char* why) {
+template <class Stream>
+void WebSocketSession<Stream>::cut(const char* why) {
   if (cut_reason_.empty()) cut_reason_ = why;
   if (state_ != State::closed) state_ = State::closing;
   beast::error_code ignored;
@@ -290,12 +307,14 @@ void WebSocketSession::cut(const char* why) {
   resume_.cancel();
 }
 
-void WebSocketSession::wake_writer() { writer_wake_.cancel(); }
+template <class Stream>
+void WebSocketSession<Stream>::wake_writer() { writer_wake_.cancel(); }
 
 // A session token is checked at the upgrade, and a socket lives as long as its client
 // wants: without this, a token that expired (or whose holder lost it) would keep a
 // socket open for good. Real clients reconnect, and must bring a fresh token.
-asio::awaitable<void> WebSocketSession::close_at_token_expiry(std::shared_ptr<WebSocketSession> self) {
+template <class Stream>
+asio::awaitable<void> WebSocketSession<Stream>::close_at_token_expiry(std::shared_ptr<WebSocketSession> self) {
   if (self->identity_.expires_at <= 0) co_return;
   // In whole seconds, clamped: a token may live for centuries, past what a clock's
   // nanosecond count can hold. Sockets do not live a century.
@@ -311,7 +330,8 @@ asio::awaitable<void> WebSocketSession::close_at_token_expiry(std::shared_ptr<We
   self->begin_close(websocket::close_code::policy_error, "session token expired");
 }
 
-asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSession> self) {
+template <class Stream>
+asio::awaitable<void> WebSocketSession<Stream>::write_loop(std::shared_ptr<WebSocketSession> self) {
   while (self->state_ != State::closed) {
     if (!self->queue_.empty() && !self->cut_reason_.empty()) break;
     if (!self->queue_.empty()) {
@@ -350,5 +370,10 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
     co_await self->writer_wake_.async_wait(kTuple);
   }
 }
+
+template class WebSocketSession<PlainStream>;
+template class WebSocketSession<TlsStream>;
+template void spawn_websocket(std::shared_ptr<WebSocketSession<PlainStream>>, HttpRequest, std::string);
+template void spawn_websocket(std::shared_ptr<WebSocketSession<TlsStream>>, HttpRequest, std::string);
 
 }  // namespace gm::server

@@ -14,11 +14,17 @@
 // that lets it fill is cut off. Liveness: Beast's idle timeout with keep-alive pings
 // sends a ping after ping_interval without incoming data and closes the socket if
 // nothing (not even a pong) arrives within another ping_interval.
+//
+// The session is a template on the stream under the WebSocket: PlainStream (TCP) or
+// TlsStream (TLS over TCP, server/tls.h); both are instantiated in the .cc. A TLS
+// session keeps the TLS context it began with, whatever a reload puts in place later.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <deque>
@@ -31,10 +37,15 @@
 
 namespace gm::server {
 
-class WebSocketSession final : public PeerConnection, public std::enable_shared_from_this<WebSocketSession> {
+using PlainStream = boost::beast::tcp_stream;
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+template <class Stream>
+class WebSocketSession final : public PeerConnection, public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  WebSocketSession(ServerContext& ctx, uint64_t id, boost::beast::tcp_stream stream, PeerIdentity identity,
-                   std::string remote);
+  // `tls` (null for a PlainStream) is the context `stream` was made with.
+  WebSocketSession(ServerContext& ctx, uint64_t id, Stream stream, PeerIdentity identity, std::string remote,
+                   std::shared_ptr<boost::asio::ssl::context> tls);
 
   // Accepts `upgrade` and serves the socket until it is closed. Keep a shared_ptr to
   // the session alive while awaiting (see serve_websocket()).
@@ -55,6 +66,7 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
  private:
   enum class State { accepting, open, closing, closed };
 
+  using std::enable_shared_from_this<WebSocketSession<Stream>>::shared_from_this;
   static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocketSession> self);
   void close_with(boost::beast::websocket::close_code code, std::string reason);  // from any thread
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
@@ -65,7 +77,8 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
 
   ServerContext& ctx_;
   const uint64_t id_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // declared first: goes after ws_
+  boost::beast::websocket::stream<Stream> ws_;
   const PeerIdentity identity_;
   const std::string remote_;
   GroupMetrics& metrics_;
@@ -86,13 +99,15 @@ class WebSocketSession final : public PeerConnection, public std::enable_shared_
 };
 
 // Runs `session` to completion, keeping it alive meanwhile.
-boost::asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade);
+template <class Stream>
+boost::asio::awaitable<void> serve_websocket(std::shared_ptr<WebSocketSession<Stream>> session, HttpRequest upgrade);
 
 // serve_websocket() in a coroutine of its own on the session's executor (an exception
 // that escapes it is logged with `who`), so that the HTTP session that upgraded the
 // socket can end: awaited there, its frame, read buffer and moved-from stream would
 // stay for the socket's lifetime (2.7 KiB of the 16.7 an idle socket took at 46713b9;
 // scripts/bench-scale.sh).
-void spawn_websocket(std::shared_ptr<WebSocketSession> session, HttpRequest upgrade, std::string who);
+template <class Stream>
+void spawn_websocket(std::shared_ptr<WebSocketSession<Stream>> session, HttpRequest upgrade, std::string who);
 
 }  // namespace gm::server

@@ -82,7 +82,7 @@ export function mintToken(group = GROUP, data, kind = SERVER_KIND, ttl = null) {
  *   kind   'cpp' (groundmist-sync), 'js' (the JS reference server, repo 2.5.6) or
  *          'js1' (the same on the repo 1.2.1 stack, as the TypeScript prototype);
  *          default from GM_E2E_SERVER
- * Returns { port, data, url(group), token(group), stop(), kill9(), alive(), log(),
+ * Returns { port, data, secure, url(group), token(group), stop(), kill9(), alive(), log(),
  * sanitized, report() }. stop() and kill9() throw if the server printed a sanitizer
  * report; `sanitized` is true when the program runs with a sanitizer's runtime.
  */
@@ -145,12 +145,14 @@ async function startOnce(data, port, args, kind) {
     scaled(20000),
     `listening line from ${cmd}`,
   );
-  const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+  // https:// when started with --tls-cert/--tls-key (tls.test.mjs): then url() is wss://.
+  const m = /listening on (https?):\/\/127\.0\.0\.1:(\d+)/.exec(line);
   if (!m) {
     child.kill('SIGKILL');
     throw new Error(`unexpected first line from the server: ${line}`);
   }
-  const actualPort = Number(m[1]);
+  const actualPort = Number(m[2]);
+  const secure = m[1] === 'https';
   // gcc links libasan dynamically: a sanitized server has it mapped.
   let sanitized = false;
   try {
@@ -168,7 +170,8 @@ async function startOnce(data, port, args, kind) {
     data,
     pid: child.pid,
     token,
-    url: (group = GROUP) => `ws://127.0.0.1:${actualPort}/?token=${token(group)}`,
+    secure,
+    url: (group = GROUP) => `${secure ? 'wss' : 'ws'}://127.0.0.1:${actualPort}/?token=${token(group)}`,
     alive: () => running,
     exited: ended,
     log: () => err,
