@@ -7,9 +7,9 @@
 #
 # In the sanitizer run (GM_SANITIZER_RUN, build-asan) the suites of restarts and
 # kill -9, bad input, stress, disk and file faults, slow readers, limits, the JSON API,
-# grants over WebSocket and event streams (request parsing, lookups and routing across
-# groups, streamed responses) run against the ASan + UBSan program instead (label "e2e-asan", ctest e2e_asan_<name>; a
-# fault.test.mjs would join them). tests/e2e/lib/server.mjs fails a test whose server
+# grants over WebSocket, event streams and TLS (request parsing, lookups and routing
+# across groups, streamed responses, handshakes) run against the ASan + UBSan program
+# instead (label "e2e-asan", ctest e2e_asan_<name>; a fault.test.mjs would join them). tests/e2e/lib/server.mjs fails a test whose server
 # printed a sanitizer report; waits are scaled by GM_E2E_TIME_SCALE.
 if(TARGET groundmist-sync)
   find_program(GM_NODE node)
@@ -17,7 +17,7 @@ if(TARGET groundmist-sync)
     file(GLOB e2e_test_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/e2e/*.test.mjs)
     if(GM_SANITIZER_RUN)
       list(FILTER e2e_test_files INCLUDE REGEX
-           "/(restart|badinput|stress|diskfull|fault|corruption|slowreader|limits|api|grants|events)\\.test\\.mjs$")
+           "/(restart|badinput|stress|diskfull|fault|corruption|slowreader|limits|api|grants|events|tls)\\.test\\.mjs$")
       set(e2e_prefix e2e_asan_)
       set(e2e_label e2e-asan)
       # Against the ASan build (Debug, -O0) these suites took 1.2 to 3.2 times as long
