@@ -277,3 +277,103 @@ TEST(Document, ToJsonAtHeadsMatchesNpmView) {
 
 }  // namespace
 }  // namespace gm::automerge
+
+namespace gm::automerge {
+namespace {
+
+// Review: copy-on-first-need must not change what a transaction authors. Each sequence
+// reads its own writes; run once as is (the first op waits) and once with a read after
+// every op (the copy made at once): the same change, and the expected JSON.
+TEST(Transaction, ReadYourWritesSequencesGiveTheSameChangeLazyOrEager) {
+  Document base;
+  {
+    Transaction t(base, kAlice, 0);
+    ASSERT_TRUE(t.put(Transaction::root(), "a", int_value(1)).ok());
+    auto l = t.put_object(Transaction::root(), "l", ObjType::kList);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(t.insert(*l, static_cast<size_t>(i), int_value(i)).ok());
+    auto tx = t.put_object(Transaction::root(), "t", ObjType::kText);
+    ASSERT_TRUE(t.splice_text(*tx, 0, 0, "hello").ok());
+    ASSERT_TRUE(t.put(Transaction::root(), "c", counter(5)).ok());
+    commit(t, base);
+  }
+  const Bytes saved = base.save();
+  using Step = std::function<Status(Transaction&)>;
+  auto root = Transaction::root();
+  auto obj = [](Transaction& t, const char* k) { return t.get(Transaction::root(), k)->object.value(); };
+  struct Case {
+    const char* name;
+    std::vector<Step> steps;
+    const char* expected;
+  };
+  std::vector<Case> cases = {
+      {"delete then re-put",
+       {[&](Transaction& t) { return t.remove(root, "a"); }, [&](Transaction& t) { return t.put(root, "a", int_value(2)); }},
+       R"({"a":2,"l":[0,1,2],"t":"hello","c":5})"},
+      {"put twice then delete",
+       {[&](Transaction& t) { return t.put(root, "a", int_value(7)); },
+        [&](Transaction& t) { return t.put(root, "a", int_value(8)); },
+        [&](Transaction& t) { return t.remove(root, "a"); }},
+       R"({"l":[0,1,2],"t":"hello","c":5})"},
+      {"counter made then incremented",
+       {[&](Transaction& t) { return t.put(root, "k", counter(1)); },
+        [&](Transaction& t) { return t.increment(root, "k", 2); },
+        [&](Transaction& t) { return t.increment(root, "k", 3); }},
+       R"({"a":1,"l":[0,1,2],"t":"hello","c":5,"k":6})"},
+      {"increment existing twice",
+       {[&](Transaction& t) { return t.increment(root, "c", 2); }, [&](Transaction& t) { return t.increment(root, "c", 3); }},
+       R"({"a":1,"l":[0,1,2],"t":"hello","c":10})"},
+      {"list insert then set and delete",
+       {[&](Transaction& t) { return t.insert(obj(t, "l"), 0, int_value(9)); },
+        [&](Transaction& t) { return t.set(obj(t, "l"), 0, int_value(8)); },
+        [&](Transaction& t) { return t.remove(obj(t, "l"), 1); },
+        [&](Transaction& t) { return t.insert(obj(t, "l"), 3, int_value(7)); }},
+       R"({"a":1,"l":[8,1,2,7],"t":"hello","c":5})"},
+      {"list delete then set at same index",
+       {[&](Transaction& t) { return t.remove(obj(t, "l"), 0); }, [&](Transaction& t) { return t.set(obj(t, "l"), 0, int_value(5)); }},
+       R"({"a":1,"l":[5,2],"t":"hello","c":5})"},
+      {"text splices after inserts",
+       {[&](Transaction& t) { return t.splice_text(obj(t, "t"), 5, 0, " world"); },
+        [&](Transaction& t) { return t.splice_text(obj(t, "t"), 0, 1, "J"); },
+        [&](Transaction& t) { return t.splice_text(obj(t, "t"), 4, 3, "!"); }},
+       R"({"a":1,"l":[0,1,2],"t":"Jell!orld","c":5})"},
+      {"text delete-only first",
+       {[&](Transaction& t) { return t.splice_text(obj(t, "t"), 1, 2, ""); },
+        [&](Transaction& t) { return t.splice_text(obj(t, "t"), 1, 0, "EL"); }},
+       R"({"a":1,"l":[0,1,2],"t":"hELlo","c":5})"},
+      {"nested objects then puts",
+       {[&](Transaction& t) { return t.put(root, "a", int_value(3)); },
+        [&](Transaction& t) -> Status {
+          auto m = t.put_object(root, "m", ObjType::kMap);
+          if (!m.ok()) return m.error();
+          auto inner = t.put_object(*m, "inner", ObjType::kList);
+          if (!inner.ok()) return inner.error();
+          GM_TRY(t.insert(*inner, 0, str("x")));
+          auto deep = t.insert_object(*inner, 1, ObjType::kMap);
+          if (!deep.ok()) return deep.error();
+          return t.put(*deep, "y", int_value(1));
+        },
+        [&](Transaction& t) { return t.put(obj(t, "m"), "z", int_value(2)); }},
+       R"({"a":3,"l":[0,1,2],"t":"hello","c":5,"m":{"inner":["x",{"y":1}],"z":2}})"},
+  };
+  for (const Case& c : cases) {
+    std::vector<Bytes> chunks;
+    for (bool eager : {false, true}) {
+      Result<Document> d = Document::load(saved);
+      ASSERT_TRUE(d.ok());
+      Transaction t(*d, kBob, 9);
+      for (const Step& s : c.steps) {
+        Status st = s(t);
+        ASSERT_TRUE(st.ok()) << c.name << (eager ? " eager: " : " lazy: ") << st.error().message;
+        if (eager) (void)t.to_json(Transaction::root());
+      }
+      EXPECT_EQ(t.to_json(Transaction::root()), json::parse(c.expected)) << c.name << (eager ? " eager" : " lazy");
+      Transaction::Committed committed = commit(t, *d);
+      EXPECT_EQ(d->to_json(), json::parse(c.expected)) << c.name << (eager ? " eager" : " lazy");
+      chunks.push_back(committed.chunk);
+    }
+    EXPECT_EQ(chunks[0], chunks[1]) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace gm::automerge

@@ -175,6 +175,14 @@ class Copier {
           GM_TRY(copy_tree(child, depth + 1, /*store_root=*/false));
         }
       } else {
+        // A folder behind a symbolic link (a group moved to another disk) is served by
+        // the server, which follows the link: refused, not left out of a backup that
+        // would then say it succeeded.
+        struct stat st {};
+        if (env_.stat((data_ / child).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+          return error("cannot back up " + (data_ / child).string() +
+                       ": a symbolic link to a folder (back up the folder it points to, or replace the link by it)");
+        }
         skip(child);
       }
     }
