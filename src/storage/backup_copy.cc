@@ -253,7 +253,10 @@ class Copier {
       GM_TRY(list_document(relative, listed));
       bool vanished = false;
       for (const fs::path& file : listed) {
-        if (copied.count(file)) continue;  // a name fixes its content
+        // A snapshot's or incremental's name fixes its content. A sync-state file is
+        // replaced in place, so an earlier pass may have kept an older one: an older sync
+        // state only makes a client send again what the server has, never loses data.
+        if (copied.count(file)) continue;
         GM_ASSIGN_OR_RETURN(std::optional<CopiedFile> f, copy_file(file));
         if (f) {
           copied.emplace(file, *f);
