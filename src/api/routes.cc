@@ -88,6 +88,29 @@ HttpResponse to_response(Answer a) {
   return res;
 }
 
+// RFC 9110 §13.1.2: a 200 whose ETag the client already holds (If-None-Match lists it,
+// or is `*`) becomes a 304 without a body. The ETag is the heads: a tool polling a
+// document gets the whole JSON only when it changed.
+HttpResponse not_modified_if_seen(const HttpRequest& req, HttpResponse res) {
+  const std::string_view seen = req[http::field::if_none_match];
+  const std::string_view etag = res[http::field::etag];
+  if (seen.empty() || etag.empty() || res.result() != http::status::ok) return res;
+  // Every quoted string in the header is a tag (weak ones too: W/ is outside the
+  // quotes); heads hold commas, so the list is not split at them.
+  bool match = seen.find_first_not_of(" \t*") == std::string_view::npos && seen.find('*') != std::string_view::npos;
+  for (size_t open = seen.find('"'); !match && open != std::string_view::npos;) {
+    const size_t close = seen.find('"', open + 1);
+    if (close == std::string_view::npos) break;
+    match = seen.substr(open, close - open + 1) == etag;
+    open = seen.find('"', close + 1);
+  }
+  if (!match) return res;
+  HttpResponse not_modified = server::make_response(http::status::not_modified, "", "");
+  not_modified.set(http::field::etag, etag);
+  not_modified.set(http::field::cache_control, "no-store");
+  return not_modified;
+}
+
 HttpResponse error_response(http::status status, const std::string& message) {
   return to_response(error_answer(status, message));
 }
@@ -469,7 +492,9 @@ asio::awaitable<HttpResponse> read_document(Api& api, const Caller& caller, cons
     return Answer{http::status::ok, std::move(text->text), "application/json", etag_of(text->heads), true};
   };
   const bool current_json = !saved && !at;
-  co_return co_await on_document(api, caller, req, id, work, /*for_write=*/false, heavy, current_json ? &kept : nullptr);
+  HttpResponse res =
+      co_await on_document(api, caller, req, id, work, /*for_write=*/false, heavy, current_json ? &kept : nullptr);
+  co_return not_modified_if_seen(req, std::move(res));
 }
 
 asio::awaitable<HttpResponse> list_changes(Api& api, const Caller& caller, const HttpRequest& req,

@@ -54,6 +54,13 @@ test('api: a 2.5.6 client\'s document reads as npm toJS, with heads, changes and
   assert.deepEqual(res.json, plain(client, h));
   assert.deepEqual(etagHeads(res.headers.get('etag')), client.heads(h));
   assert.equal(res.headers.get('cache-control'), 'no-store');
+  // A client holding these heads gets 304 and no body; other heads, the document.
+  const etag = res.headers.get('etag');
+  const same = await call(`/api/v1/documents/${h.documentId}`, { headers: { 'if-none-match': `W/"x", ${etag}` } });
+  assert.equal(same.status, 304);
+  assert.equal(same.raw.length, 0);
+  assert.equal(same.headers.get('etag'), etag);
+  assert.equal((await call(`/api/v1/documents/${h.documentId}`, { headers: { 'if-none-match': '"00"' } })).status, 200);
 
   const saved = await call(`/api/v1/documents/${h.documentId}`, { headers: { accept: 'application/octet-stream' } });
   assert.equal(saved.status, 200);
