@@ -11,7 +11,7 @@
 //   data: {"heads":[...],"patch":[RFC 6902 ops from the previous view to this one]}
 //
 // How it runs. The repo tells DocumentWatchers::changed() when a document's heads move
-// (repo::Repo::set_change_listener: its new changes are durable and on their way to
+// (repo::Repo::add_change_listener: its new changes are durable and on their way to
 // its clients). One DocumentCall for all the document's streams then runs on the
 // document's slot: on a worker, it builds the JSON view at the new heads once, and one
 // patch per view the streams were told last (streams that kept up share one), and the

@@ -17,6 +17,7 @@
 #include "api/author.h"
 #include "api/events.h"
 #include "api/openapi.h"
+#include "api/repo_await.h"
 #include "automerge/change.h"
 #include "automerge/chunk.h"
 #include "repo/document_id.h"
@@ -169,25 +170,6 @@ Result<std::vector<ChangeHash>> parse_heads(std::string_view text, size_t max) {
   return heads;
 }
 
-// Awaits a callback API of the repo: `start(done)` begins the work, and done(value)
-// (on the io thread, possibly at once) resumes the coroutine, always through a post.
-// g++ 12 destroys a temporary with a destructor twice when it is made in a co_await
-// expression (a lambda converted to std::function, a std::string): the coroutines here
-// take their arguments by reference, and every caller names its arguments before the
-// co_await.
-template <class T, class Start>
-asio::awaitable<T> repo_callback(const Start& start) {
-  auto initiate = [&start](auto handler) mutable {
-    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-    start([shared](T value) {
-      auto executor = asio::get_associated_executor(*shared);
-      asio::post(executor, [shared, value = std::move(value)]() mutable { std::move(*shared)(std::move(value)); });
-    });
-  };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiate),
-                                                                                  asio::use_awaitable);
-}
-
 using CallWork = std::function<Result<std::optional<Bytes>>(GroupRepo::DocumentAccess&)>;
 
 // Runs `work` as a DocumentCall on document `id` of `group` (opened if need be).
@@ -202,18 +184,6 @@ asio::awaitable<Status> call_document(repo::Repo& repo, const std::string& group
   co_return co_await repo_callback<Status>(start);
 }
 
-// Runs `work` with the store of `group` on the repo's slow lane.
-asio::awaitable<Status> with_store(repo::Repo& repo, const std::string& group,
-                                   const std::function<void(storage::DocumentStore&)>& work) {
-  auto start = [&repo, group, work](std::function<void(Status)> done) {
-    repo.with_group(group, [work, done](Result<GroupRepo*> g) {
-      if (!g) return done(g.error());
-      (*g)->with_store(work, [done] { done(Status::Ok()); });
-    });
-  };
-  co_return co_await repo_callback<Status>(start);
-}
-
 struct Api {
   repo::Repo& repo;
   ClaimsVerifier verify;
@@ -223,41 +193,52 @@ struct Api {
   std::shared_ptr<DocumentWatchers> watchers;  // GET .../events (api/events.h)
 };
 
-// A request let in: whose it is, and its place among the requests under way.
+// A request let in: whose it is, how to ask again (an event stream does, at every
+// heartbeat), and its place among the requests under way.
 struct Caller {
   auth::SessionClaims claims;
   Access access;
+  std::shared_ptr<const Authenticate> who;
   server::RequestLimiter::Ticket ticket;
 };
 
-std::variant<Caller, HttpResponse> admit(Api& api, const HttpRequest& req) {
-  std::string_view authorization = req[http::field::authorization];
-  constexpr std::string_view kBearer = "bearer ";
-  auto unauthorized = [](const std::string& why) {
-    HttpResponse res = error_response(http::status::unauthorized, why);
-    res.set(http::field::www_authenticate, "Bearer realm=\"groundmist-sync\"");
-    return res;
+// The JSON API's own way in: `Authorization: Bearer <session token>`.
+Authenticate bearer_authenticate(ClaimsVerifier verify) {
+  return [verify = std::move(verify)](const HttpRequest& req) -> Result<Who> {
+    std::string_view authorization = req[http::field::authorization];
+    constexpr std::string_view kBearer = "bearer ";
+    if (authorization.size() <= kBearer.size() ||
+        !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+      return error("no Authorization: Bearer <session token> (mint one with `groundmist-sync token`)");
+    }
+    Result<auth::SessionClaims> claims = verify(authorization.substr(kBearer.size()));
+    if (!claims) return error("session token: " + claims.error().message);
+    Access access = access_for(*claims);
+    return Who{std::move(*claims), std::move(access)};
   };
-  if (authorization.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    return unauthorized("no Authorization: Bearer <session token> (mint one with `groundmist-sync token`)");
+}
+
+std::variant<Caller, HttpResponse> admit(Api& api, const HttpRequest& req, const std::shared_ptr<const Authenticate>& who,
+                                         bool bearer) {
+  Result<Who> caller = (*who)(req);
+  if (!caller) {
+    HttpResponse res = error_response(http::status::unauthorized, caller.error().message);
+    if (bearer) res.set(http::field::www_authenticate, "Bearer realm=\"groundmist-sync\"");
+    return res;
   }
-  Result<auth::SessionClaims> claims = api.verify(authorization.substr(kBearer.size()));
-  if (!claims) return unauthorized("session token: " + claims.error().message);
   if (req.body().size() > api.limits.max_body_bytes) {
     return error_response(http::status::payload_too_large,
                           "request body over " + std::to_string(api.limits.max_body_bytes) + " bytes");
   }
   std::optional<server::RequestLimiter::Ticket> ticket =
-      api.limiter.admit(claims->token_id, api.limits.max_in_flight_per_token);
+      api.limiter.admit(caller->claims.token_id, api.limits.max_in_flight_per_token);
   if (!ticket) {
     HttpResponse busy = error_response(http::status::service_unavailable, "busy, try again in a second");
     busy.set(http::field::retry_after, "1");
     return busy;
   }
-  Access access = access_for(*claims);
-  return Caller{std::move(*claims), std::move(access), std::move(*ticket)};
+  return Caller{std::move(caller->claims), std::move(caller->access), who, std::move(*ticket)};
 }
 
 std::string param(const RequestInfo& info, std::string_view name) {
@@ -692,10 +673,11 @@ asio::awaitable<HttpResponse> watch_document(Api& api, const Caller& caller, con
   if (!first->snapshot.empty()) out->send(std::move(first->snapshot));
   // The token is checked again at every heartbeat: revoked, or its grant withdrawn, the
   // stream ends.
-  std::string authorization(req[http::field::authorization]);
-  auto still_allowed = [&api, token = authorization.substr(7), group = first->group] {
-    Result<auth::SessionClaims> claims = api.verify(token);
-    return claims.ok() && access_for(*claims).can_read(group);
+  HttpRequest credentials;  // the request's headers only: asked again at each heartbeat
+  credentials.base() = req.base();
+  auto still_allowed = [who = caller.who, credentials = std::move(credentials), group = first->group] {
+    Result<Who> again = (*who)(credentials);
+    return again.ok() && again->access.can_read(group);
   };
   api.watchers->watch(first->group, id, out, std::move(first->state),
                       std::move(std::get<server::RequestLimiter::Ticket>(place)), std::move(still_allowed));
@@ -705,11 +687,19 @@ asio::awaitable<HttpResponse> watch_document(Api& api, const Caller& caller, con
 
 using Route = asio::awaitable<HttpResponse> (*)(Api&, const Caller&, const HttpRequest&, const RequestInfo&);
 
-server::RouteHandler handler(std::shared_ptr<Api> api, Route route) {
-  return [api, route](const HttpRequest& req, const RequestInfo& info) -> asio::awaitable<HttpResponse> {
-    auto caller = admit(*api, req);
-    if (auto* refused = std::get_if<HttpResponse>(&caller)) co_return std::move(*refused);
-    co_return co_await route(*api, std::get<Caller>(caller), req, info);
+server::RouteHandler handler(std::shared_ptr<Api> api, Route route, std::shared_ptr<const Authenticate> who,
+                             bool bearer = true, std::function<void(HttpResponse&)> decorate = {}) {
+  return [api, route, who, bearer, decorate](const HttpRequest& req,
+                                             const RequestInfo& info) -> asio::awaitable<HttpResponse> {
+    auto caller = admit(*api, req, who, bearer);
+    HttpResponse res;
+    if (auto* refused = std::get_if<HttpResponse>(&caller)) {
+      res = std::move(*refused);
+    } else {
+      res = co_await route(*api, std::get<Caller>(caller), req, info);
+    }
+    if (decorate) decorate(res);
+    co_return res;
   };
 }
 
@@ -721,12 +711,12 @@ asio::awaitable<HttpResponse> list_groups_route(Api& api, const Caller& caller, 
 }  // namespace
 
 std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify,
-                                     WriterId writer, ApiLimits limits) {
+                                     WriterId writer, ApiLimits limits, std::vector<ReadMount> read_mounts) {
   const size_t total = limits.max_in_flight;
   auto api = std::make_shared<Api>(Api{repo, std::move(verify), std::move(writer), limits, server::RequestLimiter(total)});
   api->watchers =
       std::make_shared<DocumentWatchers>(repo, limits.max_event_streams, limits.max_event_streams_per_token);
-  repo.set_change_listener([watchers = std::weak_ptr<DocumentWatchers>(api->watchers)](
+  repo.add_change_listener([watchers = std::weak_ptr<DocumentWatchers>(api->watchers)](
                                const std::string& group, const std::string& id) {
     if (auto w = watchers.lock()) w->changed(group, id);
   });
@@ -736,13 +726,24 @@ std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& rep
                co_return server::make_response(http::status::ok, dump(openapi_description()), "application/json");
              },
              true);
-  router.add(http::verb::get, "/api/v1/groups", handler(api, list_groups_route), true);
-  router.add(http::verb::get, "/api/v1/groups/{group}/documents", handler(api, list_documents), true);
-  router.add(http::verb::post, "/api/v1/groups/{group}/documents", handler(api, create_document), true);
-  router.add(http::verb::get, "/api/v1/documents/{id}", handler(api, read_document), true);
-  router.add(http::verb::patch, "/api/v1/documents/{id}", handler(api, patch_document), true);
-  router.add(http::verb::get, "/api/v1/documents/{id}/changes", handler(api, list_changes), true);
-  router.add(http::verb::get, "/api/v1/documents/{id}/events", handler(api, watch_document), true);
+  auto bearer = std::make_shared<const Authenticate>(bearer_authenticate(api->verify));
+  router.add(http::verb::get, "/api/v1/groups", handler(api, list_groups_route, bearer), true);
+  router.add(http::verb::get, "/api/v1/groups/{group}/documents", handler(api, list_documents, bearer), true);
+  router.add(http::verb::post, "/api/v1/groups/{group}/documents", handler(api, create_document, bearer), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}", handler(api, read_document, bearer), true);
+  router.add(http::verb::patch, "/api/v1/documents/{id}", handler(api, patch_document, bearer), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}/changes", handler(api, list_changes, bearer), true);
+  router.add(http::verb::get, "/api/v1/documents/{id}/events", handler(api, watch_document, bearer), true);
+  // Other ways in (the console): the read routes only, same-origin only.
+  for (ReadMount& mount : read_mounts) {
+    auto who = std::make_shared<const Authenticate>(std::move(mount.authenticate));
+    const auto& d = mount.decorate;
+    router.add(http::verb::get, mount.prefix + "/groups", handler(api, list_groups_route, who, false, d));
+    router.add(http::verb::get, mount.prefix + "/groups/{group}/documents", handler(api, list_documents, who, false, d));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}", handler(api, read_document, who, false, d));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}/changes", handler(api, list_changes, who, false, d));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}/events", handler(api, watch_document, who, false, d));
+  }
   return [watchers = std::weak_ptr<DocumentWatchers>(api->watchers)] {
     if (auto w = watchers.lock()) w->recheck();
   };

@@ -32,8 +32,11 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "api/access.h"
 #include "auth/session_token.h"
 #include "automerge/types.h"
 #include "repo/repo.h"
@@ -64,11 +67,30 @@ struct ApiLimits {
   size_t max_event_streams_per_token = 8;  // of one token (then 429)
 };
 
-// Adds the routes above to `router`. `repo` is used on the io thread only, and must
+// Who a request comes from, when it is let in: its claims and what they reach.
+struct Who {
+  auth::SessionClaims claims;
+  Access access;
+};
+// Decides that from the request's headers (quick: on the io thread), or says why not
+// (answered 401).
+using Authenticate = std::function<Result<Who>(const server::HttpRequest&)>;
+
+// Another way in than a bearer token: the owner's console (docs/console.md) serves the
+// read routes (groups, a group's documents, a document, its changes, its events) under
+// its own prefix ("/console/api/v1"), authenticated by its cookie, without CORS.
+struct ReadMount {
+  std::string prefix;
+  Authenticate authenticate;
+  std::function<void(server::HttpResponse&)> decorate;  // e.g. the console's security headers
+};
+
+// Adds the routes above to `router`, and the read routes under each of `read_mounts`. `repo` is used on the io thread only, and must
 // outlive the router's server. The function returned checks every open event stream's
 // token again, ending those revoked: call it on the io thread after a revocation.
 std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& repo, ClaimsVerifier verify,
-                                     WriterId writer, ApiLimits limits = {});
+                                     WriterId writer, ApiLimits limits = {},
+                                     std::vector<ReadMount> read_mounts = {});
 
 // The deepest nesting of arrays and objects in `json` (strings skipped), without
 // parsing it: a check before a parser or a copy that recurses. Exposed for tests.

@@ -41,14 +41,15 @@ std::shared_ptr<const RevocationState> RevocationWatcher::current() const {
 }
 
 Status RevocationWatcher::reload(bool notify) {
-  GM_ASSIGN_OR_RETURN(int64_t version, store_.data_version());
-  if (version == version_) return Status::Ok();
+  GM_ASSIGN_OR_RETURN(StateStore::Fingerprint version, store_.fingerprint());
+  if (loaded_ && version == version_) return Status::Ok();
   GM_ASSIGN_OR_RETURN(RevocationState fresh, store_.revocation_state(unix_now()));
   auto next = std::make_shared<const RevocationState>(std::move(fresh));
   {
     std::lock_guard lock(mutex_);
     state_ = next;
     version_ = version;
+    loaded_ = true;
   }
   // Every change, not only new revocations: a grant approved and revoked between two
   // looks was never seen standing, yet its sockets must close.

@@ -6,11 +6,12 @@
 //   RevocationWatcher watcher(store, std::chrono::milliseconds(500),
 //                             [&](const RevocationState& now) { server.close_peers(...); });
 //   GM_TRY(watcher.load());            // before serving: tokens are checked from the start
-//   watcher.start();                   // a thread polls PRAGMA data_version
+//   watcher.start();                   // a thread polls StateStore::fingerprint
 //   if (watcher.current()->revoked(id, iat)) refuse();   // from any thread, cheap
 //
-// Polling `data_version` costs one tiny query per period and sees every commit of any
-// other connection; the state is reloaded only when it moved. `on_change` runs on the
+// Polling the store's fingerprint costs one tiny query per period and sees every commit
+// of any other connection and every row this process changed (the console revokes
+// through the server's own connection); the state is reloaded only when it moved. `on_change` runs on the
 // watcher's thread after each such reload.
 #pragma once
 
@@ -53,7 +54,8 @@ class RevocationWatcher {
   bool stopping_ = false;
   bool poked_ = false;
   std::shared_ptr<const RevocationState> state_ = std::make_shared<RevocationState>();
-  int64_t version_ = -1;
+  StateStore::Fingerprint version_;
+  bool loaded_ = false;
   std::thread thread_;
 };
 

@@ -78,6 +78,7 @@ Result<std::vector<Scope>> decode_scope_claim(std::string_view claim) {
 
 bool Access::allows(std::string_view group, ScopeAccess need) const {
   if (!own_group.empty() && ascii_lower(group) == ascii_lower(own_group)) return true;
+  if (reads_every_group && need == ScopeAccess::kRead) return true;
   for (const Scope& s : scopes) {
     if (covers(s, group, need)) return true;
   }

@@ -52,6 +52,8 @@ Result<std::vector<Scope>> decode_scope_claim(std::string_view claim);
 struct Access {
   std::string own_group;      // read and write
   std::vector<Scope> scopes;  // those whose grant still stands
+  // The owner's console (docs/console.md) reads every group; nothing else does.
+  bool reads_every_group = false;
   bool can_read(std::string_view group) const { return allows(group, ScopeAccess::kRead); }
   bool can_write(std::string_view group) const { return allows(group, ScopeAccess::kWrite); }
   bool allows(std::string_view group, ScopeAccess need) const;

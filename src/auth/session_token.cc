@@ -94,6 +94,13 @@ TokenKey TokenKey::from_key_file_bytes(ByteView bytes, std::string source) {
   return k;
 }
 
+TokenKey TokenKey::derive(std::string_view purpose) const {
+  TokenKey k;
+  k.key_ = hmac_sha256(bytes(), purpose);
+  k.source_ = source_ + " (" + std::string(purpose) + ")";
+  return k;
+}
+
 fs::path secret_key_path(const fs::path& data_dir) { return data_dir / ".groundmist" / "secret.key"; }
 
 Result<TokenKey> load_token_key(const fs::path& data_dir, std::optional<std::string_view> secret) {

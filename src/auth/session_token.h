@@ -63,6 +63,11 @@ class TokenKey {
   // Derives the key from raw key-file bytes; `source` names the file.
   static TokenKey from_key_file_bytes(ByteView bytes, std::string source);
 
+  // Another key, for another kind of token (the console's: purpose "console-session
+  // v1"): HMAC-SHA256(this key, purpose). A token made with it verifies only with it,
+  // so it cannot pass for an app's session token, nor one of those for it.
+  TokenKey derive(std::string_view purpose) const;
+
   ByteView bytes() const { return {key_.data(), key_.size()}; }
   // Where the key came from, for the start-up log: "GROUNDMIST_SYNC_SECRET_KEY" or a path.
   const std::string& source() const { return source_; }

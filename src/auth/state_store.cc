@@ -41,6 +41,10 @@ constexpr const char* kMigrations[] = {
       origin TEXT NOT NULL, note TEXT NOT NULL);
     CREATE INDEX grants_by_subject ON grants (subject, status);
     )sql",
+    R"sql(
+    CREATE TABLE console_links (
+      code_hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    )sql",
 };
 
 // One prepared statement; binds by position from 1, steps, reads columns.
@@ -392,6 +396,44 @@ Result<int64_t> StateStore::data_version() const {
   Statement s(db_, "PRAGMA data_version");
   GM_ASSIGN_OR_RETURN(bool row, s.step());
   return row ? s.integer(0) : 0;
+}
+
+Result<StateStore::Fingerprint> StateStore::fingerprint() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "PRAGMA data_version");
+  GM_ASSIGN_OR_RETURN(bool row, s.step());
+  return Fingerprint{row ? s.integer(0) : 0, static_cast<int64_t>(sqlite3_total_changes64(db_))};
+}
+
+Result<std::map<std::string, std::string>> StateStore::root_docs() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT grp, url FROM root_docs");
+  std::map<std::string, std::string> roots;
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return roots;
+    roots[s.text(0)] = s.text(1);
+  }
+}
+
+Status StateStore::add_console_link(const std::string& code_hash, int64_t expires_at, int64_t now) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  GM_TRY(tx.began());
+  GM_TRY(Statement(db_, "DELETE FROM console_links WHERE expires_at <= ?").bind(now).run());
+  GM_TRY(Statement(db_, "INSERT INTO console_links (code_hash, created_at, expires_at) VALUES (?, ?, ?)")
+             .bind(code_hash)
+             .bind(now)
+             .bind(expires_at)
+             .run());
+  return tx.commit();
+}
+
+Result<bool> StateStore::take_console_link(const std::string& code_hash, int64_t now) {
+  std::lock_guard lock(mutex_);
+  // One statement: of two requests racing with the same code, only one deletes the row.
+  GM_TRY(Statement(db_, "DELETE FROM console_links WHERE code_hash = ? AND expires_at > ?").bind(code_hash).bind(now).run());
+  return sqlite3_changes(db_) > 0;
 }
 
 Result<std::optional<std::string>> StateStore::root_doc(const std::string& group) const {

@@ -26,6 +26,9 @@
 //              status (pending until the owner approves or refuses it; approved;
 //              refused; revoked), created, expires (NULL: never), decided, the Origin
 //              and a note from the request.
+//   console_links  one-time log-in links of the owner's console (`console-link`,
+//              docs/console.md): the SHA-256 (hex) of each code, created, expires. A
+//              code is deleted when it is used; expired ones as others are added.
 //   meta       key/value: revoked_before.
 //
 // Every call is one transaction, durable when it returns (WAL, synchronous=FULL): a
@@ -52,7 +55,7 @@ struct sqlite3;
 
 namespace gm::auth {
 
-inline constexpr int kStateSchemaVersion = 2;
+inline constexpr int kStateSchemaVersion = 3;
 inline constexpr int64_t kPendingDeviceSeconds = 3600;
 
 struct SessionRecord {
@@ -147,8 +150,23 @@ class StateStore {
   // notice that the CLI revoked something.
   Result<int64_t> data_version() const;
 
+  // Something to compare to notice any change: commits by other processes (the
+  // `data_version` pragma) and rows this connection changed (SQLite's total changes).
+  struct Fingerprint {
+    int64_t others = 0, own = 0;
+    bool operator==(const Fingerprint&) const = default;
+  };
+  Result<Fingerprint> fingerprint() const;
+
+  // The console's log-in links, by the SHA-256 (hex) of their code. take_console_link
+  // is true once for a code that is known and not expired, and forgets it.
+  Status add_console_link(const std::string& code_hash, int64_t expires_at, int64_t now);
+  Result<bool> take_console_link(const std::string& code_hash, int64_t now);
+
   // Root documents.
   Result<std::optional<std::string>> root_doc(const std::string& group) const;
+  // Every group's, by group.
+  Result<std::map<std::string, std::string>> root_docs() const;
   // Keeps `url` if the group has none yet; returns the group's root (which may be
   // another URL, or none when `url` is empty and none was set).
   Result<std::optional<std::string>> root_doc_first_wins(const std::string& group, const std::string& url,

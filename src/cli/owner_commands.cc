@@ -10,6 +10,7 @@
 #include "auth/session_token.h"
 #include "auth/state_store.h"
 #include "storage/group_registry.h"
+#include "web/console_session.h"
 
 namespace gm::cli {
 namespace {
@@ -310,6 +311,32 @@ void add_owner_commands(CLI::App& app, OwnerOptions& opts) {
       } else {
         std::cerr << "no root document for " << opts.group << " yet (the first app to authenticate sets it)\n";
       }
+      return Status::Ok();
+    });
+  });
+
+  CLI::App* link = app.add_subcommand("console-link", "Print a link that logs a browser in to the console, once, within 10 minutes");
+  link->add_option("--url", opts.url, "The origin the browser reaches the server at (default: https://<public host>, else the local address)");
+  data_flag(link);
+  link->callback([&opts] {
+    auto config = load_server_config(opts.common, ".env", /*read_port=*/true);
+    if (!config.ok()) {
+      std::cerr << "groundmist-sync console-link: " << config.error().message << "\n";
+      opts.exit_code = 1;
+      return;
+    }
+    std::string origin = opts.url;
+    if (origin.empty() && !config->public_host.empty()) origin = auth::public_origin(config->public_host);
+    if (origin.empty()) {
+      origin = (config->tls_cert_file.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(config->port);
+    }
+    while (!origin.empty() && origin.back() == '/') origin.pop_back();
+    opts.exit_code = with_store("console-link", opts, [&](auth::StateStore& s, int64_t now) -> Status {
+      GM_ASSIGN_OR_RETURN(std::string code, web::new_link_code());
+      GM_TRY(s.add_console_link(web::link_code_hash(code), now + web::kConsoleLinkSeconds, now));
+      std::cout << origin << "/console/login#code=" << code << "\n";
+      std::cerr << "Open it within 10 minutes; it works once. (The code never reaches the server's logs: it is in the "
+                   "part of the address after '#'.)\n";
       return Status::Ok();
     });
   });

@@ -12,6 +12,7 @@
 //   groundmist-sync grants add --subject S --scope NSID:read|write … [--ttl D]
 //                                                        grant scopes to a subject without a request
 //   groundmist-sync root GROUP [URL]                     show or set a group's root document
+//   groundmist-sync console-link [--url ORIGIN]          a one-time log-in link to the console (docs/console.md)
 //
 // Every one takes --data DIR (env DATA_DIR, default .data).
 #pragma once

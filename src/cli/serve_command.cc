@@ -35,6 +35,7 @@
 #include "server/metrics.h"
 #include "server/client_address.h"
 #include "server/server.h"
+#include "web/console_routes.h"
 #include "server/tls.h"
 #include "server/url_query.h"
 #include "storage/durable_file.h"
@@ -318,13 +319,25 @@ int serve(const ServeOptions& opts) {
   // After the server: joined (in its destructor) while the server's io_context exists.
   boost::asio::thread_pool login_workers(2);
   add_login_routes(srv, login_workers, authenticator, config);
+  web::ConsoleOptions console_options;
+  console_options.owner_did = config.owner_did;
+  console_options.public_host = config.public_host;
+  console_options.version = config.version;
+  console_options.trust_proxy = config.trust_proxy;
+  if (const char* dir = std::getenv("GROUNDMIST_SYNC_CONSOLE_DIR"); dir != nullptr && *dir != '\0') {
+    console_options.pages_dir = dir;
+    spdlog::warn("console pages from {} (GROUNDMIST_SYNC_CONSOLE_DIR), not those built in", dir);
+  }
+  web::Console console(console_options, srv, **repo, **store, revocations, login_workers, api_key);
   const std::function<void()> recheck_event_streams = api::add_api_routes(
       srv.router(), **repo,
       make_claims_verifier(api_key, config, &revocations),
       [key = api_key](const auth::SessionClaims& claims) {
         return auth::keyed_id(key, "api-actor v1", api::writer_subject(claims));
-      });
-  close_revoked = [&srv, recheck_event_streams](const auth::RevocationState& state) {
+      },
+      api::ApiLimits{}, {console.read_mount()});
+  console.add_routes(srv.router());
+  close_revoked = [&srv, &console, recheck_event_streams](const auth::RevocationState& state) {
     srv.close_peers(
         [state, now = auth::unix_now()](const server::PeerIdentity& id) {
           return state.revoked(id.session_id, id.issued_at) ||
@@ -333,6 +346,7 @@ int serve(const ServeOptions& opts) {
         },
         "session or grant revoked");
     boost::asio::post(srv.executor(), recheck_event_streams);  // the API's event streams, likewise
+    console.recheck();
   };
   auto port = srv.listen();
   if (!port.ok()) {
@@ -349,6 +363,7 @@ int serve(const ServeOptions& opts) {
   handler.start_timer(srv.executor(), std::clamp<milliseconds>(repo_options.idle_unload / 4, milliseconds(50),
                                                                std::chrono::seconds(5)));
   revocations.start();
+  console.start();
   srv.run();
   revocations.stop();  // its callback reaches the server, which goes next
   // Logins still waiting are dropped (their sockets are gone); one being checked ends.

@@ -98,7 +98,7 @@ void Repo::opened(const std::string& group, Result<std::shared_ptr<storage::Docu
     o.max_group_bytes = options_.max_group_bytes;
     o.executor = executor_;
     o.on_changed = [this, group](const std::string& document_id) {
-      if (on_changed_) on_changed_(group, document_id);
+      for (const ChangeListener& listener : on_changed_) listener(group, document_id);
     };
     g = groups_.emplace(group, std::make_unique<GroupRepo>(group, std::move(*store), o, options_.log))
             .first->second.get();
@@ -288,7 +288,7 @@ void Repo::set_executor(Executor executor) {
   for (auto& [name, group] : groups_) group->set_executor(executor_);
 }
 
-void Repo::set_change_listener(ChangeListener listener) { on_changed_ = std::move(listener); }
+void Repo::add_change_listener(ChangeListener listener) { on_changed_.push_back(std::move(listener)); }
 
 void Repo::flush() {
   for (auto& [name, group] : groups_) group->flush();

@@ -82,9 +82,10 @@ class Repo {
   // Where every group runs its jobs (GroupRepoOptions::executor).
   void set_executor(Executor executor);
   // Told (group, document id) whenever a document's heads move, in every group, open
-  // or opened later (GroupRepoOptions::on_changed). One listener; on this thread.
+  // or opened later (GroupRepoOptions::on_changed). Listeners are told in the order
+  // added; on this thread.
   using ChangeListener = std::function<void(const std::string& group, const std::string& document_id)>;
-  void set_change_listener(ChangeListener listener);
+  void add_change_listener(ChangeListener listener);
 
   // Per group, for metrics and /healthz.
   std::vector<std::pair<std::string, GroupStats>> stats() const;
@@ -140,7 +141,7 @@ class Repo {
 
   RepoOptions options_;
   Executor executor_;
-  ChangeListener on_changed_;
+  std::vector<ChangeListener> on_changed_;
   std::unique_ptr<storage::GroupRegistry> registry_;
   std::map<std::string, std::unique_ptr<GroupRepo>> groups_;
   std::unordered_map<uint64_t, GroupRepo*> conns_;

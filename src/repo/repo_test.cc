@@ -194,7 +194,7 @@ TEST_F(RepoTest, ReviewReusedIdIsBoundToTheGroupItAskedFor) {
 // nothing.
 TEST_F(RepoTest, TheChangeListenerHearsOfDurableChangesOnly) {
   std::vector<std::pair<std::string, std::string>> heard;
-  repo_->set_change_listener([&](const std::string& group, const std::string& id) { heard.emplace_back(group, id); });
+  repo_->add_change_listener([&](const std::string& group, const std::string& id) { heard.emplace_back(group, id); });
   const std::string id = "3Rvncn6vGfW9LAndSNbqedrx1V2g";
   // Spec vector a1: one change setting title = "hi".
   const Bytes change = *from_hex(

@@ -44,6 +44,7 @@ class EventStream;
 // What the connection knows beyond the request itself.
 struct RequestInfo {
   std::string remote_address;  // the client's IP address
+  bool tls = false;            // whether the connection is TLS (native; a proxy's is in its headers)
   std::map<std::string, std::string, std::less<>> params;  // a pattern route's {name} segments
   // Where a handler that answers with an event stream (server/event_stream.h) puts it;
   // its response then carries only the status and headers. Null where the caller

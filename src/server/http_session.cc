@@ -229,6 +229,7 @@ asio::awaitable<void> serve_connection(ServerContext& ctx, tcp::socket socket,
     const auto ep = socket.remote_endpoint(ec);
     if (!ec) info.remote_address = ep.address().to_string();
   }
+  info.tls = kIsTls<Stream>;
   const std::string who = "conn " + std::to_string(id) + " " + remote;
   Stream stream = open_stream<Stream>(std::move(socket), tls.get());
   // A TLS connection counts as a plain HTTP one from the accept on, handshake included:

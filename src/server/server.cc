@@ -297,6 +297,13 @@ void Server::close_peers(std::function<bool(const PeerIdentity&)> match, std::st
   });
 }
 
+std::vector<PeerIdentity> Server::open_websockets() const {
+  std::vector<PeerIdentity> open;
+  open.reserve(impl_->ctx.websockets.size());
+  for (const auto& [id, peer] : impl_->ctx.websockets) open.push_back(peer->identity());
+  return open;
+}
+
 void Server::reload_tls() {
   asio::post(impl_->io, [impl = impl_.get()] { impl->reload_tls("reload requested"); });
 }

@@ -75,6 +75,9 @@ class Server {
   // thread.
   void close_peers(std::function<bool(const PeerIdentity&)> match, std::string reason);
 
+  // The identities of the open WebSockets. On the io thread only.
+  std::vector<PeerIdentity> open_websockets() const;
+
   // The io thread's executor, for the repo layer's own timers and for posting work
   // from other threads.
   boost::asio::any_io_executor executor();

@@ -340,20 +340,27 @@ Status DocumentStore::walk(const fs::path& folder, const fs::path& relative, int
   return Status::Ok();
 }
 
-Result<uint64_t> DocumentStore::document_bytes() { return tree_bytes(dir_, 0); }
+Result<uint64_t> DocumentStore::document_bytes() {
+  GM_ASSIGN_OR_RETURN(TreeStats stats, tree_stats(dir_, 0));
+  return stats.bytes;
+}
 
-Result<uint64_t> DocumentStore::tree_bytes(const fs::path& folder, int depth) {
+Result<DocumentStore::TreeStats> DocumentStore::tree_stats(const fs::path& folder, int depth) {
   std::vector<Env::Entry> entries;
   if (env_.list(folder.c_str(), entries) != 0) return errno_error("cannot measure", folder, errno);
-  uint64_t total = 0;
+  TreeStats total;
   for (const Env::Entry& e : entries) {
     if (e.name.front() == '.') continue;  // temp files, set-aside files
     const fs::path path = folder / e.name;
     struct stat st {};
-    if (e.type == Env::Entry::kFile && env_.lstat(path.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+    if (e.type == Env::Entry::kFile && env_.lstat(path.c_str(), &st) == 0) {
+      total.bytes += static_cast<uint64_t>(st.st_size);
+      total.newest = std::max<int64_t>(total.newest, st.st_mtim.tv_sec);
+    }
     if (e.type == Env::Entry::kFolder && depth < kMaxDepth) {
-      GM_ASSIGN_OR_RETURN(uint64_t below, tree_bytes(path, depth + 1));
-      total += below;
+      GM_ASSIGN_OR_RETURN(TreeStats below, tree_stats(path, depth + 1));
+      total.bytes += below.bytes;
+      total.newest = std::max(total.newest, below.newest);
     }
   }
   return total;
@@ -471,6 +478,18 @@ Result<std::vector<std::string>> DocumentStore::list_document_ids() {
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+Result<std::vector<DocumentSummary>> DocumentStore::list_documents() {
+  GM_ASSIGN_OR_RETURN(std::vector<std::string> ids, list_document_ids());
+  std::vector<DocumentSummary> documents;
+  documents.reserve(ids.size());
+  for (std::string& id : ids) {
+    // A document removed since the listing, or unreadable, is left out.
+    auto stats = tree_stats(dir_ / id.substr(0, 2) / id.substr(2), 2);
+    if (stats) documents.push_back({std::move(id), stats->bytes, stats->newest});
+  }
+  return documents;
 }
 
 Status DocumentStore::quarantine(const StorageKey& key, std::string_view reason) {

@@ -105,6 +105,13 @@ StorageKey snapshot_key(std::string_view document_id, std::vector<std::string> h
 // [docId, "sync-state", storageId of the remote peer]
 StorageKey sync_state_key(std::string_view document_id, std::string_view peer_storage_id);
 
+// One document as its files show it, without reading them.
+struct DocumentSummary {
+  std::string id;
+  uint64_t bytes = 0;    // of its files
+  int64_t written = 0;   // unix seconds: the newest modification time among its files
+};
+
 class DocumentStore {
  public:
   // Opens (creating if needed) the store in `dir`: creates the folder, deletes
@@ -146,6 +153,9 @@ class DocumentStore {
   // The first key elements present (the documentIds), sorted; storage-adapter-id
   // excluded.
   Result<std::vector<std::string>> list_document_ids();
+  // The same ids with their files' bytes and latest write (a walk of the folder, one
+  // stat per file; for the console's listings).
+  Result<std::vector<DocumentSummary>> list_documents();
 
   // Moves the file of `key` aside and reports `reason`: for callers that found its
   // content corrupt (e.g. a snapshot that does not parse).
@@ -183,7 +193,11 @@ class DocumentStore {
   std::optional<std::string> check_content(const StorageKey& key, ByteView bytes) const;
   Status walk(const std::filesystem::path& folder, const std::filesystem::path& relative, int depth,
               std::vector<StorageKey>& keys);
-  Result<uint64_t> tree_bytes(const std::filesystem::path& folder, int depth);
+  struct TreeStats {
+    uint64_t bytes = 0;
+    int64_t newest = 0;  // latest file modification, unix seconds
+  };
+  Result<TreeStats> tree_stats(const std::filesystem::path& folder, int depth);
 
   std::filesystem::path dir_;
   StoreOptions options_;
