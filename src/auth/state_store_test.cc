@@ -235,7 +235,8 @@ TEST_F(StateStoreTest, GrantsExpireAndPendingOnesAreBounded) {
   EXPECT_EQ(store->list_grants()->size(), 2u);  // the approved one and the new request
 }
 
-// A database of schema version 1 (before grants) is migrated, its sessions kept.
+// A database of schema version 1 (before grants and console links) is migrated, its
+// sessions kept.
 TEST_F(StateStoreTest, AVersionOneDatabaseGainsGrants) {
   {
     auto store = open();
@@ -243,11 +244,54 @@ TEST_F(StateStoreTest, AVersionOneDatabaseGainsGrants) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(StateStore::path_for(dir_).c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE grants; PRAGMA user_version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE grants; DROP TABLE console_links; PRAGMA user_version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto store = open();
   EXPECT_EQ(store->list_sessions(1'800'000'000, false)->size(), 1u);
   EXPECT_TRUE(store->add_grant(grant_of("token:x", {"xyz.groundmist.library:read"}, GrantStatus::approved, 1)).ok());
+}
+
+// A console link works once, and not after it expires; expired ones go as others come.
+TEST_F(StateStoreTest, ConsoleLinkIsTakenOnceBeforeItExpires) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->add_console_link("aa", 1600, 1000).ok());
+  ASSERT_TRUE(store->add_console_link("bb", 1100, 1000).ok());
+  EXPECT_FALSE(*store->take_console_link("bb", 1100));  // expired at 1100
+  EXPECT_FALSE(*store->take_console_link("cc", 1000));  // never made
+  EXPECT_TRUE(*store->take_console_link("aa", 1599));
+  EXPECT_FALSE(*store->take_console_link("aa", 1599));  // used
+  // Survives a restart, like every other row.
+  ASSERT_TRUE(store->add_console_link("dd", 2000, 1000).ok());
+  store.reset();
+  store = open();
+  EXPECT_TRUE(*store->take_console_link("dd", 1500));
+}
+
+// The fingerprint moves for this connection's own writes and for other processes'.
+TEST_F(StateStoreTest, FingerprintMovesOnEveryWrite) {
+  auto store = open();
+  auto other = open();
+  ASSERT_TRUE(store && other);
+  auto before = store->fingerprint();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*before, *store->fingerprint());
+  ASSERT_TRUE(store->add_session(session("own", 100, 200)).ok());
+  auto own = store->fingerprint();
+  EXPECT_NE(*before, *own);
+  ASSERT_TRUE(other->revoke_session("own", 150).ok());
+  EXPECT_NE(*own, *store->fingerprint());
+}
+
+TEST_F(StateStoreTest, RootDocsListsEveryGroup) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_root_doc("xyz.groundmist.library", "automerge:a", 1).ok());
+  ASSERT_TRUE(store->set_root_doc("xyz.groundmist.editor", "automerge:b", 1).ok());
+  auto roots = store->root_docs();
+  ASSERT_TRUE(roots.ok());
+  EXPECT_EQ(*roots, (std::map<std::string, std::string>{{"xyz.groundmist.editor", "automerge:b"},
+                                                        {"xyz.groundmist.library", "automerge:a"}}));
 }
 
 }  // namespace
