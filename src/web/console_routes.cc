@@ -113,6 +113,7 @@ struct Figures {
   bool dirty = true;  // changed since the last walk
   bool walking = false;
   Clock::time_point walked{};
+  Clock::duration took{};  // the last walk's time: a large group is walked less often
 };
 
 // What the database says, as a worker read it.
@@ -197,7 +198,7 @@ void Console::State::tick() {
   const auto now = Clock::now();
   for (const std::string& group : repo.groups()) {
     Figures& f = figures[group];
-    if (f.dirty && !f.walking && now - f.walked >= kFiguresEvery) walk(group);
+    if (f.dirty && !f.walking && now - f.walked >= std::max<Clock::duration>(kFiguresEvery, 20 * f.took)) walk(group);
   }
   std::erase_if(coalesced, [now](const auto& entry) { return now - entry.second > kChangeCoalesce; });
   look();
@@ -238,11 +239,13 @@ void Console::State::walk(const std::string& group) {
   f.walking = true;
   f.dirty = false;  // a change during the walk marks it again
   auto counted = std::make_shared<std::pair<std::optional<size_t>, std::optional<uint64_t>>>();
-  repo.with_group(group, [self = shared_from_this(), group, counted](Result<repo::GroupRepo*> g) {
-    auto done = [self, group, counted] {
+  const auto began = Clock::now();
+  repo.with_group(group, [self = shared_from_this(), group, counted, began](Result<repo::GroupRepo*> g) {
+    auto done = [self, group, counted, began] {
       Figures& f = self->figures[group];
       f.walking = false;
       f.walked = Clock::now();
+      f.took = f.walked - began;
       if (counted->first && (f.documents != counted->first || f.bytes != counted->second)) {
         f.documents = counted->first;
         f.bytes = counted->second;
@@ -572,25 +575,10 @@ asio::awaitable<HttpResponse> session_info(State& st, const Session& s, const Ht
 
 // ---- The overview.
 
+// Never waits for a walk: a group not yet counted (just after start) has null figures,
+// and the event stream brings them when the walk ends. So the page paints at once
+// whatever the groups hold.
 asio::awaitable<HttpResponse> overview(State& st, const Session&, const HttpRequest&, const RequestInfo&) {
-  // A group never walked yet is walked now, so the first answer has its figures.
-  for (const std::string& group : st.repo.groups()) {
-    if (st.figures[group].documents) continue;
-    auto counted = std::make_shared<std::pair<size_t, uint64_t>>(0, 0);
-    const std::function<void(storage::DocumentStore&)> count = [counted](storage::DocumentStore& store) {
-      auto ids = store.list_document_ids();
-      auto bytes = store.document_bytes();
-      if (ids && bytes) *counted = {ids->size(), *bytes};
-    };
-    Status walked = co_await api::with_store(st.repo, group, count);
-    Figures& f = st.figures[group];
-    if (walked && !f.documents) {
-      f.documents = counted->first;
-      f.bytes = counted->second;
-      f.walked = Clock::now();
-      f.dirty = false;
-    }
-  }
   co_return json_response(http::status::ok, st.overview());
 }
 
