@@ -5,6 +5,10 @@
 // driven in a real browser by console.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
 import { scope } from './lib/scope.mjs';
 import { GROUP, SERVER_KIND, mintToken } from './lib/server.mjs';
 import { runCli } from './lib/atproto.mjs';
@@ -256,4 +260,47 @@ test('a group\'s documents: search, sort, pages and bounds', { skip }, async (t)
   }
   assert.equal((await c.call('/console/api/groups/xyz.groundmist.none/documents')).status, 404);
   await sleep(0);
+});
+
+// POSTs a fresh link's code over HTTPS (the test's own certificate) and gives the Set-Cookie.
+function loginOverTls(port, code, ca) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: '/console/api/login', method: 'POST', ca, headers: JSON_TYPE },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, cookie: res.headers['set-cookie']?.[0] }));
+      });
+    req.on('error', reject);
+    req.end(JSON.stringify({ code }));
+  });
+}
+
+const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'no openssl program' : false;
+test('the cookie is Secure over TLS, and behind a trusted proxy that says https', { skip: skip || noOpenssl }, async (t) => {
+  const env = scope(t);
+  const dir = tempDir('console-tls');
+  const cert = path.join(dir, 'c.crt');
+  const key = path.join(dir, 'c.key');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const tlsServer = await env.server({ data: tempDir('console-tls-data'), args: ['--tls-cert', cert, '--tls-key', key] });
+  const code = await consoleLink(tlsServer);
+  const over = await loginOverTls(tlsServer.port, code, fs.readFileSync(cert));
+  assert.equal(over.status, 200);
+  assert.match(over.cookie, /; HttpOnly; SameSite=Strict; Secure$/);
+
+  const proxied = await env.server({ data: tempDir('console-proxy'), args: ['--trust-proxy'] });
+  const base = `http://127.0.0.1:${proxied.port}`;
+  for (const [proto, secure] of [['https', true], ['http', false]]) {
+    const res = await fetch(`${base}/console/api/login`, {
+      method: 'POST', headers: { ...JSON_TYPE, 'x-forwarded-proto': proto }, body: JSON.stringify({ code: await consoleLink(proxied) }) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('set-cookie').endsWith('; Secure'), secure, proto);
+  }
+  // Without --trust-proxy the header is anyone's to send, and means nothing.
+  const plain = await env.server({ data: tempDir('console-plain') });
+  const res = await fetch(`http://127.0.0.1:${plain.port}/console/api/login`, {
+    method: 'POST', headers: { ...JSON_TYPE, 'x-forwarded-proto': 'https' }, body: JSON.stringify({ code: await consoleLink(plain) }) });
+  assert.equal(res.headers.get('set-cookie').endsWith('; Secure'), false);
 });
