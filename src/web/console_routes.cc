@@ -181,6 +181,10 @@ struct Console::State : std::enable_shared_from_this<State> {
     ++overview_version;
   }
 
+  // A new console session for the browser of `req`: recorded, and its Set-Cookie value.
+  // Blocks on the state database (a worker).
+  Result<std::string> open_session(const HttpRequest& req, const RequestInfo& info) const;
+
   void tick();
   void diff_sockets();
   void walk(const std::string& group);
@@ -190,6 +194,25 @@ struct Console::State : std::enable_shared_from_this<State> {
   json overview() const;
   std::string access_event() const { return "event: access\ndata: " + dump({{"version", access_version}}) + "\n\n"; }
 };
+
+Result<std::string> Console::State::open_session(const HttpRequest& req, const RequestInfo& info) const {
+  const int64_t now = auth::unix_now();
+  auth::SessionClaims claims = auth::new_session_claims(std::string(kConsoleGroupClaim), kConsoleSessionSeconds, now);
+  if (!options.owner_did.empty()) claims.owner_did = options.owner_did;
+  const std::string token = auth::mint_session_token(key, claims);
+  GM_ASSIGN_OR_RETURN(auth::SessionClaims minted, auth::verify_session_token(key, token, now));
+  auth::SessionRecord record;
+  record.id = minted.token_id;
+  record.subject = options.owner_did;
+  record.kind = std::string(kConsoleSessionKind);
+  record.created_at = minted.issued_at;
+  record.expires_at = minted.expires_at;
+  record.origin = std::string(req[http::field::origin].substr(0, 200));
+  record.user_agent = std::string(req[http::field::user_agent].substr(0, 300));
+  record.address = info.remote_address;
+  GM_TRY(store.add_session(record));
+  return session_cookie(token, kConsoleSessionSeconds, request_is_secure(req, info, options.trust_proxy));
+}
 
 // ---- The live state.
 
@@ -520,37 +543,20 @@ asio::awaitable<HttpResponse> login(State& state, const HttpRequest& req, const 
     busy.set(http::field::retry_after, "1");
     co_return busy;
   }
-  auth::SessionRecord record;
-  record.group = "";
-  record.subject = st->options.owner_did;
-  record.kind = std::string(kConsoleSessionKind);
-  record.origin = std::string(req[http::field::origin].substr(0, 200));
-  record.user_agent = std::string(req[http::field::user_agent].substr(0, 300));
-  record.address = info.remote_address;
-  const std::function<Result<std::string>()> work = [&st = *st, code, record]() mutable -> Result<std::string> {
-    const int64_t now = auth::unix_now();
-    GM_ASSIGN_OR_RETURN(bool taken, st.store.take_console_link(link_code_hash(code), now));
+  const std::function<Result<std::string>()> work = [&st = *st, code, req_headers = server::HttpRequest(req.base()),
+                                                     info]() -> Result<std::string> {
+    GM_ASSIGN_OR_RETURN(bool taken, st.store.take_console_link(link_code_hash(code), auth::unix_now()));
     if (!taken) {
       return error("this console link is unknown, already used or expired: run `groundmist-sync console-link` for a new one");
     }
-    auth::SessionClaims claims = auth::new_session_claims(std::string(kConsoleGroupClaim), kConsoleSessionSeconds, now);
-    if (!st.options.owner_did.empty()) claims.owner_did = st.options.owner_did;
-    std::string token = auth::mint_session_token(st.key, claims);
-    const auto verified = auth::verify_session_token(st.key, token, now);
-    if (!verified) return verified.error();
-    record.id = verified->token_id;
-    record.created_at = verified->issued_at;
-    record.expires_at = verified->expires_at;
-    GM_TRY(st.store.add_session(record));
-    return token;
+    return st.open_session(req_headers, info);
   };
-  Result<std::string> token = co_await on_worker<Result<std::string>>(*st, work);
-  if (!token) co_return error_json(http::status::unauthorized, token.error().message);
-  spdlog::info("console: logged in from {}", info.remote_address);
+  Result<std::string> cookie = co_await on_worker<Result<std::string>>(*st, work);
+  if (!cookie) co_return error_json(http::status::unauthorized, cookie.error().message);
+  spdlog::info("console: logged in by a link from {}", info.remote_address);
   st->look();
   HttpResponse res = ok_json();
-  res.set(http::field::set_cookie,
-          session_cookie(*token, kConsoleSessionSeconds, request_is_secure(req, info, st->options.trust_proxy)));
+  res.set(http::field::set_cookie, *cookie);
   co_return res;
 }
 
@@ -908,6 +914,12 @@ void Console::add_routes(server::HttpRouter& router) {
   router.add(http::verb::post, "/console/api/grants/{id}/{action}", console_route(st, decide_grant, true));
   router.add(http::verb::get, "/console/api/roots", console_route(st, roots, false));
   router.add(http::verb::put, "/console/api/roots/{group}", console_route(st, set_root, true));
+}
+
+Result<std::string> Console::open_session(const HttpRequest& req, const RequestInfo& info) {
+  GM_ASSIGN_OR_RETURN(std::string cookie, state_->open_session(req, info));
+  asio::post(state_->server.executor(), [state = state_] { state->look(); });
+  return cookie;
 }
 
 void Console::start() {

@@ -62,6 +62,11 @@ class Console {
   // The JSON API's read routes under /console/api/v1, by the console's cookie.
   api::ReadMount read_mount() const;
   void add_routes(server::HttpRouter& router);
+  // For other ways to log in (e.g. OAuth): records a console session for the browser
+  // that sent `req` (its Origin, User-Agent and address are kept) and gives the
+  // Set-Cookie value that carries it. Blocks on the state database: call it on a
+  // worker, never on the io thread. Any thread.
+  Result<std::string> open_session(const server::HttpRequest& req, const server::RequestInfo& info);
   // Starts the tick (any thread).
   void start();
   // Ends the console's event streams whose session was revoked (any thread).
