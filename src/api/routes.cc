@@ -688,18 +688,11 @@ asio::awaitable<HttpResponse> watch_document(Api& api, const Caller& caller, con
 using Route = asio::awaitable<HttpResponse> (*)(Api&, const Caller&, const HttpRequest&, const RequestInfo&);
 
 server::RouteHandler handler(std::shared_ptr<Api> api, Route route, std::shared_ptr<const Authenticate> who,
-                             bool bearer = true, std::function<void(HttpResponse&)> decorate = {}) {
-  return [api, route, who, bearer, decorate](const HttpRequest& req,
-                                             const RequestInfo& info) -> asio::awaitable<HttpResponse> {
+                             bool bearer = true) {
+  return [api, route, who, bearer](const HttpRequest& req, const RequestInfo& info) -> asio::awaitable<HttpResponse> {
     auto caller = admit(*api, req, who, bearer);
-    HttpResponse res;
-    if (auto* refused = std::get_if<HttpResponse>(&caller)) {
-      res = std::move(*refused);
-    } else {
-      res = co_await route(*api, std::get<Caller>(caller), req, info);
-    }
-    if (decorate) decorate(res);
-    co_return res;
+    if (auto* refused = std::get_if<HttpResponse>(&caller)) co_return std::move(*refused);
+    co_return co_await route(*api, std::get<Caller>(caller), req, info);
   };
 }
 
@@ -737,12 +730,11 @@ std::function<void()> add_api_routes(server::HttpRouter& router, repo::Repo& rep
   // Other ways in (the console): the read routes only, same-origin only.
   for (ReadMount& mount : read_mounts) {
     auto who = std::make_shared<const Authenticate>(std::move(mount.authenticate));
-    const auto& d = mount.decorate;
-    router.add(http::verb::get, mount.prefix + "/groups", handler(api, list_groups_route, who, false, d));
-    router.add(http::verb::get, mount.prefix + "/groups/{group}/documents", handler(api, list_documents, who, false, d));
-    router.add(http::verb::get, mount.prefix + "/documents/{id}", handler(api, read_document, who, false, d));
-    router.add(http::verb::get, mount.prefix + "/documents/{id}/changes", handler(api, list_changes, who, false, d));
-    router.add(http::verb::get, mount.prefix + "/documents/{id}/events", handler(api, watch_document, who, false, d));
+    router.add(http::verb::get, mount.prefix + "/groups", handler(api, list_groups_route, who, false));
+    router.add(http::verb::get, mount.prefix + "/groups/{group}/documents", handler(api, list_documents, who, false));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}", handler(api, read_document, who, false));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}/changes", handler(api, list_changes, who, false));
+    router.add(http::verb::get, mount.prefix + "/documents/{id}/events", handler(api, watch_document, who, false));
   }
   return [watchers = std::weak_ptr<DocumentWatchers>(api->watchers)] {
     if (auto w = watchers.lock()) w->recheck();

@@ -82,7 +82,6 @@ using Authenticate = std::function<Result<Who>(const server::HttpRequest&)>;
 struct ReadMount {
   std::string prefix;
   Authenticate authenticate;
-  std::function<void(server::HttpResponse&)> decorate;  // e.g. the console's security headers
 };
 
 // Adds the routes above to `router`, and the read routes under each of `read_mounts`. `repo` is used on the io thread only, and must

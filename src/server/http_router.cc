@@ -126,6 +126,10 @@ void HttpRouter::add(http::verb method, std::string path, RouteHandler handler, 
   routes_[{std::move(path), method}] = std::move(handler);
 }
 
+void HttpRouter::decorate(std::string prefix, std::function<void(HttpResponse&)> decorate) {
+  decorators_.emplace_back(std::move(prefix), std::move(decorate));
+}
+
 std::vector<std::pair<std::string, http::verb>> HttpRouter::routes() const {
   std::vector<std::pair<std::string, http::verb>> out;
   for (const auto& [key, handler] : routes_) out.push_back(key);
@@ -193,6 +197,10 @@ boost::asio::awaitable<HttpResponse> HttpRouter::route(const HttpRequest& req, c
     res.set(http::field::allow, allowed + ", OPTIONS");
   }
   if (cross_origin_.count(path)) add_cors_headers(res, origin, allowed + ", OPTIONS");
+  const std::string_view request_path = split_target(req.target()).path;
+  for (const auto& [prefix, decorate] : decorators_) {
+    if (request_path == prefix || (request_path.starts_with(prefix) && request_path[prefix.size()] == '/')) decorate(res);
+  }
   if (head) {
     res.prepare_payload();  // Content-Length of the GET body...
     res.body().clear();     // ...but no body (Beast writes none for an empty body)

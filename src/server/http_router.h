@@ -65,6 +65,11 @@ class HttpRouter {
   // origin's page can read them.
   void add(http::verb method, std::string path, RouteHandler handler, bool cross_origin = false);
 
+  // Runs `decorate` on every answer for a path that is `prefix` or below it ("/console":
+  // "/console", "/console/…"), the router's own 404, 405 and OPTIONS answers included
+  // (e.g. the console's security headers).
+  void decorate(std::string prefix, std::function<void(HttpResponse&)> decorate);
+
   // The answer for `req` (handlers' exceptions become 500 with a log line). The caller
   // sets keep-alive and writes it.
   boost::asio::awaitable<HttpResponse> route(const HttpRequest& req, const RequestInfo& info) const;
@@ -80,6 +85,7 @@ class HttpRouter {
   std::map<std::pair<std::string, http::verb>, RouteHandler> routes_;
   std::vector<std::string> patterns_;  // in the order added
   std::set<std::string, std::less<>> cross_origin_;
+  std::vector<std::pair<std::string, std::function<void(HttpResponse&)>>> decorators_;
 };
 
 // Requests under way, server-wide and per client, for routes that hand work to other

@@ -69,6 +69,17 @@ TEST(HttpRouter, ParametersNeverMatchEmptyOrSeveralSegments) {
   }
 }
 
+TEST(HttpRouter, DecoratorsReachEveryAnswerBelowTheirPrefixOnly) {
+  HttpRouter r = api_router();
+  r.decorate("/api/v1/documents", [](HttpResponse& res) { res.set("X-Seen", "1"); });
+  EXPECT_EQ(call(r, http::verb::get, "/api/v1/documents/abc")["X-Seen"], "1");
+  EXPECT_EQ(call(r, http::verb::get, "/api/v1/documents/a/b")["X-Seen"], "1");   // the router's 404
+  EXPECT_EQ(call(r, http::verb::delete_, "/api/v1/documents/abc")["X-Seen"], "1");  // its 405
+  EXPECT_EQ(call(r, http::verb::get, "/api/v1/documents")["X-Seen"], "1");
+  EXPECT_EQ(call(r, http::verb::get, "/api/v1/documentsx")["X-Seen"], "");
+  EXPECT_EQ(call(r, http::verb::get, "/api/v1/groups/g/documents")["X-Seen"], "");
+}
+
 TEST(HttpRouter, PatternMethodsAnd405AndPreflight) {
   HttpRouter r = api_router();
   auto wrong = call(r, http::verb::delete_, "/api/v1/documents/abc");

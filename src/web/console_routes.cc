@@ -47,8 +47,8 @@ constexpr auto kChangeCoalesce = std::chrono::seconds(10);  // one activity line
 constexpr size_t kMaxCoalesced = 10'000;
 constexpr size_t kMaxLastSeen = 10'000;
 
-// Every console answer: no script, style or frame from anywhere but here, nothing
-// sniffed, no Referer leaving the console.
+// Every answer under /console (HttpRouter::decorate): no script, style or frame from
+// anywhere but here, nothing sniffed, no Referer leaving the console.
 void secure(HttpResponse& res) {
   res.set("Content-Security-Policy", kContentSecurityPolicy);
   res.set("X-Content-Type-Options", "nosniff");
@@ -63,7 +63,6 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 HttpResponse json_response(http::status status, const json& body) {
   HttpResponse res = server::make_response(status, dump(body) + "\n", "application/json");
   res.set(http::field::cache_control, "no-store");
-  secure(res);
   return res;
 }
 HttpResponse error_json(http::status status, const std::string& message) {
@@ -508,7 +507,6 @@ HttpResponse asset_response(const State& st, const HttpRequest& req, std::string
         http::status::not_found,
         name == "index.html" ? "the console's pages are not in this build\n" : "no such console file\n",
         "text/plain; charset=utf-8");
-    secure(missing);
     return missing;
   }
   // Revalidated on each load (a new server version brings new pages), sent again only
@@ -519,7 +517,6 @@ HttpResponse asset_response(const State& st, const HttpRequest& req, std::string
                          : server::make_response(http::status::ok, std::move(*bytes), content_type_of(name));
   res.set(http::field::etag, etag);
   res.set(http::field::cache_control, "no-cache");
-  secure(res);
   return res;
 }
 
@@ -607,7 +604,6 @@ asio::awaitable<HttpResponse> events(State& st, const Session& s, const HttpRequ
   HttpResponse res = server::make_response(http::status::ok, "", "text/event-stream");
   res.set(http::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
-  secure(res);
   auto out = std::make_shared<server::EventStream>();
   out->set_deadline(server::EventStream::Clock::now() +
                     std::chrono::seconds(std::max<int64_t>(0, s.claims.expires_at - auth::unix_now())));
@@ -838,7 +834,6 @@ asio::awaitable<HttpResponse> download(State& st, const HttpRequest& req, const 
   if (res.result() == http::status::ok) {
     res.set(http::field::content_disposition, "attachment; filename=\"" + id + ".automerge\"");
   }
-  secure(res);
   co_return res;
 }
 
@@ -873,13 +868,13 @@ api::ReadMount Console::read_mount() const {
     access.reach.reads_every_group = true;  // the owner sees everything, and writes nothing here
     return api::Who{std::move(claims), std::move(access)};
   };
-  mount.decorate = secure;
   return mount;
 }
 
 void Console::add_routes(server::HttpRouter& router) {
   std::shared_ptr<State> st = state_;
   st->router = &router;
+  router.decorate("/console", secure);  // every answer under /console, 404s included
   auto page = [st](std::string name) {
     return [st, name](const HttpRequest& req, const RequestInfo&) -> asio::awaitable<HttpResponse> {
       co_return asset_response(*st, req, name);

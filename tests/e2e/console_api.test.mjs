@@ -195,6 +195,11 @@ test('every change needs the CSRF token, JSON and the console\'s own origin; no 
   assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
   const traversal = await fetch(`${c.base}/console/assets/..%2f..%2fserver.db`);
   assert.equal(traversal.status, 404);
+  for (const path of ['/console/nowhere/at/all', '/console/assets/nothing.js', '/console/api/nothing']) {
+    const missing = await fetch(`${c.base}${path}`);
+    assert.equal(missing.status, 404, path);
+    assert.match(missing.headers.get('content-security-policy') ?? '', /default-src 'none'/, path);
+  }
 });
 
 test('the overview is live; revoking an app\'s session in the console closes its socket', { skip }, async (t) => {
