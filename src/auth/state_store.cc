@@ -385,6 +385,13 @@ Result<RevocationState> StateStore::revocation_state(int64_t now) const {
     if (!row) break;
     state.standing_grants[grants.text(0)] = grants.maybe_integer(1);
   }
+  Statement consoles(db_, "SELECT id FROM sessions WHERE kind = 'console' AND revoked_at IS NULL AND expires_at > ?");
+  consoles.bind(now);
+  for (;;) {
+    GM_ASSIGN_OR_RETURN(bool row, consoles.step());
+    if (!row) break;
+    state.console_sessions.insert(consoles.text(0));
+  }
   Statement meta(db_, "SELECT value FROM meta WHERE key = 'revoked_before'");
   GM_ASSIGN_OR_RETURN(bool row, meta.step());
   if (row) state.revoked_before = std::strtoll(meta.text(0).c_str(), nullptr, 10);

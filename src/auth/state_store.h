@@ -114,6 +114,9 @@ struct RevocationState {
   // the database does not hold (a restored backup, a token minted against another data
   // folder with the same key) stands for nothing.
   std::map<std::string, std::optional<int64_t>> standing_grants;
+  // Console sessions recorded, not revoked and not expired: an allow-list too, so that a
+  // restored backup cannot bring back a console session revoked since.
+  std::set<std::string> console_sessions;
   bool revoked(const std::string& session_id, int64_t issued_at) const {
     return issued_at < revoked_before || revoked_sessions.count(session_id) != 0;
   }

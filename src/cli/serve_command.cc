@@ -328,7 +328,10 @@ int serve(const ServeOptions& opts) {
     console_options.pages_dir = dir;
     spdlog::warn("console pages from {} (GROUNDMIST_SYNC_CONSOLE_DIR), not those built in", dir);
   }
-  web::Console console(console_options, srv, **repo, **store, revocations, login_workers, api_key);
+  // The console's own worker for the state database, so that the owner's revocations
+  // never wait behind logins stuck on a slow PDS (joined before the server goes).
+  boost::asio::thread_pool console_workers(1);
+  web::Console console(console_options, srv, **repo, **store, revocations, console_workers, api_key);
   const std::function<void()> recheck_event_streams = api::add_api_routes(
       srv.router(), **repo,
       make_claims_verifier(api_key, config, &revocations),
@@ -369,6 +372,8 @@ int serve(const ServeOptions& opts) {
   // Logins still waiting are dropped (their sockets are gone); one being checked ends.
   login_workers.stop();
   login_workers.join();
+  console_workers.stop();
+  console_workers.join();
   return 0;
 }
 

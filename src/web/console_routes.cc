@@ -16,6 +16,7 @@
 
 #include "api/repo_await.h"
 #include "auth/authenticator.h"
+#include "server/client_address.h"
 #include "server/event_stream.h"
 #include "server/url_query.h"
 #include "storage/group_registry.h"
@@ -46,6 +47,7 @@ constexpr auto kFiguresEvery = std::chrono::seconds(5);    // a changing group's
 constexpr auto kChangeCoalesce = std::chrono::seconds(10);  // one activity line per document
 constexpr size_t kMaxCoalesced = 10'000;
 constexpr size_t kMaxLastSeen = 10'000;
+constexpr auto kWatchedFor = std::chrono::seconds(60);  // after an overview, without a stream
 
 // Every answer under /console (HttpRouter::decorate): no script, style or frame from
 // anywhere but here, nothing sniffed, no Referer leaving the console.
@@ -166,6 +168,8 @@ struct Console::State : std::enable_shared_from_this<State> {
   std::map<std::string, int64_t> last_seen;                        // session → when it last had a socket
   std::map<std::string, Clock::time_point> coalesced;             // "group/id" → its last activity line
   std::vector<Stream> streams;
+  Clock::time_point wanted{};  // the last overview asked for
+  std::map<std::string, std::string> etags;  // of the compiled-in assets, made once
   bool looking = false;   // a worker is reading the database
   bool look_again = false;
 
@@ -183,6 +187,11 @@ struct Console::State : std::enable_shared_from_this<State> {
   // A new console session for the browser of `req`: recorded, and its Set-Cookie value.
   // Blocks on the state database (a worker).
   Result<std::string> open_session(const HttpRequest& req, const RequestInfo& info) const;
+  std::vector<std::string> origins(const HttpRequest& req, const RequestInfo& info) const {
+    return console_origins(req, info, options.public_host, options.trust_proxy);
+  }
+  // Whether anyone is looking: the folder walks behind the figures run only then.
+  bool watched() const { return !streams.empty() || Clock::now() - wanted < kWatchedFor; }
 
   void tick();
   void diff_sockets();
@@ -208,8 +217,11 @@ Result<std::string> Console::State::open_session(const HttpRequest& req, const R
   record.expires_at = minted.expires_at;
   record.origin = std::string(req[http::field::origin].substr(0, 200));
   record.user_agent = std::string(req[http::field::user_agent].substr(0, 300));
-  record.address = info.remote_address;
+  record.address = server::client_address(req, info, options.trust_proxy);
   GM_TRY(store.add_session(record));
+  // Known to the revocation state at once (its allow-list of console sessions), not
+  // at the watcher's next look: the page's next request carries the cookie.
+  GM_TRY(revocations.load());
   return session_cookie(token, kConsoleSessionSeconds, request_is_secure(req, info, options.trust_proxy));
 }
 
@@ -218,9 +230,13 @@ Result<std::string> Console::State::open_session(const HttpRequest& req, const R
 void Console::State::tick() {
   diff_sockets();
   const auto now = Clock::now();
-  for (const std::string& group : repo.groups()) {
-    Figures& f = figures[group];
-    if (f.dirty && !f.walking && now - f.walked >= std::max<Clock::duration>(kFiguresEvery, 20 * f.took)) walk(group);
+  // A change only marks its group; the walk waits until someone looks (and a closed
+  // group is opened for it only then).
+  if (watched()) {
+    for (const std::string& group : repo.groups()) {
+      Figures& f = figures[group];
+      if (f.dirty && !f.walking && now - f.walked >= std::max<Clock::duration>(kFiguresEvery, 20 * f.took)) walk(group);
+    }
   }
   std::erase_if(coalesced, [now](const auto& entry) { return now - entry.second > kChangeCoalesce; });
   look();
@@ -448,7 +464,9 @@ server::RouteHandler console_route(std::shared_ptr<State> st, Route route, bool 
     Result<auth::SessionClaims> claims = console_claims(req, st->key, *st->revocations.current());
     if (!claims) co_return error_json(http::status::unauthorized, claims.error().message);
     if (changes) {
-      if (auto why = cross_site_refusal(req)) co_return error_json(http::status::forbidden, "refused: " + *why);
+      if (auto why = cross_site_refusal(req, st->origins(req, info))) {
+        co_return error_json(http::status::forbidden, "refused: " + *why);
+      }
       if (!csrf_matches(req, csrf_token(st->key, claims->token_id))) {
         co_return error_json(http::status::forbidden, "refused: no or a wrong X-CSRF-Token (reload the page)");
       }
@@ -500,7 +518,7 @@ std::optional<std::string> asset_bytes(const State& st, std::string_view name) {
   return std::nullopt;
 }
 
-HttpResponse asset_response(const State& st, const HttpRequest& req, std::string_view name) {
+HttpResponse asset_response(State& st, const HttpRequest& req, std::string_view name) {
   std::optional<std::string> bytes = plausible_asset_name(name) ? asset_bytes(st, name) : std::nullopt;
   if (!bytes) {
     HttpResponse missing = server::make_response(
@@ -511,7 +529,13 @@ HttpResponse asset_response(const State& st, const HttpRequest& req, std::string
   }
   // Revalidated on each load (a new server version brings new pages), sent again only
   // when they changed.
-  const std::string etag = "\"" + to_hex(sha256(as_bytes(*bytes))).substr(0, 32) + "\"";
+  std::string etag;
+  if (auto known = st.etags.find(std::string(name)); known != st.etags.end() && !st.options.pages_dir) {
+    etag = known->second;
+  } else {
+    etag = "\"" + to_hex(sha256(as_bytes(*bytes))).substr(0, 32) + "\"";
+    if (!st.options.pages_dir) st.etags[std::string(name)] = etag;  // the compiled-in ones never change
+  }
   HttpResponse res = req[http::field::if_none_match] == etag
                          ? server::make_response(http::status::not_modified, "", "")
                          : server::make_response(http::status::ok, std::move(*bytes), content_type_of(name));
@@ -524,7 +548,9 @@ HttpResponse asset_response(const State& st, const HttpRequest& req, std::string
 
 asio::awaitable<HttpResponse> login(State& state, const HttpRequest& req, const RequestInfo& info) {
   State* st = &state;
-  if (auto why = cross_site_refusal(req)) co_return error_json(http::status::forbidden, "refused: " + *why);
+  if (auto why = cross_site_refusal(req, st->origins(req, info))) {
+    co_return error_json(http::status::forbidden, "refused: " + *why);
+  }
   if (req.body().size() > 1024) co_return error_json(http::status::payload_too_large, "body too large");
   json body = json::parse(req.body(), nullptr, false);
   if (!body.is_object() || !body.contains("code") || !body["code"].is_string()) {
@@ -534,7 +560,8 @@ asio::awaitable<HttpResponse> login(State& state, const HttpRequest& req, const 
   if (!plausible_link_code(code)) {
     co_return error_json(http::status::unauthorized, "this is not a console link's code: run `groundmist-sync console-link`");
   }
-  std::optional<server::RequestLimiter::Ticket> ticket = st->login_limiter.admit(info.remote_address, 2);
+  std::optional<server::RequestLimiter::Ticket> ticket =
+      st->login_limiter.admit(server::client_address(req, info, st->options.trust_proxy), 2);
   if (!ticket) {
     HttpResponse busy = error_json(http::status::service_unavailable, "busy, try again in a second");
     busy.set(http::field::retry_after, "1");
@@ -550,7 +577,7 @@ asio::awaitable<HttpResponse> login(State& state, const HttpRequest& req, const 
   };
   Result<std::string> cookie = co_await on_worker<Result<std::string>>(*st, work);
   if (!cookie) co_return error_json(http::status::unauthorized, cookie.error().message);
-  spdlog::info("console: logged in by a link from {}", info.remote_address);
+  spdlog::info("console: logged in by a link from {}", server::client_address(req, info, st->options.trust_proxy));
   st->look();
   HttpResponse res = ok_json();
   res.set(http::field::set_cookie, *cookie);
@@ -582,6 +609,7 @@ asio::awaitable<HttpResponse> session_info(State& st, const Session& s, const Ht
 // and the event stream brings them when the walk ends. So the page paints at once
 // whatever the groups hold.
 asio::awaitable<HttpResponse> overview(State& st, const Session&, const HttpRequest&, const RequestInfo&) {
+  st.wanted = Clock::now();
   co_return json_response(http::status::ok, st.overview());
 }
 

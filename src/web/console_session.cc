@@ -4,8 +4,10 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <algorithm>
 #include <cctype>
 
+#include "auth/authenticator.h"
 #include "util/base64url.h"
 #include "util/hex.h"
 #include "util/sha256.h"
@@ -43,19 +45,19 @@ bool plausible_link_code(std::string_view code) {
   return true;
 }
 
-std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
+std::vector<std::string_view> cookie_values(std::string_view header, std::string_view name) {
+  std::vector<std::string_view> values;
   while (!header.empty()) {
     const size_t end = header.find(';');
-    std::string_view pair = header.substr(0, end);
+    std::string_view pair = strip(header.substr(0, end));
     header = end == std::string_view::npos ? std::string_view() : header.substr(end + 1);
-    pair = strip(pair);
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
     std::string_view value = pair.substr(eq + 1);
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-    return value;
+    values.push_back(value);
   }
-  return std::nullopt;
+  return values;
 }
 
 std::string session_cookie(std::string_view token, int64_t max_age, bool secure) {
@@ -78,7 +80,20 @@ bool request_is_secure(const server::HttpRequest& req, const server::RequestInfo
   return ascii_lower(strip(proto)) == "https";
 }
 
-std::optional<std::string> cross_site_refusal(const server::HttpRequest& req) {
+std::vector<std::string> console_origins(const server::HttpRequest& req, const server::RequestInfo& info,
+                                         std::string_view public_host, bool trust_proxy) {
+  const std::string scheme = request_is_secure(req, info, trust_proxy) ? "https://" : "http://";
+  std::vector<std::string> origins{scheme + ascii_lower(strip(req[http::field::host]))};
+  if (!public_host.empty()) origins.push_back(ascii_lower(auth::public_origin(public_host)));
+  if (trust_proxy) {
+    std::string_view forwarded = req["X-Forwarded-Host"];
+    if (const size_t comma = forwarded.rfind(','); comma != std::string_view::npos) forwarded.remove_prefix(comma + 1);
+    if (!strip(forwarded).empty()) origins.push_back(scheme + ascii_lower(strip(forwarded)));
+  }
+  return origins;
+}
+
+std::optional<std::string> cross_site_refusal(const server::HttpRequest& req, const std::vector<std::string>& origins) {
   // Browsers since 2020 say where a request comes from; "same-origin" is the console's
   // own page, "none" a user typing the address (never a POST with a JSON body).
   const std::string_view site = req["Sec-Fetch-Site"];
@@ -86,12 +101,8 @@ std::optional<std::string> cross_site_refusal(const server::HttpRequest& req) {
     return "a request from another site (Sec-Fetch-Site: " + std::string(site.substr(0, 40)) + ")";
   }
   const std::string_view origin = req[http::field::origin];
-  if (!origin.empty()) {
-    const size_t scheme_end = origin.find("://");
-    const std::string_view host = scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
-    if (scheme_end == std::string_view::npos || ascii_lower(host) != ascii_lower(req[http::field::host])) {
-      return "a request from another origin (" + std::string(origin.substr(0, 100)) + ")";
-    }
+  if (!origin.empty() && std::find(origins.begin(), origins.end(), ascii_lower(origin)) == origins.end()) {
+    return "a request from another origin (" + std::string(origin.substr(0, 100)) + ")";
   }
   std::string_view type = req[http::field::content_type];
   type = strip(type.substr(0, type.find(';')));
@@ -101,11 +112,19 @@ std::optional<std::string> cross_site_refusal(const server::HttpRequest& req) {
 
 Result<auth::SessionClaims> console_claims(const server::HttpRequest& req, const auth::TokenKey& console_key,
                                            const auth::RevocationState& revocations, int64_t now) {
-  std::optional<std::string_view> token = cookie_value(req[http::field::cookie], kSessionCookie);
-  if (!token || token->empty()) return error("not logged in to the console (run `groundmist-sync console-link`)");
-  GM_ASSIGN_OR_RETURN(auth::SessionClaims claims, auth::verify_session_token(console_key, *token, now));
-  if (revocations.revoked(claims.token_id, claims.issued_at)) return error("this console session was revoked");
-  return claims;
+  const std::vector<std::string_view> tokens = cookie_values(req[http::field::cookie], kSessionCookie);
+  if (tokens.empty()) return error("not logged in to the console (run `groundmist-sync console-link`)");
+  std::optional<Error> first_error;
+  for (std::string_view token : tokens) {
+    Result<auth::SessionClaims> claims = auth::verify_session_token(console_key, token, now);
+    if (claims && (revocations.revoked(claims->token_id, claims->issued_at) ||
+                   !revocations.console_sessions.count(claims->token_id))) {
+      claims = error("this console session was revoked");
+    }
+    if (claims) return claims;
+    if (!first_error) first_error = claims.error();
+  }
+  return *first_error;
 }
 
 }  // namespace gm::web

@@ -28,14 +28,16 @@ TEST(ConsoleSession, LinkCodesAreLongRandomAndOnlyTheirHashIsKept) {
   EXPECT_EQ(link_code_hash(*a).find(*a), std::string::npos);
 }
 
-TEST(ConsoleSession, CookieValueFindsTheNamedCookieOnly) {
-  EXPECT_EQ(cookie_value("gm_console=abc", "gm_console"), "abc");
-  EXPECT_EQ(cookie_value("a=1; gm_console=abc; b=2", "gm_console"), "abc");
-  EXPECT_EQ(cookie_value("a=1;gm_console=\"abc\"", "gm_console"), "abc");
-  EXPECT_EQ(cookie_value("xgm_console=abc; gm_consolex=1", "gm_console"), std::nullopt);
-  EXPECT_EQ(cookie_value("", "gm_console"), std::nullopt);
-  EXPECT_EQ(cookie_value(";;; =; gm_console", "gm_console"), std::nullopt);
-  EXPECT_EQ(cookie_value("gm_console=", "gm_console"), "");
+TEST(ConsoleSession, CookieValuesFindsTheNamedCookieOnly) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(cookie_values("gm_console=abc", "gm_console"), V{"abc"});
+  EXPECT_EQ(cookie_values("a=1; gm_console=abc; b=2", "gm_console"), V{"abc"});
+  EXPECT_EQ(cookie_values("a=1;gm_console=\"abc\"", "gm_console"), V{"abc"});
+  EXPECT_EQ(cookie_values("xgm_console=abc; gm_consolex=1", "gm_console"), V{});
+  EXPECT_EQ(cookie_values("", "gm_console"), V{});
+  EXPECT_EQ(cookie_values(";;; =; gm_console", "gm_console"), V{});
+  EXPECT_EQ(cookie_values("gm_console=", "gm_console"), V{""});
+  EXPECT_EQ(cookie_values("gm_console=planted; gm_console=real", "gm_console"), (V{"planted", "real"}));
 }
 
 TEST(ConsoleSession, CookieIsHttpOnlyStrictAndSecureOverTls) {
@@ -59,22 +61,37 @@ TEST(ConsoleSession, SecureOverNativeTlsOrATrustedProxySayingSo) {
 }
 
 TEST(ConsoleSession, StateChangesMustComeFromTheConsolesOwnOrigin) {
-  EXPECT_EQ(cross_site_refusal(post({{"Content-Type", "application/json"}})), std::nullopt);
-  EXPECT_EQ(cross_site_refusal(post({{"Content-Type", "application/json; charset=utf-8"},
-                                     {"Origin", "http://127.0.0.1:3031"},
-                                     {"Sec-Fetch-Site", "same-origin"}})),
+  const server::RequestInfo info;
+  auto refusal = [&](const server::HttpRequest& req) {
+    return cross_site_refusal(req, console_origins(req, info, "", false));
+  };
+  EXPECT_EQ(refusal(post({{"Content-Type", "application/json"}})), std::nullopt);
+  EXPECT_EQ(refusal(post({{"Content-Type", "application/json; charset=utf-8"},
+                          {"Origin", "http://127.0.0.1:3031"},
+                          {"Sec-Fetch-Site", "same-origin"}})),
             std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "application/json"}, {"Origin", "http://evil.example"}})),
-            std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "application/json"}, {"Origin", "null"}})), std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "cross-site"}})),
-            std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "same-site"}})),
-            std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "application/json"}, {"Origin", "http://evil.example"}})), std::nullopt);
+  // The scheme counts: an https page is not the plain-HTTP console's origin.
+  EXPECT_NE(refusal(post({{"Content-Type", "application/json"}, {"Origin", "https://127.0.0.1:3031"}})), std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "application/json"}, {"Origin", "null"}})), std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "cross-site"}})), std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "same-site"}})), std::nullopt);
   // A form any page may post without asking first.
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "application/x-www-form-urlencoded"}})), std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({{"Content-Type", "text/plain"}})), std::nullopt);
-  EXPECT_NE(cross_site_refusal(post({})), std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "application/x-www-form-urlencoded"}})), std::nullopt);
+  EXPECT_NE(refusal(post({{"Content-Type", "text/plain"}})), std::nullopt);
+  EXPECT_NE(refusal(post({})), std::nullopt);
+}
+
+TEST(ConsoleSession, BehindAProxyThePublicHostAndTheForwardedHostAreTheConsolesOrigins) {
+  // nginx's default: Host rewritten to the upstream's address.
+  server::HttpRequest req = post({{"Content-Type", "application/json"}, {"Origin", "https://sync.example.com"},
+                                  {"X-Forwarded-Proto", "https"}});
+  const server::RequestInfo info;
+  EXPECT_EQ(cross_site_refusal(req, console_origins(req, info, "sync.example.com", true)), std::nullopt);
+  EXPECT_NE(cross_site_refusal(req, console_origins(req, info, "", false)), std::nullopt);
+  req.set("X-Forwarded-Host", "sync.example.com");
+  EXPECT_EQ(cross_site_refusal(req, console_origins(req, info, "", true)), std::nullopt);
+  EXPECT_NE(cross_site_refusal(req, console_origins(req, info, "", false)), std::nullopt);  // anyone's header
 }
 
 TEST(ConsoleSession, OnlyAConsoleKeysUnrevokedTokenInTheCookieLogsIn) {
@@ -84,6 +101,7 @@ TEST(ConsoleSession, OnlyAConsoleKeysUnrevokedTokenInTheCookieLogsIn) {
   const int64_t now = 1'800'000'000;
   auth::SessionClaims claims = auth::new_session_claims("console", kConsoleSessionSeconds, now);
   const std::string token = auth::mint_session_token(console, claims);
+  revocations.console_sessions.insert(claims.token_id);
   auto with_cookie = [](const std::string& value) {
     server::HttpRequest req{http::verb::get, "/console/api/session", 11};
     req.set(http::field::cookie, "other=1; gm_console=" + value);
@@ -91,6 +109,11 @@ TEST(ConsoleSession, OnlyAConsoleKeysUnrevokedTokenInTheCookieLogsIn) {
   };
   auto ok = console_claims(with_cookie(token), console, revocations, now);
   ASSERT_TRUE(ok.ok()) << ok.error().message;
+  // A cookie planted before it (a longer Path) does not hide it.
+  EXPECT_TRUE(console_claims(with_cookie("planted; gm_console=" + token), console, revocations, now).ok());
+  // An allow-list: a session the database does not hold (a restored backup) is no session.
+  auth::RevocationState restored;
+  EXPECT_FALSE(console_claims(with_cookie(token), console, restored, now).ok());
   EXPECT_FALSE(console_claims(with_cookie(auth::mint_session_token(app, claims)), console, revocations, now).ok());
   EXPECT_FALSE(console_claims(with_cookie(token), app, revocations, now).ok());
   EXPECT_FALSE(console_claims(with_cookie(token), console, revocations, now + kConsoleSessionSeconds + 1).ok());

@@ -131,6 +131,9 @@ test('only the cookie opens the console, and the cookie opens nothing else', { s
     const bearer = await fetch(`${c.base}${path}`, { headers: { authorization: `Bearer ${token}`, cookie: `gm_console=${token}` } });
     assert.equal(bearer.status, 401, `${path} with an app's token`);
   }
+  // A cookie of the same name planted by a sibling page (sent first) does not lock the owner out.
+  const planted = await fetch(`${c.base}/console/api/session`, { headers: { cookie: `gm_console=planted; ${c.cookie}` } });
+  assert.equal(planted.status, 200);
   // The console's token is no app token: not for the JSON API, not for a WebSocket.
   const api = await fetch(`${c.base}/api/v1/groups`, { headers: { authorization: `Bearer ${token_value}` } });
   assert.equal(api.status, 401);
@@ -295,13 +298,27 @@ test('the cookie is Secure over TLS, and behind a trusted proxy that says https'
   assert.equal(over.status, 200);
   assert.match(over.cookie, /; HttpOnly; SameSite=Strict; Secure$/);
 
-  const proxied = await env.server({ data: tempDir('console-proxy'), args: ['--trust-proxy'] });
+  const proxied = await env.server({ data: tempDir('console-proxy'), args: ['--trust-proxy', '--public-host', 'sync.example.com'] });
   const base = `http://127.0.0.1:${proxied.port}`;
   for (const [proto, secure] of [['https', true], ['http', false]]) {
     const res = await fetch(`${base}/console/api/login`, {
       method: 'POST', headers: { ...JSON_TYPE, 'x-forwarded-proto': proto }, body: JSON.stringify({ code: await consoleLink(proxied) }) });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('set-cookie').endsWith('; Secure'), secure, proto);
+  }
+  // A proxy that rewrites Host (nginx's default): the page's origin is the public host's.
+  const viaProxy = await (async () => {
+    const res = await fetch(`${base}/console/api/login`, {
+      method: 'POST', headers: { ...JSON_TYPE, 'x-forwarded-proto': 'https' }, body: JSON.stringify({ code: await consoleLink(proxied) }) });
+    return res.headers.get('set-cookie').split(';')[0];
+  })();
+  const csrf = (await (await fetch(`${base}/console/api/session`, { headers: { cookie: viaProxy } })).json()).csrf;
+  for (const [origin, status] of [['https://sync.example.com', 200], ['https://evil.example', 403], ['http://sync.example.com', 403]]) {
+    const res = await fetch(`${base}/console/api/roots/xyz.groundmist.test`, {
+      method: 'PUT',
+      headers: { ...JSON_TYPE, cookie: viaProxy, 'x-csrf-token': csrf, origin, 'x-forwarded-proto': 'https' },
+      body: JSON.stringify({ rootDocUrl: 'automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu' }) });
+    assert.equal(res.status, status, origin);
   }
   // Without --trust-proxy the header is anyone's to send, and means nothing.
   const plain = await env.server({ data: tempDir('console-plain') });
