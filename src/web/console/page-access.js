@@ -1,0 +1,133 @@
+// /console/access — who gets in: devices of OAuth (DPoP) apps (approve the pending ones,
+// revoke) and sessions (revoke), with their Origin, group and last use. Fetched again
+// whenever the news stream says access changed, and as connections come and go.
+// Session tokens are never shown: a session is named by its id.
+
+import { h, section, table, timeEl, formatNumber, badge, shortId } from './dom.js';
+import { getJSON, post } from './api.js';
+import { subscribe } from './live.js';
+import { pageHeading, errorBox, actionButton } from './ui.js';
+
+export async function accessPage({ main, signal }) {
+  const pending = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+  const devices = h('div');
+  const sessions = h('div');
+  const showExpired = h('input', { type: 'checkbox', id: 'show-expired' });
+  main.replaceChildren(
+    pageHeading('Access', h('p', { class: 'subtitle' }, 'Devices of OAuth apps wait for your approval; sessions are the logins apps and tools hold.')),
+    section('Devices waiting for approval', pending, { id: 'pending-devices' }),
+    section('Sessions', sessions, {
+      id: 'sessions',
+      actions: h('label', { class: 'check' }, showExpired, ' Show expired and revoked'),
+    }),
+    section('All devices', devices, { id: 'devices' }));
+
+  const refresh = async () => {
+    const [d, s] = await Promise.allSettled([
+      getJSON('/console/api/devices', { signal }),
+      getJSON(`/console/api/sessions${showExpired.checked ? '?expired=1' : ''}`, { signal }),
+    ]);
+    if (signal.aborted) return;
+    if (d.status === 'fulfilled') {
+      const all = d.value.devices ?? [];
+      pending.replaceChildren(pendingTable(all.filter((x) => x.status === 'pending'), refresh));
+      devices.replaceChildren(devicesTable(all, refresh));
+    } else if (d.reason?.status !== 401) {
+      pending.replaceChildren(errorBox('The devices could not be read:', d.reason, refresh));
+      devices.replaceChildren();
+    }
+    if (s.status === 'fulfilled') sessions.replaceChildren(sessionsTable(s.value.sessions ?? [], refresh));
+    else if (s.reason?.status !== 401) sessions.replaceChildren(errorBox('The sessions could not be read:', s.reason, refresh));
+  };
+
+  showExpired.addEventListener('change', refresh);
+  // Access events say something changed; overview events come as connections change
+  // (the sessions' connection counts): at most one refresh a second for those.
+  subscribe('access', () => refresh(), signal);
+  let last = 0;
+  let timer = null;
+  subscribe('overview', () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      last = performance.now();
+      refresh();
+    }, Math.max(0, 1000 - (performance.now() - last)));
+  }, signal);
+  signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+
+  await refresh();
+}
+
+const STATUS_KIND = { pending: 'warn', approved: 'ok', active: 'ok', revoked: 'bad', refused: 'bad', expired: 'muted' };
+export const statusBadge = (status) => badge(String(status ?? 'unknown'), STATUS_KIND[status] ?? '');
+
+// Untrusted text (an Origin, a user agent) in a cell, shortened by CSS, whole in its title.
+export const textCell = (v) => (v ? h('span', { class: 'clip', title: String(v) }, String(v)) : h('span', { class: 'muted' }, '—'));
+
+function pendingTable(list, refresh) {
+  const columns = [{ title: 'Code' }, { title: 'Group' }, { title: 'Origin' }, { title: 'User agent' }, { title: 'Address' }, { title: 'Asked' }, { title: 'Decide', class: 'actions-cell' }];
+  return table(columns, list.map((d) => [
+    h('code', { class: 'device-code' }, d.code),
+    textCell(d.group),
+    textCell(d.origin),
+    textCell(d.userAgent),
+    textCell(d.address),
+    timeEl(d.createdAt),
+    h('div', { class: 'actions' },
+      actionButton('Approve', async () => {
+        await post(`/console/api/devices/${encodeURIComponent(d.code)}/approve`);
+        await refresh();
+      }, { kind: 'primary', done: `Device ${d.code} approved: its next login gets in.`, name: `approve-device-${d.code}` }),
+      actionButton('Refuse', async () => {
+        await post(`/console/api/devices/${encodeURIComponent(d.code)}/revoke`);
+        await refresh();
+      }, { kind: 'danger', confirm: 'Confirm refuse', done: `Device ${d.code} refused.`, name: `refuse-device-${d.code}` })),
+  ]), { label: 'Devices waiting for approval', empty: 'No device is waiting. A new OAuth app login shows up here.' });
+}
+
+function devicesTable(list, refresh) {
+  const columns = [{ title: 'Code' }, { title: 'Status' }, { title: 'Group' }, { title: 'Origin' }, { title: 'User agent' }, { title: 'Asked' }, { title: 'Decided' }, { title: 'Action', class: 'actions-cell' }];
+  return table(columns, list.map((d) => [
+    h('code', { class: 'device-code' }, d.code),
+    statusBadge(d.status),
+    textCell(d.group),
+    textCell(d.origin),
+    textCell(d.userAgent),
+    timeEl(d.createdAt),
+    timeEl(d.decidedAt),
+    d.status === 'approved'
+      ? actionButton('Revoke', async () => {
+        await post(`/console/api/devices/${encodeURIComponent(d.code)}/revoke`);
+        await refresh();
+      }, { kind: 'danger', confirm: 'Confirm revoke', done: `Device ${d.code} revoked.`, name: `revoke-device-${d.code}` })
+      : null,
+  ]), { label: 'All devices', empty: 'No OAuth app has logged in (the server accepts them only with --allow-oauth-dpop).' });
+}
+
+function sessionsTable(list, refresh) {
+  const columns = [
+    { title: 'Session' }, { title: 'Kind' }, { title: 'Group' }, { title: 'Origin' }, { title: 'User agent' },
+    { title: 'Connections', class: 'num' }, { title: 'Last seen' }, { title: 'Expires' }, { title: 'Action', class: 'actions-cell' },
+  ];
+  return table(columns, list.map((s) => {
+    const gone = !!s.revokedAt || (s.expiresAt && Date.parse(s.expiresAt) < Date.now());
+    return { class: s.current ? 'row-current' : gone ? 'row-gone' : null, dataset: { session: String(s.id) }, cells: [
+      h('div', { class: 'session-id' }, shortId(s.id, 6), s.current ? badge('this console', 'current') : null,
+        s.device ? h('span', { class: 'small muted' }, 'device ', h('code', null, String(s.device))) : null,
+        s.subject ? h('span', { class: 'small muted clip', title: String(s.subject) }, String(s.subject)) : null,
+        h('span', { class: 'small muted' }, 'created ', timeEl(s.createdAt))),
+      s.revokedAt ? badge('revoked', 'bad') : gone ? badge('expired', 'muted') : String(s.kind ?? ''),
+      textCell(s.group),
+      textCell(s.origin),
+      textCell(s.userAgent),
+      s.connections > 0 ? h('strong', null, formatNumber(s.connections)) : formatNumber(s.connections ?? 0),
+      timeEl(s.lastSeen),
+      timeEl(s.expiresAt),
+      gone ? null : actionButton('Revoke', async () => {
+        await post(`/console/api/sessions/${encodeURIComponent(s.id)}/revoke`);
+        await refresh();
+      }, { kind: 'danger', confirm: s.current ? 'Confirm: log out' : 'Confirm revoke', done: 'Session revoked: its connections close now.', name: `revoke-session-${s.id}` }),
+    ] };
+  }), { label: 'Sessions', empty: 'No session is active.' });
+}
