@@ -74,6 +74,8 @@ async function show() {
     // After a navigation, move focus to the new page's heading so keyboard and screen
     // reader users start there (not on the first load: the browser does that).
     if (focusHeading && !signal.aborted) main.querySelector('h1')?.focus({ preventScroll: true });
+    // A link to a part of a page (/console/access#pending-devices) scrolls to it.
+    if (url.hash.length > 1 && !signal.aborted) document.getElementById(decodeURIComponent(url.hash.slice(1)))?.scrollIntoView();
   } catch (e) {
     if (signal.aborted || e?.name === 'AbortError') return;
     if (e?.status === 401) return; // on the way to the login page

@@ -5,7 +5,7 @@
 
 import { h, section, table, timeEl, formatNumber, badge, shortId } from './dom.js';
 import { getJSON, post } from './api.js';
-import { subscribe } from './live.js';
+import { subscribe, currentOverview } from './live.js';
 import { pageHeading, errorBox, actionButton } from './ui.js';
 
 export async function accessPage({ main, signal }) {
@@ -36,7 +36,7 @@ export async function accessPage({ main, signal }) {
       pending.replaceChildren(errorBox('The devices could not be read:', d.reason, refresh));
       devices.replaceChildren();
     }
-    if (s.status === 'fulfilled') sessions.replaceChildren(sessionsTable(s.value.sessions ?? [], refresh));
+    if (s.status === 'fulfilled') sessions.replaceChildren(sessionsTable(s.value.sessions ?? [], refresh, currentOverview()?.owner));
     else if (s.reason?.status !== 401) sessions.replaceChildren(errorBox('The sessions could not be read:', s.reason, refresh));
   };
 
@@ -63,7 +63,25 @@ const STATUS_KIND = { pending: 'warn', approved: 'ok', active: 'ok', revoked: 'b
 export const statusBadge = (status) => badge(String(status ?? 'unknown'), STATUS_KIND[status] ?? '');
 
 // Untrusted text (an Origin, a user agent) in a cell, shortened by CSS, whole in its title.
-export const textCell = (v) => (v ? h('span', { class: 'clip', title: String(v) }, String(v)) : h('span', { class: 'muted' }, '—'));
+export const textCell = (v, shown = v) => (v ? h('span', { class: 'clip', title: String(v) }, String(shown)) : h('span', { class: 'muted' }, '—'));
+
+// A browser's user agent in a few words ("Firefox 133 on macOS"); an app's own agent
+// string (not a browser's) as it is. The whole string stays in the title.
+export function describeAgent(ua) {
+  const s = String(ua ?? '');
+  const version = (re) => re.exec(s)?.[1];
+  const browser = version(/Edg\/(\d+)/) ? `Edge ${version(/Edg\/(\d+)/)}`
+    : version(/Firefox\/(\d+)/) ? `Firefox ${version(/Firefox\/(\d+)/)}`
+    : version(/Chrome\/(\d+)/) ? `Chrome ${version(/Chrome\/(\d+)/)}`
+    : version(/Version\/(\d+)[^ ]* .*Safari\//) ? `Safari ${version(/Version\/(\d+)[^ ]* .*Safari\//)}`
+    : null;
+  if (!browser || !s.startsWith('Mozilla/')) return s;
+  const os = /Android/.test(s) ? 'Android' : /iPhone|iPad/.test(s) ? 'iOS' : /Mac OS X/.test(s) ? 'macOS'
+    : /Windows/.test(s) ? 'Windows' : /CrOS/.test(s) ? 'ChromeOS' : /Linux/.test(s) ? 'Linux' : '';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+const agentCell = (ua) => textCell(ua, describeAgent(ua));
 
 function pendingTable(list, refresh) {
   const columns = [{ title: 'Code' }, { title: 'Group' }, { title: 'Origin' }, { title: 'User agent' }, { title: 'Address' }, { title: 'Asked' }, { title: 'Decide', class: 'actions-cell' }];
@@ -71,7 +89,7 @@ function pendingTable(list, refresh) {
     h('code', { class: 'device-code' }, d.code),
     textCell(d.group),
     textCell(d.origin),
-    textCell(d.userAgent),
+    agentCell(d.userAgent),
     textCell(d.address),
     timeEl(d.createdAt),
     h('div', { class: 'actions' },
@@ -93,7 +111,7 @@ function devicesTable(list, refresh) {
     statusBadge(d.status),
     textCell(d.group),
     textCell(d.origin),
-    textCell(d.userAgent),
+    agentCell(d.userAgent),
     timeEl(d.createdAt),
     timeEl(d.decidedAt),
     d.status === 'approved'
@@ -105,7 +123,7 @@ function devicesTable(list, refresh) {
   ]), { label: 'All devices', empty: 'No OAuth app has logged in (the server accepts them only with --allow-oauth-dpop).' });
 }
 
-function sessionsTable(list, refresh) {
+function sessionsTable(list, refresh, owner) {
   const columns = [
     { title: 'Session' }, { title: 'Kind' }, { title: 'Group' }, { title: 'Origin' }, { title: 'User agent' },
     { title: 'Connections', class: 'num' }, { title: 'Last seen' }, { title: 'Expires' }, { title: 'Action', class: 'actions-cell' },
@@ -115,12 +133,14 @@ function sessionsTable(list, refresh) {
     return { class: s.current ? 'row-current' : gone ? 'row-gone' : null, dataset: { session: String(s.id) }, cells: [
       h('div', { class: 'session-id' }, shortId(s.id, 6), s.current ? badge('this console', 'current') : null,
         s.device ? h('span', { class: 'small muted' }, 'device ', h('code', null, String(s.device))) : null,
-        s.subject ? h('span', { class: 'small muted clip', title: String(s.subject) }, String(s.subject)) : null,
+        // Every login is the owner's; a subject is worth showing when it says more
+        // (a tool's token:NAME).
+        s.subject && s.subject !== owner ? h('span', { class: 'small muted clip', title: String(s.subject) }, String(s.subject)) : null,
         h('span', { class: 'small muted' }, 'created ', timeEl(s.createdAt))),
       s.revokedAt ? badge('revoked', 'bad') : gone ? badge('expired', 'muted') : String(s.kind ?? ''),
       textCell(s.group),
       textCell(s.origin),
-      textCell(s.userAgent),
+      agentCell(s.userAgent),
       s.connections > 0 ? h('strong', null, formatNumber(s.connections)) : formatNumber(s.connections ?? 0),
       timeEl(s.lastSeen),
       timeEl(s.expiresAt),
