@@ -3,7 +3,10 @@
 # python3 build better-sqlite3, the reference PDS's database, for the login tests).
 # Runs apt-get as root (or through sudo). With --program, only what building the program
 # and its .deb needs (deploy/Dockerfile's build stage): no benchmarks, fuzzers or node.
-# The openssl program makes the certificates of the TLS end-to-end test.
+# The openssl program makes the certificates of the TLS end-to-end test. chromium is
+# the browser of the console's test (tests/e2e/console.test.mjs, driven by npm
+# puppeteer-core); headless, it needs none of its Recommends (fonts-liberation, upower,
+# mesa: fontconfig brings DejaVu, and --disable-gpu draws in software).
 set -euo pipefail
 
 # The program (GoogleTest too: CMakeLists.txt looks for it whatever is built), and
@@ -23,6 +26,7 @@ if [ "${1:-}" != "--program" ]; then
     clang libclang-rt-14-dev time
     nodejs npm
     openssl
+    chromium
   )
 fi
 
