@@ -461,7 +461,7 @@ test('access: sessions show origin, group, connections and the current console; 
   assert.ok(mine, `the app's session is listed: ${JSON.stringify(sessions)}`);
   const row = `#sessions tr[data-session="${mine.id}"]`;
   await page.waitForSelector(row, { timeout: scaled(5000) });
-  await waitText(row, /\b1\b/, 'the session\'s one connection');
+  await waitText(`${row} td.num`, /^1$/, 'the session\'s one connection');
   const text = await textOf(row);
   assert.ok(text.includes(APP_ORIGIN) && text.includes(APP_GROUP), `origin and group shown: ${text}`);
   const current = await page.$$eval('#sessions tr.row-current', (trs) => trs.map((tr) => tr.textContent));
@@ -480,13 +480,16 @@ test('access: sessions show origin, group, connections and the current console; 
   assertNoProblems('access');
 });
 
-test('roots: a group\'s root document is set with the form', { skip, timeout: 30000 }, async () => {
-  await clickLink('a[data-nav="roots"]', /Root documents/);
+test('roots: a group\'s root document is set with the form, by keyboard', { skip, timeout: 30000 }, async () => {
+  // The nav bar by keyboard: focus the link, Enter.
+  await page.focus('a[data-nav="roots"]');
+  await page.keyboard.press('Enter');
+  await waitText('main h1', /Root documents/, 'the roots page, reached by keyboard');
   await page.waitForSelector(`#roots tr[data-group="${BULK_GROUP}"]`, { timeout: scaled(5000) });
   // A malformed URL is refused in the page, with a reason.
   await page.type('#root-group', BULK_GROUP);
   await page.type('#root-url', 'not-a-url');
-  await page.click('#root-form button[type="submit"]');
+  await page.keyboard.press('Enter');
   await waitText('#root-error', /automerge URL/, 'the form\'s refusal');
   const url = `automerge:${bulkIds[7]}`;
   await page.click('#root-url', { clickCount: 3 });
@@ -569,4 +572,25 @@ test('log out: the button ends the console session; its cookie no longer works',
   const res = await asOwner('GET', '/console/api/session', { cookie });
   assert.equal(res.status, 401, `the old cookie after logging out: ${res.text}`);
   assertNoProblems('log out');
+});
+
+// What the server does not do yet as docs/console.md says (reported to the server's
+// side). `todo`: these fail without failing the run; drop `todo` once they pass.
+test('server: every console answer, a 404 too, carries the CSP and errors are JSON', { skip, todo: 'reported: 404s under /console are text/plain without the CSP', timeout: 10000 }, async () => {
+  for (const p of ['/console/api/no-such-route', '/console/no-such-page']) {
+    const res = await fetch(`${origin}${p}`);
+    assert.equal(res.status, 404, p);
+    assert.ok(res.headers.get('content-security-policy'), `${p}: the CSP on a 404`);
+    if (p.startsWith('/console/api/')) assert.equal(typeof (await res.json()).error, 'string', `${p}: {"error"}`);
+  }
+});
+
+test('server: a console-link made with --url http://localhost:<port> logs in (the link\'s origin is --url)', { skip, todo: 'reported: its log-in is refused 403 "a request from another origin"', timeout: 10000 }, async () => {
+  const local = `http://localhost:${server.port}`;
+  const r = await runCli(['console-link', '--data', server.data, '--url', local], { env: serverEnv() });
+  const code = /#code=([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
+  assert.ok(code, r.stdout + r.stderr);
+  // What the browser sends from a page at http://localhost:<port>.
+  const res = await postAuthenticate(origin, { path: '/console/api/login', body: { code }, headers: { origin: local, host: `localhost:${server.port}` } });
+  assert.equal(res.status, 200, res.text);
 });
