@@ -7,12 +7,18 @@ import { session, post, LOGIN_PATH } from './api.js';
 import { startLive, stopLive, subscribe } from './live.js';
 import { errorBox, toast } from './ui.js';
 import { overviewPage } from './page-overview.js';
-import { groupPage } from './page-group.js';
-import { documentPage } from './page-document.js';
-import { accessPage } from './page-access.js';
-import { grantsPage } from './page-grants.js';
-import { rootsPage } from './page-roots.js';
-import { loginPage } from './page-login.js';
+
+// The overview is the page most visits start on, so it is loaded with this module;
+// the other pages are loaded when first shown (and, once a page has been drawn, in
+// the background), which keeps the overview's first paint to a handful of requests.
+const lazy = (load, name) => async (ctx) => (await load())[name](ctx);
+const groupPage = lazy(() => import('./page-group.js'), 'groupPage');
+const documentPage = lazy(() => import('./page-document.js'), 'documentPage');
+const accessPage = lazy(() => import('./page-access.js'), 'accessPage');
+const grantsPage = lazy(() => import('./page-grants.js'), 'grantsPage');
+const rootsPage = lazy(() => import('./page-roots.js'), 'rootsPage');
+const loginPage = lazy(() => import('./page-login.js'), 'loginPage');
+const LATER = ['./page-group.js', './page-document.js', './page-access.js', './page-grants.js', './page-roots.js'];
 
 const main = document.getElementById('main');
 
@@ -53,6 +59,7 @@ function notFoundPage({ main }) {
 
 let pageController = null;
 let firstPage = true;
+let warmed = false;
 
 // Draws the page of the current location. The previous page's fetches, streams and
 // subscriptions end with its AbortController.
@@ -71,6 +78,11 @@ async function show() {
   firstPage = false;
   try {
     await page({ main, params, query: url.searchParams, signal, navigate });
+    if (!warmed && page !== loginPage) {
+      warmed = true;
+      // The other pages' modules, fetched while nothing else happens.
+      setTimeout(() => LATER.forEach((m) => import(m).catch(() => {})), 500);
+    }
     // After a navigation, move focus to the new page's heading so keyboard and screen
     // reader users start there (not on the first load: the browser does that).
     if (focusHeading && !signal.aborted) main.querySelector('h1')?.focus({ preventScroll: true });

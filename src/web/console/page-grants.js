@@ -55,7 +55,7 @@ function grantsTable(list, actions, empty) {
   return table(columns, list.map((g) => ({
     dataset: { grant: String(g.id) },
     cells: [
-      h('code', null, String(g.id)),
+      h('code', { class: 'nowrap' }, String(g.id)),
       statusBadge(g.status),
       h('div', null, textCell(g.subject), g.origin && !String(g.subject ?? '').includes(g.origin) ? h('div', { class: 'small' }, textCell(g.origin)) : null),
       h('ul', { class: 'scopes' }, (Array.isArray(g.scopes) ? g.scopes : []).map(scopeChip)),

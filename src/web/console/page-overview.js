@@ -61,6 +61,9 @@ export async function overviewPage({ main, signal }) {
 
 function statCards(o) {
   const groups = o.groups ?? [];
+  // Right after the server starts, a large group's counts are null until its folder
+  // has been walked; the next overview event brings them.
+  const counting = groups.some((g) => g.documents === null || g.bytes === null);
   const documents = groups.reduce((n, g) => n + (Number(g.documents) || 0), 0);
   const bytes = groups.reduce((n, g) => n + (Number(g.bytes) || 0), 0);
   const devices = countOf(o.pending?.devices);
@@ -74,14 +77,16 @@ function statCards(o) {
   return [
     card('live connections', formatNumber(o.connections ?? 0), { id: 'stat-connections' }),
     card(groups.length === 1 ? 'group' : 'groups', formatNumber(groups.length)),
-    card('documents', formatNumber(documents), { id: 'stat-documents' }),
-    card('stored', formatBytes(bytes)),
+    card('documents', counting ? 'counting…' : formatNumber(documents), { id: 'stat-documents' }),
+    card('stored', counting ? 'counting…' : formatBytes(bytes)),
     card(devices === 1 ? 'device waits for approval' : 'devices wait for approval', formatNumber(devices),
       { href: '/console/access#pending-devices', attention: devices > 0, id: 'stat-pending-devices' }),
     card(grants === 1 ? 'grant request waits' : 'grant requests wait', formatNumber(grants),
       { href: '/console/grants#pending-grants', attention: grants > 0, id: 'stat-pending-grants' }),
   ];
 }
+
+const COUNTING = () => h('span', { class: 'muted' }, 'counting…');
 
 function groupsTable(groups) {
   const columns = [
@@ -97,8 +102,8 @@ function groupsTable(groups) {
       const rootId = documentIdOf(g.rootDocUrl);
       return [
         h('a', { href: consolePath('groups', g.group) }, g.group),
-        formatNumber(g.documents),
-        formatBytes(g.bytes),
+        g.documents === null ? COUNTING() : formatNumber(g.documents),
+        g.bytes === null ? COUNTING() : formatBytes(g.bytes),
         g.connections > 0 ? h('strong', null, formatNumber(g.connections)) : formatNumber(g.connections ?? 0),
         rootId ? h('a', { href: documentPath(rootId, g.group), 'aria-label': `root document of ${g.group}` }, shortId(rootId))
           : g.rootDocUrl ? h('code', null, String(g.rootDocUrl)) : h('span', { class: 'muted' }, 'none'),
