@@ -54,6 +54,7 @@ let browser;
 let page; // the owner's tab
 let link; // the console-link URL (used once, then it must be refused)
 let bulkIds = []; // the ids of the bulk group's documents
+let dataDir; // the server's data folder, removed at the end
 const secrets = new Set(); // what must never appear in a page
 const problems = []; // page errors, CSP violations, console errors
 const app = {}; // the OAuth app: key, access token, device code, session token, grant id
@@ -62,25 +63,41 @@ let docHandle; // the document it edits
 
 // --- helpers ----------------------------------------------------------------------------
 
-// Writes `n` one-change documents into `group`'s folder in the NodeFS layout
-// (spec/automerge.md §4: <id[0:2]>/<id[2:]>/snapshot/<sha256 of the sorted heads>),
-// made by npm automerge, and the store's id (st/orage-adapter-id) as a JS Repo writes
-// it: the fastest honest way to a group of thousands of documents.
+// Writes `n` documents into `group`'s folder in the NodeFS layout (spec/automerge.md
+// §4: <id[0:2]>/<id[2:]>/snapshot/<sha256 of the sorted heads>), with the store's id
+// (st/orage-adapter-id) as a JS Repo writes it: the fastest honest way to a group of
+// thousands of documents. A few distinct documents saved by npm automerge, each under
+// many ids (making 2,000 with automerge takes seconds on a loaded machine).
 async function writeBulkDocuments(data, group, n) {
   const { A, repoPkg } = await loadStack('2.5.6');
   fs.mkdirSync(path.join(groupDir(data, group), 'st'), { recursive: true });
   fs.writeFileSync(path.join(groupDir(data, group), 'st', 'orage-adapter-id'), crypto.randomUUID());
+  const saved = Array.from({ length: 16 }, (_, i) => {
+    const doc = A.from({ n: i, title: `note ${i}`, tags: i % 2 ? ['odd'] : [] });
+    const heads = [...A.getHeads(doc)].sort().join('');
+    return { name: crypto.createHash('sha256').update(heads).digest('hex'), bytes: A.save(doc) };
+  });
   const ids = [];
   for (let i = 0; i < n; i++) {
     const { documentId } = repoPkg.parseAutomergeUrl(repoPkg.generateAutomergeUrl());
-    const doc = A.from({ n: i, title: `note ${i}` });
-    const heads = [...A.getHeads(doc)].sort().join('');
     const dir = path.join(groupDir(data, group), documentId.slice(0, 2), documentId.slice(2), 'snapshot');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, crypto.createHash('sha256').update(heads).digest('hex')), A.save(doc));
+    const { name, bytes } = saved[i % saved.length];
+    fs.writeFileSync(path.join(dir, name), bytes);
     ids.push(documentId);
   }
   return ids;
+}
+
+// The data folder: in memory (tmpfs) where there is one. The bulk group is thousands of
+// small files; on a busy disk, writing them took 4 s and removing them 16 s.
+function dataFolder() {
+  try {
+    if (fs.statSync('/dev/shm').isDirectory()) return fs.mkdtempSync('/dev/shm/gm-e2e-console-');
+  } catch {
+    // no /dev/shm (or not writable): the usual temporary folder
+  }
+  return tempDir('console');
 }
 
 async function consoleLink() {
@@ -195,7 +212,7 @@ async function newPage(context) {
 
 before(async () => {
   if (skip) return;
-  const data = tempDir('console');
+  const data = (dataDir = dataFolder());
   const t0 = performance.now();
   bulkIds = await writeBulkDocuments(data, BULK_GROUP, BULK);
   const port = await freePort();
@@ -223,6 +240,7 @@ after(async () => {
   await closeAllClients();
   await browser?.close().catch(() => {});
   await server?.kill9();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 // Every test ends with no page error, console error or CSP violation so far.
@@ -281,6 +299,28 @@ test('log in: a used link, a made-up one and the page without a code each say wh
     await context.close();
   }
   assertNoProblems('refused links');
+});
+
+test('log in: a link made with --url http://localhost:<port> works at that address (the page\'s origin is checked against its Host)', { skip, timeout: 30000 }, async () => {
+  const local = `http://localhost:${server.port}`;
+  const r = await runCli(['console-link', '--data', server.data, '--url', local], { env: serverEnv() });
+  assert.equal(r.code, 0, r.stderr);
+  const url = /(http:\/\/localhost:\d+\/console\/login#code=[A-Za-z0-9_-]{43})/.exec(r.stdout)?.[1];
+  assert.ok(url, `a link at ${local}: ${r.stdout}`);
+  const context = await browser.createBrowserContext();
+  try {
+    const p = await newPage(context);
+    await p.goto(url);
+    await p.waitForFunction(() => location.pathname === '/console/', { timeout: scaled(10000) });
+    await waitText('main h1', /Overview/, 'the overview at localhost', { p });
+    // A state change from there passes the origin check: log out.
+    await p.click('#logout');
+    await p.waitForFunction(() => location.pathname === '/console/login', { timeout: scaled(5000) });
+    await waitText('main', /logged out/, 'logged out at localhost', { p });
+  } finally {
+    await context.close();
+  }
+  assertNoProblems('a localhost link');
 });
 
 test('overview: groups with their counts, live connections, version and uptime; paints quickly with 2,000 documents', { skip, timeout: 30000 }, async () => {
@@ -575,7 +615,7 @@ test('log out: the button ends the console session; its cookie no longer works',
 });
 
 // What the server does not do yet as docs/console.md says (reported to the server's
-// side). `todo`: these fail without failing the run; drop `todo` once they pass.
+// side). `todo`: it fails without failing the run; drop `todo` once it passes.
 test('server: every console answer, a 404 too, carries the CSP and errors are JSON', { skip, todo: 'reported: 404s under /console are text/plain without the CSP', timeout: 10000 }, async () => {
   for (const p of ['/console/api/no-such-route', '/console/no-such-page']) {
     const res = await fetch(`${origin}${p}`);
@@ -583,14 +623,4 @@ test('server: every console answer, a 404 too, carries the CSP and errors are JS
     assert.ok(res.headers.get('content-security-policy'), `${p}: the CSP on a 404`);
     if (p.startsWith('/console/api/')) assert.equal(typeof (await res.json()).error, 'string', `${p}: {"error"}`);
   }
-});
-
-test('server: a console-link made with --url http://localhost:<port> logs in (the link\'s origin is --url)', { skip, todo: 'reported: its log-in is refused 403 "a request from another origin"', timeout: 10000 }, async () => {
-  const local = `http://localhost:${server.port}`;
-  const r = await runCli(['console-link', '--data', server.data, '--url', local], { env: serverEnv() });
-  const code = /#code=([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
-  assert.ok(code, r.stdout + r.stderr);
-  // What the browser sends from a page at http://localhost:<port>.
-  const res = await postAuthenticate(origin, { path: '/console/api/login', body: { code }, headers: { origin: local, host: `localhost:${server.port}` } });
-  assert.equal(res.status, 200, res.text);
 });
