@@ -11,7 +11,11 @@ import { overviewPage } from './page-overview.js';
 // The overview is the page most visits start on, so it is loaded with this module;
 // the other pages are loaded when first shown (and, once a page has been drawn, in
 // the background), which keeps the overview's first paint to a handful of requests.
-const lazy = (load, name) => async (ctx) => (await load())[name](ctx);
+// (A page left while its module was loading is not drawn.)
+const lazy = (load, name) => async (ctx) => {
+  const module = await load();
+  if (!ctx.signal.aborted) await module[name](ctx);
+};
 const groupPage = lazy(() => import('./page-group.js'), 'groupPage');
 const documentPage = lazy(() => import('./page-document.js'), 'documentPage');
 const accessPage = lazy(() => import('./page-access.js'), 'accessPage');
@@ -58,6 +62,7 @@ function notFoundPage({ main }) {
 }
 
 let pageController = null;
+let shown = null; // the path and query of the page drawn
 let firstPage = true;
 let warmed = false;
 
@@ -68,6 +73,7 @@ async function show() {
   pageController = new AbortController();
   const { signal } = pageController;
   const url = new URL(location.href);
+  shown = url.pathname + url.search;
   const { nav, page, params } = route(url.pathname);
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
@@ -117,7 +123,10 @@ document.addEventListener('click', (e) => {
   navigate(a.href);
 });
 
-window.addEventListener('popstate', show);
+// Back and forward: a new page, unless only the #part changed (a skip link, an anchor).
+window.addEventListener('popstate', () => {
+  if (location.pathname + location.search !== shown) show();
+});
 
 // A page the browser keeps in its back/forward cache stays alive, and so would its
 // event streams: each holds one of the six connections a browser opens to a server,
@@ -162,13 +171,17 @@ function startChrome() {
   // Pending devices and grants as counts on the nav links.
   const setCount = (id, n, what) => {
     const el = document.getElementById(id);
+    const link = el.closest('a');
     el.hidden = !(n > 0);
     el.textContent = n > 0 ? String(n) : '';
-    el.title = n > 0 ? `${n} ${what} waiting for you` : '';
+    el.title = n > 0 ? `${n} ${what(n)} waiting for you` : '';
+    // Read out as "Access, 1 device waiting for you", not "Access 1".
+    if (n > 0) link.setAttribute('aria-label', `${link.firstChild.textContent.trim()}, ${el.title}`);
+    else link.removeAttribute('aria-label');
   };
   subscribe('overview', (o) => {
-    setCount('nav-devices', countOf(o.pending?.devices), 'pending devices');
-    setCount('nav-grants', countOf(o.pending?.grants), 'pending grants');
+    setCount('nav-devices', countOf(o.pending?.devices), (n) => (n === 1 ? 'device' : 'devices'));
+    setCount('nav-grants', countOf(o.pending?.grants), (n) => (n === 1 ? 'grant request' : 'grant requests'));
   });
   startLive();
 
