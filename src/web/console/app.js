@@ -124,8 +124,10 @@ document.addEventListener('click', (e) => {
 });
 
 // Back and forward: a new page, unless only the #part changed (a skip link, an anchor).
+// But a login link opened over the login page changes only the #part, and must log in.
 window.addEventListener('popstate', () => {
-  if (location.pathname + location.search !== shown) show();
+  const newLink = location.pathname === LOGIN_PATH && location.hash.includes('code=');
+  if (location.pathname + location.search !== shown || newLink) show();
 });
 
 // A page the browser keeps in its back/forward cache stays alive, and so would its
