@@ -36,7 +36,11 @@ export async function accessPage({ main, signal }) {
       pending.replaceChildren(errorBox('The devices could not be read:', d.reason, refresh));
       devices.replaceChildren();
     }
-    if (s.status === 'fulfilled') sessions.replaceChildren(sessionsTable(s.value.sessions ?? [], refresh, currentOverview()?.owner));
+    if (s.status === 'fulfilled') {
+      // The server leaves out expired sessions unless asked; revoked ones go with them.
+      const list = (s.value.sessions ?? []).filter((x) => showExpired.checked || !x.revokedAt);
+      sessions.replaceChildren(sessionsTable(list, refresh, currentOverview()?.owner));
+    }
     else if (s.reason?.status !== 401) sessions.replaceChildren(errorBox('The sessions could not be read:', s.reason, refresh));
   };
 
@@ -137,7 +141,7 @@ function sessionsTable(list, refresh, owner) {
         // (a tool's token:NAME).
         s.subject && s.subject !== owner ? h('span', { class: 'small muted clip', title: String(s.subject) }, String(s.subject)) : null,
         h('span', { class: 'small muted' }, 'created ', timeEl(s.createdAt))),
-      s.revokedAt ? badge('revoked', 'bad') : gone ? badge('expired', 'muted') : String(s.kind ?? ''),
+      h('div', { class: 'session-id' }, String(s.kind ?? ''), s.revokedAt ? badge('revoked', 'bad') : gone ? badge('expired', 'muted') : null),
       textCell(s.group),
       textCell(s.origin),
       agentCell(s.userAgent),
