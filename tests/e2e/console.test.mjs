@@ -569,6 +569,11 @@ test('safety: CSP and headers on every console answer, no CORS, CSRF token and O
   const noCookie = await fetch(`${origin}/console/api/overview`);
   assert.equal(noCookie.status, 401, 'no cookie: 401');
   checkHeaders('401', noCookie);
+  for (const p of ['/console/api/no-such-route', '/console/no-such-page', '/console/assets/no-such-file.js']) {
+    const res = await asOwner('GET', p, { cookie });
+    assert.equal(res.status, 404, p);
+    checkHeaders(`404 ${p}`, res);
+  }
   // A preflight is never granted.
   for (const p of ['/console/api/login', '/console/api/logout', `/console/api/devices/${app.device}/approve`]) {
     const pre = await fetch(`${origin}${p}`, { method: 'OPTIONS', headers: { ...foreign, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-csrf-token' } });
@@ -620,11 +625,9 @@ test('log out: the button ends the console session; its cookie no longer works',
 
 // What the server does not do yet as docs/console.md says (reported to the server's
 // side). `todo`: it fails without failing the run; drop `todo` once it passes.
-test('server: every console answer, a 404 too, carries the CSP and errors are JSON', { skip, todo: 'reported: 404s under /console are text/plain without the CSP', timeout: 10000 }, async () => {
-  for (const p of ['/console/api/no-such-route', '/console/no-such-page']) {
-    const res = await fetch(`${origin}${p}`);
-    assert.equal(res.status, 404, p);
-    assert.ok(res.headers.get('content-security-policy'), `${p}: the CSP on a 404`);
-    if (p.startsWith('/console/api/')) assert.equal(typeof (await res.json()).error, 'string', `${p}: {"error"}`);
-  }
+test('server: an unknown /console/api route answers JSON {"error"}', { skip, todo: 'reported: it answers text/plain "not found"', timeout: 10000 }, async () => {
+  const res = await fetch(`${origin}/console/api/no-such-route`);
+  assert.equal(res.status, 404);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+  assert.equal(typeof (await res.json()).error, 'string');
 });
