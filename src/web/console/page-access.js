@@ -6,7 +6,7 @@
 import { h, section, table, timeEl, formatNumber, badge, shortId } from './dom.js';
 import { getJSON, post } from './api.js';
 import { subscribe, currentOverview } from './live.js';
-import { pageHeading, errorBox, actionButton } from './ui.js';
+import { pageHeading, errorBox, actionButton, redraw } from './ui.js';
 
 export async function accessPage({ main, signal }) {
   const pending = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
@@ -22,6 +22,10 @@ export async function accessPage({ main, signal }) {
     }),
     section('All devices', devices, { id: 'devices' }));
 
+  // What each part was last drawn from: a refresh that brings the same lists draws
+  // nothing (the overview events that trigger one come often, and a redraw under the
+  // owner's pointer is a nuisance).
+  const drawnFrom = { devices: null, sessions: null };
   const refresh = async () => {
     const [d, s] = await Promise.allSettled([
       getJSON('/console/api/devices', { signal }),
@@ -30,18 +34,29 @@ export async function accessPage({ main, signal }) {
     if (signal.aborted) return;
     if (d.status === 'fulfilled') {
       const all = d.value.devices ?? [];
-      pending.replaceChildren(pendingTable(all.filter((x) => x.status === 'pending'), refresh));
-      devices.replaceChildren(devicesTable(all, refresh));
+      const key = JSON.stringify(all);
+      if (key !== drawnFrom.devices) {
+        drawnFrom.devices = key;
+        redraw(pending, pendingTable(all.filter((x) => x.status === 'pending'), refresh));
+        redraw(devices, devicesTable(all, refresh));
+      }
     } else if (d.reason?.status !== 401) {
+      drawnFrom.devices = null;
       pending.replaceChildren(errorBox('The devices could not be read:', d.reason, refresh));
       devices.replaceChildren();
     }
     if (s.status === 'fulfilled') {
       // The server leaves out expired sessions unless asked; revoked ones go with them.
       const list = (s.value.sessions ?? []).filter((x) => showExpired.checked || !x.revokedAt);
-      sessions.replaceChildren(sessionsTable(list, refresh, currentOverview()?.owner));
+      const key = JSON.stringify(list);
+      if (key !== drawnFrom.sessions) {
+        drawnFrom.sessions = key;
+        redraw(sessions, sessionsTable(list, refresh, currentOverview()?.owner));
+      }
+    } else if (s.reason?.status !== 401) {
+      drawnFrom.sessions = null;
+      sessions.replaceChildren(errorBox('The sessions could not be read:', s.reason, refresh));
     }
-    else if (s.reason?.status !== 401) sessions.replaceChildren(errorBox('The sessions could not be read:', s.reason, refresh));
   };
 
   showExpired.addEventListener('change', refresh);

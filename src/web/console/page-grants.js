@@ -5,7 +5,7 @@
 import { h, section, table, timeEl } from './dom.js';
 import { getJSON, post } from './api.js';
 import { subscribe } from './live.js';
-import { pageHeading, errorBox, actionButton } from './ui.js';
+import { pageHeading, errorBox, actionButton, redraw } from './ui.js';
 import { statusBadge, textCell } from './page-access.js';
 
 export async function grantsPage({ main, signal }) {
@@ -18,26 +18,30 @@ export async function grantsPage({ main, signal }) {
     section('Approved', approved, { id: 'approved-grants' }),
     section('Refused, revoked and expired', past, { id: 'past-grants' }));
 
+  let drawnFrom = null; // the list last drawn, as text: the same list is not drawn again
   const refresh = async () => {
     let list;
     try {
       list = (await getJSON('/console/api/grants', { signal })).grants ?? [];
     } catch (e) {
+      drawnFrom = null;
       if (!signal.aborted && e.status !== 401) pending.replaceChildren(errorBox('The grants could not be read:', e, refresh));
       return;
     }
+    if (JSON.stringify(list) === drawnFrom) return;
+    drawnFrom = JSON.stringify(list);
     const act = (id, verb) => async () => {
       await post(`/console/api/grants/${encodeURIComponent(id)}/${verb}`);
       await refresh();
     };
-    pending.replaceChildren(grantsTable(list.filter((g) => g.status === 'pending'), (g) => h('div', { class: 'actions' },
+    redraw(pending, grantsTable(list.filter((g) => g.status === 'pending'), (g) => h('div', { class: 'actions' },
       actionButton('Approve', act(g.id, 'approve'), { kind: 'primary', done: `Grant ${g.id} approved: the app's next login gets it.`, name: `approve-grant-${g.id}` }),
       actionButton('Refuse', act(g.id, 'refuse'), { kind: 'danger', confirm: 'Confirm refuse', done: `Grant ${g.id} refused.`, name: `refuse-grant-${g.id}` })),
     'No request is waiting.'));
-    approved.replaceChildren(grantsTable(list.filter((g) => g.status === 'approved'), (g) =>
+    redraw(approved, grantsTable(list.filter((g) => g.status === 'approved'), (g) =>
       actionButton('Revoke', act(g.id, 'revoke'), { kind: 'danger', confirm: 'Confirm revoke', done: `Grant ${g.id} revoked: the sockets that used it close now.`, name: `revoke-grant-${g.id}` }),
     'No grant stands.'));
-    past.replaceChildren(grantsTable(list.filter((g) => g.status !== 'pending' && g.status !== 'approved'), () => null, 'Nothing yet.'));
+    redraw(past, grantsTable(list.filter((g) => g.status !== 'pending' && g.status !== 'approved'), () => null, 'Nothing yet.'));
   };
 
   subscribe('access', () => refresh(), signal);

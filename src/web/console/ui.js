@@ -27,11 +27,16 @@ export function errorBox(what, error, retry) {
     retry ? h('button', { type: 'button', class: 'btn', onclick: retry }, 'Try again') : null);
 }
 
+// Buttons waiting for their confirming press, by name, until when (ms): a live redraw
+// of the table replaces the button, and the owner's first press must not be lost.
+const armedUntil = new Map();
+const ARMED_MS = 5000;
+
 /**
  * A button that runs `action` (async), disabled while it runs; its outcome is told in
  * the toast. With `confirm`, the first press only asks ("Confirm revoke?") and a second
  * press within 5 s does it: revoking cuts an app off, so it takes two deliberate presses,
- * without a modal dialog.
+ * without a modal dialog. `name` (data-action) identifies the button across redraws.
  */
 export function actionButton(label, action, { kind = '', confirm = null, done, describedBy, name } = {}) {
   let armed = false;
@@ -39,16 +44,23 @@ export function actionButton(label, action, { kind = '', confirm = null, done, d
   const btn = h('button', { type: 'button', class: ['btn', kind && `btn-${kind}`], 'aria-describedby': describedBy, 'data-action': name }, label);
   const disarm = () => {
     armed = false;
+    if (name) armedUntil.delete(name);
     btn.textContent = label;
     btn.classList.remove('btn-armed');
   };
+  const arm = (ms) => {
+    armed = true;
+    btn.textContent = confirm;
+    btn.classList.add('btn-armed');
+    clearTimeout(timer);
+    timer = setTimeout(disarm, ms);
+  };
+  const left = name ? (armedUntil.get(name) ?? 0) - Date.now() : 0;
+  if (confirm && left > 0) arm(left);
   btn.addEventListener('click', async () => {
     if (confirm && !armed) {
-      armed = true;
-      btn.textContent = confirm;
-      btn.classList.add('btn-armed');
-      clearTimeout(timer);
-      timer = setTimeout(disarm, 5000);
+      if (name) armedUntil.set(name, Date.now() + ARMED_MS);
+      arm(ARMED_MS);
       return;
     }
     clearTimeout(timer);
@@ -66,6 +78,17 @@ export function actionButton(label, action, { kind = '', confirm = null, done, d
     }
   });
   return btn;
+}
+
+// Replaces `container`'s content with `nodes` (a live redraw), keeping the keyboard
+// focus on the same button or field when the new content has it again.
+export function redraw(container, ...nodes) {
+  const active = document.activeElement;
+  const key = container.contains(active) ? active.dataset.action ?? (active.id || null) : null;
+  container.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
+  if (!key) return;
+  const again = container.querySelector(`[data-action="${CSS.escape(key)}"]`) ?? document.getElementById(key);
+  again?.focus({ preventScroll: true });
 }
 
 // The state of a page's stream in words, beside the page heading.
