@@ -38,7 +38,7 @@ const OWNER = 'did:plc:consoleownerconsoleowner'; // made up: nothing here resol
 const APP_GROUP = 'xyz.groundmist.library'; // the OAuth app's group
 const BULK_GROUP = 'xyz.groundmist.bulk'; // many small documents
 const BULK = 2000;
-const ROOT_GROUP = 'xyz.groundmist.notebook';
+const SCOPE_GROUP = 'xyz.groundmist.notebook'; // the group the app asks to read (a grant)
 const APP_ORIGIN = 'https://library.groundmist.test';
 const APP_AGENT = 'GroundmistLibrary/1.0 (console e2e)';
 // The exact policy docs/console.md asks of every console answer.
@@ -422,7 +422,7 @@ test('a new OAuth device shows up live as pending, and is approved in the page',
   assert.equal(devices.json.devices.find((d) => d.code === app.device)?.status, 'approved', devices.text);
 
   // The app's next login gets in, and asks for a scope beyond its group (a grant).
-  const ok = await dpopLogin({ scopes: [`${ROOT_GROUP}:read`] });
+  const ok = await dpopLogin({ scopes: [`${SCOPE_GROUP}:read`] });
   assert.equal(ok.status, 200, ok.text);
   app.token = ok.json.token;
   secrets.add(app.token);
@@ -437,7 +437,7 @@ test('grants: the app\'s request shows its scopes and origin, and is approved in
   const approve = `[data-action="approve-grant-${app.grant}"]`;
   await page.waitForSelector(approve, { timeout: scaled(5000) });
   const row = await textOf(`#pending-grants tr[data-grant="${app.grant}"]`);
-  assert.ok(row.includes(ROOT_GROUP) && /read/.test(row) && row.includes(APP_ORIGIN), `the request's scope and origin: ${row}`);
+  assert.ok(row.includes(SCOPE_GROUP) && /read/.test(row) && row.includes(APP_ORIGIN), `the request's scope and origin: ${row}`);
   await screenshot('grants');
   await page.click(approve);
   await waitText('#approved-grants', new RegExp(app.grant), 'the grant among the approved');
