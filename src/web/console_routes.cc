@@ -650,13 +650,14 @@ asio::awaitable<HttpResponse> events(State& st, const Session& s, const HttpRequ
 
 // ---- A group's documents.
 
-Result<size_t> number_param(const HttpRequest& req, std::string_view name, size_t fallback, size_t most) {
+Result<size_t> number_param(const HttpRequest& req, std::string_view name, size_t fallback, size_t least,
+                            size_t most) {
   GM_ASSIGN_OR_RETURN(auto text, server::query_param(server::split_target(req.target()).query, name));
   if (!text || text->empty()) return fallback;
   size_t n = 0;
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
-  if (ec != std::errc() || end != text->data() + text->size() || n > most) {
-    return error(std::string(name) + ": a number from 0 to " + std::to_string(most));
+  if (ec != std::errc() || end != text->data() + text->size() || n < least || n > most) {
+    return error(std::string(name) + ": a number from " + std::to_string(least) + " to " + std::to_string(most));
   }
   return n;
 }
@@ -667,8 +668,8 @@ asio::awaitable<HttpResponse> documents(State& st, const Session&, const HttpReq
   if (std::find(known.begin(), known.end(), group) == known.end()) {
     co_return error_json(http::status::not_found, "no group " + group.substr(0, 200));
   }
-  auto offset = number_param(req, "offset", 0, 1'000'000'000);
-  auto limit = number_param(req, "limit", 100, 500);
+  auto offset = number_param(req, "offset", 0, 0, 1'000'000'000);
+  auto limit = number_param(req, "limit", 100, 1, 500);
   auto q = server::query_param(server::split_target(req.target()).query, "q");
   auto sort = server::query_param(server::split_target(req.target()).query, "sort");
   if (!offset || !limit || !q || !sort) {
@@ -677,7 +678,6 @@ asio::awaitable<HttpResponse> documents(State& st, const Session&, const HttpReq
                                                     : !q     ? q.error().message
                                                              : sort.error().message);
   }
-  if (*limit == 0) co_return error_json(http::status::bad_request, "limit: a number from 1 to 500");
   const std::string needle = q->value_or("").substr(0, 100);
   const bool by_id = sort->value_or("written") == "id";
   if (!by_id && sort->value_or("written") != "written") co_return error_json(http::status::bad_request, "sort: written or id");
@@ -903,6 +903,15 @@ void Console::add_routes(server::HttpRouter& router) {
   std::shared_ptr<State> st = state_;
   st->router = &router;
   router.decorate("/console", secure);  // every answer under /console, 404s included
+  // The router's own answers under /console/api speak JSON too.
+  router.decorate("/console/api", [](HttpResponse& res) {
+    if (res.result() != http::status::not_found && res.result() != http::status::method_not_allowed) return;
+    if (res[http::field::content_type].starts_with("application/json")) return;
+    res.body() = dump({{"error", res.result() == http::status::not_found ? "no such console route"
+                                                                          : "this route does not take that method"}}) + "\n";
+    res.set(http::field::content_type, "application/json");
+    res.prepare_payload();
+  });
   auto page = [st](std::string name) {
     return [st, name](const HttpRequest& req, const RequestInfo&) -> asio::awaitable<HttpResponse> {
       co_return asset_response(*st, req, name);

@@ -625,9 +625,7 @@ test('log out: the button ends the console session; its cookie no longer works',
   assertNoProblems('log out');
 });
 
-// What the server does not do yet as docs/console.md says (reported to the server's
-// side). `todo`: it fails without failing the run; drop `todo` once it passes.
-test('server: an unknown /console/api route answers JSON {"error"}', { skip, todo: 'reported: it answers text/plain "not found"', timeout: 10000 }, async () => {
+test('server: an unknown /console/api route answers JSON {"error"}', { skip, timeout: 10000 }, async () => {
   const res = await fetch(`${origin}/console/api/no-such-route`);
   assert.equal(res.status, 404);
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
