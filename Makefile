@@ -2,7 +2,12 @@
 # missing first.
 BUILD ?= build
 JOBS ?= $(shell nproc)
-CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Debug information is line tables only (-g1): backtraces and sanitizer reports keep
+# their file:line, and the template-heavy server files compile a quarter to a third
+# faster than with full -g (measured on http_session.cc: 64 s instead of 96 at -O2,
+# 72 instead of 95 under ASan), which CI's three builds feel.
+DEBUG_INFO = -g1
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 $(DEBUG_INFO) -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 $(DEBUG_INFO) -DNDEBUG"
 FUZZ_SECONDS ?= 20
 
 .PHONY: run test build package deps npm unit-test asan-test interop-test fuzz fuzz-smoke bench bench-latency bench-scale soak clean
@@ -37,14 +42,14 @@ package: deps
 # sanitized program (label e2e-asan, tests/e2e.cmake). A build-asan configured
 # before it built the program is configured again.
 asan-test: deps npm
-	@grep -qs '^GM_SANITIZER_RUN:BOOL=ON' build-asan/CMakeCache.txt || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON -DGM_SANITIZER_RUN=ON
+	@grep -qs '^GM_SANITIZER_RUN:BOOL=ON' build-asan/CMakeCache.txt || cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON -DGM_SANITIZER_RUN=ON "-DCMAKE_CXX_FLAGS_DEBUG=$(DEBUG_INFO)" "-DCMAKE_C_FLAGS_DEBUG=$(DEBUG_INFO)"
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L '^(unit|e2e-asan)$$'
 
 # libFuzzer targets, clang. `make fuzz` runs each for FUZZ_SECONDS (default 20,
 # try FUZZ_SECONDS=600); `fuzz-smoke` is the short run CI does.
 build-fuzz/build.ninja:
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_FUZZ=ON
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja $(CMAKE_FLAGS) -DGM_FUZZ=ON
 
 fuzz: deps build-fuzz/build.ninja
 	cmake --build build-fuzz -j $(JOBS) --target fuzzers
