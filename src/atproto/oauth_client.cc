@@ -326,8 +326,8 @@ Result<PushedRequest> push_authorization_request(const AuthServerMetadata& serve
   if (!login_hint.empty()) fields.emplace_back("login_hint", std::string(login_hint));
   GM_ASSIGN_OR_RETURN(HttpResult r, post_with_dpop(server.par_endpoint, fields, key, dpop_nonce));
   if (r.status != 201 && r.status != 200) {
-    return error("the authorization server refused the sign-in request (PAR at " + server.par_endpoint +
-                 "): " + oauth_error_text(r));
+    return error("the authorization server refused the sign-in request for client " + client.client_id + " (PAR at " +
+                 server.par_endpoint + "): " + oauth_error_text(r));
   }
   GM_ASSIGN_OR_RETURN(json j, parse_object(r.body, "the PAR answer"));
   const std::string* request_uri = string_claim(j, "request_uri");
