@@ -100,6 +100,44 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
   return len;
 }
 
+// Collects the response's header lines. libcurl calls it for every response of the
+// transfer (a "100 Continue" before the real one): a status line starts afresh.
+struct HeaderSink {
+  std::map<std::string, std::string, std::less<>> headers;
+  size_t lines = 0;
+  size_t bytes = 0;
+  bool over = false;
+};
+
+size_t write_header(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<HeaderSink*>(user);
+  const size_t len = size * count;
+  std::string_view line(data, len);
+  if (line.starts_with("HTTP/")) {
+    sink->headers.clear();
+    sink->lines = 0;
+    sink->bytes = 0;
+    return len;
+  }
+  sink->bytes += len;
+  if (++sink->lines > kMaxResponseHeaders || sink->bytes > kMaxResponseHeaderBytes) {
+    sink->over = true;
+    return 0;  // aborts with CURLE_WRITE_ERROR
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return len;  // the blank line, or not a header
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+    return v;
+  };
+  std::string name = ascii_lower(trim(line.substr(0, colon)));
+  const std::string_view value = trim(line.substr(colon + 1));
+  auto [it, inserted] = sink->headers.try_emplace(std::move(name), value);
+  if (!inserted) it->second.append(", ").append(value);
+  return len;
+}
+
 bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -147,6 +185,7 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
     char errbuf[CURL_ERROR_SIZE] = {0};
     BodySink sink;
     sink.cap = options.max_response_bytes;
+    HeaderSink header_sink;
 
     curl_easy_setopt(c, CURLOPT_CURLU, checked.handle.get());
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -160,6 +199,8 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_response_bytes));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, write_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &header_sink);
     // A proxy from the environment would resolve "localhost" on its own machine.
     if (checked.loopback) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 
@@ -193,6 +234,10 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
       return limit_error(what + ": response larger than " + std::to_string(options.max_response_bytes) +
                          " bytes: refused");
     }
+    if (header_sink.over) {
+      return limit_error(what + ": more than " + std::to_string(kMaxResponseHeaders) + " header lines or " +
+                         std::to_string(kMaxResponseHeaderBytes) + " bytes of headers: refused");
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return error(what + ": no answer within " + std::to_string(options.timeout.count()) + " ms");
     }
@@ -207,6 +252,7 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
       result.content_type = content_type;
     }
     result.body = std::move(sink.body);
+    result.headers = std::move(header_sink.headers);
     if (!options.follow_redirects || !is_redirect(result.status)) return result;
 
     char* location = nullptr;
@@ -242,6 +288,38 @@ Result<HttpResult> http_get(const std::string& url, const HttpOptions& options) 
 
 Result<HttpResult> http_post_json(const std::string& url, const std::string& json_body, const HttpOptions& options) {
   return perform(url, "POST", &json_body, "application/json", options);
+}
+
+Result<HttpResult> http_post_form(const std::string& url, const FormFields& fields, const HttpOptions& options) {
+  const std::string body = form_encode(fields);
+  return perform(url, "POST", &body, "application/x-www-form-urlencoded", options);
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string form_encode(const FormFields& fields) {
+  std::string out;
+  for (const auto& [name, value] : fields) {
+    if (!out.empty()) out.push_back('&');
+    out += percent_encode(name);
+    out.push_back('=');
+    out += percent_encode(value);
+  }
+  return out;
 }
 
 Result<HttpResult> http_request(const std::string& method, const std::string& url, const std::string* body,

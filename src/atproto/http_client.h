@@ -9,13 +9,16 @@
 // https to any host; plain http only to localhost, 127.0.0.1 or [::1] (tests and a
 // reference PDS on the same machine); nothing else: no other scheme, no user:password@
 // part. A redirect never goes from https to http. A body larger than
-// max_response_bytes aborts the transfer: it is never buffered whole.
+// max_response_bytes aborts the transfer: it is never buffered whole; so does a header
+// section of more than kMaxResponseHeaders lines or kMaxResponseHeaderBytes bytes.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -26,6 +29,9 @@ struct HttpResult {
   long status = 0;           // the final HTTP status (any status is a result, not an error)
   std::string body;          // at most max_response_bytes
   std::string content_type;  // as sent, empty if none
+  // The final response's headers, names lower-cased ("dpop-nonce"); a repeated header's
+  // values joined with ", " (RFC 9110 §5.3).
+  std::map<std::string, std::string, std::less<>> headers;
 };
 
 struct HttpOptions {
@@ -36,6 +42,8 @@ struct HttpOptions {
 };
 
 inline constexpr int kMaxRedirects = 5;
+inline constexpr size_t kMaxResponseHeaders = 100;
+inline constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
 
 // Initializes libcurl once for the process. Calls below do it themselves, but main
 // calls it before starting threads, as libcurl asks.
@@ -46,6 +54,15 @@ Status check_url(std::string_view url);
 
 Result<HttpResult> http_get(const std::string& url, const HttpOptions& options);
 Result<HttpResult> http_post_json(const std::string& url, const std::string& json_body, const HttpOptions& options);
+// POST of `fields` as application/x-www-form-urlencoded (what OAuth endpoints take).
+using FormFields = std::vector<std::pair<std::string, std::string>>;
+Result<HttpResult> http_post_form(const std::string& url, const FormFields& fields, const HttpOptions& options);
+
+// Percent-encoding of everything but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~):
+// safe in a query value, a form field and a path segment.
+std::string percent_encode(std::string_view s);
+// "a=1&b=x%20y": each name and value percent-encoded.
+std::string form_encode(const FormFields& fields);
 // Any method (upper-case letters), with `body` of `content_type` unless null: the JSON
 // API's PATCH and DELETE, for `groundmist-sync mcp`.
 Result<HttpResult> http_request(const std::string& method, const std::string& url, const std::string* body,

@@ -51,6 +51,42 @@ TEST(HttpClient, PostJson) {
   EXPECT_EQ(r->body, "echo:{\"a\":1}");
 }
 
+TEST(HttpClient, PostFormAndResponseHeaders) {
+  TestHttpServer server([](const TestHttpServer::Request& req) -> std::optional<std::string> {
+    EXPECT_EQ(req.headers.at("content-type"), "application/x-www-form-urlencoded");
+    EXPECT_EQ(req.body, "a=1&redirect_uri=http%3A%2F%2F127.0.0.1%3A3031%2Fcb%3Fx%3Dy&sp=a%20b%2B~");
+    return std::string(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nDPoP-Nonce: n-1\r\n"
+        "Cache-Control: no-store\r\nCache-Control: private\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+  });
+  auto r = http_post_form(server.url("/par"),
+                          {{"a", "1"}, {"redirect_uri", "http://127.0.0.1:3031/cb?x=y"}, {"sp", "a b+~"}}, {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->headers.at("dpop-nonce"), "n-1");
+  EXPECT_EQ(r->headers.at("cache-control"), "no-store, private");
+  EXPECT_EQ(r->headers.count("DPoP-Nonce"), 0u);  // names are lower-cased
+}
+
+TEST(HttpClient, TooManyResponseHeadersAreRefused) {
+  TestHttpServer server([](const TestHttpServer::Request&) -> std::optional<std::string> {
+    std::string res = "HTTP/1.1 200 OK\r\n";
+    for (size_t i = 0; i <= kMaxResponseHeaders; ++i) res += "X-" + std::to_string(i) + ": y\r\n";
+    return res + "Content-Length: 0\r\nConnection: close\r\n\r\n";
+  });
+  auto r = http_get(server.url("/"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kOverLimit);
+  EXPECT_TRUE(contains(r.error().message, "header")) << r.error().message;
+}
+
+TEST(HttpClient, PercentEncoding) {
+  EXPECT_EQ(percent_encode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(percent_encode("a b/?#&=+%\xff"), "a%20b%2F%3F%23%26%3D%2B%25%FF");
+  EXPECT_EQ(form_encode({}), "");
+  EXPECT_EQ(form_encode({{"k y", "v&w"}, {"e", ""}}), "k%20y=v%26w&e=");
+}
+
 TEST(HttpClient, BodyOverTheCapIsRefused) {
   const std::string big(1 << 20, 'x');
   // With a Content-Length (refused up front) and without one (aborted while reading).

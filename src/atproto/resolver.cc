@@ -183,23 +183,6 @@ bool is_nsid_chars(std::string_view nsid) {
          std::all_of(nsid.begin(), nsid.end(), [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '-'; });
 }
 
-// application/x-www-form-urlencoded, with %20 for spaces.
-std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 Result<std::string> xrpc_url(std::string_view base_url, std::string_view nsid) {
   if (!is_nsid_chars(nsid)) return error("\"" + printable(nsid, 100) + "\" is not an XRPC method name");
   std::string base(base_url);

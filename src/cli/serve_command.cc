@@ -35,6 +35,7 @@
 #include "server/metrics.h"
 #include "server/client_address.h"
 #include "server/server.h"
+#include "web/console_oauth.h"
 #include "web/console_routes.h"
 #include "server/tls.h"
 #include "server/url_query.h"
@@ -340,6 +341,8 @@ int serve(const ServeOptions& opts) {
       },
       api::ApiLimits{}, {console.read_mount()});
   console.add_routes(srv.router());
+  const auto console_oauth = web::add_console_oauth_routes(  // "Sign in with atproto"
+      srv.router(), console, resolver, {config.owner_did, config.public_host, config.trust_proxy});
   close_revoked = [&srv, &console, recheck_event_streams](const auth::RevocationState& state) {
     srv.close_peers(
         [state, now = auth::unix_now()](const server::PeerIdentity& id) {
