@@ -17,7 +17,7 @@ if(TARGET groundmist-sync)
     file(GLOB e2e_test_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/e2e/*.test.mjs)
     if(GM_SANITIZER_RUN)
       list(FILTER e2e_test_files INCLUDE REGEX
-           "/(restart|badinput|stress|diskfull|fault|corruption|slowreader|limits|api|grants|events|tls|console_api)\\.test\\.mjs$")
+           "/(restart|badinput|stress|diskfull|fault|corruption|slowreader|limits|api|grants|events|tls|console_api|console_oauth)\\.test\\.mjs$")
       set(e2e_prefix e2e_asan_)
       set(e2e_label e2e-asan)
       # Against the ASan build (Debug, -O0) these suites took 1.2 to 3.2 times as long
