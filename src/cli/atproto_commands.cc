@@ -20,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kCollection[] = "xyz.groundmist.sync";
+constexpr const char* kCollection = kDiscoveryCollection;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -52,14 +52,6 @@ std::string plc_url(const AtprotoOptions& opts, const server::Environment& env) 
   return std::string(atproto::kDefaultPlcUrl);
 }
 
-bool is_local_name(std::string_view host) {
-  std::string_view name = host.substr(0, host.find(':'));
-  return name == "localhost" || name == "127.0.0.1";
-}
-
-// How apps reach a published host: https, or http on this machine (development).
-std::string host_origin(const std::string& host) { return (is_local_name(host) ? "http://" : "https://") + host; }
-
 // --- the password, from the environment or the terminal ------------------------------
 
 termios g_saved_termios;
@@ -71,15 +63,10 @@ extern "C" void restore_echo_and_reraise(int sig) {
   std::raise(sig);
 }
 
-Result<std::string> read_password(const server::Environment& env, const std::string& account) {
-  if (auto password = env.get("ATPROTO_APP_PASSWORD"); password && !password->empty()) return *password;
-  if (!::isatty(STDIN_FILENO)) {
-    return error(
-        "ATPROTO_APP_PASSWORD is not set and standard input is not a terminal to ask for it: set "
-        "ATPROTO_APP_PASSWORD to an app password of " +
-        account + " (Bluesky: Settings > Privacy and security > App passwords)");
-  }
-  std::cerr << "App password for " << account << ": " << std::flush;
+}  // namespace
+
+Result<std::string> read_hidden_line(const std::string& prompt) {
+  std::cerr << prompt << std::flush;
   std::string line;
   if (::tcgetattr(STDIN_FILENO, &g_saved_termios) == 0) {
     termios quiet = g_saved_termios;
@@ -100,17 +87,26 @@ Result<std::string> read_password(const server::Environment& env, const std::str
   }
   std::cerr << "\n";
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return error("no password given");
+  if (line.empty()) return error("nothing was typed");
   return line;
 }
 
-// --- finding and logging in to the owner's account ---------------------------------------
+namespace {
 
-struct Account {
-  std::string did;
-  std::string pds;
-  std::string identifier;  // what createSession is given: the handle if known, else the DID
-};
+Result<std::string> read_password(const server::Environment& env, const std::string& account) {
+  if (auto password = env.get("ATPROTO_APP_PASSWORD"); password && !password->empty()) return *password;
+  if (!::isatty(STDIN_FILENO)) {
+    return error(
+        "ATPROTO_APP_PASSWORD is not set and standard input is not a terminal to ask for it: set "
+        "ATPROTO_APP_PASSWORD to an app password of " +
+        account + " (Bluesky: Settings > Privacy and security > App passwords)");
+  }
+  auto password = read_hidden_line("App password for " + account + ": ");
+  if (!password.ok()) return error("no password given");
+  return password;
+}
+
+// --- finding and logging in to the owner's account ---------------------------------------
 
 Result<std::string> handle_to_did(const std::string& handle, const std::string& pds) {
   if (!pds.empty()) {
@@ -134,6 +130,8 @@ Result<std::string> handle_to_did(const std::string& handle, const std::string& 
   }
   return did;
 }
+
+}  // namespace
 
 Result<Account> find_account(const AtprotoOptions& opts, const server::Environment& env) {
   if (opts.handle.empty() == opts.did.empty()) return error("give either --handle or --did");
@@ -169,13 +167,7 @@ Result<Account> find_account(const AtprotoOptions& opts, const server::Environme
   return account;
 }
 
-struct Session {
-  std::string access_jwt;
-  std::string refresh_jwt;
-};
-
-Result<Session> log_in(const Account& account, const server::Environment& env) {
-  GM_ASSIGN_OR_RETURN(std::string password, read_password(env, account.identifier));
+Result<PdsLogin> log_in(const Account& account, const std::string& password) {
   atproto::XrpcFailure failure;
   auto answer = atproto::xrpc_procedure(account.pds, "com.atproto.server.createSession",
                                         {{"identifier", account.identifier}, {"password", password}}, {}, &failure);
@@ -190,14 +182,14 @@ Result<Session> log_in(const Account& account, const server::Environment& env) {
     }
     return error("could not log in to " + account.pds + ": " + answer.error().message + advice);
   }
-  Session session;
+  PdsLogin session;
   const json& a = *answer;
   if (!a.contains("accessJwt") || !a["accessJwt"].is_string() || !a.contains("did") || !a["did"].is_string()) {
     return error("com.atproto.server.createSession on " + account.pds + " answered without accessJwt and did");
   }
   if (a["did"].get<std::string>() != account.did) {
-    return error("logged in to " + account.pds + " as " + printable(a["did"].get<std::string>(), 100) + ", not " + account.did +
-                 ": check --handle/--did and --pds");
+    return error("logged in to " + account.pds + " as " + printable(a["did"].get<std::string>(), 100) + ", not " +
+                 account.did + ": check --handle/--did and --pds");
   }
   session.access_jwt = a["accessJwt"].get<std::string>();
   if (a.contains("refreshJwt") && a["refreshJwt"].is_string()) session.refresh_jwt = a["refreshJwt"].get<std::string>();
@@ -205,12 +197,43 @@ Result<Session> log_in(const Account& account, const server::Environment& env) {
 }
 
 // Ends the session we opened (its refresh token would otherwise live on for months).
-void log_out(const Account& account, const Session& session) {
+void log_out(const Account& account, const PdsLogin& session) {
   if (session.refresh_jwt.empty()) return;
   (void)atproto::xrpc_procedure(account.pds, "com.atproto.server.deleteSession", json::object(), session.refresh_jwt);
 }
 
-std::string record_uri(const std::string& did) { return "at://" + did + "/" + kCollection + "/" + did; }
+std::string discovery_record_uri(const std::string& did) { return "at://" + did + "/" + kCollection + "/" + did; }
+
+Result<std::string> put_discovery_record(const Account& account, const PdsLogin& session, const std::string& host) {
+  json input = {{"repo", account.did},
+                {"collection", kCollection},
+                {"rkey", account.did},
+                {"record", {{"$type", kCollection}, {"host", host}}},
+                {"validate", false}};
+  auto put = atproto::xrpc_procedure(account.pds, "com.atproto.repo.putRecord", input, session.access_jwt);
+  if (!put.ok()) return error("could not write the record: " + put.error().message);
+  std::string uri = discovery_record_uri(account.did);
+  if (auto u = put->find("uri"); u != put->end() && u->is_string()) uri = printable(u->get<std::string>(), 300);
+  return uri;
+}
+
+Result<std::optional<std::string>> get_discovery_record(const std::string& pds, const std::string& did) {
+  atproto::XrpcFailure failure;
+  auto record = atproto::xrpc_query(pds, "com.atproto.repo.getRecord",
+                                    {{"repo", did}, {"collection", kCollection}, {"rkey", did}}, {}, &failure);
+  if (!record.ok()) {
+    if (failure.error == "RecordNotFound") return std::optional<std::string>();
+    return error(ErrorCode::kIo,
+                 "could not read " + discovery_record_uri(did) + " from " + pds + ": " + record.error().message);
+  }
+  const json* value = record->contains("value") ? &(*record)["value"] : nullptr;
+  if (!value || !value->is_object() || !value->contains("host") || !(*value)["host"].is_string()) {
+    return error(ErrorCode::kInvalid, discovery_record_uri(did) + " has no host string");
+  }
+  return std::optional<std::string>((*value)["host"].get<std::string>());
+}
+
+namespace {
 
 // --- publish / unpublish ------------------------------------------------------------------
 
@@ -221,7 +244,7 @@ int publish(const AtprotoOptions& opts) {
   };
   auto host = validate_sync_host(opts.host);
   if (!host.ok()) return fail("--host: " + host.error().message);
-  if (host->find(':') != std::string::npos && !is_local_name(*host)) {
+  if (host->find(':') != std::string::npos && !is_development_host(*host)) {
     std::cerr << "groundmist-sync publish: warning: apps will reach " << host_origin(*host)
               << ", but a did:web cannot carry a port except for localhost, so service-auth tokens for it "
                  "cannot be minted; serve on port 443 behind TLS for that\n";
@@ -230,20 +253,14 @@ int publish(const AtprotoOptions& opts) {
   auto account = find_account(opts, env);
   if (!account.ok()) return fail(account.error().message);
   std::cerr << "groundmist-sync publish: " << account->did << " on the PDS at " << account->pds << "\n";
-  auto session = log_in(*account, env);
+  auto password = read_password(env, account->identifier);
+  if (!password.ok()) return fail(password.error().message);
+  auto session = log_in(*account, *password);
   if (!session.ok()) return fail(session.error().message);
-
-  json input = {{"repo", account->did},
-                {"collection", kCollection},
-                {"rkey", account->did},
-                {"record", {{"$type", kCollection}, {"host", *host}}},
-                {"validate", false}};
-  auto put = atproto::xrpc_procedure(account->pds, "com.atproto.repo.putRecord", input, session->access_jwt);
+  auto uri = put_discovery_record(*account, *session, *host);
   log_out(*account, *session);
-  if (!put.ok()) return fail("could not write the record: " + put.error().message);
-  std::string uri = record_uri(account->did);
-  if (auto u = put->find("uri"); u != put->end() && u->is_string()) uri = u->get<std::string>();
-  std::cout << "published host " << *host << " at " << printable(uri, 300) << "\n";
+  if (!uri.ok()) return fail(uri.error().message);
+  std::cout << "published host " << *host << " at " << *uri << "\n";
   return 0;
 }
 
@@ -256,13 +273,15 @@ int unpublish(const AtprotoOptions& opts) {
   auto account = find_account(opts, env);
   if (!account.ok()) return fail(account.error().message);
   std::cerr << "groundmist-sync unpublish: " << account->did << " on the PDS at " << account->pds << "\n";
-  auto session = log_in(*account, env);
+  auto password = read_password(env, account->identifier);
+  if (!password.ok()) return fail(password.error().message);
+  auto session = log_in(*account, *password);
   if (!session.ok()) return fail(session.error().message);
   json input = {{"repo", account->did}, {"collection", kCollection}, {"rkey", account->did}};
   auto deleted = atproto::xrpc_procedure(account->pds, "com.atproto.repo.deleteRecord", input, session->access_jwt);
   log_out(*account, *session);
   if (!deleted.ok()) return fail("could not delete the record: " + deleted.error().message);
-  std::cout << "removed " << record_uri(account->did) << "\n";
+  std::cout << "removed " << discovery_record_uri(account->did) << "\n";
   return 0;
 }
 
@@ -301,60 +320,10 @@ void check_healthz(const std::string& host, Report& r) {
 }
 
 void check_did_document(const std::string& host, Report& r) {
-  const std::string url = host_origin(host) + "/.well-known/did.json";
-  const std::string expected_id = atproto::service_did(host);
-  atproto::HttpOptions options;
-  options.max_response_bytes = atproto::kMaxDidDocumentBytes;
-  auto answer = atproto::http_get(url, options);
-  if (!answer.ok()) {
-    r.failed("did.json", answer.error().message);
-    return;
-  }
-  if (answer->status != 200) {
-    r.failed("did.json", url + " answered HTTP " + std::to_string(answer->status) +
-                             ": the server does not serve its did:web document; upgrade it, or check that "
-                             "the proxy in front of it passes /.well-known/");
-    return;
-  }
-  auto doc = json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    r.failed("did.json", url + " is not a JSON object");
-    return;
-  }
-  const auto id = doc.find("id");
-  if (id == doc.end() || !id->is_string() || lower(id->get<std::string>()) != lower(expected_id)) {
-    r.failed("did.json", url + " has id " + (id != doc.end() && id->is_string() ? id->get<std::string>() : "(none)") +
-                             ", not " + expected_id + ": is the server configured with the host name " + host + "?");
-    return;
-  }
-  const json* service = nullptr;
-  if (auto services = doc.find("service"); services != doc.end() && services->is_array()) {
-    for (const json& s : *services) {
-      if (!s.is_object() || !s.contains("id") || !s["id"].is_string()) continue;
-      const std::string sid = s["id"].get<std::string>();
-      if (sid == atproto::kServiceFragment ||
-          lower(sid) == lower(expected_id + std::string(atproto::kServiceFragment))) {
-        service = &s;
-        break;
-      }
-    }
-  }
-  if (!service) {
-    r.failed("did.json", url + " has no " + std::string(atproto::kServiceFragment) +
-                             " service: apps cannot address service-auth tokens to it; upgrade the server");
-    return;
-  }
-  if (auto endpoint = service->find("serviceEndpoint"); endpoint != service->end() && endpoint->is_string()) {
-    std::string e = endpoint->get<std::string>();
-    while (!e.empty() && e.back() == '/') e.pop_back();
-    if (lower(e) != host_origin(host)) {
-      r.failed("did.json", "its " + std::string(atproto::kServiceFragment) + " service points to " + e + ", not " +
-                               host_origin(host) + ": is the server configured with the host name " + host + "?");
-      return;
-    }
-  }
+  const DidJsonCheck c = check_did_json(host, host_origin(host), atproto::HttpOptions{});
+  if (!c.ok) return r.failed("did.json", c.fix.empty() ? c.verdict : c.verdict + ": " + c.fix);
   r.did_document = true;
-  r.ok("did.json", "ok (" + expected_id + std::string(atproto::kServiceFragment) + ")");
+  r.ok("did.json", c.verdict);
 }
 
 void run_resolve(const AtprotoOptions& opts, Report& r) {
@@ -423,33 +392,24 @@ void run_resolve(const AtprotoOptions& opts, Report& r) {
   }
 
   // 3. The published host.
-  atproto::XrpcFailure failure;
-  auto record = atproto::xrpc_query(*r.pds, "com.atproto.repo.getRecord",
-                                    {{"repo", *r.did}, {"collection", kCollection}, {"rkey", *r.did}}, {}, &failure);
   const std::string publish_hint =
       "run `groundmist-sync publish --host <your server's host name> --did " + *r.did + "`";
   std::optional<std::string> host;
+  auto record = get_discovery_record(*r.pds, *r.did);
   if (!record.ok()) {
-    if (failure.error == "RecordNotFound") {
-      r.failed("host", "no " + std::string(kCollection) + " record in " + *r.did + "'s repository: " + publish_hint);
-    } else {
-      r.failed("host", "could not read " + record_uri(*r.did) + " from " + *r.pds + ": " + record.error().message);
-    }
+    r.failed("host", record.error().message + (record.error().code == ErrorCode::kInvalid ? ": " + publish_hint : ""));
+  } else if (!*record) {
+    r.failed("host", "no " + std::string(kCollection) + " record in " + *r.did + "'s repository: " + publish_hint);
   } else {
-    const json* value = record->contains("value") ? &(*record)["value"] : nullptr;
-    if (!value || !value->is_object() || !value->contains("host") || !(*value)["host"].is_string()) {
-      r.failed("host", record_uri(*r.did) + " has no host string: " + publish_hint);
+    const std::string published = **record;
+    r.host = published;
+    auto valid = validate_sync_host(published);
+    if (!valid.ok()) {
+      r.failed("host", "the published host \"" + published + "\" is not usable: " + valid.error().message + "; " +
+                           publish_hint);
     } else {
-      const std::string published = (*value)["host"].get<std::string>();
-      r.host = published;
-      auto valid = validate_sync_host(published);
-      if (!valid.ok()) {
-        r.failed("host", "the published host \"" + published + "\" is not usable: " + valid.error().message + "; " +
-                             publish_hint);
-      } else {
-        host = *valid;
-        r.ok("host", published);
-      }
+      host = *valid;
+      r.ok("host", published);
     }
   }
   if (!host) {
@@ -488,6 +448,71 @@ int resolve(const AtprotoOptions& opts) {
 }
 
 }  // namespace
+
+DidJsonCheck check_did_json(const std::string& host, const std::string& origin, atproto::HttpOptions options) {
+  const std::string url = origin + "/.well-known/did.json";
+  const std::string expected_id = atproto::service_did(host);
+  const std::string configured =
+      "the server answering there is configured for another host name: set GROUNDMIST_SYNC_HOST (or "
+      "--public-host) to " +
+      host + " and restart it";
+  options.max_response_bytes = atproto::kMaxDidDocumentBytes;
+  auto answer = atproto::http_get(url, options);
+  if (!answer.ok()) {
+    return {false, answer.error().message,
+            "is `groundmist-sync serve` running and reachable at " + origin +
+                " (with TLS in front of it for a public host)?"};
+  }
+  if (answer->status != 200) {
+    return {false, url + " answered HTTP " + std::to_string(answer->status),
+            "the server does not serve its did:web document; upgrade it, or check that the proxy in front of it "
+            "passes /.well-known/"};
+  }
+  auto doc = json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return {false, url + " is not a JSON object", "is it a Groundmist Sync server? Check the host name"};
+  }
+  const auto id = doc.find("id");
+  if (id == doc.end() || !id->is_string() || lower(id->get<std::string>()) != lower(expected_id)) {
+    const std::string found = id != doc.end() && id->is_string() ? printable(id->get<std::string>(), 200) : "(none)";
+    return {false, url + " has id " + found + ", not " + expected_id, configured};
+  }
+  const json* service = nullptr;
+  if (auto services = doc.find("service"); services != doc.end() && services->is_array()) {
+    for (const json& s : *services) {
+      if (!s.is_object() || !s.contains("id") || !s["id"].is_string()) continue;
+      const std::string sid = s["id"].get<std::string>();
+      if (sid == atproto::kServiceFragment ||
+          lower(sid) == lower(expected_id + std::string(atproto::kServiceFragment))) {
+        service = &s;
+        break;
+      }
+    }
+  }
+  if (!service) {
+    return {false, url + " has no " + std::string(atproto::kServiceFragment) + " service",
+            "apps cannot address service-auth tokens to it; upgrade the server"};
+  }
+  // The endpoint the server names for itself: what apps would be sent to.
+  if (auto endpoint = service->find("serviceEndpoint"); endpoint != service->end() && endpoint->is_string()) {
+    std::string e = endpoint->get<std::string>();
+    while (!e.empty() && e.back() == '/') e.pop_back();
+    if (lower(e) != host_origin(host)) {
+      return {false,
+              "its " + std::string(atproto::kServiceFragment) + " service points to " + printable(e, 200) + ", not " +
+                  host_origin(host),
+              configured};
+    }
+  }
+  return {true, "ok (" + expected_id + std::string(atproto::kServiceFragment) + ")", ""};
+}
+
+bool is_development_host(std::string_view host) {
+  std::string_view name = host.substr(0, host.find(':'));
+  return name == "localhost" || name == "127.0.0.1";
+}
+
+std::string host_origin(const std::string& host) { return (is_development_host(host) ? "http://" : "https://") + host; }
 
 Result<std::string> validate_sync_host(std::string_view input) {
   const std::string host = lower(trim(input));
