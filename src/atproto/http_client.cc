@@ -203,6 +203,7 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &header_sink);
     // A proxy from the environment would resolve "localhost" on its own machine.
     if (checked.loopback) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
 
     std::unique_ptr<curl_slist, SlistDeleter> header_list;
     auto add_header = [&header_list](const std::string& h) {

@@ -39,6 +39,9 @@ struct HttpOptions {
   size_t max_response_bytes = 1 << 20;
   bool follow_redirects = false;     // at most kMaxRedirects, each hop under the URL policy
   std::vector<std::string> headers;  // "Name: value" lines
+  // A PEM file of certificates to trust in place of the system's bundle (`doctor`
+  // checking a development host that serves its own certificate); empty: the system's.
+  std::string ca_file;
 };
 
 inline constexpr int kMaxRedirects = 5;
