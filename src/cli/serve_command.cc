@@ -78,8 +78,8 @@ void fit_open_file_limit(size_t& max_connections) {
   max_connections = fit;
 }
 
-// The owner must be a DID apps can prove they act for; the public host, a bare host name
-// (with a port only for local development).
+}  // namespace
+
 Status check_identity_config(const server::ServerConfig& config) {
   if (!config.owner_did.empty() && !atproto::is_atproto_did(config.owner_did)) {
     return error("owner \"" + config.owner_did + "\" (ATPROTO_DID or --owner) is not a did:plc or did:web DID");
@@ -96,6 +96,8 @@ Status check_identity_config(const server::ServerConfig& config) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 // Invalid UTF-8 a client sent (a claim quoted in a refusal) is replaced, never thrown.
 server::HttpResponse json_response(boost::beast::http::status status, const nlohmann::json& body) {

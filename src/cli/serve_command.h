@@ -52,4 +52,9 @@ void add_serve_command(CLI::App& app, ServeOptions& opts);
 Result<server::ServerConfig> load_server_config(const CommonServerFlags& flags,
                                                 const std::string& dotenv_path = ".env", bool read_port = true);
 
+// The owner must be a DID apps can prove they act for (or none); the public host, if
+// set, a bare host name (with a port only for a development host); the PLC directory a
+// URL the HTTP client allows. `serve` refuses to start otherwise; `doctor` says so.
+Status check_identity_config(const server::ServerConfig& config);
+
 }  // namespace gm::cli

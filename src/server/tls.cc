@@ -84,6 +84,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_OK;
 }
 
+}  // namespace
+
 TlsCertificateInfo describe_certificate(X509* leaf, size_t chain_length) {
   TlsCertificateInfo info;
   info.chain_length = chain_length;
@@ -117,8 +119,6 @@ TlsCertificateInfo describe_certificate(X509* leaf, size_t chain_length) {
   }
   return info;
 }
-
-}  // namespace
 
 Result<TlsContext> load_tls_context(const std::string& cert_file, const std::string& key_file) {
   namespace ssl = boost::asio::ssl;

@@ -40,6 +40,10 @@ struct TlsContext {
 
 Result<TlsContext> load_tls_context(const std::string& cert_file, const std::string& key_file);
 
+// What a certificate is (`chain_length`: the certificates that came after it); also for
+// `doctor`, which looks at the certificate a context serves or a server presented.
+TlsCertificateInfo describe_certificate(X509* leaf, size_t chain_length);
+
 // One line for the log: subject, names, expiry, fingerprint.
 std::string describe(const TlsCertificateInfo& info);
 
