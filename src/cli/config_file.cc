@@ -152,8 +152,9 @@ Result<ConfigText> read_config_text(const std::string& path) {
 
 Status write_config_file(const std::string& path, const std::string& text, bool secret) {
   // Through a symbolic link to the file it names, which stays a link.
-  fs::path target = path;
   std::error_code ec;
+  fs::path target = fs::absolute(path, ec);  // the folder is flushed too: it needs a name
+  if (ec) return error(ErrorCode::kIo, "cannot find " + path + ": " + ec.message());
   if (fs::is_symlink(target, ec)) {
     target = fs::canonical(target, ec);
     if (ec) return error(ErrorCode::kIo, path + " is a symbolic link to nothing: " + ec.message());
@@ -162,7 +163,7 @@ Status write_config_file(const std::string& path, const std::string& text, bool 
   const bool existed = ::stat(target.c_str(), &before) == 0;
   if (!existed && errno != ENOENT) return error(ErrorCode::kIo, "cannot look at " + path + ": " + std::strerror(errno));
   if (existed && !S_ISREG(before.st_mode)) return error(path + " is not a regular file");
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path folder = target.parent_path();
   if (::access(folder.c_str(), W_OK | X_OK) != 0) {
     return error(ErrorCode::kIo, "cannot write in " + folder.string() + " (" + std::strerror(errno) +
                                      "): run as a user who may (for " + std::string(kSystemConfigFile) +

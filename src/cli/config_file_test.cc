@@ -210,6 +210,15 @@ TEST_F(ConfigFiles, ExistingFileKeepsItsModeUnlessItHoldsASecretOthersCouldRead)
   for (const auto& e : fs::directory_iterator(dir_)) EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-"));
 }
 
+TEST_F(ConfigFiles, ARelativeNameIsInTheWorkingFolder) {
+  const fs::path before = fs::current_path();
+  fs::current_path(dir_);
+  Status s = write_config_file(".env", "A=1\n", false);
+  fs::current_path(before);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(read((dir_ / ".env").string()), "A=1\n");
+}
+
 TEST_F(ConfigFiles, ALinkStaysALinkToTheNewText) {
   const std::string real = write("real.conf", "A=1\n", 0644);
   const fs::path link = dir_ / "link.conf";

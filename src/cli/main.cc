@@ -5,7 +5,8 @@
 //   sessions, devices, root               the owner's control of logins (cli/owner_commands.h)
 //   publish, unpublish, resolve            the discovery record in the owner's PDS (cli/atproto_commands.h)
 //   backup, restore, backup-check          copies of the data folder (cli/backup_command.h)
-//   doctor                                 check the set-up, DNS to WebSocket (cli/doctor_command.h)
+//   setup, doctor                          write the settings and publish; check it all (cli/setup_command.h,
+//                                          cli/doctor_command.h)
 // Logs go to stderr so that stdout carries only a command's result.
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -21,6 +22,7 @@
 #include "cli/mcp_command.h"
 #include "cli/owner_commands.h"
 #include "cli/serve_command.h"
+#include "cli/setup_command.h"
 #include "cli/token_command.h"
 
 namespace {
@@ -72,12 +74,14 @@ int main(int argc, char** argv) {
   gm::cli::add_mcp_command(app, mcp);
   gm::cli::BackupCommandOptions backup;
   gm::cli::add_backup_commands(app, backup);
+  gm::cli::SetupOptions setup;
+  gm::cli::add_setup_command(app, setup);
   gm::cli::DoctorOptions doctor;
   gm::cli::add_doctor_command(app, doctor);
 
   CLI11_PARSE(app, argc, argv);
   for (int code : {serve.exit_code, token.exit_code, doc.exit_code, owner.exit_code, atproto.exit_code, mcp.exit_code,
-                   backup.exit_code, doctor.exit_code}) {
+                   backup.exit_code, setup.exit_code, doctor.exit_code}) {
     if (code != 0) return code;
   }
   return 0;
