@@ -106,6 +106,11 @@ CheckResult check_config(Doctor& d) {
   d.settings = std::move(loaded).value();
   d.config = d.settings->config;
   if (d.opts.data_dir) d.config.data_dir = *d.opts.data_dir;
+  // Relative to the working folder, as `serve` takes it (service files: already anchored).
+  if (std::error_code ec; !d.config.data_dir.empty()) {
+    const fs::path absolute = fs::absolute(d.config.data_dir, ec);
+    if (!ec) d.config.data_dir = absolute.lexically_normal().string();
+  }
   const server::ServerConfig& c = d.config;
 
   // Each problem is what is wrong and what to do: a setting to change in the file (said
@@ -178,9 +183,7 @@ CheckResult check_data_folder(const Doctor& d) {
   constexpr const char* id = "data_folder";
   constexpr const char* name = "data folder";
   if (!d.settings) return skip(id, name, "the settings could not be read (see config)");
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(d.config.data_dir, ec);
-  const std::string dir = ec ? d.config.data_dir : absolute.lexically_normal().string();
+  const std::string dir = d.config.data_dir;
   const std::string as_user = d.file.system ? "sudo -u " + std::string(kServiceUser) + " groundmist-sync doctor"
                                             : "groundmist-sync doctor as that user";
 
@@ -361,7 +364,12 @@ CheckResult check_did_document(const Doctor& d) {
   options.timeout = d.timeout;
   options.ca_file = d.ca_file();
   const DidJsonCheck c = check_did_json(d.host, d.origin(), options);
-  if (!c.ok) return fail(id, name, c.verdict, c.fix);
+  if (!c.ok) {
+    // libcurl's words for a certificate that does not verify: the TLS check says why.
+    const bool certificate =
+        c.verdict.find("SSL") != std::string::npos || c.verdict.find("certificate") != std::string::npos;
+    return fail(id, name, c.verdict, certificate ? "apps fail the same way: see TLS above" : c.fix);
+  }
   return ok(id, name, d.origin() + "/.well-known/did.json: " + c.verdict);
 }
 
@@ -431,9 +439,12 @@ CheckResult check_websocket(const Doctor& d) {
   }
   auto key = auth::load_token_key(d.config.data_dir, secret);
   if (!key.ok()) {
-    return fail(id, name, "cannot read the session key: " + key.error().message,
-                "run doctor as the user the server runs as" +
-                    std::string(d.file.system ? " (sudo -u groundmist-sync groundmist-sync doctor)" : ""));
+    // Unreadable to doctor, or a key the server refuses too (its mode, its size).
+    const bool readable = secret || ::access(key_path.c_str(), R_OK) == 0;
+    return fail(id, name, "cannot use the session key: " + key.error().message,
+                readable ? "see data folder above"
+                         : "run doctor as the user the server runs as" +
+                               std::string(d.file.system ? " (sudo -u groundmist-sync groundmist-sync doctor)" : ""));
   }
   const std::string token = auth::mint_session_token(*key, auth::new_session_claims(kDoctorGroup, kDoctorTokenSeconds));
   WebSocketTarget target{d.host, d.tls_files || !d.development, d.ca_file()};
