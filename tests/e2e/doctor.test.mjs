@@ -4,10 +4,11 @@
 // and `groundmist-sync serve` started in a site folder from the .env that setup wrote,
 // with native TLS (a certificate made here with the openssl program for localhost).
 //
-// First setup is driven non-interactively (flags and GROUNDMIST_SYNC_APP_PASSWORD) and
-// every check of doctor passes; then each check fails once on purpose, and the test
-// checks the verdict and the fix doctor gives, and that the checks that do not depend
-// on it still pass:
+// First setup is driven without a terminal (flags and GROUNDMIST_SYNC_APP_PASSWORD), then
+// on one (a pseudo-terminal made by util-linux `script`: its questions, no echo of the
+// password), and every check of doctor passes; then each check fails once on purpose,
+// and the test checks the verdict and the fix doctor gives, and that the checks that do
+// not depend on it still pass:
 //   config       ATPROTO_DID a handle, not a DID; a settings file that is not there
 //   data folder  mode 0755; secret.key readable by others
 //   DNS          GROUNDMIST_SYNC_HOST=nonexistent.invalid (never resolves: doctor says
@@ -32,6 +33,7 @@ const skip =
   SERVER_KIND !== 'cpp' ? 'setup and doctor are groundmist-sync\'s'
     : spawnSync('openssl', ['version']).status !== 0 ? 'no openssl program' : false;
 
+const noScript = spawnSync('script', ['--version']).status !== 0 ? 'no script program (util-linux) for a pseudo-terminal' : false;
 const CHECKS = ['config', 'data_folder', 'dns', 'tls', 'did_json', 'record', 'websocket'];
 // Variables of the server's settings: the test's own environment must not leak into
 // `serve` (which reads the environment before .env).
@@ -246,7 +248,37 @@ test('setup without a terminal: flags and GROUNDMIST_SYNC_APP_PASSWORD; writes t
   assert.match(fs.readFileSync(other, 'utf8'), new RegExp(`ATPROTO_DID=${atp.bob.did}`));
 });
 
-test('doctor: every check passes on the set-up setup made, served with native TLS', { skip, timeout: 60000 }, async () => {
+test('setup on a terminal (a pseudo-terminal from `script`): asks each question, Enter keeps the current host, the password is not echoed', { skip: skip || noScript, timeout: 60000 }, async () => {
+  assert.ok(site, 'the setup test ran first');
+  const config = settingsWith({}); // the site's settings: its host, alice as the owner
+  const command = [BIN, 'setup', '--config', config, '--pds', atp.pdsUrl].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // Each answer once its question is on the screen: the password prompt turns echo off
+  // and drops what was typed ahead (TCSAFLUSH), as a terminal would.
+  const answer = async (prompt, text) => {
+    await withTimeout((async () => { while (!out.includes(prompt)) await sleep(20); })(), 15000, `the prompt "${prompt}"; so far:\n${out}`);
+    child.stdin.write(`${text}\r`);
+  };
+  await answer(`[${site.host}]: `, '');
+  await answer('Your atproto handle', 'alice.test');
+  await answer('App passwords): ', atp.alice.appPassword);
+  await answer('Go ahead? [Y/n]', 'y');
+  const code = await withTimeout(exited, 20000, `setup to finish; it printed:\n${out}`);
+  child.stdin.end();
+  assert.equal(code, 0, out);
+  assert.ok(!out.includes(atp.alice.appPassword), `the password was echoed:\n${out}`);
+  assert.match(out, new RegExp(`published ${site.host} at at://`));
+  const written = fs.readFileSync(config, 'utf8');
+  assert.match(written, new RegExp(`^GROUNDMIST_SYNC_HOST=${site.host}$`, 'm'));
+  assert.match(written, new RegExp(`^ATPROTO_DID=${atp.alice.did}$`, 'm'));
+  assert.ok(!written.includes(atp.alice.appPassword));
+});
+
+test('doctor: every check passes on what setup wrote, served with native TLS', { skip, timeout: 60000 }, async () => {
   assert.ok(site, 'the setup test ran first');
   server = await serve(site.dir, site.port);
   const started = Date.now();
