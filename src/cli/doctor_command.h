@@ -48,8 +48,8 @@
 // system's authorities, as apps' would.
 //
 // Every network step has --timeout (default 10 s): each lookup, connection, TLS
-// handshake, request and WebSocket step; the PLC and PDS calls have their own shorter
-// bounds (atproto/resolver.h). Nothing is retried.
+// handshake, request and WebSocket step; the PLC and PDS calls have their own bounds
+// (atproto/resolver.h: 4 s for a DID document, 15 s for an XRPC call). Nothing is retried.
 #pragma once
 
 #include <CLI/CLI.hpp>
