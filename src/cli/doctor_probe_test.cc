@@ -64,6 +64,7 @@ class DoctorProbe : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
+    stop_ = true;
     if (server_.joinable()) server_.join();
     fs::remove_all(dir_);
   }
@@ -89,6 +90,7 @@ class DoctorProbe : public ::testing::Test {
   asio::io_context io_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::thread server_;
+  std::atomic<bool> stop_ = false;  // set before the server thread is joined
 };
 
 TEST_F(DoctorProbe, CertificateAServerPresents) {
@@ -148,16 +150,14 @@ TEST_F(DoctorProbe, NothingListening) {
 }
 
 TEST_F(DoctorProbe, AServerThatNeverAnswersIsBoundedByTheTimeout) {
-  std::atomic<bool> done = false;
-  const uint16_t port = listen(2, [&done](tcp::socket&) {
-    while (!done) std::this_thread::sleep_for(10ms);  // holds the connection, says nothing
+  const uint16_t port = listen(2, [this](tcp::socket&) {
+    while (!stop_) std::this_thread::sleep_for(10ms);  // holds the connection, says nothing
   });
   const auto started = std::chrono::steady_clock::now();
   auto facts = probe_certificate("127.0.0.1", port, 300ms);
   EXPECT_FALSE(facts.ok());
   RoundTripFailure failure;
   auto trip = websocket_round_trip({"127.0.0.1:" + std::to_string(port), false, ""}, "t", 300ms, &failure);
-  done = true;
   EXPECT_FALSE(trip.ok());
   EXPECT_EQ(failure.stage, RoundTripStage::kUpgrade) << trip.error().message;
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
