@@ -39,6 +39,7 @@ const APP_GROUP = 'xyz.groundmist.library'; // the OAuth app's group
 const BULK_GROUP = 'xyz.groundmist.bulk'; // many small documents
 const BULK = 2000;
 const SCOPE_GROUP = 'xyz.groundmist.notebook'; // the group the app asks to read (a grant)
+const LARGE_GROUP = 'xyz.groundmist.large'; // documents written through the JSON API
 const APP_ORIGIN = 'https://library.groundmist.test';
 const APP_AGENT = 'GroundmistLibrary/1.0 (console e2e)';
 // The exact policy docs/console.md asks of every console answer.
@@ -495,6 +496,55 @@ test('document: its JSON updates live in the page while an automerge-repo client
   assert.deepEqual(A.toJS(A.load(new Uint8Array(await dl.arrayBuffer()))), client.json(docHandle));
   await assertNoSecrets('document');
   assertNoProblems('document');
+});
+
+// A write through the JSON API (docs/api.md), as a tool with a token of LARGE_GROUP.
+async function apiCall(method, p, body, contentType = 'application/json') {
+  const res = await fetch(`${origin}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token(LARGE_GROUP)}`, 'content-type': contentType },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+const patchDoc = (id, ops) => apiCall('PATCH', `/api/v1/documents/${id}?group=${LARGE_GROUP}`, ops, 'application/json-patch+json');
+
+test('document: a wide document (500 keys of 500-number lists) opens at once and a live change redraws only what it touched', { skip, timeout: 30000 }, async () => {
+  const wide = { 'a-big': Array.from({ length: 1200 }, (_, i) => i), 'a-text': 'x'.repeat(20000) };
+  for (let i = 0; i < 500; i++) wide[`k${String(i).padStart(3, '0')}`] = Array.from({ length: 500 }, (_, j) => j);
+  const { id } = await apiCall('POST', `/api/v1/groups/${LARGE_GROUP}/documents`, wide);
+  await page.goto(`${origin}/console/documents/${id}?group=${LARGE_GROUP}`);
+  await page.waitForSelector('.json-tree [data-path="/k000/499"]', { timeout: scaled(10000) });
+  const opened = await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(() =>
+    r({ ms: performance.now(), nodes: document.querySelectorAll('.json-tree [data-path]').length }), 0))));
+  // A change the page learns of from its stream, redrawn in place.
+  await waitText('.live', /^live$/, 'the document stream');
+  const t0 = performance.now();
+  await patchDoc(id, [{ op: 'replace', path: '/k000/7', value: 777777 }]);
+  await page.waitForFunction(() => /777777/.test(document.querySelector('.json-tree [data-path="/k000/7"]')?.textContent ?? ''),
+    { timeout: scaled(10000), polling: 'raf' });
+  const changed = performance.now() - t0;
+  console.log(`# a 500×500 document: tree painted ${opened.ms.toFixed(0)} ms after navigation start (${opened.nodes} nodes built); ` +
+    `a live change shown ${changed.toFixed(0)} ms after its PATCH was sent`);
+  assert.ok(opened.ms < scaled(2000), `the tree painted after ${opened.ms.toFixed(0)} ms`);
+  assert.ok(opened.nodes < 5000, `${opened.nodes} nodes built at first (auto-opening is bounded)`);
+  assert.ok(changed < scaled(1000), `the change shown after ${changed.toFixed(0)} ms`);
+  // What the owner opened stays open across changes; long lists and strings come in parts.
+  await page.evaluate(() => document.querySelector('.json-tree [data-path="/k300"] > summary').click());
+  await page.waitForSelector('.json-tree [data-path="/k300/499"]', { timeout: scaled(5000) });
+  await patchDoc(id, [{ op: 'add', path: '/k300/-', value: 500 }, { op: 'add', path: '/a-new', value: { a: 1 } }]);
+  await page.waitForSelector('.json-tree [data-path="/a-new/a"]', { timeout: scaled(5000) });
+  await waitText('.json-tree [data-path="/k300"] > summary', /501 items/, 'the list the owner opened, grown by one');
+  assert.ok(await page.$('.json-tree [data-path="/k300/499"]'), 'and still open');
+  assert.match(await textOf('.json-tree [data-path="/a-big"] .jt-more'), /Show 500 more \(500 of 1,200 shown\)/);
+  await page.click('.json-tree [data-path="/a-big"] .jt-more');
+  await page.waitForSelector('.json-tree [data-path="/a-big/999"]', { timeout: scaled(5000) });
+  assert.match(await textOf('.json-tree [data-path="/a-big"] .jt-more'), /Show 200 more \(1,000 of 1,200 shown\)/);
+  const text = await textOf('.json-tree [data-path="/a-text"]');
+  assert.ok(text.length < 10200 && /Show all 20,000 characters/.test(text), `a long string is cut: ${text.length} characters shown`);
+  assertNoProblems('wide document');
 });
 
 test('access: sessions show origin, group, connections and the current console; revoking the app\'s session closes its WebSocket', { skip, timeout: 30000 }, async () => {

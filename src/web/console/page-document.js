@@ -10,6 +10,7 @@ import { JsonTree } from './jsontree.js';
 import { pageHeading, errorBox, liveIndicator } from './ui.js';
 
 const HISTORY_PAGE = 200;
+const MAX_PENDING_OPS = 2000; // past this many operations in a frame, the tree is redrawn whole
 
 export async function documentPage({ main, params: [id], query, signal }) {
   const group = query.get('group') ?? '';
@@ -49,24 +50,40 @@ export async function documentPage({ main, params: [id], query, signal }) {
   // --- the content, live -------------------------------------------------------------
   let doc;
   let haveDoc = false;
-  let pendingChanged = null; // pointers changed since the last frame, or null
+  // What came since the last frame: the patches' operations (for a redraw of only what
+  // they touched), or `whole` (a new view, or too many operations to be worth sorting).
+  let pending = null;
   const showHeads = (hs) => {
     heads.replaceChildren(...(Array.isArray(hs) && hs.length ? ['heads ', ...hs.flatMap((x, i) => [i ? ', ' : '', shortId(x, 6)])] : []));
   };
-  // Redraws at most once a frame however many events came in it.
-  const redraw = (changed) => {
-    if (pendingChanged) {
-      pendingChanged.push(...changed);
+  // Redraws at most once a frame however many events came in it; `ops` null: whole.
+  const redraw = (ops) => {
+    if (!pending) {
+      pending = { ops: [], whole: false };
+      requestAnimationFrame(() => {
+        const p = pending;
+        pending = null;
+        if (signal.aborted) return;
+        if (!content.contains(tree.el)) {
+          content.replaceChildren(tree.el);
+          p.whole = true;
+        }
+        if (p.whole) tree.render(doc, p.ops.slice(0, 50).map((op) => op.path));
+        else tree.update(doc, p.ops);
+      });
+    }
+    if (ops === null) {
+      pending.whole = true;
+      pending.ops = [];
       return;
     }
-    pendingChanged = [...changed];
-    requestAnimationFrame(() => {
-      const c = pendingChanged;
-      pendingChanged = null;
-      if (signal.aborted) return;
-      if (!content.contains(tree.el)) content.replaceChildren(tree.el);
-      tree.render(doc, c);
-    });
+    for (const op of ops) {
+      if (pending.ops.length >= MAX_PENDING_OPS) {
+        pending.whole = true; // the operations kept so far are only flashed
+        break;
+      }
+      pending.ops.push(op);
+    }
   };
 
   let stream;
@@ -84,7 +101,7 @@ export async function documentPage({ main, params: [id], query, signal }) {
         doc = m.doc;
         haveDoc = true;
         showHeads(m.heads);
-        redraw([]);
+        redraw(null);
       } else if (event === 'change' && haveDoc) {
         try {
           doc = applyPatch(doc, m.patch);
@@ -96,7 +113,7 @@ export async function documentPage({ main, params: [id], query, signal }) {
           return;
         }
         showHeads(m.heads);
-        redraw((m.patch ?? []).flatMap((op) => [op.path, op.from].filter((p) => typeof p === 'string')));
+        redraw(Array.isArray(m.patch) ? m.patch : null);
         historyMoved();
       }
     },
@@ -108,7 +125,7 @@ export async function documentPage({ main, params: [id], query, signal }) {
       if (haveDoc) return;
       doc = d;
       haveDoc = true;
-      redraw([]);
+      redraw(null);
     })
     .catch((e) => {
       if (haveDoc || signal.aborted || e.status === 401) return;
