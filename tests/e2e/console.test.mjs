@@ -547,6 +547,34 @@ test('document: a wide document (500 keys of 500-number lists) opens at once and
   assertNoProblems('wide document');
 });
 
+test('document: the history of a burst of 450 changes shows each change once, in order, and stays live', { skip, timeout: 30000 }, async () => {
+  const { id } = await apiCall('POST', `/api/v1/groups/${LARGE_GROUP}/documents`, { n: 0 });
+  await page.goto(`${origin}/console/documents/${id}?group=${LARGE_GROUP}`);
+  await waitText('.live', /^live$/, 'the document stream');
+  await waitText('#history .summary', /^1 change,/, 'the history of the new document');
+  // The page misses the burst (its script paused, as a busy tab would be), then catches
+  // up with more than one page (200) of changes: the cursor must go with its `since`.
+  const cdp = await page.createCDPSession();
+  await cdp.send('Debugger.enable');
+  await cdp.send('Debugger.pause');
+  const t0 = performance.now();
+  for (let k = 1; k <= 450; k++) await patchDoc(id, [{ op: 'replace', path: '/n', value: k }]);
+  console.log(`# 450 PATCHes in ${(performance.now() - t0).toFixed(0)} ms`);
+  await cdp.send('Debugger.resume');
+  await cdp.detach();
+  const shown = () => page.evaluate(() => [...document.querySelectorAll('#history tbody tr td:last-child code')].map((c) => c.title));
+  const serverList = async () => (await asOwner('GET', `/console/api/v1/documents/${id}/changes?group=${LARGE_GROUP}`)).json.changes.map((c) => c.hash);
+  await page.waitForFunction(() => document.querySelectorAll('#history tbody tr').length >= 451, { timeout: scaled(10000) })
+    .catch(() => {});
+  assert.deepEqual(await shown(), await serverList(), 'the history table is the server\'s list of changes, each once, in order');
+  // And it stays live after the catch-up.
+  await patchDoc(id, [{ op: 'replace', path: '/n', value: 'after' }]);
+  await page.waitForFunction(() => document.querySelectorAll('#history tbody tr').length >= 452, { timeout: scaled(5000) }).catch(() => {});
+  assert.deepEqual(await shown(), await serverList(), 'a change after the catch-up is added once');
+  await waitText('#history .summary', /^452 changes,/, 'the count');
+  assertNoProblems('history burst');
+});
+
 test('access: sessions show origin, group, connections and the current console; revoking the app\'s session closes its WebSocket', { skip, timeout: 30000 }, async () => {
   const socket = client.adapters[0].socket;
   let closed = null;

@@ -157,7 +157,7 @@ export function table(columns, rows, { label, empty = 'Nothing here.' } = {}) {
       h('tbody', null, rows.map((cells) => rowOf(columns, cells)))));
 }
 
-function rowOf(columns, row) {
+export function rowOf(columns, row) {
   const cells = Array.isArray(row) ? row : row.cells;
   const attrs = Array.isArray(row) ? null : { class: row.class, dataset: row.dataset };
   return h('tr', attrs, cells.map((c, i) => h('td', { class: columns[i]?.class, 'data-label': columns[i]?.title || null }, c)));

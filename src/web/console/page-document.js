@@ -3,13 +3,14 @@
 // an RFC 6902 patch each; docs/api.md, "Watching a document"), its history as a
 // timeline of changes, and a download of the saved file.
 
-import { h, fill, section, table, timeEl, formatNumber, consolePath, shortId } from './dom.js';
+import { h, section, rowOf, timeEl, formatNumber, consolePath, shortId } from './dom.js';
 import { getJSON, openStream } from './api.js';
 import { applyPatch } from './jsonpatch.js';
 import { JsonTree } from './jsontree.js';
 import { pageHeading, errorBox, liveIndicator } from './ui.js';
 
 const HISTORY_PAGE = 200;
+const HISTORY_KEEP = 1000; // rows kept in the history table: the newest
 const MAX_PENDING_OPS = 2000; // past this many operations in a frame, the tree is redrawn whole
 
 export async function documentPage({ main, params: [id], query, signal }) {
@@ -134,34 +135,58 @@ export async function documentPage({ main, params: [id], query, signal }) {
     });
 
   // --- the history -------------------------------------------------------------------
-  const rows = [];
-  let cursor; // undefined: nothing read yet; null: read to the end
-  let knownHeads = null; // the heads the history was read to, once at the end
-  let loading = false;
-  let again = false;
+  // Rows are appended as pages arrive (never redrawn whole), and only the newest
+  // HISTORY_KEEP stay: a document changed all day must not grow the page without end.
+  const columns = [{ title: 'Time' }, { title: 'Actor' }, { title: 'Seq', class: 'num' }, { title: 'Message' }, { title: 'Change' }];
+  const summary = h('p', { class: 'summary' });
+  const tbody = h('tbody');
+  const tableEl = h('div', { class: 'table-wrap', role: 'region', 'aria-label': 'History', tabindex: '0' },
+    h('table', null, h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.title)))), tbody));
+  const empty = h('p', { class: 'empty' }, 'No changes.');
   const more = h('button', { type: 'button', class: 'btn', id: 'history-more' }, 'Load more');
   more.addEventListener('click', () => loadHistory());
+  let total = 0; // changes read (shown or dropped)
+  let cursor; // undefined: nothing read yet; a string: the chain goes on; null: read to the end
+  // The `since` of the chain the cursor belongs to: a cursor is only valid with the same
+  // `since` (docs/api.md), so a catch-up keeps it until its chain ends.
+  let chainSince = '';
+  let knownHeads = null; // the heads the history was read to, once at the end
+  let catchingUp = false; // reading what came after knownHeads
+  let loading = false;
+  let again = false;
 
-  const drawHistory = (fresh = 0) => {
-    const columns = [{ title: 'Time' }, { title: 'Actor' }, { title: 'Seq', class: 'num' }, { title: 'Message' }, { title: 'Change' }];
-    const body = table(columns, rows.map((c) => [
-      timeEl(c.time),
-      actorChip(c.actor),
-      formatNumber(c.seq),
-      c.message ? h('span', { class: 'message' }, String(c.message)) : h('span', { class: 'muted' }, '—'),
-      shortId(c.hash, 6),
-    ]), { label: 'History', empty: 'No changes.' });
-    if (fresh) {
-      const trs = body.querySelectorAll('tbody tr');
-      for (let i = trs.length - fresh; i < trs.length; i++) trs[i]?.classList.add('row-new');
+  const addRows = (changes, fresh) => {
+    const trs = [];
+    for (const c of changes) {
+      const tr = rowOf(columns, [
+        timeEl(c.time),
+        actorChip(c.actor),
+        formatNumber(c.seq),
+        c.message ? h('span', { class: 'message' }, String(c.message)) : h('span', { class: 'muted' }, '—'),
+        shortId(c.hash, 6),
+      ]);
+      if (fresh) tr.classList.add('row-new');
+      trs.push(tr);
     }
-    fill(history,
-      h('p', { class: 'summary' }, `${formatNumber(rows.length)} change${rows.length === 1 ? '' : 's'}${cursor ? ' so far' : ''}, in the order they were applied (newest last).`),
-      body,
-      cursor ? more : null);
+    tbody.append(...trs);
+    total += changes.length;
+    while (tbody.rows.length > HISTORY_KEEP) tbody.firstElementChild.remove();
   };
 
-  // Reads the next page; once at the end, reads what came after the heads it saw.
+  const drawHistory = () => {
+    const dropped = total - tbody.rows.length;
+    summary.textContent = `${formatNumber(total)} change${total === 1 ? '' : 's'}${cursor && !catchingUp ? ' so far' : ''}, in the order they were applied (newest last).` +
+      (dropped > 0 ? ` The oldest ${formatNumber(dropped)} are not shown here (the newest ${formatNumber(HISTORY_KEEP)} are).` : '');
+    // The table stays in place once shown, so rows are added, not the table rebuilt.
+    if (!history.contains(summary)) history.replaceChildren(summary, tableEl, more);
+    tableEl.hidden = total === 0;
+    empty.hidden = total !== 0;
+    if (total === 0 && !history.contains(empty)) tableEl.after(empty);
+    more.hidden = !(cursor && !catchingUp);
+  };
+
+  // Reads the next page (the first read and "Load more": a page at a time, oldest
+  // first); once at the end, reads what came after the heads it saw, to its end.
   async function loadHistory() {
     if (loading) {
       again = true;
@@ -170,15 +195,23 @@ export async function documentPage({ main, params: [id], query, signal }) {
     loading = true;
     more.disabled = true;
     try {
-      const since = cursor === null && knownHeads?.length ? `&since=${knownHeads.map(encodeURIComponent).join(',')}` : '';
-      const from = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-      const r = await getJSON(`${apiBase}/changes?${inGroup}&limit=${HISTORY_PAGE}${since}${from}`, { signal });
-      const got = r.changes ?? [];
-      rows.push(...got);
-      const wasAtEnd = cursor === null;
-      cursor = r.cursor ?? null;
-      if (cursor === null) knownHeads = r.heads ?? knownHeads;
-      drawHistory(wasAtEnd ? got.length : 0);
+      if (cursor === null) {
+        catchingUp = true;
+        chainSince = knownHeads?.length ? `&since=${knownHeads.map(encodeURIComponent).join(',')}` : '';
+        cursor = undefined;
+      }
+      do {
+        const from = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+        const r = await getJSON(`${apiBase}/changes?${inGroup}&limit=${HISTORY_PAGE}${chainSince}${from}`, { signal });
+        addRows(r.changes ?? [], catchingUp);
+        cursor = r.cursor ?? null;
+        if (cursor === null) {
+          knownHeads = r.heads ?? knownHeads;
+          chainSince = '';
+          catchingUp = false;
+        }
+      } while (cursor && catchingUp && !signal.aborted);
+      drawHistory();
     } catch (e) {
       if (signal.aborted || e.status === 401) return;
       history.replaceChildren(errorBox('The history could not be read:', e, () => loadHistory()));
@@ -186,15 +219,17 @@ export async function documentPage({ main, params: [id], query, signal }) {
       loading = false;
       more.disabled = false;
     }
+    // A change that arrived meanwhile: read on from the end (not the next page of a
+    // first read, which waits for "Load more").
     if (again) {
       again = false;
-      loadHistory();
+      if (cursor === null || catchingUp) loadHistory();
     }
   }
 
   // A change arrived: if the whole history is shown, add what is new to its end.
   function historyMoved() {
-    if (cursor === null) loadHistory();
+    if (cursor === null || catchingUp || loading) loadHistory();
   }
 
   await loadHistory();
