@@ -418,6 +418,13 @@ test('a new OAuth device shows up live as pending, and is approved in the page',
   const row = await textOf('#pending-devices tbody tr');
   assert.ok(row.includes(APP_ORIGIN) && row.includes(APP_AGENT) && row.includes(APP_GROUP), `the pending device's origin, agent and group: ${row}`);
   await screenshot('access-pending');
+  // Approving takes two presses on the same button: the first only asks.
+  await page.click(approve);
+  await page.waitForFunction((s) => document.querySelector(s)?.classList.contains('btn-armed'), { timeout: scaled(2000) }, approve);
+  assert.match(await textOf(approve), /Confirm approve/);
+  await sleep(200);
+  const waiting = await asOwner('GET', '/console/api/devices');
+  assert.equal(waiting.json.devices.find((d) => d.code === app.device)?.status, 'pending', 'one press approves nothing');
   await page.click(approve);
   await waitText('#toast', new RegExp(`${app.device} approved`), 'the approval said');
   await waitText('#pending-devices', /No device is waiting/, 'the pending list emptied');
@@ -442,7 +449,7 @@ test('grants: the app\'s request shows its scopes and origin, and is approved in
   const row = await textOf(`#pending-grants tr[data-grant="${app.grant}"]`);
   assert.ok(row.includes(SCOPE_GROUP) && /read/.test(row) && row.includes(APP_ORIGIN), `the request's scope and origin: ${row}`);
   await screenshot('grants');
-  await page.click(approve);
+  await pressConfirmed(approve);
   await waitText('#approved-grants', new RegExp(app.grant), 'the grant among the approved');
   const grants = await asOwner('GET', '/console/api/grants');
   assert.equal(grants.json.grants.find((g) => g.id === app.grant)?.status, 'approved', grants.text);

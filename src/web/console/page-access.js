@@ -37,7 +37,7 @@ export async function accessPage({ main, signal }) {
       const key = JSON.stringify(all);
       if (key !== drawnFrom.devices) {
         drawnFrom.devices = key;
-        redraw(pending, pendingTable(all.filter((x) => x.status === 'pending'), refresh));
+        redraw(pending, pendingTable(oldestFirst(all.filter((x) => x.status === 'pending')), refresh));
         redraw(devices, devicesTable(all, refresh));
       }
     } else if (d.reason?.status !== 401) {
@@ -78,6 +78,11 @@ export async function accessPage({ main, signal }) {
   await refresh();
 }
 
+// Requests waiting for a decision, oldest first (then by id): a new one is added at the
+// bottom, so a live redraw never moves another request under the owner's pointer.
+export const oldestFirst = (list) => [...list].sort((a, b) =>
+  (Date.parse(a.createdAt) || 0) - (Date.parse(b.createdAt) || 0) || String(a.code ?? a.id).localeCompare(String(b.code ?? b.id)));
+
 const STATUS_KIND = { pending: 'warn', approved: 'ok', active: 'ok', revoked: 'bad', refused: 'bad', expired: 'muted' };
 export const statusBadge = (status) => badge(String(status ?? 'unknown'), STATUS_KIND[status] ?? '');
 
@@ -115,7 +120,7 @@ function pendingTable(list, refresh) {
       actionButton('Approve', async () => {
         await post(`/console/api/devices/${encodeURIComponent(d.code)}/approve`);
         await refresh();
-      }, { kind: 'primary', done: `Device ${d.code} approved: its next login gets in.`, name: `approve-device-${d.code}` }),
+      }, { kind: 'primary', confirm: 'Confirm approve', done: `Device ${d.code} approved: its next login gets in.`, name: `approve-device-${d.code}` }),
       actionButton('Refuse', async () => {
         await post(`/console/api/devices/${encodeURIComponent(d.code)}/revoke`);
         await refresh();

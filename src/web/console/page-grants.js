@@ -6,7 +6,7 @@ import { h, section, table, timeEl } from './dom.js';
 import { getJSON, post } from './api.js';
 import { subscribe } from './live.js';
 import { pageHeading, errorBox, actionButton, redraw } from './ui.js';
-import { statusBadge, textCell } from './page-access.js';
+import { statusBadge, textCell, oldestFirst } from './page-access.js';
 
 export async function grantsPage({ main, signal }) {
   const pending = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
@@ -34,8 +34,11 @@ export async function grantsPage({ main, signal }) {
       await post(`/console/api/grants/${encodeURIComponent(id)}/${verb}`);
       await refresh();
     };
-    redraw(pending, grantsTable(list.filter((g) => g.status === 'pending'), (g) => h('div', { class: 'actions' },
-      actionButton('Approve', act(g.id, 'approve'), { kind: 'primary', done: `Grant ${g.id} approved: the app's next login gets it.`, name: `approve-grant-${g.id}` }),
+    // Pending requests oldest first, so a new one is added at the bottom: a live redraw
+    // must not move another request under the owner's pointer (and Approve, like
+    // Refuse, takes a second press on the same button).
+    redraw(pending, grantsTable(oldestFirst(list.filter((g) => g.status === 'pending')), (g) => h('div', { class: 'actions' },
+      actionButton('Approve', act(g.id, 'approve'), { kind: 'primary', confirm: 'Confirm approve', done: `Grant ${g.id} approved: the app's next login gets it.`, name: `approve-grant-${g.id}` }),
       actionButton('Refuse', act(g.id, 'refuse'), { kind: 'danger', confirm: 'Confirm refuse', done: `Grant ${g.id} refused.`, name: `refuse-grant-${g.id}` })),
     'No request is waiting.'));
     redraw(approved, grantsTable(list.filter((g) => g.status === 'approved'), (g) =>

@@ -35,8 +35,9 @@ const ARMED_MS = 5000;
 /**
  * A button that runs `action` (async), disabled while it runs; its outcome is told in
  * the toast. With `confirm`, the first press only asks ("Confirm revoke?") and a second
- * press within 5 s does it: revoking cuts an app off, so it takes two deliberate presses,
- * without a modal dialog. `name` (data-action) identifies the button across redraws.
+ * press within 5 s does it: revoking cuts an app off and approving lets one in, so each
+ * takes two deliberate presses on the same button (a live redraw may put another row
+ * under the pointer between them), without a modal dialog. `name` (data-action) identifies the button across redraws.
  */
 export function actionButton(label, action, { kind = '', confirm = null, done, describedBy, name } = {}) {
   let armed = false;
