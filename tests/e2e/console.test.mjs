@@ -296,7 +296,21 @@ test('log in: a used link, a made-up one and the page without a code each say wh
     assert.equal(typeof refused.json?.error, 'string', refused.text);
 
     await p.goto(`${origin}/console/login`);
-    await waitText('main', /need a login link.*groundmist-sync console-link/s, 'the login page without a code', { p });
+    await waitText('main', /log in with a login link.*groundmist-sync console-link/s, 'the login page without a code', { p });
+    // Sign in with atproto: a plain link to the server's start. A failed sign-in's
+    // message comes back in the fragment: shown as text, then taken out of the address.
+    assert.equal(await p.$eval('#oauth-start', (a) => a.getAttribute('href')), '/console/oauth/start');
+    assert.match(await textOf('#oauth-start', p), /Sign in with atproto/);
+    await p.goto(`${origin}/console/login#error=%3Cb%3Enope%3C%2Fb%3E`);
+    await waitText('#oauth-error', /did not work\. <b>nope<\/b>$/, 'the message of a failed sign-in, as text', { p });
+    assert.equal(await p.$$eval('#oauth-error b', (bs) => bs.length), 0, 'no markup from the message');
+    assert.equal(await p.evaluate(() => location.hash), '', 'the message is taken out of the address');
+    // The real thing: this server's owner does not resolve (--plc-url is a closed port),
+    // so the start comes back here with the server's reason.
+    await p.click('#oauth-start');
+    await waitText('#oauth-error', /did not work\. \S/, 'the server\'s reason for a failed start', { p, ms: 15000 });
+    assert.equal(await p.evaluate(() => location.pathname + location.hash), '/console/login');
+    await screenshot('login-oauth-error', p);
     // Any other page sends a browser without a session to the login page.
     await p.goto(`${origin}/console/access`);
     await p.waitForFunction(() => location.pathname === '/console/login', { timeout: scaled(5000) });

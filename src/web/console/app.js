@@ -117,6 +117,8 @@ document.addEventListener('click', (e) => {
   if (!a || a.target || a.hasAttribute('download') || a.origin !== location.origin) return;
   if (!a.pathname.startsWith('/console/') && a.pathname !== '/console') return;
   if (a.pathname.startsWith('/console/api/') || a.pathname.startsWith('/console/assets/')) return;
+  // Sign in with atproto is the server's, a plain navigation (it leaves for the PDS).
+  if (a.pathname.startsWith('/console/oauth/')) return;
   if (a.pathname === LOGIN_PATH) return;
   if (a.pathname === location.pathname && a.search === location.search && a.hash) return; // in-page anchor
   e.preventDefault();
@@ -124,9 +126,10 @@ document.addEventListener('click', (e) => {
 });
 
 // Back and forward: a new page, unless only the #part changed (a skip link, an anchor).
-// But a login link opened over the login page changes only the #part, and must log in.
+// But a login link opened over the login page changes only the #part, and must log in;
+// so must a failed sign-in's message (#error=) be shown.
 window.addEventListener('popstate', () => {
-  const newLink = location.pathname === LOGIN_PATH && location.hash.includes('code=');
+  const newLink = location.pathname === LOGIN_PATH && /(^#|&)(code|error)=/.test(location.hash);
   if (location.pathname + location.search !== shown || newLink) show();
 });
 
