@@ -88,6 +88,27 @@ export async function login(code) {
   });
 }
 
+// Reconnecting: the wait doubles from BACKOFF_MIN to BACKOFF_MAX, with jitter (many
+// tabs dropped at once must not come back at once), and goes back to BACKOFF_MIN only
+// once a stream has stayed up STABLE_MS: a stream that opens and ends at once (a proxy,
+// a server that refuses after the headers) must not be reopened every half second.
+// A 429 or 503 waits at least what its Retry-After asks. The server writes a comment
+// every 15 s when it has nothing to say, so SILENCE_MS without a byte means the
+// connection is dead without having said so (a sleeping laptop, a dropped NAT entry).
+const BACKOFF_MIN = 500;
+const BACKOFF_MAX = 30000;
+const STABLE_MS = 30000;
+const SILENCE_MS = 45000;
+
+const jitter = (ms) => ms * (0.5 + Math.random() * 0.5);
+
+// Retry-After (seconds, or an HTTP date) in ms, at most 10 minutes; null if absent.
+function retryAfterMs(value) {
+  if (!value) return null;
+  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 600000) : null;
+}
+
 /**
  * Reads a Server-Sent Events stream with fetch (so that a 401 can be told apart from a
  * dropped connection, which EventSource cannot), reconnecting after a drop with
@@ -101,11 +122,16 @@ export async function login(code) {
 export function openStream(url, { onEvent, onState = () => {}, signal }) {
   let lastId = null;
   let current = null;
+  let restarting = false;
   (async () => {
-    let delay = 500;
+    let delay = BACKOFF_MIN;
     while (!signal.aborted) {
-      current = new AbortController();
-      const both = AbortSignal.any([signal, current.signal]);
+      const mine = (current = new AbortController());
+      restarting = false;
+      const both = AbortSignal.any([signal, mine.signal]);
+      let asked = null; // the wait the server asked for (Retry-After)
+      let openedAt = null;
+      let silent = false;
       onState('connecting');
       try {
         const headers = { accept: 'text/event-stream' };
@@ -123,42 +149,60 @@ export function openStream(url, { onEvent, onState = () => {}, signal }) {
             onState('failed', err.message);
             return;
           }
+          asked = retryAfterMs(res.headers.get('retry-after'));
           onState('retrying', err.message);
         } else {
           onState('live');
-          delay = 500;
-          await readEvents(res.body, (ev) => {
-            if (ev.id !== null) lastId = ev.id;
-            onEvent(ev);
-          });
+          openedAt = performance.now();
+          let lastByte = openedAt;
+          const watchdog = setInterval(() => {
+            if (performance.now() - lastByte > SILENCE_MS) {
+              silent = true;
+              mine.abort();
+            }
+          }, 5000);
+          try {
+            await readEvents(res.body, (ev) => {
+              if (ev.id !== null) lastId = ev.id;
+              onEvent(ev);
+            }, () => {
+              lastByte = performance.now();
+            });
+          } finally {
+            clearInterval(watchdog);
+          }
           onState('retrying', 'the stream ended');
         }
       } catch (e) {
         if (signal.aborted) return;
-        if (!current.signal.aborted) onState('retrying', e.message);
+        if (!restarting) onState('retrying', silent ? 'no news from the server for 45 s' : e.message);
       }
-      if (current.signal.aborted && !signal.aborted) {
-        delay = 0; // restart(): at once
+      if (openedAt !== null && performance.now() - openedAt >= STABLE_MS) delay = BACKOFF_MIN;
+      let wait = 0; // restart(): at once
+      if (!restarting) {
+        wait = Math.max(jitter(delay), asked ?? 0);
+        delay = Math.min(delay * 2, BACKOFF_MAX);
       }
       try {
-        await sleep(delay, signal);
+        await sleep(wait, signal);
       } catch {
         return;
       }
-      delay = Math.min(Math.max(delay * 2, 500), 10000);
     }
   })();
   return {
     restart() {
       lastId = null;
+      restarting = true;
       current?.abort();
     },
   };
 }
 
 // Parses an event stream (text/event-stream, as the HTML standard defines it) from a
-// ReadableStream of bytes, calling `dispatch` for each complete event.
-async function readEvents(body, dispatch) {
+// ReadableStream of bytes, calling `dispatch` for each complete event and `onBytes` for
+// each piece that arrives (comments too: the heartbeat is what the watchdog waits for).
+async function readEvents(body, dispatch, onBytes) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   let event = '';
@@ -167,6 +211,7 @@ async function readEvents(body, dispatch) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    onBytes();
     buffer += value;
     // A line ends at \n, \r\n or \r; a lone \r at the end may be half of a \r\n.
     let start = 0;
