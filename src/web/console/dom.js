@@ -172,13 +172,19 @@ export function section(title, content, { id, actions } = {}) {
 }
 
 // Throws an AbortError-like exception if `signal` is aborted (the page was left).
+// The abort listener goes when the timer fires: a signal that lives for the whole visit
+// (the event stream's) would otherwise gather one per reconnect.
 export function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       reject(signal.reason);
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

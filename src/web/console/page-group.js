@@ -60,7 +60,10 @@ export async function groupPage({ main, params: [group], query, signal }) {
     inFlight?.abort();
     inFlight = new AbortController();
     const mine = inFlight;
-    signal.addEventListener('abort', () => mine.abort(), { once: true });
+    // Removed when this load ends: the page's signal lives while the page does, and
+    // each keystroke of the filter is a load.
+    const onLeave = () => mine.abort();
+    signal.addEventListener('abort', onLeave, { once: true });
     list.setAttribute('aria-busy', 'true');
     const api = `/console/api/groups/${encodeURIComponent(group)}/documents?q=${encodeURIComponent(state.q)}&sort=${state.sort}&offset=${state.offset}&limit=${PAGE}`;
     try {
@@ -72,6 +75,7 @@ export async function groupPage({ main, params: [group], query, signal }) {
       list.replaceChildren(errorBox('The documents could not be listed:', e, load));
       summary.textContent = '';
     } finally {
+      signal.removeEventListener('abort', onLeave);
       if (inFlight === mine) list.removeAttribute('aria-busy');
     }
   };
