@@ -93,7 +93,16 @@ async function show() {
     // reader users start there (not on the first load: the browser does that).
     if (focusHeading && !signal.aborted) main.querySelector('h1')?.focus({ preventScroll: true });
     // A link to a part of a page (/console/access#pending-devices) scrolls to it.
-    if (url.hash.length > 1 && !signal.aborted) document.getElementById(decodeURIComponent(url.hash.slice(1)))?.scrollIntoView();
+    // A malformed #part (a bad escape) is no anchor: ignored, not an error page.
+    if (url.hash.length > 1 && !signal.aborted) {
+      let anchor = null;
+      try {
+        anchor = decodeURIComponent(url.hash.slice(1));
+      } catch {
+        // not an anchor
+      }
+      if (anchor) document.getElementById(anchor)?.scrollIntoView();
+    }
   } catch (e) {
     if (signal.aborted || e?.name === 'AbortError') return;
     if (e?.status === 401) return; // on the way to the login page
