@@ -647,6 +647,30 @@ test('roots: a group\'s root document is set with the form, by keyboard', { skip
   assertNoProblems('roots');
 });
 
+test('a malformed #part is ignored; after logging in again in another tab, this tab\'s next change still works (it fetches the new session\'s CSRF token)', { skip, timeout: 30000 }, async () => {
+  await page.goto(`${origin}/console/access#%E0%A4%A`);
+  await waitText('main h1', /Access/, 'the access page under a malformed #part');
+  await clickLink('a[data-nav="roots"]', /Root documents/);
+  await page.waitForSelector(`#roots tr[data-group="${BULK_GROUP}"]`, { timeout: scaled(5000) });
+  const before = (await consoleCookie()).value;
+  const other = await newPage(browser.defaultBrowserContext());
+  try {
+    await other.goto(await consoleLink());
+    await other.waitForFunction(() => location.pathname === '/console/', { timeout: scaled(10000) });
+  } finally {
+    await other.close();
+  }
+  const after = (await consoleCookie()).value;
+  assert.notEqual(after, before, 'the other tab\'s log-in replaced the cookie');
+  secrets.add(after);
+  const url = `automerge:${bulkIds[8]}`;
+  await page.type('#root-group', BULK_GROUP);
+  await page.type('#root-url', url);
+  await page.keyboard.press('Enter');
+  await waitText(`#roots tr[data-group="${BULK_GROUP}"]`, new RegExp(url), 'the new root, set from the first tab');
+  assertNoProblems('a second log-in');
+});
+
 test('safety: CSP and headers on every console answer, no CORS, CSRF token and Origin required, no secret in any page', { skip, timeout: 30000 }, async () => {
   const cookie = (await consoleCookie()).value;
   const csrf = (await asOwner('GET', '/console/api/session')).json.csrf;

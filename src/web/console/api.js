@@ -69,10 +69,22 @@ export function session({ on401 } = {}) {
   return sessionPromise;
 }
 
-// POST or PUT with the CSRF token and a JSON body.
+// POST or PUT with the CSRF token and a JSON body. The token is bound to the session:
+// after logging in again in another tab, this tab's cookie names the new session but
+// its token is the old one's. So a 403 about the token asks for the session once more
+// and tries once again (a real refusal, e.g. from another Origin, stays a refusal).
 export async function send(method, path, body = {}) {
-  const { csrf } = await session();
-  return call(method, path, { body, headers: { 'content-type': 'application/json', 'x-csrf-token': csrf } });
+  const attempt = async () => {
+    const { csrf } = await session();
+    return call(method, path, { body, headers: { 'content-type': 'application/json', 'x-csrf-token': csrf } });
+  };
+  try {
+    return await attempt();
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 403 || !/csrf/i.test(e.message)) throw e;
+    sessionPromise = null;
+    return attempt();
+  }
 }
 
 export const post = (path, body) => send('POST', path, body);
