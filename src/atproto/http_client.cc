@@ -102,8 +102,11 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
 
 // Collects the response's header lines. libcurl calls it for every response of the
 // transfer (a "100 Continue" before the real one): a status line starts afresh.
+constexpr size_t kMaxResponses = 4;  // status lines in one exchange (interim 1xx answers)
+
 struct HeaderSink {
   std::map<std::string, std::string, std::less<>> headers;
+  size_t responses = 0;
   size_t lines = 0;
   size_t bytes = 0;
   bool over = false;
@@ -113,7 +116,13 @@ size_t write_header(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<HeaderSink*>(user);
   const size_t len = size * count;
   std::string_view line(data, len);
+  // A new status line (after a 100 Continue, say) starts the headers again, a few times
+  // at most: lines made to look like one cannot reset the bounds without end.
   if (line.starts_with("HTTP/")) {
+    if (++sink->responses > kMaxResponses) {
+      sink->over = true;
+      return 0;
+    }
     sink->headers.clear();
     sink->lines = 0;
     sink->bytes = 0;
@@ -275,6 +284,11 @@ Result<HttpResult> perform(const std::string& first_url, std::string method, con
 void init_http() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool is_loopback_url(std::string_view url) {
+  auto checked = parse_url(url);
+  return checked.ok() && checked->loopback;
 }
 
 Status check_url(std::string_view url) {

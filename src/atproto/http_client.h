@@ -54,6 +54,8 @@ void init_http();
 
 // The URL policy above: OK, or an error that says why the URL is refused.
 Status check_url(std::string_view url);
+// Whether `url` is allowed and names localhost, 127.0.0.1 or [::1].
+bool is_loopback_url(std::string_view url);
 
 Result<HttpResult> http_get(const std::string& url, const HttpOptions& options);
 Result<HttpResult> http_post_json(const std::string& url, const std::string& json_body, const HttpOptions& options);

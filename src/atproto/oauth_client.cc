@@ -298,8 +298,8 @@ ClientIdentity loopback_client(std::string_view redirect_uri, std::string_view s
   return client;
 }
 
-Result<Discovery> discover(DidResolver& resolver, std::string_view did) {
-  GM_ASSIGN_OR_RETURN(DidDocument doc, resolver.resolve(did));
+Result<Discovery> discover(DidResolver& resolver, std::string_view did, bool refresh) {
+  GM_ASSIGN_OR_RETURN(DidDocument doc, resolver.resolve(did, refresh));
   if (doc.pds_endpoint.empty()) return error("the DID document of " + std::string(did) + " names no PDS (#atproto_pds)");
   Discovery d;
   d.pds_url = doc.pds_endpoint;
@@ -309,6 +309,18 @@ Result<Discovery> discover(DidResolver& resolver, std::string_view did) {
   GM_ASSIGN_OR_RETURN(std::string asm_text, fetch_document(issuer + "/.well-known/oauth-authorization-server",
                                                            "the authorization server's metadata"));
   GM_ASSIGN_OR_RETURN(d.server, parse_auth_server_metadata(asm_text, issuer));
+  // The URL policy lets plain http reach this machine (a development PDS here). A remote
+  // PDS may not send the server there: its metadata would make it POST to whatever
+  // listens on the machine's loopback and show the answer to whoever started a sign-in.
+  if (!is_loopback_url(d.pds_url)) {
+    for (const std::string* url : {&d.server.issuer, &d.server.authorization_endpoint, &d.server.token_endpoint,
+                                   &d.server.par_endpoint}) {
+      if (is_loopback_url(*url)) {
+        return error("the authorization server of the PDS " + d.pds_url + " names this machine (" +
+                     printable(*url, 200) + "): refused for a PDS that is not on it");
+      }
+    }
+  }
   return d;
 }
 

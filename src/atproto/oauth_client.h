@@ -119,7 +119,10 @@ struct Discovery {
   std::string pds_url;
   AuthServerMetadata server;
 };
-Result<Discovery> discover(DidResolver& resolver, std::string_view did);
+// `refresh` reads the DID document afresh rather than from the resolver's cache. An
+// issuer or endpoint on this machine (localhost, 127.0.0.1, [::1]) is refused unless the
+// PDS is on it too.
+Result<Discovery> discover(DidResolver& resolver, std::string_view did, bool refresh = false);
 
 // What a pushed authorization request gives back.
 struct PushedRequest {

@@ -200,10 +200,10 @@ HttpResponse ConsoleOAuth::State::start(const HttpRequest& req, const RequestInf
   {
     std::lock_guard lock(mu);
     expire_locked(Clock::now());
-    while (pending.size() >= options.max_pending) {
-      auto oldest = std::min_element(pending.begin(), pending.end(),
-                                     [](const auto& a, const auto& b) { return a.second.created < b.second.created; });
-      pending.erase(oldest);
+    // Full: refused, never making room by dropping someone's sign-in under way (the
+    // owner's could be pushed out by others starting sign-ins). They expire on their own.
+    if (pending.size() >= options.max_pending) {
+      return failed("Too many sign-ins are under way; try again in a few minutes, or log in with a console link");
     }
     pending.emplace(*state_value, Pending{who, hash_hex(*browser), *verifier, *key, discovered->server, client,
                                           pushed->dpop_nonce, Clock::now()});
@@ -269,7 +269,7 @@ HttpResponse ConsoleOAuth::State::callback(const HttpRequest& req, const Request
   }
   // The owner's DID document must still lead to this issuer (it may have moved PDS since
   // the sign-in started; the token answer's sub alone does not say where it is hosted).
-  auto now_at = oauth::discover(resolver, options.owner_did);
+  auto now_at = oauth::discover(resolver, options.owner_did, /*refresh=*/true);
   if (!now_at.ok()) return refuse("Could not check the owner's authorization server: " + now_at.error().message);
   if (now_at->server.issuer != p->server.issuer) {
     return refuse("The owner's DID document now leads to " + now_at->server.issuer + ", not " + p->server.issuer +
