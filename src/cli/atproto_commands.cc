@@ -493,16 +493,20 @@ DidJsonCheck check_did_json(const std::string& host, const std::string& origin, 
     return {false, url + " has no " + std::string(atproto::kServiceFragment) + " service",
             "apps cannot address service-auth tokens to it; upgrade the server"};
   }
-  // The endpoint the server names for itself: what apps would be sent to.
-  if (auto endpoint = service->find("serviceEndpoint"); endpoint != service->end() && endpoint->is_string()) {
-    std::string e = endpoint->get<std::string>();
-    while (!e.empty() && e.back() == '/') e.pop_back();
-    if (lower(e) != host_origin(host)) {
-      return {false,
-              "its " + std::string(atproto::kServiceFragment) + " service points to " + printable(e, 200) + ", not " +
-                  host_origin(host),
-              configured};
-    }
+  // The endpoint the server names for itself: what apps would be sent to. It must be
+  // there, and a string (review: a missing or non-string one passed unchecked).
+  auto endpoint = service->find("serviceEndpoint");
+  if (endpoint == service->end() || !endpoint->is_string()) {
+    return {false, "its " + std::string(atproto::kServiceFragment) + " service has no serviceEndpoint URL",
+            "apps would not know where to send their requests; upgrade the server"};
+  }
+  std::string e = endpoint->get<std::string>();
+  while (!e.empty() && e.back() == '/') e.pop_back();
+  if (lower(e) != host_origin(host)) {
+    return {false,
+            "its " + std::string(atproto::kServiceFragment) + " service points to " + printable(e, 200) + ", not " +
+                host_origin(host),
+            configured};
   }
   return {true, "ok (" + expected_id + std::string(atproto::kServiceFragment) + ")", ""};
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -164,26 +165,65 @@ Status write_config_file(const std::string& path, const std::string& text, bool 
   if (!existed && errno != ENOENT) return error(ErrorCode::kIo, "cannot look at " + path + ": " + std::strerror(errno));
   if (existed && !S_ISREG(before.st_mode)) return error(path + " is not a regular file");
   const fs::path folder = target.parent_path();
+  GM_TRY(check_config_writable(path));
+  mode_t mode = existed ? before.st_mode & 07777 : 0600;
+  if (secret) mode &= ~static_cast<mode_t>(S_IRWXO);
+  // The new file gets its owner and mode through its own descriptor, before it takes the
+  // old one's place: nothing is ever done by path after the rename, where whoever may
+  // write the folder could have put a symbolic link to another file (found by review:
+  // root would have given that file away). A crash leaves the old file or the new one,
+  // each with the right owner and mode.
+  std::string temp = (folder / ("." + target.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(temp.data());  // O_EXCL, mode 0600: never more open than it will be
+  if (fd < 0) return error(ErrorCode::kIo, "cannot create a file in " + folder.string() + ": " + std::strerror(errno));
+  auto fail = [&](const std::string& what) {
+    const int e = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return error(ErrorCode::kIo, what + ": " + std::strerror(e));
+  };
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write " + temp);
+    done += static_cast<size_t>(n);
+  }
+  if (existed && (before.st_uid != ::geteuid() || before.st_gid != ::getegid()) &&
+      ::fchown(fd, before.st_uid, before.st_gid) != 0) {
+    return fail("cannot give the new " + path + " its owner (uid " + std::to_string(before.st_uid) + ", gid " +
+                std::to_string(before.st_gid) + "); nothing was changed");
+  }
+  if (::fchmod(fd, mode) != 0) return fail("cannot set the mode of the new " + path);
+  if (::fsync(fd) != 0) return fail("cannot flush " + temp);
+  if (::close(fd) != 0) {
+    ::unlink(temp.c_str());
+    return error(ErrorCode::kIo, "cannot write " + temp + ": " + std::strerror(errno));
+  }
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(temp.c_str());
+    return error(ErrorCode::kIo, "cannot replace " + path + ": " + std::strerror(e));
+  }
+  return storage::sync_directory(folder);
+}
+
+Status check_config_writable(const std::string& path) {
+  std::error_code ec;
+  fs::path target = fs::absolute(path, ec);
+  if (ec) return error(ErrorCode::kIo, "cannot find " + path + ": " + ec.message());
+  if (fs::is_symlink(target, ec)) target = fs::canonical(target, ec);
+  const fs::path folder = target.parent_path();
   if (::access(folder.c_str(), W_OK | X_OK) != 0) {
     return error(ErrorCode::kIo, "cannot write in " + folder.string() + " (" + std::strerror(errno) +
                                      "): run as a user who may (for " + std::string(kSystemConfigFile) +
                                      ": with sudo), or give --config FILE");
   }
-  // Written 0600: the file is never more open than it will be, not even for a moment.
-  if (Status s = storage::write_file_durably(target, as_bytes(text), 0600); !s.ok()) {
-    return context("cannot write " + path, s.error());
-  }
-  if (!existed) return Status::Ok();
-  mode_t mode = before.st_mode & 07777;
-  if (secret) mode &= ~static_cast<mode_t>(S_IRWXO);
-  if ((before.st_uid != ::geteuid() || before.st_gid != ::getegid()) &&
-      ::chown(target.c_str(), before.st_uid, before.st_gid) != 0) {
-    return error(ErrorCode::kIo, "wrote " + path + ", but could not give it back to its owner (uid " +
-                                     std::to_string(before.st_uid) + ", gid " + std::to_string(before.st_gid) +
-                                     "): " + std::strerror(errno) + "; chown it by hand");
-  }
-  if (::chmod(target.c_str(), mode) != 0) {
-    return error(ErrorCode::kIo, "wrote " + path + ", but could not set its mode back: " + std::strerror(errno));
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) return Status::Ok();  // a new file: the caller's
+  if (!S_ISREG(st.st_mode)) return error(path + " is not a regular file");
+  // Only root may hand a file back to another owner: anyone else would leave it theirs.
+  if (::geteuid() != 0 && st.st_uid != ::geteuid()) {
+    return error(path + " belongs to uid " + std::to_string(st.st_uid) + ": run setup as its owner, or with sudo");
   }
   return Status::Ok();
 }

@@ -77,6 +77,10 @@ Result<ConfigText> read_config_text(const std::string& path);
 // Writes `text` to `path` atomically, with the owner and mode rules above. `secret` is
 // holds_secret of the new text.
 Status write_config_file(const std::string& path, const std::string& text, bool secret);
+// Whether write_config_file could replace `path` and give it back to its owner, asked
+// before anything else is done (setup asks before it logs in): the folder must be
+// writable, and a file of another user's only root may rewrite.
+Status check_config_writable(const std::string& path);
 
 // The flags of GROUNDMIST_SYNC_ARGS that stand for settings, as (flag, value) in order:
 // "--host 127.0.0.1 --public-host=a.example --trust-proxy" gives {"--public-host",

@@ -207,7 +207,24 @@ TEST_F(ConfigFiles, ExistingFileKeepsItsModeUnlessItHoldsASecretOthersCouldRead)
   ASSERT_TRUE(write_config_file(shared, "A=3\nGROUNDMIST_SYNC_SECRET_KEY=s\n", true).ok());
   EXPECT_EQ(mode_of(shared), 0640u);
   // Nothing left beside it.
-  for (const auto& e : fs::directory_iterator(dir_)) EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-"));
+  for (const auto& e : fs::directory_iterator(dir_)) EXPECT_FALSE(e.path().filename().string().starts_with(".")) << e.path();
+}
+
+// Root rewriting another user's file gives the new one that owner and mode through its
+// descriptor, before the rename: nothing is done by path afterwards, where a link could
+// have been put in its place (review).
+TEST_F(ConfigFiles, RootGivesTheNewFileItsOwnerBeforeItTakesThePlace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a file another user's";
+  const std::string theirs = write("theirs.conf", "A=1\n", 0640);
+  ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
+  ASSERT_TRUE(write_config_file(theirs, "A=2\n", false).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(theirs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(read(theirs), "A=2\n");
+  EXPECT_TRUE(check_config_writable(theirs).ok());  // root may
 }
 
 TEST_F(ConfigFiles, ARelativeNameIsInTheWorkingFolder) {

@@ -204,10 +204,18 @@ CheckResult check_data_folder(const Doctor& d) {
   }
   if (!S_ISDIR(st.st_mode)) return fail(id, name, dir + " is not a folder", "set DATA_DIR to the server's folder");
   if (st.st_uid != expected) {
-    return fail(id, name,
-                dir + " belongs to " + user_name(st.st_uid) + ", not to " + user_name(expected) +
-                    " (who runs the server): it may not be able to write there",
-                "sudo chown -R " + user_name(expected) + " " + dir + ", or run doctor as the user the server runs as");
+    // Only for the .deb's set-up is it known who runs the server; otherwise the folder's
+    // owner most likely does, and doctor was run by someone else: handing the documents
+    // and the key to whoever ran doctor would break the server (found by review).
+    if (d.file.system) {
+      return fail(id, name,
+                  dir + " belongs to " + user_name(st.st_uid) + ", not to " + user_name(expected) +
+                      " (who runs the server): it may not be able to write there",
+                  "sudo chown -R " + user_name(expected) + " " + dir);
+    }
+    return fail(id, name, dir + " belongs to " + user_name(st.st_uid) + ", not to " + user_name(expected) + ", who runs doctor",
+                "run doctor as the user the server runs as (" + user_name(st.st_uid) +
+                    " if that is who runs it: sudo -u " + user_name(st.st_uid) + " groundmist-sync doctor)");
   }
   if ((st.st_mode & 077) != 0) {
     return fail(id, name,

@@ -1,5 +1,8 @@
 #include "cli/setup_command.h"
 
+#include <openssl/crypto.h>
+#include <sys/prctl.h>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -78,6 +81,11 @@ int run_setup(const SetupOptions& opts) {
   const std::string file_path = ec ? file.path : absolute.lexically_normal().string();
   auto text = read_config_text(file.path);
   if (!text.ok()) return fail(text.error().message);
+  // Before any question: a file setup could not rewrite (or give back to its owner) is
+  // said now, not after the password and the log-in.
+  if (Status s = check_config_writable(file.path); !s.ok()) return fail(s.error().message + "; nothing was changed");
+  // The app password will be in this process's memory: no core dump or ptrace by others.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // What the settings hold now: the file's values (and, for .env, the shell's first, as
   // `serve` reads them).
   server::Environment::Getenv getenv;
@@ -165,6 +173,7 @@ int run_setup(const SetupOptions& opts) {
 
   // 5. Log in first: a wrong password changes nothing. Then the settings, then the record.
   auto session = log_in(*account, password);
+  OPENSSL_cleanse(password.data(), password.size());
   if (!session.ok()) return fail(session.error().message + "; nothing was changed");
   if (Status s = write_config_file(file.path, *new_text, holds_secret(server::parse_dotenv(*new_text))); !s.ok()) {
     log_out(*account, *session);
