@@ -98,10 +98,12 @@ struct Doctor {
 CheckResult check_config(Doctor& d) {
   auto loaded = load_settings(d.file);
   if (!loaded.ok()) {
+    const bool unreadable = loaded.error().message.find(std::strerror(EACCES)) != std::string::npos;
     return fail("config", "config", loaded.error().message,
                 loaded.error().code == ErrorCode::kNotFound
                     ? "give the file the server reads with --config FILE, or write one with `groundmist-sync setup`"
-                    : "correct it in " + d.file_path + " (the server would not start with it either)");
+                : unreadable ? "run doctor as root or as the user the server runs as (who may read it)"
+                             : "correct it in " + d.file_path + " (the server would not start with it either)");
   }
   d.settings = std::move(loaded).value();
   d.config = d.settings->config;

@@ -55,7 +55,10 @@ bool is_ip_literal(const std::string& name) {
 // IP address).
 bool names_host(X509* leaf, const std::string& host_name) {
   if (is_ip_literal(host_name)) return X509_check_ip_asc(leaf, host_name.c_str(), 0) == 1;
-  return X509_check_host(leaf, host_name.c_str(), host_name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  // Never the subject's CN: browsers ignore it, so a certificate without the name in its
+  // SANs is refused by them whatever the CN says (review).
+  return X509_check_host(leaf, host_name.c_str(), host_name.size(),
+                         X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr) == 1;
 }
 
 CertificateFacts facts_of(X509* leaf, size_t chain_length, const std::string& host_name, std::string where) {
