@@ -258,9 +258,16 @@ Result<std::vector<std::pair<std::string, std::string>>> setting_flags(std::stri
   return out;
 }
 
-Result<LoadedSettings> load_settings(const ConfigFile& file, server::Environment::Getenv getenv) {
+Result<LoadedSettings> load_settings(const ConfigFile& file, server::Environment::Getenv getenv,
+                                     const std::optional<std::string>& new_text) {
   LoadedSettings out;
-  GM_ASSIGN_OR_RETURN(ConfigText text, read_config_text(file.path));
+  ConfigText text;
+  if (new_text) {
+    text.text = *new_text;
+    text.exists = true;
+  } else {
+    GM_ASSIGN_OR_RETURN(text, read_config_text(file.path));
+  }
   if (!text.exists && file.service_file) {
     return error(ErrorCode::kNotFound, "no settings file " + file.path +
                                            ": give the one the server reads (--config FILE), or write it with "

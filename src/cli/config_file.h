@@ -96,7 +96,10 @@ struct LoadedSettings {
   bool file_exists = false;
   std::vector<std::string> overridden;  // "--public-host from GROUNDMIST_SYNC_ARGS", for the report
 };
-// `getenv` replaces the process environment in tests (.env mode only).
-Result<LoadedSettings> load_settings(const ConfigFile& file, server::Environment::Getenv getenv = nullptr);
+// `getenv` replaces the process environment in tests (.env mode only). With `new_text`,
+// what the server would run with were the file to hold that text (setup, before it
+// writes).
+Result<LoadedSettings> load_settings(const ConfigFile& file, server::Environment::Getenv getenv = nullptr,
+                                     const std::optional<std::string>& new_text = std::nullopt);
 
 }  // namespace gm::cli

@@ -91,7 +91,10 @@ int run_setup(const SetupOptions& opts) {
   server::Environment::Getenv getenv;
   if (file.service_file) getenv = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
   const server::Environment settings(server::parse_dotenv(text->text), getenv);
-  const std::string current_owner = settings.get("ATPROTO_DID").value_or("");
+  // The owner the server runs with now: the file's, or a flag's in GROUNDMIST_SYNC_ARGS.
+  auto running = load_settings(file);
+  const std::string current_owner =
+      running.ok() ? running->config.owner_did : settings.get("ATPROTO_DID").value_or("");
   std::cerr << "settings: " << file_path << (text->exists ? "" : " (new)") << "\n";
 
   // 1. The public host.
@@ -153,6 +156,20 @@ int run_setup(const SetupOptions& opts) {
   if (opts.plc_url) values.emplace_back("PLC_URL", *opts.plc_url);
   auto new_text = set_config_values(text->text, values);
   if (!new_text.ok()) return fail(new_text.error().message);
+  // What the server would run with once the file says so: a flag in GROUNDMIST_SYNC_ARGS
+  // or (for .env) the shell's environment wins over the file's line, and setup would
+  // publish a host the server does not use (review). Said before anything is changed.
+  if (auto after = load_settings(file, nullptr, *new_text); after.ok()) {
+    std::string overrides;
+    for (const std::string& o : after->overridden) overrides += (overrides.empty() ? "" : ", ") + o;
+    if (after->config.owner_did != account->did || after->config.public_host != *host) {
+      return fail("the server would still run with owner " + after->config.owner_did + " and host " +
+                  after->config.public_host + ", not " + account->did + " and " + *host + ": " +
+                  (overrides.empty() ? std::string("the environment (ATPROTO_DID, GROUNDMIST_SYNC_HOST) says so")
+                                     : overrides) +
+                  "; change that first. Nothing was changed");
+    }
+  }
   std::cerr << "will write to " << file_path << ":\n";
   for (const auto& [key, value] : values) std::cerr << "  " << key << "=" << value << "\n";
   std::cerr << "and publish " << *host << " at " << discovery_record_uri(account->did) << "\n";

@@ -246,6 +246,16 @@ test('setup without a terminal: flags and GROUNDMIST_SYNC_APP_PASSWORD; writes t
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /another owner.*give --yes/);
   assert.match(fs.readFileSync(other, 'utf8'), new RegExp(`ATPROTO_DID=${atp.bob.did}`));
+
+  // A flag in GROUNDMIST_SYNC_ARGS would beat the file's line: setup says so and changes
+  // nothing, rather than publish a host the server does not use.
+  const overridden = settingsWith({ GROUNDMIST_SYNC_ARGS: '--public-host old.example.com' });
+  const overriddenBefore = fs.readFileSync(overridden, 'utf8');
+  r = await runCli(['setup', '--config', overridden, '--host', site.host, '--handle', 'alice.test', '--pds', atp.pdsUrl, '--yes'],
+    { env: cleanEnv({ GROUNDMIST_SYNC_APP_PASSWORD: atp.alice.appPassword }) });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /would still run with .*old\.example\.com.*--public-host from GROUNDMIST_SYNC_ARGS/s);
+  assert.equal(fs.readFileSync(overridden, 'utf8'), overriddenBefore);
 });
 
 test('setup on a terminal (a pseudo-terminal from `script`): asks each question, Enter keeps the current host, the password is not echoed', { skip: skip || noScript, timeout: 60000 }, async () => {
