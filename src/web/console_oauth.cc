@@ -36,23 +36,14 @@ constexpr std::string_view kMetadataPath = "/console/oauth/client-metadata.json"
 // is a navigation from the authorization server's site, which carries Lax cookies only.
 constexpr std::string_view kBrowserCookie = "gm_oauth";
 
-// The console's own headers (console_routes.cc `secure`), on every answer here too.
-void secure(HttpResponse& res) {
-  res.set("Content-Security-Policy",
-          "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-          "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
-  res.set("X-Content-Type-Options", "nosniff");
-  res.set("Referrer-Policy", "no-referrer");
-  res.set("X-Frame-Options", "DENY");
-  res.set("Cross-Origin-Opener-Policy", "same-origin");
-  res.set("Cross-Origin-Resource-Policy", "same-origin");
-  res.set(http::field::cache_control, "no-store");
-}
+// Never kept by a cache. The console's security headers reach every answer under
+// /console, these included, through the router (Console::add_routes, HttpRouter::decorate).
+void no_store(HttpResponse& res) { res.set(http::field::cache_control, "no-store"); }
 
 HttpResponse see_other(const std::string& location) {
   HttpResponse res = server::make_response(http::status::see_other, "", "text/plain; charset=utf-8");
   res.set(http::field::location, location);
-  secure(res);
+  no_store(res);
   return res;
 }
 
@@ -325,7 +316,7 @@ void ConsoleOAuth::add_routes(server::HttpRouter& router) {
                                                "application/json")
                        : server::make_response(http::status::ok, console_client_metadata(host).dump() + "\n",
                                                "application/json");
-               secure(res);
+               no_store(res);
                if (!host.empty()) res.set(http::field::cache_control, "public, max-age=300");
                co_return res;
              });
